@@ -1,0 +1,277 @@
+"""Async JetStream primitives the ledger needs and nats-py does not offer as such.
+
+* publishing one message or an **atomic batch** (ADR-50: ``Nats-Batch-Id``,
+  ``Nats-Batch-Sequence``, ``Nats-Batch-Commit``; nats-py has no batch publisher);
+* **direct gets**: one message, the last of a subject, and batches of the next
+  messages matching a (wildcard) subject, ended by a ``204 EOB`` status;
+* creating and checking the ledger stream.
+
+Acks and API answers are decoded with msgspec. Driver errors are translated into
+the ledger's errors here, at the boundary, and chained.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from ledger.errors import LedgerUnavailable, StreamMisconfigured
+
+__all__ = [
+    "HDR_MSG_ID",
+    "HDR_PREV_HASH",
+    "HDR_SIGNATURE",
+    "HDR_TOPIC",
+    "HDR_VERSION",
+    "WRONG_LAST_SEQUENCE",
+    "ApiError",
+    "OutMsg",
+    "PubAck",
+    "StoredMsg",
+    "direct_get",
+    "direct_get_batch",
+    "ensure_stream",
+    "publish",
+]
+
+HDR_TOPIC: Final = "Ledger-Topic"
+HDR_VERSION: Final = "Ledger-Version"
+#: Reserved for the proofs to come: the hash of the previous event on the
+#: subject, and the recording agency's signature over this one.
+HDR_PREV_HASH: Final = "Ledger-Prev-Hash"
+HDR_SIGNATURE: Final = "Ledger-Signature"
+HDR_MSG_ID: Final = "Nats-Msg-Id"
+_HDR_EXPECTED_SUBJECT_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
+_HDR_EXPECTED_STREAM: Final = "Nats-Expected-Stream"
+
+#: JetStream error codes for a failed ``Nats-Expected-Last-Subject-Sequence`` check
+#: (10071 for a single message, 10164 inside an atomic batch) and for a batch whose
+#: message ids were stored before (10201).
+WRONG_LAST_SEQUENCE: Final = frozenset({10071, 10164, 10201})
+
+
+class ApiError(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class PubAck(msgspec.Struct):
+    stream: str = ""
+    seq: int = 0
+    duplicate: bool = False
+    batch: str = ""
+    count: int = 0
+    error: ApiError | None = None
+
+
+_ack_decoder: Final = msgspec.json.Decoder(PubAck)
+
+
+class _StreamState(msgspec.Struct, frozen=True):
+    messages: int = 0
+    last_seq: int = 0
+
+
+class _StreamInfo(msgspec.Struct):
+    config: dict[str, Any] = {}
+    state: _StreamState = _StreamState()
+    error: ApiError | None = None
+
+
+_info_decoder: Final = msgspec.json.Decoder(_StreamInfo)
+
+
+@dataclass(frozen=True, slots=True)
+class OutMsg:
+    """A message to publish; ``expected_subject_seq`` is the subject's last sequence we expect."""
+
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+    expected_subject_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMsg:
+    """A message read back from the stream."""
+
+    subject: str
+    seq: int
+    headers: Mapping[str, str]
+    data: bytes
+
+
+async def publish(nc: Client, stream: str, msgs: Sequence[OutMsg], timeout: float) -> PubAck:
+    """Publish ``msgs`` as one write: a plain publish for one, an atomic batch for more.
+
+    Returns the ack (``seq`` is the last message's sequence); an ack with
+    ``error`` set is returned, not raised, so the caller can resolve conflicts.
+    Raises :class:`LedgerUnavailable` when no ack arrives.
+    """
+    batch_id = uuid.uuid4().hex if len(msgs) > 1 else ""
+    last = len(msgs) - 1
+    try:
+        for i, m in enumerate(msgs):
+            headers = dict(m.headers)
+            headers[_HDR_EXPECTED_STREAM] = stream
+            if m.expected_subject_seq is not None:
+                headers[_HDR_EXPECTED_SUBJECT_SEQ] = str(m.expected_subject_seq)
+            if batch_id:
+                headers["Nats-Batch-Id"] = batch_id
+                headers["Nats-Batch-Sequence"] = str(i + 1)
+                if i == last:
+                    headers["Nats-Batch-Commit"] = "1"
+            if i < last:
+                await nc.publish(m.subject, m.payload, headers=headers)
+            else:
+                reply = await nc.request(m.subject, m.payload, timeout=timeout, headers=headers)
+    except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as e:
+        msg = f"no acknowledgement from stream {stream!r} within {timeout} s"
+        raise LedgerUnavailable(msg) from e
+    except nats.errors.NoRespondersError as e:
+        msg = f"no stream {stream!r} answers on {msgs[0].subject!r}"
+        raise LedgerUnavailable(msg) from e
+    except nats.errors.Error as e:
+        msg = f"publishing to stream {stream!r} failed: {e!r}"
+        raise LedgerUnavailable(msg) from e
+    return _ack_decoder.decode(reply.data)
+
+
+async def api(nc: Client, subject: str, body: Mapping[str, Any] | None, timeout: float) -> bytes:
+    """A JetStream API request; returns the raw JSON answer."""
+    payload = json.dumps(body).encode() if body is not None else b""
+    try:
+        reply = await nc.request(subject, payload, timeout=timeout)
+    except nats.errors.Error as e:
+        msg = f"JetStream API {subject!r} did not answer: {e!r}"
+        raise LedgerUnavailable(msg) from e
+    return bytes(reply.data)
+
+
+def _stored(msg: Msg) -> StoredMsg:
+    headers = msg.headers or {}
+    return StoredMsg(
+        subject=headers.get("Nats-Subject", ""),
+        seq=int(headers.get("Nats-Sequence", "0")),
+        headers=headers,
+        data=bytes(msg.data),
+    )
+
+
+async def direct_get(
+    nc: Client, stream: str, request: Mapping[str, Any], timeout: float
+) -> StoredMsg | None:
+    """One message by ``{"seq": n}`` or ``{"last_by_subj": s}``; ``None`` if there is none."""
+    try:
+        reply = await nc.request(
+            f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), timeout=timeout
+        )
+    except nats.errors.NoRespondersError as e:
+        msg = f"stream {stream!r} does not exist or does not allow direct gets"
+        raise LedgerUnavailable(msg) from e
+    except nats.errors.Error as e:
+        msg = f"direct get on stream {stream!r} failed: {e!r}"
+        raise LedgerUnavailable(msg) from e
+    status = (reply.headers or {}).get("Status")
+    if status == "404":
+        return None
+    if status:
+        msg = f"direct get on stream {stream!r} answered status {status}"
+        raise LedgerUnavailable(msg)
+    return _stored(reply)
+
+
+async def direct_get_batch(
+    nc: Client, stream: str, subject: str, start_seq: int, batch: int, timeout: float
+) -> tuple[list[StoredMsg], int]:
+    """Up to ``batch`` messages matching ``subject`` from ``start_seq`` on, and how many remain."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    out: list[StoredMsg] = []
+    pending = 0
+    try:
+        await nc.publish(
+            f"$JS.API.DIRECT.GET.{stream}",
+            json.dumps({"seq": max(start_seq, 1), "batch": batch, "next_by_subj": subject}).encode(),
+            reply=inbox,
+        )
+        while True:
+            msg = await sub.next_msg(timeout=timeout)
+            headers = msg.headers or {}
+            status = headers.get("Status")
+            if status == "204":  # end of batch
+                pending = int(headers.get("Nats-Num-Pending", "0"))
+                break
+            if status == "404":  # nothing at or after start_seq
+                break
+            if status:
+                err = f"direct get on stream {stream!r} answered status {status}"
+                raise LedgerUnavailable(err)
+            out.append(_stored(msg))
+    except nats.errors.Error as e:
+        msg_ = f"batched direct get on stream {stream!r} failed: {e!r}"
+        raise LedgerUnavailable(msg_) from e
+    finally:
+        await sub.unsubscribe()
+    return out, pending
+
+
+async def ensure_stream(
+    nc: Client,
+    *,
+    name: str,
+    subjects: list[str],
+    replicas: int,
+    duplicate_window_s: float,
+    create: bool,
+    timeout: float,
+) -> None:
+    """Create the ledger stream if it is missing; refuse one that breaks the guarantees."""
+    raw = await api(nc, f"$JS.API.STREAM.INFO.{name}", None, timeout)
+    info = _info_decoder.decode(raw)
+    if info.error is None:
+        cfg = info.config
+        problems = [
+            f"{key} is {cfg.get(key)!r}, the ledger needs {want!r}"
+            for key, want in (("deny_delete", True), ("deny_purge", True), ("allow_atomic", True))
+            if cfg.get(key) != want
+        ]
+        if not set(subjects) <= set(cfg.get("subjects") or []):
+            problems.append(f"subjects are {cfg.get('subjects')!r}, the ledger needs {subjects!r}")
+        if problems:
+            msg = f"stream {name!r} exists but " + "; ".join(problems)
+            raise StreamMisconfigured(msg)
+        return
+    if info.error.err_code != 10059:  # 10059: stream not found
+        msg = f"stream {name!r}: {info.error.description}"
+        raise LedgerUnavailable(msg)
+    if not create:
+        msg = f"stream {name!r} does not exist and creating it is switched off"
+        raise StreamMisconfigured(msg)
+    config = {
+        "name": name,
+        "subjects": subjects,
+        "retention": "limits",
+        "storage": "file",
+        "num_replicas": replicas,
+        "discard": "old",
+        "deny_delete": True,
+        "deny_purge": True,
+        "allow_direct": True,
+        "allow_atomic": True,
+        "duplicate_window": int(duplicate_window_s * 1_000_000_000),
+    }
+    raw = await api(nc, f"$JS.API.STREAM.CREATE.{name}", config, timeout)
+    created = _info_decoder.decode(raw)
+    if created.error is not None and created.error.err_code != 10058:  # 10058: already in use
+        msg = f"could not create stream {name!r}: {created.error.description}"
+        raise StreamMisconfigured(msg)

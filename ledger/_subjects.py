@@ -1,0 +1,59 @@
+"""Originator ids to NATS subjects and back.
+
+``<prefix>.<partnership>.<kind>.<id>`` for the ledger's own string ids
+(``northshire.case.c-1042``); ``<prefix>._.uuid.<hex>`` for UUID ids, which the
+library's conformance tests use. Tracking positions live on the three-token
+``<prefix>._tracking.<app>``, which never matches ``<prefix>.*.*.*``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from functools import lru_cache
+from typing import Final
+
+from ledger._aggregate import AGGREGATE_ID_PATTERN
+from ledger.errors import InvalidCommand
+
+__all__ = ["SubjectMap"]
+
+_PREFIX: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_SAFE_APP: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class SubjectMap:
+    """Maps originator ids to subjects under one prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        if not _PREFIX.match(prefix):
+            msg = f"NATS_SUBJECT_PREFIX {prefix!r} must be 1-32 letters, digits, '-' or '_'"
+            raise InvalidCommand(msg, field="NATS_SUBJECT_PREFIX")
+        self.prefix = prefix
+        self.all_aggregates = f"{prefix}.*.*.*"
+        self._start = len(prefix) + 1
+        self.subject = lru_cache(maxsize=65536)(self._subject)
+
+    def _subject(self, originator_id: uuid.UUID | str) -> str:
+        if isinstance(originator_id, uuid.UUID):
+            return f"{self.prefix}._.uuid.{originator_id.hex}"
+        if not AGGREGATE_ID_PATTERN.match(originator_id):
+            msg = (
+                f"originator id {originator_id!r} is not '<partnership>.<kind>.<id>' with "
+                "safe tokens (lower-case letters, digits, '-', '_'; kind partnership, case, "
+                "challenge or review), so it cannot name a subject"
+            )
+            raise InvalidCommand(msg, field="originator_id")
+        return f"{self.prefix}.{originator_id}"
+
+    def originator(self, subject: str) -> uuid.UUID | str:
+        rest = subject[self._start :]
+        if rest.startswith("_.uuid."):
+            return uuid.UUID(hex=rest[7:])
+        return rest
+
+    def tracking(self, application_name: str) -> str:
+        token = application_name if _SAFE_APP.match(application_name) else (
+            "x" + application_name.encode().hex()
+        )
+        return f"{self.prefix}._tracking.{token}"

@@ -1,0 +1,79 @@
+"""A msgspec transcoder for the library's generic event state.
+
+Ledger events never pass through a transcoder: :class:`ledger._aggregate.LedgerMapper`
+encodes their msgspec structs directly, so the stream holds the schema JSON.
+This transcoder serves any other domain event stored through the module (the
+library's own tests, snapshots): it keeps the library's JSON layout — custom
+types tagged as ``{"_type_": name, "_data_": ...}`` — but lets msgspec do the
+parsing and writing, and knows UUID, datetime and Decimal out of the box.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    Transcoder,
+    Transcoding,
+    TranscodingNotRegisteredError,
+    UUIDAsHex,
+)
+
+__all__ = ["MsgspecTranscoder"]
+
+
+class MsgspecTranscoder(Transcoder):
+    """Encodes dicts of event state as JSON with msgspec, tagging registered types."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[type, Transcoding] = {}
+        self._by_name: dict[str, Transcoding] = {}
+        for t in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+            self.register(t)
+        self._encoder = msgspec.json.Encoder()
+
+    def register(self, transcoding: Transcoding) -> None:
+        self._by_type[transcoding.type] = transcoding
+        self._by_name[transcoding.name] = transcoding
+
+    def encode(self, obj: Any) -> bytes:
+        return self._encoder.encode(self._tag(obj))
+
+    def decode(self, data: bytes) -> Any:
+        return self._untag(msgspec.json.decode(data))
+
+    def _tag(self, o: Any) -> Any:
+        t = type(o)
+        if t is str or t is int or t is float or t is bool or o is None:
+            return o
+        if t is dict:
+            return {k: self._tag(v) for k, v in o.items()}
+        if t is list:
+            return [self._tag(v) for v in o]
+        transcoding = self._by_type.get(t)
+        if transcoding is None:
+            if isinstance(o, (UUID, datetime, Decimal)):
+                transcoding = self._by_type[UUID if isinstance(o, UUID) else type(o)]
+            else:
+                msg = f"Object of type {t} is not serializable; register a Transcoding for it"
+                raise TranscodingNotRegisteredError(msg)
+        return {"_type_": transcoding.name, "_data_": self._tag(transcoding.encode(o))}
+
+    def _untag(self, o: Any) -> Any:
+        if type(o) is dict:
+            if len(o) == 2 and "_type_" in o and "_data_" in o:
+                transcoding = self._by_name.get(o["_type_"])
+                if transcoding is None:
+                    msg = f"no transcoding registered for {o['_type_']!r}"
+                    raise TranscodingNotRegisteredError(msg)
+                return transcoding.decode(self._untag(o["_data_"]))
+            return {k: self._untag(v) for k, v in o.items()}
+        if type(o) is list:
+            return [self._untag(v) for v in o]
+        return o

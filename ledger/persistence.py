@@ -1,0 +1,585 @@
+"""An eventsourcing persistence module on NATS JetStream: the stream is the ledger.
+
+Select it with ``PERSISTENCE_MODULE=ledger.persistence`` and configure it with
+``NATS_URL`` (required), ``NATS_STREAM`` (default ``LEDGER``),
+``NATS_SUBJECT_PREFIX`` (default ``ledger``), ``NATS_REPLICAS`` (1),
+``NATS_TIMEOUT`` (seconds, 5), ``NATS_WRITE_RETRY_S`` (seconds a write keeps
+retrying after a lost connection, 5) and ``NATS_POOL_SIZE`` (32). Each name can
+be prefixed with the application's name, as eventsourcing allows.
+
+How the library's model maps onto the stream:
+
+* an aggregate is a subject: originator id ``p.case.c1`` is
+  ``ledger.p.case.c1`` (a UUID id, as the library's own tests use, is
+  ``ledger._.uuid.<hex>``); the event's version and topic ride in headers and the
+  state is the payload;
+* a notification id is the stream sequence, one global order;
+* a save is one publish, or one atomic batch when it holds several events,
+  carrying ``Nats-Expected-Last-Subject-Sequence`` for each aggregate it touches,
+  so a writer working from an old version is refused and nothing is written;
+* every message has a ``Nats-Msg-Id`` made once per save, so a save retried after
+  a lost acknowledgement is recognised as already stored, not stored twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, Final
+
+import nats
+import structlog
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    InfrastructureFactory,
+    Notification,
+    ProcessRecorder,
+    StoredEvent,
+    Tracking,
+    TrackingRecorder,
+    Transcoder,
+)
+from eventsourcing.utils import Environment, resolve_topic
+from nats.aio.client import Client
+
+from ledger import _stream
+from ledger._aggregate import LedgerMapper
+from ledger._bridge import DriverPool
+from ledger._subjects import SubjectMap
+from ledger._subscription import NatsSubscription
+from ledger._transcoder import MsgspecTranscoder
+from ledger.errors import ConcurrencyConflict, LedgerError, LedgerUnavailable
+
+__all__ = [
+    "NatsAggregateRecorder",
+    "NatsApplicationRecorder",
+    "NatsProcessRecorder",
+    "NatsTrackingRecorder",
+    "Factory",
+]
+
+log = structlog.get_logger()
+
+_CACHE_SIZE: Final = 100_000
+_READ_BATCH: Final = 1000
+
+
+class _Positions:
+    """What this process last saw of each aggregate: ``originator -> (version, stream seq)``.
+
+    It lets a save name the expected last subject sequence without a read. It is
+    only a hint: the server checks, and a stale hint costs one extra read.
+    """
+
+    def __init__(self, size: int = _CACHE_SIZE) -> None:
+        self._size = size
+        self._data: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_seq = 0
+
+    def get(self, key: str) -> tuple[int, int] | None:
+        with self._lock:
+            return self._data.get(key)
+
+    def put(self, key: str, version: int, seq: int) -> None:
+        with self._lock:
+            current = self._data.get(key)
+            if current is not None and current[1] > seq:
+                return
+            self._data[key] = (version, seq)
+            self._data.move_to_end(key)
+            if len(self._data) > self._size:
+                self._data.popitem(last=False)
+            self.max_seq = max(self.max_seq, seq)
+
+
+class NatsAggregateRecorder(AggregateRecorder):
+    """Inserts and selects an aggregate's events on its subject of the ledger stream."""
+
+    def __init__(
+        self,
+        pool: DriverPool,
+        *,
+        stream: str,
+        subjects: SubjectMap,
+        timeout: float,
+        write_retry_s: float,
+    ) -> None:
+        self.pool = pool
+        self.stream = stream
+        self.subjects = subjects
+        self.timeout = timeout
+        self.write_retry_s = write_retry_s
+        self.positions = _Positions()
+
+    # -- writing -----------------------------------------------------------
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        self._insert(stored_events, kwargs.get("tracking"))
+        return None
+
+    def _insert(
+        self, stored_events: Sequence[StoredEvent], tracking: Tracking | None = None
+    ) -> list[int]:
+        if not stored_events and tracking is None:
+            return []
+        groups = self._group(stored_events)
+        attempt = uuid.uuid4().hex[:20]
+        return self.pool.run(lambda nc: self._write(nc, groups, attempt, tracking))
+
+    def _group(self, stored_events: Sequence[StoredEvent]) -> dict[str, list[StoredEvent]]:
+        """Events by subject, checking each aggregate's versions run on without a gap."""
+        groups: dict[str, list[StoredEvent]] = {}
+        for e in stored_events:
+            groups.setdefault(self.subjects.subject(e.originator_id), []).append(e)
+        for subject, events in groups.items():
+            for prev, nxt in zip(events, events[1:], strict=False):
+                if nxt.originator_version != prev.originator_version + 1:
+                    msg = (
+                        f"originator_version {nxt.originator_version} of {subject!r} does not "
+                        f"follow {prev.originator_version} (a save appends consecutive versions)"
+                    )
+                    raise ConcurrencyConflict(msg)
+        return groups
+
+    async def _write(
+        self,
+        nc: Client,
+        groups: dict[str, list[StoredEvent]],
+        attempt: str,
+        tracking: Tracking | None,
+    ) -> list[int]:
+        expected = {s: await self._expected_seq(nc, s, ev[0].originator_version) for s, ev in groups.items()}
+        tracking_out = await self._tracking_msg(nc, tracking) if tracking is not None else None
+        resolved_once = False
+        deadline = _Deadline(self.write_retry_s)
+        while True:
+            msgs = self._messages(groups, expected, attempt)
+            if tracking_out is not None:
+                msgs.append(tracking_out)
+            try:
+                ack = await _stream.publish(nc, self.stream, msgs, self.timeout)
+            except LedgerUnavailable:
+                if deadline.passed():
+                    raise
+                log.warning("ledger_write_retry", stream=self.stream, attempt=attempt)
+                await deadline.pause()
+                continue
+            if ack.error is None:
+                return self._remember(groups, ack.seq, len(msgs))
+            if ack.error.err_code not in _stream.WRONG_LAST_SEQUENCE:
+                msg = f"stream {self.stream!r} refused the save: {ack.error.description}"
+                raise LedgerError(msg)
+            # Someone appended first, our hint was stale, or an earlier try of this
+            # very save was stored and its ack lost. Look at each subject's last message.
+            stored_seq = await self._already_stored(nc, groups, attempt)
+            if stored_seq is not None:
+                return self._remember(groups, stored_seq, len(msgs))
+            if resolved_once or tracking_out is not None:
+                raise self._conflict(groups)
+            fresh = {s: await self._last_position(nc, s) for s in groups}
+            for s, events in groups.items():
+                version, seq = fresh[s]
+                if version is not None and version != events[0].originator_version - 1:
+                    raise self._conflict(groups)
+                expected[s] = seq
+            resolved_once = True
+
+    def _messages(
+        self, groups: dict[str, list[StoredEvent]], expected: dict[str, int], attempt: str
+    ) -> list[_stream.OutMsg]:
+        msgs = []
+        n = 0
+        for subject, events in groups.items():
+            for i, e in enumerate(events):
+                msgs.append(
+                    _stream.OutMsg(
+                        subject=subject,
+                        payload=e.state,
+                        headers={
+                            _stream.HDR_TOPIC: e.topic,
+                            _stream.HDR_VERSION: str(e.originator_version),
+                            _stream.HDR_MSG_ID: f"{attempt}-{n}",
+                        },
+                        expected_subject_seq=expected[subject] if i == 0 else None,
+                    )
+                )
+                n += 1
+        return msgs
+
+    async def _expected_seq(self, nc: Client, subject: str, first_version: int) -> int:
+        hint = self.positions.get(subject)
+        if hint is not None and hint[0] == first_version - 1:
+            return hint[1]
+        if hint is None and first_version <= 1:
+            return 0  # a new aggregate: its subject must be empty
+        version, seq = await self._last_position(nc, subject)
+        if version is not None and version != first_version - 1:
+            raise self._conflict({subject: []}, detail=f"it is at version {version}")
+        return seq
+
+    async def _last_position(self, nc: Client, subject: str) -> tuple[int | None, int]:
+        last = await _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
+        if last is None:
+            return None, 0
+        return int(last.headers[_stream.HDR_VERSION]), last.seq
+
+    async def _already_stored(
+        self, nc: Client, groups: dict[str, list[StoredEvent]], attempt: str
+    ) -> int | None:
+        """The last sequence of this save if an earlier try of it was stored, else ``None``."""
+        last_seq = 0
+        n = 0
+        for subject, events in groups.items():
+            n += len(events)
+            last = await _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
+            if last is None or last.headers.get(_stream.HDR_MSG_ID) != f"{attempt}-{n - 1}":
+                return None
+            last_seq = max(last_seq, last.seq)
+        return last_seq
+
+    def _remember(self, groups: dict[str, list[StoredEvent]], last_seq: int, count: int) -> list[int]:
+        ids = list(range(last_seq - count + 1, last_seq + 1))
+        seq_iter = iter(ids)
+        for subject, events in groups.items():
+            seqs = [next(seq_iter) for _ in events]
+            if events:
+                self.positions.put(subject, events[-1].originator_version, seqs[-1])
+        return ids[: sum(len(ev) for ev in groups.values())]
+
+    def _conflict(self, groups: dict[str, list[StoredEvent]], detail: str = "") -> ConcurrencyConflict:
+        parts = [
+            f"{self.subjects.originator(s)!r} at version {ev[0].originator_version}" if ev else repr(s)
+            for s, ev in groups.items()
+        ]
+        msg = (
+            f"concurrency conflict saving {', '.join(parts)}: another writer appended first"
+            f"{' (' + detail + ')' if detail else ''}; nothing was written, reload and retry"
+        )
+        return ConcurrencyConflict(msg)
+
+    async def _tracking_msg(self, nc: Client, tracking: Tracking) -> _stream.OutMsg:
+        raise NotImplementedError  # only process recorders track
+
+    # -- reading -----------------------------------------------------------
+
+    def select_events(
+        self,
+        originator_id: uuid.UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        subject = self.subjects.subject(originator_id)
+        msgs = self.pool.run(lambda nc: self._read_subject(nc, subject, desc, limit, gt, lte))
+        events = [
+            StoredEvent(
+                originator_id=originator_id,
+                originator_version=int(m.headers[_stream.HDR_VERSION]),
+                topic=m.headers[_stream.HDR_TOPIC],
+                state=m.data,
+            )
+            for m in msgs
+        ]
+        events = [
+            e
+            for e in events
+            if (gt is None or e.originator_version > gt)
+            and (lte is None or e.originator_version <= lte)
+        ]
+        if desc:
+            events.reverse()
+        return events[:limit] if limit is not None else events
+
+    async def _read_subject(
+        self,
+        nc: Client,
+        subject: str,
+        desc: bool,
+        limit: int | None,
+        gt: int | None,
+        lte: int | None,
+    ) -> list[_stream.StoredMsg]:
+        if desc and limit == 1 and lte is None:
+            last = await _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
+            msgs = [last] if last is not None else []
+        else:
+            msgs = []
+            seq = 1
+            while True:
+                batch, pending = await _stream.direct_get_batch(
+                    nc, self.stream, subject, seq, _READ_BATCH, self.timeout
+                )
+                msgs.extend(batch)
+                if not batch or pending == 0:
+                    break
+                seq = batch[-1].seq + 1
+        if msgs and gt is None and lte is None:
+            self.positions.put(subject, int(msgs[-1].headers[_stream.HDR_VERSION]), msgs[-1].seq)
+        return msgs
+
+
+class NatsApplicationRecorder(NatsAggregateRecorder, ApplicationRecorder):
+    """Adds the application sequence: notifications are the stream in sequence order."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        return self._insert(stored_events, kwargs.get("tracking"))
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        first = (start or 1) if inclusive_of_start else (start or 0) + 1
+        return self.pool.run(lambda nc: self._read_notifications(nc, first, limit, stop, topics))
+
+    async def _read_notifications(
+        self, nc: Client, first: int, limit: int, stop: int | None, topics: Sequence[str]
+    ) -> list[Notification]:
+        wanted = frozenset(topics)
+        out: list[Notification] = []
+        seq = first
+        while len(out) < limit and (stop is None or seq <= stop):
+            batch_size = max(limit - len(out), 1) if not wanted else _READ_BATCH
+            if stop is not None:
+                batch_size = min(batch_size, stop - seq + 1)
+            batch, pending = await _stream.direct_get_batch(
+                nc, self.stream, self.subjects.all_aggregates, seq, batch_size, self.timeout
+            )
+            for m in batch:
+                if stop is not None and m.seq > stop:
+                    return out
+                topic = m.headers[_stream.HDR_TOPIC]
+                if wanted and topic not in wanted:
+                    continue
+                out.append(
+                    Notification(
+                        id=m.seq,
+                        originator_id=self.subjects.originator(m.subject),
+                        originator_version=int(m.headers[_stream.HDR_VERSION]),
+                        topic=topic,
+                        state=m.data,
+                    )
+                )
+                if len(out) == limit:
+                    return out
+            if not batch or pending == 0:
+                break
+            seq = batch[-1].seq + 1
+        return out
+
+    def max_notification_id(self) -> int | None:
+        last = self.pool.run(
+            lambda nc: _stream.direct_get(
+                nc, self.stream, {"last_by_subj": self.subjects.all_aggregates}, self.timeout
+            )
+        )
+        # A direct get may be answered by a replica that has not applied our own
+        # latest write yet; never report less than what this process wrote.
+        seq = max(last.seq if last is not None else 0, self.positions.max_seq)
+        return seq or None
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> NatsSubscription:
+        return NatsSubscription(self, gt=gt, topics=topics)
+
+
+class NatsTrackingRecorder(TrackingRecorder):
+    """Tracking positions as messages on ``<prefix>._tracking.<app>`` of the same stream.
+
+    The subject has three tokens, so it never matches the four-token aggregate
+    subjects that notifications are read from.
+    """
+
+    def __init__(self, pool: DriverPool, *, stream: str, subjects: SubjectMap, timeout: float) -> None:
+        self.pool = pool
+        self.stream = stream
+        self.subjects = subjects
+        self.timeout = timeout
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        async def go(nc: Client) -> None:
+            out = await self._tracking_msg(nc, tracking)
+            ack = await _stream.publish(nc, self.stream, [out], self.timeout)
+            if ack.error is not None:
+                raise self._tracking_conflict(tracking, ack.error.description)
+
+        self.pool.run(go)
+
+    async def _tracking_msg(self, nc: Client, tracking: Tracking) -> _stream.OutMsg:
+        subject = self.subjects.tracking(tracking.application_name)
+        last = await _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
+        current = int(last.headers["Ledger-Tracking-Id"]) if last is not None else None
+        if current is not None and tracking.notification_id <= current:
+            raise self._tracking_conflict(tracking, f"already at {current}")
+        return _stream.OutMsg(
+            subject=subject,
+            payload=b"",
+            headers={"Ledger-Tracking-Id": str(tracking.notification_id)},
+            expected_subject_seq=last.seq if last is not None else 0,
+        )
+
+    @staticmethod
+    def _tracking_conflict(tracking: Tracking, detail: str) -> ConcurrencyConflict:
+        msg = (
+            f"tracking {tracking.application_name!r} position {tracking.notification_id} "
+            f"refused ({detail}): positions only move forward"
+        )
+        return ConcurrencyConflict(msg)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        subject = self.subjects.tracking(application_name)
+        last = self.pool.run(
+            lambda nc: _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
+        )
+        return int(last.headers["Ledger-Tracking-Id"]) if last is not None else None
+
+
+class NatsProcessRecorder(NatsTrackingRecorder, NatsApplicationRecorder, ProcessRecorder):
+    """Events and the tracking position of what caused them, in one atomic batch."""
+
+    def __init__(
+        self,
+        pool: DriverPool,
+        *,
+        stream: str,
+        subjects: SubjectMap,
+        timeout: float,
+        write_retry_s: float,
+    ) -> None:
+        NatsApplicationRecorder.__init__(
+            self, pool, stream=stream, subjects=subjects, timeout=timeout, write_retry_s=write_retry_s
+        )
+
+
+class Factory(InfrastructureFactory[TrackingRecorder]):
+    """Builds the NATS recorders; one connection pool per factory."""
+
+    NATS_URL: Final = "NATS_URL"
+    NATS_STREAM: Final = "NATS_STREAM"
+    NATS_SUBJECT_PREFIX: Final = "NATS_SUBJECT_PREFIX"
+    NATS_REPLICAS: Final = "NATS_REPLICAS"
+    NATS_TIMEOUT: Final = "NATS_TIMEOUT"
+    NATS_WRITE_RETRY_S: Final = "NATS_WRITE_RETRY_S"
+    NATS_POOL_SIZE: Final = "NATS_POOL_SIZE"
+    CREATE_TABLE: Final = "CREATE_TABLE"
+
+    def __init__(self, env: Environment | dict[str, str] | None) -> None:
+        super().__init__(env)
+        url = self.env.get(self.NATS_URL)
+        if not url:
+            msg = (
+                "NATS_URL is not set: the NATS persistence module needs the URL of a "
+                "NATS server with JetStream (the ledger's bootstrap starts an embedded one)"
+            )
+            raise LedgerError(msg)
+        self.url = url
+        self.stream = self.env.get(self.NATS_STREAM, "LEDGER")
+        self.subjects = SubjectMap(self.env.get(self.NATS_SUBJECT_PREFIX, "ledger"))
+        self.replicas = int(self.env.get(self.NATS_REPLICAS, "1"))
+        self.timeout = float(self.env.get(self.NATS_TIMEOUT, "5"))
+        self.write_retry_s = float(self.env.get(self.NATS_WRITE_RETRY_S, "5"))
+        self.pool = DriverPool(self._connect, max_size=int(self.env.get(self.NATS_POOL_SIZE, "32")))
+        self._stream_checked = False
+
+    async def _connect(self) -> Client:
+        return await nats.connect(
+            self.url,
+            name=f"ledger:{self.env.name or 'app'}",
+            connect_timeout=2,
+            reconnect_time_wait=0.2,
+            max_reconnect_attempts=-1,
+            # Fail fast while disconnected instead of buffering writes that would
+            # be sent after the caller was already told the save failed.
+            pending_size=0,
+        )
+
+    def _ensure_stream(self) -> None:
+        if self._stream_checked:
+            return
+        create = self.env.get(self.CREATE_TABLE, "y").lower() in {"y", "yes", "t", "true", "on", "1"}
+        self.pool.run(
+            lambda nc: _stream.ensure_stream(
+                nc,
+                name=self.stream,
+                subjects=[f"{self.subjects.prefix}.>"],
+                replicas=self.replicas,
+                duplicate_window_s=120.0,
+                create=create,
+                timeout=self.timeout,
+            )
+        )
+        self._stream_checked = True
+
+    def _kwargs(self) -> dict[str, Any]:
+        self._ensure_stream()
+        return {"stream": self.stream, "subjects": self.subjects, "timeout": self.timeout}
+
+    def transcoder(self) -> Transcoder:
+        topic = self.env.get(self.TRANSCODER_TOPIC)
+        cls: type[Transcoder] = resolve_topic(topic) if topic else MsgspecTranscoder
+        return cls()
+
+    def mapper(self, transcoder: Transcoder | None = None, mapper_class: Any = None) -> Any:
+        if mapper_class is None and not self.env.get(self.MAPPER_TOPIC):
+            mapper_class = LedgerMapper
+        return super().mapper(transcoder=transcoder, mapper_class=mapper_class)
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        return NatsAggregateRecorder(self.pool, write_retry_s=self.write_retry_s, **self._kwargs())
+
+    def application_recorder(self) -> ApplicationRecorder:
+        topic = self.env.get(self.APPLICATION_RECORDER_TOPIC)
+        cls: type[NatsApplicationRecorder] = resolve_topic(topic) if topic else NatsApplicationRecorder
+        return cls(self.pool, write_retry_s=self.write_retry_s, **self._kwargs())
+
+    def tracking_recorder(
+        self, tracking_recorder_class: type[TrackingRecorder] | None = None
+    ) -> TrackingRecorder:
+        if tracking_recorder_class is None:
+            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
+            tracking_recorder_class = resolve_topic(topic) if topic else NatsTrackingRecorder
+        return tracking_recorder_class(self.pool, **self._kwargs())  # type: ignore[call-arg]
+
+    def process_recorder(self) -> ProcessRecorder:
+        topic = self.env.get(self.PROCESS_RECORDER_TOPIC)
+        cls: type[NatsProcessRecorder] = resolve_topic(topic) if topic else NatsProcessRecorder
+        return cls(self.pool, write_retry_s=self.write_retry_s, **self._kwargs())
+
+    def close(self) -> None:
+        self.pool.close()
+        super().close()
+
+
+class _Deadline:
+    """Retry pacing for a write whose acknowledgement did not come."""
+
+    def __init__(self, seconds: float) -> None:
+        import time
+
+        self._time = time.monotonic
+        self._end = self._time() + seconds
+        self._pause = 0.05
+
+    def passed(self) -> bool:
+        return self._time() >= self._end
+
+    async def pause(self) -> None:
+        import asyncio
+
+        await asyncio.sleep(min(self._pause, max(self._end - self._time(), 0)))
+        self._pause = min(self._pause * 2, 1.0)

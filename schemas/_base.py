@@ -1,0 +1,68 @@
+"""The fields every ledger event carries, and the base struct they share."""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar, Literal
+
+import msgspec
+
+from schemas._types import ActorRef, AgencyId, ShortText, UtcDatetime
+
+__all__ = ["AggregateKind", "Event", "RecordedBy", "Source", "SourceKind"]
+
+#: The four kinds of aggregate; each is a subject token: ``ledger.<partnership>.<kind>.<id>``.
+AggregateKind = Literal["partnership", "case", "challenge", "review"]
+
+
+class RecordedBy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Who recorded the event: the agency and a pseudonymous practitioner reference."""
+
+    agency: AgencyId
+    actor: ActorRef
+
+
+class SourceKind(enum.StrEnum):
+    """Where the information comes from; a chronology must name its source."""
+
+    CASE_RECORD = "case_record"
+    MEETING_MINUTES = "meeting_minutes"
+    PHONE_CALL = "phone_call"
+    EMAIL = "email"
+    LETTER = "letter"
+    REPORT = "report"
+    REFERRAL_FORM = "referral_form"
+    SYSTEM = "system"
+    OTHER = "other"
+
+
+class Source(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The source of the information, with an optional local document reference."""
+
+    kind: SourceKind
+    reference: ShortText | msgspec.UnsetType = msgspec.UNSET
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every ledger event. Subclasses set an explicit, never-changing ``tag``.
+
+    * ``occurred_at``: when it happened, as the agency says;
+    * ``recorded_at``: when the ledger accepted it (stamped by the ledger, not the caller);
+    * ``recorded_by``: the agency and a pseudonymous actor;
+    * ``source``: where the information comes from;
+    * ``schema_version``: bumped with an upcaster when a type's meaning must change.
+
+    The aggregate an event belongs to is not repeated in the payload: it is the
+    NATS subject (``ledger.<partnership>.<kind>.<id>``), the eventsourcing
+    originator id. ``aggregate_kind`` says which kind of aggregate the type belongs
+    to and ``opens`` whether it is the event that creates that aggregate.
+    """
+
+    aggregate_kind: ClassVar[AggregateKind]
+    opens: ClassVar[bool] = False
+
+    schema_version: int = 1
+    occurred_at: UtcDatetime
+    recorded_at: UtcDatetime
+    recorded_by: RecordedBy
+    source: Source

@@ -1,0 +1,27 @@
+"""The root of every error the ledger raises, and the schema layer's own errors.
+
+Every layer raises subclasses of :class:`LedgerError`, so a caller can catch the
+ledger's failures in one place. Leaves also subclass the fitting builtin
+(``ValueError``, ``LookupError``) so that generic code keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InvalidEvent", "LedgerError"]
+
+
+class LedgerError(Exception):
+    """Raised for every failure the ledger itself detects; the root of the hierarchy."""
+
+
+class InvalidEvent(LedgerError, ValueError):  # noqa: N818 - leaves say what went wrong
+    """Raised when a payload does not decode to, or validate as, a ledger event.
+
+    ``field`` is the JSON path of the offending value (``$.recorded_by.agency``)
+    when msgspec can tell it, so that an agency's developer sees which value broke
+    which rule.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

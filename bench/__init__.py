@@ -1,0 +1,1 @@
+"""Benchmarks of the ledger's write path: ``make bench`` (``python -m bench``)."""

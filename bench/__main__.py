@@ -1,0 +1,234 @@
+"""``make bench``: the write path against raw JetStream and eventsourcing's SQLite, in one run.
+
+All figures come from one process tree against one embedded nats-server, in
+interleaved rounds (raw, ledger, sqlite, raw, ...) so that a noisy neighbour
+hurts every contender alike; each rate is the best of its rounds. Targets are
+ratios (see docs/operations.md), never absolute times. ``BENCH_QUICK=1`` runs
+small rounds that finish within a minute.
+
+Results go to ``bench/results.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+from rich.console import Console
+from rich.table import Table
+
+from bench import _workload as w
+from ledger.application import Ledger
+from ledger.embedded import EmbeddedNats
+from ledger.settings import Settings
+
+RESULTS = Path(__file__).with_name("results.json")
+WRITERS = 8
+CASES = 64
+
+
+def _ledger_on_nats(url: str, stream: str) -> Ledger:
+    settings = Settings(stream=stream, subject_prefix=stream.lower())
+    return Ledger(env=settings.persistence_env(url))
+
+
+def _rate(n: int, fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - t0)
+
+
+# -- raw nats-py ---------------------------------------------------------------
+
+
+async def _raw_stream(js: Any, name: str) -> None:
+    from nats.js.api import StreamConfig
+
+    await js.add_stream(
+        StreamConfig(
+            name=name,
+            subjects=[f"{name.lower()}.>"],
+            storage="file",
+            deny_delete=True,
+            deny_purge=True,
+            allow_direct=True,
+            duplicate_window=120,
+        )
+    )
+
+
+async def _raw_sequential(js: Any, subject: str, payload: bytes, n: int) -> None:
+    for i in range(n):
+        await js.publish(f"{subject}.{i % CASES}", payload)
+
+
+async def _raw_pipelined(js: Any, subject: str, payload: bytes, n: int) -> None:
+    async def writer(k: int) -> None:
+        for i in range(n // WRITERS):
+            await js.publish(f"{subject}.{k}.{i % CASES}", payload)
+
+    await asyncio.gather(*(writer(k) for k in range(WRITERS)))
+
+
+# -- concurrent writers in several processes ----------------------------------
+
+
+def _writer_process(
+    url: str, stream: str, index: int, threads: int, per_thread: int, barrier: Any, out: Any
+) -> None:
+    ledger = _ledger_on_nats(url, stream)
+    try:
+        cases = [w.open_cases(ledger, f"p{index}t{t}", 4) for t in range(threads)]
+        for group in cases:
+            for case in group:
+                w.record_visit(ledger, case)  # warm the cache and the connection
+        barrier.wait()
+        start = time.time()
+
+        def run(group: list[str]) -> None:
+            for i in range(per_thread):
+                w.record_visit(ledger, group[i % len(group)])
+
+        workers = [threading.Thread(target=run, args=(g,)) for g in cases]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        out.put((start, time.time(), threads * per_thread))
+    finally:
+        ledger.close()
+
+
+def _concurrent(url: str, stream: str, processes: int, n: int) -> float:
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(processes)
+    out = ctx.Queue()
+    threads = WRITERS // processes
+    procs = [
+        ctx.Process(
+            target=_writer_process, args=(url, stream, i, threads, n // WRITERS, barrier, out)
+        )
+        for i in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    start = min(r[0] for r in results)
+    end = max(r[1] for r in results)
+    return sum(r[2] for r in results) / (end - start)
+
+
+def _ledger_round(ledger: Ledger, cases: list[str], n: int) -> None:
+    for i in range(n):
+        w.record_visit(ledger, cases[i % len(cases)])
+
+
+def _threads_in_process(ledger: Ledger, n: int, groups: list[list[str]]) -> float:
+    def run(group: list[str]) -> None:
+        for i in range(n // WRITERS):
+            w.record_visit(ledger, group[i % len(group)])
+
+    workers = [threading.Thread(target=run, args=(g,)) for g in groups]
+    t0 = time.perf_counter()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return (n // WRITERS) * WRITERS / (time.perf_counter() - t0)
+
+
+def main() -> int:
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    n = 600 if quick else 3000
+    rounds = 2 if quick else 3
+    console = Console()
+    payload = w.raw_payload()
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedNats(Path(tmp) / "nats") as server:
+        loop = asyncio.new_event_loop()
+        nc = loop.run_until_complete(nats.connect(server.url))
+        js = nc.jetstream()
+        loop.run_until_complete(_raw_stream(js, "RAW"))
+
+        on_nats = _ledger_on_nats(server.url, "BENCH")
+        on_sqlite = Ledger(
+            env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{tmp}/es.db"}
+        )
+        cases: dict[str, list[str]] = {}
+        for name, ledger in (("nats", on_nats), ("sqlite", on_sqlite)):
+            w.setup_partnership(ledger)
+            cases[name] = w.open_cases(ledger, "c", CASES)
+            for case in cases[name]:
+                w.record_visit(ledger, case)
+        loop.run_until_complete(_raw_sequential(js, "raw.warm", payload, 200))
+
+        raw, led, sql, piped = [], [], [], []
+        for r in range(rounds):
+            raw.append(_rate(n, lambda: loop.run_until_complete(
+                _raw_sequential(js, f"raw.r{r}", payload, n))))
+            led.append(_rate(n, lambda: _ledger_round(on_nats, cases["nats"], n)))
+            sql.append(_rate(n, lambda: _ledger_round(on_sqlite, cases["sqlite"], n)))
+            piped.append(_rate(n, lambda: loop.run_until_complete(
+                _raw_pipelined(js, f"raw.p{r}", payload, n))))
+            console.log(f"round {r + 1}/{rounds}: raw {raw[-1]:.0f}/s, ledger {led[-1]:.0f}/s, "
+                        f"sqlite {sql[-1]:.0f}/s, raw x{WRITERS} {piped[-1]:.0f}/s")
+
+        groups = [cases["nats"][k::WRITERS] for k in range(WRITERS)]
+        threaded = max(_threads_in_process(on_nats, n, groups) for _ in range(rounds))
+        processes = max(2, min(os.cpu_count() or 2, 4))
+        concurrent = max(_concurrent(server.url, "BENCH", processes, n * 2) for _ in range(rounds))
+        piped_best = max(piped)
+        results: dict[str, Any] = {
+            "raw_publish_per_s": round(max(raw), 1),
+            "ledger_append_per_s": round(max(led), 1),
+            "sqlite_append_per_s": round(max(sql), 1),
+            "append_ratio_vs_raw_publish": round(max(led) / max(raw), 3),
+            "append_ratio_vs_sqlite": round(max(led) / max(sql), 3),
+            "raw_pipelined_per_s": round(piped_best, 1),
+            "concurrent_append_per_s": round(concurrent, 1),
+            "concurrent_ratio_vs_raw_pipelined": round(concurrent / piped_best, 3),
+            "concurrent_append_threads_one_process_per_s": round(threaded, 1),
+            "meta": {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "quick": quick,
+                "commands_per_round": n,
+                "rounds": rounds,
+                "writers": WRITERS,
+                "writer_processes": processes,
+                "payload_bytes": len(payload),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+            },
+        }
+        on_nats.close()
+        on_sqlite.close()
+        loop.run_until_complete(nc.close())
+        loop.close()
+
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    table = Table(title="ledger write path (best of rounds)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        if key != "meta":
+            table.add_row(key, f"{value:,}")
+    console.print(table)
+    console.print(f"written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

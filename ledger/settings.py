@@ -1,0 +1,66 @@
+"""The ledger's settings: read from the environment once, into one frozen object.
+
+Nothing else in the code base reads the environment; everything receives what
+it needs from :class:`Settings` via :mod:`ledger.bootstrap`.
+
+| variable | default | meaning |
+|---|---|---|
+| ``LEDGER_DATA_DIR`` | ``./.ledger`` | where the embedded nats-server keeps its store |
+| ``NATS_URL`` | unset | a NATS server to use; unset starts the embedded one |
+| ``NATS_STREAM`` | ``LEDGER`` | the stream that is the ledger |
+| ``NATS_SUBJECT_PREFIX`` | ``ledger`` | first token of every ledger subject |
+| ``NATS_REPLICAS`` | ``1`` | stream replicas (3 on a cluster) |
+| ``NATS_TIMEOUT`` | ``5`` | seconds to wait for an acknowledgement |
+| ``LEDGER_LOG_LEVEL`` | ``INFO`` | log level |
+| ``LEDGER_LOG_JSON`` | unset | ``1`` JSON lines, ``0`` console; unset decides by terminal |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+__all__ = ["Settings"]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything configurable about one ledger process."""
+
+    data_dir: Path = Path(".ledger")
+    nats_url: str | None = None
+    stream: str = "LEDGER"
+    subject_prefix: str = "ledger"
+    replicas: int = 1
+    timeout_s: float = 5.0
+    log_level: str = "INFO"
+    log_json: bool | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (the process environment by default)."""
+        env = os.environ if environ is None else environ
+        log_json = env.get("LEDGER_LOG_JSON")
+        return cls(
+            data_dir=Path(env.get("LEDGER_DATA_DIR", ".ledger")),
+            nats_url=env.get("NATS_URL") or None,
+            stream=env.get("NATS_STREAM", "LEDGER"),
+            subject_prefix=env.get("NATS_SUBJECT_PREFIX", "ledger"),
+            replicas=int(env.get("NATS_REPLICAS", "1")),
+            timeout_s=float(env.get("NATS_TIMEOUT", "5")),
+            log_level=env.get("LEDGER_LOG_LEVEL", "INFO"),
+            log_json=None if log_json is None else log_json.lower() in {"1", "true", "yes"},
+        )
+
+    def persistence_env(self, nats_url: str) -> dict[str, str]:
+        """The eventsourcing environment that selects and configures the NATS persistence."""
+        return {
+            "PERSISTENCE_MODULE": "ledger.persistence",
+            "NATS_URL": nats_url,
+            "NATS_STREAM": self.stream,
+            "NATS_SUBJECT_PREFIX": self.subject_prefix,
+            "NATS_REPLICAS": str(self.replicas),
+            "NATS_TIMEOUT": str(self.timeout_s),
+        }

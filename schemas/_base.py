@@ -15,7 +15,7 @@ __all__ = ["AggregateKind", "Event", "RecordedBy", "Source", "SourceKind"]
 AggregateKind = Literal["partnership", "case", "challenge", "review"]
 
 
-class RecordedBy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class RecordedBy(msgspec.Struct, frozen=True, kw_only=True):
     """Who recorded the event: the agency and a pseudonymous practitioner reference."""
 
     agency: AgencyId
@@ -36,7 +36,7 @@ class SourceKind(enum.StrEnum):
     OTHER = "other"
 
 
-class Source(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Source(msgspec.Struct, frozen=True, kw_only=True):
     """The source of the information, with an optional local document reference."""
 
     kind: SourceKind

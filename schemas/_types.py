@@ -30,6 +30,7 @@ __all__ = [
     "ChildRef",
     "FreeText",
     "Id",
+    "OrgName",
     "PartnershipId",
     "RecommendationId",
     "ReviewId",
@@ -99,7 +100,7 @@ FreeText = Annotated[
     ),
 ]
 
-#: Short free text (a title, a theme label, a source reference): bounded, personal data.
+#: Short free text (a source reference, a review title, an actor role): bounded, personal data.
 ShortText = Annotated[
     str,
     msgspec.Meta(
@@ -108,6 +109,17 @@ ShortText = Annotated[
         description="short free text, at most 200 characters; personal data",
         extra={PERSONAL_DATA: True},
         extra_json_schema={"x-personal-data": True},
+    ),
+]
+
+#: The name of an organisation or a body (a partnership, an agency, an escalation
+#: stage): bounded, and not personal data, so crypto-shredding leaves it readable.
+OrgName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=200,
+        description="name of an organisation or body, at most 200 characters; not personal data",
     ),
 ]
 

@@ -155,7 +155,7 @@ class CaseClosureReason(enum.StrEnum):
     OTHER = "other"
 
 
-class ChildSubject(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ChildSubject(msgspec.Struct, frozen=True, kw_only=True):
     """A child the case is about: a pseudonymous token and an age band."""
 
     child: ChildRef

@@ -14,7 +14,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 
 from schemas._base import AggregateKind, Event
-from schemas._types import AgencyId, Id, ShortText, StageNumber
+from schemas._types import AgencyId, Id, OrgName, StageNumber
 
 __all__ = [
     "AgencyKeyRegistered",
@@ -68,11 +68,11 @@ class AgencyRole(enum.StrEnum):
     RELEVANT_AGENCY = "relevant_agency"
 
 
-class EscalationStage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class EscalationStage(msgspec.Struct, frozen=True, kw_only=True):
     """One stage of the partnership's escalation procedure and its response time."""
 
     stage: StageNumber
-    title: ShortText
+    title: OrgName
     response_working_days: Annotated[int, msgspec.Meta(ge=1, le=60)]
 
 
@@ -89,7 +89,7 @@ class PartnershipEstablished(
 
     opens: ClassVar[bool] = True
 
-    name: ShortText
+    name: OrgName
     nation: Nation
     escalation_stages: Annotated[list[EscalationStage], msgspec.Meta(min_length=1, max_length=5)]
     strategy_discussion_working_days: Annotated[int, msgspec.Meta(ge=1, le=30)] = 3
@@ -99,7 +99,7 @@ class AgencyRegistered(PartnershipEvent, tag="AgencyRegistered", frozen=True, kw
     """An agency was registered with the partnership."""
 
     agency: AgencyId
-    name: ShortText
+    name: OrgName
     kind: AgencyKind
     role: AgencyRole
 

@@ -80,7 +80,8 @@ class DriverPool:
         """Run ``fn(connection)`` to completion on a borrowed driver and return its result."""
         driver = self._acquire()
         try:
-            return _outside_running_loop(driver.run, fn(driver.nc))
+            result: T = _outside_running_loop(driver.run, fn(driver.nc))
+            return result
         finally:
             self._release(driver)
 

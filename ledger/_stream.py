@@ -39,6 +39,7 @@ __all__ = [
     "direct_get",
     "direct_get_batch",
     "ensure_stream",
+    "headers",
     "publish",
 ]
 
@@ -92,12 +93,22 @@ _info_decoder: Final = msgspec.json.Decoder(_StreamInfo)
 
 @dataclass(frozen=True, slots=True)
 class OutMsg:
-    """A message to publish; ``expected_subject_seq`` is the subject's last sequence we expect."""
+    """A message to publish, with its final headers (see :func:`headers`)."""
 
     subject: str
     payload: bytes
     headers: dict[str, str]
-    expected_subject_seq: int | None = None
+
+
+def headers(
+    stream: str, msg_id: str, expected_subject_seq: int | None, **extra: str
+) -> dict[str, str]:
+    """The headers of one ledger message: its id, the stream it must land in and, on the
+    first message of a subject in a save, the subject's last sequence it expects."""
+    h = {HDR_MSG_ID: msg_id, _HDR_EXPECTED_STREAM: stream, **extra}
+    if expected_subject_seq is not None:
+        h[_HDR_EXPECTED_SUBJECT_SEQ] = str(expected_subject_seq)
+    return h
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,23 +128,20 @@ async def publish(nc: Client, stream: str, msgs: Sequence[OutMsg], timeout: floa
     ``error`` set is returned, not raised, so the caller can resolve conflicts.
     Raises :class:`LedgerUnavailable` when no ack arrives.
     """
-    batch_id = uuid.uuid4().hex if len(msgs) > 1 else ""
-    last = len(msgs) - 1
     try:
-        for i, m in enumerate(msgs):
-            headers = dict(m.headers)
-            headers[_HDR_EXPECTED_STREAM] = stream
-            if m.expected_subject_seq is not None:
-                headers[_HDR_EXPECTED_SUBJECT_SEQ] = str(m.expected_subject_seq)
-            if batch_id:
-                headers["Nats-Batch-Id"] = batch_id
-                headers["Nats-Batch-Sequence"] = str(i + 1)
-                if i == last:
-                    headers["Nats-Batch-Commit"] = "1"
-            if i < last:
-                await nc.publish(m.subject, m.payload, headers=headers)
-            else:
-                reply = await nc.request(m.subject, m.payload, timeout=timeout, headers=headers)
+        if len(msgs) == 1:
+            m = msgs[0]
+            reply = await nc.request(m.subject, m.payload, timeout=timeout, headers=m.headers)
+        else:
+            batch_id = uuid.uuid4().hex
+            last = len(msgs) - 1
+            for i, m in enumerate(msgs):
+                h = {**m.headers, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i + 1)}
+                if i < last:
+                    await nc.publish(m.subject, m.payload, headers=h)
+                else:
+                    h["Nats-Batch-Commit"] = "1"
+                    reply = await nc.request(m.subject, m.payload, timeout=timeout, headers=h)
     except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as e:
         msg = f"no acknowledgement from stream {stream!r} within {timeout} s"
         raise LedgerUnavailable(msg) from e
@@ -201,7 +209,9 @@ async def direct_get_batch(
     try:
         await nc.publish(
             f"$JS.API.DIRECT.GET.{stream}",
-            json.dumps({"seq": max(start_seq, 1), "batch": batch, "next_by_subj": subject}).encode(),
+            json.dumps(
+                {"seq": max(start_seq, 1), "batch": batch, "next_by_subj": subject}
+            ).encode(),
             reply=inbox,
         )
         while True:

@@ -53,7 +53,9 @@ class SubjectMap:
         return rest
 
     def tracking(self, application_name: str) -> str:
-        token = application_name if _SAFE_APP.match(application_name) else (
-            "x" + application_name.encode().hex()
+        token = (
+            application_name
+            if _SAFE_APP.match(application_name)
+            else ("x" + application_name.encode().hex())
         )
         return f"{self.prefix}._tracking.{token}"

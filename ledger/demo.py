@@ -121,7 +121,8 @@ def run_scenario(ledger: Ledger) -> list[Receipt]:
             against_agency=POLICE,
             matter="information_sharing",
             case=case,
-            summary="Information requested under the duty to share was withheld without a stated basis.",
+            summary="Information requested under the duty to share was withheld "
+            "without a stated basis.",
         ),
         ledger.escalate_challenge(
             partnership=PARTNERSHIP,

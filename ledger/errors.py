@@ -25,7 +25,7 @@ __all__ = [
 
 
 class InvalidCommand(LedgerError, ValueError):
-    """Raised when a command's input is malformed: a wrong type, an oversize text, a bad reference."""
+    """Raised when a command's input is malformed: a wrong type, oversize text, a bad reference."""
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -33,7 +33,7 @@ class InvalidCommand(LedgerError, ValueError):
 
 
 class RuleViolation(LedgerError, ValueError):
-    """Raised when a well-formed command breaks a domain rule (an invalid transition, a stranger)."""
+    """Raised when a well-formed command breaks a domain rule (a bad transition, a stranger)."""
 
     def __init__(self, message: str, *, field: str | None = None, rule: str | None = None) -> None:
         super().__init__(message)

@@ -23,7 +23,10 @@ How the library's model maps onto the stream:
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -54,16 +57,17 @@ from ledger._transcoder import MsgspecTranscoder
 from ledger.errors import ConcurrencyConflict, LedgerError, LedgerUnavailable
 
 __all__ = [
+    "Factory",
     "NatsAggregateRecorder",
     "NatsApplicationRecorder",
     "NatsProcessRecorder",
     "NatsTrackingRecorder",
-    "Factory",
 ]
 
 log = structlog.get_logger()
 
 _CACHE_SIZE: Final = 100_000
+_HDR_TRACKING_ID: Final = "Ledger-Tracking-Id"
 _READ_BATCH: Final = 1000
 
 
@@ -138,7 +142,7 @@ class NatsAggregateRecorder(AggregateRecorder):
         for e in stored_events:
             groups.setdefault(self.subjects.subject(e.originator_id), []).append(e)
         for subject, events in groups.items():
-            for prev, nxt in zip(events, events[1:], strict=False):
+            for prev, nxt in itertools.pairwise(events):
                 if nxt.originator_version != prev.originator_version + 1:
                     msg = (
                         f"originator_version {nxt.originator_version} of {subject!r} does not "
@@ -154,7 +158,9 @@ class NatsAggregateRecorder(AggregateRecorder):
         attempt: str,
         tracking: Tracking | None,
     ) -> list[int]:
-        expected = {s: await self._expected_seq(nc, s, ev[0].originator_version) for s, ev in groups.items()}
+        expected = {
+            s: await self._expected_seq(nc, s, ev[0].originator_version) for s, ev in groups.items()
+        }
         tracking_out = await self._tracking_msg(nc, tracking) if tracking is not None else None
         resolved_once = False
         deadline = _Deadline(self.write_retry_s)
@@ -193,23 +199,16 @@ class NatsAggregateRecorder(AggregateRecorder):
     def _messages(
         self, groups: dict[str, list[StoredEvent]], expected: dict[str, int], attempt: str
     ) -> list[_stream.OutMsg]:
-        msgs = []
-        n = 0
+        msgs: list[_stream.OutMsg] = []
         for subject, events in groups.items():
             for i, e in enumerate(events):
-                msgs.append(
-                    _stream.OutMsg(
-                        subject=subject,
-                        payload=e.state,
-                        headers={
-                            _stream.HDR_TOPIC: e.topic,
-                            _stream.HDR_VERSION: str(e.originator_version),
-                            _stream.HDR_MSG_ID: f"{attempt}-{n}",
-                        },
-                        expected_subject_seq=expected[subject] if i == 0 else None,
-                    )
+                h = _stream.headers(
+                    self.stream,
+                    f"{attempt}-{len(msgs)}",
+                    expected[subject] if i == 0 else None,
+                    **{_stream.HDR_TOPIC: e.topic, _stream.HDR_VERSION: str(e.originator_version)},
                 )
-                n += 1
+                msgs.append(_stream.OutMsg(subject, e.state, h))
         return msgs
 
     async def _expected_seq(self, nc: Client, subject: str, first_version: int) -> int:
@@ -237,13 +236,17 @@ class NatsAggregateRecorder(AggregateRecorder):
         n = 0
         for subject, events in groups.items():
             n += len(events)
-            last = await _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
+            last = await _stream.direct_get(
+                nc, self.stream, {"last_by_subj": subject}, self.timeout
+            )
             if last is None or last.headers.get(_stream.HDR_MSG_ID) != f"{attempt}-{n - 1}":
                 return None
             last_seq = max(last_seq, last.seq)
         return last_seq
 
-    def _remember(self, groups: dict[str, list[StoredEvent]], last_seq: int, count: int) -> list[int]:
+    def _remember(
+        self, groups: dict[str, list[StoredEvent]], last_seq: int, count: int
+    ) -> list[int]:
         ids = list(range(last_seq - count + 1, last_seq + 1))
         seq_iter = iter(ids)
         for subject, events in groups.items():
@@ -252,9 +255,13 @@ class NatsAggregateRecorder(AggregateRecorder):
                 self.positions.put(subject, events[-1].originator_version, seqs[-1])
         return ids[: sum(len(ev) for ev in groups.values())]
 
-    def _conflict(self, groups: dict[str, list[StoredEvent]], detail: str = "") -> ConcurrencyConflict:
+    def _conflict(
+        self, groups: dict[str, list[StoredEvent]], detail: str = ""
+    ) -> ConcurrencyConflict:
         parts = [
-            f"{self.subjects.originator(s)!r} at version {ev[0].originator_version}" if ev else repr(s)
+            f"{self.subjects.originator(s)!r} at version {ev[0].originator_version}"
+            if ev
+            else repr(s)
             for s, ev in groups.items()
         ]
         msg = (
@@ -308,7 +315,9 @@ class NatsAggregateRecorder(AggregateRecorder):
         lte: int | None,
     ) -> list[_stream.StoredMsg]:
         if desc and limit == 1 and lte is None:
-            last = await _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
+            last = await _stream.direct_get(
+                nc, self.stream, {"last_by_subj": subject}, self.timeout
+            )
             msgs = [last] if last is not None else []
         else:
             msgs = []
@@ -392,9 +401,7 @@ class NatsApplicationRecorder(NatsAggregateRecorder, ApplicationRecorder):
         seq = max(last.seq if last is not None else 0, self.positions.max_seq)
         return seq or None
 
-    def subscribe(
-        self, gt: int | None = None, topics: Sequence[str] = ()
-    ) -> NatsSubscription:
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> NatsSubscription:
         return NatsSubscription(self, gt=gt, topics=topics)
 
 
@@ -405,7 +412,9 @@ class NatsTrackingRecorder(TrackingRecorder):
     subjects that notifications are read from.
     """
 
-    def __init__(self, pool: DriverPool, *, stream: str, subjects: SubjectMap, timeout: float) -> None:
+    def __init__(
+        self, pool: DriverPool, *, stream: str, subjects: SubjectMap, timeout: float
+    ) -> None:
         self.pool = pool
         self.stream = stream
         self.subjects = subjects
@@ -423,15 +432,16 @@ class NatsTrackingRecorder(TrackingRecorder):
     async def _tracking_msg(self, nc: Client, tracking: Tracking) -> _stream.OutMsg:
         subject = self.subjects.tracking(tracking.application_name)
         last = await _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
-        current = int(last.headers["Ledger-Tracking-Id"]) if last is not None else None
+        current = int(last.headers[_HDR_TRACKING_ID]) if last is not None else None
         if current is not None and tracking.notification_id <= current:
             raise self._tracking_conflict(tracking, f"already at {current}")
-        return _stream.OutMsg(
-            subject=subject,
-            payload=b"",
-            headers={"Ledger-Tracking-Id": str(tracking.notification_id)},
-            expected_subject_seq=last.seq if last is not None else 0,
+        h = _stream.headers(
+            self.stream,
+            uuid.uuid4().hex[:20],
+            last.seq if last is not None else 0,
+            **{_HDR_TRACKING_ID: str(tracking.notification_id)},
         )
+        return _stream.OutMsg(subject, b"", h)
 
     @staticmethod
     def _tracking_conflict(tracking: Tracking, detail: str) -> ConcurrencyConflict:
@@ -446,7 +456,7 @@ class NatsTrackingRecorder(TrackingRecorder):
         last = self.pool.run(
             lambda nc: _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
         )
-        return int(last.headers["Ledger-Tracking-Id"]) if last is not None else None
+        return int(last.headers[_HDR_TRACKING_ID]) if last is not None else None
 
 
 class NatsProcessRecorder(NatsTrackingRecorder, NatsApplicationRecorder, ProcessRecorder):
@@ -462,7 +472,12 @@ class NatsProcessRecorder(NatsTrackingRecorder, NatsApplicationRecorder, Process
         write_retry_s: float,
     ) -> None:
         NatsApplicationRecorder.__init__(
-            self, pool, stream=stream, subjects=subjects, timeout=timeout, write_retry_s=write_retry_s
+            self,
+            pool,
+            stream=stream,
+            subjects=subjects,
+            timeout=timeout,
+            write_retry_s=write_retry_s,
         )
 
 
@@ -511,7 +526,14 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
     def _ensure_stream(self) -> None:
         if self._stream_checked:
             return
-        create = self.env.get(self.CREATE_TABLE, "y").lower() in {"y", "yes", "t", "true", "on", "1"}
+        create = self.env.get(self.CREATE_TABLE, "y").lower() in {
+            "y",
+            "yes",
+            "t",
+            "true",
+            "on",
+            "1",
+        }
         self.pool.run(
             lambda nc: _stream.ensure_stream(
                 nc,
@@ -544,7 +566,9 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
 
     def application_recorder(self) -> ApplicationRecorder:
         topic = self.env.get(self.APPLICATION_RECORDER_TOPIC)
-        cls: type[NatsApplicationRecorder] = resolve_topic(topic) if topic else NatsApplicationRecorder
+        cls: type[NatsApplicationRecorder] = (
+            resolve_topic(topic) if topic else NatsApplicationRecorder
+        )
         return cls(self.pool, write_retry_s=self.write_retry_s, **self._kwargs())
 
     def tracking_recorder(
@@ -569,17 +593,12 @@ class _Deadline:
     """Retry pacing for a write whose acknowledgement did not come."""
 
     def __init__(self, seconds: float) -> None:
-        import time
-
-        self._time = time.monotonic
-        self._end = self._time() + seconds
+        self._end = time.monotonic() + seconds
         self._pause = 0.05
 
     def passed(self) -> bool:
-        return self._time() >= self._end
+        return time.monotonic() >= self._end
 
     async def pause(self) -> None:
-        import asyncio
-
-        await asyncio.sleep(min(self._pause, max(self._end - self._time(), 0)))
+        await asyncio.sleep(min(self._pause, max(self._end - time.monotonic(), 0)))
         self._pause = min(self._pause * 2, 1.0)

@@ -70,8 +70,8 @@ def _ensure_partnership(ledger: Ledger) -> list[Receipt]:
 def run_scenario(ledger: Ledger) -> list[Receipt]:
     """Record the scenario and return the receipts, in order."""
     stamp = datetime.now(UTC)
-    case = f"c-{stamp:%Y%m%d%H%M%S%f}"
-    challenge = f"ch-{stamp:%Y%m%d%H%M%S%f}"
+    case = f"c-{stamp:%y%m%d-%H%M%S-%f}"
+    challenge = f"ch-{stamp:%y%m%d-%H%M%S-%f}"
     at = stamp - timedelta(days=3)
     receipts = _ensure_partnership(ledger)
     receipts += [
@@ -92,7 +92,7 @@ def run_scenario(ledger: Ledger) -> list[Receipt]:
             action="referral_received",
             child=CHILD,
         ),
-        ledger.join_case(partnership=PARTNERSHIP, case=case, recorded_by=OFFICER, agency=POLICE),
+        ledger.join_case(partnership=PARTNERSHIP, case=case, recorded_by=SW, agency=POLICE),
         ledger.request_information(
             partnership=PARTNERSHIP,
             case=case,

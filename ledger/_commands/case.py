@@ -1,0 +1,380 @@
+"""Commands on a case: open it, manage its parties and child tokens, record its chronology."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from ledger._commands._base import (
+    DEFAULT_SOURCE,
+    CommandBase,
+    Opt,
+    Receipt,
+    RecordedByInput,
+    SourceInput,
+    or_recorder,
+    plain,
+)
+from schemas import (
+    ActionRecorded,
+    AgencyJoinedCase,
+    AgencyLeftCase,
+    CaseClosed,
+    CaseOpened,
+    ChildIdentifierLinked,
+    ChildIdentifierUnknown,
+    ChildIdentifierUnlinked,
+    ChildSubject,
+    ConcernRaised,
+    CooperationRefused,
+    InformationProvided,
+    InformationRequested,
+    LateRecordingExplained,
+)
+
+__all__ = ["CaseCommands"]
+
+UNSET = msgspec.UNSET
+
+
+class CaseCommands(CommandBase):
+    """The case's commands, mixed into :class:`~ledger.application.Ledger`.
+
+    Every command but :meth:`open_case` must be recorded by an agency party to the case.
+    """
+
+    def open_case(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        children: Sequence[ChildSubject | Mapping[str, Any]],
+        lead_agency: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Open ``case`` about ``children``; the recording agency leads it (``lead_agency``)."""
+        return self._submit(
+            CaseOpened,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            children=[plain(child) for child in children],
+            lead_agency=or_recorder(lead_agency, recorded_by),
+        )
+
+    def link_child_identifier(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        child: str,
+        linked: str,
+        identifier_kind: str,
+        reason: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Link the token ``linked`` to ``child`` of the case: both refer to the same child."""
+        return self._submit(
+            ChildIdentifierLinked,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            child=child,
+            linked=linked,
+            identifier_kind=identifier_kind,
+            reason=reason,
+        )
+
+    def unlink_child_identifier(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        child: str,
+        linked: str,
+        identifier_kind: str,
+        reason: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Remove a link between two child tokens that was found wrong."""
+        return self._submit(
+            ChildIdentifierUnlinked,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            child=child,
+            linked=linked,
+            identifier_kind=identifier_kind,
+            reason=reason,
+        )
+
+    def record_unknown_identifier(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        child: str,
+        reason: str,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Record that ``child`` has no consistent identifier yet, and why."""
+        return self._submit(
+            ChildIdentifierUnknown,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            child=child,
+            reason=reason,
+        )
+
+    def join_case(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        agency: str,
+        role: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Make the registered ``agency`` a party to the case."""
+        return self._submit(
+            AgencyJoinedCase,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            agency=agency,
+            role=role,
+        )
+
+    def leave_case(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        agency: str,
+        reason: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Record that ``agency`` is no longer a party to the case (never its lead)."""
+        return self._submit(
+            AgencyLeftCase,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            agency=agency,
+            reason=reason,
+        )
+
+    def record_action(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        action: str,
+        child: Opt[str] = UNSET,
+        seen: Opt[bool] = UNSET,
+        seen_alone: Opt[bool] = UNSET,
+        outcome: Opt[str] = UNSET,
+        note: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Record an ``action`` the recording agency took on the case."""
+        return self._submit(
+            ActionRecorded,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            action=action,
+            child=child,
+            seen=seen,
+            seen_alone=seen_alone,
+            outcome=outcome,
+            note=note,
+        )
+
+    def request_information(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        request: str,
+        to_agency: str,
+        from_agency: Opt[str] = UNSET,
+        due_by: Opt[datetime] = UNSET,
+        note: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Ask ``to_agency`` for information (``from_agency`` defaults to the recording agency)."""
+        return self._submit(
+            InformationRequested,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            request=request,
+            from_agency=or_recorder(from_agency, recorded_by),
+            to_agency=to_agency,
+            due_by=due_by,
+            note=note,
+        )
+
+    def provide_information(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        request: str,
+        by_agency: Opt[str] = UNSET,
+        note: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Answer the open ``request`` (``by_agency``, its addressee, defaults to the recorder)."""
+        return self._submit(
+            InformationProvided,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            request=request,
+            by_agency=or_recorder(by_agency, recorded_by),
+            note=note,
+        )
+
+    def refuse_cooperation(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        agency: str,
+        kind: str,
+        basis: str,
+        reason: Opt[str] = UNSET,
+        request: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Record that the party ``agency`` did not cooperate, how, and on what stated basis."""
+        return self._submit(
+            CooperationRefused,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            agency=agency,
+            kind=kind,
+            basis=basis,
+            reason=reason,
+            request=request,
+        )
+
+    def raise_concern(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        concern: str,
+        kind: str,
+        child: Opt[str] = UNSET,
+        note: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Raise a concern of harm (``kind``) about the case or one of its children."""
+        return self._submit(
+            ConcernRaised,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            concern=concern,
+            kind=kind,
+            child=child,
+            note=note,
+        )
+
+    def explain_late_recording(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        event_sequence: int,
+        reason: str,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Give the reason the event at stream sequence ``event_sequence`` was recorded late."""
+        return self._submit(
+            LateRecordingExplained,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            event_sequence=event_sequence,
+            reason=reason,
+        )
+
+    def close_case(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        recorded_by: RecordedByInput,
+        reason: str,
+        note: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Close the case; nothing more is recorded on it."""
+        return self._submit(
+            CaseClosed,
+            partnership,
+            case,
+            recorded_by,
+            source,
+            occurred_at,
+            reason=reason,
+            note=note,
+        )

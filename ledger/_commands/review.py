@@ -1,0 +1,266 @@
+"""Commands on a review: the incident, rapid review, commission, publication, recommendations."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import msgspec
+
+from ledger._commands._base import (
+    DEFAULT_SOURCE,
+    CommandBase,
+    Opt,
+    Receipt,
+    RecordedByInput,
+    SourceInput,
+    or_recorder,
+)
+from schemas import (
+    RapidReviewCompleted,
+    RecommendationAccepted,
+    RecommendationImplemented,
+    RecommendationIssued,
+    RecommendationProgressReported,
+    RecommendationRejected,
+    ReviewCommissioned,
+    ReviewPublished,
+    SeriousIncidentNotified,
+)
+
+__all__ = ["ReviewCommands"]
+
+UNSET = msgspec.UNSET
+
+
+class ReviewCommands(CommandBase):
+    """The review's commands, mixed into :class:`~ledger.application.Ledger`.
+
+    On recommendations, ``by_agency`` (the owner) defaults to the recording agency.
+    """
+
+    def notify_serious_incident(
+        self,
+        *,
+        partnership: str,
+        review: str,
+        recorded_by: RecordedByInput,
+        child: str,
+        incident: str,
+        became_aware_at: datetime,
+        notified_panel_at: datetime,
+        case: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Open ``review`` with the notification of a serious incident to the national panel."""
+        return self._submit(
+            SeriousIncidentNotified,
+            partnership,
+            review,
+            recorded_by,
+            source,
+            occurred_at,
+            case=case,
+            child=child,
+            became_aware_at=became_aware_at,
+            notified_panel_at=notified_panel_at,
+            incident=incident,
+        )
+
+    def complete_rapid_review(
+        self,
+        *,
+        partnership: str,
+        review: str,
+        recorded_by: RecordedByInput,
+        completed_at: datetime,
+        decision: str,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Record the rapid review's completion and its ``decision`` (once)."""
+        return self._submit(
+            RapidReviewCompleted,
+            partnership,
+            review,
+            recorded_by,
+            source,
+            occurred_at,
+            completed_at=completed_at,
+            decision=decision,
+        )
+
+    def commission_review(
+        self,
+        *,
+        partnership: str,
+        review: str,
+        recorded_by: RecordedByInput,
+        level: str,
+        commissioned_at: datetime,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Commission a local or national practice review (once)."""
+        return self._submit(
+            ReviewCommissioned,
+            partnership,
+            review,
+            recorded_by,
+            source,
+            occurred_at,
+            level=level,
+            commissioned_at=commissioned_at,
+        )
+
+    def publish_review(
+        self,
+        *,
+        partnership: str,
+        review: str,
+        recorded_by: RecordedByInput,
+        published_at: datetime,
+        title: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Publish the review; afterwards only recommendation events are recorded on it."""
+        return self._submit(
+            ReviewPublished,
+            partnership,
+            review,
+            recorded_by,
+            source,
+            occurred_at,
+            published_at=published_at,
+            title=title,
+        )
+
+    def issue_recommendation(
+        self,
+        *,
+        partnership: str,
+        review: str,
+        recorded_by: RecordedByInput,
+        recommendation: str,
+        owner: str,
+        due: date,
+        theme: str,
+        text: str,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Issue ``recommendation`` to the registered ``owner``, due on ``due``."""
+        return self._submit(
+            RecommendationIssued,
+            partnership,
+            review,
+            recorded_by,
+            source,
+            occurred_at,
+            recommendation=recommendation,
+            owner=owner,
+            due=due,
+            theme=theme,
+            text=text,
+        )
+
+    def accept_recommendation(
+        self,
+        *,
+        partnership: str,
+        review: str,
+        recorded_by: RecordedByInput,
+        recommendation: str,
+        by_agency: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Accept ``recommendation``, as its owner."""
+        return self._submit(
+            RecommendationAccepted,
+            partnership,
+            review,
+            recorded_by,
+            source,
+            occurred_at,
+            recommendation=recommendation,
+            by_agency=or_recorder(by_agency, recorded_by),
+        )
+
+    def reject_recommendation(
+        self,
+        *,
+        partnership: str,
+        review: str,
+        recorded_by: RecordedByInput,
+        recommendation: str,
+        basis: str,
+        by_agency: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Reject ``recommendation`` (an opt-out) with its stated ``basis``, as its owner."""
+        return self._submit(
+            RecommendationRejected,
+            partnership,
+            review,
+            recorded_by,
+            source,
+            occurred_at,
+            recommendation=recommendation,
+            by_agency=or_recorder(by_agency, recorded_by),
+            basis=basis,
+        )
+
+    def report_recommendation_progress(
+        self,
+        *,
+        partnership: str,
+        review: str,
+        recorded_by: RecordedByInput,
+        recommendation: str,
+        status: str,
+        by_agency: Opt[str] = UNSET,
+        note: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Report red/amber/green progress on ``recommendation``, as its owner."""
+        return self._submit(
+            RecommendationProgressReported,
+            partnership,
+            review,
+            recorded_by,
+            source,
+            occurred_at,
+            recommendation=recommendation,
+            by_agency=or_recorder(by_agency, recorded_by),
+            status=status,
+            note=note,
+        )
+
+    def implement_recommendation(
+        self,
+        *,
+        partnership: str,
+        review: str,
+        recorded_by: RecordedByInput,
+        recommendation: str,
+        by_agency: Opt[str] = UNSET,
+        evidence: Opt[str] = UNSET,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Record that the accepted ``recommendation`` was implemented, as its owner."""
+        return self._submit(
+            RecommendationImplemented,
+            partnership,
+            review,
+            recorded_by,
+            source,
+            occurred_at,
+            recommendation=recommendation,
+            by_agency=or_recorder(by_agency, recorded_by),
+            evidence=evidence,
+        )

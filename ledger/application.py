@@ -1,0 +1,339 @@
+"""The application service: commands in, checked facts appended to the ledger, receipts out.
+
+:class:`Ledger` is an eventsourcing ``Application`` with one command method per
+event type (``open_case``, ``raise_challenge``, ... in :mod:`ledger._commands`).
+A command
+
+1. builds the schema fact and validates it once (:class:`~ledger.errors.InvalidCommand`);
+2. loads the aggregate and the partnership (:class:`~ledger.errors.AggregateNotFound`),
+   from the cache when they are there: the cache neither reads the stream again
+   (no fast-forward) nor deep-copies;
+3. lets the aggregate check its rules (:class:`~ledger.errors.RuleViolation`) and record;
+4. saves, and returns a :class:`Receipt` with the stream sequence.
+
+Nothing is written on any error. Because cached aggregates are shared, not copied,
+an aggregate that may have been changed by a command that then failed is evicted
+from the cache, so the next command reloads it from the stream. Another process
+may have written since an aggregate was cached, so a command whose save conflicts,
+or whose rule check failed on cached state, is tried once more on fresh state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Final, TypeVar
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import EnvType, get_topic
+
+from ledger._aggregate import LedgerAggregate, LedgerMapper, Opened, Recorded, aggregate_id
+from ledger._commands import (
+    CaseCommands,
+    ChallengeCommands,
+    PartnershipCommands,
+    Receipt,
+    RecordedByInput,
+    ReviewCommands,
+    SourceInput,
+    build_fact,
+    check_identifier,
+)
+from ledger.domain import Case, Challenge, Partnership, Review
+from ledger.domain._rules import Rule, violation
+from ledger.errors import AggregateNotFound, ConcurrencyConflict, RuleViolation
+from schemas import (
+    CaseOpened,
+    ChallengeRaised,
+    PartnershipEstablished,
+    SeriousIncidentNotified,
+    tag_of,
+)
+from schemas import Event as Fact
+
+__all__ = ["Ledger", "Receipt"]
+
+log = structlog.get_logger()
+
+A = TypeVar("A", bound=LedgerAggregate)
+
+UNIQUE_ID: Final = Rule("unique_id", "an id names one aggregate of its kind in a partnership")
+_LOCK_STRIPES: Final = 64
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Retry(Exception):
+    """The first attempt met stale or conflicting state; try once more on fresh state."""
+
+
+class _Loads:
+    """The aggregates one attempt took from the cache (and may have to evict)."""
+
+    __slots__ = ("from_cache",)
+
+    def __init__(self) -> None:
+        self.from_cache: list[str] = []
+
+
+class Ledger(
+    PartnershipCommands, CaseCommands, ChallengeCommands, ReviewCommands, Application[str]
+):
+    """The ledger's application service: one command method per event type, and reads.
+
+    ``clock`` stamps ``recorded_at`` (UTC now by default); ``occurred_at`` defaults to it.
+    Commands are keyword-only, take ``partnership``, the aggregate's id (``case``,
+    ``challenge`` or ``review``), ``recorded_by`` (a :class:`schemas.RecordedBy` or a
+    dict), ``source`` (default ``{"kind": "case_record"}``), ``occurred_at`` and the
+    event's own fields; they return a :class:`Receipt`.
+    """
+
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+        "MAPPER_TOPIC": get_topic(LedgerMapper),
+    }
+
+    def __init__(
+        self, env: EnvType | None = None, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self._clock: Callable[[], datetime] = clock or _utc_now
+        # Commands on one aggregate run one at a time in this process (they share the
+        # cached object); commands on different aggregates run in parallel.
+        self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
+        super().__init__(env)
+
+    # -- reads ----------------------------------------------------------------------
+
+    def get_partnership(self, partnership: str) -> Partnership:
+        """The partnership aggregate (shared with the cache: read it, never change it)."""
+        check_identifier("partnership", partnership)
+        return self._partnership(_Loads(), partnership)
+
+    def get_case(self, partnership: str, case: str) -> Case:
+        """The case aggregate (shared with the cache: read it, never change it)."""
+        return self._get(Case, partnership, case)
+
+    def get_challenge(self, partnership: str, challenge: str) -> Challenge:
+        """The challenge aggregate (shared with the cache: read it, never change it)."""
+        return self._get(Challenge, partnership, challenge)
+
+    def get_review(self, partnership: str, review: str) -> Review:
+        """The review aggregate (shared with the cache: read it, never change it)."""
+        return self._get(Review, partnership, review)
+
+    def case_events(self, partnership: str, case: str) -> list[tuple[int, Fact]]:
+        """Every stored fact of the case with its version, replayed from the store."""
+        check_identifier("partnership", partnership)
+        check_identifier("case", case)
+        events = self.events.get(aggregate_id(partnership, Case.KIND, case))
+        facts = [
+            (event.originator_version, event.fact)
+            for event in events
+            if isinstance(event, Opened | Recorded)
+        ]
+        if not facts:
+            raise AggregateNotFound(_missing(Case.KIND, partnership, case))
+        return facts
+
+    def _get(self, cls: type[A], partnership: str, ident: str) -> A:
+        check_identifier("partnership", partnership)
+        check_identifier(cls.KIND, ident)
+        target = aggregate_id(partnership, cls.KIND, ident)
+        return self._load(_Loads(), cls, target, _missing(cls.KIND, partnership, ident))
+
+    # -- the command pipeline -------------------------------------------------------
+
+    def _submit(
+        self,
+        event_type: type[Fact],
+        partnership: str,
+        ident: str,
+        recorded_by: RecordedByInput,
+        source: SourceInput,
+        occurred_at: datetime | None,
+        /,
+        **fields: Any,
+    ) -> Receipt:
+        kind = event_type.aggregate_kind
+        check_identifier("partnership", partnership)
+        if kind != Partnership.KIND:
+            check_identifier(kind, ident)
+        recorded_at = self._clock()
+        fact = build_fact(
+            event_type,
+            recorded_at=recorded_at,
+            occurred_at=recorded_at if occurred_at is None else occurred_at,
+            recorded_by=recorded_by,
+            source=source,
+            fields=fields,
+        )
+        target = aggregate_id(partnership, kind, ident)
+        with self._locks[hash(target) % _LOCK_STRIPES]:
+            try:
+                return self._attempt(fact, partnership, ident, target, last=False)
+            except _Retry:
+                pass
+            return self._attempt(fact, partnership, ident, target, last=True)
+
+    def _attempt(
+        self, fact: Fact, partnership: str, ident: str, target: str, *, last: bool
+    ) -> Receipt:
+        """Check, record and save ``fact`` once; raise :class:`_Retry` for a second try."""
+        loads = _Loads()
+        try:
+            aggregate = self._decide(loads, fact, partnership, ident, target)
+        except RuleViolation:
+            if last or not loads.from_cache:
+                raise
+            self._evict(*loads.from_cache)  # checked against cached state: look again
+            raise _Retry from None
+        except AggregateNotFound:
+            raise  # never a stale answer (the cache holds no misses), and nothing changed
+        except BaseException:
+            self._evict(target)  # may have been changed half-way
+            raise
+        try:
+            recordings = self.save(aggregate)
+        except IntegrityError as error:
+            self._evict(target)
+            if not last:
+                raise _Retry from None
+            if isinstance(error, ConcurrencyConflict):
+                raise
+            msg = f"{target}: another writer appended to it first; nothing was written"
+            raise ConcurrencyConflict(msg) from error
+        except BaseException:
+            self._evict(target)
+            raise
+        return self._receipt(fact, partnership, ident, aggregate, recordings[-1].notification.id)
+
+    def _decide(
+        self, loads: _Loads, fact: Fact, partnership: str, ident: str, target: str
+    ) -> LedgerAggregate:
+        """The aggregate with ``fact`` checked and recorded on it (not yet saved)."""
+        kind = type(fact).aggregate_kind
+        if kind == Partnership.KIND:
+            if isinstance(fact, PartnershipEstablished):
+                self._require_absent(loads, target, kind, partnership, ident)
+                return Partnership.establish(target, fact)
+            found = self._partnership(loads, partnership)
+            found.handle(fact)
+            return found
+        party = self._partnership(loads, partnership)
+        if kind == Case.KIND:
+            if isinstance(fact, CaseOpened):
+                self._require_absent(loads, target, kind, partnership, ident)
+                return Case.start(target, fact, party)
+            case = self._load(loads, Case, target, _missing(kind, partnership, ident))
+            case.handle(fact, party)
+            return case
+        if kind == Challenge.KIND:
+            if isinstance(fact, ChallengeRaised):
+                self._require_absent(loads, target, kind, partnership, ident)
+                self._require_case(loads, partnership, fact.case)
+                return Challenge.start(target, fact, party)
+            challenge = self._load(loads, Challenge, target, _missing(kind, partnership, ident))
+            challenge.handle(fact, party)
+            return challenge
+        if isinstance(fact, SeriousIncidentNotified):
+            self._require_absent(loads, target, kind, partnership, ident)
+            self._require_case(loads, partnership, fact.case)
+            return Review.start(target, fact, party)
+        review = self._load(loads, Review, target, _missing(kind, partnership, ident))
+        review.handle(fact, party)
+        return review
+
+    def _receipt(
+        self, fact: Fact, partnership: str, ident: str, aggregate: LedgerAggregate, seq: int
+    ) -> Receipt:
+        kind = type(fact).aggregate_kind
+        event_type = tag_of(type(fact))
+        ids = {} if kind == Partnership.KIND else {kind: ident}
+        log.info(
+            "event_recorded",
+            partnership=partnership,
+            **ids,
+            agency=fact.recorded_by.agency,
+            event_type=event_type,
+            seq=seq,
+            version=aggregate.version,
+        )
+        return Receipt(
+            aggregate_id=aggregate.id,
+            version=aggregate.version,
+            sequence=seq,
+            event_type=event_type,
+            recorded_at=fact.recorded_at,
+        )
+
+    # -- loading --------------------------------------------------------------------
+
+    def _partnership(self, loads: _Loads, partnership: str) -> Partnership:
+        target = aggregate_id(partnership, Partnership.KIND, partnership)
+        return self._load(loads, Partnership, target, _missing(Partnership.KIND, partnership))
+
+    def _load(self, loads: _Loads, cls: type[A], target: str, missing: str) -> A:
+        """The aggregate ``target``: cached if it is, else replayed from the store."""
+        repository = self.repository
+        found: Any = None
+        if repository.cache is not None and not repository.fastforward:
+            try:
+                found = repository.cache.get(target)
+            except KeyError:
+                pass
+            else:
+                loads.from_cache.append(target)
+        if found is None:
+            try:
+                found = repository.get(target)
+            except AggregateNotFoundError as error:
+                raise AggregateNotFound(missing) from error
+        if not isinstance(found, cls):
+            msg = f"{target} is a {type(found).__name__}, not a {cls.__name__}"
+            raise TypeError(msg)
+        return found
+
+    def _require_absent(
+        self, loads: _Loads, target: str, kind: str, partnership: str, ident: str
+    ) -> None:
+        """Raise :class:`RuleViolation` if the aggregate to be opened already exists."""
+        try:
+            self._load(loads, LedgerAggregate, target, "")
+        except AggregateNotFound:
+            return
+        where = "" if kind == Partnership.KIND else f" in partnership '{partnership}'"
+        raise violation(kind, f"'{ident}' already exists{where}", UNIQUE_ID)
+
+    def _require_case(self, loads: _Loads, partnership: str, case: object) -> None:
+        """Raise :class:`AggregateNotFound` if a fact names a case that does not exist."""
+        if isinstance(case, str):
+            target = aggregate_id(partnership, Case.KIND, case)
+            self._load(loads, Case, target, _missing(Case.KIND, partnership, case, field="case"))
+
+    def _evict(self, *targets: str) -> None:
+        """Drop ``targets`` from the cache, so that the next command reloads them."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for target in targets:
+            with contextlib.suppress(KeyError):
+                cache.get(target, evict=True)
+
+
+def _missing(kind: str, partnership: str, ident: str = "", *, field: str = "") -> str:
+    """The message for an aggregate that does not exist."""
+    if kind == Partnership.KIND:
+        return (
+            f"partnership '{partnership}' does not exist "
+            "(a partnership is established before anything is recorded in it)"
+        )
+    named = f"{field} " if field else ""
+    return f"{named}{kind} '{ident}' does not exist in partnership '{partnership}'"

@@ -1,0 +1,165 @@
+"""The partnership aggregate: a safeguarding partnership, its agencies and their keys.
+
+Every other aggregate asks the partnership whether an agency is registered and
+which escalation stages exist, so this aggregate answers those questions cheaply
+(dict and set look-ups) and keeps nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, NamedTuple, cast
+
+from ledger._aggregate import LedgerAggregate, register_aggregate, split_aggregate_id
+from ledger.domain._rules import Rule, check_occurred_at, violation
+from ledger.errors import InvalidCommand
+from schemas import (
+    AgencyKeyRegistered,
+    AgencyKind,
+    AgencyRegistered,
+    AgencyRole,
+    Nation,
+    PartnershipEstablished,
+    tag_of,
+)
+from schemas import Event as Fact
+
+__all__ = ["AgencyEntry", "Partnership"]
+
+STAGES_IN_ORDER: Final = Rule(
+    "stages_in_order", "escalation stages are numbered 1, 2, 3 ... in order, each once"
+)
+UNIQUE_AGENCY: Final = Rule("unique_agency", "agency ids are unique within a partnership")
+ESTABLISHED_ONCE: Final = Rule("established_once", "a partnership is established once")
+AGENCY_REGISTERED: Final = Rule(
+    "agency_registered", "an agency must be registered in the partnership before it takes part"
+)
+OWN_KEYS: Final = Rule("own_keys", "an agency registers its own keys")
+UNIQUE_KEY: Final = Rule("unique_key", "an agency's key ids are unique")
+
+
+class AgencyEntry(NamedTuple):
+    """What the partnership knows about a registered agency."""
+
+    kind: AgencyKind
+    role: AgencyRole
+
+
+@register_aggregate
+class Partnership(LedgerAggregate):
+    """A safeguarding partnership: nation, escalation stages, registered agencies."""
+
+    KIND = "partnership"
+
+    def __init__(self) -> None:
+        self.nation: Nation | None = None
+        #: stage number -> response time in working days
+        self.stages: dict[int, int] = {}
+        self.strategy_discussion_working_days: int = 0
+        self.agencies: dict[str, AgencyEntry] = {}
+        #: agency id -> the ids of the keys it registered
+        self.keys: dict[str, set[str]] = {}
+
+    # -- queries other aggregates use ------------------------------------------------
+
+    @property
+    def ident(self) -> str:
+        """The partnership id (the first token of every aggregate id within it)."""
+        return split_aggregate_id(self.id)[0]
+
+    @property
+    def max_stage(self) -> int:
+        """The last escalation stage."""
+        return max(self.stages, default=0)
+
+    def is_registered(self, agency: str) -> bool:
+        """Whether ``agency`` is registered with this partnership."""
+        return agency in self.agencies
+
+    def require_registered(self, field: str, agency: str, rule: Rule = AGENCY_REGISTERED) -> None:
+        """Raise a ``RuleViolation`` on ``field`` unless ``agency`` is registered."""
+        if agency not in self.agencies:
+            raise violation(
+                field, f"'{agency}' is not registered in partnership '{self.ident}'", rule
+            )
+
+    # -- commands --------------------------------------------------------------------
+
+    @classmethod
+    def establish(cls, ident: str, fact: PartnershipEstablished) -> Partnership:
+        """Check the opening fact and create the partnership ``ident`` (an aggregate id)."""
+        cls.check_opening(fact)
+        return cast(Partnership, cls.open(ident, fact))
+
+    @staticmethod
+    def check_opening(fact: PartnershipEstablished) -> None:
+        """The rules a new partnership obeys."""
+        check_occurred_at(fact)
+        numbers = [stage.stage for stage in fact.escalation_stages]
+        if numbers != list(range(1, len(numbers) + 1)):
+            listed = ", ".join(str(n) for n in numbers)
+            raise violation("escalation_stages", f"are numbered {listed}", STAGES_IN_ORDER)
+
+    def handle(self, fact: Fact) -> None:
+        """Check ``fact`` against the partnership's rules, then record it."""
+        self.check(fact)
+        self.record(fact)
+
+    def check(self, fact: Fact) -> None:
+        """Raise a :class:`~ledger.errors.RuleViolation` if ``fact`` may not be recorded now."""
+        check_occurred_at(fact)
+        match fact:
+            case PartnershipEstablished():
+                raise violation(
+                    "partnership", f"'{self.ident}' is already established", ESTABLISHED_ONCE
+                )
+            case AgencyRegistered():
+                if fact.agency in self.agencies:
+                    raise violation(
+                        "agency",
+                        f"'{fact.agency}' is already registered in partnership '{self.ident}'",
+                        UNIQUE_AGENCY,
+                    )
+            case AgencyKeyRegistered():
+                self.require_registered("agency", fact.agency)
+                if fact.recorded_by.agency != fact.agency:
+                    raise violation(
+                        "recorded_by.agency",
+                        f"'{fact.recorded_by.agency}' is not the key's agency '{fact.agency}'",
+                        OWN_KEYS,
+                    )
+                if fact.key_id in self.keys.get(fact.agency, ()):
+                    raise violation(
+                        "key_id",
+                        f"'{fact.key_id}' is already registered for agency '{fact.agency}'",
+                        UNIQUE_KEY,
+                    )
+            case _:
+                raise InvalidCommand(
+                    f"type '{tag_of(type(fact))}' is not an event of a partnership", field="type"
+                )
+
+    # -- state -----------------------------------------------------------------------
+
+    def when(self, fact: Fact) -> None:
+        match fact:
+            case PartnershipEstablished():
+                self.nation = fact.nation
+                self.stages = {s.stage: s.response_working_days for s in fact.escalation_stages}
+                self.strategy_discussion_working_days = fact.strategy_discussion_working_days
+            case AgencyRegistered():
+                self.agencies[fact.agency] = AgencyEntry(fact.kind, fact.role)
+            case AgencyKeyRegistered():
+                self.keys.setdefault(fact.agency, set()).add(fact.key_id)
+            case _:
+                pass
+
+    def state(self) -> dict[str, Any]:
+        """The aggregate's state as plain data, to compare a live aggregate with a replayed one."""
+        return {
+            "version": self.version,
+            "nation": self.nation,
+            "stages": dict(self.stages),
+            "strategy_discussion_working_days": self.strategy_discussion_working_days,
+            "agencies": {a: (e.kind, e.role) for a, e in self.agencies.items()},
+            "keys": {a: sorted(k) for a, k in self.keys.items()},
+        }

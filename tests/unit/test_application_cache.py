@@ -1,0 +1,174 @@
+"""The application service's cache: lean on the hot path, and never trusted blindly.
+
+Two ledgers on one recorder stand for two processes writing to one stream; the
+fake recorder counts reads and can fail, or let the other process write first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+from ledger_scenario import (
+    CASE,
+    CHILD,
+    LA,
+    PARTNERSHIP,
+    POLICE,
+    SCHOOL,
+    FakeRecorder,
+    FixedClock,
+    LedgerOn,
+    command,
+    establish,
+    written,
+)
+
+from ledger._aggregate import aggregate_id
+from ledger.application import Ledger
+from ledger.errors import ConcurrencyConflict, LedgerUnavailable, RuleViolation
+
+
+@pytest.fixture
+def recorder() -> FakeRecorder:
+    return FakeRecorder()
+
+
+@pytest.fixture
+def this(recorder: FakeRecorder, clock: FixedClock) -> Iterator[Ledger]:
+    """A ledger on the fake recorder."""
+    app = LedgerOn(recorder, clock)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def other(recorder: FakeRecorder, clock: FixedClock) -> Iterator[Ledger]:
+    """A second ledger writing to the same recorder, as another process would."""
+    app = LedgerOn(recorder, clock)
+    yield app
+    app.close()
+
+
+class TestTheCache:
+    def test_a_command_on_cached_aggregates_does_not_read_the_store(
+        self, this: Ledger, recorder: FakeRecorder
+    ) -> None:
+        establish(this)
+        command(
+            this,
+            "open_case",
+            case=CASE,
+            recorded_by=LA,
+            children=[{"child": CHILD, "age_band": "5_9"}],
+        )
+        reads = recorder.reads
+        command(this, "join_case", case=CASE, recorded_by=LA, agency="police")
+        command(this, "record_action", case=CASE, recorded_by=POLICE, action="home_visit")
+        assert recorder.reads == reads
+
+    def test_an_agency_registered_by_another_process_is_found_on_a_second_look(
+        self, this: Ledger, other: Ledger
+    ) -> None:
+        establish(this)  # this process has the partnership cached without the school
+        establish_school = {"agency": "school", "name": "School", "kind": "school"}
+        other.register_agency(
+            partnership=PARTNERSHIP, recorded_by=LA, role="relevant_agency", **establish_school
+        )
+        receipt = this.open_case(
+            partnership=PARTNERSHIP,
+            case=CASE,
+            recorded_by=SCHOOL,
+            children=[{"child": CHILD, "age_band": "5_9"}],
+        )
+        assert receipt.version == 1
+
+    def test_a_write_by_another_process_is_retried_on_fresh_state(
+        self, this: Ledger, other: Ledger
+    ) -> None:
+        establish(this)
+        command(
+            this,
+            "open_case",
+            case=CASE,
+            recorded_by=LA,
+            children=[{"child": CHILD, "age_band": "5_9"}],
+        )
+        command(other, "join_case", case=CASE, recorded_by=LA, agency="police")
+        receipt = command(this, "record_action", case=CASE, recorded_by=LA, action="home_visit")
+        assert receipt.version == 3
+        assert this.get_case(PARTNERSHIP, CASE).parties == {"la", "police"}
+
+    def test_a_rule_broken_only_on_stale_state_is_rechecked(
+        self, this: Ledger, other: Ledger
+    ) -> None:
+        establish(this)
+        command(
+            this,
+            "open_case",
+            case=CASE,
+            recorded_by=LA,
+            children=[{"child": CHILD, "age_band": "5_9"}],
+        )
+        command(other, "join_case", case=CASE, recorded_by=LA, agency="police")
+        receipt = command(this, "record_action", case=CASE, recorded_by=POLICE, action="home_visit")
+        assert receipt.version == 3
+
+    def test_opening_what_another_process_just_opened_is_a_rule_violation(
+        self, this: Ledger, other: Ledger, recorder: FakeRecorder
+    ) -> None:
+        establish(this)
+        opening = {
+            "case": CASE,
+            "recorded_by": LA,
+            "children": [{"child": CHILD, "age_band": "5_9"}],
+        }
+        recorder.before_next_write.append(lambda: command(other, "open_case", **opening))
+        with pytest.raises(RuleViolation, match="'c-1' already exists"):
+            command(this, "open_case", **opening)
+        assert this.get_case(PARTNERSHIP, CASE).version == 1
+
+    def test_a_conflict_that_persists_is_raised_and_nothing_is_written(
+        self, this: Ledger, recorder: FakeRecorder
+    ) -> None:
+        establish(this)
+        command(
+            this,
+            "open_case",
+            case=CASE,
+            recorded_by=LA,
+            children=[{"child": CHILD, "age_band": "5_9"}],
+        )
+        before = written(this)
+        recorder.failure = IntegrityError("someone else wrote version 2")
+        with pytest.raises(ConcurrencyConflict, match="another writer") as info:
+            command(this, "record_action", case=CASE, recorded_by=LA, action="home_visit")
+        assert isinstance(info.value.__cause__, IntegrityError)
+        assert written(this) == before
+        recorder.failure = None
+        receipt = command(this, "record_action", case=CASE, recorded_by=LA, action="home_visit")
+        assert receipt.version == 2
+
+    def test_an_unavailable_ledger_leaves_no_half_changed_aggregate_in_the_cache(
+        self, this: Ledger, recorder: FakeRecorder
+    ) -> None:
+        establish(this)
+        command(
+            this,
+            "open_case",
+            case=CASE,
+            recorded_by=LA,
+            children=[{"child": CHILD, "age_band": "5_9"}],
+        )
+        recorder.failure = LedgerUnavailable("no acknowledgement within 5s")
+        with pytest.raises(LedgerUnavailable):
+            command(this, "close_case", case=CASE, recorded_by=LA, reason="other")
+        recorder.failure = None
+        target = aggregate_id(PARTNERSHIP, "case", CASE)
+        assert this.repository.cache is not None
+        with pytest.raises(KeyError):
+            this.repository.cache.get(target)
+        assert not this.get_case(PARTNERSHIP, CASE).closed
+        receipt = command(this, "record_action", case=CASE, recorded_by=LA, action="home_visit")
+        assert receipt.version == 2

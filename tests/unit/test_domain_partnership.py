@@ -1,0 +1,254 @@
+"""The partnership aggregate: establishing it, registering agencies and their keys."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+import pytest
+from ledger_scenario import (
+    LA,
+    PARTNERSHIP,
+    POLICE,
+    STAGES,
+    T0,
+    FixedClock,
+    Rejected,
+    establish,
+    written,
+)
+
+from ledger._aggregate import aggregate_id
+from ledger.application import Ledger
+from ledger.domain import Partnership
+from ledger.errors import AggregateNotFound, InvalidCommand, RuleViolation
+from schemas import AgencyKind, AgencyRole, Nation, PartnershipEstablished, RecordedBy, Source
+
+KEY = base64.b64encode(bytes(range(32))).decode()
+
+
+def establish_with(ledger: Ledger, **overrides: object) -> None:
+    fields: dict[str, object] = {
+        "partnership": PARTNERSHIP,
+        "recorded_by": LA,
+        "name": "Northshire",
+        "nation": "wales",
+        "escalation_stages": STAGES,
+    }
+    fields.update(overrides)
+    ledger.establish_partnership(**fields)  # type: ignore[arg-type]
+
+
+class TestEstablishingAPartnership:
+    def test_a_partnership_knows_its_nation_and_escalation_stages(self, ledger: Ledger) -> None:
+        establish_with(ledger, strategy_discussion_working_days=2)
+
+        partnership = ledger.get_partnership(PARTNERSHIP)
+        assert partnership.nation is Nation.WALES
+        assert partnership.stages == {1: 5, 2: 5, 3: 10}
+        assert partnership.max_stage == 3
+        assert partnership.strategy_discussion_working_days == 2
+        assert partnership.agencies == {}
+
+    def test_establishing_it_a_second_time_is_rejected(
+        self, ledger: Ledger, rejected: Rejected
+    ) -> None:
+        establish_with(ledger)
+        with rejected(RuleViolation, field="partnership", match="already exists"):
+            establish_with(ledger)
+
+    def test_stages_out_of_order_are_rejected(self, ledger: Ledger, rejected: Rejected) -> None:
+        with rejected(RuleViolation, field="escalation_stages", match="numbered 1, 3"):
+            establish_with(ledger, escalation_stages=[STAGES[0], STAGES[2]])
+
+    def test_more_than_five_stages_are_rejected_as_malformed(
+        self, ledger: Ledger, rejected: Rejected
+    ) -> None:
+        stages = [STAGES[0]] * 6
+        with rejected(InvalidCommand, field="escalation_stages"):
+            establish_with(ledger, escalation_stages=stages)
+
+    def test_a_nation_other_than_england_or_wales_is_rejected(
+        self, ledger: Ledger, rejected: Rejected
+    ) -> None:
+        with rejected(InvalidCommand, field="nation"):
+            establish_with(ledger, nation="scotland")
+
+    def test_a_partnership_id_that_is_not_a_safe_token_is_rejected(
+        self, ledger: Ledger, rejected: Rejected
+    ) -> None:
+        with rejected(InvalidCommand, field="partnership"):
+            establish_with(ledger, partnership="North Shire")
+
+
+class TestRegisteringAgencies:
+    def test_a_registered_agency_is_known_with_its_kind_and_role(
+        self, ledger: Ledger, partnership: str
+    ) -> None:
+        found = ledger.get_partnership(partnership)
+        assert found.is_registered("police")
+        assert found.agencies["police"] == (AgencyKind.POLICE, AgencyRole.STATUTORY_PARTNER)
+        assert not found.is_registered("school")
+
+    def test_an_agency_id_registered_twice_is_rejected(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        with rejected(RuleViolation, field="agency", match="'police' is already registered"):
+            ledger.register_agency(
+                partnership=partnership,
+                recorded_by=LA,
+                agency="police",
+                name="Police again",
+                kind="police",
+                role="statutory_partner",
+            )
+
+    def test_registering_in_an_unknown_partnership_is_rejected_as_not_found(
+        self, ledger: Ledger, rejected: Rejected
+    ) -> None:
+        with rejected(AggregateNotFound, match="partnership 'nowhere' does not exist"):
+            ledger.register_agency(
+                partnership="nowhere",
+                recorded_by=LA,
+                agency="police",
+                name="Police",
+                kind="police",
+                role="statutory_partner",
+            )
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("kind", "bank"), ("role", "friend"), ("name", "x" * 201), ("agency", "Police Force")],
+    )
+    def test_a_malformed_registration_is_rejected_naming_the_field(
+        self, ledger: Ledger, partnership: str, rejected: Rejected, field: str, value: str
+    ) -> None:
+        fields = {"agency": "school", "name": "School", "kind": "school", "role": "relevant_agency"}
+        fields[field] = value
+        with rejected(InvalidCommand, field=field):
+            ledger.register_agency(partnership=partnership, recorded_by=LA, **fields)
+
+
+class TestRegisteringKeys:
+    def test_an_agency_registers_its_own_key(self, ledger: Ledger, partnership: str) -> None:
+        ledger.register_agency_key(
+            partnership=partnership,
+            recorded_by=POLICE,
+            agency="police",
+            key_id="k1",
+            public_key=KEY,
+        )
+        assert ledger.get_partnership(partnership).keys == {"police": {"k1"}}
+
+    def test_a_key_for_an_unregistered_agency_is_rejected(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        with rejected(RuleViolation, field="agency", match="'school' is not registered"):
+            ledger.register_agency_key(
+                partnership=partnership,
+                recorded_by=LA,
+                agency="school",
+                key_id="k1",
+                public_key=KEY,
+            )
+
+    def test_a_key_recorded_by_another_agency_is_rejected(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        with rejected(RuleViolation, field="recorded_by.agency", match="registers its own keys"):
+            ledger.register_agency_key(
+                partnership=partnership,
+                recorded_by=LA,
+                agency="police",
+                key_id="k1",
+                public_key=KEY,
+            )
+
+    def test_a_key_id_registered_twice_is_rejected(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        ledger.register_agency_key(
+            partnership=partnership,
+            recorded_by=POLICE,
+            agency="police",
+            key_id="k1",
+            public_key=KEY,
+        )
+        with rejected(RuleViolation, field="key_id"):
+            ledger.register_agency_key(
+                partnership=partnership,
+                recorded_by=POLICE,
+                agency="police",
+                key_id="k1",
+                public_key=KEY,
+            )
+
+    def test_a_key_that_is_not_ed25519_base64_is_rejected(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        with rejected(InvalidCommand, field="public_key"):
+            ledger.register_agency_key(
+                partnership=partnership,
+                recorded_by=POLICE,
+                agency="police",
+                key_id="k1",
+                public_key="not-a-key",
+            )
+
+
+class TestWhenThingsHappened:
+    def test_an_event_up_to_five_minutes_ahead_of_the_ledger_clock_is_accepted(
+        self, ledger: Ledger, clock: FixedClock
+    ) -> None:
+        establish_with(ledger, occurred_at=clock.now + timedelta(minutes=5))
+        assert written(ledger) == 1
+
+    def test_an_event_more_than_five_minutes_in_the_future_is_rejected(
+        self, ledger: Ledger, clock: FixedClock, rejected: Rejected
+    ) -> None:
+        with rejected(RuleViolation, field="occurred_at", match="more than 5 minutes"):
+            establish_with(ledger, occurred_at=clock.now + timedelta(minutes=5, seconds=1))
+
+    def test_a_time_without_a_timezone_is_rejected(
+        self, ledger: Ledger, rejected: Rejected
+    ) -> None:
+        with rejected(InvalidCommand, field="occurred_at"):
+            establish_with(ledger, occurred_at=T0.replace(tzinfo=None))
+
+    def test_late_recording_is_accepted_and_visible(
+        self, ledger: Ledger, clock: FixedClock
+    ) -> None:
+        establish(ledger)
+        clock.advance(days=3)
+        ledger.register_agency(
+            partnership=PARTNERSHIP,
+            recorded_by=LA,
+            agency="school",
+            name="School",
+            kind="school",
+            role="relevant_agency",
+            occurred_at=T0,
+        )
+        fact = ledger.events.get(aggregate_id(PARTNERSHIP, "partnership", PARTNERSHIP), desc=True)
+        last = next(iter(fact)).fact  # type: ignore[attr-defined]
+        assert last.occurred_at == T0
+        assert last.recorded_at == T0 + timedelta(days=3)
+
+
+class TestTheAggregateOnItsOwn:
+    def test_when_ignores_facts_of_other_aggregates_so_replay_never_fails(self) -> None:
+        fact = PartnershipEstablished(
+            occurred_at=T0,
+            recorded_at=T0,
+            recorded_by=RecordedBy(agency="la", actor="act_sw00042"),
+            source=Source(kind="case_record"),  # type: ignore[arg-type]
+            name="Northshire",
+            nation=Nation.ENGLAND,
+            escalation_stages=[],
+        )
+        partnership = Partnership.open(aggregate_id(PARTNERSHIP, "partnership", PARTNERSHIP), fact)
+        assert isinstance(partnership, Partnership)
+        before = partnership.state()
+        partnership.when(fact)  # a fact it already applied: state is simply set again
+        assert partnership.state() == before
+        assert partnership.max_stage == 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import platform
 import sys
@@ -30,18 +29,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import _workload as w
+from bench._concurrent import concurrent_append
 from ledger.application import Ledger
 from ledger.embedded import EmbeddedNats
-from ledger.settings import Settings
 
 RESULTS = Path(__file__).with_name("results.json")
 WRITERS = 8
 CASES = 64
-
-
-def _ledger_on_nats(url: str, stream: str) -> Ledger:
-    settings = Settings(stream=stream, subject_prefix=stream.lower())
-    return Ledger(env=settings.persistence_env(url))
 
 
 def _rate(n: int, fn: Callable[[], None]) -> float:
@@ -82,56 +76,6 @@ async def _raw_pipelined(js: Any, subject: str, payload: bytes, n: int) -> None:
     await asyncio.gather(*(writer(k) for k in range(WRITERS)))
 
 
-# -- concurrent writers in several processes ----------------------------------
-
-
-def _writer_process(
-    url: str, stream: str, index: int, threads: int, per_thread: int, barrier: Any, out: Any
-) -> None:
-    ledger = _ledger_on_nats(url, stream)
-    try:
-        cases = [w.open_cases(ledger, f"p{index}t{t}", 4) for t in range(threads)]
-        for group in cases:
-            for case in group:
-                w.record_visit(ledger, case)  # warm the cache and the connection
-        barrier.wait()
-        start = time.time()
-
-        def run(group: list[str]) -> None:
-            for i in range(per_thread):
-                w.record_visit(ledger, group[i % len(group)])
-
-        workers = [threading.Thread(target=run, args=(g,)) for g in cases]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join()
-        out.put((start, time.time(), threads * per_thread))
-    finally:
-        ledger.close()
-
-
-def _concurrent(url: str, stream: str, processes: int, n: int) -> float:
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(processes)
-    out = ctx.Queue()
-    threads = WRITERS // processes
-    procs = [
-        ctx.Process(
-            target=_writer_process, args=(url, stream, i, threads, n // WRITERS, barrier, out)
-        )
-        for i in range(processes)
-    ]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    start = min(r[0] for r in results)
-    end = max(r[1] for r in results)
-    return sum(r[2] for r in results) / (end - start)
-
-
 def _ledger_round(ledger: Ledger, cases: list[str], n: int) -> None:
     for i in range(n):
         w.record_visit(ledger, cases[i % len(cases)])
@@ -156,6 +100,7 @@ def main() -> int:
     n = 600 if quick else 3000
     rounds = 2 if quick else 3
     console = Console()
+    w.quiet_logs()
     payload = w.raw_payload()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedNats(Path(tmp) / "nats") as server:
         loop = asyncio.new_event_loop()
@@ -163,7 +108,7 @@ def main() -> int:
         js = nc.jetstream()
         loop.run_until_complete(_raw_stream(js, "RAW"))
 
-        on_nats = _ledger_on_nats(server.url, "BENCH")
+        on_nats = w.ledger_on_nats(server.url, "BENCH")
         on_sqlite = Ledger(
             env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{tmp}/es.db"}
         )
@@ -175,21 +120,29 @@ def main() -> int:
                 w.record_visit(ledger, case)
         loop.run_until_complete(_raw_sequential(js, "raw.warm", payload, 200))
 
-        raw, led, sql, piped = [], [], [], []
+        def in_loop(coro: Any) -> Callable[[], None]:
+            return lambda: loop.run_until_complete(coro)
+
+        raw: list[float] = []
+        led: list[float] = []
+        sql: list[float] = []
+        piped: list[float] = []
         for r in range(rounds):
-            raw.append(_rate(n, lambda: loop.run_until_complete(
-                _raw_sequential(js, f"raw.r{r}", payload, n))))
+            raw.append(_rate(n, in_loop(_raw_sequential(js, f"raw.r{r}", payload, n))))
             led.append(_rate(n, lambda: _ledger_round(on_nats, cases["nats"], n)))
             sql.append(_rate(n, lambda: _ledger_round(on_sqlite, cases["sqlite"], n)))
-            piped.append(_rate(n, lambda: loop.run_until_complete(
-                _raw_pipelined(js, f"raw.p{r}", payload, n))))
-            console.log(f"round {r + 1}/{rounds}: raw {raw[-1]:.0f}/s, ledger {led[-1]:.0f}/s, "
-                        f"sqlite {sql[-1]:.0f}/s, raw x{WRITERS} {piped[-1]:.0f}/s")
+            piped.append(_rate(n, in_loop(_raw_pipelined(js, f"raw.p{r}", payload, n))))
+            console.log(
+                f"round {r + 1}/{rounds}: raw {raw[-1]:.0f}/s, ledger {led[-1]:.0f}/s, "
+                f"sqlite {sql[-1]:.0f}/s, raw x{WRITERS} {piped[-1]:.0f}/s"
+            )
 
         groups = [cases["nats"][k::WRITERS] for k in range(WRITERS)]
         threaded = max(_threads_in_process(on_nats, n, groups) for _ in range(rounds))
         processes = max(2, min(os.cpu_count() or 2, 4))
-        concurrent = max(_concurrent(server.url, "BENCH", processes, n * 2) for _ in range(rounds))
+        concurrent = max(
+            concurrent_append(server.url, "BENCH", processes, WRITERS, n * 2) for _ in range(rounds)
+        )
         piped_best = max(piped)
         results: dict[str, Any] = {
             "raw_publish_per_s": round(max(raw), 1),

@@ -8,17 +8,21 @@ like with like.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import schemas
 from ledger.application import Ledger
+from ledger.logging import configure_logging
+from ledger.settings import Settings
 
 PARTNERSHIP = "benchshire"
 AGENCIES = ("la-bench", "police-bench", "health-bench")
 ACTOR = {"agency": "la-bench", "actor": "act_benchmark01"}
 NOTE = "Home visit completed; observations recorded in the agency's case file. " * 3
 NOTE = NOTE[:200]
+CHILD = "ch_0000000000000000"
 
 
 def setup_partnership(ledger: Ledger) -> None:
@@ -55,7 +59,7 @@ def open_cases(ledger: Ledger, prefix: str, count: int) -> list[str]:
             partnership=PARTNERSHIP,
             case=case,
             recorded_by=ACTOR,
-            children=[{"child": f"ch_{i:016x}", "age_band": "5_9"}],
+            children=[{"child": CHILD, "age_band": "5_9"}],
             lead_agency="la-bench",
         )
         cases.append(case)
@@ -69,7 +73,7 @@ def record_visit(ledger: Ledger, case: str) -> Any:
         case=case,
         recorded_by=ACTOR,
         action="home_visit",
-        child="ch_0000000000000000",
+        child=CHILD,
         seen=True,
         seen_alone=True,
         note=NOTE,
@@ -85,9 +89,26 @@ def raw_payload() -> bytes:
         recorded_by=schemas.RecordedBy(agency="la-bench", actor="act_benchmark01"),
         source=schemas.Source(kind=schemas.SourceKind.CASE_RECORD),
         action=schemas.ActionKind.HOME_VISIT,
-        child="ch_0000000000000000",
+        child=CHILD,
         seen=True,
         seen_alone=True,
         note=NOTE,
     )
     return schemas.encode_event(fact)
+
+
+def ledger_on_nats(url: str, stream: str) -> Ledger:
+    """A ledger on its own stream of the benchmark's server."""
+    settings = Settings(stream=stream, subject_prefix=stream.lower())
+    return Ledger(env=settings.persistence_env(url))
+
+
+_sinks: list[TextIO] = []
+
+
+def quiet_logs() -> None:
+    """Production logging (JSON lines, INFO, one line a command) rendered into /dev/null:
+    the rendering is paid for, the terminal is not."""
+    sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process logs
+    _sinks.append(sink)
+    configure_logging(json=True, level="INFO", file=sink)

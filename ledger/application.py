@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, TypeVar
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import EnvType, get_topic
 
 from ledger._aggregate import LedgerAggregate, LedgerMapper, Opened, Recorded, aggregate_id
@@ -201,7 +201,7 @@ class Ledger(
             self._evict(target)  # may have been changed half-way
             raise
         try:
-            recordings = self.save(aggregate)
+            recordings = self._save_one(aggregate)
         except IntegrityError as error:
             self._evict(target)
             if not last:
@@ -250,6 +250,21 @@ class Ledger(
         review = self._load(loads, Review, target, _missing(kind, partnership, ident))
         review.handle(fact, party)
         return review
+
+    def _save_one(self, aggregate: LedgerAggregate) -> list[Recording[str]]:
+        """``save(aggregate)`` without the library's generic collection step.
+
+        ``Application.save`` sorts what it is given with ``isinstance`` checks against
+        runtime protocols, which cost ~90 µs a command on Python 3.11 (measured with
+        cProfile: a third of an in-memory command). The ledger only ever saves one of
+        its own aggregates, so it hands the events to the same recording path directly.
+        """
+        processing_event: ProcessingEvent[str] = ProcessingEvent()
+        processing_event.events.extend(aggregate.collect_events())
+        processing_event.aggregates[aggregate.id] = aggregate
+        recordings = self._record(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def _receipt(
         self, fact: Fact, partnership: str, ident: str, aggregate: LedgerAggregate, seq: int

@@ -79,7 +79,11 @@ class TestBadInputWritesNothing:
         [
             ({"partnership": "nowhere"}, AggregateNotFound, "nowhere"),
             ({"case": "c-unknown"}, AggregateNotFound, "c-unknown"),
-            ({"recorded_by": {"agency": "stranger", "actor": "act_x-000001"}}, RuleViolation, "stranger"),
+            (
+                {"recorded_by": {"agency": "stranger", "actor": "act_x-000001"}},
+                RuleViolation,
+                "stranger",
+            ),
             ({"seen": "yes"}, InvalidCommand, "seen"),
             ({"note": "x" * 2001}, InvalidCommand, "note"),
             ({"child": "Jane Smith"}, InvalidCommand, "child"),
@@ -104,7 +108,9 @@ class TestBadInputWritesNothing:
             ledger.record_action(**command)
         assert _count(ledger) == before
 
-    def test_an_invalid_transition_is_refused_and_the_stream_is_unchanged(self, ledger: Ledger) -> None:
+    def test_an_invalid_transition_is_refused_and_the_stream_is_unchanged(
+        self, ledger: Ledger
+    ) -> None:
         ledger.close_case(partnership=P, case="c1", recorded_by=LA, reason="no_further_action")
         before = _count(ledger)
         with pytest.raises(RuleViolation, match="closed"):

@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing.utils import Environment
 
-from ledger.errors import ConcurrencyConflict, StreamMisconfigured
+from ledger.errors import ConcurrencyConflict, LedgerUnavailable, StreamMisconfigured
 from ledger.persistence import Factory, NatsApplicationRecorder
 
 
@@ -147,3 +147,14 @@ class TestSavesAreAtomicAndIdempotent:
         other.insert_events([_event("p1.case.a", 2)])  # learns the position by reading
         recorder.insert_events([_event("p1.case.a", 3)])  # its hint says version 1
         assert [e.originator_version for e in recorder.select_events("p1.case.a")] == [1, 2, 3]
+
+
+class TestPublishingWhereNoStreamListens:
+    def test_a_save_to_a_subject_no_stream_captures_fails_as_unavailable(
+        self, recorder: NatsApplicationRecorder
+    ) -> None:
+        from ledger import _stream
+
+        out = _stream.OutMsg("nobody.listens.here.x", b"{}", {"Ledger-Version": "1"})
+        with pytest.raises(LedgerUnavailable, match="no stream"):
+            recorder.pool.run(lambda nc: _stream.publish(nc, "NOPE", [out], 2.0))

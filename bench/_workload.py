@@ -111,4 +111,4 @@ def quiet_logs() -> None:
     the rendering is paid for, the terminal is not."""
     sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process logs
     _sinks.append(sink)
-    configure_logging(json=True, level="INFO", file=sink)
+    configure_logging(json=True, level=os.environ.get("BENCH_LOG_LEVEL", "INFO"), file=sink)

@@ -11,18 +11,24 @@ threads borrow several drivers, so concurrent writers each have a connection.
 A loop that only runs during calls does not answer the server's PINGs while it
 is idle, so a keep-alive thread borrows each idle driver every few seconds and
 flushes it (a PING/PONG), which also lets nats-py notice a lost connection.
+
+Each driver may also carry a :class:`~ledger._syncwire.SyncWire`, a blocking
+socket for the write path's publish-and-ack, which needs no event loop at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import structlog
 from nats.aio.client import Client
+
+from ledger._syncwire import SyncWire
 
 __all__ = ["Driver", "DriverPool"]
 
@@ -32,16 +38,24 @@ T = TypeVar("T")
 
 
 class Driver:
-    """An event loop and the NATS connection that lives on it."""
+    """An event loop with the NATS connection that lives on it, and a synchronous
+    publisher (:mod:`ledger._syncwire`) for the write path when the URL allows one."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, nc: Client) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, nc: Client, wire: SyncWire | None = None
+    ) -> None:
         self.loop = loop
         self.nc = nc
+        self.wire = wire
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
+        """Run ``coro`` on this driver's loop (from a thread with no running loop)."""
+        result: T = _outside_running_loop(self.loop.run_until_complete, coro)
+        return result
 
     def close(self) -> None:
+        if self.wire is not None:
+            self.wire.close()
         try:
             self.loop.run_until_complete(self.nc.close())
         except Exception as e:  # noqa: BLE001 - closing a broken connection must not raise
@@ -58,10 +72,12 @@ class DriverPool:
         self,
         connect: Callable[[], Awaitable[Client]],
         *,
+        wire: Callable[[], SyncWire] | None = None,
         max_size: int = 32,
         keepalive_interval: float = 15.0,
     ) -> None:
         self._connect = connect
+        self._wire = wire
         #: How a new connection is made; a long-lived subscription makes its own.
         self.connect = connect
         self._max_size = max_size
@@ -78,10 +94,15 @@ class DriverPool:
 
     def run(self, fn: Callable[[Client], Coroutine[Any, Any, T]]) -> T:
         """Run ``fn(connection)`` to completion on a borrowed driver and return its result."""
+        with self.borrow() as driver:
+            return driver.run(fn(driver.nc))
+
+    @contextmanager
+    def borrow(self) -> Iterator[Driver]:
+        """A driver of this thread's own until the block ends."""
         driver = self._acquire()
         try:
-            result: T = _outside_running_loop(driver.run, fn(driver.nc))
-            return result
+            yield driver
         finally:
             self._release(driver)
 
@@ -103,7 +124,7 @@ class DriverPool:
         except BaseException:
             loop.close()
             raise
-        driver = Driver(loop, nc)
+        driver = Driver(loop, nc, self._wire() if self._wire is not None else None)
         with self._cond:
             self._all.append(driver)
         return driver
@@ -123,6 +144,8 @@ class DriverPool:
             for driver in idle:
                 try:
                     driver.run(driver.nc.flush(timeout=2))
+                    if driver.wire is not None:
+                        driver.wire.ping()
                 except Exception as e:  # noqa: BLE001 - a failed ping is logged, the next call reconnects
                     log.warning("nats_keepalive_failed", error=repr(e))
                 finally:

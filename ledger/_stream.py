@@ -12,7 +12,6 @@ the ledger's errors here, at the boundary, and chained.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from ledger._syncwire import SyncWire, WireError, WireTimeout
 from ledger.errors import LedgerUnavailable, StreamMisconfigured
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "ensure_stream",
     "headers",
     "publish",
+    "publish_sync",
 ]
 
 HDR_TOPIC: Final = "Ledger-Topic"
@@ -122,78 +123,37 @@ class StoredMsg:
     data: bytes
 
 
-def _hpub(subject: str, reply: str, headers: Mapping[str, str], payload: bytes) -> bytes:
-    """One ``HPUB`` protocol command. Header names and values are the ledger's own
-    (tags, ids, numbers), never free text, so they hold no CR or LF."""
-    head = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    hdr = head.encode()
-    return b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
-        subject.encode(),
-        reply.encode(),
-        len(hdr),
-        len(hdr) + len(payload),
-        hdr,
-        payload,
-    )
+def _with_batch_headers(msgs: Sequence[OutMsg]) -> list[tuple[str, dict[str, str], bytes]]:
+    """``(subject, headers, payload)`` of each message; several become one atomic batch."""
+    if len(msgs) == 1:
+        return [(msgs[0].subject, msgs[0].headers, msgs[0].payload)]
+    batch_id = uuid.uuid4().hex
+    out = []
+    for i, m in enumerate(msgs, start=1):
+        h = {**m.headers, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)}
+        if i == len(msgs):
+            h["Nats-Batch-Commit"] = "1"
+        out.append((m.subject, h, m.payload))
+    return out
 
 
-class _Wire:
-    """A publish-and-wait-for-the-ack path with fewer event-loop turns than ``nc.request``.
-
-    ``nc.request`` queues the command for nats-py's flusher task and wraps the reply
-    future in ``asyncio.wait_for``: two or three extra loop iterations a call, which
-    measured as ~40 % of a sequential publish from a synchronous caller (see
-    docs/architecture.md). This writes the command to the connection's transport at
-    once (after anything nats-py already has pending, so order is kept) and waits on
-    nats-py's own muxed reply subscription. It relies on four private attributes of
-    nats-py 2.16 (``_transport``, ``_pending``, ``_resp_map``, ``_resp_sub_prefix``);
-    ``supported`` checks them, and callers fall back to ``nc.request`` without them.
-    """
-
-    @staticmethod
-    def supported(nc: Client) -> bool:
-        return all(hasattr(nc, a) for a in ("_transport", "_pending", "_resp_map"))
-
-    @staticmethod
-    async def reply_prefix(nc: Client) -> str:
-        if not nc._resp_sub_prefix:
-            await nc._init_request_sub()
-            await nc.flush(timeout=5)  # the reply subscription is in place before we write
-        return bytes(nc._resp_sub_prefix).decode()
-
-    @staticmethod
-    def write(nc: Client, data: bytes) -> None:
-        if not nc.is_connected:
-            raise nats.errors.ConnectionClosedError
-        if nc._pending_data_size > 0:  # keep nats-py's own queued commands first
-            nc._transport.writelines(nc._pending[:])
-            nc._pending = []
-            nc._pending_data_size = 0
-        nc._transport.write(data)
-
-    @staticmethod
-    async def request(
-        nc: Client, subject: str, headers: Mapping[str, str], payload: bytes, timeout: float
-    ) -> bytes:
-        prefix = await _Wire.reply_prefix(nc)
-        token = uuid.uuid4().hex
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Msg] = loop.create_future()
-        nc._resp_map[token] = future
-        timer = loop.call_later(timeout, future.cancel)
-        try:
-            _Wire.write(nc, _hpub(subject, prefix + token, headers, payload))
-            msg = await future
-        except asyncio.CancelledError:
-            if future.cancelled() and not timer.cancelled():
-                raise nats.errors.TimeoutError from None
-            raise
-        finally:
-            timer.cancel()
-            nc._resp_map.pop(token, None)
-        if not msg.data and (msg.headers or {}).get("Status") == "503":
-            raise nats.errors.NoRespondersError
-        return bytes(msg.data)
+def publish_sync(wire: SyncWire, stream: str, msgs: Sequence[OutMsg], timeout: float) -> PubAck:
+    """Publish ``msgs`` as one write over the synchronous write path; see :func:`publish`."""
+    *before, (subject, headers, payload) = _with_batch_headers(msgs)
+    try:
+        for s, h, p in before:
+            wire.publish(s, h, p)
+        reply = wire.request(subject, headers, payload, timeout)
+    except WireTimeout as e:
+        msg = f"no acknowledgement from stream {stream!r} within {timeout} s"
+        raise LedgerUnavailable(msg) from e
+    except WireError as e:
+        msg = f"publishing to stream {stream!r} failed: {e}"
+        raise LedgerUnavailable(msg) from e
+    if reply.status == "503":
+        msg = f"no stream {stream!r} answers on {subject!r}"
+        raise LedgerUnavailable(msg)
+    return _ack_decoder.decode(reply.data)
 
 
 async def publish(nc: Client, stream: str, msgs: Sequence[OutMsg], timeout: float) -> PubAck:
@@ -201,37 +161,24 @@ async def publish(nc: Client, stream: str, msgs: Sequence[OutMsg], timeout: floa
 
     Returns the ack (``seq`` is the last message's sequence); an ack with
     ``error`` set is returned, not raised, so the caller can resolve conflicts.
-    Raises :class:`LedgerUnavailable` when no ack arrives.
+    Raises :class:`LedgerUnavailable` when no ack arrives. (The write path uses
+    :func:`publish_sync` where it can; this serves ``tls://`` URLs.)
     """
-    fast = _Wire.supported(nc)
+    *before, (subject, headers, payload) = _with_batch_headers(msgs)
     try:
-        last = len(msgs) - 1
-        batch_id = uuid.uuid4().hex if last else ""
-        for i, m in enumerate(msgs):
-            h = m.headers
-            if batch_id:
-                h = {**h, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i + 1)}
-                if i == last:
-                    h["Nats-Batch-Commit"] = "1"
-            if i < last:
-                if fast:
-                    _Wire.write(nc, _hpub(m.subject, "", h, m.payload))
-                else:
-                    await nc.publish(m.subject, m.payload, headers=h)
-            elif fast:
-                data = await _Wire.request(nc, m.subject, h, m.payload, timeout)
-            else:
-                data = (await nc.request(m.subject, m.payload, timeout=timeout, headers=h)).data
+        for s, h, p in before:
+            await nc.publish(s, p, headers=h)
+        reply = await nc.request(subject, payload, timeout=timeout, headers=headers)
     except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as e:
         msg = f"no acknowledgement from stream {stream!r} within {timeout} s"
         raise LedgerUnavailable(msg) from e
     except nats.errors.NoRespondersError as e:
-        msg = f"no stream {stream!r} answers on {msgs[0].subject!r}"
+        msg = f"no stream {stream!r} answers on {subject!r}"
         raise LedgerUnavailable(msg) from e
     except (nats.errors.Error, OSError) as e:
         msg = f"publishing to stream {stream!r} failed: {e!r}"
         raise LedgerUnavailable(msg) from e
-    return _ack_decoder.decode(data)
+    return _ack_decoder.decode(reply.data)
 
 
 async def api(nc: Client, subject: str, body: Mapping[str, Any] | None, timeout: float) -> bytes:

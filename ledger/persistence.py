@@ -23,7 +23,6 @@ How the library's model maps onto the stream:
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
@@ -50,9 +49,10 @@ from nats.aio.client import Client
 
 from ledger import _stream
 from ledger._aggregate import LedgerMapper
-from ledger._bridge import DriverPool
+from ledger._bridge import Driver, DriverPool
 from ledger._subjects import SubjectMap
 from ledger._subscription import NatsSubscription
+from ledger._syncwire import SyncWire
 from ledger._transcoder import MsgspecTranscoder
 from ledger.errors import ConcurrencyConflict, LedgerError, LedgerUnavailable
 
@@ -134,7 +134,8 @@ class NatsAggregateRecorder(AggregateRecorder):
             return []
         groups = self._group(stored_events)
         attempt = uuid.uuid4().hex[:20]
-        return self.pool.run(lambda nc: self._write(nc, groups, attempt, tracking))
+        with self.pool.borrow() as driver:
+            return self._write(driver, groups, attempt, tracking)
 
     def _group(self, stored_events: Sequence[StoredEvent]) -> dict[str, list[StoredEvent]]:
         """Events by subject, checking each aggregate's versions run on without a gap."""
@@ -151,17 +152,30 @@ class NatsAggregateRecorder(AggregateRecorder):
                     raise ConcurrencyConflict(msg)
         return groups
 
-    async def _write(
+    def _write(
         self,
-        nc: Client,
+        driver: Driver,
         groups: dict[str, list[StoredEvent]],
         attempt: str,
         tracking: Tracking | None,
     ) -> list[int]:
-        expected = {
-            s: await self._expected_seq(nc, s, ev[0].originator_version) for s, ev in groups.items()
-        }
-        tracking_out = await self._tracking_msg(nc, tracking) if tracking is not None else None
+        """One save: publish, and resolve a refused expectation (see the module docstring).
+
+        Synchronous around the driver: the common case (a cached aggregate, or a new
+        one) publishes over the driver's synchronous wire with no event loop at all;
+        only look-ups run on the driver's loop.
+        """
+        expected: dict[str, int] = {}
+        for s, ev in groups.items():
+            hinted = self._hinted_seq(s, ev[0].originator_version)
+            expected[s] = (
+                hinted
+                if hinted is not None
+                else driver.run(self._looked_up_seq(driver.nc, s, ev[0].originator_version))
+            )
+        tracking_out = (
+            driver.run(self._tracking_msg(driver.nc, tracking)) if tracking is not None else None
+        )
         resolved_once = False
         deadline = _Deadline(self.write_retry_s)
         while True:
@@ -169,12 +183,12 @@ class NatsAggregateRecorder(AggregateRecorder):
             if tracking_out is not None:
                 msgs.append(tracking_out)
             try:
-                ack = await _stream.publish(nc, self.stream, msgs, self.timeout)
+                ack = self._publish(driver, msgs)
             except LedgerUnavailable:
                 if deadline.passed():
                     raise
                 log.warning("ledger_write_retry", stream=self.stream, attempt=attempt)
-                await deadline.pause()
+                deadline.pause()
                 continue
             if ack.error is None:
                 return self._remember(groups, ack.seq, len(msgs))
@@ -183,18 +197,22 @@ class NatsAggregateRecorder(AggregateRecorder):
                 raise LedgerError(msg)
             # Someone appended first, our hint was stale, or an earlier try of this
             # very save was stored and its ack lost. Look at each subject's last message.
-            stored_seq = await self._already_stored(nc, groups, attempt)
+            stored_seq = driver.run(self._already_stored(driver.nc, groups, attempt))
             if stored_seq is not None:
                 return self._remember(groups, stored_seq, len(msgs))
             if resolved_once or tracking_out is not None:
                 raise self._conflict(groups)
-            fresh = {s: await self._last_position(nc, s) for s in groups}
             for s, events in groups.items():
-                version, seq = fresh[s]
+                version, seq = driver.run(self._last_position(driver.nc, s))
                 if version is not None and version != events[0].originator_version - 1:
                     raise self._conflict(groups)
                 expected[s] = seq
             resolved_once = True
+
+    def _publish(self, driver: Driver, msgs: list[_stream.OutMsg]) -> _stream.PubAck:
+        if driver.wire is not None:
+            return _stream.publish_sync(driver.wire, self.stream, msgs, self.timeout)
+        return driver.run(_stream.publish(driver.nc, self.stream, msgs, self.timeout))
 
     def _messages(
         self, groups: dict[str, list[StoredEvent]], expected: dict[str, int], attempt: str
@@ -211,12 +229,16 @@ class NatsAggregateRecorder(AggregateRecorder):
                 msgs.append(_stream.OutMsg(subject, e.state, h))
         return msgs
 
-    async def _expected_seq(self, nc: Client, subject: str, first_version: int) -> int:
+    def _hinted_seq(self, subject: str, first_version: int) -> int | None:
+        """The expected last sequence if this process knows it without a read."""
         hint = self.positions.get(subject)
         if hint is not None and hint[0] == first_version - 1:
             return hint[1]
         if hint is None and first_version <= 1:
             return 0  # a new aggregate: its subject must be empty
+        return None
+
+    async def _looked_up_seq(self, nc: Client, subject: str, first_version: int) -> int:
         version, seq = await self._last_position(nc, subject)
         if version is not None and version != first_version - 1:
             raise self._conflict({subject: []}, detail=f"it is at version {version}")
@@ -508,7 +530,11 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         self.replicas = int(self.env.get(self.NATS_REPLICAS, "1"))
         self.timeout = float(self.env.get(self.NATS_TIMEOUT, "5"))
         self.write_retry_s = float(self.env.get(self.NATS_WRITE_RETRY_S, "5"))
-        self.pool = DriverPool(self._connect, max_size=int(self.env.get(self.NATS_POOL_SIZE, "32")))
+        self.pool = DriverPool(
+            self._connect,
+            wire=self._wire if SyncWire.supports(url) else None,
+            max_size=int(self.env.get(self.NATS_POOL_SIZE, "32")),
+        )
         self._stream_checked = False
 
     async def _connect(self) -> Client:
@@ -522,6 +548,9 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
             # be sent after the caller was already told the save failed.
             pending_size=0,
         )
+
+    def _wire(self) -> SyncWire:
+        return SyncWire(self.url, name=f"ledger-writer:{self.env.name or 'app'}")
 
     def _ensure_stream(self) -> None:
         if self._stream_checked:
@@ -599,6 +628,6 @@ class _Deadline:
     def passed(self) -> bool:
         return time.monotonic() >= self._end
 
-    async def pause(self) -> None:
-        await asyncio.sleep(min(self._pause, max(self._end - time.monotonic(), 0)))
+    def pause(self) -> None:
+        time.sleep(min(self._pause, max(self._end - time.monotonic(), 0)))
         self._pause = min(self._pause * 2, 1.0)

@@ -124,10 +124,11 @@ class TestSavesAreAtomicAndIdempotent:
     ) -> None:
         groups = recorder._group([_event("p1.case.a", 1), _event("p1.case.a", 2)])
         attempt = uuid4().hex[:20]
-        first = recorder.pool.run(lambda nc: recorder._write(nc, groups, attempt, None))
-        # The same save sent again (as after a timeout) is recognised, not stored twice.
-        recorder.positions = type(recorder.positions)()
-        again = recorder.pool.run(lambda nc: recorder._write(nc, groups, attempt, None))
+        with recorder.pool.borrow() as driver:
+            first = recorder._write(driver, groups, attempt, None)
+            # The same save sent again (as after a timeout) is recognised, not stored twice.
+            recorder.positions = type(recorder.positions)()
+            again = recorder._write(driver, groups, attempt, None)
         assert again == first == [1, 2]
         assert recorder.max_notification_id() == 2
 

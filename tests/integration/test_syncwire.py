@@ -1,0 +1,99 @@
+"""The synchronous write path's protocol handling, against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import nats
+import pytest
+
+from ledger._syncwire import SyncWire, WireClosed, WireError, WireTimeout
+from ledger.embedded import EmbeddedNats
+
+
+def _make_stream(url: str, name: str, subjects: list[str]) -> None:
+    async def go() -> None:
+        nc = await nats.connect(url)
+        try:
+            config = {"name": name, "subjects": subjects, "storage": "memory"}
+            await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps(config).encode())
+        finally:
+            await nc.close()
+
+    asyncio.run(go())
+
+
+@pytest.fixture
+def wire(nats_url: str) -> Iterator[SyncWire]:
+    w = SyncWire(nats_url, name="test")
+    yield w
+    w.close()
+
+
+class TestSyncWire:
+    def test_a_publish_to_a_stream_subject_returns_the_streams_ack(
+        self, wire: SyncWire, nats_url: str, stream_name: str, subject_prefix: str
+    ) -> None:
+        _make_stream(nats_url, stream_name, [f"{subject_prefix}.>"])
+        reply = wire.request(f"{subject_prefix}.a", {"Ledger-Version": "1"}, b"{}", 2.0)
+        assert json.loads(reply.data) == {"stream": stream_name, "seq": 1}
+        second = wire.request(f"{subject_prefix}.a", {}, b"{}", 2.0)
+        assert json.loads(second.data)["seq"] == 2
+
+    def test_a_request_nobody_answers_reports_no_responders(
+        self, wire: SyncWire, subject_prefix: str
+    ) -> None:
+        assert wire.request(f"{subject_prefix}.nobody", {}, b"x", 2.0).status == "503"
+
+    def test_a_reply_that_never_comes_times_out_and_the_next_call_reconnects(
+        self, wire: SyncWire, nats_url: str, subject_prefix: str
+    ) -> None:
+        async def silent_responder() -> None:
+            nc = await nats.connect(nats_url)
+            await nc.subscribe(f"{subject_prefix}.silent")  # receives, never answers
+            await asyncio.sleep(1.5)
+            await nc.close()
+
+        t = threading.Thread(target=asyncio.run, args=(silent_responder(),))
+        t.start()
+        try:
+            time.sleep(0.3)
+            with pytest.raises(WireTimeout):
+                wire.request(f"{subject_prefix}.silent", {}, b"x", 0.3)
+            assert not wire.connected
+        finally:
+            t.join()
+        assert wire.request(f"{subject_prefix}.nobody", {}, b"x", 2.0).status == "503"
+        assert wire.connected
+
+    def test_a_payload_over_the_servers_limit_is_refused_before_sending(
+        self, wire: SyncWire, subject_prefix: str
+    ) -> None:
+        wire.ping()
+        wire.request(f"{subject_prefix}.nobody", {}, b"x", 2.0)  # connected, limit known
+        with pytest.raises(WireError, match="exceeds"):
+            wire.request(f"{subject_prefix}.big", {}, b"x" * (1024 * 1024 + 1), 2.0)
+
+    def test_a_restarted_server_is_reached_again_on_the_next_call(
+        self, fresh_server: EmbeddedNats
+    ) -> None:
+        w = SyncWire(fresh_server.url, name="test")
+        try:
+            assert w.request("x.nobody", {}, b"x", 2.0).status == "503"
+            fresh_server.kill()
+            with pytest.raises(WireClosed):
+                w.request("x.nobody", {}, b"x", 2.0)
+            fresh_server.restart()
+            assert w.request("x.nobody", {}, b"x", 2.0).status == "503"
+        finally:
+            w.close()
+
+    def test_only_plain_nats_urls_are_supported(self) -> None:
+        assert SyncWire.supports("nats://127.0.0.1:4222")
+        assert not SyncWire.supports("tls://127.0.0.1:4222")
+        with pytest.raises(ValueError, match="plain nats"):
+            SyncWire("tls://127.0.0.1:4222", name="x")

@@ -139,11 +139,10 @@ def _with_batch_headers(msgs: Sequence[OutMsg]) -> list[tuple[str, dict[str, str
 
 def publish_sync(wire: SyncWire, stream: str, msgs: Sequence[OutMsg], timeout: float) -> PubAck:
     """Publish ``msgs`` as one write over the synchronous write path; see :func:`publish`."""
-    *before, (subject, headers, payload) = _with_batch_headers(msgs)
+    messages = _with_batch_headers(msgs)
+    subject = messages[-1][0]
     try:
-        for s, h, p in before:
-            wire.publish(s, h, p)
-        reply = wire.request(subject, headers, payload, timeout)
+        reply = wire.request(messages, timeout)
     except WireTimeout as e:
         msg = f"no acknowledgement from stream {stream!r} within {timeout} s"
         raise LedgerUnavailable(msg) from e

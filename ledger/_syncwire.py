@@ -11,21 +11,24 @@ a reply: ``INFO``/``CONNECT``, ``SUB`` on one reply inbox, ``HPUB``, and reading
 ``MSG``/``HMSG``, ``PING``/``PONG``, ``+OK``/``-ERR``, ``INFO``. Everything else
 (reads, consumers, stream management) stays on nats-py.
 
-A connection is used by one thread at a time (the driver pool sees to that). Any
-I/O failure closes it; the next call reconnects once. Idle connections are
-pinged by the pool's keep-alive so that the server does not drop them.
+One connection serves every thread of a process: their requests are pipelined
+on it, which is what lets concurrent writers approach a pipelined raw publisher.
+Any I/O failure closes it and fails the requests waiting on it; the next call
+reconnects. The pool's keep-alive pings it while idle so the server keeps it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import secrets
+import select
 import socket
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 from urllib.parse import unquote, urlsplit
 
 __all__ = ["SyncWire", "WireClosed", "WireError", "WireReply", "WireTimeout"]
@@ -44,6 +47,26 @@ class WireClosed(WireError):
 
 class WireTimeout(WireError):
     """No reply within the timeout; the connection was closed."""
+
+
+class _Slot:
+    """Where a reader leaves a waiting request's reply (or the error that ended it)."""
+
+    __slots__ = ("error", "reply")
+
+    def __init__(self) -> None:
+        self.reply: WireReply | None = None
+        self.error: WireError | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.reply is not None or self.error is not None
+
+    def result(self) -> WireReply:
+        if self.error is not None:
+            raise self.error
+        assert self.reply is not None
+        return self.reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +106,15 @@ class SyncWire:
         self._name = name
         self._connect_timeout = connect_timeout
         self._sock: socket.socket | None = None
-        self._reader: io.BufferedReader | None = None
+        self._buf = bytearray()  # what has been received and not yet parsed, from _pos on
+        self._pos = 0
         self._inbox = ""
         self._next = 0
         self._max_payload = 1024 * 1024
+        self._send_lock = threading.RLock()  # the handshake may answer a PING while holding it
+        self._cond = threading.Condition()
+        self._slots: dict[bytes, _Slot] = {}
+        self._reading = False
 
     @staticmethod
     def supports(url: str) -> bool:
@@ -101,9 +129,11 @@ class SyncWire:
         except OSError as e:
             raise WireClosed(f"cannot connect to {self._address[0]}:{self._address[1]}: {e}") from e
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        reader = cast(io.BufferedReader, sock.makefile("rb", buffering=65536))
+        sock.settimeout(None)  # reads wait in select() against a deadline instead
+        self._sock, self._buf, self._pos = sock, bytearray(), 0
+        deadline = time.monotonic() + self._connect_timeout
         try:
-            line = reader.readline()
+            line = self._readline(deadline)
             if not line.startswith(b"INFO "):
                 raise WireError(f"expected INFO from the server, got {line[:40]!r}")
             info = json.loads(line[5:])
@@ -127,24 +157,20 @@ class SyncWire:
                 b"CONNECT %s\r\nSUB %s* 1\r\nPING\r\n"
                 % (json.dumps(options).encode(), self._inbox.encode())
             )
-            self._sock, self._reader = sock, reader
-            self._read_until_pong()
+            self._read_until_pong(deadline)
         except (OSError, ValueError, WireError) as e:
             self.close()
-            reader.close()
-            sock.close()
             if isinstance(e, WireError):
                 raise
             raise WireClosed(f"handshake with {self._address} failed: {e}") from e
 
     def close(self) -> None:
         """Close the connection (idempotent); the next call reconnects."""
-        reader, sock = self._reader, self._sock
-        self._reader = self._sock = None
-        for closable in (reader, sock):
-            if closable is not None:
-                with contextlib.suppress(OSError):
-                    closable.close()
+        sock, self._sock = self._sock, None
+        self._buf, self._pos = bytearray(), 0
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
 
     @property
     def connected(self) -> bool:
@@ -152,101 +178,195 @@ class SyncWire:
 
     # -- publishing ---------------------------------------------------------------
 
-    def publish(self, subject: str, headers: Mapping[str, str], payload: bytes) -> None:
-        """Send one message without waiting (the messages of an atomic batch before its commit)."""
-        self._send(_hpub(subject, "", headers, payload), len(payload))
-
     def request(
-        self, subject: str, headers: Mapping[str, str], payload: bytes, timeout: float
+        self,
+        messages: Sequence[tuple[str, Mapping[str, str], bytes]],
+        timeout: float,
     ) -> WireReply:
-        """Send one message with a reply subject and wait for the reply."""
-        if self._sock is None:
-            self._connect()  # first: the reply inbox belongs to the connection
-        self._next += 1
-        reply = f"{self._inbox}{self._next}"
-        self._send(_hpub(subject, reply, headers, payload), len(payload))
-        return self._await_reply(reply, timeout)
+        """Send ``(subject, headers, payload)`` messages in one write, the last with a reply
+        subject, and wait for that reply.
+
+        Several threads may call this at once: their requests are pipelined on the one
+        connection. Whichever waiting thread finds nobody reading becomes the reader and
+        hands the replies it reads to their threads (leader/followers), so a lone caller
+        reads its own reply with no hand-off at all.
+        """
+        for _, _, payload in messages:
+            if len(payload) > self._max_payload:
+                msg = f"payload of {len(payload)} bytes exceeds the server's {self._max_payload}"
+                raise WireError(msg)
+        slot = _Slot()
+        with self._send_lock:
+            if self._sock is None:
+                self._connect()  # first: the reply inbox belongs to the connection
+            assert self._sock is not None
+            self._next += 1
+            key = f"{self._inbox}{self._next}"
+            *before, (subject, headers, payload) = messages
+            data = b"".join(_hpub(s, "", h, p) for s, h, p in before)
+            data += _hpub(subject, key, headers, payload)
+            with self._cond:
+                self._slots[key.encode()] = slot
+            try:
+                self._sock.sendall(data)
+            except OSError as e:
+                error = WireClosed(f"connection lost while sending: {e}")
+                self._fail_all(error)
+                raise error from e
+        return self._await(key.encode(), slot, time.monotonic() + timeout, timeout)
 
     def ping(self, timeout: float = 2.0) -> None:
-        """A round trip to the server (keeps an idle connection alive)."""
-        if self._sock is None:
-            return
-        self._send(b"PING\r\n", 0)
-        assert self._sock is not None
-        self._sock.settimeout(timeout)
-        self._read_until_pong()
-
-    def _send(self, data: bytes, payload_size: int) -> None:
-        if payload_size > self._max_payload:
-            msg = f"payload of {payload_size} bytes exceeds the server's {self._max_payload}"
-            raise WireError(msg)
-        if self._sock is None:
-            self._connect()
-        assert self._sock is not None
+        """A round trip to the server if the connection is idle (keeps it alive)."""
+        with self._cond:
+            if self._sock is None or self._reading or self._slots:
+                return
+            self._reading = True
         try:
-            self._sock.sendall(data)
-        except OSError as e:
-            self.close()
-            raise WireClosed(f"connection lost while sending: {e}") from e
+            with self._send_lock:
+                assert self._sock is not None
+                self._sock.sendall(b"PING\r\n")
+            self._read_until_pong(time.monotonic() + timeout)
+        except (OSError, WireError) as e:
+            self._fail_all(WireClosed(f"ping failed: {e}"))
+        finally:
+            with self._cond:
+                self._reading = False
+                self._cond.notify_all()
 
     # -- reading ------------------------------------------------------------------
 
-    def _await_reply(self, reply: str, timeout: float) -> WireReply:
-        assert self._sock is not None
-        self._sock.settimeout(timeout)
-        want = reply.encode()
+    def _await(self, key: bytes, slot: _Slot, deadline: float, timeout: float) -> WireReply:
+        with self._cond:
+            while not slot.done:
+                if not self._reading:
+                    self._reading = True
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._slots.pop(key, None)
+                    raise WireTimeout(f"no reply within {timeout} s")
+                self._cond.wait(remaining)
+            else:
+                return slot.result()
         try:
-            while True:
-                got = self._read_one()
-                if got is not None and got[0] == want:
-                    return got[1]
-                # A reply to an earlier request that timed out: not ours, drop it.
-        except TimeoutError as e:
-            self.close()
-            raise WireTimeout(f"no reply within {timeout} s") from e
-        except OSError as e:
-            self.close()
-            raise WireClosed(f"connection lost while waiting for a reply: {e}") from e
+            self._read_for(slot, key, deadline, timeout)
+        finally:
+            with self._cond:
+                self._reading = False
+                self._cond.notify_all()
+        return slot.result()
 
-    def _read_until_pong(self) -> None:
-        assert self._reader is not None
+    def _read_for(self, slot: _Slot, key: bytes, deadline: float, timeout: float) -> None:
+        """As the reader: hand out replies until ``slot`` has one."""
+        try:
+            while not slot.done:
+                if self._sock is None:
+                    raise WireClosed("the connection was closed")
+                got = self._read_one(deadline)
+                if got is None:
+                    continue
+                with self._cond:
+                    waiting = self._slots.pop(got[0], None)
+                    if waiting is not None:
+                        waiting.reply = got[1]
+                        self._cond.notify_all()
+                # else: a reply to a request that timed out; nobody wants it.
+        except TimeoutError:
+            with self._cond:
+                self._slots.pop(key, None)
+            # The connection is fine; the server may still answer, and that late
+            # reply will be dropped. Others keep waiting for theirs.
+            raise WireTimeout(f"no reply within {timeout} s") from None
+        except (OSError, WireError) as e:
+            error = e if isinstance(e, WireError) else WireClosed(f"connection lost: {e}")
+            self._fail_all(error)
+            raise error from None
+
+    def _fail_all(self, error: WireError) -> None:
+        """Close the connection and fail every request waiting on it."""
+        self.close()
+        with self._cond:
+            slots, self._slots = self._slots, {}
+            for waiting in slots.values():
+                waiting.error = error
+            self._cond.notify_all()
+
+    def _read_until_pong(self, deadline: float) -> None:
         while True:
-            line = self._readline()
+            line = self._readline(deadline)
             if line == b"PONG\r\n":
                 return
             self._handle_control(line)
 
-    def _readline(self) -> bytes:
-        assert self._reader is not None
-        line = self._reader.readline()
-        if not line:
+    def _fill(self, deadline: float) -> None:
+        """Receive more bytes, waiting at most until ``deadline`` (``TimeoutError``).
+
+        Waiting happens in ``select`` before a read, never inside one, so a timeout
+        leaves the buffer and the connection intact for whoever reads next.
+        """
+        sock = self._sock
+        if sock is None:
+            raise WireClosed("the connection was closed")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
+            raise TimeoutError
+        data = sock.recv(65536)
+        if not data:
             self.close()
             raise WireClosed("the server closed the connection")
-        return line
+        self._buf += data
 
-    def _read_one(self) -> tuple[bytes, WireReply] | None:
-        """Read one protocol line; return ``(reply subject, reply)`` for a message."""
-        assert self._reader is not None
-        line = self._readline()
-        if line.startswith(b"HMSG "):
-            parts = line.split()
-            hdr_len, total = int(parts[-2]), int(parts[-1])
-            body = self._reader.read(total + 2)
-            head, data = body[:hdr_len], body[hdr_len:total]
-            status = head.split(_CRLF, 1)[0][9:12].decode() if head[8:9] == b" " else ""
-            return parts[1], WireReply(status=status, data=bytes(data))
-        if line.startswith(b"MSG "):
-            parts = line.split()
-            size = int(parts[-1])
-            body = self._reader.read(size + 2)
-            return parts[1], WireReply(status="", data=bytes(body[:size]))
+    def _readline(self, deadline: float) -> bytes:
+        while True:
+            end = self._buf.find(_CRLF, self._pos)
+            if end >= 0:
+                line = bytes(self._buf[self._pos : end + 2])
+                self._pos = end + 2
+                return line
+            self._fill(deadline)
+
+    def _read_exactly(self, n: int, deadline: float) -> bytes:
+        while len(self._buf) - self._pos < n:
+            self._fill(deadline)
+        data = bytes(self._buf[self._pos : self._pos + n])
+        self._pos += n
+        return data
+
+    def _read_one(self, deadline: float) -> tuple[bytes, WireReply] | None:
+        """Read one protocol line; return ``(reply subject, reply)`` for a message.
+
+        A timeout part-way through a message rewinds to its start, so the next reader
+        parses it whole.
+        """
+        if self._pos > 65536:  # drop what has been parsed, between messages only
+            del self._buf[: self._pos]
+            self._pos = 0
+        start = self._pos
+        line = self._readline(deadline)
+        try:
+            if line.startswith(b"HMSG "):
+                parts = line.split()
+                hdr_len, total = int(parts[-2]), int(parts[-1])
+                body = self._read_exactly(total + 2, deadline)
+                head, data = body[:hdr_len], body[hdr_len:total]
+                status = head.split(_CRLF, 1)[0][9:12].decode() if head[8:9] == b" " else ""
+                return parts[1], WireReply(status=status, data=data)
+            if line.startswith(b"MSG "):
+                parts = line.split()
+                size = int(parts[-1])
+                body = self._read_exactly(size + 2, deadline)
+                return parts[1], WireReply(status="", data=body[:size])
+        except TimeoutError:
+            self._pos = start
+            raise
         self._handle_control(line)
         return None
 
     def _handle_control(self, line: bytes) -> None:
         if line == b"PING\r\n":
             assert self._sock is not None
-            self._sock.sendall(b"PONG\r\n")
+            with self._send_lock:  # never interleave with another thread's command
+                self._sock.sendall(b"PONG\r\n")
         elif line.startswith(b"-ERR"):
             text = line[4:].strip().strip(b"'").decode(errors="replace")
             if "permissions violation" not in text.lower():

@@ -39,17 +39,17 @@ class TestSyncWire:
         self, wire: SyncWire, nats_url: str, stream_name: str, subject_prefix: str
     ) -> None:
         _make_stream(nats_url, stream_name, [f"{subject_prefix}.>"])
-        reply = wire.request(f"{subject_prefix}.a", {"Ledger-Version": "1"}, b"{}", 2.0)
+        reply = wire.request([(f"{subject_prefix}.a", {"Ledger-Version": "1"}, b"{}")], 2.0)
         assert json.loads(reply.data) == {"stream": stream_name, "seq": 1}
-        second = wire.request(f"{subject_prefix}.a", {}, b"{}", 2.0)
+        second = wire.request([(f"{subject_prefix}.a", {}, b"{}")], 2.0)
         assert json.loads(second.data)["seq"] == 2
 
     def test_a_request_nobody_answers_reports_no_responders(
         self, wire: SyncWire, subject_prefix: str
     ) -> None:
-        assert wire.request(f"{subject_prefix}.nobody", {}, b"x", 2.0).status == "503"
+        assert wire.request([(f"{subject_prefix}.nobody", {}, b"x")], 2.0).status == "503"
 
-    def test_a_reply_that_never_comes_times_out_and_the_next_call_reconnects(
+    def test_a_reply_that_never_comes_times_out_and_the_connection_serves_the_next_call(
         self, wire: SyncWire, nats_url: str, subject_prefix: str
     ) -> None:
         async def silent_responder() -> None:
@@ -63,32 +63,32 @@ class TestSyncWire:
         try:
             time.sleep(0.3)
             with pytest.raises(WireTimeout):
-                wire.request(f"{subject_prefix}.silent", {}, b"x", 0.3)
-            assert not wire.connected
+                wire.request([(f"{subject_prefix}.silent", {}, b"x")], 0.3)
+            assert wire.connected  # others may be waiting on it; a late reply is dropped
         finally:
             t.join()
-        assert wire.request(f"{subject_prefix}.nobody", {}, b"x", 2.0).status == "503"
+        assert wire.request([(f"{subject_prefix}.nobody", {}, b"x")], 2.0).status == "503"
         assert wire.connected
 
     def test_a_payload_over_the_servers_limit_is_refused_before_sending(
         self, wire: SyncWire, subject_prefix: str
     ) -> None:
         wire.ping()
-        wire.request(f"{subject_prefix}.nobody", {}, b"x", 2.0)  # connected, limit known
+        wire.request([(f"{subject_prefix}.nobody", {}, b"x")], 2.0)  # connected, limit known
         with pytest.raises(WireError, match="exceeds"):
-            wire.request(f"{subject_prefix}.big", {}, b"x" * (1024 * 1024 + 1), 2.0)
+            wire.request([(f"{subject_prefix}.big", {}, b"x" * (1024 * 1024 + 1))], 2.0)
 
     def test_a_restarted_server_is_reached_again_on_the_next_call(
         self, fresh_server: EmbeddedNats
     ) -> None:
         w = SyncWire(fresh_server.url, name="test")
         try:
-            assert w.request("x.nobody", {}, b"x", 2.0).status == "503"
+            assert w.request([("x.nobody", {}, b"x")], 2.0).status == "503"
             fresh_server.kill()
             with pytest.raises(WireClosed):
-                w.request("x.nobody", {}, b"x", 2.0)
+                w.request([("x.nobody", {}, b"x")], 2.0)
             fresh_server.restart()
-            assert w.request("x.nobody", {}, b"x", 2.0).status == "503"
+            assert w.request([("x.nobody", {}, b"x")], 2.0).status == "503"
         finally:
             w.close()
 
@@ -97,3 +97,50 @@ class TestSyncWire:
         assert not SyncWire.supports("tls://127.0.0.1:4222")
         with pytest.raises(ValueError, match="plain nats"):
             SyncWire("tls://127.0.0.1:4222", name="x")
+
+    def test_threads_sharing_one_connection_each_get_their_own_reply(
+        self, wire: SyncWire, nats_url: str, stream_name: str, subject_prefix: str
+    ) -> None:
+        _make_stream(nats_url, stream_name, [f"{subject_prefix}.>"])
+        seqs: dict[int, list[int]] = {}
+
+        def writer(k: int) -> None:
+            seqs[k] = []
+            for i in range(50):
+                subject = f"{subject_prefix}.w{k}"
+                reply = wire.request([(subject, {"Ledger-Version": str(i)}, b"{}")], 5.0)
+                seqs[k].append(json.loads(reply.data)["seq"])
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        every = sorted(s for per_writer in seqs.values() for s in per_writer)
+        assert every == list(range(1, 401))  # each ack reached exactly its own request
+        assert all(v == sorted(v) for v in seqs.values())
+
+    def test_a_lost_connection_fails_every_waiting_request_and_the_next_call_reconnects(
+        self, fresh_server: EmbeddedNats
+    ) -> None:
+        w = SyncWire(fresh_server.url, name="test")
+        errors: list[Exception] = []
+        try:
+            assert w.request([("x.nobody", {}, b"x")], 2.0).status == "503"
+
+            def silent_wait() -> None:
+                try:
+                    w.request([("x.nobody.silent", {}, b"x")], 5.0)
+                except WireError as e:
+                    errors.append(e)
+
+            fresh_server.kill()
+            t = threading.Thread(target=silent_wait)
+            t.start()
+            t.join(timeout=10)
+            assert errors
+            assert isinstance(errors[0], WireClosed)
+            fresh_server.restart()
+            assert w.request([("x.nobody", {}, b"x")], 2.0).status == "503"
+        finally:
+            w.close()

@@ -103,11 +103,22 @@ class OutMsg:
 
 
 def headers(
-    stream: str, msg_id: str, expected_subject_seq: int | None, **extra: str
+    stream: str,
+    msg_id: str,
+    expected_subject_seq: int | None,
+    *,
+    topic: str,
+    version: int,
 ) -> dict[str, str]:
-    """The headers of one ledger message: its id, the stream it must land in and, on the
-    first message of a subject in a save, the subject's last sequence it expects."""
-    h = {HDR_MSG_ID: msg_id, _HDR_EXPECTED_STREAM: stream, **extra}
+    """The headers of one ledger message: its id, the stream it must land in, its topic and
+    version and, on the first message of a subject in a save, the subject's last sequence
+    it expects."""
+    h = {
+        HDR_MSG_ID: msg_id,
+        _HDR_EXPECTED_STREAM: stream,
+        HDR_TOPIC: topic,
+        HDR_VERSION: str(version),
+    }
     if expected_subject_seq is not None:
         h[_HDR_EXPECTED_SUBJECT_SEQ] = str(expected_subject_seq)
     return h

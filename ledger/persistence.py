@@ -24,6 +24,7 @@ How the library's model maps onto the stream:
 from __future__ import annotations
 
 import itertools
+import secrets
 import threading
 import time
 import uuid
@@ -67,7 +68,7 @@ __all__ = [
 log = structlog.get_logger()
 
 _CACHE_SIZE: Final = 100_000
-_HDR_TRACKING_ID: Final = "Ledger-Tracking-Id"
+_TRACKING_TOPIC: Final = "Tracking"
 _READ_BATCH: Final = 1000
 
 
@@ -97,7 +98,8 @@ class _Positions:
             self._data.move_to_end(key)
             if len(self._data) > self._size:
                 self._data.popitem(last=False)
-            self.max_seq = max(self.max_seq, seq)
+            if seq > self.max_seq:
+                self.max_seq = seq
 
 
 class NatsAggregateRecorder(AggregateRecorder):
@@ -118,6 +120,9 @@ class NatsAggregateRecorder(AggregateRecorder):
         self.timeout = timeout
         self.write_retry_s = write_retry_s
         self.positions = _Positions()
+        # Save ids: random per recorder, counted per save (no syscall on the hot path).
+        self._attempts_prefix = secrets.token_hex(8)
+        self._attempts = itertools.count(1)
 
     # -- writing -----------------------------------------------------------
 
@@ -133,7 +138,7 @@ class NatsAggregateRecorder(AggregateRecorder):
         if not stored_events and tracking is None:
             return []
         groups = self._group(stored_events)
-        attempt = uuid.uuid4().hex[:20]
+        attempt = f"{self._attempts_prefix}{next(self._attempts)}"
         with self.pool.borrow() as driver:
             return self._write(driver, groups, attempt, tracking)
 
@@ -224,7 +229,8 @@ class NatsAggregateRecorder(AggregateRecorder):
                     self.stream,
                     f"{attempt}-{len(msgs)}",
                     expected[subject] if i == 0 else None,
-                    **{_stream.HDR_TOPIC: e.topic, _stream.HDR_VERSION: str(e.originator_version)},
+                    topic=e.topic,
+                    version=e.originator_version,
                 )
                 msgs.append(_stream.OutMsg(subject, e.state, h))
         return msgs
@@ -269,13 +275,14 @@ class NatsAggregateRecorder(AggregateRecorder):
     def _remember(
         self, groups: dict[str, list[StoredEvent]], last_seq: int, count: int
     ) -> list[int]:
-        ids = list(range(last_seq - count + 1, last_seq + 1))
-        seq_iter = iter(ids)
+        """The notification ids of a stored save (a batch is contiguous, events first)."""
+        seq = last_seq - count
         for subject, events in groups.items():
-            seqs = [next(seq_iter) for _ in events]
+            seq += len(events)
             if events:
-                self.positions.put(subject, events[-1].originator_version, seqs[-1])
-        return ids[: sum(len(ev) for ev in groups.values())]
+                self.positions.put(subject, events[-1].originator_version, seq)
+        first = last_seq - count + 1
+        return list(range(first, first + sum(len(ev) for ev in groups.values())))
 
     def _conflict(
         self, groups: dict[str, list[StoredEvent]], detail: str = ""
@@ -454,14 +461,16 @@ class NatsTrackingRecorder(TrackingRecorder):
     async def _tracking_msg(self, nc: Client, tracking: Tracking) -> _stream.OutMsg:
         subject = self.subjects.tracking(tracking.application_name)
         last = await _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
-        current = int(last.headers[_HDR_TRACKING_ID]) if last is not None else None
+        current = int(last.headers[_stream.HDR_VERSION]) if last is not None else None
         if current is not None and tracking.notification_id <= current:
             raise self._tracking_conflict(tracking, f"already at {current}")
+        # The position rides in the version header of the tracking subject.
         h = _stream.headers(
             self.stream,
             uuid.uuid4().hex[:20],
             last.seq if last is not None else 0,
-            **{_HDR_TRACKING_ID: str(tracking.notification_id)},
+            topic=_TRACKING_TOPIC,
+            version=tracking.notification_id,
         )
         return _stream.OutMsg(subject, b"", h)
 
@@ -478,7 +487,7 @@ class NatsTrackingRecorder(TrackingRecorder):
         last = self.pool.run(
             lambda nc: _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
         )
-        return int(last.headers[_HDR_TRACKING_ID]) if last is not None else None
+        return int(last.headers[_stream.HDR_VERSION]) if last is not None else None
 
 
 class NatsProcessRecorder(NatsTrackingRecorder, NatsApplicationRecorder, ProcessRecorder):

@@ -23,6 +23,7 @@ How the library's model maps onto the stream:
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import threading
@@ -33,6 +34,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import nats
+import nats.errors
 import structlog
 from eventsourcing.persistence import (
     AggregateRecorder,
@@ -548,16 +550,25 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         self._stream_checked = False
 
     async def _connect(self) -> Client:
-        return await nats.connect(
-            self.url,
-            name=f"ledger:{self.env.name or 'app'}",
-            connect_timeout=2,
-            reconnect_time_wait=0.2,
-            max_reconnect_attempts=-1,
-            # Fail fast while disconnected instead of buffering writes that would
-            # be sent after the caller was already told the save failed.
-            pending_size=0,
-        )
+        # nats-py keeps retrying a first connection forever when reconnects are
+        # unlimited; a ledger that cannot reach its stream must say so instead.
+        try:
+            return await asyncio.wait_for(
+                nats.connect(
+                    self.url,
+                    name=f"ledger:{self.env.name or 'app'}",
+                    connect_timeout=2,
+                    reconnect_time_wait=0.2,
+                    max_reconnect_attempts=-1,
+                    # Fail fast while disconnected instead of buffering writes that would
+                    # be sent after the caller was already told the save failed.
+                    pending_size=0,
+                ),
+                timeout=self.timeout,
+            )
+        except (TimeoutError, OSError, nats.errors.Error) as e:
+            msg = f"cannot reach the NATS server at NATS_URL={self.url!r} within {self.timeout} s"
+            raise LedgerUnavailable(msg) from e
 
     def _wire(self) -> SyncWire:
         """The factory's one write connection, shared by every driver: the threads of a

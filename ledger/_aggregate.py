@@ -121,6 +121,12 @@ class LedgerAggregate(BaseAggregate[str]):
 
     KIND: ClassVar[str]
 
+    @property
+    def ident(self) -> str:
+        """The aggregate's own id within its partnership (``c-1042`` of
+        ``northshire.case.c-1042``; a partnership's is the partnership id)."""
+        return split_aggregate_id(self.id)[2]
+
     def when(self, fact: Fact) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 

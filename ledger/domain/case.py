@@ -91,11 +91,6 @@ class Case(LedgerAggregate):
         """The partnership the case belongs to."""
         return split_aggregate_id(self.id)[0]
 
-    @property
-    def ident(self) -> str:
-        """The case id within its partnership."""
-        return split_aggregate_id(self.id)[2]
-
     def is_party(self, agency: str) -> bool:
         """Whether ``agency`` is currently a party to the case."""
         return agency in self.parties

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Final, cast
 
-from ledger._aggregate import LedgerAggregate, register_aggregate, split_aggregate_id
+from ledger._aggregate import LedgerAggregate, register_aggregate
 from ledger.domain._rules import Rule, check_occurred_at, violation
 from ledger.domain.partnership import Partnership
 from ledger.errors import InvalidCommand
@@ -81,11 +81,6 @@ class Challenge(LedgerAggregate):
         self.stage: int = 0
         self.status: ChallengeStatus = ChallengeStatus.OPEN
         self.outcome: ChallengeOutcome | None = None
-
-    @property
-    def ident(self) -> str:
-        """The challenge id within its partnership."""
-        return split_aggregate_id(self.id)[2]
 
     # -- commands --------------------------------------------------------------------
 

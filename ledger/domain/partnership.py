@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final, NamedTuple, cast
 
-from ledger._aggregate import LedgerAggregate, register_aggregate, split_aggregate_id
+from ledger._aggregate import LedgerAggregate, register_aggregate
 from ledger.domain._rules import Rule, check_occurred_at, violation
 from ledger.errors import InvalidCommand
 from schemas import (
@@ -60,11 +60,6 @@ class Partnership(LedgerAggregate):
         self.keys: dict[str, set[str]] = {}
 
     # -- queries other aggregates use ------------------------------------------------
-
-    @property
-    def ident(self) -> str:
-        """The partnership id (the first token of every aggregate id within it)."""
-        return split_aggregate_id(self.id)[0]
 
     @property
     def max_stage(self) -> int:

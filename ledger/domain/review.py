@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from ledger._aggregate import LedgerAggregate, register_aggregate, split_aggregate_id
+from ledger._aggregate import LedgerAggregate, register_aggregate
 from ledger.domain._rules import Rule, check_occurred_at, violation
 from ledger.domain.partnership import Partnership
 from ledger.errors import InvalidCommand
@@ -114,11 +114,6 @@ class Review(LedgerAggregate):
         self.level: ReviewLevel | None = None
         self.published: bool = False
         self.recommendations: dict[str, Recommendation] = {}
-
-    @property
-    def ident(self) -> str:
-        """The review id within its partnership."""
-        return split_aggregate_id(self.id)[2]
 
     # -- commands --------------------------------------------------------------------
 

@@ -345,24 +345,44 @@ class NatsAggregateRecorder(AggregateRecorder):
         gt: int | None,
         lte: int | None,
     ) -> list[_stream.StoredMsg]:
+        """Every message of ``subject`` (or its last), never older than this process wrote.
+
+        A direct get may be answered by a replica that has not applied our latest
+        write yet. If what comes back ends before the last sequence this process
+        stored on the subject, it is read again (a few times) rather than used.
+        """
+        known = self.positions.get(subject) if lte is None else None
+        for pause in (0.0, 0.01, 0.05, 0.2):
+            if pause:
+                await asyncio.sleep(pause)
+            msgs = await self._read_subject_once(nc, subject, desc, limit, lte)
+            if known is None or (msgs and msgs[-1].seq >= known[1]):
+                break
+        else:
+            msg = f"the replicas of stream {self.stream!r} are behind this writer on {subject!r}"
+            raise LedgerUnavailable(msg)
+        if msgs and gt is None and lte is None:
+            self.positions.put(subject, int(msgs[-1].headers[_stream.HDR_VERSION]), msgs[-1].seq)
+        return msgs
+
+    async def _read_subject_once(
+        self, nc: Client, subject: str, desc: bool, limit: int | None, lte: int | None
+    ) -> list[_stream.StoredMsg]:
         if desc and limit == 1 and lte is None:
             last = await _stream.direct_get(
                 nc, self.stream, {"last_by_subj": subject}, self.timeout
             )
-            msgs = [last] if last is not None else []
-        else:
-            msgs = []
-            seq = 1
-            while True:
-                batch, pending = await _stream.direct_get_batch(
-                    nc, self.stream, subject, seq, _READ_BATCH, self.timeout
-                )
-                msgs.extend(batch)
-                if not batch or pending == 0:
-                    break
-                seq = batch[-1].seq + 1
-        if msgs and gt is None and lte is None:
-            self.positions.put(subject, int(msgs[-1].headers[_stream.HDR_VERSION]), msgs[-1].seq)
+            return [last] if last is not None else []
+        msgs: list[_stream.StoredMsg] = []
+        seq = 1
+        while True:
+            batch, pending = await _stream.direct_get_batch(
+                nc, self.stream, subject, seq, _READ_BATCH, self.timeout
+            )
+            msgs.extend(batch)
+            if not batch or pending == 0:
+                break
+            seq = batch[-1].seq + 1
         return msgs
 
 

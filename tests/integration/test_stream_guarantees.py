@@ -159,3 +159,21 @@ class TestPublishingWhereNoStreamListens:
         out = _stream.OutMsg("nobody.listens.here.x", b"{}", {"Ledger-Version": "1"})
         with pytest.raises(LedgerUnavailable, match="no stream"):
             recorder.pool.run(lambda nc: _stream.publish(nc, "NOPE", [out], 2.0))
+
+
+class TestReadsNeverGoBackInTime:
+    def test_a_read_that_ends_before_this_writers_last_write_is_refused_not_used(
+        self, recorder: NatsApplicationRecorder
+    ) -> None:
+        recorder.insert_events([_event("p1.case.a", 1), _event("p1.case.a", 2)])
+        # Pretend this process wrote further than any replica answers (a lagging replica).
+        recorder.positions.put(recorder.subjects.subject("p1.case.a"), 3, 99)
+        with pytest.raises(LedgerUnavailable, match="behind"):
+            recorder.select_events("p1.case.a")
+
+    def test_reads_up_to_an_earlier_version_are_not_fenced(
+        self, recorder: NatsApplicationRecorder
+    ) -> None:
+        recorder.insert_events([_event("p1.case.a", 1), _event("p1.case.a", 2)])
+        recorder.positions.put(recorder.subjects.subject("p1.case.a"), 3, 99)
+        assert [e.originator_version for e in recorder.select_events("p1.case.a", lte=1)] == [1]

@@ -27,6 +27,7 @@ from ledger._syncwire import SyncWire, WireError, WireTimeout
 from ledger.errors import LedgerUnavailable, StreamMisconfigured
 
 __all__ = [
+    "HDR_EXPECTED_SUBJECT_SEQ",
     "HDR_MSG_ID",
     "HDR_PREV_HASH",
     "HDR_SIGNATURE",
@@ -52,7 +53,7 @@ HDR_VERSION: Final = "Ledger-Version"
 HDR_PREV_HASH: Final = "Ledger-Prev-Hash"
 HDR_SIGNATURE: Final = "Ledger-Signature"
 HDR_MSG_ID: Final = "Nats-Msg-Id"
-_HDR_EXPECTED_SUBJECT_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
+HDR_EXPECTED_SUBJECT_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
 _HDR_EXPECTED_STREAM: Final = "Nats-Expected-Stream"
 
 #: JetStream error codes for a failed ``Nats-Expected-Last-Subject-Sequence`` check
@@ -120,7 +121,7 @@ def headers(
         HDR_VERSION: str(version),
     }
     if expected_subject_seq is not None:
-        h[_HDR_EXPECTED_SUBJECT_SEQ] = str(expected_subject_seq)
+        h[HDR_EXPECTED_SUBJECT_SEQ] = str(expected_subject_seq)
     return h
 
 

@@ -52,9 +52,10 @@ class WireTimeout(WireError):
 class _Slot:
     """Where a reader leaves a waiting request's reply (or the error that ended it)."""
 
-    __slots__ = ("error", "reply")
+    __slots__ = ("conn", "error", "reply")
 
-    def __init__(self) -> None:
+    def __init__(self, conn: _Conn) -> None:
+        self.conn = conn
         self.reply: WireReply | None = None
         self.error: WireError | None = None
 
@@ -92,8 +93,67 @@ def _hpub(subject: str, reply: str, headers: Mapping[str, str], payload: bytes) 
     )
 
 
+class _Conn:
+    """One TCP connection and what has been received on it but not yet parsed.
+
+    Connections are never reused: a lost one is closed for good and the wire makes a
+    new one, so a reader still holding the old one can only fail, never read into
+    or close its successor.
+    """
+
+    def __init__(self, sock: socket.socket, inbox: str) -> None:
+        self.sock = sock
+        self.inbox = inbox
+        self.buf = bytearray()
+        self.pos = 0
+        self.closed = False
+        self.pongs = 0
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(OSError):
+                self.sock.close()
+
+    def fill(self, deadline: float) -> None:
+        """Receive more bytes, waiting at most until ``deadline`` (``TimeoutError``).
+
+        Waiting happens in ``select`` before a read, never inside one, so a timeout
+        leaves the buffer and the connection intact for whoever reads next.
+        """
+        if self.closed:
+            raise WireClosed("the connection was closed")
+        remaining = deadline - time.monotonic()
+        try:
+            ready = remaining > 0 and select.select([self.sock], [], [], remaining)[0]
+        except (OSError, ValueError) as e:  # closed under us
+            raise WireClosed(f"the connection was closed: {e}") from None
+        if not ready:
+            raise TimeoutError
+        data = self.sock.recv(65536)
+        if not data:
+            raise WireClosed("the server closed the connection")
+        self.buf += data
+
+    def readline(self, deadline: float) -> bytes:
+        while True:
+            end = self.buf.find(_CRLF, self.pos)
+            if end >= 0:
+                line = bytes(self.buf[self.pos : end + 2])
+                self.pos = end + 2
+                return line
+            self.fill(deadline)
+
+    def read_exactly(self, n: int, deadline: float) -> bytes:
+        while len(self.buf) - self.pos < n:
+            self.fill(deadline)
+        data = bytes(self.buf[self.pos : self.pos + n])
+        self.pos += n
+        return data
+
+
 class SyncWire:
-    """One synchronous connection that publishes and waits for replies."""
+    """One synchronous connection (at a time) that publishes and waits for replies."""
 
     def __init__(self, url: str, *, name: str, connect_timeout: float = 2.0) -> None:
         parts = urlsplit(url if "://" in url else f"nats://{url}")
@@ -105,13 +165,12 @@ class SyncWire:
         self._password = unquote(parts.password) if parts.password else None
         self._name = name
         self._connect_timeout = connect_timeout
-        self._sock: socket.socket | None = None
-        self._buf = bytearray()  # what has been received and not yet parsed, from _pos on
-        self._pos = 0
-        self._inbox = ""
+        self._conn: _Conn | None = None
         self._next = 0
         self._max_payload = 1024 * 1024
-        self._send_lock = threading.RLock()  # the handshake may answer a PING while holding it
+        # Lock order: _send_lock, then _cond. _send_lock serialises everything written to
+        # the socket (commands, PONGs) and the replacing of the connection.
+        self._send_lock = threading.RLock()
         self._cond = threading.Condition()
         self._slots: dict[bytes, _Slot] = {}
         self._reading = False
@@ -121,19 +180,28 @@ class SyncWire:
         """Whether ``url`` is one this publisher can reach (plain ``nats://``)."""
         return urlsplit(url if "://" in url else f"nats://{url}").scheme == "nats"
 
+    @property
+    def connected(self) -> bool:
+        conn = self._conn
+        return conn is not None and not conn.closed
+
     # -- connection ---------------------------------------------------------------
 
-    def _connect(self) -> None:
+    def _connection(self) -> _Conn:
+        """The live connection, made if there is none (call with ``_send_lock`` held)."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            return conn
         try:
             sock = socket.create_connection(self._address, timeout=self._connect_timeout)
         except OSError as e:
             raise WireClosed(f"cannot connect to {self._address[0]}:{self._address[1]}: {e}") from e
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(None)  # reads wait in select() against a deadline instead
-        self._sock, self._buf, self._pos = sock, bytearray(), 0
+        conn = _Conn(sock, f"_INBOX.{secrets.token_hex(11)}.")
         deadline = time.monotonic() + self._connect_timeout
         try:
-            line = self._readline(deadline)
+            line = conn.readline(deadline)
             if not line.startswith(b"INFO "):
                 raise WireError(f"expected INFO from the server, got {line[:40]!r}")
             info = json.loads(line[5:])
@@ -152,29 +220,36 @@ class SyncWire:
                 options.update(user=self._user, **{"pass": self._password})
             elif self._user is not None:
                 options["auth_token"] = self._user
-            self._inbox = f"_INBOX.{secrets.token_hex(11)}."
             sock.sendall(
                 b"CONNECT %s\r\nSUB %s* 1\r\nPING\r\n"
-                % (json.dumps(options).encode(), self._inbox.encode())
+                % (json.dumps(options).encode(), conn.inbox.encode())
             )
-            self._read_until_pong(deadline)
-        except (OSError, ValueError, WireError) as e:
-            self.close()
+            while conn.pongs == 0:
+                self._read_one(conn, deadline)
+        except (OSError, ValueError, TimeoutError, WireError) as e:
+            conn.close()
             if isinstance(e, WireError):
                 raise
-            raise WireClosed(f"handshake with {self._address} failed: {e}") from e
+            raise WireClosed(f"handshake with {self._address} failed: {e!r}") from e
+        self._conn = conn
+        return conn
 
     def close(self) -> None:
         """Close the connection (idempotent); the next call reconnects."""
-        sock, self._sock = self._sock, None
-        self._buf, self._pos = bytearray(), 0
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
+        conn = self._conn
+        if conn is not None:
+            self._fail(conn, WireClosed("the connection was closed"))
 
-    @property
-    def connected(self) -> bool:
-        return self._sock is not None
+    def _fail(self, conn: _Conn, error: WireError) -> None:
+        """Close ``conn`` and fail every request waiting on it (and only on it)."""
+        with self._send_lock:
+            conn.close()
+            with self._cond:
+                for key, waiting in list(self._slots.items()):
+                    if waiting.conn is conn:
+                        del self._slots[key]
+                        waiting.error = error
+                self._cond.notify_all()
 
     # -- publishing ---------------------------------------------------------------
 
@@ -195,39 +270,44 @@ class SyncWire:
             if len(payload) > self._max_payload:
                 msg = f"payload of {len(payload)} bytes exceeds the server's {self._max_payload}"
                 raise WireError(msg)
-        slot = _Slot()
         with self._send_lock:
-            if self._sock is None:
-                self._connect()  # first: the reply inbox belongs to the connection
-            assert self._sock is not None
+            conn = self._connection()  # first: the reply inbox belongs to the connection
             self._next += 1
-            key = f"{self._inbox}{self._next}"
+            key = f"{conn.inbox}{self._next}"
             *before, (subject, headers, payload) = messages
             data = b"".join(_hpub(s, "", h, p) for s, h, p in before)
             data += _hpub(subject, key, headers, payload)
+            slot = _Slot(conn)
             with self._cond:
                 self._slots[key.encode()] = slot
             try:
-                self._sock.sendall(data)
+                conn.sock.sendall(data)
             except OSError as e:
                 error = WireClosed(f"connection lost while sending: {e}")
-                self._fail_all(error)
+                self._fail(conn, error)
                 raise error from e
         return self._await(key.encode(), slot, time.monotonic() + timeout, timeout)
 
     def ping(self, timeout: float = 2.0) -> None:
-        """A round trip to the server if the connection is idle (keeps it alive)."""
+        """A round trip to the server if nobody is reading (keeps an idle connection alive).
+
+        It reads as any reader does: replies that arrive before the PONG go to the
+        requests waiting for them.
+        """
         with self._cond:
-            if self._sock is None or self._reading or self._slots:
+            conn = self._conn
+            if conn is None or conn.closed or self._reading:
                 return
             self._reading = True
         try:
             with self._send_lock:
-                assert self._sock is not None
-                self._sock.sendall(b"PING\r\n")
-            self._read_until_pong(time.monotonic() + timeout)
-        except (OSError, WireError) as e:
-            self._fail_all(WireClosed(f"ping failed: {e}"))
+                pongs = conn.pongs
+                conn.sock.sendall(b"PING\r\n")
+            deadline = time.monotonic() + timeout
+            while conn.pongs == pongs:
+                self._dispatch(self._read_one(conn, deadline))
+        except (OSError, TimeoutError, WireError) as e:
+            self._fail(conn, e if isinstance(e, WireError) else WireClosed(f"ping failed: {e!r}"))
         finally:
             with self._cond:
                 self._reading = False
@@ -257,20 +337,11 @@ class SyncWire:
         return slot.result()
 
     def _read_for(self, slot: _Slot, key: bytes, deadline: float, timeout: float) -> None:
-        """As the reader: hand out replies until ``slot`` has one."""
+        """As the reader: hand out replies on the slot's connection until ``slot`` has one."""
+        conn = slot.conn
         try:
             while not slot.done:
-                if self._sock is None:
-                    raise WireClosed("the connection was closed")
-                got = self._read_one(deadline)
-                if got is None:
-                    continue
-                with self._cond:
-                    waiting = self._slots.pop(got[0], None)
-                    if waiting is not None:
-                        waiting.reply = got[1]
-                        self._cond.notify_all()
-                # else: a reply to a request that timed out; nobody wants it.
+                self._dispatch(self._read_one(conn, deadline))
         except TimeoutError:
             with self._cond:
                 self._slots.pop(key, None)
@@ -279,101 +350,60 @@ class SyncWire:
             raise WireTimeout(f"no reply within {timeout} s") from None
         except (OSError, WireError) as e:
             error = e if isinstance(e, WireError) else WireClosed(f"connection lost: {e}")
-            self._fail_all(error)
-            raise error from None
+            self._fail(conn, error)
+            if not slot.done:
+                slot.error = error
 
-    def _fail_all(self, error: WireError) -> None:
-        """Close the connection and fail every request waiting on it."""
-        self.close()
+    def _dispatch(self, got: tuple[bytes, WireReply] | None) -> None:
+        if got is None:
+            return
         with self._cond:
-            slots, self._slots = self._slots, {}
-            for waiting in slots.values():
-                waiting.error = error
-            self._cond.notify_all()
+            waiting = self._slots.pop(got[0], None)
+            if waiting is not None:
+                waiting.reply = got[1]
+                self._cond.notify_all()
+        # else: a reply to a request that timed out; nobody wants it.
 
-    def _read_until_pong(self, deadline: float) -> None:
-        while True:
-            line = self._readline(deadline)
-            if line == b"PONG\r\n":
-                return
-            self._handle_control(line)
-
-    def _fill(self, deadline: float) -> None:
-        """Receive more bytes, waiting at most until ``deadline`` (``TimeoutError``).
-
-        Waiting happens in ``select`` before a read, never inside one, so a timeout
-        leaves the buffer and the connection intact for whoever reads next.
-        """
-        sock = self._sock
-        if sock is None:
-            raise WireClosed("the connection was closed")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
-            raise TimeoutError
-        data = sock.recv(65536)
-        if not data:
-            self.close()
-            raise WireClosed("the server closed the connection")
-        self._buf += data
-
-    def _readline(self, deadline: float) -> bytes:
-        while True:
-            end = self._buf.find(_CRLF, self._pos)
-            if end >= 0:
-                line = bytes(self._buf[self._pos : end + 2])
-                self._pos = end + 2
-                return line
-            self._fill(deadline)
-
-    def _read_exactly(self, n: int, deadline: float) -> bytes:
-        while len(self._buf) - self._pos < n:
-            self._fill(deadline)
-        data = bytes(self._buf[self._pos : self._pos + n])
-        self._pos += n
-        return data
-
-    def _read_one(self, deadline: float) -> tuple[bytes, WireReply] | None:
+    def _read_one(self, conn: _Conn, deadline: float) -> tuple[bytes, WireReply] | None:
         """Read one protocol line; return ``(reply subject, reply)`` for a message.
 
         A timeout part-way through a message rewinds to its start, so the next reader
         parses it whole.
         """
-        if self._pos > 65536:  # drop what has been parsed, between messages only
-            del self._buf[: self._pos]
-            self._pos = 0
-        start = self._pos
-        line = self._readline(deadline)
+        if conn.pos > 65536:  # drop what has been parsed, between messages only
+            del conn.buf[: conn.pos]
+            conn.pos = 0
+        start = conn.pos
         try:
+            line = conn.readline(deadline)
             if line.startswith(b"HMSG "):
                 parts = line.split()
                 hdr_len, total = int(parts[-2]), int(parts[-1])
-                body = self._read_exactly(total + 2, deadline)
+                body = conn.read_exactly(total + 2, deadline)
                 head, data = body[:hdr_len], body[hdr_len:total]
                 status = head.split(_CRLF, 1)[0][9:12].decode() if head[8:9] == b" " else ""
                 return parts[1], WireReply(status=status, data=data)
             if line.startswith(b"MSG "):
                 parts = line.split()
                 size = int(parts[-1])
-                body = self._read_exactly(size + 2, deadline)
+                body = conn.read_exactly(size + 2, deadline)
                 return parts[1], WireReply(status="", data=body[:size])
         except TimeoutError:
-            self._pos = start
+            conn.pos = start
             raise
-        self._handle_control(line)
+        self._handle_control(conn, line)
         return None
 
-    def _handle_control(self, line: bytes) -> None:
+    def _handle_control(self, conn: _Conn, line: bytes) -> None:
         if line == b"PING\r\n":
-            assert self._sock is not None
             with self._send_lock:  # never interleave with another thread's command
-                self._sock.sendall(b"PONG\r\n")
+                conn.sock.sendall(b"PONG\r\n")
+        elif line == b"PONG\r\n":
+            conn.pongs += 1
         elif line.startswith(b"-ERR"):
             text = line[4:].strip().strip(b"'").decode(errors="replace")
-            if "permissions violation" not in text.lower():
-                self.close()  # every other -ERR ends the connection on the server's side
             raise WireError(f"server error: {text}")
-        elif line.startswith((b"INFO ", b"+OK", b"PONG")):
+        elif line.startswith((b"INFO ", b"+OK")):
             return
         else:
-            self.close()
             raise WireError(f"unexpected protocol line {line[:40]!r}")

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, TypeVar
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
-from eventsourcing.utils import EnvType, get_topic
+from eventsourcing.utils import Environment, EnvType, get_topic
 
 from ledger._aggregate import LedgerAggregate, LedgerMapper, Opened, Recorded, aggregate_id
 from ledger._commands import (
@@ -105,17 +105,32 @@ class Ledger(
         self, env: EnvType | None = None, *, clock: Callable[[], datetime] | None = None
     ) -> None:
         self._clock: Callable[[], datetime] = clock or _utc_now
-        # Commands on one aggregate run one at a time in this process (they share the
-        # cached object); commands on different aggregates run in parallel.
+        # A command holds the locks of every aggregate it reads or changes (its target,
+        # the partnership, a case it names): cached aggregates are shared objects that a
+        # command changes before its save, so nobody may read them half-way. Commands on
+        # unrelated aggregates run in parallel.
         self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
         super().__init__(env)
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """The class defaults and the given ``env``, and nothing from ``os.environ``.
+
+        The library merges the process environment in, where ``LEDGER_NATS_URL`` and
+        the like would silently override what :mod:`ledger.bootstrap` passed from the
+        one frozen :class:`~ledger.settings.Settings`. ``Ledger()`` with no ``env`` is
+        the in-memory ledger, whatever the shell says.
+        """
+        merged = dict(type(self).env)
+        if env is not None:
+            merged.update(env)
+        return Environment(name, merged)
 
     # -- reads ----------------------------------------------------------------------
 
     def get_partnership(self, partnership: str) -> Partnership:
         """The partnership aggregate (shared with the cache: read it, never change it)."""
         check_identifier("partnership", partnership)
-        return self._partnership(_Loads(), partnership)
+        return self._get(Partnership, partnership, partnership)
 
     def get_case(self, partnership: str, case: str) -> Case:
         """The case aggregate (shared with the cache: read it, never change it)."""
@@ -147,7 +162,20 @@ class Ledger(
         check_identifier("partnership", partnership)
         check_identifier(cls.KIND, ident)
         target = aggregate_id(partnership, cls.KIND, ident)
-        return self._load(_Loads(), cls, target, _missing(cls.KIND, partnership, ident))
+        with self._locked([target]):  # never mid-command
+            return self._load(_Loads(), cls, target, _missing(cls.KIND, partnership, ident))
+
+    @contextlib.contextmanager
+    def _locked(self, aggregate_ids: list[str]) -> Iterator[None]:
+        """Hold the lock stripes of ``aggregate_ids``, taken in one global order (no deadlock)."""
+        stripes = sorted({hash(a) % _LOCK_STRIPES for a in aggregate_ids})
+        for stripe in stripes:
+            self._locks[stripe].acquire()
+        try:
+            yield
+        finally:
+            for stripe in reversed(stripes):
+                self._locks[stripe].release()
 
     # -- the command pipeline -------------------------------------------------------
 
@@ -176,7 +204,11 @@ class Ledger(
             fields=fields,
         )
         target = aggregate_id(partnership, kind, ident)
-        with self._locks[hash(target) % _LOCK_STRIPES]:
+        touched = [target, aggregate_id(partnership, Partnership.KIND, partnership)]
+        named_case = getattr(fact, "case", None)
+        if isinstance(named_case, str):
+            touched.append(aggregate_id(partnership, Case.KIND, named_case))
+        with self._locked(touched):
             try:
                 return self._attempt(fact, partnership, ident, target, last=False)
             except _Retry:

@@ -55,8 +55,9 @@ class ConcurrencyConflict(LedgerError, IntegrityError):
 class LedgerUnavailable(LedgerError, OperationalError):
     """Raised when the stream cannot be reached or did not acknowledge in time.
 
-    The write may or may not have been stored; retrying the same save is safe
-    (the stream refuses a second copy).
+    The save may or may not have been stored: the recorder already retried it (the
+    stream never stores one save twice). Re-issuing the command is a new save, so look
+    at the aggregate first.
     """
 
 

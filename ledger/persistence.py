@@ -203,8 +203,8 @@ class NatsAggregateRecorder(AggregateRecorder):
                 msg = f"stream {self.stream!r} refused the save: {ack.error.description}"
                 raise LedgerError(msg)
             # Someone appended first, our hint was stale, or an earlier try of this
-            # very save was stored and its ack lost. Look at each subject's last message.
-            stored_seq = driver.run(self._already_stored(driver.nc, groups, attempt))
+            # very save was stored and its ack lost: look at who took the place.
+            stored_seq = driver.run(self._already_stored(driver.nc, msgs))
             if stored_seq is not None:
                 return self._remember(groups, stored_seq, len(msgs))
             if resolved_once or tracking_out is not None:
@@ -258,21 +258,26 @@ class NatsAggregateRecorder(AggregateRecorder):
             return None, 0
         return int(last.headers[_stream.HDR_VERSION]), last.seq
 
-    async def _already_stored(
-        self, nc: Client, groups: dict[str, list[StoredEvent]], attempt: str
-    ) -> int | None:
-        """The last sequence of this save if an earlier try of it was stored, else ``None``."""
-        last_seq = 0
-        n = 0
-        for subject, events in groups.items():
-            n += len(events)
-            last = await _stream.direct_get(
-                nc, self.stream, {"last_by_subj": subject}, self.timeout
-            )
-            if last is None or last.headers.get(_stream.HDR_MSG_ID) != f"{attempt}-{n - 1}":
-                return None
-            last_seq = max(last_seq, last.seq)
-        return last_seq
+    async def _already_stored(self, nc: Client, msgs: list[_stream.OutMsg]) -> int | None:
+        """The last sequence of this save if an earlier try of it was stored, else ``None``.
+
+        The server checks the expected sequence before it de-duplicates by message id,
+        so a try that repeats a stored save is refused as a conflict. The first message
+        on the save's first subject after the sequence it expected is the one that took
+        that place: if it carries this save's first message id, the save was stored
+        there, as one contiguous batch; if it carries another id, someone else's was.
+        """
+        first = msgs[0]  # always the first message of its subject, so it names the expectation
+        after = int(first.headers[_stream.HDR_EXPECTED_SUBJECT_SEQ])
+        taken = await _stream.direct_get(
+            nc, self.stream, {"seq": after + 1, "next_by_subj": first.subject}, self.timeout
+        )
+        if (
+            taken is None
+            or taken.headers.get(_stream.HDR_MSG_ID) != first.headers[_stream.HDR_MSG_ID]
+        ):
+            return None
+        return taken.seq + len(msgs) - 1
 
     def _remember(
         self, groups: dict[str, list[StoredEvent]], last_seq: int, count: int
@@ -475,8 +480,11 @@ class NatsTrackingRecorder(TrackingRecorder):
         async def go(nc: Client) -> None:
             out = await self._tracking_msg(nc, tracking)
             ack = await _stream.publish(nc, self.stream, [out], self.timeout)
-            if ack.error is not None:
+            if ack.error is not None and ack.error.err_code in _stream.WRONG_LAST_SEQUENCE:
                 raise self._tracking_conflict(tracking, ack.error.description)
+            if ack.error is not None:
+                msg = f"stream {self.stream!r} refused the tracking record: {ack.error.description}"
+                raise LedgerError(msg)
 
         self.pool.run(go)
 

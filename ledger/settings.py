@@ -11,6 +11,8 @@ it needs from :class:`Settings` via :mod:`ledger.bootstrap`.
 | ``NATS_SUBJECT_PREFIX`` | ``ledger`` | first token of every ledger subject |
 | ``NATS_REPLICAS`` | ``1`` | stream replicas (3 on a cluster) |
 | ``NATS_TIMEOUT`` | ``5`` | seconds to wait for an acknowledgement |
+| ``NATS_WRITE_RETRY_S`` | ``5`` | seconds a save keeps retrying without an acknowledgement |
+| ``NATS_POOL_SIZE`` | ``32`` | read connections (event loops) a process may open |
 | ``LEDGER_LOG_LEVEL`` | ``INFO`` | log level |
 | ``LEDGER_LOG_JSON`` | unset | ``1`` JSON lines, ``0`` console; unset decides by terminal |
 """
@@ -35,6 +37,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     subject_prefix: str = "ledger"
     replicas: int = 1
     timeout_s: float = 5.0
+    write_retry_s: float = 5.0
+    pool_size: int = 32
     log_level: str = "INFO"
     log_json: bool | None = None
 
@@ -50,6 +54,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             subject_prefix=env.get("NATS_SUBJECT_PREFIX", "ledger"),
             replicas=int(env.get("NATS_REPLICAS", "1")),
             timeout_s=float(env.get("NATS_TIMEOUT", "5")),
+            write_retry_s=float(env.get("NATS_WRITE_RETRY_S", "5")),
+            pool_size=int(env.get("NATS_POOL_SIZE", "32")),
             log_level=env.get("LEDGER_LOG_LEVEL", "INFO"),
             log_json=None if log_json is None else log_json.lower() in {"1", "true", "yes"},
         )
@@ -63,4 +69,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "NATS_SUBJECT_PREFIX": self.subject_prefix,
             "NATS_REPLICAS": str(self.replicas),
             "NATS_TIMEOUT": str(self.timeout_s),
+            "NATS_WRITE_RETRY_S": str(self.write_retry_s),
+            "NATS_POOL_SIZE": str(self.pool_size),
         }

@@ -50,9 +50,12 @@ def decode_event(data: bytes) -> Event:
     try:
         return cast(Event, _DECODER.decode(data))
     except msgspec.DecodeError as error:  # ValidationError is a DecodeError
-        raise _translate(error, _event_type_of(data)) from error
-    except RecursionError as error:
-        raise _too_deep() from error
+        failure = _translate(error, _event_type_of(data))
+    except RecursionError:
+        failure = _too_deep()
+    # Raised outside the handler, so neither cause nor context chains msgspec's own
+    # message, which quotes the offending value (a name, a note) into any traceback.
+    raise failure
 
 
 def decode_event_as(data: bytes, cls: type[E]) -> E:
@@ -67,9 +70,10 @@ def decode_event_as(data: bytes, cls: type[E]) -> E:
     try:
         return cast(E, decoder.decode(data))
     except msgspec.DecodeError as error:
-        raise _translate(error, cls) from error
-    except RecursionError as error:
-        raise _too_deep() from error
+        failure = _translate(error, cls)
+    except RecursionError:
+        failure = _too_deep()
+    raise failure  # outside the handler: see decode_event
 
 
 def encode_event(event: Event) -> bytes:

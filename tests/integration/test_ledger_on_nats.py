@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -183,15 +184,21 @@ class TestServerCrash:
                 else:
                     returned.append((counter, receipt.sequence))
 
+        def wait_until(condition: Callable[[], bool], what: str) -> None:
+            give_up = time.monotonic() + 30
+            while not condition():
+                assert writer.is_alive(), f"the writer died before {what}"
+                assert time.monotonic() < give_up, f"gave up waiting for {what}"
+                stop.wait(0.01)
+
         writer = threading.Thread(target=write)
         writer.start()
-        while len(returned) < 50:
-            stop.wait(0.01)
+        wait_until(lambda: len(returned) >= 50, "50 commands returned")
         fresh_server.kill()
-        while not failed:
-            stop.wait(0.01)
+        wait_until(lambda: bool(failed), "a command failed")
         fresh_server.restart()
-        stop.wait(0.5)
+        after = len(returned)
+        wait_until(lambda: len(returned) > after, "a command returned after the restart")
         stop.set()
         writer.join(timeout=30)
         app.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from typing import Any
 from uuid import uuid4
 
 import nats
@@ -130,6 +131,38 @@ class TestSavesAreAtomicAndIdempotent:
             recorder.positions = type(recorder.positions)()
             again = recorder._write(driver, groups, attempt, None)
         assert again == first == [1, 2]
+        assert recorder.max_notification_id() == 2
+
+    @pytest.mark.parametrize("versions", [[1], [1, 2]])
+    def test_a_save_whose_ack_was_lost_is_recognised_even_after_another_writer_appended(
+        self, factory: Factory, recorder: NatsApplicationRecorder, versions: list[int]
+    ) -> None:
+        other = factory.application_recorder()
+        real = recorder._publish
+        lost: list[object] = []
+
+        def ack_lost_once(driver: Any, msgs: Any) -> Any:
+            ack = real(driver, msgs)
+            if not lost:
+                lost.append(ack)  # stored, but the ack never reaches us, and meanwhile
+                other.insert_events([_event("p1.case.a", versions[-1] + 1)])  # someone appends
+                raise LedgerUnavailable("ack lost")
+            return ack
+
+        recorder._publish = ack_lost_once  # type: ignore[method-assign]
+        ids = recorder.insert_events([_event("p1.case.a", v) for v in versions])
+        assert ids == versions  # the first try's place, not a conflict and not a second copy
+        stored = [e.originator_version for e in recorder.select_events("p1.case.a")]
+        assert stored == [*versions, versions[-1] + 1]
+
+    def test_a_batch_the_server_refuses_for_one_stale_aggregate_stores_none_of_it(
+        self, factory: Factory, recorder: NatsApplicationRecorder
+    ) -> None:
+        recorder.insert_events([_event("p1.case.b", 1)])  # our hint: b is at version 1
+        factory.application_recorder().insert_events([_event("p1.case.b", 2)])  # not known to us
+        with pytest.raises(ConcurrencyConflict):
+            recorder.insert_events([_event("p1.case.a", 1), _event("p1.case.b", 2)])
+        assert recorder.select_events("p1.case.a") == []  # refused by the server, as a whole
         assert recorder.max_notification_id() == 2
 
     def test_the_same_events_in_a_new_save_are_a_conflict_not_a_retry(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Iterator
 
 import nats
@@ -52,22 +51,63 @@ class TestSyncWire:
     def test_a_reply_that_never_comes_times_out_and_the_connection_serves_the_next_call(
         self, wire: SyncWire, nats_url: str, subject_prefix: str
     ) -> None:
+        listening = threading.Event()
+        done = threading.Event()
+
         async def silent_responder() -> None:
             nc = await nats.connect(nats_url)
             await nc.subscribe(f"{subject_prefix}.silent")  # receives, never answers
-            await asyncio.sleep(1.5)
+            await nc.flush()
+            listening.set()
+            while not done.is_set():
+                await asyncio.sleep(0.01)
             await nc.close()
 
         t = threading.Thread(target=asyncio.run, args=(silent_responder(),))
         t.start()
         try:
-            time.sleep(0.3)
+            assert listening.wait(timeout=10)
             with pytest.raises(WireTimeout):
                 wire.request([(f"{subject_prefix}.silent", {}, b"x")], 0.3)
             assert wire.connected  # others may be waiting on it; a late reply is dropped
         finally:
+            done.set()
             t.join()
         assert wire.request([(f"{subject_prefix}.nobody", {}, b"x")], 2.0).status == "503"
+        assert wire.connected
+
+    def test_keep_alive_pings_while_requests_are_in_flight_lose_no_reply(
+        self, wire: SyncWire, nats_url: str, stream_name: str, subject_prefix: str
+    ) -> None:
+        _make_stream(nats_url, stream_name, [f"{subject_prefix}.>"])
+        errors: list[Exception] = []
+        stop = threading.Event()
+
+        def writer(k: int) -> None:
+            for _ in range(200):
+                try:
+                    wire.request([(f"{subject_prefix}.w{k}", {}, b"{}")], 5.0)
+                except Exception as e:  # noqa: BLE001 - collected for the assertion
+                    errors.append(e)
+                    return
+
+        def pinger() -> None:
+            while not stop.is_set():
+                try:
+                    wire.ping()
+                except Exception as e:  # noqa: BLE001 - collected for the assertion
+                    errors.append(e)
+
+        writers = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
+        ping_thread = threading.Thread(target=pinger)
+        ping_thread.start()
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join(timeout=60)
+        stop.set()
+        ping_thread.join(timeout=10)
+        assert errors == []
         assert wire.connected
 
     def test_a_payload_over_the_servers_limit_is_refused_before_sending(

@@ -312,3 +312,23 @@ class TestReplay:
         assert written(live) == 4 + len(receipts)
         fresh = LedgerOn(recorder, clock)
         assert live_states(fresh) == live_states(live)
+
+
+class TestErrorsCarryNoPersonalData:
+    def test_a_refused_value_appears_nowhere_in_the_error_or_its_chain(
+        self, ledger: Ledger, case: str
+    ) -> None:
+        with pytest.raises(InvalidCommand) as info:
+            ledger.record_action(
+                partnership=PARTNERSHIP,
+                case=case,
+                recorded_by=LA,
+                action="saw Jane Smith",
+            )
+        chain: list[BaseException] = []
+        error: BaseException | None = info.value
+        while error is not None:
+            chain.append(error)
+            error = error.__cause__ or error.__context__
+        assert all("Jane" not in str(e) for e in chain), [str(e) for e in chain]
+        assert "action" in str(info.value)

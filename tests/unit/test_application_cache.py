@@ -6,6 +6,7 @@ fake recorder counts reads and can fail, or let the other process write first.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -172,3 +173,50 @@ class TestTheCache:
         assert not this.get_case(PARTNERSHIP, CASE).closed
         receipt = command(this, "record_action", case=CASE, recorded_by=LA, action="home_visit")
         assert receipt.version == 2
+
+
+class TestCommandsNeverSeeUnsavedChanges:
+    def test_a_command_waits_for_a_partnership_change_in_flight_and_sees_it_failed(
+        self, this: Ledger, recorder: FakeRecorder
+    ) -> None:
+        establish(this)
+        outcome: list[BaseException | None] = []
+
+        def open_as_the_agency_being_registered() -> None:
+            try:
+                command(
+                    this,
+                    "open_case",
+                    case="c-9",
+                    recorded_by=SCHOOL,
+                    children=[{"child": CHILD, "age_band": "5_9"}],
+                )
+            except BaseException as e:  # noqa: BLE001 - handed to the test thread
+                outcome.append(e)
+            else:
+                outcome.append(None)
+
+        other_thread = threading.Thread(target=open_as_the_agency_being_registered)
+
+        def while_the_registration_is_being_saved() -> None:
+            other_thread.start()
+            other_thread.join(timeout=0.5)
+            assert other_thread.is_alive(), "the case command ran on an unsaved registration"
+            recorder.failure = LedgerUnavailable("the save of the registration fails")
+
+        recorder.before_next_write.append(while_the_registration_is_being_saved)
+        with pytest.raises(LedgerUnavailable):
+            command(
+                this,
+                "register_agency",
+                recorded_by=LA,
+                agency="school",
+                name="A school",
+                kind="school",
+                role="relevant_agency",
+            )
+        recorder.failure = None
+        other_thread.join(timeout=10)
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], RuleViolation)  # school never got registered
+        assert "school" not in this.get_partnership(PARTNERSHIP).state()["agencies"]

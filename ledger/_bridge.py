@@ -85,6 +85,8 @@ class DriverPool:
         self._all: list[Driver] = []
         self._cond = threading.Condition()
         self._closed = False
+        #: Called when the pool closes (long-lived subscriptions register their stop).
+        self.on_close: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._keepalive_interval = keepalive_interval
         self._keepalive = threading.Thread(
@@ -138,13 +140,22 @@ class DriverPool:
         _outside_running_loop(driver.close)
 
     def _keep_alive(self) -> None:
+        pinged_wires: set[int] = set()
         while not self._stop.wait(self._keepalive_interval):
             with self._cond:
-                idle, self._idle = self._idle, []
-            for driver in idle:
+                count = len(self._idle)
+            pinged_wires.clear()
+            for _ in range(count):
+                # One at a time from the front (callers take from the back), so callers
+                # are never left without an idle driver and made to open new ones.
+                with self._cond:
+                    if not self._idle or self._closed:
+                        break
+                    driver = self._idle.pop(0)
                 try:
                     driver.run(driver.nc.flush(timeout=2))
-                    if driver.wire is not None:
+                    if driver.wire is not None and id(driver.wire) not in pinged_wires:
+                        pinged_wires.add(id(driver.wire))  # drivers share one write wire
                         driver.wire.ping()
                 except Exception as e:  # noqa: BLE001 - a failed ping is logged, the next call reconnects
                     log.warning("nats_keepalive_failed", error=repr(e))
@@ -152,7 +163,9 @@ class DriverPool:
                     self._release(driver)
 
     def close(self) -> None:
-        """Close every connection; calls after this raise."""
+        """Stop the subscriptions, close every connection; calls after this raise."""
+        for stop in list(self.on_close):  # each stop() removes itself
+            stop()
         with self._cond:
             if self._closed:
                 return

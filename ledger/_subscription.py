@@ -11,6 +11,7 @@ slow the consumer's loop waits and the server's flow control holds the rest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Sequence
@@ -47,6 +48,7 @@ class NatsSubscription(Subscription["NatsApplicationRecorder"]):
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name="ledger-subscription", daemon=True)
+        recorder.pool.on_close.append(self.stop)  # closing the factory ends it too
         self._thread.start()
         self._ready.wait(timeout=recorder.timeout + 5)
         if self._error is not None:
@@ -126,6 +128,8 @@ class NatsSubscription(Subscription["NatsApplicationRecorder"]):
     def stop(self) -> None:
         super().stop()
         self._stopping.set()
+        with contextlib.suppress(ValueError):
+            self._recorder.pool.on_close.remove(self.stop)
 
     def __exit__(self, *args: object, **kwargs: Any) -> None:
         try:

@@ -570,6 +570,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         self.timeout = float(self.env.get(self.NATS_TIMEOUT, "5"))
         self.write_retry_s = float(self.env.get(self.NATS_WRITE_RETRY_S, "5"))
         self._shared_wire: SyncWire | None = None
+        self._wire_lock = threading.Lock()
         self.pool = DriverPool(
             self._connect,
             wire=self._wire if SyncWire.supports(url) else None,
@@ -601,9 +602,11 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
     def _wire(self) -> SyncWire:
         """The factory's one write connection, shared by every driver: the threads of a
         process pipeline their saves on it (see :mod:`ledger._syncwire`)."""
-        if self._shared_wire is None:
-            self._shared_wire = SyncWire(self.url, name=f"ledger-writer:{self.env.name or 'app'}")
-        return self._shared_wire
+        with self._wire_lock:
+            if self._shared_wire is None:
+                name = f"ledger-writer:{self.env.name or 'app'}"
+                self._shared_wire = SyncWire(self.url, name=name)
+            return self._shared_wire
 
     def _ensure_stream(self) -> None:
         if self._stream_checked:

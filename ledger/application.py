@@ -21,8 +21,9 @@ or whose rule check failed on cached state, is tried once more on fresh state.
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -105,10 +106,10 @@ class Ledger(
         self, env: EnvType | None = None, *, clock: Callable[[], datetime] | None = None
     ) -> None:
         self._clock: Callable[[], datetime] = clock or _utc_now
-        # A command holds the locks of every aggregate it reads or changes (its target,
-        # the partnership, a case it names): cached aggregates are shared objects that a
-        # command changes before its save, so nobody may read them half-way. Commands on
-        # unrelated aggregates run in parallel.
+        # Cached aggregates are shared objects that a command changes before its save,
+        # so commands (and reads) of one aggregate take turns. Other aggregates a command
+        # reads are never changed in place before a save: the partnership is copied on
+        # write, and a case named by a challenge or review is only checked to exist.
         self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
         super().__init__(env)
 
@@ -162,20 +163,8 @@ class Ledger(
         check_identifier("partnership", partnership)
         check_identifier(cls.KIND, ident)
         target = aggregate_id(partnership, cls.KIND, ident)
-        with self._locked([target]):  # never mid-command
+        with self._locks[hash(target) % _LOCK_STRIPES]:  # never mid-command
             return self._load(_Loads(), cls, target, _missing(cls.KIND, partnership, ident))
-
-    @contextlib.contextmanager
-    def _locked(self, aggregate_ids: list[str]) -> Iterator[None]:
-        """Hold the lock stripes of ``aggregate_ids``, taken in one global order (no deadlock)."""
-        stripes = sorted({hash(a) % _LOCK_STRIPES for a in aggregate_ids})
-        for stripe in stripes:
-            self._locks[stripe].acquire()
-        try:
-            yield
-        finally:
-            for stripe in reversed(stripes):
-                self._locks[stripe].release()
 
     # -- the command pipeline -------------------------------------------------------
 
@@ -204,11 +193,7 @@ class Ledger(
             fields=fields,
         )
         target = aggregate_id(partnership, kind, ident)
-        touched = [target, aggregate_id(partnership, Partnership.KIND, partnership)]
-        named_case = getattr(fact, "case", None)
-        if isinstance(named_case, str):
-            touched.append(aggregate_id(partnership, Case.KIND, named_case))
-        with self._locked(touched):
+        with self._locks[hash(target) % _LOCK_STRIPES]:
             try:
                 return self._attempt(fact, partnership, ident, target, last=False)
             except _Retry:
@@ -256,7 +241,10 @@ class Ledger(
             if isinstance(fact, PartnershipEstablished):
                 self._require_absent(loads, target, kind, partnership, ident)
                 return Partnership.establish(target, fact)
-            found = self._partnership(loads, partnership)
+            # Copy on write: every other command reads the cached partnership without a
+            # lock, so it must only ever see what was saved. The copy replaces it in the
+            # cache after the save (partnership commands are rare; the copy is cheap).
+            found = copy.deepcopy(self._partnership(loads, partnership))
             found.handle(fact)
             return found
         party = self._partnership(loads, partnership)

@@ -76,7 +76,6 @@ class DriverPool:
         max_size: int = 32,
         keepalive_interval: float = 15.0,
     ) -> None:
-        self._connect = connect
         self._wire = wire
         #: How a new connection is made; a long-lived subscription makes its own.
         self.connect = connect
@@ -122,7 +121,7 @@ class DriverPool:
         # Connect outside the lock: it may take a while.
         loop = asyncio.new_event_loop()
         try:
-            nc = _outside_running_loop(loop.run_until_complete, self._connect())
+            nc = _outside_running_loop(loop.run_until_complete, self.connect())
         except BaseException:
             loop.close()
             raise

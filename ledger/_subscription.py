@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from eventsourcing.persistence import Notification, Subscription
 from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from ledger import _stream
 
@@ -138,7 +139,5 @@ class NatsSubscription(Subscription["NatsApplicationRecorder"]):
             self._thread.join(timeout=10)
 
 
-def _consumer_config(start: int) -> Any:
-    from nats.js.api import ConsumerConfig, DeliverPolicy
-
+def _consumer_config(start: int) -> ConsumerConfig:
     return ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)

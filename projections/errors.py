@@ -1,0 +1,34 @@
+"""Errors of the projections layer, under the ledger's single root :class:`LedgerError`."""
+
+from __future__ import annotations
+
+from schemas.errors import LedgerError
+
+__all__ = ["InvalidRules", "InvalidViewQuery", "UnknownView", "ViewStoreError"]
+
+
+class InvalidRules(LedgerError, ValueError):
+    """Raised when a timescale rules file does not parse or breaks a rule of its format.
+
+    ``field`` names the offending entry (``rule[3].limit``) so the author can find it.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidViewQuery(LedgerError, ValueError):
+    """Raised when a view query is given an argument outside its rules (a bad date, range or id)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownView(LedgerError, LookupError):
+    """Raised when a view is asked for by a name no view has."""
+
+
+class ViewStoreError(LedgerError, RuntimeError):
+    """Raised when the view database cannot be opened, read or written."""

@@ -13,6 +13,9 @@ it needs from :class:`Settings` via :mod:`ledger.bootstrap`.
 | ``NATS_TIMEOUT`` | ``5`` | seconds to wait for an acknowledgement |
 | ``NATS_WRITE_RETRY_S`` | ``5`` | seconds a save keeps retrying without an acknowledgement |
 | ``NATS_POOL_SIZE`` | ``32`` | read connections (event loops) a process may open |
+| ``LEDGER_VIEWS_DSN`` | unset | a PostgreSQL database for the views; unset keeps them in SQLite |
+| ``LEDGER_VIEWS_PATH`` | ``<data dir>/views.sqlite`` | the SQLite file of the views |
+| ``LEDGER_RULES_FILE`` | unset | extra timescale rules of the partnership (TOML) |
 | ``LEDGER_LOG_LEVEL`` | ``INFO`` | log level |
 | ``LEDGER_LOG_JSON`` | unset | ``1`` JSON lines, ``0`` console; unset decides by terminal |
 """
@@ -39,6 +42,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     timeout_s: float = 5.0
     write_retry_s: float = 5.0
     pool_size: int = 32
+    views_dsn: str | None = None
+    views_path: Path | None = None
+    rules_file: Path | None = None
     log_level: str = "INFO"
     log_json: bool | None = None
 
@@ -56,9 +62,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             timeout_s=float(env.get("NATS_TIMEOUT", "5")),
             write_retry_s=float(env.get("NATS_WRITE_RETRY_S", "5")),
             pool_size=int(env.get("NATS_POOL_SIZE", "32")),
+            views_dsn=env.get("LEDGER_VIEWS_DSN") or None,
+            views_path=Path(env["LEDGER_VIEWS_PATH"]) if env.get("LEDGER_VIEWS_PATH") else None,
+            rules_file=Path(env["LEDGER_RULES_FILE"]) if env.get("LEDGER_RULES_FILE") else None,
             log_level=env.get("LEDGER_LOG_LEVEL", "INFO"),
             log_json=None if log_json is None else log_json.lower() in {"1", "true", "yes"},
         )
+
+    @property
+    def views_file(self) -> Path:
+        """The SQLite file of the views (used when no ``views_dsn`` is set)."""
+        return self.views_path if self.views_path is not None else self.data_dir / "views.sqlite"
 
     def persistence_env(self, nats_url: str) -> dict[str, str]:
         """The eventsourcing environment that selects and configures the NATS persistence."""

@@ -7,13 +7,18 @@ a server take ``fresh_server``, which is theirs alone.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ledger.embedded import EmbeddedNats
+from projections._store import ViewStore
+from projections.postgres import PostgresViewStore
+from projections.sqlite import SQLiteViewStore
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +56,35 @@ def fresh_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     """A nats-server of this test's own, for kill -9 and restart tests."""
     with EmbeddedNats(tmp_path / "nats") as server:
         yield server
+
+
+# -- view stores: every view test runs on SQLite and on PostgreSQL ------------------
+
+POSTGRES_DSN_VARIABLE = "LEDGER_TEST_POSTGRES_DSN"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def view_store(
+    request: pytest.FixtureRequest, tmp_path: Path, unique_token: str
+) -> Iterator[ViewStore]:
+    """An empty view store: a SQLite file of this test's own, or a PostgreSQL schema of its own.
+
+    PostgreSQL runs where ``LEDGER_TEST_POSTGRES_DSN`` is set (``.ci/run`` sets it to the
+    local server) and is skipped, with the reason, elsewhere.
+    """
+    if request.param == "sqlite":
+        store: ViewStore = SQLiteViewStore(tmp_path / "views.sqlite")
+        yield store
+        store.close()
+        return
+    dsn = os.environ.get(POSTGRES_DSN_VARIABLE)
+    if not dsn:
+        pytest.skip(
+            f"{POSTGRES_DSN_VARIABLE} is not set: the PostgreSQL view store is not tested here"
+        )
+    schema = f"views_t{unique_token}"
+    store = PostgresViewStore(dsn, schema=schema)
+    yield store
+    store.close()
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

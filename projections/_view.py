@@ -1,0 +1,156 @@
+"""What every view shares: the envelope it is given, its tables, and how events reach it.
+
+A :class:`View` is an eventsourcing :class:`~eventsourcing.projection.Projection`
+over the ledger's notification log. ``process_event`` (the library's entry point)
+applies one event and its tracking position in one transaction; the
+:class:`~projections.runner.ViewRunner` instead opens one transaction per batch
+and calls :meth:`View.apply` for each event in it, which is what makes a rebuild
+fast. Either way a view's rows and its position are committed together.
+
+Handlers are methods named after the event tag (``on_CaseOpened``), found once
+per class; an event with no handler only advances the position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+import msgspec
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from ledger._aggregate import split_aggregate_id
+from projections._store import Tx, ViewStore, to_micros
+from projections.errors import InvalidViewQuery
+from schemas import LedgerEvent
+from schemas._types import Id
+
+__all__ = ["Envelope", "View", "check_id", "check_instant", "envelope_of"]
+
+_decode_id = msgspec.json.Decoder(Id).decode
+
+
+def check_id(field: str, value: str) -> None:
+    """Refuse a query argument that is not a ledger identifier, naming ``field``."""
+    try:
+        _decode_id(msgspec.json.encode(value))
+    except msgspec.ValidationError:
+        msg = f"{field} {value!r} is not an identifier; rule: lowercase letters, digits, _ and -"
+        raise InvalidViewQuery(msg, field=field) from None
+
+
+def check_instant(field: str, value: datetime) -> None:
+    """Refuse a naive datetime as a query argument, naming ``field``."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        msg = f"{field} has no time zone; rule: an instant must be timezone-aware (UTC)"
+        raise InvalidViewQuery(msg, field=field)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One ledger event as a view sees it: the fact, whose it is, where it lies in the stream."""
+
+    seq: int
+    aggregate_id: str
+    partnership: str
+    kind: str
+    ident: str
+    version: int
+    tag: str
+    fact: LedgerEvent
+
+    @property
+    def occurred_us(self) -> int:
+        return to_micros(self.fact.occurred_at)
+
+    @property
+    def recorded_us(self) -> int:
+        return to_micros(self.fact.recorded_at)
+
+    @property
+    def agency(self) -> str:
+        return self.fact.recorded_by.agency
+
+
+def envelope_of(domain_event: Any, seq: int) -> Envelope:
+    """Wrap a domain event from the ledger's mapper (an ``Opened``/``Recorded``) for the views."""
+    fact: LedgerEvent = domain_event.fact
+    aggregate_id = str(domain_event.originator_id)
+    partnership, kind, ident = split_aggregate_id(aggregate_id)
+    return Envelope(
+        seq=seq,
+        aggregate_id=aggregate_id,
+        partnership=partnership,
+        kind=kind,
+        ident=ident,
+        version=int(domain_event.originator_version),
+        tag=type(fact).__struct_config__.tag,  # type: ignore[arg-type]
+        fact=fact,
+    )
+
+
+Handler = Callable[[Any, Tx, Envelope], None]
+
+
+class View(Projection[ViewStore]):
+    """Base of the views: a name, its tables, and ``on_<Tag>`` handlers."""
+
+    name: str = ""
+    #: DDL for the view's tables and indexes (``{blob}``/``{bigint}`` filled in per dialect).
+    tables: ClassVar[tuple[str, ...]] = ()
+    #: Table names, dropped by a rebuild.
+    table_names: ClassVar[tuple[str, ...]] = ()
+    _handlers: ClassVar[dict[str, Handler]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {
+            attr[3:]: getattr(cls, attr) for attr in dir(cls) if attr.startswith("on_")
+        }
+
+    def __init__(self, view: ViewStore) -> None:
+        super().__init__(view)
+        self.create_tables()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def create_tables(self) -> None:
+        with self.view.transaction() as tx:
+            for statement in self.tables:
+                tx.execute(self.view.dialect.ddl(statement))
+
+    def drop(self, tx: Tx) -> None:
+        """Drop the view's rows and reset its position, inside ``tx`` (a rebuild's first step)."""
+        for table in self.table_names:
+            tx.execute(f"DROP TABLE IF EXISTS {table}")
+        tx.execute("DELETE FROM view_tracking WHERE view = ?", (self.name,))
+        for statement in self.tables:
+            tx.execute(self.view.dialect.ddl(statement))
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop in-memory caches (after a rollback or a rebuild); subclasses extend."""
+
+    # -- applying events -----------------------------------------------------------
+
+    def apply(self, tx: Tx, event: Envelope) -> None:
+        """Apply one event's effect on the view's rows inside ``tx`` (no tracking)."""
+        handler = self._handlers.get(event.tag)
+        if handler is not None:
+            handler(self, tx, event)
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """eventsourcing's entry point: apply one event and track it, in one transaction."""
+        try:
+            with self.view.transaction() as tx:
+                position = self.view.position_in(tx, self.name)
+                if tracking.notification_id <= position:
+                    return
+                self.apply(tx, envelope_of(domain_event, tracking.notification_id))
+                tx.track(self.name, position, tracking.notification_id)
+        except BaseException:
+            self.forget()
+            raise

@@ -1,0 +1,199 @@
+"""Case chronology: every event of a case in ``occurred_at`` order, as of any past instant.
+
+A row per event of the case, and of every challenge or review opened about the
+case (``ChallengeRaised.case``, ``SeriousIncidentNotified.case``), so a reviewer
+reads one multi-agency story. Each row keeps what the query needs to filter and
+order on (``occurred``, ``recorded``, ``seq``) in columns, and the entry itself as
+msgspec JSON, so a 10,000-event chronology is one indexed scan and one decode.
+
+**As of.** ``recorded`` is when the ledger accepted the event; a chronology as of
+``T`` holds only the rows recorded by ``T``, so an event recorded late is absent
+from a view of the time before it was recorded, and in its ``occurred_at`` place
+after. A late recording is flagged when it reached the ledger more than
+:data:`LATE_RECORDING_AFTER` after it happened; a ``LateRecordingExplained`` marks
+the entry it explains, in any chronology as of a time after the explanation.
+
+No free text is stored here: :func:`~projections._describe.describe` says what
+happened from the event's enumerations and identifiers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+import msgspec
+
+from projections._describe import describe
+from projections._store import Tx, ViewStore, to_micros
+from projections._view import Envelope, View, check_id, check_instant
+
+__all__ = ["LATE_RECORDING_AFTER", "Chronology", "ChronologyEntry", "ChronologyView"]
+
+#: An event reaching the ledger later than this after it happened is flagged as recorded late.
+LATE_RECORDING_AFTER = timedelta(hours=24)
+_LATE_US = int(LATE_RECORDING_AFTER.total_seconds() * 1_000_000)
+
+
+class ChronologyEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One line of a multi-agency chronology."""
+
+    sequence: int
+    occurred_at: datetime
+    recorded_at: datetime
+    agency: str
+    actor: str
+    source: str
+    source_reference: str | None = None
+    event_type: str
+    aggregate: str
+    what: str
+    action: str | None = None
+    outcome: str | None = None
+    child: str | None = None
+    child_seen: bool | None = None
+    seen_alone: bool | None = None
+    recorded_late: bool = False
+    recording_delay_s: int = 0
+    late_explained: bool = False
+    explains_sequence: int | None = None
+
+
+class Chronology(msgspec.Struct, frozen=True, kw_only=True):
+    """A case's chronology as the ledger knew it at ``as_of`` (``None``: now)."""
+
+    partnership: str
+    case: str
+    as_of: datetime | None
+    entries: list[ChronologyEntry]
+
+
+_encode = msgspec.json.Encoder().encode
+_decode_entries = msgspec.json.Decoder(list[ChronologyEntry]).decode
+
+
+def _value(value: object) -> str | None:
+    if value is msgspec.UNSET or value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+class ChronologyView(View):
+    """The ``chronology`` view."""
+
+    name: str = "chronology"
+    table_names: ClassVar[tuple[str, ...]] = ("chronology", "chronology_link")
+    tables: ClassVar[tuple[str, ...]] = (
+        "CREATE TABLE IF NOT EXISTS chronology ("
+        " partnership TEXT NOT NULL, case_id TEXT NOT NULL, occurred {bigint} NOT NULL,"
+        " seq {bigint} NOT NULL, recorded {bigint} NOT NULL, explains {bigint},"
+        " entry {blob} NOT NULL, PRIMARY KEY (partnership, case_id, occurred, seq))",
+        "CREATE TABLE IF NOT EXISTS chronology_link ("
+        " aggregate_id TEXT PRIMARY KEY, partnership TEXT NOT NULL, case_id TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS chronology_explains ON chronology (partnership, case_id)"
+        " WHERE explains IS NOT NULL",
+    )
+
+    def __init__(self, view: ViewStore) -> None:
+        super().__init__(view)
+        self._links: dict[str, str | None] = {}
+
+    def forget(self) -> None:
+        self._links = {}
+
+    # -- applying ------------------------------------------------------------------
+
+    def apply(self, tx: Tx, event: Envelope) -> None:
+        kind = event.kind
+        if kind == "case":
+            self._add(tx, event, event.ident)
+        elif kind in ("challenge", "review"):
+            case = self._case_of(tx, event)
+            if case is not None:
+                self._add(tx, event, case)
+
+    def _case_of(self, tx: Tx, event: Envelope) -> str | None:
+        key = event.aggregate_id
+        if key in self._links:
+            return self._links[key]
+        case = getattr(event.fact, "case", msgspec.UNSET)
+        if event.fact.opens and case is not msgspec.UNSET:
+            tx.execute(
+                "INSERT INTO chronology_link (aggregate_id, partnership, case_id) VALUES (?, ?, ?)",
+                (key, event.partnership, case),
+            )
+            found: str | None = str(case)
+        else:
+            row = tx.fetchone("SELECT case_id FROM chronology_link WHERE aggregate_id = ?", (key,))
+            found = None if row is None else str(row[0])
+        self._links[key] = found
+        return found
+
+    def _add(self, tx: Tx, event: Envelope, case: str) -> None:
+        fact = event.fact
+        occurred, recorded = event.occurred_us, event.recorded_us
+        delay = recorded - occurred
+        explains = getattr(fact, "event_sequence", None)
+        child = getattr(fact, "child", None)
+        entry = ChronologyEntry(
+            sequence=event.seq,
+            occurred_at=fact.occurred_at,
+            recorded_at=fact.recorded_at,
+            agency=fact.recorded_by.agency,
+            actor=fact.recorded_by.actor,
+            source=fact.source.kind.value,
+            source_reference=_value(fact.source.reference),
+            event_type=event.tag,
+            aggregate=f"{event.kind}.{event.ident}",
+            what=describe(event.tag, fact),
+            action=_value(getattr(fact, "action", None)),
+            outcome=_value(getattr(fact, "outcome", None)),
+            child=_value(child),
+            child_seen=_flag(getattr(fact, "seen", None)),
+            seen_alone=_flag(getattr(fact, "seen_alone", None)),
+            recorded_late=delay > _LATE_US,
+            recording_delay_s=max(delay // 1_000_000, 0),
+            explains_sequence=explains,
+        )
+        tx.execute(
+            "INSERT INTO chronology"
+            " (partnership, case_id, occurred, seq, recorded, explains, entry)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (event.partnership, case, occurred, event.seq, recorded, explains, _encode(entry)),
+        )
+
+    # -- querying ------------------------------------------------------------------
+
+    def chronology(
+        self, partnership: str, case: str, *, as_of: datetime | None = None
+    ) -> Chronology:
+        """The case's chronology; with ``as_of``, only what the ledger had recorded by then."""
+        check_id("partnership", partnership)
+        check_id("case", case)
+        if as_of is not None:
+            check_instant("as_of", as_of)
+        bound = to_micros(as_of) if as_of is not None else 2**62
+        with self.view.reading() as tx:
+            rows = tx.fetchall(
+                "SELECT entry FROM chronology"
+                " WHERE partnership = ? AND case_id = ? AND recorded <= ?"
+                " ORDER BY occurred, seq",
+                (partnership, case, bound),
+            )
+            explained = tx.fetchall(
+                "SELECT explains FROM chronology WHERE partnership = ? AND case_id = ?"
+                " AND recorded <= ? AND explains IS NOT NULL",
+                (partnership, case, bound),
+            )
+        entries = _decode_entries(b"[" + b",".join(bytes(r[0]) for r in rows) + b"]")
+        if explained:
+            seqs = {int(r[0]) for r in explained}
+            entries = [
+                msgspec.structs.replace(e, late_explained=True) if e.sequence in seqs else e
+                for e in entries
+            ]
+        return Chronology(partnership=partnership, case=case, as_of=as_of, entries=entries)
+
+
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None

@@ -1,0 +1,201 @@
+"""Keeping views current: read the stream once, apply each batch to every view in one transaction.
+
+:class:`ViewRunner` subscribes to the ledger's recorder (for NATS, an ordered push
+consumer: the fastest way to read the stream) from the lowest tracking position
+of its views, maps each notification once, hands it to every view that has not
+seen it, and commits a batch of up to ``batch_size`` events with every view's new
+position in the same transaction. A crash loses at most the open batch, which is
+read again on the next run: each event is applied exactly once.
+
+* :meth:`ViewRunner.catch_up` applies what the stream holds now and returns.
+* :meth:`ViewRunner.rebuild` drops the views' rows and positions, then catches up
+  from the first event. Commands may keep being recorded meanwhile: the rebuild
+  stops at the position the stream had when it started, and ``follow`` (or the next
+  catch-up) takes it from there.
+* :meth:`ViewRunner.follow` keeps applying as events arrive until stopped; a batch
+  is committed whenever the runner has reached the stream's last position.
+
+If another process moves a view's position meanwhile (a rebuild elsewhere, a
+second follower), the batch is refused with :class:`~projections._store.TrackingConflict`
+and rolled back; ``follow`` then reloads the positions and carries on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+
+from projections._store import TrackingConflict, ViewStore
+from projections._view import View, envelope_of
+from schemas import EVENT_TYPES
+
+__all__ = ["Progress", "RunStats", "ViewRunner"]
+
+log = structlog.get_logger()
+
+#: Called with (events applied so far, events to apply in all).
+Progress = Callable[[int, int], None]
+
+DEFAULT_BATCH = 2_000
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What one catch-up or rebuild did."""
+
+    events: int
+    seconds: float
+    position: int
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+class ViewRunner:
+    """Applies the ledger's events to ``views`` in ``store``, in batches of ``batch_size``."""
+
+    def __init__(
+        self,
+        app: Application[Any],
+        store: ViewStore,
+        views: Sequence[View],
+        *,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        if batch_size < 1:
+            msg = f"batch_size {batch_size} is below 1; rule: a batch holds at least one event"
+            raise ValueError(msg)
+        self.app = app
+        self.store = store
+        self.views = tuple(views)
+        self.batch_size = batch_size
+        self._stopping = threading.Event()
+
+    # -- positions -----------------------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        known = self.store.positions()
+        return {view.name: known.get(view.name, 0) for view in self.views}
+
+    def stream_position(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    # -- one-shot work -------------------------------------------------------------
+
+    def rebuild(self, progress: Progress | None = None) -> RunStats:
+        """Drop the views and apply every event up to the stream's current end."""
+        with self.store.transaction() as tx:
+            for view in self.views:
+                view.drop(tx)
+        log.info("views_dropped", views=[v.name for v in self.views])
+        return self.catch_up(progress)
+
+    def catch_up(self, progress: Progress | None = None) -> RunStats:
+        """Apply every event the stream holds now that a view has not seen; then return."""
+        started = time.perf_counter()
+        target = self.stream_position()
+        start = min(self.positions().values(), default=0)
+        applied = 0
+        if target > start:
+            total = target - start
+            with self._subscription(start) as notifications:
+                for batch in self._batches(notifications, target):
+                    applied += self._apply(batch)
+                    if progress is not None:
+                        progress(batch[-1].id - start, total)
+        stats = RunStats(applied, time.perf_counter() - started, max(target, start))
+        log.info("views_caught_up", events=stats.events, position=stats.position)
+        return stats
+
+    # -- following -----------------------------------------------------------------
+
+    def follow(self, on_batch: Callable[[int], None] | None = None) -> None:
+        """Apply events as they are recorded until :meth:`stop` is called."""
+        self._stopping.clear()
+        while not self._stopping.is_set():
+            start = min(self.positions().values(), default=0)
+            try:
+                with self._subscription(start) as notifications:
+                    for batch in self._batches(notifications, None):
+                        self._apply(batch)
+                        if on_batch is not None:
+                            on_batch(batch[-1].id)
+            except TrackingConflict:
+                log.warning("views_position_moved", start=start)
+                continue
+
+    def stop(self) -> None:
+        """Make :meth:`follow` return after its current batch."""
+        self._stopping.set()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _subscription(self, start: int) -> Any:
+        subscription = self.app.recorder.subscribe(gt=start)
+        stopper = threading.Thread(
+            target=self._stop_when_stopping, args=(subscription,), daemon=True
+        )
+        stopper.start()
+        return subscription
+
+    def _stop_when_stopping(self, subscription: Any) -> None:
+        while not self._stopping.wait(0.2):
+            if getattr(subscription, "_has_been_stopped", False):
+                return
+        subscription.stop()
+
+    def _batches(
+        self, notifications: Iterator[Notification], target: int | None
+    ) -> Iterator[list[Notification]]:
+        """Group notifications into batches: full ones, or whatever arrived up to the stream's end.
+
+        With a ``target`` the batches end there. Without one (following) a batch is
+        closed when the runner reaches the position the stream had when it last
+        looked, so a quiet stream costs one position check per batch.
+        """
+        batch: list[Notification] = []
+        horizon = target if target is not None else self.stream_position()
+        for notification in notifications:
+            batch.append(notification)
+            at_horizon = notification.id >= horizon
+            if at_horizon and target is None:
+                horizon = self.stream_position()
+                at_horizon = notification.id >= horizon
+            if len(batch) >= self.batch_size or at_horizon:
+                yield batch
+                batch = []
+                if target is not None and notification.id >= target:
+                    return
+        if batch:
+            yield batch
+
+    def _apply(self, batch: list[Notification]) -> int:
+        mapper = self.app.mapper
+        applied = 0
+        try:
+            with self.store.transaction() as tx:
+                before = {view.name: self.store.position_in(tx, view.name) for view in self.views}
+                for notification in batch:
+                    if notification.topic not in EVENT_TYPES:
+                        continue  # not a ledger fact (another application's event)
+                    event = envelope_of(mapper.to_domain_event(notification), notification.id)
+                    for view in self.views:
+                        if notification.id > before[view.name]:
+                            view.apply(tx, event)
+                    applied += 1
+                last = batch[-1].id
+                for view in self.views:
+                    tx.track(view.name, before[view.name], max(last, before[view.name]))
+        except BaseException:
+            for view in self.views:
+                view.forget()
+            raise
+        return applied

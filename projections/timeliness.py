@@ -1,0 +1,273 @@
+"""Timeliness: performance against statutory timescales, per agency and rule.
+
+The rules (:mod:`projections.clocks`, ``rules.toml`` plus a partnership's own
+file) say which event starts a clock, which stops it, the limit and whether it
+counts working days (the partnership's nation's bank holidays), calendar days or
+calendar months. Each started clock is a row with its due date, fixed when it
+starts; a stop closes the open clock with the same rule, aggregate and key.
+
+Policies, stated because reviews will ask:
+
+* **One open clock per rule, aggregate and key.** A second start while one is
+  open does not restart it: the clock measures from the earliest unanswered start
+  (two referrals before one decision are timed from the first).
+* **Pairing follows recording order.** A stop recorded before its start (a late
+  recording) finds no open clock and is not counted; the start then opens a clock
+  that stays open until the next stop. The chronology shows both events.
+* **Days are London days.** A clock started at 23:30 UTC in summer starts the
+  next day; on time means stopped on or before the due day.
+* **The responsible agency** is the one that recorded the start, unless the rule
+  names an agency field of the start event (``owner`` for recommendations).
+
+Open clocks are "overdue" only relative to a date the caller gives: the view
+never reads the system clock, so the same rows answer "as of 31 March".
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar, Literal
+
+import msgspec
+
+from projections._store import Tx, ViewStore, to_micros
+from projections._view import Envelope, View, check_id
+from projections.calendar import calendar_for, lateness, local_date
+from projections.clocks import RuleSet, due_for, load_rules
+from projections.errors import InvalidViewQuery
+from schemas.partnership import Nation, PartnershipEstablished
+
+__all__ = ["ClockRow", "RulePerformance", "TimelinessView"]
+
+Status = Literal["on_time", "late", "open", "overdue"]
+
+
+class ClockRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One statutory clock: when it started, when it was due, and how it ended (if it has)."""
+
+    rule: str
+    aggregate: str
+    key: str
+    agency: str
+    started_on: date
+    due: date
+    stopped_on: date | None
+    status: Status
+    #: Days past due, in working days for working-day rules: when it stopped, or as of the query.
+    days_late: int
+
+
+class RulePerformance(msgspec.Struct, frozen=True, kw_only=True):
+    """One agency's record against one rule, as of a date."""
+
+    agency: str
+    rule: str
+    title: str
+    on_time: int
+    late: int
+    open: int
+    overdue: int
+    #: Mean and worst lateness of the late ones, in the rule's days.
+    mean_days_late: float
+    max_days_late: int
+
+
+class _Partnership(msgspec.Struct, frozen=True):
+    nation: Nation
+    settings: dict[str, int]
+
+
+_encode = msgspec.json.encode
+_decode_partnership = msgspec.json.Decoder(_Partnership).decode
+
+
+class TimelinessView(View):
+    """The ``timeliness`` view."""
+
+    name: str = "timeliness"
+    table_names: ClassVar[tuple[str, ...]] = ("timeliness_clock", "timeliness_partnership")
+    tables: ClassVar[tuple[str, ...]] = (
+        "CREATE TABLE IF NOT EXISTS timeliness_partnership ("
+        " partnership TEXT PRIMARY KEY, facts {blob} NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS timeliness_clock ("
+        " partnership TEXT NOT NULL, rule TEXT NOT NULL, aggregate TEXT NOT NULL,"
+        " clock_key TEXT NOT NULL, start_seq {bigint} NOT NULL, agency TEXT NOT NULL,"
+        " started {bigint} NOT NULL, start_date TEXT NOT NULL, due_date TEXT NOT NULL,"
+        " stop_seq {bigint}, stopped {bigint}, stop_date TEXT,"
+        " PRIMARY KEY (partnership, rule, aggregate, clock_key, start_seq))",
+        # At most one open clock per rule, aggregate and key: a second start is ignored.
+        "CREATE UNIQUE INDEX IF NOT EXISTS timeliness_open ON timeliness_clock"
+        " (partnership, rule, aggregate, clock_key) WHERE stop_seq IS NULL",
+        "CREATE INDEX IF NOT EXISTS timeliness_agency"
+        " ON timeliness_clock (partnership, agency, rule)",
+    )
+
+    def __init__(self, view: ViewStore, *, rules: RuleSet | None = None) -> None:
+        super().__init__(view)
+        self.rules = rules if rules is not None else load_rules()
+        self._titles = {rule.name: rule.title for rule in self.rules.rules}
+        self._units = {rule.name: rule.unit for rule in self.rules.rules}
+        self._tags = frozenset(
+            trigger.event for rule in self.rules.rules for trigger in (*rule.start, *rule.stop)
+        )
+        self._partnerships: dict[str, _Partnership | None] = {}
+
+    def forget(self) -> None:
+        self._partnerships = {}
+
+    # -- applying ------------------------------------------------------------------
+
+    def apply(self, tx: Tx, event: Envelope) -> None:
+        fact = event.fact
+        if isinstance(fact, PartnershipEstablished):
+            facts = _Partnership(
+                nation=fact.nation,
+                settings={
+                    "strategy_discussion_working_days": fact.strategy_discussion_working_days
+                },
+            )
+            tx.execute(
+                "INSERT INTO timeliness_partnership (partnership, facts) VALUES (?, ?)",
+                (event.partnership, _encode(facts)),
+            )
+            self._partnerships[event.partnership] = facts
+            return
+        if event.tag not in self._tags:
+            return
+        partnership = self._partnership(tx, event.partnership)
+        if partnership is None:
+            return  # a stream always establishes a partnership first; nothing to time against
+        for stop in self.rules.stops(fact, nation=partnership.nation):
+            at = to_micros(stop.at)
+            tx.execute(
+                "UPDATE timeliness_clock SET stop_seq = ?, stopped = ?, stop_date = ?"
+                " WHERE partnership = ? AND rule = ? AND aggregate = ? AND clock_key = ?"
+                " AND stop_seq IS NULL",
+                (
+                    event.seq,
+                    at,
+                    local_date(stop.at).isoformat(),
+                    event.partnership,
+                    stop.rule.name,
+                    f"{event.kind}.{event.ident}",
+                    stop.key,
+                ),
+            )
+        calendar = calendar_for(partnership.nation)
+        for start in self.rules.starts(fact, nation=partnership.nation):
+            due = due_for(start, fact, partnership.settings, calendar)
+            tx.execute(
+                "INSERT INTO timeliness_clock (partnership, rule, aggregate, clock_key, start_seq,"
+                " agency, started, start_date, due_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    event.partnership,
+                    start.rule.name,
+                    f"{event.kind}.{event.ident}",
+                    start.key,
+                    event.seq,
+                    start.responsible,
+                    to_micros(start.at),
+                    local_date(start.at).isoformat(),
+                    due.isoformat(),
+                ),
+            )
+
+    def _partnership(self, tx: Tx, partnership: str) -> _Partnership | None:
+        if partnership not in self._partnerships:
+            row = tx.fetchone(
+                "SELECT facts FROM timeliness_partnership WHERE partnership = ?", (partnership,)
+            )
+            self._partnerships[partnership] = (
+                None if row is None else _decode_partnership(bytes(row[0]))
+            )
+        return self._partnerships[partnership]
+
+    # -- querying ------------------------------------------------------------------
+
+    def clocks(
+        self,
+        partnership: str,
+        *,
+        as_of: date,
+        rule: str | None = None,
+        agency: str | None = None,
+        status: Status | None = None,
+    ) -> list[ClockRow]:
+        """Every clock of the partnership started by ``as_of``, with its status as of then."""
+        check_id("partnership", partnership)
+        if rule is not None and rule not in self._titles:
+            msg = f"rule {rule!r} is not a timescale rule; rule: one of {', '.join(self._titles)}"
+            raise InvalidViewQuery(msg, field="rule")
+        sql = (
+            "SELECT rule, aggregate, clock_key, agency, start_date, due_date, stop_date"
+            " FROM timeliness_clock WHERE partnership = ? AND start_date <= ?"
+        )
+        params: list[object] = [partnership, as_of.isoformat()]
+        for column, value in (("rule", rule), ("agency", agency)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        with self.view.reading() as tx:
+            rows = tx.fetchall(sql + " ORDER BY start_date, rule, aggregate, clock_key", params)
+        nation = self._nation(partnership)
+        out = [self._row(r, as_of, nation) for r in rows]
+        return [c for c in out if status is None or c.status == status]
+
+    def performance(self, partnership: str, *, as_of: date) -> list[RulePerformance]:
+        """Per agency and rule: on time, late and by how much, open and overdue, as of ``as_of``."""
+        table: dict[tuple[str, str], list[ClockRow]] = {}
+        for clock in self.clocks(partnership, as_of=as_of):
+            table.setdefault((clock.agency, clock.rule), []).append(clock)
+        out = []
+        for (agency, rule), clocks in sorted(table.items()):
+            late = [c.days_late for c in clocks if c.status == "late"]
+            out.append(
+                RulePerformance(
+                    agency=agency,
+                    rule=rule,
+                    title=self._titles.get(rule, rule),
+                    on_time=sum(c.status == "on_time" for c in clocks),
+                    late=len(late),
+                    open=sum(c.status in ("open", "overdue") for c in clocks),
+                    overdue=sum(c.status == "overdue" for c in clocks),
+                    mean_days_late=round(sum(late) / len(late), 2) if late else 0.0,
+                    max_days_late=max(late, default=0),
+                )
+            )
+        return out
+
+    def _nation(self, partnership: str) -> Nation:
+        with self.view.reading() as tx:
+            facts = self._partnership(tx, partnership)
+        if facts is None:
+            msg = (
+                f"partnership {partnership!r} has no timeliness rows; rule: it must be established"
+            )
+            raise InvalidViewQuery(msg, field="partnership")
+        return facts.nation
+
+    def _row(self, row: tuple[str, ...], as_of: date, nation: Nation) -> ClockRow:
+        rule, aggregate, key, agency, started, due_text, stopped_text = row
+        due = date.fromisoformat(due_text)
+        unit = self._units.get(rule, "calendar_days")
+        calendar = calendar_for(nation)
+        stopped: date | None = None
+        if stopped_text is not None and date.fromisoformat(stopped_text) <= as_of:
+            stopped = date.fromisoformat(stopped_text)
+            days = lateness(due, stopped, unit, calendar)
+            status: Status = "late" if days > 0 else "on_time"
+        else:
+            days = lateness(due, as_of, unit, calendar)
+            status = "overdue" if days > 0 else "open"
+        return ClockRow(
+            rule=rule,
+            aggregate=aggregate,
+            key=key,
+            agency=agency,
+            started_on=date.fromisoformat(started),
+            due=due,
+            stopped_on=stopped,
+            status=status,
+            days_late=days,
+        )

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import nats
@@ -50,7 +50,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, resolve_topic
 from nats.aio.client import Client
 
-from ledger import _stream
+from ledger import _reader, _stream
 from ledger._aggregate import LedgerMapper
 from ledger._bridge import Driver, DriverPool
 from ledger._subjects import SubjectMap
@@ -459,6 +459,17 @@ class NatsApplicationRecorder(NatsAggregateRecorder, ApplicationRecorder):
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> NatsSubscription:
         return NatsSubscription(self, gt=gt, topics=topics)
+
+    def read_batches(
+        self,
+        *,
+        gt: int,
+        until: int | None,
+        size: int,
+        stop: threading.Event | None = None,
+    ) -> Iterator[list[Notification]]:
+        """Notifications after ``gt`` in batches, read on the calling thread (see ``_reader``)."""
+        return _reader.read_batches(self, gt=gt, until=until, size=size, stop=stop)
 
 
 class NatsTrackingRecorder(TrackingRecorder):

@@ -134,6 +134,13 @@ class View(Projection[ViewStore]):
     def forget(self) -> None:
         """Drop in-memory caches (after a rollback or a rebuild); subclasses extend."""
 
+    def flush(self, tx: Tx) -> None:
+        """Write what :meth:`apply` held back for one bulk statement; before ``tx`` tracks.
+
+        A view may queue rows during a batch and write them here with one
+        ``executemany``; it must not read those rows back before flushing.
+        """
+
     # -- applying events -----------------------------------------------------------
 
     def apply(self, tx: Tx, event: Envelope) -> None:
@@ -150,6 +157,7 @@ class View(Projection[ViewStore]):
                 if tracking.notification_id <= position:
                     return
                 self.apply(tx, envelope_of(domain_event, tracking.notification_id))
+                self.flush(tx)
                 tx.track(self.name, position, tracking.notification_id)
         except BaseException:
             self.forget()

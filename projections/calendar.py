@@ -71,6 +71,10 @@ def _bank_holidays(subdivision: str) -> Container[date]:
     return holidays.country_holidays("GB", subdiv=subdivision, expand=True)
 
 
+#: How many answers a calendar remembers before it starts again.
+_MEMO_LIMIT: Final = 100_000
+
+
 class WorkingCalendar:
     """The working days of one nation: weekdays that are not its bank holidays.
 
@@ -78,7 +82,7 @@ class WorkingCalendar:
     subdivision; pass any container of dates to use another source (a test's fake).
     """
 
-    __slots__ = ("_holidays", "nation", "subdivision")
+    __slots__ = ("_added", "_holidays", "nation", "subdivision")
 
     def __init__(self, nation: Nation, bank_holidays: Container[date] | None = None) -> None:
         self.nation: Final = nation
@@ -86,6 +90,7 @@ class WorkingCalendar:
         self._holidays: Final = (
             bank_holidays if bank_holidays is not None else _bank_holidays(self.subdivision)
         )
+        self._added: dict[tuple[date, int], date] = {}
 
     def __repr__(self) -> str:
         return f"WorkingCalendar({self.nation.value!r}, subdivision={self.subdivision!r})"
@@ -97,10 +102,19 @@ class WorkingCalendar:
     def add_working_days(self, d: date, n: int) -> date:
         """The ``n``-th working day after ``d`` (``d`` itself when ``n`` is 0).
 
-        Raises :class:`ValueError` for a negative ``n``.
+        Raises :class:`ValueError` for a negative ``n``. Answers are remembered (a
+        rebuild asks for the same few thousand dates a million times), up to a bound.
         """
         if n < 0:
             raise ValueError("add_working_days counts forward only: n must be 0 or more")
+        found = self._added.get((d, n))
+        if found is None:
+            if len(self._added) >= _MEMO_LIMIT:
+                self._added.clear()
+            found = self._added[(d, n)] = self._add_working_days(d, n)
+        return found
+
+    def _add_working_days(self, d: date, n: int) -> date:
         day = d
         while n > 0:
             day += timedelta(days=1)

@@ -97,9 +97,21 @@ class ChronologyView(View):
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
         self._links: dict[str, str | None] = {}
+        self._pending: list[tuple[object, ...]] = []
 
     def forget(self) -> None:
         self._links = {}
+        self._pending = []
+
+    def flush(self, tx: Tx) -> None:
+        if self._pending:
+            tx.executemany(
+                "INSERT INTO chronology"
+                " (partnership, case_id, occurred, seq, recorded, explains, entry)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                self._pending,
+            )
+            self._pending = []
 
     # -- applying ------------------------------------------------------------------
 
@@ -155,11 +167,8 @@ class ChronologyView(View):
             recording_delay_s=max(delay // 1_000_000, 0),
             explains_sequence=explains,
         )
-        tx.execute(
-            "INSERT INTO chronology"
-            " (partnership, case_id, occurred, seq, recorded, explains, entry)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event.partnership, case, occurred, event.seq, recorded, explains, _encode(entry)),
+        self._pending.append(
+            (event.partnership, case, occurred, event.seq, recorded, explains, _encode(entry))
         )
 
     # -- querying ------------------------------------------------------------------

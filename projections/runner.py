@@ -106,11 +106,10 @@ class ViewRunner:
         applied = 0
         if target > start:
             total = target - start
-            with self._subscription(start) as notifications:
-                for batch in self._batches(notifications, target):
-                    applied += self._apply(batch)
-                    if progress is not None:
-                        progress(batch[-1].id - start, total)
+            for batch in self._read(start, target):
+                applied += self._apply(batch)
+                if progress is not None:
+                    progress(batch[-1].id - start, total)
         stats = RunStats(applied, time.perf_counter() - started, max(target, start))
         log.info("views_caught_up", events=stats.events, position=stats.position)
         return stats
@@ -123,11 +122,10 @@ class ViewRunner:
         while not self._stopping.is_set():
             start = min(self.positions().values(), default=0)
             try:
-                with self._subscription(start) as notifications:
-                    for batch in self._batches(notifications, None):
-                        self._apply(batch)
-                        if on_batch is not None:
-                            on_batch(batch[-1].id)
+                for batch in self._read(start, None):
+                    self._apply(batch)
+                    if on_batch is not None:
+                        on_batch(batch[-1].id)
             except TrackingConflict:
                 log.warning("views_position_moved", start=start)
                 continue
@@ -137,6 +135,32 @@ class ViewRunner:
         self._stopping.set()
 
     # -- internals -----------------------------------------------------------------
+
+    def _read(self, start: int, target: int | None) -> Iterator[list[Notification]]:
+        """Batches after ``start`` (up to ``target``, or following when it is ``None``).
+
+        A recorder that can read batches on this thread (the NATS one) does; any
+        other eventsourcing recorder is read in pages of ``select_notifications``
+        up to a target, and through its ``subscribe()`` when following.
+        """
+        recorder = self.app.recorder
+        if hasattr(recorder, "read_batches"):
+            yield from recorder.read_batches(
+                gt=start, until=target, size=self.batch_size, stop=self._stopping
+            )
+            return
+        if target is not None:
+            while start < target:
+                page = recorder.select_notifications(
+                    start=start + 1, limit=self.batch_size, stop=target
+                )
+                if not page:
+                    return
+                yield list(page)
+                start = page[-1].id
+            return
+        with self._subscription(start) as notifications:
+            yield from self._batches(notifications, target)
 
     def _subscription(self, start: int) -> Any:
         subscription = self.app.recorder.subscribe(gt=start)
@@ -193,6 +217,7 @@ class ViewRunner:
                     applied += 1
                 last = batch[-1].id
                 for view in self.views:
+                    view.flush(tx)
                     tx.track(view.name, before[view.name], max(last, before[view.name]))
         except BaseException:
             for view in self.views:

@@ -33,7 +33,7 @@ import msgspec
 from projections._store import Tx, ViewStore, to_micros
 from projections._view import Envelope, View, check_id
 from projections.calendar import calendar_for, lateness, local_date
-from projections.clocks import RuleSet, due_for, load_rules
+from projections.clocks import RuleIndex, RuleSet, due_for, load_rules
 from projections.errors import InvalidViewQuery
 from schemas.partnership import Nation, PartnershipEstablished
 
@@ -107,9 +107,7 @@ class TimelinessView(View):
         self.rules = rules if rules is not None else load_rules()
         self._titles = {rule.name: rule.title for rule in self.rules.rules}
         self._units = {rule.name: rule.unit for rule in self.rules.rules}
-        self._tags = frozenset(
-            trigger.event for rule in self.rules.rules for trigger in (*rule.start, *rule.stop)
-        )
+        self._index = RuleIndex(self.rules)
         self._partnerships: dict[str, _Partnership | None] = {}
 
     def forget(self) -> None:
@@ -132,12 +130,13 @@ class TimelinessView(View):
             )
             self._partnerships[event.partnership] = facts
             return
-        if event.tag not in self._tags:
+        rules = self._index
+        if not rules.handles(event.tag):
             return
         partnership = self._partnership(tx, event.partnership)
         if partnership is None:
             return  # a stream always establishes a partnership first; nothing to time against
-        for stop in self.rules.stops(fact, nation=partnership.nation):
+        for stop in rules.stops(fact, nation=partnership.nation):
             at = to_micros(stop.at)
             tx.execute(
                 "UPDATE timeliness_clock SET stop_seq = ?, stopped = ?, stop_date = ?"
@@ -154,7 +153,7 @@ class TimelinessView(View):
                 ),
             )
         calendar = calendar_for(partnership.nation)
-        for start in self.rules.starts(fact, nation=partnership.nation):
+        for start in rules.starts(fact, nation=partnership.nation):
             due = due_for(start, fact, partnership.settings, calendar)
             tx.execute(
                 "INSERT INTO timeliness_clock (partnership, rule, aggregate, clock_key, start_seq,"

@@ -1,0 +1,580 @@
+"""Challenge history: who challenged whom, how far it went, how fast each stage was answered.
+
+Per challenge: the agency that raised it and the agency it is against, the matter,
+the case (if any), the day it was raised, its current stage and the stage it
+reached (the same: escalation only goes up), its status (open, resolved,
+withdrawn) and outcome. Per stage: when its clock started (raised, or escalated
+to it), when it stopped, what stopped it (the first ``ChallengeResponded`` at that
+stage, or an escalation, resolution or withdrawal while it was unanswered), the
+stage's response limit, the working days taken, and whether that was late.
+
+**Limits and working days.** A stage's limit is the partnership's own
+(``PartnershipEstablished.escalation_stages[*].response_working_days``), or
+:data:`DEFAULT_RESPONSE_WORKING_DAYS` for a stage the partnership did not define.
+The partnership's nation and limits are kept in ``challenge_partnership`` (the
+partnership's events come first in the stream) and cached in memory. Days are
+``Europe/London`` dates; working days exclude weekends and the nation's bank
+holidays, and are counted in ``(start, answer]``, so a challenge raised on
+Thursday 2 April 2026 and answered on Wednesday 8 April 2026 in England took
+2 working days (Good Friday and Easter Monday do not count). A stage is late when
+it was answered after its due day, the ``limit``-th working day after it started.
+
+**As of a day.** Rows keep instants and days, and the working-day arithmetic is
+done when asked, so :meth:`ChallengeView.open_challenges` and
+:meth:`ChallengeView.by_agency` can answer as of any day ``D``: a challenge raised
+by ``D`` and not ended by ``D``, a stage answered after ``D`` still open on ``D``,
+and overdue by the working days from its due day to ``D``.
+
+No free text: the summary, responses, reasons and notes of a challenge are
+personal data and are left out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
+
+import msgspec
+
+from projections._store import Tx, ViewStore, from_micros
+from projections._view import Envelope, View, check_id
+from projections.calendar import WorkingCalendar, calendar_for, lateness, local_date
+from projections.errors import InvalidViewQuery
+from schemas.challenge import (
+    ChallengeEscalated,
+    ChallengeMatter,
+    ChallengeRaised,
+    ChallengeResolved,
+    ChallengeResponded,
+)
+from schemas.partnership import Nation, PartnershipEstablished
+
+__all__ = [
+    "DEFAULT_RESPONSE_WORKING_DAYS",
+    "AgencyChallengeCounts",
+    "ChallengeSummary",
+    "ChallengeView",
+    "StageTiming",
+]
+
+#: The response limit of a stage the partnership's escalation procedure does not define.
+DEFAULT_RESPONSE_WORKING_DAYS: Final = 5
+
+Status: TypeAlias = Literal["open", "resolved", "withdrawn"]
+Role: TypeAlias = Literal["raised", "received"]
+#: What started a stage's clock.
+StartedBy: TypeAlias = Literal["raised", "escalated"]
+#: What stopped a stage's clock.
+AnsweredBy: TypeAlias = Literal["responded", "escalated", "resolved", "withdrawn"]
+
+_STATUSES: Final = ("open", "resolved", "withdrawn")
+_ROLES: Final = ("raised", "received")
+_MATTERS: Final = tuple(m.value for m in ChallengeMatter)
+
+
+class StageTiming(msgspec.Struct, frozen=True, kw_only=True):
+    """One stage of a challenge: its clock, its limit and how it went."""
+
+    stage: int
+    started_at: datetime
+    started_on: date
+    started_by: StartedBy
+    limit_working_days: int
+    #: Whether the partnership defined this stage's limit (else the default applied).
+    limit_defined: bool
+    #: The last day on which an answer was on time.
+    due_on: date
+    answered_at: datetime | None = None
+    answered_on: date | None = None
+    answered_by: AnsweredBy | None = None
+    working_days_taken: int | None = None
+    #: ``None`` while the stage is open.
+    late: bool | None = None
+    #: Working days past ``due_on`` when answered (0 when on time).
+    working_days_late: int | None = None
+    #: Working days past ``due_on`` as of the query's day, for an open stage (0: not yet due).
+    days_overdue: int | None = None
+
+
+class ChallengeSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """A challenge as it stood (now, or as of the query's day), with its stages."""
+
+    challenge: str
+    by_agency: str
+    against_agency: str
+    matter: str
+    case: str | None
+    raised_at: datetime
+    raised_on: date
+    current_stage: int
+    stage_reached: int
+    status: Status
+    outcome: str | None
+    ended_at: datetime | None
+    ended_on: date | None
+    stages: list[StageTiming]
+
+
+class AgencyChallengeCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """One agency's challenges, raised and received, as of the query's day.
+
+    ``late_responses`` and ``overdue_now`` are about the challenges it received: the
+    stages it was asked to answer that were answered (by a response, an escalation,
+    a resolution or a withdrawal) after their limit, and those still open past it.
+    """
+
+    agency: str
+    raised: int
+    received: int
+    open_raised: int
+    open_received: int
+    withdrawn: int
+    #: Resolved challenges it raised, per :class:`~schemas.challenge.ChallengeOutcome` value.
+    resolved_raised: dict[str, int]
+    #: Resolved challenges against it, per outcome.
+    resolved_received: dict[str, int]
+    #: The highest stage any challenge it raised or received reached (0 for none).
+    max_stage_reached: int
+    late_responses: int
+    overdue_now: int
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """A partnership's nation and stage limits: what the stage clocks need."""
+
+    nation: Nation
+    limits: dict[int, int] = field(default_factory=dict)
+
+    def limit(self, stage: int) -> tuple[int, bool]:
+        days = self.limits.get(stage)
+        return (DEFAULT_RESPONSE_WORKING_DAYS, False) if days is None else (days, True)
+
+
+_DEFAULT_TERMS: Final = _Terms(Nation.ENGLAND)
+_encode_limits = msgspec.json.Encoder().encode
+_decode_limits = msgspec.json.Decoder(dict[int, int]).decode
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_day(field: str, value: object) -> None:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        msg = f"{field} {value!r} is not a date; rule: a day is given as a datetime.date"
+        raise InvalidViewQuery(msg, field=field)
+
+
+def _check_choice(field: str, value: object, choices: Sequence[str]) -> None:
+    if value not in choices:
+        msg = f"{field} {value!r} is not allowed; rule: one of {', '.join(choices)}"
+        raise InvalidViewQuery(msg, field=field)
+
+
+_SELECT: Final = (
+    "SELECT c.challenge, c.by_agency, c.against_agency, c.matter, c.case_id, c.raised,"
+    " c.raised_day, c.status, c.outcome, c.ended, c.ended_day, s.stage, s.started, s.started_day,"
+    " s.started_by, s.limit_days, s.limit_defined, s.answered, s.answered_day, s.answered_by"
+    " FROM challenge c JOIN challenge_stage s"
+    " ON s.partnership = c.partnership AND s.challenge = c.challenge"
+)
+_ORDER: Final = " ORDER BY c.raised, c.challenge, s.stage"
+
+
+class ChallengeView(View):
+    """The ``challenges`` view: challenge history and stage response times.
+
+    ``clock`` says what time it is for queries that default to today (a test's fixed clock).
+    """
+
+    name = "challenges"
+    table_names: ClassVar[tuple[str, ...]] = (
+        "challenge_partnership",
+        "challenge",
+        "challenge_stage",
+    )
+    tables: ClassVar[tuple[str, ...]] = (
+        "CREATE TABLE IF NOT EXISTS challenge_partnership ("
+        " partnership TEXT PRIMARY KEY, nation TEXT NOT NULL, limits TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS challenge ("
+        " partnership TEXT NOT NULL, challenge TEXT NOT NULL, seq {bigint} NOT NULL,"
+        " by_agency TEXT NOT NULL, against_agency TEXT NOT NULL, matter TEXT NOT NULL,"
+        " case_id TEXT, raised {bigint} NOT NULL, raised_day TEXT NOT NULL,"
+        " status TEXT NOT NULL, outcome TEXT, ended {bigint}, ended_day TEXT,"
+        " PRIMARY KEY (partnership, challenge))",
+        "CREATE INDEX IF NOT EXISTS challenge_raised ON challenge (partnership, raised_day)",
+        "CREATE TABLE IF NOT EXISTS challenge_stage ("
+        " partnership TEXT NOT NULL, challenge TEXT NOT NULL, stage INTEGER NOT NULL,"
+        " started {bigint} NOT NULL, started_day TEXT NOT NULL, started_by TEXT NOT NULL,"
+        " limit_days INTEGER NOT NULL, limit_defined INTEGER NOT NULL,"
+        " answered {bigint}, answered_day TEXT, answered_by TEXT,"
+        " PRIMARY KEY (partnership, challenge, stage))",
+    )
+
+    def __init__(self, view: ViewStore, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        super().__init__(view)
+        self._clock = clock
+        self._terms: dict[str, _Terms] = {}
+
+    def forget(self) -> None:
+        self._terms = {}
+
+    # -- applying ------------------------------------------------------------------
+    # At most two statements per event; a partnership's terms are read once per process.
+
+    def on_PartnershipEstablished(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(PartnershipEstablished, event.fact)
+        terms = _Terms(
+            fact.nation, {s.stage: s.response_working_days for s in fact.escalation_stages}
+        )
+        tx.execute(
+            "INSERT INTO challenge_partnership (partnership, nation, limits) VALUES (?, ?, ?)"
+            " ON CONFLICT (partnership) DO UPDATE SET nation = excluded.nation,"
+            " limits = excluded.limits",
+            (event.partnership, terms.nation.value, _encode_limits(terms.limits).decode()),
+        )
+        self._terms[event.partnership] = terms
+
+    def on_ChallengeRaised(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(ChallengeRaised, event.fact)
+        day = local_date(fact.occurred_at).isoformat()
+        tx.execute(
+            "INSERT INTO challenge (partnership, challenge, seq, by_agency, against_agency, matter,"
+            " case_id, raised, raised_day, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
+            (
+                event.partnership,
+                event.ident,
+                event.seq,
+                fact.by_agency,
+                fact.against_agency,
+                fact.matter.value,
+                fact.case if isinstance(fact.case, str) else None,
+                event.occurred_us,
+                day,
+            ),
+        )
+        self._start_stage(tx, event, fact.stage, "raised", day)
+
+    def on_ChallengeResponded(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(ChallengeResponded, event.fact)
+        tx.execute(
+            "UPDATE challenge_stage SET answered = ?, answered_day = ?, answered_by = 'responded'"
+            " WHERE partnership = ? AND challenge = ? AND stage = ? AND answered IS NULL",
+            (
+                event.occurred_us,
+                local_date(fact.occurred_at).isoformat(),
+                event.partnership,
+                event.ident,
+                fact.stage,
+            ),
+        )
+
+    def on_ChallengeEscalated(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(ChallengeEscalated, event.fact)
+        day = local_date(fact.occurred_at).isoformat()
+        self._stop_open_stage(tx, event, day, "escalated")
+        self._start_stage(tx, event, fact.to_stage, "escalated", day)
+
+    def on_ChallengeResolved(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(ChallengeResolved, event.fact)
+        self._end(tx, event, "resolved", fact.outcome.value)
+
+    def on_ChallengeWithdrawn(self, tx: Tx, event: Envelope) -> None:
+        self._end(tx, event, "withdrawn", None)
+
+    def _end(
+        self,
+        tx: Tx,
+        event: Envelope,
+        status: Literal["resolved", "withdrawn"],
+        outcome: str | None,
+    ) -> None:
+        day = local_date(event.fact.occurred_at).isoformat()
+        self._stop_open_stage(tx, event, day, status)
+        tx.execute(
+            "UPDATE challenge SET status = ?, outcome = ?, ended = ?, ended_day = ?"
+            " WHERE partnership = ? AND challenge = ?",
+            (status, outcome, event.occurred_us, day, event.partnership, event.ident),
+        )
+
+    @staticmethod
+    def _stop_open_stage(tx: Tx, event: Envelope, day: str, answered_by: AnsweredBy) -> None:
+        # Earlier stages were stopped when the challenge left them: only the current
+        # stage can still be unanswered.
+        tx.execute(
+            "UPDATE challenge_stage SET answered = ?, answered_day = ?, answered_by = ?"
+            " WHERE partnership = ? AND challenge = ? AND answered IS NULL",
+            (event.occurred_us, day, answered_by, event.partnership, event.ident),
+        )
+
+    def _start_stage(
+        self, tx: Tx, event: Envelope, stage: int, started_by: StartedBy, day: str
+    ) -> None:
+        days, defined = self._terms_of(tx, event.partnership).limit(stage)
+        tx.execute(
+            "INSERT INTO challenge_stage (partnership, challenge, stage, started, started_day,"
+            " started_by, limit_days, limit_defined) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.partnership,
+                event.ident,
+                stage,
+                event.occurred_us,
+                day,
+                started_by,
+                days,
+                int(defined),
+            ),
+        )
+
+    def _terms_of(self, tx: Tx, partnership: str) -> _Terms:
+        terms = self._terms.get(partnership)
+        if terms is None:
+            terms = _load_terms(tx, partnership)
+            self._terms[partnership] = terms
+        return terms
+
+    # -- querying ------------------------------------------------------------------
+
+    def challenges(
+        self,
+        partnership: str,
+        *,
+        agency: str | None = None,
+        role: Role | None = None,
+        case: str | None = None,
+        matter: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        status: Status | None = None,
+    ) -> list[ChallengeSummary]:
+        """The partnership's challenges in the order raised, with their stages.
+
+        ``agency`` alone matches challenges it raised or received; with ``role`` only
+        those it ``raised`` or ``received``. ``date_from``/``date_to`` bound the day a
+        challenge was raised, both included.
+        """
+        check_id("partnership", partnership)
+        where = ["c.partnership = ?"]
+        params: list[Any] = [partnership]
+        if agency is not None:
+            check_id("agency", agency)
+        if role is not None:
+            _check_choice("role", role, _ROLES)
+            if agency is None:
+                msg = "role is given without agency; rule: role says how agency took part"
+                raise InvalidViewQuery(msg, field="role")
+        if agency is not None:
+            if role is None:
+                where.append("(c.by_agency = ? OR c.against_agency = ?)")
+                params += [agency, agency]
+            else:
+                where.append("c.by_agency = ?" if role == "raised" else "c.against_agency = ?")
+                params.append(agency)
+        if case is not None:
+            check_id("case", case)
+            where.append("c.case_id = ?")
+            params.append(case)
+        if matter is not None:
+            _check_choice("matter", matter, _MATTERS)
+            where.append("c.matter = ?")
+            params.append(matter)
+        if status is not None:
+            _check_choice("status", status, _STATUSES)
+            where.append("c.status = ?")
+            params.append(status)
+        for name, value in (("date_from", date_from), ("date_to", date_to)):
+            if value is not None:
+                _check_day(name, value)
+        if date_from is not None and date_to is not None and date_from > date_to:
+            msg = (
+                f"date_from {date_from.isoformat()} is after date_to {date_to.isoformat()}; "
+                "rule: a date range runs from its first day to its last, date_from <= date_to"
+            )
+            raise InvalidViewQuery(msg, field="date_from")
+        if date_from is not None:
+            where.append("c.raised_day >= ?")
+            params.append(date_from.isoformat())
+        if date_to is not None:
+            where.append("c.raised_day <= ?")
+            params.append(date_to.isoformat())
+        return self._summaries(partnership, " AND ".join(where), params, None)
+
+    def open_challenges(self, partnership: str, *, as_of: date) -> list[ChallengeSummary]:
+        """The challenges open on ``as_of`` as they stood then; open stages say days overdue."""
+        check_id("partnership", partnership)
+        _check_day("as_of", as_of)
+        day = as_of.isoformat()
+        return self._summaries(
+            partnership,
+            "c.partnership = ? AND c.raised_day <= ? AND (c.ended_day IS NULL OR c.ended_day > ?)",
+            [partnership, day, day],
+            as_of,
+        )
+
+    def by_agency(
+        self, partnership: str, *, as_of: date | None = None
+    ) -> list[AgencyChallengeCounts]:
+        """Per agency, its challenges raised and received as they stood on ``as_of``.
+
+        ``as_of`` defaults to today in London. Only agencies that raised or received a
+        challenge by then are listed, in name order.
+        """
+        check_id("partnership", partnership)
+        if as_of is None:
+            as_of = local_date(self._clock())
+        else:
+            _check_day("as_of", as_of)
+        summaries = self._summaries(
+            partnership,
+            "c.partnership = ? AND c.raised_day <= ?",
+            [partnership, as_of.isoformat()],
+            as_of,
+        )
+        tallies: dict[str, _Tally] = defaultdict(_Tally)
+        for c in summaries:
+            raiser, receiver = tallies[c.by_agency], tallies[c.against_agency]
+            raiser.raised += 1
+            receiver.received += 1
+            for tally in (raiser, receiver):
+                tally.max_stage = max(tally.max_stage, c.stage_reached)
+            if c.status == "open":
+                raiser.open_raised += 1
+                receiver.open_received += 1
+            elif c.status == "withdrawn":
+                raiser.withdrawn += 1
+            elif c.outcome is not None:
+                raiser.resolved_raised[c.outcome] += 1
+                receiver.resolved_received[c.outcome] += 1
+            receiver.late += sum(1 for s in c.stages if s.late)
+            receiver.overdue += sum(1 for s in c.stages if s.days_overdue)
+        return [tallies[agency].counts(agency) for agency in sorted(tallies)]
+
+    def _summaries(
+        self, partnership: str, where: str, params: list[Any], as_of: date | None
+    ) -> list[ChallengeSummary]:
+        with self.view.reading() as tx:
+            terms = _load_terms(tx, partnership)
+            # ``where`` is made of constant fragments only; every value is a parameter.
+            rows = tx.fetchall(f"{_SELECT} WHERE {where}{_ORDER}", params)
+        calendar = calendar_for(terms.nation)
+        grouped: dict[str, list[Sequence[Any]]] = {}
+        for row in rows:
+            grouped.setdefault(str(row[0]), []).append(row)
+        return [_summary(group, calendar, as_of) for group in grouped.values()]
+
+
+@dataclass
+class _Tally:
+    raised: int = 0
+    received: int = 0
+    open_raised: int = 0
+    open_received: int = 0
+    withdrawn: int = 0
+    resolved_raised: Counter[str] = field(default_factory=Counter)
+    resolved_received: Counter[str] = field(default_factory=Counter)
+    max_stage: int = 0
+    late: int = 0
+    overdue: int = 0
+
+    def counts(self, agency: str) -> AgencyChallengeCounts:
+        return AgencyChallengeCounts(
+            agency=agency,
+            raised=self.raised,
+            received=self.received,
+            open_raised=self.open_raised,
+            open_received=self.open_received,
+            withdrawn=self.withdrawn,
+            resolved_raised=dict(sorted(self.resolved_raised.items())),
+            resolved_received=dict(sorted(self.resolved_received.items())),
+            max_stage_reached=self.max_stage,
+            late_responses=self.late,
+            overdue_now=self.overdue,
+        )
+
+
+def _load_terms(tx: Tx, partnership: str) -> _Terms:
+    """The partnership's terms from its row; England and the default limits if it has none."""
+    row = tx.fetchone(
+        "SELECT nation, limits FROM challenge_partnership WHERE partnership = ?", (partnership,)
+    )
+    if row is None:
+        return _DEFAULT_TERMS
+    return _Terms(Nation(str(row[0])), _decode_limits(str(row[1]).encode()))
+
+
+def _day(value: Any) -> date | None:
+    return None if value is None else date.fromisoformat(str(value))
+
+
+def _instant(value: Any) -> datetime | None:
+    return None if value is None else from_micros(int(value))
+
+
+def _summary(
+    rows: Sequence[Sequence[Any]], calendar: WorkingCalendar, as_of: date | None
+) -> ChallengeSummary:
+    """A challenge from its joined rows (one per stage); as of ``as_of`` when given."""
+    first = rows[0]
+    challenge, by_agency, against_agency, matter, case, raised, raised_day = first[:7]
+    status, outcome, ended, ended_day = first[7:11]
+    ended_on = _day(ended_day)
+    if as_of is not None and ended_on is not None and ended_on > as_of:
+        status, outcome, ended, ended_on = "open", None, None, None
+    stages = [
+        _stage(row[11:], calendar, as_of)
+        for row in rows
+        if as_of is None or date.fromisoformat(str(row[13])) <= as_of
+    ]
+    reached = max(s.stage for s in stages)
+    return ChallengeSummary(
+        challenge=str(challenge),
+        by_agency=str(by_agency),
+        against_agency=str(against_agency),
+        matter=str(matter),
+        case=case,
+        raised_at=from_micros(int(raised)),
+        raised_on=date.fromisoformat(str(raised_day)),
+        current_stage=reached,
+        stage_reached=reached,
+        status=status,
+        outcome=outcome,
+        ended_at=_instant(ended),
+        ended_on=ended_on,
+        stages=stages,
+    )
+
+
+def _stage(row: Sequence[Any], calendar: WorkingCalendar, as_of: date | None) -> StageTiming:
+    stage, started, started_day, started_by, limit, defined = row[:6]
+    answered, answered_day, answered_by = row[6:]
+    started_on = date.fromisoformat(str(started_day))
+    due_on = calendar.add_working_days(started_on, int(limit))
+    answered_on = _day(answered_day)
+    base = StageTiming(
+        stage=int(stage),
+        started_at=from_micros(int(started)),
+        started_on=started_on,
+        started_by=started_by,
+        limit_working_days=int(limit),
+        limit_defined=bool(defined),
+        due_on=due_on,
+    )
+    if answered_on is None or (as_of is not None and answered_on > as_of):
+        if as_of is None:
+            return base
+        return msgspec.structs.replace(
+            base, days_overdue=lateness(due_on, as_of, "working_days", calendar)
+        )
+    return msgspec.structs.replace(
+        base,
+        answered_at=_instant(answered),
+        answered_on=answered_on,
+        answered_by=answered_by,
+        working_days_taken=calendar.working_days_between(started_on, answered_on),
+        late=answered_on > due_on,
+        working_days_late=lateness(due_on, answered_on, "working_days", calendar),
+    )

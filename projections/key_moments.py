@@ -1,0 +1,584 @@
+"""Key moments: from a concern to the first protective action, and who was seen before decisions.
+
+Two questions reviews ask of every case:
+
+* **Concern to protective action.** For each concern (every ``ConcernRaised``, of
+  any kind, and the case's first ``referral_received`` action) the first
+  protective action at or after it, and the delay in hours and in working days
+  (the ``Europe/London`` dates of both, counted with the working calendar of the
+  partnership's nation: working days in ``(concern day, action day]``).
+* **Seen alone before key decisions.** For each key decision
+  (:data:`KEY_DECISIONS`: a strategy discussion, an initial or review conference,
+  the case's closure) whether the child had been seen alone before it, when last,
+  how many days before, and whether the child had been seen at all.
+
+**Protective actions** (:data:`PROTECTIVE_ACTIONS`, :data:`PROTECTIVE_OUTCOMES`): a
+strategy discussion, the start of a section 47 enquiry, an initial child
+protection conference, the start of a protection plan, and a referral decision
+whose outcome is a section 47 enquiry, a protection plan, or section 17 support (a
+decision to provide services is the first protective step a referral may get). A
+decision of no further action or early help is not protective.
+
+**Which child.** A concern and a protective action match when either names no
+child (a case-level action protects every child of the case) or both name the
+same child. A sighting counts for a decision that names a child when it names
+that child, or names no child on a case of one child; for a decision that names
+no child, a sighting of any child of the case counts. Tokens linked by
+``ChildIdentifierLinked`` (and not unlinked since) are the same child.
+
+**Order.** Events can be recorded long after they happened, so nothing is
+matched when events are applied: the view stores one row per concern,
+protective action, decision and sighting (with its ``occurred_at``) and does the
+matching at query time in ``occurred_at`` order. A sighting recorded late that
+happened before a decision therefore counts for it. "Before" is strictly before
+the decision's ``occurred_at``; a protective action "after" a concern may be at
+the same instant.
+
+Rows hold identifiers, enumerations, pseudonymous child tokens and instants: no
+note or other free text. A visit that did not see the child is not stored (it
+counts for nothing here), nor is any other action outside the sets above. The
+partnership's nation is kept in a small table and cached in memory.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import ClassVar, Final, Literal, TypeAlias, cast
+
+import msgspec
+
+from projections._store import Tx, ViewStore, from_micros
+from projections._view import Envelope, View
+from projections.calendar import WorkingCalendar, calendar_for, local_date
+from projections.errors import InvalidViewQuery
+from schemas import (
+    ActionKind,
+    ActionOutcome,
+    ActionRecorded,
+    CaseOpened,
+    ChildIdentifierLinked,
+    ChildIdentifierUnlinked,
+    ConcernRaised,
+    Nation,
+    PartnershipEstablished,
+)
+from schemas._types import Id
+
+__all__ = [
+    "CASE_CLOSED",
+    "KEY_DECISIONS",
+    "PROTECTIVE_ACTIONS",
+    "PROTECTIVE_OUTCOMES",
+    "CaseKeyMoments",
+    "ConcernResponse",
+    "DecisionCheck",
+    "DecisionCount",
+    "KeyMomentSummary",
+    "KeyMomentView",
+]
+
+#: Actions that protect a child whatever their outcome.
+PROTECTIVE_ACTIONS: Final[frozenset[str]] = frozenset(
+    {
+        ActionKind.STRATEGY_DISCUSSION.value,
+        ActionKind.SECTION47_STARTED.value,
+        ActionKind.INITIAL_CONFERENCE.value,
+        ActionKind.PROTECTION_PLAN_STARTED.value,
+    }
+)
+#: Outcomes that make a ``referral_decision`` a protective action.
+PROTECTIVE_OUTCOMES: Final[frozenset[str]] = frozenset(
+    {
+        ActionOutcome.SECTION47.value,
+        ActionOutcome.PROTECTION_PLAN.value,
+        ActionOutcome.SECTION17.value,
+    }
+)
+#: The decision kind a ``CaseClosed`` is reported as.
+CASE_CLOSED: Final = "case_closed"
+#: The key decisions, in the order the summary lists them.
+KEY_DECISIONS: Final[tuple[str, ...]] = (
+    ActionKind.STRATEGY_DISCUSSION.value,
+    ActionKind.INITIAL_CONFERENCE.value,
+    ActionKind.REVIEW_CONFERENCE.value,
+    CASE_CLOSED,
+)
+_SIGHTINGS: Final[frozenset[str]] = frozenset(
+    {ActionKind.CHILD_SEEN.value, ActionKind.HOME_VISIT.value}
+)
+_CONCERN: Final = "concern"
+_REFERRAL: Final = ActionKind.REFERRAL_RECEIVED.value
+_DECISION: Final = ActionKind.REFERRAL_DECISION.value
+#: Actions worth a row: concerns come from ``ConcernRaised``, closures from ``CaseClosed``.
+_STORED_ACTIONS: Final[frozenset[str]] = frozenset(
+    {*PROTECTIVE_ACTIONS, *KEY_DECISIONS, *_SIGHTINGS, _REFERRAL}
+)
+_US_PER_HOUR: Final = 3_600_000_000
+_CHECK_ID = msgspec.json.Decoder(Id).decode
+
+ConcernSource: TypeAlias = Literal["concern", "referral"]
+
+
+class ConcernResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """A concern and the first protective action at or after it (``None`` fields: none yet)."""
+
+    source: ConcernSource
+    concern: str | None
+    kind: str
+    child: str | None
+    raised_at: datetime
+    sequence: int
+    action: str | None = None
+    outcome: str | None = None
+    action_at: datetime | None = None
+    action_sequence: int | None = None
+    hours: float | None = None
+    working_days: int | None = None
+
+
+class DecisionCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """A key decision and what was known of the child's being seen before it."""
+
+    decision: str
+    outcome: str | None
+    child: str | None
+    decided_at: datetime
+    sequence: int
+    seen_alone_before: bool
+    last_seen_alone_at: datetime | None
+    days_since_seen_alone: int | None
+    seen_before: bool
+
+
+class CaseKeyMoments(msgspec.Struct, frozen=True, kw_only=True):
+    """A case's concerns with their first protective action, and its key decisions."""
+
+    partnership: str
+    case: str
+    concerns: list[ConcernResponse]
+    decisions: list[DecisionCheck]
+
+
+class DecisionCount(msgspec.Struct, frozen=True, kw_only=True):
+    """How many decisions of one kind were made, and how many without the child seen (alone)."""
+
+    decision: str
+    decisions: int
+    without_seen_alone: int
+    without_seen: int
+
+
+class KeyMomentSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """Key moments across a partnership's cases, for concerns and decisions dated in a range.
+
+    Percentiles are over the concerns that had a protective action; ``p90_hours`` is
+    the nearest-rank 90th percentile (a delay that one concern in ten exceeded).
+    """
+
+    partnership: str
+    date_from: date | None
+    date_to: date | None
+    cases: int
+    concerns: int
+    concerns_with_action: int
+    concerns_without_action: int
+    median_hours: float | None
+    p90_hours: float | None
+    median_working_days: float | None
+    decisions: list[DecisionCount]
+    decisions_without_seen_alone: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    seq: int
+    occurred: int
+    kind: str
+    child: str | None
+    outcome: str | None
+    concern: str | None
+    concern_kind: str | None
+    seen: bool
+    seen_alone: bool
+
+
+class KeyMomentView(View):
+    """The ``key_moments`` view."""
+
+    name: str = "key_moments"
+    table_names: ClassVar[tuple[str, ...]] = ("km_event", "km_case", "km_link", "km_nation")
+    tables: ClassVar[tuple[str, ...]] = (
+        "CREATE TABLE IF NOT EXISTS km_event ("
+        " partnership TEXT NOT NULL, case_id TEXT NOT NULL, seq {bigint} NOT NULL,"
+        " occurred {bigint} NOT NULL, kind TEXT NOT NULL, child TEXT, outcome TEXT,"
+        " concern TEXT, concern_kind TEXT, seen INTEGER NOT NULL, seen_alone INTEGER NOT NULL,"
+        " PRIMARY KEY (partnership, case_id, seq))",
+        "CREATE TABLE IF NOT EXISTS km_case ("
+        " partnership TEXT NOT NULL, case_id TEXT NOT NULL, children INTEGER NOT NULL,"
+        " PRIMARY KEY (partnership, case_id))",
+        "CREATE TABLE IF NOT EXISTS km_link ("
+        " partnership TEXT NOT NULL, case_id TEXT NOT NULL, child TEXT NOT NULL,"
+        " linked TEXT NOT NULL, PRIMARY KEY (partnership, case_id, child, linked))",
+        "CREATE TABLE IF NOT EXISTS km_nation ("
+        " partnership TEXT PRIMARY KEY, nation TEXT NOT NULL)",
+    )
+
+    def __init__(self, view: ViewStore) -> None:
+        super().__init__(view)
+        self._nations: dict[str, Nation] = {}
+
+    def forget(self) -> None:
+        self._nations = {}
+
+    # -- applying: at most one statement per event, none for events the view ignores -------
+
+    def apply(self, tx: Tx, event: Envelope) -> None:
+        handler = _HANDLERS.get(event.tag)
+        if handler is not None:
+            handler(self, tx, event)
+
+    def _established(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(PartnershipEstablished, event.fact)
+        tx.execute(
+            "INSERT INTO km_nation (partnership, nation) VALUES (?, ?)",
+            (event.partnership, fact.nation.value),
+        )
+        self._nations[event.partnership] = fact.nation
+
+    def _opened(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(CaseOpened, event.fact)
+        tx.execute(
+            "INSERT INTO km_case (partnership, case_id, children) VALUES (?, ?, ?)",
+            (event.partnership, event.ident, len(fact.children)),
+        )
+
+    def _linked(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(ChildIdentifierLinked, event.fact)
+        tx.execute(
+            "INSERT INTO km_link (partnership, case_id, child, linked) VALUES (?, ?, ?, ?)",
+            (event.partnership, event.ident, fact.child, fact.linked),
+        )
+
+    def _unlinked(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(ChildIdentifierUnlinked, event.fact)
+        tx.execute(
+            "DELETE FROM km_link WHERE partnership = ? AND case_id = ?"
+            " AND ((child = ? AND linked = ?) OR (child = ? AND linked = ?))",
+            (event.partnership, event.ident, fact.child, fact.linked, fact.linked, fact.child),
+        )
+
+    def _concern(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(ConcernRaised, event.fact)
+        child = fact.child if isinstance(fact.child, str) else None
+        self._insert(tx, event, _CONCERN, child, None, fact.concern, fact.kind.value, 0, 0)
+
+    def _action(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(ActionRecorded, event.fact)
+        action = fact.action.value
+        outcome = fact.outcome.value if isinstance(fact.outcome, ActionOutcome) else None
+        if action not in _STORED_ACTIONS and not (
+            action == _DECISION and outcome in PROTECTIVE_OUTCOMES
+        ):
+            return
+        child = fact.child if isinstance(fact.child, str) else None
+        alone = fact.seen_alone is True
+        seen = alone or fact.seen is True
+        if action in _SIGHTINGS and not seen:
+            return  # a visit that did not see the child counts for nothing here
+        self._insert(tx, event, action, child, outcome, None, None, int(seen), int(alone))
+
+    def _closed(self, tx: Tx, event: Envelope) -> None:
+        self._insert(tx, event, CASE_CLOSED, None, None, None, None, 0, 0)
+
+    @staticmethod
+    def _insert(tx: Tx, event: Envelope, *values: object) -> None:
+        """A row of: kind, child, outcome, concern, concern_kind, seen (0/1), seen_alone (0/1)."""
+        tx.execute(
+            "INSERT INTO km_event (partnership, case_id, seq, occurred, kind, child, outcome,"
+            " concern, concern_kind, seen, seen_alone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event.partnership, event.ident, event.seq, event.occurred_us, *values),
+        )
+
+    # -- querying --------------------------------------------------------------------
+
+    def case(self, partnership: str, case: str) -> CaseKeyMoments:
+        """The case's concerns and key decisions, in ``occurred_at`` order (empty if unknown)."""
+        _check_id("partnership", partnership)
+        _check_id("case", case)
+        with self.view.reading() as tx:
+            rows = tx.fetchall(
+                f"SELECT {_COLUMNS} FROM km_event WHERE partnership = ? AND case_id = ?"  # noqa: S608 -- constant column list
+                " ORDER BY occurred, seq",
+                (partnership, case),
+            )
+            found = tx.fetchone(
+                "SELECT children FROM km_case WHERE partnership = ? AND case_id = ?",
+                (partnership, case),
+            )
+            links = tx.fetchall(
+                "SELECT child, linked FROM km_link WHERE partnership = ? AND case_id = ?",
+                (partnership, case),
+            )
+            calendar = self._calendar(tx, partnership)
+        moments = _CaseMoments(
+            [_row(r) for r in rows],
+            children=0 if found is None else int(found[0]),
+            links=[(str(a), str(b)) for a, b in links],
+        )
+        return CaseKeyMoments(
+            partnership=partnership,
+            case=case,
+            concerns=moments.concerns(calendar),
+            decisions=moments.decisions(),
+        )
+
+    def summary(
+        self,
+        partnership: str,
+        *,
+        date_from: date | None = None,
+        date_to: date | None = None,
+    ) -> KeyMomentSummary:
+        """Counts and delays over the concerns and decisions whose London date is in the range.
+
+        Matching uses every row of a case, so a sighting before ``date_from`` still
+        counts for a decision inside the range, and a protective action after
+        ``date_to`` still answers a concern inside it.
+        """
+        _check_id("partnership", partnership)
+        for field, value in (("date_from", date_from), ("date_to", date_to)):
+            if value is not None and (isinstance(value, datetime) or not isinstance(value, date)):
+                msg = f"{field} {value!r} is not a calendar date; rule: a date (Europe/London)"
+                raise InvalidViewQuery(msg, field=field)
+        if date_from is not None and date_to is not None and date_from > date_to:
+            msg = (
+                f"date_from {date_from.isoformat()} is after date_to {date_to.isoformat()};"
+                " rule: date_from <= date_to"
+            )
+            raise InvalidViewQuery(msg, field="date_from")
+        with self.view.reading() as tx:
+            rows = tx.fetchall(
+                f"SELECT case_id, {_COLUMNS} FROM km_event WHERE partnership = ?"  # noqa: S608 -- constant column list
+                " ORDER BY case_id, occurred, seq",
+                (partnership,),
+            )
+            children = dict(
+                tx.fetchall(
+                    "SELECT case_id, children FROM km_case WHERE partnership = ?", (partnership,)
+                )
+            )
+            links: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            for case, child, linked in tx.fetchall(
+                "SELECT case_id, child, linked FROM km_link WHERE partnership = ?", (partnership,)
+            ):
+                links[str(case)].append((str(child), str(linked)))
+            calendar = self._calendar(tx, partnership)
+        by_case: dict[str, list[_Row]] = defaultdict(list)
+        for r in rows:
+            by_case[str(r[0])].append(_row(r[1:]))
+
+        def in_range(instant: datetime) -> bool:
+            day = local_date(instant)
+            return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
+
+        cases = 0
+        concerns: list[ConcernResponse] = []
+        decisions: list[DecisionCheck] = []
+        for case, case_rows in by_case.items():
+            moments = _CaseMoments(
+                case_rows, children=int(children.get(case, 0)), links=links.get(case, ())
+            )
+            chosen = [c for c in moments.concerns(calendar) if in_range(c.raised_at)]
+            made = [d for d in moments.decisions() if in_range(d.decided_at)]
+            if chosen or made:
+                cases += 1
+            concerns += chosen
+            decisions += made
+        answered = [c for c in concerns if c.hours is not None]
+        hours = sorted(cast(float, c.hours) for c in answered)
+        days = [c.working_days for c in answered if c.working_days is not None]
+        counts = [
+            DecisionCount(
+                decision=kind,
+                decisions=sum(1 for d in decisions if d.decision == kind),
+                without_seen_alone=sum(
+                    1 for d in decisions if d.decision == kind and not d.seen_alone_before
+                ),
+                without_seen=sum(1 for d in decisions if d.decision == kind and not d.seen_before),
+            )
+            for kind in KEY_DECISIONS
+        ]
+        return KeyMomentSummary(
+            partnership=partnership,
+            date_from=date_from,
+            date_to=date_to,
+            cases=cases,
+            concerns=len(concerns),
+            concerns_with_action=len(answered),
+            concerns_without_action=len(concerns) - len(answered),
+            median_hours=statistics.median(hours) if hours else None,
+            p90_hours=_nearest_rank(hours, 0.9),
+            median_working_days=float(statistics.median(days)) if days else None,
+            decisions=counts,
+            decisions_without_seen_alone=sum(c.without_seen_alone for c in counts),
+        )
+
+    def _calendar(self, tx: Tx, partnership: str) -> WorkingCalendar | None:
+        """The working calendar of the partnership's nation (``None``: never established)."""
+        nation = self._nations.get(partnership)
+        if nation is None:
+            row = tx.fetchone("SELECT nation FROM km_nation WHERE partnership = ?", (partnership,))
+            if row is None:
+                return None  # not cached: another process may establish it yet
+            nation = self._nations[partnership] = Nation(row[0])
+        return calendar_for(nation)
+
+
+_HANDLERS: Final[dict[str, Callable[[KeyMomentView, Tx, Envelope], None]]] = {
+    "PartnershipEstablished": KeyMomentView._established,
+    "CaseOpened": KeyMomentView._opened,
+    "ChildIdentifierLinked": KeyMomentView._linked,
+    "ChildIdentifierUnlinked": KeyMomentView._unlinked,
+    "ConcernRaised": KeyMomentView._concern,
+    "ActionRecorded": KeyMomentView._action,
+    "CaseClosed": KeyMomentView._closed,
+}
+
+_COLUMNS: Final = "seq, occurred, kind, child, outcome, concern, concern_kind, seen, seen_alone"
+
+
+def _row(r: Sequence[object]) -> _Row:
+    return _Row(
+        seq=int(cast(int, r[0])),
+        occurred=int(cast(int, r[1])),
+        kind=str(r[2]),
+        child=None if r[3] is None else str(r[3]),
+        outcome=None if r[4] is None else str(r[4]),
+        concern=None if r[5] is None else str(r[5]),
+        concern_kind=None if r[6] is None else str(r[6]),
+        seen=bool(r[7]),
+        seen_alone=bool(r[8]),
+    )
+
+
+class _CaseMoments:
+    """One case's rows in ``occurred_at`` order, and the matching rules of the module."""
+
+    def __init__(
+        self, rows: list[_Row], *, children: int, links: Iterable[tuple[str, str]]
+    ) -> None:
+        self.rows = rows
+        self.one_child = children == 1
+        self._parent: dict[str, str] = {}
+        for a, b in links:
+            self._parent[self._root(a)] = self._root(b)
+
+    def _root(self, token: str) -> str:
+        while (parent := self._parent.get(token, token)) != token:
+            token = parent
+        return token
+
+    def _same(self, a: str, b: str) -> bool:
+        return a == b or self._root(a) == self._root(b)
+
+    def concerns(self, calendar: WorkingCalendar | None) -> list[ConcernResponse]:
+        protective = [r for r in self.rows if _is_protective(r)]
+        referral = next((r for r in self.rows if r.kind == _REFERRAL), None)
+        out: list[ConcernResponse] = []
+        for r in self.rows:
+            if r.kind == _CONCERN:
+                source: ConcernSource = "concern"
+            elif r is referral:
+                source = "referral"
+            else:
+                continue
+            found = next(
+                (
+                    p
+                    for p in protective
+                    if p.occurred >= r.occurred
+                    and (p.child is None or r.child is None or self._same(p.child, r.child))
+                ),
+                None,
+            )
+            raised = from_micros(r.occurred)
+            acted = None if found is None else from_micros(found.occurred)
+            out.append(
+                ConcernResponse(
+                    source=source,
+                    concern=r.concern,
+                    kind=r.concern_kind or r.kind,
+                    child=r.child,
+                    raised_at=raised,
+                    sequence=r.seq,
+                    action=None if found is None else found.kind,
+                    outcome=None if found is None else found.outcome,
+                    action_at=acted,
+                    action_sequence=None if found is None else found.seq,
+                    hours=None if found is None else (found.occurred - r.occurred) / _US_PER_HOUR,
+                    working_days=None
+                    if calendar is None or acted is None
+                    else calendar.working_days_between(local_date(raised), local_date(acted)),
+                )
+            )
+        return out
+
+    def decisions(self) -> list[DecisionCheck]:
+        out: list[DecisionCheck] = []
+        sightings = [r for r in self.rows if r.seen]
+        for d in self.rows:
+            if d.kind not in KEY_DECISIONS:
+                continue
+            before = [s for s in sightings if s.occurred < d.occurred and self._sees(s, d)]
+            alone = [s for s in before if s.seen_alone]
+            decided = from_micros(d.occurred)
+            last = from_micros(alone[-1].occurred) if alone else None
+            out.append(
+                DecisionCheck(
+                    decision=d.kind,
+                    outcome=d.outcome,
+                    child=d.child,
+                    decided_at=decided,
+                    sequence=d.seq,
+                    seen_alone_before=last is not None,
+                    last_seen_alone_at=last,
+                    days_since_seen_alone=None
+                    if last is None
+                    else (local_date(decided) - local_date(last)).days,
+                    seen_before=bool(before),
+                )
+            )
+        return out
+
+    def _sees(self, sighting: _Row, decision: _Row) -> bool:
+        """Whether ``sighting`` saw the child ``decision`` is about (see the module's rules)."""
+        if decision.child is None:
+            return True
+        if sighting.child is None:
+            return self.one_child
+        return self._same(sighting.child, decision.child)
+
+
+def _is_protective(r: _Row) -> bool:
+    if r.kind in PROTECTIVE_ACTIONS:
+        return True
+    return r.kind == _DECISION and r.outcome in PROTECTIVE_OUTCOMES
+
+
+def _nearest_rank(ordered: list[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
+
+
+def _check_id(field: str, value: object) -> None:
+    try:
+        _CHECK_ID(msgspec.json.encode(value))
+    except (msgspec.ValidationError, TypeError):
+        msg = f"{field} {value!r} is not an identifier; rule: lowercase letters, digits, _ and -"
+        raise InvalidViewQuery(msg, field=field) from None

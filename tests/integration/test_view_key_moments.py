@@ -1,0 +1,449 @@
+"""The key moments view, on SQLite and on PostgreSQL: concern to protective action, seen alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from ledger_scenario import CASE, CHILD, LA, LINKED, PARTNERSHIP, SIBLING, T0, FixedClock, establish
+from views_support import catch_up, dump
+
+from ledger.application import Ledger
+from projections._store import ViewStore
+from projections.errors import InvalidViewQuery
+from projections.key_moments import KeyMomentView
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    #: Everything below is recorded on 20 April 2026, whenever it happened.
+    return FixedClock(datetime(2026, 4, 20, 9, tzinfo=UTC))
+
+
+@pytest.fixture
+def ledger(clock: FixedClock) -> Ledger:
+    app = Ledger(clock=clock)
+    establish(app)
+    return app
+
+
+def open_case(ledger: Ledger, case: str = CASE, *children: str) -> None:
+    ledger.open_case(
+        partnership=PARTNERSHIP,
+        case=case,
+        recorded_by=LA,
+        children=[{"child": c, "age_band": "5_9"} for c in children or (CHILD,)],
+        occurred_at=T0 - timedelta(days=1),
+    )
+
+
+def act(ledger: Ledger, action: str, at: datetime, *, case: str = CASE, **fields: Any) -> int:
+    receipt = ledger.record_action(
+        partnership=PARTNERSHIP, case=case, recorded_by=LA, action=action, occurred_at=at, **fields
+    )
+    return int(receipt.sequence)
+
+
+def concern(ledger: Ledger, ident: str, at: datetime, *, case: str = CASE, **fields: Any) -> None:
+    ledger.raise_concern(
+        partnership=PARTNERSHIP,
+        case=case,
+        recorded_by=LA,
+        concern=ident,
+        kind=fields.pop("kind", "significant_harm"),
+        occurred_at=at,
+        **fields,
+    )
+
+
+def view_of(ledger: Ledger, store: ViewStore) -> KeyMomentView:
+    view = KeyMomentView(store)
+    catch_up(ledger, store, view)
+    return view
+
+
+def seen_alone(view: KeyMomentView, case: str = CASE) -> list[tuple[Any, ...]]:
+    return [
+        (
+            d.decision,
+            d.child,
+            d.seen_alone_before,
+            d.last_seen_alone_at,
+            d.days_since_seen_alone,
+            d.seen_before,
+        )
+        for d in view.case(PARTNERSHIP, case).decisions
+    ]
+
+
+class TestSeenAloneBeforeDecisions:
+    def test_a_decision_after_a_seen_alone_visit_has_it_and_one_after_a_joint_visit_does_not(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger, "c-1")
+        act(
+            ledger,
+            "home_visit",
+            T0 + timedelta(hours=1),
+            case="c-1",
+            child=CHILD,
+            seen=True,
+            seen_alone=True,
+        )
+        act(ledger, "strategy_discussion", T0 + timedelta(days=2), case="c-1", outcome="section47")
+        open_case(ledger, "c-2")
+        act(
+            ledger,
+            "child_seen",
+            T0 + timedelta(hours=1),
+            case="c-2",
+            child=CHILD,
+            seen=True,
+            seen_alone=False,
+        )
+        act(ledger, "strategy_discussion", T0 + timedelta(hours=2), case="c-2")
+        ledger.close_case(
+            partnership=PARTNERSHIP,
+            case="c-2",
+            recorded_by=LA,
+            reason="no_further_action",
+            occurred_at=T0 + timedelta(days=3),
+        )
+        open_case(ledger, "c-3")
+        act(ledger, "home_visit", T0, case="c-3", seen=False)
+        act(ledger, "initial_conference", T0 + timedelta(days=1), case="c-3", child=CHILD)
+        view = view_of(ledger, view_store)
+
+        assert seen_alone(view, "c-1") == [
+            ("strategy_discussion", None, True, T0 + timedelta(hours=1), 2, True),
+        ]
+        assert view.case(PARTNERSHIP, "c-1").decisions[0].outcome == "section47"
+        assert seen_alone(view, "c-2") == [
+            ("strategy_discussion", None, False, None, None, True),
+            ("case_closed", None, False, None, None, True),
+        ]
+        assert seen_alone(view, "c-3") == [("initial_conference", CHILD, False, None, None, False)]
+
+    def test_a_sighting_recorded_late_that_happened_before_the_decision_counts(
+        self, ledger: Ledger, clock: FixedClock, view_store: ViewStore
+    ) -> None:
+        open_case(ledger)
+        decided = T0 + timedelta(days=1)
+        act(ledger, "strategy_discussion", decided)
+        act(
+            ledger,
+            "home_visit",
+            decided + timedelta(minutes=1),
+            child=CHILD,
+            seen=True,
+            seen_alone=True,
+        )
+        view = view_of(ledger, view_store)
+        assert seen_alone(view) == [("strategy_discussion", None, False, None, None, False)]
+
+        clock.advance(days=5)
+        act(ledger, "child_seen", T0 + timedelta(hours=2), child=CHILD, seen=True, seen_alone=True)
+        catch_up(ledger, view_store, view)
+        assert seen_alone(view) == [
+            ("strategy_discussion", None, True, T0 + timedelta(hours=2), 1, True),
+        ]
+
+    def test_a_decision_about_one_child_counts_only_sightings_of_that_child_or_its_linked_token(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger, CASE, CHILD, SIBLING)
+        act(
+            ledger, "child_seen", T0 + timedelta(hours=1), child=SIBLING, seen=True, seen_alone=True
+        )
+        act(
+            ledger, "home_visit", T0 + timedelta(hours=2), seen=True, seen_alone=True
+        )  # no child named
+        act(ledger, "review_conference", T0 + timedelta(hours=3), child=CHILD)
+        act(ledger, "strategy_discussion", T0 + timedelta(hours=4))  # about the case: any child
+        ledger.link_child_identifier(
+            partnership=PARTNERSHIP,
+            case=CASE,
+            recorded_by=LA,
+            child=CHILD,
+            linked=LINKED,
+            identifier_kind="nhs_number",
+        )
+        act(ledger, "child_seen", T0 + timedelta(hours=5), child=LINKED, seen=True, seen_alone=True)
+        act(ledger, "initial_conference", T0 + timedelta(hours=6), child=CHILD)
+        view = view_of(ledger, view_store)
+
+        assert seen_alone(view) == [
+            ("review_conference", CHILD, False, None, None, False),
+            ("strategy_discussion", None, True, T0 + timedelta(hours=2), 0, True),
+            ("initial_conference", CHILD, True, T0 + timedelta(hours=5), 0, True),
+        ]
+
+    def test_on_a_case_of_one_child_a_sighting_naming_no_child_is_that_child(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger)
+        act(ledger, "home_visit", T0 - timedelta(days=3), seen=True, seen_alone=True)
+        act(ledger, "initial_conference", T0 + timedelta(hours=1), child=CHILD)
+        view = view_of(ledger, view_store)
+        assert seen_alone(view) == [
+            ("initial_conference", CHILD, True, T0 - timedelta(days=3), 3, True),
+        ]
+
+
+class TestConcernToProtectiveAction:
+    def test_the_delay_across_a_weekend_is_counted_in_hours_and_working_days(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        friday = datetime(2026, 3, 6, 15, tzinfo=UTC)
+        monday = datetime(2026, 3, 9, 10, tzinfo=UTC)
+        open_case(ledger)
+        first_referral = act(ledger, "referral_received", friday)
+        concern(ledger, "cn-1", friday + timedelta(hours=1), child=CHILD)
+        act(ledger, "referral_decision", friday + timedelta(hours=2), outcome="early_help")
+        strategy = act(
+            ledger, "strategy_discussion", monday + timedelta(hours=1), outcome="section47"
+        )
+        act(ledger, "referral_received", monday)  # not the case's first referral
+        act(ledger, "section47_started", monday + timedelta(hours=5))
+        view = view_of(ledger, view_store)
+
+        got = [
+            (
+                c.source,
+                c.concern,
+                c.kind,
+                c.child,
+                c.sequence,
+                c.action,
+                c.action_sequence,
+                c.hours,
+                c.working_days,
+            )
+            for c in view.case(PARTNERSHIP, CASE).concerns
+        ]
+        assert got == [
+            (
+                "referral",
+                None,
+                "referral_received",
+                None,
+                first_referral,
+                "strategy_discussion",
+                strategy,
+                68.0,
+                1,
+            ),
+            (
+                "concern",
+                "cn-1",
+                "significant_harm",
+                CHILD,
+                first_referral + 1,
+                "strategy_discussion",
+                strategy,
+                67.0,
+                1,
+            ),
+        ]
+
+    def test_bank_holidays_are_not_working_days_and_a_section17_decision_is_protective(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger)
+        concern(ledger, "cn-1", datetime(2026, 4, 2, 14, tzinfo=UTC), kind="neglect")  # Thursday
+        act(ledger, "referral_decision", datetime(2026, 4, 7, 9, tzinfo=UTC), outcome="section17")
+        view = view_of(ledger, view_store)
+        [found] = view.case(PARTNERSHIP, CASE).concerns
+        assert (found.kind, found.action, found.outcome) == (
+            "neglect",
+            "referral_decision",
+            "section17",
+        )
+        assert found.action_at == datetime(2026, 4, 7, 9, tzinfo=UTC)
+        assert (found.hours, found.working_days) == (115.0, 1)  # Good Friday and Easter Monday
+
+    def test_a_concern_is_answered_only_by_a_later_action_for_its_child_or_the_whole_case(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger, CASE, CHILD, SIBLING)
+        act(ledger, "protection_plan_started", T0, child=CHILD)
+        concern(ledger, "cn-1", T0 + timedelta(hours=1), child=CHILD)
+        act(ledger, "section47_started", T0 + timedelta(hours=2), child=SIBLING)
+        concern(ledger, "cn-2", T0 + timedelta(hours=3), child=SIBLING)
+        view = view_of(ledger, view_store)
+        got = [(c.concern, c.action, c.hours) for c in view.case(PARTNERSHIP, CASE).concerns]
+        assert got == [("cn-1", None, None), ("cn-2", None, None)]
+
+        act(ledger, "initial_conference", T0 + timedelta(hours=5))
+        catch_up(ledger, view_store, view)
+        got = [(c.concern, c.action, c.hours) for c in view.case(PARTNERSHIP, CASE).concerns]
+        assert got == [("cn-1", "initial_conference", 4.0), ("cn-2", "initial_conference", 2.0)]
+
+    def test_an_unknown_case_has_no_key_moments(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        view = view_of(ledger, view_store)
+        moments = view.case(PARTNERSHIP, "c-404")
+        assert (moments.case, moments.concerns, moments.decisions) == ("c-404", [], [])
+
+
+class TestSummary:
+    @pytest.fixture
+    def four_cases(self, ledger: Ledger) -> Ledger:
+        """Delays of 10 h (c-1), 30 h (c-2) and 50 h (c-3, in April); c-4 has no action yet."""
+        open_case(ledger, "c-1")
+        concern(ledger, "cn", T0 + timedelta(hours=1), case="c-1")
+        act(ledger, "home_visit", T0 + timedelta(hours=2), case="c-1", seen=True, seen_alone=True)
+        act(ledger, "strategy_discussion", T0 + timedelta(hours=11), case="c-1")
+        ledger.close_case(
+            partnership=PARTNERSHIP,
+            case="c-1",
+            recorded_by=LA,
+            reason="plan_ended",
+            occurred_at=T0 + timedelta(days=2),
+        )
+        open_case(ledger, "c-2")
+        concern(ledger, "cn", T0 + timedelta(hours=1), case="c-2")
+        act(ledger, "child_seen", T0 + timedelta(hours=3), case="c-2", seen=True, seen_alone=False)
+        act(ledger, "strategy_discussion", T0 + timedelta(hours=31), case="c-2")
+        open_case(ledger, "c-3")
+        april = datetime(2026, 4, 1, 10, tzinfo=UTC)
+        concern(ledger, "cn", april, case="c-3")
+        act(ledger, "strategy_discussion", april + timedelta(hours=50), case="c-3")
+        open_case(ledger, "c-4")
+        concern(ledger, "cn", T0 + timedelta(hours=1), case="c-4", note="SENSITIVE note")
+        return ledger
+
+    def test_the_summary_counts_delays_and_decisions_without_the_child_seen_alone(
+        self, four_cases: Ledger, view_store: ViewStore
+    ) -> None:
+        view = view_of(four_cases, view_store)
+        summary = view.summary(PARTNERSHIP)
+        assert (
+            summary.cases,
+            summary.concerns,
+            summary.concerns_with_action,
+            summary.concerns_without_action,
+        ) == (4, 4, 3, 1)
+        assert (summary.median_hours, summary.p90_hours, summary.median_working_days) == (
+            30.0,
+            50.0,
+            1.0,
+        )
+        assert [
+            (d.decision, d.decisions, d.without_seen_alone, d.without_seen)
+            for d in summary.decisions
+        ] == [
+            ("strategy_discussion", 3, 2, 1),
+            ("initial_conference", 0, 0, 0),
+            ("review_conference", 0, 0, 0),
+            ("case_closed", 1, 0, 0),
+        ]
+        assert summary.decisions_without_seen_alone == 2
+
+    def test_a_date_range_selects_concerns_and_decisions_by_their_london_date(
+        self, four_cases: Ledger, view_store: ViewStore
+    ) -> None:
+        view = view_of(four_cases, view_store)
+        march = view.summary(PARTNERSHIP, date_from=date(2026, 3, 1), date_to=date(2026, 3, 31))
+        assert (march.cases, march.concerns, march.concerns_without_action) == (3, 3, 1)
+        assert (march.median_hours, march.p90_hours) == (20.0, 30.0)
+        strategy = march.decisions[0]
+        assert (strategy.decision, strategy.decisions, strategy.without_seen_alone) == (
+            "strategy_discussion",
+            2,
+            1,
+        )
+        april = view.summary(PARTNERSHIP, date_from=date(2026, 4, 1))
+        assert (
+            april.cases,
+            april.concerns,
+            april.median_hours,
+            april.decisions_without_seen_alone,
+        ) == (
+            1,
+            1,
+            50.0,
+            1,
+        )
+        empty = view.summary(PARTNERSHIP, date_to=date(2026, 2, 1))
+        assert (empty.cases, empty.concerns, empty.median_hours, empty.p90_hours) == (
+            0,
+            0,
+            None,
+            None,
+        )
+
+
+class TestRebuild:
+    def test_applying_one_event_at_a_time_equals_a_rebuild(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger, CASE, CHILD, SIBLING)
+        concern(ledger, "cn-1", T0, child=CHILD)
+        ledger.link_child_identifier(
+            partnership=PARTNERSHIP,
+            case=CASE,
+            recorded_by=LA,
+            child=CHILD,
+            linked=LINKED,
+            identifier_kind="nhs_number",
+        )
+        act(ledger, "child_seen", T0 + timedelta(hours=1), child=LINKED, seen=True, seen_alone=True)
+        ledger.unlink_child_identifier(
+            partnership=PARTNERSHIP,
+            case=CASE,
+            recorded_by=LA,
+            child=LINKED,
+            linked=CHILD,
+            identifier_kind="nhs_number",
+        )
+        act(ledger, "strategy_discussion", T0 + timedelta(hours=2), child=CHILD)
+        view = KeyMomentView(view_store)
+        runner = catch_up(ledger, view_store, view, batch_size=1)
+        incremental = dump(view_store, [view])
+        answer = view.case(PARTNERSHIP, CASE)
+        runner.rebuild()
+        assert dump(view_store, [view]) == incremental
+        assert view.case(PARTNERSHIP, CASE) == answer
+        assert incremental["km_link"] == []  # unlinked: LINKED is no longer CHILD
+        assert [d.seen_alone_before for d in answer.decisions] == [False]
+        assert [(c.action, c.hours) for c in answer.concerns] == [("strategy_discussion", 2.0)]
+
+
+class TestPrivacyAndValidation:
+    def test_no_free_text_reaches_the_view(self, ledger: Ledger, view_store: ViewStore) -> None:
+        open_case(ledger)
+        concern(ledger, "cn-1", T0, note="SENSITIVE concern")
+        act(ledger, "home_visit", T0, seen=True, seen_alone=True, note="SENSITIVE visit")
+        act(ledger, "information_shared", T0, note="SENSITIVE, and ignored by the view")
+        view = view_of(ledger, view_store)
+        tables = dump(view_store, [view])
+        assert len(tables["km_event"]) == 2
+        assert tables["km_nation"] == [(PARTNERSHIP, "england")]
+        assert "SENSITIVE" not in repr(tables)
+
+    @pytest.mark.parametrize(
+        ("field", "call"),
+        [
+            ("partnership", lambda v: v.case("North Shire", CASE)),
+            ("case", lambda v: v.case(PARTNERSHIP, "Case One")),
+            ("partnership", lambda v: v.summary("")),
+            (
+                "date_from",
+                lambda v: v.summary(
+                    PARTNERSHIP, date_from=date(2026, 4, 2), date_to=date(2026, 4, 1)
+                ),
+            ),
+            ("date_from", lambda v: v.summary(PARTNERSHIP, date_from=T0)),
+            ("date_to", lambda v: v.summary(PARTNERSHIP, date_to="2026-04-01")),
+        ],
+    )
+    def test_a_bad_query_argument_is_refused_naming_the_field_and_the_rule(
+        self, view_store: ViewStore, field: str, call: Any
+    ) -> None:
+        view = KeyMomentView(view_store)
+        with pytest.raises(InvalidViewQuery, match=rf"^{field} .*; rule: ") as info:
+            call(view)
+        assert info.value.field == field

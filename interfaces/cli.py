@@ -1,4 +1,4 @@
-"""The ``ledger`` command: ``ledger schema --out DIR``, ``ledger demo``.
+"""The ``ledger`` command: ``schema``, ``demo``, and ``views rebuild|update|follow|status``.
 
 Exit codes: 0 success; 1 a ledger error (its message says the field and the
 rule); 2 bad usage (typer's own).
@@ -7,7 +7,9 @@ rule); 2 bad usage (typer's own).
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -28,6 +30,19 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console(stderr=True)
+views_app = typer.Typer(
+    help="Build and keep current the views (opt-outs, timeliness, challenges, chronology, ...).",
+    no_args_is_help=True,
+)
+app.add_typer(views_app, name="views")
+
+BatchOption = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Events applied per transaction.")
+]
+ViewOption = Annotated[
+    list[str] | None,
+    typer.Option("--view", help="A view to work on (repeatable); every view when omitted."),
+]
 
 
 @app.command()
@@ -52,6 +67,115 @@ def demo() -> None:
     with open_ledger(settings) as running:
         receipts = run_scenario(running.ledger)
         print_summary(Console(), running, receipts)
+
+
+@views_app.command("rebuild")
+def views_rebuild(view: ViewOption = None, batch_size: BatchOption = 2_000) -> None:
+    """Drop the views and rebuild them from the first event, with a progress bar.
+
+    Commands may keep being recorded meanwhile; the rebuild stops at the stream's
+    position when it started. If it is interrupted, ``ledger views update`` resumes it.
+    """
+    _run_views(view or [], rebuild=True, batch_size=batch_size)
+
+
+@views_app.command("update")
+def views_update(view: ViewOption = None, batch_size: BatchOption = 2_000) -> None:
+    """Apply the events the views have not seen yet (resumes an interrupted rebuild), then exit."""
+    _run_views(view or [], rebuild=False, batch_size=batch_size)
+
+
+@views_app.command("follow")
+def views_follow(view: ViewOption = None) -> None:
+    """Keep the views current as events are recorded, until interrupted (Ctrl-C or SIGTERM)."""
+    from ledger.bootstrap import open_ledger
+    from projections.catalogue import Views
+
+    settings = Settings.from_env()
+    views = Views.open(settings)
+    try:
+        with open_ledger(settings) as running:
+            runner = views.runner(running.ledger, view or [])
+
+            def stop(signum: int, frame: FrameType | None) -> None:
+                runner.stop()
+
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+            console.print(f"following {', '.join(v.name for v in runner.views)}; Ctrl-C stops")
+            runner.follow()
+    finally:
+        views.close()
+
+
+@views_app.command("status")
+def views_status() -> None:
+    """Each view's position against the stream's."""
+    from rich.table import Table
+
+    from ledger.bootstrap import open_ledger
+    from projections.catalogue import Views
+
+    settings = Settings.from_env()
+    views = Views.open(settings)
+    try:
+        with open_ledger(settings) as running:
+            runner = views.runner(running.ledger)
+            stream = runner.stream_position()
+            table = Table("view", "position", "behind")
+            for name, position in runner.positions().items():
+                table.add_row(name, str(position), str(max(stream - position, 0)))
+            Console().print(table)
+    finally:
+        views.close()
+
+
+def _run_views(names: list[str], *, rebuild: bool, batch_size: int) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    from ledger.bootstrap import open_ledger
+    from projections.catalogue import Views
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f} events/s")
+
+    settings = Settings.from_env()
+    views = Views.open(settings)
+    try:
+        with open_ledger(settings) as running:
+            runner = views.runner(running.ledger, names, batch_size=batch_size)
+            label = "rebuilding" if rebuild else "updating"
+            with Progress(
+                TextColumn(f"{label} {', '.join(v.name for v in runner.views)}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                Rate(),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task(label, total=None)
+
+                def advance(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                stats = runner.rebuild(advance) if rebuild else runner.catch_up(advance)
+            console.print(
+                f"{stats.events:,} events applied in {stats.seconds:.1f} s"
+                f" ({stats.per_second:,.0f}/s); views at position {stats.position:,}"
+            )
+    finally:
+        views.close()
 
 
 def main() -> None:

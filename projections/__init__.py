@@ -1,5 +1,28 @@
-"""Views rebuilt from the ledger stream (opt-out register, timeliness, challenge history,
-case chronology, recommendations, key moments). Empty until the projections issue lands.
+"""Views rebuilt from the ledger stream: who opted out, who was late, who was challenged and
+what came of it, what happened to this child and when.
+
+Each view is an eventsourcing projection over the ledger's notification log (the
+stream), kept in SQLite (default) or PostgreSQL by the same code, with its
+tracking position committed in the same transaction as its rows:
+
+========================  ===================================================
+``optouts``               refusals, non-attendance, unanswered requests, rejected
+                          recommendations; counts per quarter; repeat patterns
+``timeliness``            statutory clocks from ``rules.toml`` (and a partnership's
+                          own file): on time, late by how much, open, overdue
+``challenges``            raised and received per agency, stages and response times
+``chronology``            every event of a case in ``occurred_at`` order, as of any instant
+``recommendations``       per review: owner, due date, RAG status; recurring themes
+``key_moments``           concern to first protective action; seen alone before decisions
+========================  ===================================================
+
+Start with :class:`~projections.catalogue.Views` (the query API) and
+:class:`~projections.runner.ViewRunner` (rebuild, catch up, follow).
 
 Depends on :mod:`schemas` and :mod:`ledger`; nothing below imports it.
 """
+
+from projections.catalogue import VIEW_NAMES, Views, open_store
+from projections.runner import RunStats, ViewRunner
+
+__all__ = ["VIEW_NAMES", "RunStats", "ViewRunner", "Views", "open_store"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import schemas
-from ledger.cli import app
+from interfaces.cli import app
 
 runner = CliRunner()
 

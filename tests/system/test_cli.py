@@ -1,4 +1,4 @@
-"""The ``ledger`` command as a person runs it: ``ledger schema`` and ``ledger demo``."""
+"""The ``ledger`` command as a person runs it: ``schema``, ``demo`` and ``views``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+import projections
 import schemas
 from interfaces.cli import app
+from projections.sqlite import SQLiteViewStore
 
 runner = CliRunner()
 
@@ -68,3 +70,38 @@ class TestDemoCommand:
         )
         assert done.returncode == 1
         assert "error:" in done.stderr
+
+
+class TestViewsCommands:
+    def test_rebuild_after_the_demo_fills_the_views_and_status_shows_them_current(
+        self, tmp_path: Path
+    ) -> None:
+        env = {"NATS_URL": "", "LEDGER_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+        assert _ledger("demo", env=env).returncode == 0
+        rebuilt = _ledger("views", "rebuild", env=env)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert "13 events applied" in rebuilt.stderr
+        status = _ledger("views", "status", env=env)
+        assert status.returncode == 0, status.stderr
+        cells = [
+            [cell.strip() for cell in line.strip("│ ").split("│")]
+            for line in status.stdout.splitlines()
+            if line.startswith("│")
+        ]
+        positions = {row[0]: (row[1], row[2]) for row in cells if row[0] != "view"}
+        assert positions == dict.fromkeys(projections.VIEW_NAMES, ("13", "0"))
+
+        views = projections.Views(SQLiteViewStore(tmp_path / "data" / "views.sqlite"))
+        try:
+            [challenge] = views.challenges.challenges("northshire")
+            assert challenge.stage_reached == 2
+            assert views.optouts.entries("northshire")
+        finally:
+            views.close()
+
+    def test_an_unknown_view_exits_with_code_1_naming_the_known_ones(self, tmp_path: Path) -> None:
+        env = {"NATS_URL": "", "LEDGER_DATA_DIR": str(tmp_path / "data")}
+        done = _ledger("views", "rebuild", "--view", "gossip", env=env)
+        assert done.returncode == 1
+        assert "view 'gossip' does not exist" in done.stderr
+        assert "chronology" in done.stderr

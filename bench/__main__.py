@@ -1,4 +1,9 @@
-"""``make bench``: the write path against raw JetStream and eventsourcing's SQLite, in one run.
+"""``make bench``: the write path and the views, each against its raw baseline, in one run.
+
+Two suites (``BENCH_SUITES=write,views`` by default; a suite left out keeps its
+figures from the last run): the write path against raw JetStream and
+eventsourcing's SQLite, and the views (:mod:`bench._views`: rebuild against a raw
+read of the same stream, and as-of chronology queries).
 
 All figures come from one process tree against one embedded nats-server, in
 interleaved rounds (raw, ledger, sqlite, pipelined raw, concurrent ledger, ...)
@@ -33,6 +38,7 @@ from rich.table import Table
 
 from bench import _workload as w
 from bench._concurrent import concurrent_append
+from bench._views import views_suite
 from ledger.application import Ledger
 from ledger.embedded import EmbeddedNats
 
@@ -51,13 +57,13 @@ def _rate(n: int, fn: Callable[[], None]) -> float:
 
 
 async def _raw_stream(js: Any, name: str) -> None:
-    from nats.js.api import StreamConfig
+    from nats.js.api import StorageType, StreamConfig
 
     await js.add_stream(
         StreamConfig(
             name=name,
             subjects=[f"{name.lower()}.>"],
-            storage="file",
+            storage=StorageType.FILE,
             deny_delete=True,
             deny_purge=True,
             allow_direct=True,
@@ -100,95 +106,106 @@ def _threads_in_process(ledger: Ledger, n: int, groups: list[list[str]]) -> floa
 
 def main() -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
-    n = 600 if quick else 3000
-    rounds = 2 if quick else 5
+    suites = set(os.environ.get("BENCH_SUITES", "write,views").split(","))
     console = Console()
     w.quiet_logs()
-    payload = w.raw_payload()
+    # A suite that is not run keeps its figures from the last run that did.
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     with tempfile.TemporaryDirectory() as tmp, EmbeddedNats(Path(tmp) / "nats") as server:
-        loop = asyncio.new_event_loop()
-        nc = loop.run_until_complete(nats.connect(server.url))
-        js = nc.jetstream()
-        loop.run_until_complete(_raw_stream(js, "RAW"))
-
-        on_nats = w.ledger_on_nats(server.url, "BENCH")
-        on_sqlite = Ledger(
-            env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{tmp}/es.db"}
-        )
-        cases: dict[str, list[str]] = {}
-        for name, ledger in (("nats", on_nats), ("sqlite", on_sqlite)):
-            w.setup_partnership(ledger)
-            cases[name] = w.open_cases(ledger, "c", CASES)
-            for case in cases[name]:
-                w.record_visit(ledger, case)
-        loop.run_until_complete(_raw_sequential(js, "raw.warm", payload, 200))
-
-        def in_loop(coro: Any) -> Callable[[], None]:
-            return lambda: loop.run_until_complete(coro)
-
-        processes = max(2, min(os.cpu_count() or 2, 4))
-        groups = [cases["nats"][k::WRITERS] for k in range(WRITERS)]
-        rows: list[dict[str, float]] = []
-        for r in range(rounds):
-            row = {
-                "raw": _rate(n, in_loop(_raw_sequential(js, f"raw.r{r}", payload, n))),
-                "ledger": _rate(n, lambda: _ledger_round(on_nats, cases["nats"], n)),
-                "sqlite": _rate(n, lambda: _ledger_round(on_sqlite, cases["sqlite"], n)),
-                "piped": _rate(n, in_loop(_raw_pipelined(js, f"raw.p{r}", payload, n))),
-                "concurrent": concurrent_append(server.url, "BENCH", processes, WRITERS, n * 2),
-                "threads": _threads_in_process(on_nats, n, groups),
-            }
-            rows.append(row)
-            console.log(
-                f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v:.0f}/s" for k, v in row.items())
-            )
-
-        def median(key: str) -> float:
-            return statistics.median(row[key] for row in rows)
-
-        def ratio(top: str, bottom: str) -> float:
-            # Per round, so both sides saw the same machine; then the median.
-            return statistics.median(row[top] / row[bottom] for row in rows)
-
-        results: dict[str, Any] = {
-            "raw_publish_per_s": round(median("raw"), 1),
-            "ledger_append_per_s": round(median("ledger"), 1),
-            "sqlite_append_per_s": round(median("sqlite"), 1),
-            "append_ratio_vs_raw_publish": round(ratio("ledger", "raw"), 3),
-            "append_ratio_vs_sqlite": round(ratio("ledger", "sqlite"), 3),
-            "raw_pipelined_per_s": round(median("piped"), 1),
-            "concurrent_append_per_s": round(median("concurrent"), 1),
-            "concurrent_ratio_vs_raw_pipelined": round(ratio("concurrent", "piped"), 3),
-            "concurrent_append_threads_one_process_per_s": round(median("threads"), 1),
-            "meta": {
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "method": "rates are medians of rounds; ratios are medians of per-round ratios",
-                "quick": quick,
-                "commands_per_round": n,
-                "rounds": rounds,
-                "writers": WRITERS,
-                "writer_processes": processes,
-                "payload_bytes": len(payload),
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "per_round": [{k: round(v, 1) for k, v in row.items()} for row in rows],
-            },
-        }
-        on_nats.close()
-        on_sqlite.close()
-        loop.run_until_complete(nc.close())
-        loop.close()
-
+        if "write" in suites:
+            results.update(_write_suite(server.url, tmp, quick=quick, console=console))
+        if "views" in suites:
+            results.update(views_suite(server.url, Path(tmp), quick=quick, console=console))
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    table = Table(title="ledger write path (medians of rounds)")
+    table = Table(title="make bench (medians of rounds)")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key, value in results.items():
-        if key != "meta":
+        if not key.startswith("meta"):
             table.add_row(key, f"{value:,}")
     console.print(table)
     console.print(f"written to {RESULTS}")
     return 0
+
+
+def _write_suite(url: str, tmp: str, *, quick: bool, console: Console) -> dict[str, Any]:
+    """The write path against raw JetStream and eventsourcing's SQLite."""
+    n = 600 if quick else 3000
+    rounds = 2 if quick else 5
+    payload = w.raw_payload()
+    loop = asyncio.new_event_loop()
+    nc = loop.run_until_complete(nats.connect(url))
+    js = nc.jetstream()
+    loop.run_until_complete(_raw_stream(js, "RAW"))
+
+    on_nats = w.ledger_on_nats(url, "BENCH")
+    on_sqlite = Ledger(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{tmp}/es.db"}
+    )
+    cases: dict[str, list[str]] = {}
+    for name, ledger in (("nats", on_nats), ("sqlite", on_sqlite)):
+        w.setup_partnership(ledger)
+        cases[name] = w.open_cases(ledger, "c", CASES)
+        for case in cases[name]:
+            w.record_visit(ledger, case)
+    loop.run_until_complete(_raw_sequential(js, "raw.warm", payload, 200))
+
+    def in_loop(coro: Any) -> Callable[[], None]:
+        return lambda: loop.run_until_complete(coro)
+
+    processes = max(2, min(os.cpu_count() or 2, 4))
+    groups = [cases["nats"][k::WRITERS] for k in range(WRITERS)]
+    rows: list[dict[str, float]] = []
+    for r in range(rounds):
+        row = {
+            "raw": _rate(n, in_loop(_raw_sequential(js, f"raw.r{r}", payload, n))),
+            "ledger": _rate(n, lambda: _ledger_round(on_nats, cases["nats"], n)),
+            "sqlite": _rate(n, lambda: _ledger_round(on_sqlite, cases["sqlite"], n)),
+            "piped": _rate(n, in_loop(_raw_pipelined(js, f"raw.p{r}", payload, n))),
+            "concurrent": concurrent_append(url, "BENCH", processes, WRITERS, n * 2),
+            "threads": _threads_in_process(on_nats, n, groups),
+        }
+        rows.append(row)
+        console.log(
+            f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v:.0f}/s" for k, v in row.items())
+        )
+
+    def median(key: str) -> float:
+        return statistics.median(row[key] for row in rows)
+
+    def ratio(top: str, bottom: str) -> float:
+        # Per round, so both sides saw the same machine; then the median.
+        return statistics.median(row[top] / row[bottom] for row in rows)
+
+    results: dict[str, Any] = {
+        "raw_publish_per_s": round(median("raw"), 1),
+        "ledger_append_per_s": round(median("ledger"), 1),
+        "sqlite_append_per_s": round(median("sqlite"), 1),
+        "append_ratio_vs_raw_publish": round(ratio("ledger", "raw"), 3),
+        "append_ratio_vs_sqlite": round(ratio("ledger", "sqlite"), 3),
+        "raw_pipelined_per_s": round(median("piped"), 1),
+        "concurrent_append_per_s": round(median("concurrent"), 1),
+        "concurrent_ratio_vs_raw_pipelined": round(ratio("concurrent", "piped"), 3),
+        "concurrent_append_threads_one_process_per_s": round(median("threads"), 1),
+        "meta": {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "method": "rates are medians of rounds; ratios are medians of per-round ratios",
+            "quick": quick,
+            "commands_per_round": n,
+            "rounds": rounds,
+            "writers": WRITERS,
+            "writer_processes": processes,
+            "payload_bytes": len(payload),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "per_round": [{k: round(v, 1) for k, v in row.items()} for row in rows],
+        },
+    }
+    on_nats.close()
+    on_sqlite.close()
+    loop.run_until_complete(nc.close())
+    loop.close()
+    return results
 
 
 if __name__ == "__main__":

@@ -60,4 +60,4 @@ def concurrent_append(url: str, stream: str, processes: int, writers: int, n: in
         p.join(timeout=60)
     start = min(r[0] for r in results)
     end = max(r[1] for r in results)
-    return sum(r[2] for r in results) / (end - start)
+    return float(sum(r[2] for r in results) / (end - start))

@@ -1,0 +1,7 @@
+"""``python -m bench.synthetic``."""
+
+import sys
+
+from bench.synthetic._cli import main
+
+sys.exit(main())

@@ -1,4 +1,6 @@
-"""What every view shares: the envelope it is given, its tables, and how events reach it.
+"""What every view shares: the envelope it is given, its tables, how events reach it, the
+clock its queries default to (:class:`ClockedView`) and how a query's conditions are built
+(:class:`Where`). Query-argument checks are in :mod:`projections._checks`.
 
 A :class:`View` is an eventsourcing :class:`~eventsourcing.projection.Projection`
 over the ledger's notification log. ``process_event`` (the library's entry point)
@@ -15,38 +17,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-import msgspec
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from ledger._aggregate import split_aggregate_id
+from projections._checks import check_day, check_id, check_instant
 from projections._store import Tx, ViewStore, to_micros
-from projections.errors import InvalidViewQuery
+from projections.calendar import local_date
 from schemas import LedgerEvent
-from schemas._types import Id
 
-__all__ = ["Envelope", "View", "check_id", "check_instant", "envelope_of"]
-
-_decode_id = msgspec.json.Decoder(Id).decode
-
-
-def check_id(field: str, value: str) -> None:
-    """Refuse a query argument that is not a ledger identifier, naming ``field``."""
-    try:
-        _decode_id(msgspec.json.encode(value))
-    except msgspec.ValidationError:
-        msg = f"{field} {value!r} is not an identifier; rule: lowercase letters, digits, _ and -"
-        raise InvalidViewQuery(msg, field=field) from None
-
-
-def check_instant(field: str, value: datetime) -> None:
-    """Refuse a naive datetime as a query argument, naming ``field``."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        msg = f"{field} has no time zone; rule: an instant must be timezone-aware (UTC)"
-        raise InvalidViewQuery(msg, field=field)
+__all__ = [
+    "ClockedView",
+    "Envelope",
+    "View",
+    "Where",
+    "check_id",
+    "check_instant",
+    "envelope_of",
+    "utc_now",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,3 +154,56 @@ class View(Projection[ViewStore]):
         except BaseException:
             self.forget()
             raise
+
+
+def utc_now() -> datetime:
+    """What time it is: the clock a :class:`ClockedView` reads unless given another."""
+    return datetime.now(UTC)
+
+
+class ClockedView(View):
+    """A view whose queries default ``as_of`` to today, the London date of ``clock`` (a test's
+    fixed clock)."""
+
+    def __init__(self, view: ViewStore, *, clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(view)
+        self._clock = clock
+
+    def _as_of(self, as_of: date | None) -> date:
+        """``as_of`` checked as a day, or today in London by the view's clock when not given."""
+        if as_of is None:
+            return local_date(self._clock())
+        check_day("as_of", as_of)
+        return as_of
+
+
+class Where:
+    """A query's ``WHERE`` conditions and their parameters, in order.
+
+    Conditions are constant SQL fragments written in a view's code and every value
+    is a parameter, so :attr:`sql` may be joined into a statement.
+    """
+
+    def __init__(self, condition: str, *params: object) -> None:
+        self.conditions = [condition]
+        self.params: list[object] = list(params)
+
+    def add(self, condition: str, *params: object) -> None:
+        self.conditions.append(condition)
+        self.params.extend(params)
+
+    def equal(self, column: str, value: object) -> None:
+        """``column = value``, when ``value`` is given (not ``None``)."""
+        if value is not None:
+            self.add(f"{column} = ?", value)
+
+    def days(self, column: str, date_from: date | None, date_to: date | None) -> None:
+        """``column`` (a day as ISO text) from ``date_from`` to ``date_to``, both included."""
+        if date_from is not None:
+            self.add(f"{column} >= ?", date_from.isoformat())
+        if date_to is not None:
+            self.add(f"{column} <= ?", date_to.isoformat())
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.conditions)

@@ -34,13 +34,15 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
 
 import msgspec
 
+from projections._checks import check_choice, check_day, check_id, check_range
+from projections._partnerships import PartnershipFacts, PartnershipTable
 from projections._store import Tx, ViewStore, from_micros
-from projections._view import Envelope, View, check_id
+from projections._view import ClockedView, Envelope, Where, utc_now
 from projections.calendar import WorkingCalendar, calendar_for, lateness, local_date
 from projections.errors import InvalidViewQuery
 from schemas.challenge import (
@@ -142,39 +144,13 @@ class AgencyChallengeCounts(msgspec.Struct, frozen=True, kw_only=True):
     overdue_now: int
 
 
-@dataclass(frozen=True)
-class _Terms:
-    """A partnership's nation and stage limits: what the stage clocks need."""
-
-    nation: Nation
-    limits: dict[int, int] = field(default_factory=dict)
-
-    def limit(self, stage: int) -> tuple[int, bool]:
-        days = self.limits.get(stage)
-        return (DEFAULT_RESPONSE_WORKING_DAYS, False) if days is None else (days, True)
+def _limit(facts: PartnershipFacts | None, stage: int) -> tuple[int, bool]:
+    """A stage's response limit in working days, and whether the partnership defined it."""
+    days = None if facts is None else facts.stage_limits.get(stage)
+    return (DEFAULT_RESPONSE_WORKING_DAYS, False) if days is None else (days, True)
 
 
-_DEFAULT_TERMS: Final = _Terms(Nation.ENGLAND)
-_encode_limits = msgspec.json.Encoder().encode
-_decode_limits = msgspec.json.Decoder(dict[int, int]).decode
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _check_day(field: str, value: object) -> None:
-    if not isinstance(value, date) or isinstance(value, datetime):
-        msg = f"{field} {value!r} is not a date; rule: a day is given as a datetime.date"
-        raise InvalidViewQuery(msg, field=field)
-
-
-def _check_choice(field: str, value: object, choices: Sequence[str]) -> None:
-    if value not in choices:
-        msg = f"{field} {value!r} is not allowed; rule: one of {', '.join(choices)}"
-        raise InvalidViewQuery(msg, field=field)
-
-
+_PARTNERSHIPS: Final = "challenge_partnership"
 _SELECT: Final = (
     "SELECT c.challenge, c.by_agency, c.against_agency, c.matter, c.case_id, c.raised,"
     " c.raised_day, c.status, c.outcome, c.ended, c.ended_day, s.stage, s.started, s.started_day,"
@@ -185,21 +161,16 @@ _SELECT: Final = (
 _ORDER: Final = " ORDER BY c.raised, c.challenge, s.stage"
 
 
-class ChallengeView(View):
+class ChallengeView(ClockedView):
     """The ``challenges`` view: challenge history and stage response times.
 
     ``clock`` says what time it is for queries that default to today (a test's fixed clock).
     """
 
     name = "challenges"
-    table_names: ClassVar[tuple[str, ...]] = (
-        "challenge_partnership",
-        "challenge",
-        "challenge_stage",
-    )
+    table_names: ClassVar[tuple[str, ...]] = (_PARTNERSHIPS, "challenge", "challenge_stage")
     tables: ClassVar[tuple[str, ...]] = (
-        "CREATE TABLE IF NOT EXISTS challenge_partnership ("
-        " partnership TEXT PRIMARY KEY, nation TEXT NOT NULL, limits TEXT NOT NULL)",
+        PartnershipTable.ddl(_PARTNERSHIPS),
         "CREATE TABLE IF NOT EXISTS challenge ("
         " partnership TEXT NOT NULL, challenge TEXT NOT NULL, seq {bigint} NOT NULL,"
         " by_agency TEXT NOT NULL, against_agency TEXT NOT NULL, matter TEXT NOT NULL,"
@@ -215,29 +186,19 @@ class ChallengeView(View):
         " PRIMARY KEY (partnership, challenge, stage))",
     )
 
-    def __init__(self, view: ViewStore, *, clock: Callable[[], datetime] = _utc_now) -> None:
-        super().__init__(view)
-        self._clock = clock
-        self._terms: dict[str, _Terms] = {}
+    def __init__(self, view: ViewStore, *, clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(view, clock=clock)
+        self._partnerships = PartnershipTable(_PARTNERSHIPS)
 
     def forget(self) -> None:
-        self._terms = {}
+        self._partnerships.forget()
 
     # -- applying ------------------------------------------------------------------
-    # At most two statements per event; a partnership's terms are read once per process.
+    # At most two statements per event; a partnership's facts are read once per process.
 
     def on_PartnershipEstablished(self, tx: Tx, event: Envelope) -> None:
         fact = cast(PartnershipEstablished, event.fact)
-        terms = _Terms(
-            fact.nation, {s.stage: s.response_working_days for s in fact.escalation_stages}
-        )
-        tx.execute(
-            "INSERT INTO challenge_partnership (partnership, nation, limits) VALUES (?, ?, ?)"
-            " ON CONFLICT (partnership) DO UPDATE SET nation = excluded.nation,"
-            " limits = excluded.limits",
-            (event.partnership, terms.nation.value, _encode_limits(terms.limits).decode()),
-        )
-        self._terms[event.partnership] = terms
+        self._partnerships.record(tx, event.partnership, fact)
 
     def on_ChallengeRaised(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ChallengeRaised, event.fact)
@@ -314,7 +275,7 @@ class ChallengeView(View):
     def _start_stage(
         self, tx: Tx, event: Envelope, stage: int, started_by: StartedBy, day: str
     ) -> None:
-        days, defined = self._terms_of(tx, event.partnership).limit(stage)
+        days, defined = _limit(self._partnerships.get(tx, event.partnership), stage)
         tx.execute(
             "INSERT INTO challenge_stage (partnership, challenge, stage, started, started_day,"
             " started_by, limit_days, limit_defined) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -329,13 +290,6 @@ class ChallengeView(View):
                 int(defined),
             ),
         )
-
-    def _terms_of(self, tx: Tx, partnership: str) -> _Terms:
-        terms = self._terms.get(partnership)
-        if terms is None:
-            terms = _load_terms(tx, partnership)
-            self._terms[partnership] = terms
-        return terms
 
     # -- querying ------------------------------------------------------------------
 
@@ -358,62 +312,40 @@ class ChallengeView(View):
         challenge was raised, both included.
         """
         check_id("partnership", partnership)
-        where = ["c.partnership = ?"]
-        params: list[Any] = [partnership]
         if agency is not None:
             check_id("agency", agency)
         if role is not None:
-            _check_choice("role", role, _ROLES)
+            check_choice("role", role, _ROLES, "a role")
             if agency is None:
                 msg = "role is given without agency; rule: role says how agency took part"
                 raise InvalidViewQuery(msg, field="role")
-        if agency is not None:
-            if role is None:
-                where.append("(c.by_agency = ? OR c.against_agency = ?)")
-                params += [agency, agency]
-            else:
-                where.append("c.by_agency = ?" if role == "raised" else "c.against_agency = ?")
-                params.append(agency)
         if case is not None:
             check_id("case", case)
-            where.append("c.case_id = ?")
-            params.append(case)
         if matter is not None:
-            _check_choice("matter", matter, _MATTERS)
-            where.append("c.matter = ?")
-            params.append(matter)
+            check_choice("matter", matter, _MATTERS, "a challenge matter")
         if status is not None:
-            _check_choice("status", status, _STATUSES)
-            where.append("c.status = ?")
-            params.append(status)
-        for name, value in (("date_from", date_from), ("date_to", date_to)):
-            if value is not None:
-                _check_day(name, value)
-        if date_from is not None and date_to is not None and date_from > date_to:
-            msg = (
-                f"date_from {date_from.isoformat()} is after date_to {date_to.isoformat()}; "
-                "rule: a date range runs from its first day to its last, date_from <= date_to"
-            )
-            raise InvalidViewQuery(msg, field="date_from")
-        if date_from is not None:
-            where.append("c.raised_day >= ?")
-            params.append(date_from.isoformat())
-        if date_to is not None:
-            where.append("c.raised_day <= ?")
-            params.append(date_to.isoformat())
-        return self._summaries(partnership, " AND ".join(where), params, None)
+            check_choice("status", status, _STATUSES, "a status")
+        check_range(date_from, date_to)
+
+        where = Where("c.partnership = ?", partnership)
+        if agency is not None and role is None:
+            where.add("(c.by_agency = ? OR c.against_agency = ?)", agency, agency)
+        elif agency is not None:
+            where.add("c.by_agency = ?" if role == "raised" else "c.against_agency = ?", agency)
+        where.equal("c.case_id", case)
+        where.equal("c.matter", matter)
+        where.equal("c.status", status)
+        where.days("c.raised_day", date_from, date_to)
+        return self._summaries(partnership, where, None)
 
     def open_challenges(self, partnership: str, *, as_of: date) -> list[ChallengeSummary]:
         """The challenges open on ``as_of`` as they stood then; open stages say days overdue."""
         check_id("partnership", partnership)
-        _check_day("as_of", as_of)
+        check_day("as_of", as_of)
         day = as_of.isoformat()
-        return self._summaries(
-            partnership,
-            "c.partnership = ? AND c.raised_day <= ? AND (c.ended_day IS NULL OR c.ended_day > ?)",
-            [partnership, day, day],
-            as_of,
-        )
+        where = Where("c.partnership = ? AND c.raised_day <= ?", partnership, day)
+        where.add("(c.ended_day IS NULL OR c.ended_day > ?)", day)
+        return self._summaries(partnership, where, as_of)
 
     def by_agency(
         self, partnership: str, *, as_of: date | None = None
@@ -424,14 +356,10 @@ class ChallengeView(View):
         challenge by then are listed, in name order.
         """
         check_id("partnership", partnership)
-        if as_of is None:
-            as_of = local_date(self._clock())
-        else:
-            _check_day("as_of", as_of)
+        as_of = self._as_of(as_of)
         summaries = self._summaries(
             partnership,
-            "c.partnership = ? AND c.raised_day <= ?",
-            [partnership, as_of.isoformat()],
+            Where("c.partnership = ? AND c.raised_day <= ?", partnership, as_of.isoformat()),
             as_of,
         )
         tallies: dict[str, _Tally] = defaultdict(_Tally)
@@ -454,13 +382,14 @@ class ChallengeView(View):
         return [tallies[agency].counts(agency) for agency in sorted(tallies)]
 
     def _summaries(
-        self, partnership: str, where: str, params: list[Any], as_of: date | None
+        self, partnership: str, where: Where, as_of: date | None
     ) -> list[ChallengeSummary]:
         with self.view.reading() as tx:
-            terms = _load_terms(tx, partnership)
+            facts = self._partnerships.get(tx, partnership)
             # ``where`` is made of constant fragments only; every value is a parameter.
-            rows = tx.fetchall(f"{_SELECT} WHERE {where}{_ORDER}", params)
-        calendar = calendar_for(terms.nation)
+            rows = tx.fetchall(f"{_SELECT} WHERE {where.sql}{_ORDER}", where.params)
+        # England's calendar for a partnership never established (it can have no challenges).
+        calendar = calendar_for(Nation.ENGLAND if facts is None else facts.nation)
         grouped: dict[str, list[Sequence[Any]]] = {}
         for row in rows:
             grouped.setdefault(str(row[0]), []).append(row)
@@ -494,16 +423,6 @@ class _Tally:
             late_responses=self.late,
             overdue_now=self.overdue,
         )
-
-
-def _load_terms(tx: Tx, partnership: str) -> _Terms:
-    """The partnership's terms from its row; England and the default limits if it has none."""
-    row = tx.fetchone(
-        "SELECT nation, limits FROM challenge_partnership WHERE partnership = ?", (partnership,)
-    )
-    if row is None:
-        return _DEFAULT_TERMS
-    return _Terms(Nation(str(row[0])), _decode_limits(str(row[1]).encode()))
 
 
 def _day(value: Any) -> date | None:

@@ -24,9 +24,10 @@ from typing import ClassVar
 
 import msgspec
 
+from projections._checks import check_id, check_instant
 from projections._describe import describe
 from projections._store import Tx, ViewStore, to_micros
-from projections._view import Envelope, View, check_id, check_instant
+from projections._view import Envelope, View
 
 __all__ = ["LATE_RECORDING_AFTER", "Chronology", "ChronologyEntry", "ChronologyView"]
 

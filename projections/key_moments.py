@@ -45,17 +45,18 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import ClassVar, Final, Literal, TypeAlias, cast
 
 import msgspec
 
+from projections._checks import check_id, check_range
+from projections._partnerships import PartnershipTable
 from projections._store import Tx, ViewStore, from_micros
 from projections._view import Envelope, View
 from projections.calendar import WorkingCalendar, calendar_for, local_date
-from projections.errors import InvalidViewQuery
 from schemas import (
     ActionKind,
     ActionOutcome,
@@ -64,10 +65,8 @@ from schemas import (
     ChildIdentifierLinked,
     ChildIdentifierUnlinked,
     ConcernRaised,
-    Nation,
     PartnershipEstablished,
 )
-from schemas._types import Id
 
 __all__ = [
     "CASE_CLOSED",
@@ -119,7 +118,7 @@ _STORED_ACTIONS: Final[frozenset[str]] = frozenset(
     {*PROTECTIVE_ACTIONS, *KEY_DECISIONS, *_SIGHTINGS, _REFERRAL}
 )
 _US_PER_HOUR: Final = 3_600_000_000
-_CHECK_ID = msgspec.json.Decoder(Id).decode
+_PARTNERSHIPS: Final = "km_nation"
 
 ConcernSource: TypeAlias = Literal["concern", "referral"]
 
@@ -211,7 +210,7 @@ class KeyMomentView(View):
     """The ``key_moments`` view."""
 
     name: str = "key_moments"
-    table_names: ClassVar[tuple[str, ...]] = ("km_event", "km_case", "km_link", "km_nation")
+    table_names: ClassVar[tuple[str, ...]] = ("km_event", "km_case", "km_link", _PARTNERSHIPS)
     tables: ClassVar[tuple[str, ...]] = (
         "CREATE TABLE IF NOT EXISTS km_event ("
         " partnership TEXT NOT NULL, case_id TEXT NOT NULL, seq {bigint} NOT NULL,"
@@ -224,47 +223,37 @@ class KeyMomentView(View):
         "CREATE TABLE IF NOT EXISTS km_link ("
         " partnership TEXT NOT NULL, case_id TEXT NOT NULL, child TEXT NOT NULL,"
         " linked TEXT NOT NULL, PRIMARY KEY (partnership, case_id, child, linked))",
-        "CREATE TABLE IF NOT EXISTS km_nation ("
-        " partnership TEXT PRIMARY KEY, nation TEXT NOT NULL)",
+        PartnershipTable.ddl(_PARTNERSHIPS),
     )
 
     def __init__(self, view: ViewStore) -> None:
         super().__init__(view)
-        self._nations: dict[str, Nation] = {}
+        self._partnerships = PartnershipTable(_PARTNERSHIPS)
 
     def forget(self) -> None:
-        self._nations = {}
+        self._partnerships.forget()
 
     # -- applying: at most one statement per event, none for events the view ignores -------
 
-    def apply(self, tx: Tx, event: Envelope) -> None:
-        handler = _HANDLERS.get(event.tag)
-        if handler is not None:
-            handler(self, tx, event)
-
-    def _established(self, tx: Tx, event: Envelope) -> None:
+    def on_PartnershipEstablished(self, tx: Tx, event: Envelope) -> None:
         fact = cast(PartnershipEstablished, event.fact)
-        tx.execute(
-            "INSERT INTO km_nation (partnership, nation) VALUES (?, ?)",
-            (event.partnership, fact.nation.value),
-        )
-        self._nations[event.partnership] = fact.nation
+        self._partnerships.record(tx, event.partnership, fact)
 
-    def _opened(self, tx: Tx, event: Envelope) -> None:
+    def on_CaseOpened(self, tx: Tx, event: Envelope) -> None:
         fact = cast(CaseOpened, event.fact)
         tx.execute(
             "INSERT INTO km_case (partnership, case_id, children) VALUES (?, ?, ?)",
             (event.partnership, event.ident, len(fact.children)),
         )
 
-    def _linked(self, tx: Tx, event: Envelope) -> None:
+    def on_ChildIdentifierLinked(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ChildIdentifierLinked, event.fact)
         tx.execute(
             "INSERT INTO km_link (partnership, case_id, child, linked) VALUES (?, ?, ?, ?)",
             (event.partnership, event.ident, fact.child, fact.linked),
         )
 
-    def _unlinked(self, tx: Tx, event: Envelope) -> None:
+    def on_ChildIdentifierUnlinked(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ChildIdentifierUnlinked, event.fact)
         tx.execute(
             "DELETE FROM km_link WHERE partnership = ? AND case_id = ?"
@@ -272,12 +261,12 @@ class KeyMomentView(View):
             (event.partnership, event.ident, fact.child, fact.linked, fact.linked, fact.child),
         )
 
-    def _concern(self, tx: Tx, event: Envelope) -> None:
+    def on_ConcernRaised(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ConcernRaised, event.fact)
         child = fact.child if isinstance(fact.child, str) else None
         self._insert(tx, event, _CONCERN, child, None, fact.concern, fact.kind.value, 0, 0)
 
-    def _action(self, tx: Tx, event: Envelope) -> None:
+    def on_ActionRecorded(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ActionRecorded, event.fact)
         action = fact.action.value
         outcome = fact.outcome.value if isinstance(fact.outcome, ActionOutcome) else None
@@ -292,7 +281,7 @@ class KeyMomentView(View):
             return  # a visit that did not see the child counts for nothing here
         self._insert(tx, event, action, child, outcome, None, None, int(seen), int(alone))
 
-    def _closed(self, tx: Tx, event: Envelope) -> None:
+    def on_CaseClosed(self, tx: Tx, event: Envelope) -> None:
         self._insert(tx, event, CASE_CLOSED, None, None, None, None, 0, 0)
 
     @staticmethod
@@ -308,8 +297,8 @@ class KeyMomentView(View):
 
     def case(self, partnership: str, case: str) -> CaseKeyMoments:
         """The case's concerns and key decisions, in ``occurred_at`` order (empty if unknown)."""
-        _check_id("partnership", partnership)
-        _check_id("case", case)
+        check_id("partnership", partnership)
+        check_id("case", case)
         with self.view.reading() as tx:
             rows = tx.fetchall(
                 f"SELECT {_COLUMNS} FROM km_event WHERE partnership = ? AND case_id = ?"  # noqa: S608 -- constant column list
@@ -350,17 +339,8 @@ class KeyMomentView(View):
         counts for a decision inside the range, and a protective action after
         ``date_to`` still answers a concern inside it.
         """
-        _check_id("partnership", partnership)
-        for field, value in (("date_from", date_from), ("date_to", date_to)):
-            if value is not None and (isinstance(value, datetime) or not isinstance(value, date)):
-                msg = f"{field} {value!r} is not a calendar date; rule: a date (Europe/London)"
-                raise InvalidViewQuery(msg, field=field)
-        if date_from is not None and date_to is not None and date_from > date_to:
-            msg = (
-                f"date_from {date_from.isoformat()} is after date_to {date_to.isoformat()};"
-                " rule: date_from <= date_to"
-            )
-            raise InvalidViewQuery(msg, field="date_from")
+        check_id("partnership", partnership)
+        check_range(date_from, date_to)
         with self.view.reading() as tx:
             rows = tx.fetchall(
                 f"SELECT case_id, {_COLUMNS} FROM km_event WHERE partnership = ?"  # noqa: S608 -- constant column list
@@ -430,24 +410,9 @@ class KeyMomentView(View):
 
     def _calendar(self, tx: Tx, partnership: str) -> WorkingCalendar | None:
         """The working calendar of the partnership's nation (``None``: never established)."""
-        nation = self._nations.get(partnership)
-        if nation is None:
-            row = tx.fetchone("SELECT nation FROM km_nation WHERE partnership = ?", (partnership,))
-            if row is None:
-                return None  # not cached: another process may establish it yet
-            nation = self._nations[partnership] = Nation(row[0])
-        return calendar_for(nation)
+        facts = self._partnerships.get(tx, partnership)
+        return None if facts is None else calendar_for(facts.nation)
 
-
-_HANDLERS: Final[dict[str, Callable[[KeyMomentView, Tx, Envelope], None]]] = {
-    "PartnershipEstablished": KeyMomentView._established,
-    "CaseOpened": KeyMomentView._opened,
-    "ChildIdentifierLinked": KeyMomentView._linked,
-    "ChildIdentifierUnlinked": KeyMomentView._unlinked,
-    "ConcernRaised": KeyMomentView._concern,
-    "ActionRecorded": KeyMomentView._action,
-    "CaseClosed": KeyMomentView._closed,
-}
 
 _COLUMNS: Final = "seq, occurred, kind, child, outcome, concern, concern_kind, seen, seen_alone"
 
@@ -574,11 +539,3 @@ def _nearest_rank(ordered: list[float], q: float) -> float | None:
     if not ordered:
         return None
     return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
-
-
-def _check_id(field: str, value: object) -> None:
-    try:
-        _CHECK_ID(msgspec.json.encode(value))
-    except (msgspec.ValidationError, TypeError):
-        msg = f"{field} {value!r} is not an identifier; rule: lowercase letters, digits, _ and -"
-        raise InvalidViewQuery(msg, field=field) from None

@@ -40,16 +40,16 @@ events and rebuilding the view removes it.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
 
 import msgspec
 
-from projections._store import Tx, ViewStore, from_micros, to_micros
-from projections._view import Envelope, View, check_id
+from projections._checks import check_choice, check_day, check_id, check_int, check_range
+from projections._store import Tx, from_micros, to_micros
+from projections._view import ClockedView, Envelope, Where
 from projections.calendar import local_date
-from projections.errors import InvalidViewQuery
 from schemas.case import (
     CooperationRefused,
     InformationProvided,
@@ -78,7 +78,7 @@ Standing: TypeAlias = Literal["decision_not_to_share", "stated_basis", "no_state
 
 #: The ``kind`` of a rejected recommendation (the other kinds are :class:`RefusalKind` values).
 RECOMMENDATION_REJECTED: Final = "recommendation_rejected"
-_KINDS: Final = frozenset([*(k.value for k in RefusalKind), RECOMMENDATION_REJECTED])
+_KINDS: Final = tuple(sorted([*(k.value for k in RefusalKind), RECOMMENDATION_REJECTED]))
 _STANDINGS: Final = ("decision_not_to_share", "stated_basis", "no_stated_basis")
 
 
@@ -142,10 +142,6 @@ class RepeatPattern(msgspec.Struct, frozen=True, kw_only=True):
     window_to: date
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -172,41 +168,13 @@ def _standing(basis: str | None, kind: str) -> Standing:
     return "stated_basis"
 
 
-# -- query argument checks ------------------------------------------------------------
-
-
-def _check_day(field: str, value: object) -> None:
-    if not isinstance(value, date) or isinstance(value, datetime):
-        msg = f"{field} {value!r} is not a date; rule: a day is given as a datetime.date"
-        raise InvalidViewQuery(msg, field=field)
-
-
-def _check_range(date_from: date | None, date_to: date | None) -> None:
-    if date_from is not None:
-        _check_day("date_from", date_from)
-    if date_to is not None:
-        _check_day("date_to", date_to)
-    if date_from is not None and date_to is not None and date_from > date_to:
-        msg = (
-            f"date_from {date_from.isoformat()} is after date_to {date_to.isoformat()}; "
-            "rule: a date range runs from its first day to its last, date_from <= date_to"
-        )
-        raise InvalidViewQuery(msg, field="date_from")
-
-
-def _check_int(field: str, value: object, low: int, high: int, rule: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        msg = f"{field} {value!r} is out of range; rule: {rule}"
-        raise InvalidViewQuery(msg, field=field)
-
-
 _ENTRY_COLUMNS: Final = (
     "e.seq, e.kind, e.agency, e.recorded_by, e.occurred, e.day, e.basis, e.case_id, e.review,"
     " e.recommendation, e.request, r.from_agency, e.reason"
 )
 
 
-class OptOutView(View):
+class OptOutView(ClockedView):
     """The ``optouts`` view: the opt-out register.
 
     ``clock`` says what time it is for queries that default to today (a test's fixed clock).
@@ -233,10 +201,6 @@ class OptOutView(View):
         " partnership TEXT NOT NULL, review TEXT NOT NULL, case_id TEXT NOT NULL,"
         " PRIMARY KEY (partnership, review))",
     )
-
-    def __init__(self, view: ViewStore, *, clock: Callable[[], datetime] = _utc_now) -> None:
-        super().__init__(view)
-        self._clock = clock
 
     # -- applying ------------------------------------------------------------------
     # One statement per event, two for a refusal naming a request; no reads, no caches.
@@ -364,39 +328,27 @@ class OptOutView(View):
             check_id("agency", agency)
         if case is not None:
             check_id("case", case)
-        if kind is not None and kind not in _KINDS:
-            msg = (
-                f"kind {kind!r} is not a kind of opt-out; rule: one of {', '.join(sorted(_KINDS))}"
-            )
-            raise InvalidViewQuery(msg, field="kind")
-        if standing is not None and standing not in _STANDINGS:
-            msg = f"standing {standing!r} is not a standing; rule: one of {', '.join(_STANDINGS)}"
-            raise InvalidViewQuery(msg, field="standing")
-        _check_range(date_from, date_to)
+        if kind is not None:
+            check_choice("kind", kind, _KINDS, "a kind of opt-out")
+        if standing is not None:
+            check_choice("standing", standing, _STANDINGS, "a standing")
+        check_range(date_from, date_to)
         if as_of is not None:
-            _check_day("as_of", as_of)
+            check_day("as_of", as_of)
 
-        where = ["e.partnership = ?"]
-        params: list[Any] = [partnership]
-        for column, value in (("e.agency", agency), ("e.kind", kind), ("e.case_id", case)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if date_from is not None:
-            where.append("e.day >= ?")
-            params.append(date_from.isoformat())
-        if date_to is not None:
-            where.append("e.day <= ?")
-            params.append(date_to.isoformat())
+        where = Where("e.partnership = ?", partnership)
+        where.equal("e.agency", agency)
+        where.equal("e.kind", kind)
+        where.equal("e.case_id", case)
+        where.days("e.day", date_from, date_to)
         with self.view.reading() as tx:
             rows = tx.fetchall(
-                # Only the constant fragments above are joined into the statement; every
-                # value is a parameter.
+                # Constant fragments only; every value is a parameter.
                 f"SELECT {_ENTRY_COLUMNS} FROM optout_entry e LEFT JOIN optout_request r"  # noqa: S608
                 " ON r.partnership = e.partnership AND r.case_id = e.case_id"
                 " AND r.request = e.request"
-                f" WHERE {' AND '.join(where)} ORDER BY e.occurred, e.seq",
-                params,
+                f" WHERE {where.sql} ORDER BY e.occurred, e.seq",
+                where.params,
             )
             overdue: list[Any] = []
             if as_of is not None and kind in (None, RefusalKind.REQUEST_NOT_ANSWERED):
@@ -420,29 +372,19 @@ class OptOutView(View):
         as_of: date,
     ) -> list[Any]:
         day = as_of.isoformat()
-        where = [
-            "partnership = ?",
-            "due_day < ?",
-            "requested_day <= ?",
-            "(answered_day IS NULL OR answered_day > ?)",
-            "(refused_day IS NULL OR refused_day > ?)",
-        ]
-        params: list[Any] = [partnership, day, day, day, day]
-        for column, value in (("to_agency", agency), ("case_id", case)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if date_from is not None:
-            where.append("due_day >= ?")
-            params.append(date_from.isoformat())
-        if date_to is not None:
-            where.append("due_day <= ?")
-            params.append(date_to.isoformat())
+        where = Where(
+            "partnership = ? AND due_day < ? AND requested_day <= ?", partnership, day, day
+        )
+        where.add("(answered_day IS NULL OR answered_day > ?)", day)
+        where.add("(refused_day IS NULL OR refused_day > ?)", day)
+        where.equal("to_agency", agency)
+        where.equal("case_id", case)
+        where.days("due_day", date_from, date_to)
         return tx.fetchall(
             # Constant fragments only; every value is a parameter.
             "SELECT seq, to_agency, recorded_by, due, due_day, case_id, request, from_agency"  # noqa: S608
-            f" FROM optout_request WHERE {' AND '.join(where)}",
-            params,
+            f" FROM optout_request WHERE {where.sql}",
+            where.params,
         )
 
     def counts_by_quarter(self, partnership: str, *, year: int | None = None) -> list[QuarterCount]:
@@ -451,7 +393,7 @@ class OptOutView(View):
         params: list[Any] = [partnership]
         bounds = ""
         if year is not None:
-            _check_int("year", year, 1900, 9999, "a year is a whole number from 1900 to 9999")
+            check_int("year", year, 1900, 9999, "a year is a whole number from 1900 to 9999")
             bounds = " AND quarter >= ? AND quarter <= ?"
             params += [f"{year}-Q1", f"{year}-Q4"]
         with self.view.reading() as tx:
@@ -495,12 +437,9 @@ class OptOutView(View):
         today in London). Rejected recommendations are not refusals and do not count.
         """
         check_id("partnership", partnership)
-        _check_int("threshold", threshold, 2, 10_000, "a repeat is at least 2 refusals")
-        _check_int("within_days", within_days, 1, 36_600, "a window is 1 to 36600 days long")
-        if as_of is None:
-            as_of = local_date(self._clock())
-        else:
-            _check_day("as_of", as_of)
+        check_int("threshold", threshold, 2, 10_000, "a repeat is at least 2 refusals")
+        check_int("within_days", within_days, 1, 36_600, "a window is 1 to 36600 days long")
+        as_of = self._as_of(as_of)
         window_from = as_of - timedelta(days=within_days - 1)
         with self.view.reading() as tx:
             rows = tx.fetchall(

@@ -38,15 +38,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import ClassVar, Final, Literal, TypeAlias, cast
 
 import msgspec
 
-from projections._store import Tx, ViewStore, from_micros, to_micros
-from projections._view import Envelope, View
+from projections._checks import check_choice, check_id, check_int
+from projections._store import Tx, from_micros, to_micros
+from projections._view import ClockedView, Envelope, Where
 from projections.calendar import LONDON, local_date
-from projections.errors import InvalidViewQuery
 from schemas import (
     RagStatus,
     RapidReviewCompleted,
@@ -61,7 +61,6 @@ from schemas import (
     SeriousIncidentNotified,
     Theme,
 )
-from schemas._types import Id
 
 __all__ = [
     "AMBER_WITHIN_DAYS",
@@ -83,9 +82,8 @@ RagSource: TypeAlias = Literal["reported", "derived"]
 Period: TypeAlias = Literal["year", "quarter"]
 _Label: TypeAlias = Callable[[date], str]
 
-_STATES: Final[frozenset[str]] = frozenset({"issued", "accepted", "rejected", "implemented"})
-_THEMES: Final[frozenset[str]] = frozenset(t.value for t in Theme)
-_CHECK_ID = msgspec.json.Decoder(Id).decode
+_STATES: Final = ("accepted", "implemented", "issued", "rejected")
+_THEMES: Final = tuple(sorted(t.value for t in Theme))
 
 
 class RecommendationStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -154,10 +152,6 @@ class RecurringTheme(msgspec.Struct, frozen=True, kw_only=True):
     last_issued: date
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def rag_for(
     *,
     state: RecommendationState,
@@ -178,7 +172,7 @@ def rag_for(
     return RagStatus.GREEN, "derived"
 
 
-class RecommendationView(View):
+class RecommendationView(ClockedView):
     """The ``recommendations`` view.
 
     ``clock`` says what time it is for queries whose ``as_of`` defaults to today.
@@ -203,18 +197,9 @@ class RecommendationView(View):
         " PRIMARY KEY (partnership, review_id, recommendation, seq))",
     )
 
-    def __init__(self, view: ViewStore, *, clock: Callable[[], datetime] = _utc_now) -> None:
-        super().__init__(view)
-        self._clock = clock
-
     # -- applying: one statement per review event, no SQL for any other event ------------
 
-    def apply(self, tx: Tx, event: Envelope) -> None:
-        handler = _HANDLERS.get(event.tag)
-        if handler is not None:
-            handler(self, tx, event)
-
-    def _notified(self, tx: Tx, event: Envelope) -> None:
+    def on_SeriousIncidentNotified(self, tx: Tx, event: Envelope) -> None:
         fact = cast(SeriousIncidentNotified, event.fact)
         tx.execute(
             "INSERT INTO rec_review (partnership, review_id, case_id, incident, opened, notified)"
@@ -229,30 +214,24 @@ class RecommendationView(View):
             ),
         )
 
-    def _rapid_review(self, tx: Tx, event: Envelope) -> None:
+    def on_RapidReviewCompleted(self, tx: Tx, event: Envelope) -> None:
         fact = cast(RapidReviewCompleted, event.fact)
-        tx.execute(
-            "UPDATE rec_review SET rapid_review = ?, rapid_review_at = ?"
-            " WHERE partnership = ? AND review_id = ?",
-            (fact.decision.value, to_micros(fact.completed_at), event.partnership, event.ident),
+        _set_review(
+            tx,
+            event,
+            rapid_review=fact.decision.value,
+            rapid_review_at=to_micros(fact.completed_at),
         )
 
-    def _commissioned(self, tx: Tx, event: Envelope) -> None:
+    def on_ReviewCommissioned(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ReviewCommissioned, event.fact)
-        tx.execute(
-            "UPDATE rec_review SET level = ?, commissioned = ?"
-            " WHERE partnership = ? AND review_id = ?",
-            (fact.level.value, to_micros(fact.commissioned_at), event.partnership, event.ident),
-        )
+        _set_review(tx, event, level=fact.level.value, commissioned=to_micros(fact.commissioned_at))
 
-    def _published(self, tx: Tx, event: Envelope) -> None:
+    def on_ReviewPublished(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ReviewPublished, event.fact)
-        tx.execute(
-            "UPDATE rec_review SET published = ? WHERE partnership = ? AND review_id = ?",
-            (to_micros(fact.published_at), event.partnership, event.ident),
-        )
+        _set_review(tx, event, published=to_micros(fact.published_at))
 
-    def _recommendation_issued(self, tx: Tx, event: Envelope) -> None:
+    def on_RecommendationIssued(self, tx: Tx, event: Envelope) -> None:
         fact = cast(RecommendationIssued, event.fact)
         tx.execute(
             "INSERT INTO rec_recommendation (partnership, review_id, recommendation, owner, theme,"
@@ -269,17 +248,16 @@ class RecommendationView(View):
             ),
         )
 
-    def _step(self, tx: Tx, event: Envelope, column: str) -> None:
-        fact = cast(
-            RecommendationAccepted | RecommendationRejected | RecommendationImplemented, event.fact
-        )
-        tx.execute(
-            f"UPDATE rec_recommendation SET {column} = ?"  # noqa: S608 -- column is one of three literals
-            " WHERE partnership = ? AND review_id = ? AND recommendation = ?",
-            (event.occurred_us, event.partnership, event.ident, fact.recommendation),
-        )
+    def on_RecommendationAccepted(self, tx: Tx, event: Envelope) -> None:
+        _step(tx, event, "accepted")
 
-    def _progress(self, tx: Tx, event: Envelope) -> None:
+    def on_RecommendationRejected(self, tx: Tx, event: Envelope) -> None:
+        _step(tx, event, "rejected")
+
+    def on_RecommendationImplemented(self, tx: Tx, event: Envelope) -> None:
+        _step(tx, event, "implemented")
+
+    def on_RecommendationProgressReported(self, tx: Tx, event: Envelope) -> None:
         fact = cast(RecommendationProgressReported, event.fact)
         tx.execute(
             "INSERT INTO rec_progress (partnership, review_id, recommendation, seq, occurred,"
@@ -310,40 +288,36 @@ class RecommendationView(View):
 
         ``status`` filters on the state at ``as_of`` (issued, accepted, rejected, implemented).
         """
-        _check_id("partnership", partnership)
+        check_id("partnership", partnership)
         if review is not None:
-            _check_id("review", review)
+            check_id("review", review)
         if owner is not None:
-            _check_id("owner", owner)
-        if status is not None and status not in _STATES:
-            msg = f"status {status!r} is not a state; rule: one of {', '.join(sorted(_STATES))}"
-            raise InvalidViewQuery(msg, field="status")
-        if theme is not None and theme not in _THEMES:
-            msg = f"theme {theme!r} is not a theme; rule: one of {', '.join(sorted(_THEMES))}"
-            raise InvalidViewQuery(msg, field="theme")
-        theme = None if theme is None else str(theme)
+            check_id("owner", owner)
+        if status is not None:
+            check_choice("status", status, _STATES, "a state")
+        if theme is not None:
+            check_choice("theme", theme, _THEMES, "a theme")
         day = self._as_of(as_of)
         bound = _end_of(day)
-        sql = (
-            "SELECT review_id, recommendation, owner, theme, due, issued, accepted, rejected,"
-            " implemented FROM rec_recommendation WHERE partnership = ? AND issued < ?"
-        )
-        params: list[object] = [partnership, bound]
-        for column, value in (("review_id", review), ("owner", owner), ("theme", theme)):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                params.append(value)
-        progress_sql = (
-            "SELECT review_id, recommendation, occurred, seq, status FROM rec_progress"
-            " WHERE partnership = ? AND occurred < ?"
-        )
-        progress_params: list[object] = [partnership, bound]
-        if review is not None:
-            progress_sql += " AND review_id = ?"
-            progress_params.append(review)
+        where = Where("partnership = ? AND issued < ?", partnership, bound)
+        where.equal("review_id", review)
+        where.equal("owner", owner)
+        where.equal("theme", None if theme is None else str(theme))
+        progress = Where("partnership = ? AND occurred < ?", partnership, bound)
+        progress.equal("review_id", review)
         with self.view.reading() as tx:
-            rows = tx.fetchall(sql + " ORDER BY review_id, issued, recommendation", params)
-            reports = tx.fetchall(progress_sql + " ORDER BY occurred, seq", progress_params)
+            # Constant fragments only; every value is a parameter.
+            rows = tx.fetchall(
+                "SELECT review_id, recommendation, owner, theme, due, issued, accepted, rejected,"  # noqa: S608
+                f" implemented FROM rec_recommendation WHERE {where.sql}"
+                " ORDER BY review_id, issued, recommendation",
+                where.params,
+            )
+            reports = tx.fetchall(
+                "SELECT review_id, recommendation, occurred, seq, status FROM rec_progress"  # noqa: S608
+                f" WHERE {progress.sql} ORDER BY occurred, seq",
+                progress.params,
+            )
         latest: dict[tuple[str, str], tuple[int, int, str]] = {}
         counts: dict[tuple[str, str], int] = defaultdict(int)
         for review_id, recommendation, occurred, _seq, rag in reports:
@@ -360,7 +334,7 @@ class RecommendationView(View):
 
     def reviews(self, partnership: str, *, as_of: date | None = None) -> list[ReviewSummary]:
         """Every review notified by the end of ``as_of``, with its recommendations counted."""
-        _check_id("partnership", partnership)
+        check_id("partnership", partnership)
         day = self._as_of(as_of)
         bound = _end_of(day)
         with self.view.reading() as tx:
@@ -412,7 +386,7 @@ class RecommendationView(View):
 
     def themes(self, partnership: str, *, period: Period = "year") -> list[ThemeCount]:
         """Recommendations and distinct reviews per theme and period, by theme then period."""
-        _check_id("partnership", partnership)
+        check_id("partnership", partnership)
         label = _period_label(period)
         issued = self._issued(partnership)
         recommendations: dict[tuple[str, str], int] = defaultdict(int)
@@ -439,10 +413,8 @@ class RecommendationView(View):
         self, partnership: str, *, min_reviews: int = 2, period: Period = "year"
     ) -> list[RecurringTheme]:
         """Themes raised by at least ``min_reviews`` distinct reviews, most reviews first."""
-        _check_id("partnership", partnership)
-        if isinstance(min_reviews, bool) or not isinstance(min_reviews, int) or min_reviews < 1:
-            msg = f"min_reviews {min_reviews!r} is not a count; rule: a whole number, 1 or more"
-            raise InvalidViewQuery(msg, field="min_reviews")
+        check_id("partnership", partnership)
+        check_int("min_reviews", min_reviews, 1, None, "a count of reviews, 1 or more")
         label = _period_label(period)
         by_theme: dict[str, list[tuple[str, date]]] = defaultdict(list)
         for theme, review, on in self._issued(partnership):
@@ -467,9 +439,6 @@ class RecommendationView(View):
         out.sort(key=lambda t: (-t.reviews, t.theme.value))
         return out
 
-    def _as_of(self, as_of: date | None) -> date:
-        return local_date(self._clock()) if as_of is None else _check_as_of(as_of)
-
     def _issued(self, partnership: str) -> list[tuple[str, str, date]]:
         with self.view.reading() as tx:
             rows = tx.fetchall(
@@ -479,35 +448,28 @@ class RecommendationView(View):
         return [(str(t), str(r), date.fromisoformat(on)) for t, r, on in rows]
 
 
-_HANDLERS: Final[dict[str, Callable[[RecommendationView, Tx, Envelope], None]]] = {
-    "SeriousIncidentNotified": RecommendationView._notified,
-    "RapidReviewCompleted": RecommendationView._rapid_review,
-    "ReviewCommissioned": RecommendationView._commissioned,
-    "ReviewPublished": RecommendationView._published,
-    "RecommendationIssued": RecommendationView._recommendation_issued,
-    "RecommendationAccepted": lambda view, tx, event: view._step(tx, event, "accepted"),
-    "RecommendationRejected": lambda view, tx, event: view._step(tx, event, "rejected"),
-    "RecommendationImplemented": lambda view, tx, event: view._step(tx, event, "implemented"),
-    "RecommendationProgressReported": RecommendationView._progress,
-}
-
-
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _check_id(field: str, value: object) -> None:
-    try:
-        _CHECK_ID(msgspec.json.encode(value))
-    except (msgspec.ValidationError, TypeError):
-        msg = f"{field} {value!r} is not an identifier; rule: lowercase letters, digits, _ and -"
-        raise InvalidViewQuery(msg, field=field) from None
+def _set_review(tx: Tx, event: Envelope, **columns: object) -> None:
+    """Set ``columns`` (literal names in this module's code) of the event's review row."""
+    tx.execute(
+        f"UPDATE rec_review SET {', '.join(f'{c} = ?' for c in columns)}"  # noqa: S608 -- literal names
+        " WHERE partnership = ? AND review_id = ?",
+        (*columns.values(), event.partnership, event.ident),
+    )
 
 
-def _check_as_of(as_of: date) -> date:
-    if isinstance(as_of, datetime) or not isinstance(as_of, date):
-        msg = f"as_of {as_of!r} is not a calendar date; rule: as_of is a date (Europe/London)"
-        raise InvalidViewQuery(msg, field="as_of")
-    return as_of
+def _step(tx: Tx, event: Envelope, column: str) -> None:
+    """Set the instant of a recommendation's step: ``accepted``, ``rejected`` or ``implemented``."""
+    fact = cast(
+        RecommendationAccepted | RecommendationRejected | RecommendationImplemented, event.fact
+    )
+    tx.execute(
+        f"UPDATE rec_recommendation SET {column} = ?"  # noqa: S608 -- column is one of three literals
+        " WHERE partnership = ? AND review_id = ? AND recommendation = ?",
+        (event.occurred_us, event.partnership, event.ident, fact.recommendation),
+    )
 
 
 def _end_of(day: date) -> int:
@@ -581,11 +543,8 @@ _LABELS: Final[dict[str, _Label]] = {
 
 
 def _period_label(period: str) -> _Label:
-    label = _LABELS.get(period)
-    if label is None:
-        msg = f"period {period!r} is not a period; rule: 'year' or 'quarter'"
-        raise InvalidViewQuery(msg, field="period")
-    return label
+    check_choice("period", period, tuple(_LABELS), "a period")
+    return _LABELS[period]
 
 
 def _recurs(seen: set[tuple[str, str]]) -> bool:

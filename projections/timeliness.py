@@ -26,12 +26,14 @@ never reads the system clock, so the same rows answer "as of 31 March".
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import ClassVar, Final, Literal
 
 import msgspec
 
+from projections._checks import check_choice, check_id
+from projections._partnerships import PartnershipTable
 from projections._store import Tx, ViewStore, to_micros
-from projections._view import Envelope, View, check_id
+from projections._view import Envelope, View, Where
 from projections.calendar import calendar_for, lateness, local_date
 from projections.clocks import RuleIndex, RuleSet, due_for, load_rules
 from projections.errors import InvalidViewQuery
@@ -72,23 +74,16 @@ class RulePerformance(msgspec.Struct, frozen=True, kw_only=True):
     max_days_late: int
 
 
-class _Partnership(msgspec.Struct, frozen=True):
-    nation: Nation
-    settings: dict[str, int]
-
-
-_encode = msgspec.json.encode
-_decode_partnership = msgspec.json.Decoder(_Partnership).decode
+_PARTNERSHIPS: Final = "timeliness_partnership"
 
 
 class TimelinessView(View):
     """The ``timeliness`` view."""
 
     name: str = "timeliness"
-    table_names: ClassVar[tuple[str, ...]] = ("timeliness_clock", "timeliness_partnership")
+    table_names: ClassVar[tuple[str, ...]] = ("timeliness_clock", _PARTNERSHIPS)
     tables: ClassVar[tuple[str, ...]] = (
-        "CREATE TABLE IF NOT EXISTS timeliness_partnership ("
-        " partnership TEXT PRIMARY KEY, facts {blob} NOT NULL)",
+        PartnershipTable.ddl(_PARTNERSHIPS),
         "CREATE TABLE IF NOT EXISTS timeliness_clock ("
         " partnership TEXT NOT NULL, rule TEXT NOT NULL, aggregate TEXT NOT NULL,"
         " clock_key TEXT NOT NULL, start_seq {bigint} NOT NULL, agency TEXT NOT NULL,"
@@ -108,32 +103,22 @@ class TimelinessView(View):
         self._titles = {rule.name: rule.title for rule in self.rules.rules}
         self._units = {rule.name: rule.unit for rule in self.rules.rules}
         self._index = RuleIndex(self.rules)
-        self._partnerships: dict[str, _Partnership | None] = {}
+        self._partnerships = PartnershipTable(_PARTNERSHIPS)
 
     def forget(self) -> None:
-        self._partnerships = {}
+        self._partnerships.forget()
 
     # -- applying ------------------------------------------------------------------
 
     def apply(self, tx: Tx, event: Envelope) -> None:
         fact = event.fact
         if isinstance(fact, PartnershipEstablished):
-            facts = _Partnership(
-                nation=fact.nation,
-                settings={
-                    "strategy_discussion_working_days": fact.strategy_discussion_working_days
-                },
-            )
-            tx.execute(
-                "INSERT INTO timeliness_partnership (partnership, facts) VALUES (?, ?)",
-                (event.partnership, _encode(facts)),
-            )
-            self._partnerships[event.partnership] = facts
+            self._partnerships.record(tx, event.partnership, fact)
             return
         rules = self._index
         if not rules.handles(event.tag):
             return
-        partnership = self._partnership(tx, event.partnership)
+        partnership = self._partnerships.get(tx, event.partnership)
         if partnership is None:
             return  # a stream always establishes a partnership first; nothing to time against
         for stop in rules.stops(fact, nation=partnership.nation):
@@ -172,16 +157,6 @@ class TimelinessView(View):
                 ),
             )
 
-    def _partnership(self, tx: Tx, partnership: str) -> _Partnership | None:
-        if partnership not in self._partnerships:
-            row = tx.fetchone(
-                "SELECT facts FROM timeliness_partnership WHERE partnership = ?", (partnership,)
-            )
-            self._partnerships[partnership] = (
-                None if row is None else _decode_partnership(bytes(row[0]))
-            )
-        return self._partnerships[partnership]
-
     # -- querying ------------------------------------------------------------------
 
     def clocks(
@@ -195,20 +170,19 @@ class TimelinessView(View):
     ) -> list[ClockRow]:
         """Every clock of the partnership started by ``as_of``, with its status as of then."""
         check_id("partnership", partnership)
-        if rule is not None and rule not in self._titles:
-            msg = f"rule {rule!r} is not a timescale rule; rule: one of {', '.join(self._titles)}"
-            raise InvalidViewQuery(msg, field="rule")
-        sql = (
-            "SELECT rule, aggregate, clock_key, agency, start_date, due_date, stop_date"
-            " FROM timeliness_clock WHERE partnership = ? AND start_date <= ?"
-        )
-        params: list[object] = [partnership, as_of.isoformat()]
-        for column, value in (("rule", rule), ("agency", agency)):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                params.append(value)
+        if rule is not None:
+            check_choice("rule", rule, tuple(self._titles), "a timescale rule")
+        where = Where("partnership = ? AND start_date <= ?", partnership, as_of.isoformat())
+        where.equal("rule", rule)
+        where.equal("agency", agency)
         with self.view.reading() as tx:
-            rows = tx.fetchall(sql + " ORDER BY start_date, rule, aggregate, clock_key", params)
+            rows = tx.fetchall(
+                # Constant fragments only; every value is a parameter.
+                "SELECT rule, aggregate, clock_key, agency, start_date, due_date, stop_date"  # noqa: S608
+                f" FROM timeliness_clock WHERE {where.sql}"
+                " ORDER BY start_date, rule, aggregate, clock_key",
+                where.params,
+            )
         nation = self._nation(partnership)
         out = [self._row(r, as_of, nation) for r in rows]
         return [c for c in out if status is None or c.status == status]
@@ -238,7 +212,7 @@ class TimelinessView(View):
 
     def _nation(self, partnership: str) -> Nation:
         with self.view.reading() as tx:
-            facts = self._partnership(tx, partnership)
+            facts = self._partnerships.get(tx, partnership)
         if facts is None:
             msg = (
                 f"partnership {partnership!r} has no timeliness rows; rule: it must be established"

@@ -5,32 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from ledger_scenario import CASE, CHILD, HEALTH, LA, PARTNERSHIP, POLICE, T0, FixedClock, establish
-from views_support import catch_up
+from ledger_scenario import CASE, CHILD, HEALTH, LA, PARTNERSHIP, POLICE, T0, FixedClock
+from views_support import assert_refused, catch_up, demo_ledger
 
 from ledger.application import Ledger
 from projections._store import ViewStore
 from projections.chronology import ChronologyView
-from projections.errors import InvalidViewQuery
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
 
 
 @pytest.fixture
 def ledger(clock: FixedClock) -> Ledger:
-    app = Ledger(clock=clock)
-    establish(app)
-    app.open_case(
-        partnership=PARTNERSHIP,
-        case=CASE,
-        recorded_by=LA,
-        children=[{"child": CHILD, "age_band": "5_9"}],
-    )
-    app.join_case(partnership=PARTNERSHIP, case=CASE, recorded_by=LA, agency="police")
-    return app
+    return demo_ledger(clock, CASE, joined=["police"])
 
 
 class TestChronology:
@@ -146,6 +131,4 @@ class TestChronology:
         self, view_store: ViewStore, field: str, args: tuple[str, str]
     ) -> None:
         view = ChronologyView(view_store)
-        with pytest.raises(InvalidViewQuery, match=field) as info:
-            view.chronology(*args)
-        assert info.value.field == field
+        assert_refused(field, lambda: view.chronology(*args))

@@ -6,12 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from ledger_scenario import CASE, CHILD, LA, LINKED, PARTNERSHIP, SIBLING, T0, FixedClock, establish
-from views_support import catch_up, dump
+from ledger_scenario import CASE, CHILD, LA, LINKED, PARTNERSHIP, SIBLING, T0, FixedClock
+from views_support import assert_rebuild_changes_nothing, assert_refused, catch_up, dump
 
 from ledger.application import Ledger
 from projections._store import ViewStore
-from projections.errors import InvalidViewQuery
 from projections.key_moments import KeyMomentView
 
 
@@ -19,13 +18,6 @@ from projections.key_moments import KeyMomentView
 def clock() -> FixedClock:
     #: Everything below is recorded on 20 April 2026, whenever it happened.
     return FixedClock(datetime(2026, 4, 20, 9, tzinfo=UTC))
-
-
-@pytest.fixture
-def ledger(clock: FixedClock) -> Ledger:
-    app = Ledger(clock=clock)
-    establish(app)
-    return app
 
 
 def open_case(ledger: Ledger, case: str = CASE, *children: str) -> None:
@@ -43,6 +35,30 @@ def act(ledger: Ledger, action: str, at: datetime, *, case: str = CASE, **fields
         partnership=PARTNERSHIP, case=case, recorded_by=LA, action=action, occurred_at=at, **fields
     )
     return int(receipt.sequence)
+
+
+def see(ledger: Ledger, action: str, at: datetime, *, alone: bool = True, **fields: Any) -> int:
+    """A sighting: a ``home_visit`` or ``child_seen`` that saw the child, alone or not."""
+    return act(ledger, action, at, seen=True, seen_alone=alone, **fields)
+
+
+def link(ledger: Ledger, child: str, linked: str, *, unlink: bool = False) -> None:
+    """Link ``child``'s token on case c-1 to ``linked`` (or undo that link)."""
+    command = ledger.unlink_child_identifier if unlink else ledger.link_child_identifier
+    command(
+        partnership=PARTNERSHIP,
+        case=CASE,
+        recorded_by=LA,
+        child=child,
+        linked=linked,
+        identifier_kind="nhs_number",
+    )
+
+
+def close(ledger: Ledger, case: str, reason: str, at: datetime) -> None:
+    ledger.close_case(
+        partnership=PARTNERSHIP, case=case, recorded_by=LA, reason=reason, occurred_at=at
+    )
 
 
 def concern(ledger: Ledger, ident: str, at: datetime, *, case: str = CASE, **fields: Any) -> None:
@@ -82,34 +98,12 @@ class TestSeenAloneBeforeDecisions:
         self, ledger: Ledger, view_store: ViewStore
     ) -> None:
         open_case(ledger, "c-1")
-        act(
-            ledger,
-            "home_visit",
-            T0 + timedelta(hours=1),
-            case="c-1",
-            child=CHILD,
-            seen=True,
-            seen_alone=True,
-        )
+        see(ledger, "home_visit", T0 + timedelta(hours=1), case="c-1", child=CHILD)
         act(ledger, "strategy_discussion", T0 + timedelta(days=2), case="c-1", outcome="section47")
         open_case(ledger, "c-2")
-        act(
-            ledger,
-            "child_seen",
-            T0 + timedelta(hours=1),
-            case="c-2",
-            child=CHILD,
-            seen=True,
-            seen_alone=False,
-        )
+        see(ledger, "child_seen", T0 + timedelta(hours=1), case="c-2", child=CHILD, alone=False)
         act(ledger, "strategy_discussion", T0 + timedelta(hours=2), case="c-2")
-        ledger.close_case(
-            partnership=PARTNERSHIP,
-            case="c-2",
-            recorded_by=LA,
-            reason="no_further_action",
-            occurred_at=T0 + timedelta(days=3),
-        )
+        close(ledger, "c-2", "no_further_action", T0 + timedelta(days=3))
         open_case(ledger, "c-3")
         act(ledger, "home_visit", T0, case="c-3", seen=False)
         act(ledger, "initial_conference", T0 + timedelta(days=1), case="c-3", child=CHILD)
@@ -131,19 +125,12 @@ class TestSeenAloneBeforeDecisions:
         open_case(ledger)
         decided = T0 + timedelta(days=1)
         act(ledger, "strategy_discussion", decided)
-        act(
-            ledger,
-            "home_visit",
-            decided + timedelta(minutes=1),
-            child=CHILD,
-            seen=True,
-            seen_alone=True,
-        )
+        see(ledger, "home_visit", decided + timedelta(minutes=1), child=CHILD)
         view = view_of(ledger, view_store)
         assert seen_alone(view) == [("strategy_discussion", None, False, None, None, False)]
 
         clock.advance(days=5)
-        act(ledger, "child_seen", T0 + timedelta(hours=2), child=CHILD, seen=True, seen_alone=True)
+        see(ledger, "child_seen", T0 + timedelta(hours=2), child=CHILD)
         catch_up(ledger, view_store, view)
         assert seen_alone(view) == [
             ("strategy_discussion", None, True, T0 + timedelta(hours=2), 1, True),
@@ -153,23 +140,12 @@ class TestSeenAloneBeforeDecisions:
         self, ledger: Ledger, view_store: ViewStore
     ) -> None:
         open_case(ledger, CASE, CHILD, SIBLING)
-        act(
-            ledger, "child_seen", T0 + timedelta(hours=1), child=SIBLING, seen=True, seen_alone=True
-        )
-        act(
-            ledger, "home_visit", T0 + timedelta(hours=2), seen=True, seen_alone=True
-        )  # no child named
+        see(ledger, "child_seen", T0 + timedelta(hours=1), child=SIBLING)
+        see(ledger, "home_visit", T0 + timedelta(hours=2))  # no child named
         act(ledger, "review_conference", T0 + timedelta(hours=3), child=CHILD)
         act(ledger, "strategy_discussion", T0 + timedelta(hours=4))  # about the case: any child
-        ledger.link_child_identifier(
-            partnership=PARTNERSHIP,
-            case=CASE,
-            recorded_by=LA,
-            child=CHILD,
-            linked=LINKED,
-            identifier_kind="nhs_number",
-        )
-        act(ledger, "child_seen", T0 + timedelta(hours=5), child=LINKED, seen=True, seen_alone=True)
+        link(ledger, CHILD, LINKED)
+        see(ledger, "child_seen", T0 + timedelta(hours=5), child=LINKED)
         act(ledger, "initial_conference", T0 + timedelta(hours=6), child=CHILD)
         view = view_of(ledger, view_store)
 
@@ -183,7 +159,7 @@ class TestSeenAloneBeforeDecisions:
         self, ledger: Ledger, view_store: ViewStore
     ) -> None:
         open_case(ledger)
-        act(ledger, "home_visit", T0 - timedelta(days=3), seen=True, seen_alone=True)
+        see(ledger, "home_visit", T0 - timedelta(days=3))
         act(ledger, "initial_conference", T0 + timedelta(hours=1), child=CHILD)
         view = view_of(ledger, view_store)
         assert seen_alone(view) == [
@@ -294,18 +270,12 @@ class TestSummary:
         """Delays of 10 h (c-1), 30 h (c-2) and 50 h (c-3, in April); c-4 has no action yet."""
         open_case(ledger, "c-1")
         concern(ledger, "cn", T0 + timedelta(hours=1), case="c-1")
-        act(ledger, "home_visit", T0 + timedelta(hours=2), case="c-1", seen=True, seen_alone=True)
+        see(ledger, "home_visit", T0 + timedelta(hours=2), case="c-1")
         act(ledger, "strategy_discussion", T0 + timedelta(hours=11), case="c-1")
-        ledger.close_case(
-            partnership=PARTNERSHIP,
-            case="c-1",
-            recorded_by=LA,
-            reason="plan_ended",
-            occurred_at=T0 + timedelta(days=2),
-        )
+        close(ledger, "c-1", "plan_ended", T0 + timedelta(days=2))
         open_case(ledger, "c-2")
         concern(ledger, "cn", T0 + timedelta(hours=1), case="c-2")
-        act(ledger, "child_seen", T0 + timedelta(hours=3), case="c-2", seen=True, seen_alone=False)
+        see(ledger, "child_seen", T0 + timedelta(hours=3), case="c-2", alone=False)
         act(ledger, "strategy_discussion", T0 + timedelta(hours=31), case="c-2")
         open_case(ledger, "c-3")
         april = datetime(2026, 4, 1, 10, tzinfo=UTC)
@@ -382,31 +352,14 @@ class TestRebuild:
     ) -> None:
         open_case(ledger, CASE, CHILD, SIBLING)
         concern(ledger, "cn-1", T0, child=CHILD)
-        ledger.link_child_identifier(
-            partnership=PARTNERSHIP,
-            case=CASE,
-            recorded_by=LA,
-            child=CHILD,
-            linked=LINKED,
-            identifier_kind="nhs_number",
-        )
-        act(ledger, "child_seen", T0 + timedelta(hours=1), child=LINKED, seen=True, seen_alone=True)
-        ledger.unlink_child_identifier(
-            partnership=PARTNERSHIP,
-            case=CASE,
-            recorded_by=LA,
-            child=LINKED,
-            linked=CHILD,
-            identifier_kind="nhs_number",
-        )
+        link(ledger, CHILD, LINKED)
+        see(ledger, "child_seen", T0 + timedelta(hours=1), child=LINKED)
+        link(ledger, LINKED, CHILD, unlink=True)
         act(ledger, "strategy_discussion", T0 + timedelta(hours=2), child=CHILD)
         view = KeyMomentView(view_store)
-        runner = catch_up(ledger, view_store, view, batch_size=1)
-        incremental = dump(view_store, [view])
-        answer = view.case(PARTNERSHIP, CASE)
-        runner.rebuild()
-        assert dump(view_store, [view]) == incremental
-        assert view.case(PARTNERSHIP, CASE) == answer
+        incremental, answer = assert_rebuild_changes_nothing(
+            ledger, view_store, view, lambda: view.case(PARTNERSHIP, CASE)
+        )
         assert incremental["km_link"] == []  # unlinked: LINKED is no longer CHILD
         assert [d.seen_alone_before for d in answer.decisions] == [False]
         assert [(c.action, c.hours) for c in answer.concerns] == [("strategy_discussion", 2.0)]
@@ -416,12 +369,13 @@ class TestPrivacyAndValidation:
     def test_no_free_text_reaches_the_view(self, ledger: Ledger, view_store: ViewStore) -> None:
         open_case(ledger)
         concern(ledger, "cn-1", T0, note="SENSITIVE concern")
-        act(ledger, "home_visit", T0, seen=True, seen_alone=True, note="SENSITIVE visit")
+        see(ledger, "home_visit", T0, note="SENSITIVE visit")
         act(ledger, "information_shared", T0, note="SENSITIVE, and ignored by the view")
         view = view_of(ledger, view_store)
         tables = dump(view_store, [view])
         assert len(tables["km_event"]) == 2
-        assert tables["km_nation"] == [(PARTNERSHIP, "england")]
+        [(partnership, facts)] = tables["km_nation"]
+        assert (partnership, b'"nation":"england"' in facts) == (PARTNERSHIP, True)
         assert "SENSITIVE" not in repr(tables)
 
     @pytest.mark.parametrize(
@@ -444,6 +398,4 @@ class TestPrivacyAndValidation:
         self, view_store: ViewStore, field: str, call: Any
     ) -> None:
         view = KeyMomentView(view_store)
-        with pytest.raises(InvalidViewQuery, match=rf"^{field} .*; rule: ") as info:
-            call(view)
-        assert info.value.field == field
+        assert_refused(field, lambda: call(view))

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from ledger_scenario import CASE, CHILD, LA, PARTNERSHIP, POLICE, FixedClock, establish
-from views_support import catch_up
+from ledger_scenario import CASE, CHILD, LA, PARTNERSHIP, POLICE, FixedClock
+from views_support import catch_up, demo_ledger
 
 from ledger.application import Ledger
 from projections._store import ViewStore
@@ -27,16 +27,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def ledger(clock: FixedClock) -> Ledger:
-    app = Ledger(clock=clock)
-    establish(app)
-    app.open_case(
-        partnership=PARTNERSHIP,
-        case=CASE,
-        recorded_by=LA,
-        children=[{"child": CHILD, "age_band": "5_9"}],
-    )
-    app.join_case(partnership=PARTNERSHIP, case=CASE, recorded_by=LA, agency="police")
-    return app
+    return demo_ledger(clock, CASE, joined=["police"])
 
 
 def act(

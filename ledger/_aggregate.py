@@ -173,19 +173,7 @@ class LedgerMapper(Mapper[str]):
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         if stored_event.topic not in schemas.EVENT_TYPES:
             return super().to_domain_event(stored_event)
-        state = stored_event.state
-        try:
-            if self.cipher:
-                state = self.cipher.decrypt(state)
-            if self.compressor:
-                state = self.compressor.decompress(state)
-            fact = schemas.decode_event(state)
-        except (InvalidEvent, msgspec.DecodeError, ValueError) as e:
-            msg = (
-                f"stored event {stored_event.originator_id!r} version "
-                f"{stored_event.originator_version} ({stored_event.topic}) does not decode: {e}"
-            )
-            raise MapperDeserialisationError(msg) from e
+        fact = self.to_fact(stored_event)
         originator_id = str(stored_event.originator_id)
         if type(fact).opens:
             kind = split_aggregate_id(originator_id)[1]
@@ -202,3 +190,20 @@ class LedgerMapper(Mapper[str]):
             timestamp=fact.recorded_at,
             fact=fact,
         )
+
+    def to_fact(self, stored_event: StoredEvent) -> schemas.Event:
+        """Only the fact of a stored ledger event: what projections need, without the wrapper."""
+        state = stored_event.state
+        try:
+            if self.cipher:
+                state = self.cipher.decrypt(state)
+            if self.compressor:
+                state = self.compressor.decompress(state)
+            fact = schemas.decode_event(state)
+        except (InvalidEvent, msgspec.DecodeError, ValueError) as e:
+            msg = (
+                f"stored event {stored_event.originator_id!r} version "
+                f"{stored_event.originator_version} ({stored_event.topic}) does not decode: {e}"
+            )
+            raise MapperDeserialisationError(msg) from e
+        return fact

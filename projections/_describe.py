@@ -52,6 +52,12 @@ _DETAIL_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+_KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    **_DETAIL_FIELDS,
+    "ActionRecorded": ("action", "outcome"),
+}
+
+
 def humanise(value: str) -> str:
     """Words for a value: ``information_withheld``, ``ActionRecorded`` -> ``Action recorded``.
 
@@ -74,8 +80,24 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+#: Descriptions already made, by tag and the values they are made of (a rebuild
+#: describes a million events with a few thousand distinct descriptions).
+_MADE: dict[tuple[object, ...], str] = {}
+_MADE_LIMIT = 50_000
+
+
 def describe(tag: str, fact: LedgerEvent) -> str:
     """``Action recorded: strategy discussion (outcome: section47)`` and the like."""
+    key = (tag, *(getattr(fact, name, None) for name in _KEY_FIELDS.get(tag, ())))
+    made = _MADE.get(key)
+    if made is None:
+        if len(_MADE) >= _MADE_LIMIT:
+            _MADE.clear()
+        made = _MADE[key] = _describe(tag, fact)
+    return made
+
+
+def _describe(tag: str, fact: LedgerEvent) -> str:
     if tag == "ActionRecorded":
         head = _text(fact.action).capitalize()  # type: ignore[union-attr]
         outcome = fact.outcome  # type: ignore[union-attr]

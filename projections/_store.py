@@ -68,6 +68,9 @@ class Dialect:
     placeholder: str
     blob: str
     bigint: str = "BIGINT"
+    #: Appended to a table whose rows are read in primary-key order (SQLite: ``WITHOUT
+    #: ROWID``, so the rows live in the key's own b-tree and a range scan reads no other).
+    clustered: str = ""
 
     def sql(self, statement: str) -> str:
         """``statement`` written with ``?`` placeholders, in this dialect."""
@@ -75,9 +78,19 @@ class Dialect:
             return statement
         return statement.replace("?", self.placeholder)
 
+    def ordered_concat(self, column: str, order: str) -> str:
+        """An aggregate concatenating the blobs of ``column`` in ``order``.
+
+        PostgreSQL orders inside ``string_agg``; SQLite's ``group_concat`` keeps the
+        order of an ordered subquery (its callers sort the result to be sure).
+        """
+        if self.name == "postgres":
+            return f"string_agg({column}, ''::bytea ORDER BY {order})"
+        return f"CAST(group_concat({column}, '') AS BLOB)"
+
     def ddl(self, statement: str) -> str:
-        """``statement`` with ``{blob}`` and ``{bigint}`` filled in."""
-        return statement.format(blob=self.blob, bigint=self.bigint)
+        """``statement`` with ``{blob}``, ``{bigint}`` and ``{clustered}`` filled in."""
+        return statement.format(blob=self.blob, bigint=self.bigint, clustered=self.clustered)
 
 
 class Cursor(Protocol):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
@@ -27,7 +27,7 @@ from ledger._aggregate import split_aggregate_id
 from projections._checks import check_day, check_id, check_instant
 from projections._store import Tx, ViewStore, to_micros
 from projections.calendar import local_date
-from schemas import LedgerEvent
+from schemas import Event, LedgerEvent
 
 __all__ = [
     "ClockedView",
@@ -36,6 +36,7 @@ __all__ = [
     "Where",
     "check_id",
     "check_instant",
+    "envelope",
     "envelope_of",
     "utc_now",
 ]
@@ -69,8 +70,16 @@ class Envelope:
 
 def envelope_of(domain_event: Any, seq: int) -> Envelope:
     """Wrap a domain event from the ledger's mapper (an ``Opened``/``Recorded``) for the views."""
-    fact: LedgerEvent = domain_event.fact
-    aggregate_id = str(domain_event.originator_id)
+    return envelope(
+        domain_event.fact,
+        str(domain_event.originator_id),
+        int(domain_event.originator_version),
+        seq,
+    )
+
+
+def envelope(fact: Event, aggregate_id: str, version: int, seq: int) -> Envelope:
+    """An envelope from a fact and where it lies (the runner's path, without a domain event)."""
     partnership, kind, ident = split_aggregate_id(aggregate_id)
     return Envelope(
         seq=seq,
@@ -78,9 +87,9 @@ def envelope_of(domain_event: Any, seq: int) -> Envelope:
         partnership=partnership,
         kind=kind,
         ident=ident,
-        version=int(domain_event.originator_version),
+        version=version,
         tag=type(fact).__struct_config__.tag,  # type: ignore[arg-type]
-        fact=fact,
+        fact=cast("LedgerEvent", fact),  # a decoded ledger fact is one of the union's types
     )
 
 

@@ -107,9 +107,14 @@ class _Batch:
 
     async def _on_msg(self, msg: Msg) -> None:
         self._messages.append(msg)
-        seq = msg.metadata.sequence.stream
-        if len(self._messages) >= self._size or (self._until is not None and seq >= self._until):
+        if self._full(msg):
             self._ready.set()
+
+    def _full(self, last: Msg) -> bool:
+        """Whether the batch can be handed over: full, or ``last`` reaches ``until``."""
+        if len(self._messages) >= self._size:
+            return True
+        return self._until is not None and last.metadata.sequence.stream >= self._until
 
     async def wait(self, idle_s: float) -> None:
         """Until the batch is full or reaches ``until``, or (following) a quiet ``idle_s``."""
@@ -122,8 +127,11 @@ class _Batch:
                     return  # following, and the stream is quiet: hand over what came (if any)
 
     def take(self) -> list[Notification]:
-        messages, self._messages = self._messages, []
+        """At most ``size`` notifications; what arrived beyond them waits for the next batch."""
+        messages, self._messages = self._messages[: self._size], self._messages[self._size :]
         self._ready.clear()
+        if self._messages and self._full(self._messages[-1]):
+            self._ready.set()
         subjects = self._recorder.subjects
         out: list[Notification] = []
         for msg in messages:

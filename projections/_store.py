@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 
 from projections.errors import ViewStoreError
 
@@ -56,8 +56,12 @@ def from_micros(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1_000_000, tz=UTC).replace(microsecond=value % 1_000_000)
 
 
-class TrackingConflict(ViewStoreError):
-    """Raised when a view's tracking position moved under a writer (another process applied it)."""
+class TrackingConflict(ViewStoreError, IntegrityError):
+    """Raised when a view's tracking position moved under a writer (another process applied it).
+
+    Also eventsourcing's ``IntegrityError``, as its tracking recorders raise for a
+    notification tracked twice.
+    """
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,10 @@ class Dialect:
     placeholder: str
     blob: str
     bigint: str = "BIGINT"
+    #: Appended to the select that locks a tracking row until the transaction ends.
+    for_update: str = ""
+    #: Starts a read-only snapshot for a query.
+    begin_read: str = "BEGIN"
     #: Appended to a table whose rows are read in primary-key order (SQLite: ``WITHOUT
     #: ROWID``, so the rows live in the key's own b-tree and a range scan reads no other).
     clustered: str = ""
@@ -135,24 +143,38 @@ class Tx:
         self._cursor.execute(self._q(statement), params)
         return self._cursor.fetchall()
 
+    def lock(self, view: str) -> int:
+        """``view``'s position, its row locked until this transaction ends (created at 0).
+
+        On PostgreSQL the row is selected ``FOR UPDATE``, so a second writer of the view
+        waits here, before writing any row, and then sees the first one's position;
+        SQLite's ``BEGIN IMMEDIATE`` already serialises writers.
+        """
+        self.execute(
+            "INSERT INTO view_tracking (view, position) VALUES (?, 0)"
+            " ON CONFLICT (view) DO NOTHING",
+            (view,),
+        )
+        select = "SELECT position FROM view_tracking WHERE view = ?"
+        # for_update is a fixed clause of the dialect, never input.
+        row = self.fetchone(select + self._store.dialect.for_update, (view,))
+        return int(row[0])
+
     def track(self, view: str, expected: int, position: int) -> None:
-        """Move ``view``'s position from ``expected`` to ``position`` in this transaction."""
+        """Move ``view``'s position from ``expected`` to ``position`` in this transaction.
+
+        Positions only move forward, and only from the one the writer read: anything
+        else is a :class:`TrackingConflict` (the transaction is then rolled back).
+        """
         if position == expected:
             return
-        changed = self.execute(
-            "UPDATE view_tracking SET position = ? WHERE view = ? AND position = ?",
-            (position, view, expected),
-        )
-        if changed == 1:
-            return
-        if (
-            expected == 0
-            and self.fetchone("SELECT 1 FROM view_tracking WHERE view = ?", (view,)) is None
-        ):
-            self.execute(
-                "INSERT INTO view_tracking (view, position) VALUES (?, ?)", (view, position)
+        if position > expected:
+            changed = self.execute(
+                "UPDATE view_tracking SET position = ? WHERE view = ? AND position = ?",
+                (position, view, expected),
             )
-            return
+            if changed == 1:
+                return
         msg = (
             f"view {view!r}: tracking position is no longer {expected} "
             "(another process applied these events, or the view was rebuilt); "
@@ -212,19 +234,23 @@ class ViewStore(TrackingRecorder):
         cursor = connection.cursor()
         try:
             yield Tx(self, cursor)
+            connection.commit()
         except BaseException:
+            # Also when the commit itself failed: never leave the connection mid-transaction.
             connection.rollback()
             raise
-        else:
-            connection.commit()
         finally:
             cursor.close()
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:
-        """A read-only snapshot for a query (a transaction that is never committed)."""
+        """A read-only snapshot for a query (a transaction that is never committed).
+
+        It takes no write lock (SQLite's WAL lets it read beside a writer), and on
+        PostgreSQL it is REPEATABLE READ, so a query of several statements sees one state.
+        """
         connection = self._connection()
-        self._begin(connection)
+        connection.execute(self.dialect.begin_read)
         cursor = connection.cursor()
         try:
             yield Tx(self, cursor)
@@ -243,12 +269,16 @@ class ViewStore(TrackingRecorder):
     # -- eventsourcing's TrackingRecorder -------------------------------------------
 
     def insert_tracking(self, tracking: Tracking) -> None:
+        """Record that ``tracking`` was applied; refused unless it is past the view's position."""
         with self.transaction() as tx:
-            tx.track(
-                tracking.application_name,
-                self.position_in(tx, tracking.application_name),
-                tracking.notification_id,
-            )
+            current = tx.lock(tracking.application_name)
+            if tracking.notification_id <= current:
+                msg = (
+                    f"view {tracking.application_name!r}: notification {tracking.notification_id}"
+                    f" is not after its position {current}; rule: each event is tracked once"
+                )
+                raise TrackingConflict(msg)
+            tx.track(tracking.application_name, current, tracking.notification_id)
 
     def max_tracking_id(self, application_name: str) -> int | None:
         with self.reading() as tx:

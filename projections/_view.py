@@ -154,7 +154,7 @@ class View(Projection[ViewStore]):
         """eventsourcing's entry point: apply one event and track it, in one transaction."""
         try:
             with self.view.transaction() as tx:
-                position = self.view.position_in(tx, self.name)
+                position = tx.lock(self.name)
                 if tracking.notification_id <= position:
                     return
                 self.apply(tx, envelope_of(domain_event, tracking.notification_id))

@@ -50,7 +50,9 @@ class ChronologyEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     agency: str
     actor: str
     source: str
-    source_reference: str | None = None
+    #: Whether the source names a record; the reference itself is personal data and
+    #: stays in the stream.
+    source_referenced: bool = False
     event_type: str
     aggregate: str
     what: str
@@ -176,7 +178,7 @@ class ChronologyView(View):
             agency=fact.recorded_by.agency,
             actor=fact.recorded_by.actor,
             source=fact.source.kind.value,
-            source_reference=_value(fact.source.reference),
+            source_referenced=fact.source.reference is not msgspec.UNSET,
             event_type=event.tag,
             aggregate=f"{event.kind}.{event.ident}",
             what=describe(event.tag, fact),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas.errors import LedgerError
 
-__all__ = ["InvalidRules", "InvalidViewQuery", "UnknownView", "ViewStoreError"]
+__all__ = ["InvalidRules", "InvalidViewQuery", "UnknownEvent", "UnknownView", "ViewStoreError"]
 
 
 class InvalidRules(LedgerError, ValueError):
@@ -24,6 +24,10 @@ class InvalidViewQuery(LedgerError, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class UnknownEvent(LedgerError, LookupError):
+    """Raised when the stream holds an event type this version of the views does not know."""
 
 
 class UnknownView(LedgerError, LookupError):

@@ -19,7 +19,13 @@ __all__ = ["PostgresViewStore"]
 class PostgresViewStore(ViewStore):
     """Views in the PostgreSQL database at ``dsn``, in its ``schema`` (created if missing)."""
 
-    dialect = Dialect(name="postgres", placeholder="%s", blob="BYTEA")
+    dialect = Dialect(
+        name="postgres",
+        placeholder="%s",
+        blob="BYTEA",
+        for_update=" FOR UPDATE",
+        begin_read="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    )
 
     def __init__(self, dsn: str, *, schema: str = "ledger_views") -> None:
         if not schema.isidentifier():

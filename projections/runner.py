@@ -33,7 +33,8 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from projections._store import TrackingConflict, ViewStore
-from projections._view import View, envelope_of
+from projections._view import View, envelope, envelope_of
+from projections.errors import UnknownEvent
 from schemas import EVENT_TYPES
 
 __all__ = ["Progress", "RunStats", "ViewRunner"]
@@ -102,14 +103,20 @@ class ViewRunner:
         """Apply every event the stream holds now that a view has not seen; then return."""
         started = time.perf_counter()
         target = self.stream_position()
-        start = min(self.positions().values(), default=0)
+        first = start = min(self.positions().values(), default=0)
         applied = 0
-        if target > start:
-            total = target - start
-            for batch in self._read(start, target):
-                applied += self._apply(batch)
-                if progress is not None:
-                    progress(batch[-1].id - start, total)
+        while target > start:
+            expected = self.positions()
+            start = min(expected.values(), default=0)
+            try:
+                for batch in self._read(start, target):
+                    applied += self._apply(batch, expected)
+                    if progress is not None:
+                        progress(batch[-1].id - first, target - first)
+            except TrackingConflict:
+                log.warning("views_position_moved", start=start)
+                continue
+            start = min(self.positions().values(), default=0)
         stats = RunStats(applied, time.perf_counter() - started, max(target, start))
         log.info("views_caught_up", events=stats.events, position=stats.position)
         return stats
@@ -120,10 +127,11 @@ class ViewRunner:
         """Apply events as they are recorded until :meth:`stop` is called."""
         self._stopping.clear()
         while not self._stopping.is_set():
-            start = min(self.positions().values(), default=0)
+            expected = self.positions()
+            start = min(expected.values(), default=0)
             try:
                 for batch in self._read(start, None):
-                    self._apply(batch)
+                    self._apply(batch, expected)
                     if on_batch is not None:
                         on_batch(batch[-1].id)
             except TrackingConflict:
@@ -201,26 +209,58 @@ class ViewRunner:
         if batch:
             yield batch
 
-    def _apply(self, batch: list[Notification]) -> int:
+    def _apply(self, batch: list[Notification], expected: dict[str, int]) -> int:
+        """Apply ``batch`` to the views in one transaction, from the positions ``expected``.
+
+        ``expected`` holds the position each view had when this runner started reading
+        and is moved on after each commit. A view whose stored position differs was
+        moved by another process (a rebuild, a second follower): the batch is refused
+        with :class:`TrackingConflict` before a row is written.
+        """
         mapper = self.app.mapper
+        # The ledger's mapper gives the fact alone, without building a domain event
+        # per notification; any other mapper goes the library's way.
+        to_fact = getattr(mapper, "to_fact", None)
         applied = 0
+        last = batch[-1].id
         try:
             with self.store.transaction() as tx:
-                before = {view.name: self.store.position_in(tx, view.name) for view in self.views}
+                for view in self.views:
+                    stored = tx.lock(view.name)
+                    if stored != expected[view.name]:
+                        msg = (
+                            f"view {view.name!r} is at {stored}, not {expected[view.name]}:"
+                            " another process moved it; rule: one writer per view position"
+                        )
+                        raise TrackingConflict(msg)
                 for notification in batch:
                     if notification.topic not in EVENT_TYPES:
-                        continue  # not a ledger fact (another application's event)
-                    event = envelope_of(mapper.to_domain_event(notification), notification.id)
+                        msg = (
+                            f"notification {notification.id} is a {notification.topic!r}, an"
+                            " event type this version does not know; rule: upgrade the views"
+                            " before they follow a stream a newer ledger wrote"
+                        )
+                        raise UnknownEvent(msg)
+                    if to_fact is not None:
+                        event = envelope(
+                            to_fact(notification),
+                            notification.originator_id,  # type: ignore[arg-type]
+                            notification.originator_version,
+                            notification.id,
+                        )
+                    else:
+                        event = envelope_of(mapper.to_domain_event(notification), notification.id)
                     for view in self.views:
-                        if notification.id > before[view.name]:
+                        if notification.id > expected[view.name]:
                             view.apply(tx, event)
                     applied += 1
-                last = batch[-1].id
                 for view in self.views:
                     view.flush(tx)
-                    tx.track(view.name, before[view.name], max(last, before[view.name]))
+                    tx.track(view.name, expected[view.name], max(last, expected[view.name]))
         except BaseException:
             for view in self.views:
                 view.forget()
             raise
+        for view in self.views:
+            expected[view.name] = max(last, expected[view.name])
         return applied

@@ -116,6 +116,7 @@ class TestChronology:
             recorded_by=LA,
             action="home_visit",
             note="SENSITIVE NOTE ABOUT THE FAMILY",
+            source={"kind": "case_record", "reference": "FILE OF THE FAMILY 17"},
         )
         view = ChronologyView(view_store)
         catch_up(ledger, view_store, view)
@@ -123,6 +124,11 @@ class TestChronology:
             blobs = b"".join(bytes(r[0]) for r in tx.fetchall("SELECT entry FROM chronology"))
         assert b"home_visit" in blobs
         assert b"SENSITIVE" not in blobs
+        assert b"FAMILY" not in blobs
+        [visit] = [
+            e for e in view.chronology(PARTNERSHIP, CASE).entries if e.action == "home_visit"
+        ]
+        assert visit.source_referenced
 
     @pytest.mark.parametrize(
         ("field", "args"), [("case", ("northshire", "Jane Smith")), ("partnership", ("", "c-1"))]

@@ -176,8 +176,8 @@ _SLOW_REBUILD = """
 import time
 from projections.runner import ViewRunner
 _apply = ViewRunner._apply
-def slow(self, batch):
-    n = _apply(self, batch)
+def slow(self, *args):
+    n = _apply(self, *args)
     time.sleep(0.01)
     return n
 ViewRunner._apply = slow
@@ -209,3 +209,15 @@ def _position(views_file: Path) -> int:
     except sqlite3.OperationalError:
         return 0
     return int(row[0] or 0) if row else 0
+
+
+class TestReadingInBatches:
+    def test_batches_hold_at_most_their_size_and_every_event_once_in_order(
+        self, ledger: Ledger
+    ) -> None:
+        _case(ledger, 1, 30)
+        total = ledger.recorder.max_notification_id() or 0
+        batches = list(ledger.recorder.read_batches(gt=3, until=total, size=7))
+        assert max(len(b) for b in batches) == 7
+        assert [n.id for b in batches for n in b] == list(range(4, total + 1))
+        assert batches[0][0].topic == "AgencyRegistered"

@@ -10,11 +10,13 @@ of every event type, :data:`EVENT_TYPES` maps each ``type`` tag to its class, an
 * :func:`validate` checks an event built in Python (msgspec validates on decode only);
 * :func:`json_schemas` publishes the JSON Schema of every event type;
 * :func:`personal_data_fields` lists the fields that hold personal data, for
-  crypto-shredding.
+  crypto-shredding;
+* :func:`asyncapi_document` describes the subjects, headers and payloads as AsyncAPI 3.0.
 """
 
 from __future__ import annotations
 
+from schemas._asyncapi import asyncapi_document
 from schemas._base import (
     AggregateKind,
     Event,
@@ -208,6 +210,7 @@ __all__ = [
     "Theme",
     "UnknownIdentifierReason",
     "UtcDatetime",
+    "asyncapi_document",
     "decode_event",
     "decode_event_as",
     "encode_event",

@@ -17,13 +17,17 @@ partnership's events come first in the stream) and cached in memory. Days are
 holidays, and are counted in ``(start, answer]``, so a challenge raised on
 Thursday 2 April 2026 and answered on Wednesday 8 April 2026 in England took
 2 working days (Good Friday and Easter Monday do not count). A stage is late when
-it was answered after its due day, the ``limit``-th working day after it started.
+it was answered after its due day, the ``limit``-th working day after it started:
+by date, so an answer on the Saturday after a Friday due day is late, and by the
+working days from the due day to the answer, but never by fewer than 1 (that
+Saturday answer is 1 working day late, as is one on the Monday after).
 
 **As of a day.** Rows keep instants and days, and the working-day arithmetic is
 done when asked, so :meth:`ChallengeView.open_challenges` and
 :meth:`ChallengeView.by_agency` can answer as of any day ``D``: a challenge raised
 by ``D`` and not ended by ``D``, a stage answered after ``D`` still open on ``D``,
-and overdue by the working days from its due day to ``D``.
+and overdue when ``D`` is after its due day, by the working days from its due day
+to ``D`` and at least 1 (the same rule as lateness).
 
 No free text: the summary, responses, reasons and notes of a challenge are
 personal data and are left out.
@@ -43,7 +47,7 @@ from projections._checks import check_choice, check_day, check_id, check_range
 from projections._partnerships import PartnershipFacts, PartnershipTable
 from projections._store import Tx, ViewStore, from_micros
 from projections._view import ClockedView, Envelope, Where, utc_now
-from projections.calendar import WorkingCalendar, calendar_for, lateness, local_date
+from projections.calendar import WorkingCalendar, calendar_for, local_date
 from projections.errors import InvalidViewQuery
 from schemas.challenge import (
     ChallengeEscalated,
@@ -95,9 +99,10 @@ class StageTiming(msgspec.Struct, frozen=True, kw_only=True):
     working_days_taken: int | None = None
     #: ``None`` while the stage is open.
     late: bool | None = None
-    #: Working days past ``due_on`` when answered (0 when on time).
+    #: Working days past ``due_on`` when answered: 0 when on time, at least 1 when late.
     working_days_late: int | None = None
-    #: Working days past ``due_on`` as of the query's day, for an open stage (0: not yet due).
+    #: Working days past ``due_on`` as of the query's day, for an open stage: 0 while the
+    #: day is not after ``due_on``, at least 1 once it is (a Saturday after a Friday due day).
     days_overdue: int | None = None
 
 
@@ -378,7 +383,9 @@ class ChallengeView(ClockedView):
                 raiser.resolved_raised[c.outcome] += 1
                 receiver.resolved_received[c.outcome] += 1
             receiver.late += sum(1 for s in c.stages if s.late)
-            receiver.overdue += sum(1 for s in c.stages if s.days_overdue)
+            receiver.overdue += sum(
+                1 for s in c.stages if s.days_overdue is not None and as_of > s.due_on
+            )
         return [tallies[agency].counts(agency) for agency in sorted(tallies)]
 
     def _summaries(
@@ -485,9 +492,7 @@ def _stage(row: Sequence[Any], calendar: WorkingCalendar, as_of: date | None) ->
     if answered_on is None or (as_of is not None and answered_on > as_of):
         if as_of is None:
             return base
-        return msgspec.structs.replace(
-            base, days_overdue=lateness(due_on, as_of, "working_days", calendar)
-        )
+        return msgspec.structs.replace(base, days_overdue=_past_due(due_on, as_of, calendar))
     return msgspec.structs.replace(
         base,
         answered_at=_instant(answered),
@@ -495,5 +500,16 @@ def _stage(row: Sequence[Any], calendar: WorkingCalendar, as_of: date | None) ->
         answered_by=answered_by,
         working_days_taken=calendar.working_days_between(started_on, answered_on),
         late=answered_on > due_on,
-        working_days_late=lateness(due_on, answered_on, "working_days", calendar),
+        working_days_late=_past_due(due_on, answered_on, calendar),
     )
+
+
+def _past_due(due_on: date, day: date, calendar: WorkingCalendar) -> int:
+    """Working days ``day`` is past ``due_on``: 0 unless after it, then at least 1.
+
+    Past due is decided by date; the working days in ``(due_on, day]`` only say by how
+    much, and are 0 for a weekend or bank holiday straight after the due day.
+    """
+    if day <= due_on:
+        return 0
+    return max(1, calendar.working_days_between(due_on, day))

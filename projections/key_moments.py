@@ -10,7 +10,8 @@ Two questions reviews ask of every case:
 * **Seen alone before key decisions.** For each key decision
   (:data:`KEY_DECISIONS`: a strategy discussion, an initial or review conference,
   the case's closure) whether the child had been seen alone before it, when last,
-  how many days before, and whether the child had been seen at all.
+  how many days before, and whether the child had been seen at all. A decision
+  about the whole case asks it of every child of the case.
 
 **Protective actions** (:data:`PROTECTIVE_ACTIONS`, :data:`PROTECTIVE_OUTCOMES`): a
 strategy discussion, the start of a section 47 enquiry, an initial child
@@ -21,10 +22,19 @@ decision of no further action or early help is not protective.
 
 **Which child.** A concern and a protective action match when either names no
 child (a case-level action protects every child of the case) or both name the
-same child. A sighting counts for a decision that names a child when it names
-that child, or names no child on a case of one child; for a decision that names
-no child, a sighting of any child of the case counts. Tokens linked by
-``ChildIdentifierLinked`` (and not unlinked since) are the same child.
+same child. A sighting sees the child it names, or, naming none, the child of a
+case of one child (on a case of several it sees no child in particular). A
+decision that names a child counts the sightings of that child. A decision that
+names no child is about every child of the case: the children ``CaseOpened``
+listed and any other token a stored row (a concern, a protective action, a
+decision, a sighting) names, such as one linked to a child and later unlinked.
+The child was seen alone before it only if every one of them was
+(``children_not_seen_alone`` lists the others, a younger sibling never seen alone
+among them), and the last time seen alone is the least recent of their last
+times, so ``days_since_seen_alone`` is the longest any of them had gone; "seen at
+all" is still any child of the case. Tokens linked by ``ChildIdentifierLinked``
+(and not unlinked since) are the same child, reported by the token ``CaseOpened``
+gave it (else the first named).
 
 **Order.** Events can be recorded long after they happened, so nothing is
 matched when events are applied: the view stores one row per concern,
@@ -141,7 +151,13 @@ class ConcernResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DecisionCheck(msgspec.Struct, frozen=True, kw_only=True):
-    """A key decision and what was known of the child's being seen before it."""
+    """A key decision and what was known of the child's being seen before it.
+
+    For a decision naming no child (``child`` is ``None``) on a case of several
+    children, ``seen_alone_before`` holds only when every child of the case had been
+    seen alone, and ``last_seen_alone_at`` is then the least recent of their last
+    sightings alone.
+    """
 
     decision: str
     outcome: str | None
@@ -152,6 +168,8 @@ class DecisionCheck(msgspec.Struct, frozen=True, kw_only=True):
     last_seen_alone_at: datetime | None
     days_since_seen_alone: int | None
     seen_before: bool
+    #: References of the children the decision is about who had not been seen alone.
+    children_not_seen_alone: list[str]
 
 
 class CaseKeyMoments(msgspec.Struct, frozen=True, kw_only=True):
@@ -210,16 +228,16 @@ class KeyMomentView(View):
     """The ``key_moments`` view."""
 
     name: str = "key_moments"
-    table_names: ClassVar[tuple[str, ...]] = ("km_event", "km_case", "km_link", _PARTNERSHIPS)
+    table_names: ClassVar[tuple[str, ...]] = ("km_event", "km_child", "km_link", _PARTNERSHIPS)
     tables: ClassVar[tuple[str, ...]] = (
         "CREATE TABLE IF NOT EXISTS km_event ("
         " partnership TEXT NOT NULL, case_id TEXT NOT NULL, seq {bigint} NOT NULL,"
         " occurred {bigint} NOT NULL, kind TEXT NOT NULL, child TEXT, outcome TEXT,"
         " concern TEXT, concern_kind TEXT, seen INTEGER NOT NULL, seen_alone INTEGER NOT NULL,"
         " PRIMARY KEY (partnership, case_id, seq))",
-        "CREATE TABLE IF NOT EXISTS km_case ("
-        " partnership TEXT NOT NULL, case_id TEXT NOT NULL, children INTEGER NOT NULL,"
-        " PRIMARY KEY (partnership, case_id))",
+        "CREATE TABLE IF NOT EXISTS km_child ("
+        " partnership TEXT NOT NULL, case_id TEXT NOT NULL, child TEXT NOT NULL,"
+        " ordinal INTEGER NOT NULL, PRIMARY KEY (partnership, case_id, child))",
         "CREATE TABLE IF NOT EXISTS km_link ("
         " partnership TEXT NOT NULL, case_id TEXT NOT NULL, child TEXT NOT NULL,"
         " linked TEXT NOT NULL, PRIMARY KEY (partnership, case_id, child, linked))",
@@ -241,9 +259,10 @@ class KeyMomentView(View):
 
     def on_CaseOpened(self, tx: Tx, event: Envelope) -> None:
         fact = cast(CaseOpened, event.fact)
-        tx.execute(
-            "INSERT INTO km_case (partnership, case_id, children) VALUES (?, ?, ?)",
-            (event.partnership, event.ident, len(fact.children)),
+        tx.executemany(
+            "INSERT INTO km_child (partnership, case_id, child, ordinal) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            [(event.partnership, event.ident, c.child, i) for i, c in enumerate(fact.children)],
         )
 
     def on_ChildIdentifierLinked(self, tx: Tx, event: Envelope) -> None:
@@ -305,8 +324,8 @@ class KeyMomentView(View):
                 " ORDER BY occurred, seq",
                 (partnership, case),
             )
-            found = tx.fetchone(
-                "SELECT children FROM km_case WHERE partnership = ? AND case_id = ?",
+            children = tx.fetchall(
+                "SELECT child FROM km_child WHERE partnership = ? AND case_id = ? ORDER BY ordinal",
                 (partnership, case),
             )
             links = tx.fetchall(
@@ -316,7 +335,7 @@ class KeyMomentView(View):
             calendar = self._calendar(tx, partnership)
         moments = _CaseMoments(
             [_row(r) for r in rows],
-            children=0 if found is None else int(found[0]),
+            children=[str(c) for (c,) in children],
             links=[(str(a), str(b)) for a, b in links],
         )
         return CaseKeyMoments(
@@ -347,11 +366,13 @@ class KeyMomentView(View):
                 " ORDER BY case_id, occurred, seq",
                 (partnership,),
             )
-            children = dict(
-                tx.fetchall(
-                    "SELECT case_id, children FROM km_case WHERE partnership = ?", (partnership,)
-                )
-            )
+            children: dict[str, list[str]] = defaultdict(list)
+            for case, child in tx.fetchall(
+                "SELECT case_id, child FROM km_child WHERE partnership = ?"
+                " ORDER BY case_id, ordinal",
+                (partnership,),
+            ):
+                children[str(case)].append(str(child))
             links: dict[str, list[tuple[str, str]]] = defaultdict(list)
             for case, child, linked in tx.fetchall(
                 "SELECT case_id, child, linked FROM km_link WHERE partnership = ?", (partnership,)
@@ -371,7 +392,7 @@ class KeyMomentView(View):
         decisions: list[DecisionCheck] = []
         for case, case_rows in by_case.items():
             moments = _CaseMoments(
-                case_rows, children=int(children.get(case, 0)), links=links.get(case, ())
+                case_rows, children=children.get(case, ()), links=links.get(case, ())
             )
             chosen = [c for c in moments.concerns(calendar) if in_range(c.raised_at)]
             made = [d for d in moments.decisions() if in_range(d.decided_at)]
@@ -435,10 +456,12 @@ class _CaseMoments:
     """One case's rows in ``occurred_at`` order, and the matching rules of the module."""
 
     def __init__(
-        self, rows: list[_Row], *, children: int, links: Iterable[tuple[str, str]]
+        self, rows: list[_Row], *, children: Sequence[str], links: Iterable[tuple[str, str]]
     ) -> None:
         self.rows = rows
-        self.one_child = children == 1
+        #: The children ``CaseOpened`` listed, in its order.
+        self.children = children
+        self.one_child = len(children) == 1
         self._parent: dict[str, str] = {}
         for a, b in links:
             self._parent[self._root(a)] = self._root(b)
@@ -496,13 +519,23 @@ class _CaseMoments:
     def decisions(self) -> list[DecisionCheck]:
         out: list[DecisionCheck] = []
         sightings = [r for r in self.rows if r.seen]
+        every_child = self._every_child()
         for d in self.rows:
             if d.kind not in KEY_DECISIONS:
                 continue
             before = [s for s in sightings if s.occurred < d.occurred and self._sees(s, d)]
             alone = [s for s in before if s.seen_alone]
+            children = every_child if d.child is None else {}
+            if children:
+                # Sightings are in time order: each child's last sighting alone wins.
+                last_alone = {self._child_seen(s): s.occurred for s in alone}
+                missing = [ref for root, ref in children.items() if root not in last_alone]
+                last_us = None if missing else min(last_alone[root] for root in children)
+            else:
+                missing = [] if alone or d.child is None else [d.child]
+                last_us = alone[-1].occurred if alone else None
             decided = from_micros(d.occurred)
-            last = from_micros(alone[-1].occurred) if alone else None
+            last = None if last_us is None else from_micros(last_us)
             out.append(
                 DecisionCheck(
                     decision=d.kind,
@@ -516,9 +549,25 @@ class _CaseMoments:
                     if last is None
                     else (local_date(decided) - local_date(last)).days,
                     seen_before=bool(before),
+                    children_not_seen_alone=missing,
                 )
             )
         return out
+
+    def _every_child(self) -> dict[str, str]:
+        """The case's children, one per group of linked tokens: the group's root token to
+        the reference shown for it (``CaseOpened``'s token, else the first named)."""
+        found: dict[str, str] = {}
+        named = (r.child for r in self.rows if r.child is not None)
+        for token in (*self.children, *named):
+            found.setdefault(self._root(token), token)
+        return found
+
+    def _child_seen(self, sighting: _Row) -> str | None:
+        """The root token of the child ``sighting`` saw (``None``: no child in particular)."""
+        if sighting.child is not None:
+            return self._root(sighting.child)
+        return self._root(self.children[0]) if self.one_child else None
 
     def _sees(self, sighting: _Row, decision: _Row) -> bool:
         """Whether ``sighting`` saw the child ``decision`` is about (see the module's rules)."""

@@ -33,6 +33,9 @@ events and rebuilding the view removes it.
 * :meth:`OptOutView.counts_by_quarter` and :meth:`OptOutView.repeated` count recorded
   opt-outs only (an overdue request depends on the day it is looked at); ``repeated``
   counts refusals (``CooperationRefused`` of any kind), not rejected recommendations.
+* A lawful decision not to share (s16LA) is not a failure to cooperate: ``repeated``
+  leaves it out of the count its threshold is judged on and shows it apart
+  (``decisions_not_to_share``), unless asked to count it too.
 * A query's "today" (``repeated`` without ``as_of``) is the London date of the
   view's clock.
 """
@@ -50,6 +53,7 @@ from projections._checks import check_choice, check_day, check_id, check_int, ch
 from projections._store import Tx, from_micros, to_micros
 from projections._view import ClockedView, Envelope, Where
 from projections.calendar import local_date
+from projections.errors import InvalidViewQuery
 from schemas.case import (
     CooperationRefused,
     InformationProvided,
@@ -129,13 +133,21 @@ class QuarterCount(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RepeatPattern(msgspec.Struct, frozen=True, kw_only=True):
-    """An agency that refused at least ``threshold`` times within the window."""
+    """An agency that refused at least ``threshold`` times within the window.
+
+    ``count``, ``kinds``, ``without_stated_basis``, ``first_on`` and ``last_on`` are
+    about the refusals counted: those that were not decisions not to share, or every
+    refusal when the query included them.
+    """
 
     agency: str
+    #: The refusals counted against the threshold.
     count: int
-    #: Refusals per :class:`~schemas.case.RefusalKind` value.
+    #: Counted refusals per :class:`~schemas.case.RefusalKind` value.
     kinds: dict[str, int]
     without_stated_basis: int
+    #: The agency's decisions not to share (s16LA) in the window, counted or not.
+    decisions_not_to_share: int
     first_on: date
     last_on: date
     window_from: date
@@ -430,15 +442,23 @@ class OptOutView(ClockedView):
         threshold: int = 3,
         within_days: int = 365,
         as_of: date | None = None,
+        include_decisions_not_to_share: bool = False,
     ) -> list[RepeatPattern]:
         """Agencies that refused at least ``threshold`` times in ``within_days`` days to ``as_of``.
 
         The window holds ``within_days`` days and ends on ``as_of`` (included; default:
         today in London). Rejected recommendations are not refusals and do not count.
+        A decision not to share because sharing would be more detrimental to the child
+        (s16LA) is lawful, so it counts only with ``include_decisions_not_to_share``;
+        either way each pattern says how many the agency made in the window.
         """
         check_id("partnership", partnership)
         check_int("threshold", threshold, 2, 10_000, "a repeat is at least 2 refusals")
         check_int("within_days", within_days, 1, 36_600, "a window is 1 to 36600 days long")
+        if not isinstance(include_decisions_not_to_share, bool):
+            field = "include_decisions_not_to_share"
+            msg = f"{field} {include_decisions_not_to_share!r} is not a bool; rule: True or False"
+            raise InvalidViewQuery(msg, field=field)
         as_of = self._as_of(as_of)
         window_from = as_of - timedelta(days=within_days - 1)
         with self.view.reading() as tx:
@@ -451,7 +471,13 @@ class OptOutView(ClockedView):
         for row in rows:
             by_agency[str(row[0])].append(row)
         patterns = []
-        for agency, refusals in sorted(by_agency.items()):
+        for agency, every in sorted(by_agency.items()):
+            lawful = sum(1 for r in every if r[2] == RefusalBasis.MORE_DETRIMENTAL_TO_CHILD)
+            refusals = (
+                every
+                if include_decisions_not_to_share
+                else [r for r in every if r[2] != RefusalBasis.MORE_DETRIMENTAL_TO_CHILD]
+            )
             if len(refusals) < threshold:
                 continue
             patterns.append(
@@ -462,6 +488,7 @@ class OptOutView(ClockedView):
                     without_stated_basis=sum(
                         1 for r in refusals if r[2] == RefusalBasis.NO_STATED_BASIS
                     ),
+                    decisions_not_to_share=lawful,
                     first_on=date.fromisoformat(str(refusals[0][3])),
                     last_on=date.fromisoformat(str(refusals[-1][3])),
                     window_from=window_from,

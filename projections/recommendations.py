@@ -412,9 +412,13 @@ class RecommendationView(ClockedView):
     def recurring_themes(
         self, partnership: str, *, min_reviews: int = 2, period: Period = "year"
     ) -> list[RecurringTheme]:
-        """Themes raised by at least ``min_reviews`` distinct reviews, most reviews first."""
+        """Recurring themes raised by at least ``min_reviews`` distinct reviews, most reviews first.
+
+        Recurring as in :meth:`themes`: two different reviews raised the theme in two
+        different periods, so any number of reviews within one period is not enough.
+        """
         check_id("partnership", partnership)
-        check_int("min_reviews", min_reviews, 1, None, "a count of reviews, 1 or more")
+        check_int("min_reviews", min_reviews, 2, None, "a theme recurs in 2 or more reviews")
         label = _period_label(period)
         by_theme: dict[str, list[tuple[str, date]]] = defaultdict(list)
         for theme, review, on in self._issued(partnership):
@@ -422,7 +426,9 @@ class RecommendationView(ClockedView):
         out: list[RecurringTheme] = []
         for theme, raised in by_theme.items():
             review_ids = sorted({review for review, _ in raised})
-            if len(review_ids) < min_reviews:
+            if len(review_ids) < min_reviews or not _recurs(
+                {(review, label(on)) for review, on in raised}
+            ):
                 continue
             days = [on for _, on in raised]
             out.append(

@@ -180,6 +180,21 @@ class TestStageTimes:
         assert stage.working_days_taken == 1
         assert stage.due_on == date(2026, 4, 13)
 
+    def test_an_answer_on_the_saturday_after_a_friday_due_day_is_late_by_a_working_day(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        raise_(ledger, "ch-5", at(6, 5))  # Friday 5 June: due Friday 12 June
+        respond(ledger, "ch-5", 1, at(6, 13))  # Saturday 13 June
+        view = history(ledger, view_store)
+
+        [challenge] = view.challenges(PARTNERSHIP)
+        [stage] = challenge.stages
+        assert (stage.due_on, stage.late, stage.working_days_late) == (date(2026, 6, 12), True, 1)
+        [police] = [
+            c for c in view.by_agency(PARTNERSHIP, as_of=date(2026, 6, 13)) if c.agency == "police"
+        ]
+        assert (police.late_responses, police.overdue_now) == (1, 0)
+
     def test_lateness_follows_the_partnerships_own_stage_limits(
         self, clock: FixedClock, view_store: ViewStore
     ) -> None:
@@ -332,6 +347,22 @@ class TestOpenChallenges:
         )
         [overdue] = view.open_challenges(PARTNERSHIP, as_of=date(2026, 6, 12))
         assert overdue.stages[0].days_overdue == 4
+
+    def test_a_stage_due_on_a_friday_is_overdue_on_the_saturday_after_by_at_least_a_day(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        raise_(ledger, "ch-5", at(6, 5))  # Friday 5 June: due Friday 12 June
+        view = history(ledger, view_store)
+
+        def overdue(day: int) -> int | None:
+            [challenge] = view.open_challenges(PARTNERSHIP, as_of=date(2026, 6, day))
+            return challenge.stages[0].days_overdue
+
+        assert [overdue(day) for day in (12, 13, 14, 15, 16)] == [0, 1, 1, 1, 2]
+        [police] = [
+            c for c in view.by_agency(PARTNERSHIP, as_of=date(2026, 6, 13)) if c.agency == "police"
+        ]
+        assert police.overdue_now == 1
 
     def test_a_challenge_is_shown_as_it_stood_on_the_day_asked_about(
         self, ledger: Ledger, view_store: ViewStore

@@ -143,7 +143,7 @@ class TestSeenAloneBeforeDecisions:
         see(ledger, "child_seen", T0 + timedelta(hours=1), child=SIBLING)
         see(ledger, "home_visit", T0 + timedelta(hours=2))  # no child named
         act(ledger, "review_conference", T0 + timedelta(hours=3), child=CHILD)
-        act(ledger, "strategy_discussion", T0 + timedelta(hours=4))  # about the case: any child
+        act(ledger, "strategy_discussion", T0 + timedelta(hours=4))  # about the case: every child
         link(ledger, CHILD, LINKED)
         see(ledger, "child_seen", T0 + timedelta(hours=5), child=LINKED)
         act(ledger, "initial_conference", T0 + timedelta(hours=6), child=CHILD)
@@ -151,9 +151,76 @@ class TestSeenAloneBeforeDecisions:
 
         assert seen_alone(view) == [
             ("review_conference", CHILD, False, None, None, False),
-            ("strategy_discussion", None, True, T0 + timedelta(hours=2), 0, True),
+            # CHILD was not seen alone: a visit naming no child on a case of two sees neither.
+            ("strategy_discussion", None, False, None, None, True),
             ("initial_conference", CHILD, True, T0 + timedelta(hours=5), 0, True),
         ]
+        assert [d.children_not_seen_alone for d in view.case(PARTNERSHIP, CASE).decisions] == [
+            [CHILD],
+            [CHILD],
+            [],
+        ]
+
+    def test_a_decision_about_the_whole_case_needs_every_child_seen_alone_before_it(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger, CASE, CHILD, SIBLING)
+        see(ledger, "child_seen", T0 + timedelta(hours=1), child=CHILD)
+        see(ledger, "home_visit", T0 + timedelta(hours=2))  # which child, not said
+        act(ledger, "strategy_discussion", T0 + timedelta(hours=3))
+        see(ledger, "child_seen", T0 + timedelta(days=1), child=SIBLING)
+        act(ledger, "initial_conference", T0 + timedelta(days=2))
+        view = view_of(ledger, view_store)
+
+        # Last seen alone: the least recent of the children's last times, the longest any went.
+        assert seen_alone(view) == [
+            ("strategy_discussion", None, False, None, None, True),
+            ("initial_conference", None, True, T0 + timedelta(hours=1), 2, True),
+        ]
+        assert [d.children_not_seen_alone for d in view.case(PARTNERSHIP, CASE).decisions] == [
+            [SIBLING],
+            [],
+        ]
+        strategy = view.summary(PARTNERSHIP).decisions[0]
+        assert (strategy.decision, strategy.decisions, strategy.without_seen_alone) == (
+            "strategy_discussion",
+            1,
+            1,
+        )
+
+    def test_a_child_seen_alone_under_a_linked_token_counts_as_that_child_of_the_case(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger, CASE, CHILD, SIBLING)
+        link(ledger, CHILD, LINKED)
+        see(ledger, "child_seen", T0 + timedelta(hours=1), child=LINKED)
+        see(ledger, "child_seen", T0 + timedelta(hours=2), child=SIBLING)
+        act(ledger, "review_conference", T0 + timedelta(hours=3))
+        view = view_of(ledger, view_store)
+
+        [decision] = view.case(PARTNERSHIP, CASE).decisions
+        assert (decision.seen_alone_before, decision.children_not_seen_alone) == (True, [])
+        assert decision.last_seen_alone_at == T0 + timedelta(hours=1)
+
+    def test_a_token_named_later_and_no_longer_linked_is_a_child_the_case_must_see_alone(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger, CASE, CHILD, SIBLING)
+        see(ledger, "child_seen", T0 + timedelta(hours=1), child=CHILD)
+        see(ledger, "child_seen", T0 + timedelta(hours=2), child=SIBLING)
+        # LINKED was taken for CHILD, then found to be another child.
+        link(ledger, CHILD, LINKED)
+        concern(ledger, "cn-1", T0 + timedelta(hours=3), child=LINKED)
+        link(ledger, CHILD, LINKED, unlink=True)
+        close(ledger, CASE, "no_further_action", T0 + timedelta(hours=4))
+        view = view_of(ledger, view_store)
+
+        [closed] = view.case(PARTNERSHIP, CASE).decisions
+        assert (closed.decision, closed.seen_alone_before, closed.children_not_seen_alone) == (
+            "case_closed",
+            False,
+            [LINKED],
+        )
 
     def test_on_a_case_of_one_child_a_sighting_naming_no_child_is_that_child(
         self, ledger: Ledger, view_store: ViewStore

@@ -325,12 +325,16 @@ class TestRepeatedRefusals:
         refuse(ledger, at(2026, 3, 6), agency="health")
         view = register(ledger, view_store)
 
-        assert view.repeated(PARTNERSHIP, as_of=date(2026, 3, 31)) == [
+        everything = view.repeated(
+            PARTNERSHIP, as_of=date(2026, 3, 31), include_decisions_not_to_share=True
+        )
+        assert everything == [
             RepeatPattern(
                 agency="police",
                 count=3,
                 kinds={"information_withheld": 2, "meeting_not_attended": 1},
                 without_stated_basis=2,
+                decisions_not_to_share=1,
                 first_on=date(2025, 6, 1),
                 last_on=date(2026, 3, 1),
                 window_from=date(2025, 4, 1),
@@ -343,6 +347,38 @@ class TestRepeatedRefusals:
         assert view.repeated(PARTNERSHIP, threshold=4, as_of=date(2026, 3, 31)) == []
         assert view.repeated(PARTNERSHIP, within_days=60, as_of=date(2026, 3, 31)) == []
         assert view.repeated(PARTNERSHIP, as_of=date(2025, 6, 1), threshold=2)[0].count == 2
+
+    def test_lawful_decisions_not_to_share_are_shown_apart_and_not_counted_as_repeats(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        for day in (2, 3, 4):
+            refuse(ledger, at(2026, 3, day), basis="more_detrimental_to_child")
+        refuse(ledger, at(2026, 3, 5), kind="meeting_not_attended")
+        for day in (9, 10):
+            refuse(ledger, at(2026, 3, day), agency="health")
+        refuse(ledger, at(2026, 3, 11), agency="health", basis="legal_prohibition")
+        refuse(ledger, at(2026, 3, 12), agency="health", basis="more_detrimental_to_child")
+        view = register(ledger, view_store)
+
+        [health] = view.repeated(PARTNERSHIP, as_of=date(2026, 3, 31))
+        assert health == RepeatPattern(
+            agency="health",
+            count=3,
+            kinds={"information_withheld": 3},
+            without_stated_basis=2,
+            decisions_not_to_share=1,  # shown, not counted
+            first_on=date(2026, 3, 9),
+            last_on=date(2026, 3, 11),
+            window_from=date(2025, 4, 1),
+            window_to=date(2026, 3, 31),
+        )
+        everything = view.repeated(
+            PARTNERSHIP, as_of=date(2026, 3, 31), include_decisions_not_to_share=True
+        )
+        assert [(p.agency, p.count, p.decisions_not_to_share, p.last_on) for p in everything] == [
+            ("health", 4, 1, date(2026, 3, 12)),
+            ("police", 4, 3, date(2026, 3, 5)),
+        ]
 
     def test_without_as_of_the_window_ends_today_by_the_views_clock(
         self, ledger: Ledger, clock: FixedClock, view_store: ViewStore
@@ -388,6 +424,11 @@ class TestQueryValidation:
             ("repeated", {"threshold": 1}, "threshold"),
             ("repeated", {"within_days": 0}, "within_days"),
             ("repeated", {"as_of": datetime(2026, 3, 1, tzinfo=UTC)}, "as_of"),
+            (
+                "repeated",
+                {"include_decisions_not_to_share": "yes"},
+                "include_decisions_not_to_share",
+            ),
         ],
     )
     def test_a_query_argument_outside_its_rule_is_refused_naming_the_field(

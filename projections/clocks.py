@@ -136,6 +136,12 @@ class ClockRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     nations: Annotated[list[Nation], msgspec.Meta(min_length=1)]
     responsible: str = "recorder"
     key: str | None = None
+    #: Events after which the clock no longer applies (a case closed, a recommendation
+    #: rejected): an open clock is closed as "not applicable", neither met nor missed.
+    cancel: list[Trigger] = msgspec.field(default_factory=list)
+    #: Whether a start while the clock is open restarts it (the initial conference runs
+    #: from the last strategy discussion); otherwise the first start stands.
+    restart: bool = False
     note: str = ""
 
 
@@ -170,41 +176,26 @@ class RuleSet(msgspec.Struct, frozen=True, kw_only=True):
 
     def starts(self, event: Event, *, nation: Nation) -> list[ClockStart]:
         """The clocks ``event`` starts in a partnership of ``nation``."""
-        found: list[ClockStart] = []
-        for rule, key, at in self._matches(event, nation, "start"):
-            agency = getattr(event, rule.responsible, msgspec.UNSET)
-            if rule.responsible == "recorder" or not isinstance(agency, str):
-                agency = event.recorded_by.agency
-            found.append(ClockStart(rule=rule, key=key, at=at, responsible=agency))
-        return found
+        return RuleIndex(self).starts(event, nation=nation)
 
     def stops(self, event: Event, *, nation: Nation) -> list[ClockStop]:
         """The clocks ``event`` stops in a partnership of ``nation``."""
-        return [
-            ClockStop(rule=rule, key=key, at=at)
-            for rule, key, at in self._matches(event, nation, "stop")
-        ]
+        return RuleIndex(self).stops(event, nation=nation)
 
-    def _matches(
-        self, event: Event, nation: Nation, side: Literal["start", "stop"]
-    ) -> list[tuple[ClockRule, str, datetime]]:
-        found: list[tuple[ClockRule, str, datetime]] = []
-        for rule in self.rules:
-            if nation not in rule.nations:
-                continue
-            for trigger in rule.start if side == "start" else rule.stop:
-                if not trigger.matches(event):
-                    continue
-                at = getattr(event, trigger.at, msgspec.UNSET)
-                key = "" if rule.key is None else getattr(event, rule.key, msgspec.UNSET)
-                if isinstance(at, datetime) and key is not msgspec.UNSET:
-                    found.append((rule, str(key), at))
-                    break  # one match per rule, however many of its triggers fit
-        return found
+    def cancels(self, event: Event, *, nation: Nation) -> list[ClockStop]:
+        """The clocks ``event`` makes no longer applicable in a partnership of ``nation``."""
+        return RuleIndex(self).cancels(event, nation=nation)
+
+
+Side = Literal["start", "stop", "cancel"]
+
+
+def _triggers(rule: ClockRule, side: Side) -> list[Trigger]:
+    return rule.start if side == "start" else rule.stop if side == "stop" else rule.cancel
 
 
 class RuleIndex:
-    """:meth:`RuleSet.starts` and :meth:`RuleSet.stops`, fast enough for a rebuild.
+    """Which clocks an event starts, stops or cancels, fast enough for a rebuild.
 
     Whether a trigger fits an event depends only on the event's type and the few
     fields the triggers' ``where`` tables name (``action``, ``outcome``, ...), so
@@ -216,10 +207,10 @@ class RuleIndex:
         self.rules = rules
         fields: dict[str, set[str]] = {}
         for rule in rules.rules:
-            for trigger in (*rule.start, *rule.stop):
+            for trigger in (*rule.start, *rule.stop, *rule.cancel):
                 fields.setdefault(trigger.event, set()).update(trigger.where)
         self._fields = {tag: tuple(sorted(names)) for tag, names in fields.items()}
-        self._memo: dict[tuple[object, ...], tuple[list[_Fit], list[_Fit]]] = {}
+        self._memo: dict[tuple[object, ...], tuple[list[_Fit], list[_Fit], list[_Fit]]] = {}
 
     def handles(self, tag: str) -> bool:
         """Whether any rule starts or stops on events tagged ``tag``."""
@@ -240,26 +231,33 @@ class RuleIndex:
             for rule, key, at in _timed(event, self._fits(event, nation)[1])
         ]
 
-    def _fits(self, event: Event, nation: Nation) -> tuple[list[_Fit], list[_Fit]]:
+    def cancels(self, event: Event, *, nation: Nation) -> list[ClockStop]:
+        return [
+            ClockStop(rule=rule, key=key, at=at)
+            for rule, key, at in _timed(event, self._fits(event, nation)[2])
+        ]
+
+    def _fits(self, event: Event, nation: Nation) -> tuple[list[_Fit], list[_Fit], list[_Fit]]:
         tag = tag_of(type(event))
         names = self._fields.get(tag)
         if names is None:
-            return [], []
+            return [], [], []
         memo_key = (tag, nation, *(getattr(event, name, msgspec.UNSET) for name in names))
         fits = self._memo.get(memo_key)
         if fits is None:
             fits = self._memo[memo_key] = (
                 self._fitting(event, nation, "start"),
                 self._fitting(event, nation, "stop"),
+                self._fitting(event, nation, "cancel"),
             )
         return fits
 
-    def _fitting(self, event: Event, nation: Nation, side: Literal["start", "stop"]) -> list[_Fit]:
+    def _fitting(self, event: Event, nation: Nation, side: Side) -> list[_Fit]:
         found: list[_Fit] = []
         for rule in self.rules.rules:
             if nation not in rule.nations:
                 continue
-            for trigger in rule.start if side == "start" else rule.stop:
+            for trigger in _triggers(rule, side):
                 if trigger.matches(event):
                     found.append((rule, trigger))
         return found
@@ -269,7 +267,7 @@ _Fit = tuple[ClockRule, Trigger]
 
 
 def _timed(event: Event, fits: list[_Fit]) -> list[tuple[ClockRule, str, datetime]]:
-    """Each fitting rule once, with its key and instant, as :meth:`RuleSet._matches` gives."""
+    """Each fitting rule once (its first fitting trigger), with its key and instant."""
     found: list[tuple[ClockRule, str, datetime]] = []
     done: set[str] = set()
     for rule, trigger in fits:
@@ -412,7 +410,7 @@ def _problems(rule: ClockRule, seen: set[str]) -> Iterator[tuple[str, str]]:
     """Each problem of ``rule`` as (field within the rule, what is wrong), in file order."""
     if rule.name in seen:
         yield "name", "another rule in this file has the same name"
-    for side, triggers in (("start", rule.start), ("stop", rule.stop)):
+    for side, triggers in (("start", rule.start), ("stop", rule.stop), ("cancel", rule.cancel)):
         for number, trigger in enumerate(triggers):
             yield from _trigger_problems(rule, trigger, side, f"{side}[{number}]")
     yield from _limit_problems(rule)

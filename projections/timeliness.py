@@ -3,14 +3,26 @@
 The rules (:mod:`projections.clocks`, ``rules.toml`` plus a partnership's own
 file) say which event starts a clock, which stops it, the limit and whether it
 counts working days (the partnership's nation's bank holidays), calendar days or
-calendar months. Each started clock is a row with its due date, fixed when it
-starts; a stop closes the open clock with the same rule, aggregate and key.
+calendar months. Each started clock is a row with its start day and limit (the
+rule's number, the partnership's setting, or the event's own due date, fixed
+when it starts); the due day is worked out when asked, with the calendar then
+installed, so a rebuild and a follower always agree. A stop closes the open
+clock with the same rule, aggregate and key; a ``cancel`` trigger closes it as
+"not applicable" (a case closed, a referral needing no assessment, a
+recommendation rejected), so it is neither met nor overdue.
 
 Policies, stated because reviews will ask:
 
 * **One open clock per rule, aggregate and key.** A second start while one is
   open does not restart it: the clock measures from the earliest unanswered start
-  (two referrals before one decision are timed from the first).
+  (two referrals before one decision are timed from the first), unless the rule
+  says ``restart`` (the initial conference runs from the last strategy discussion).
+* **An event that starts and stops one rule** at the same instant ends a period and
+  begins the next (review conferences); at two instants (a serious incident's
+  "became aware" and "notified"), it opens the clock and closes it.
+* **Late is a matter of dates**: stopped after the due day is late, even on a
+  Saturday after a Friday due day; how late is counted in the rule's days (at
+  least 1).
 * **Pairing follows recording order.** A stop recorded before its start (a late
   recording) finds no open clock and is not counted; the start then opens a clock
   that stays open until the next stop. The chronology shows both events.
@@ -25,8 +37,9 @@ never reads the system clock, so the same rows answer "as of 31 March".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 
@@ -34,14 +47,14 @@ from projections._checks import check_choice, check_id
 from projections._partnerships import PartnershipTable
 from projections._store import Tx, ViewStore, to_micros
 from projections._view import Envelope, View, Where
-from projections.calendar import calendar_for, lateness, local_date
-from projections.clocks import RuleIndex, RuleSet, due_for, load_rules
+from projections.calendar import calendar_for, due_date, lateness, local_date
+from projections.clocks import ClockStart, ClockStop, RuleIndex, RuleSet, limit_for, load_rules
 from projections.errors import InvalidViewQuery
 from schemas.partnership import Nation, PartnershipEstablished
 
 __all__ = ["ClockRow", "RulePerformance", "TimelinessView"]
 
-Status = Literal["on_time", "late", "open", "overdue"]
+Status = Literal["on_time", "late", "open", "overdue", "not_applicable"]
 
 
 class ClockRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,6 +82,8 @@ class RulePerformance(msgspec.Struct, frozen=True, kw_only=True):
     late: int
     open: int
     overdue: int
+    #: Clocks that stopped applying (the case closed, the recommendation was rejected).
+    not_applicable: int
     #: Mean and worst lateness of the late ones, in the rule's days.
     mean_days_late: float
     max_days_late: int
@@ -87,8 +102,10 @@ class TimelinessView(View):
         "CREATE TABLE IF NOT EXISTS timeliness_clock ("
         " partnership TEXT NOT NULL, rule TEXT NOT NULL, aggregate TEXT NOT NULL,"
         " clock_key TEXT NOT NULL, start_seq {bigint} NOT NULL, agency TEXT NOT NULL,"
-        " started {bigint} NOT NULL, start_date TEXT NOT NULL, due_date TEXT NOT NULL,"
+        " started {bigint} NOT NULL, start_date TEXT NOT NULL,"
+        " limit_days INTEGER, fixed_due TEXT,"
         " stop_seq {bigint}, stopped {bigint}, stop_date TEXT,"
+        " cancelled INTEGER NOT NULL DEFAULT 0,"
         " PRIMARY KEY (partnership, rule, aggregate, clock_key, start_seq))",
         # At most one open clock per rule, aggregate and key: a second start is ignored.
         "CREATE UNIQUE INDEX IF NOT EXISTS timeliness_open ON timeliness_clock"
@@ -121,41 +138,87 @@ class TimelinessView(View):
         partnership = self._partnerships.get(tx, event.partnership)
         if partnership is None:
             return  # a stream always establishes a partnership first; nothing to time against
-        for stop in rules.stops(fact, nation=partnership.nation):
-            at = to_micros(stop.at)
-            tx.execute(
-                "UPDATE timeliness_clock SET stop_seq = ?, stopped = ?, stop_date = ?"
-                " WHERE partnership = ? AND rule = ? AND aggregate = ? AND clock_key = ?"
-                " AND stop_seq IS NULL",
-                (
-                    event.seq,
-                    at,
-                    local_date(stop.at).isoformat(),
-                    event.partnership,
-                    stop.rule.name,
-                    f"{event.kind}.{event.ident}",
-                    stop.key,
-                ),
-            )
-        calendar = calendar_for(partnership.nation)
-        for start in rules.starts(fact, nation=partnership.nation):
-            due = due_for(start, fact, partnership.settings, calendar)
-            tx.execute(
-                "INSERT INTO timeliness_clock (partnership, rule, aggregate, clock_key, start_seq,"
-                " agency, started, start_date, due_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (
-                    event.partnership,
-                    start.rule.name,
-                    f"{event.kind}.{event.ident}",
-                    start.key,
-                    event.seq,
-                    start.responsible,
-                    to_micros(start.at),
-                    local_date(start.at).isoformat(),
-                    due.isoformat(),
-                ),
-            )
+        nation = partnership.nation
+        aggregate = f"{event.kind}.{event.ident}"
+        starts = rules.starts(fact, nation=nation)
+        started_at = {start.rule.name: start.at for start in starts}
+        stops = rules.stops(fact, nation=nation)
+        # A rule both stopped and started by this event at the same instant is a
+        # recurring clock (a review conference ends one period and begins the next):
+        # stop, then start. Stopped at another instant of the same event (a serious
+        # incident notification says when the LA became aware and when it notified):
+        # start, then stop.
+        after = [s for s in stops if started_at.get(s.rule.name, s.at) != s.at]
+        for stop in rules.cancels(fact, nation=nation):
+            self._close(tx, event, aggregate, stop, cancelled=True)
+        for stop in stops:
+            if stop not in after:
+                self._close(tx, event, aggregate, stop, cancelled=False)
+        for start in starts:
+            self._open(tx, event, aggregate, start, partnership.settings)
+        for stop in after:
+            self._close(tx, event, aggregate, stop, cancelled=False)
+
+    def _open(
+        self,
+        tx: Tx,
+        event: Envelope,
+        aggregate: str,
+        start: ClockStart,
+        settings: Mapping[str, int],
+    ) -> None:
+        # The limit is fixed now (the rule's number, the partnership's setting, or the
+        # event's own due date); the due day is worked out when asked, with the calendar.
+        limit = limit_for(start.rule, event.fact, settings)
+        days, fixed = (None, limit.isoformat()) if isinstance(limit, date) else (limit, None)
+        conflict = (
+            "ON CONFLICT (partnership, rule, aggregate, clock_key) WHERE stop_seq IS NULL"
+            " DO UPDATE SET start_seq = excluded.start_seq, agency = excluded.agency,"
+            " started = excluded.started, start_date = excluded.start_date,"
+            " limit_days = excluded.limit_days, fixed_due = excluded.fixed_due"
+            if start.rule.restart
+            else "ON CONFLICT DO NOTHING"
+        )
+        insert = (
+            "INSERT INTO timeliness_clock (partnership, rule, aggregate, clock_key, start_seq,"
+            " agency, started, start_date, limit_days, fixed_due)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        )
+        tx.execute(
+            insert + conflict,  # both constant: no input reaches the SQL text
+            (
+                event.partnership,
+                start.rule.name,
+                aggregate,
+                start.key,
+                event.seq,
+                start.responsible,
+                to_micros(start.at),
+                local_date(start.at).isoformat(),
+                days,
+                fixed,
+            ),
+        )
+
+    @staticmethod
+    def _close(
+        tx: Tx, event: Envelope, aggregate: str, stop: ClockStop, *, cancelled: bool
+    ) -> None:
+        tx.execute(
+            "UPDATE timeliness_clock SET stop_seq = ?, stopped = ?, stop_date = ?, cancelled = ?"
+            " WHERE partnership = ? AND rule = ? AND aggregate = ? AND clock_key = ?"
+            " AND stop_seq IS NULL",
+            (
+                event.seq,
+                to_micros(stop.at),
+                local_date(stop.at).isoformat(),
+                1 if cancelled else 0,
+                event.partnership,
+                stop.rule.name,
+                aggregate,
+                stop.key,
+            ),
+        )
 
     # -- querying ------------------------------------------------------------------
 
@@ -178,7 +241,8 @@ class TimelinessView(View):
         with self.view.reading() as tx:
             rows = tx.fetchall(
                 # Constant fragments only; every value is a parameter.
-                "SELECT rule, aggregate, clock_key, agency, start_date, due_date, stop_date"  # noqa: S608
+                "SELECT rule, aggregate, clock_key, agency, start_date, limit_days, fixed_due,"  # noqa: S608
+                " stop_date, cancelled"
                 f" FROM timeliness_clock WHERE {where.sql}"
                 " ORDER BY start_date, rule, aggregate, clock_key",
                 where.params,
@@ -204,6 +268,7 @@ class TimelinessView(View):
                     late=len(late),
                     open=sum(c.status in ("open", "overdue") for c in clocks),
                     overdue=sum(c.status == "overdue" for c in clocks),
+                    not_applicable=sum(c.status == "not_applicable" for c in clocks),
                     mean_days_late=round(sum(late) / len(late), 2) if late else 0.0,
                     max_days_late=max(late, default=0),
                 )
@@ -220,27 +285,38 @@ class TimelinessView(View):
             raise InvalidViewQuery(msg, field="partnership")
         return facts.nation
 
-    def _row(self, row: tuple[str, ...], as_of: date, nation: Nation) -> ClockRow:
-        rule, aggregate, key, agency, started, due_text, stopped_text = row
-        due = date.fromisoformat(due_text)
+    def _row(self, row: tuple[Any, ...], as_of: date, nation: Nation) -> ClockRow:
+        rule, aggregate, key, agency, started_text, days, fixed, stopped_text, cancelled = row
+        started = date.fromisoformat(started_text)
         unit = self._units.get(rule, "calendar_days")
         calendar = calendar_for(nation)
+        due = (
+            date.fromisoformat(fixed)
+            if fixed is not None
+            else due_date(started, days, unit, calendar)
+        )
         stopped: date | None = None
+        status: Status
         if stopped_text is not None and date.fromisoformat(stopped_text) <= as_of:
             stopped = date.fromisoformat(stopped_text)
-            days = lateness(due, stopped, unit, calendar)
-            status: Status = "late" if days > 0 else "on_time"
+            if cancelled:
+                status, late = "not_applicable", 0
+            else:
+                # Late is a matter of dates (a Saturday after a Friday due day is late,
+                # though no working day passed); how late is counted in the rule's days.
+                status = "late" if stopped > due else "on_time"
+                late = max(lateness(due, stopped, unit, calendar), 1) if stopped > due else 0
         else:
-            days = lateness(due, as_of, unit, calendar)
-            status = "overdue" if days > 0 else "open"
+            status = "overdue" if as_of > due else "open"
+            late = max(lateness(due, as_of, unit, calendar), 1) if as_of > due else 0
         return ClockRow(
             rule=rule,
             aggregate=aggregate,
             key=key,
             agency=agency,
-            started_on=date.fromisoformat(started),
+            started_on=started,
             due=due,
             stopped_on=stopped,
             status=status,
-            days_late=days,
+            days_late=late,
         )

@@ -151,3 +151,126 @@ class TestStatutoryClocks:
         with pytest.raises(InvalidViewQuery, match="not a timescale rule") as info:
             view.clocks(PARTNERSHIP, as_of=date(2026, 5, 1), rule="nope")
         assert info.value.field == "rule"
+
+
+class TestClocksThatStopApplyingOrRestart:
+    def test_a_serious_incident_notification_opens_and_closes_its_clock_at_once(
+        self, ledger: Ledger, clock: FixedClock, view_store: ViewStore
+    ) -> None:
+        clock.now = at("2026-04-10", 17)
+        ledger.notify_serious_incident(
+            partnership=PARTNERSHIP,
+            review="rv-1",
+            recorded_by=LA,
+            child=CHILD,
+            incident="serious_harm",
+            became_aware_at=at("2026-04-01"),  # Wednesday; 5 working days: Friday 10 April
+            notified_panel_at=at("2026-04-10"),
+        )
+        view = TimelinessView(view_store)
+        catch_up(ledger, view_store, view)
+        [row] = view.clocks(
+            PARTNERSHIP, as_of=date(2026, 6, 1), rule="serious_incident_notification"
+        )
+        assert (row.due, row.stopped_on, row.status) == (
+            date(2026, 4, 10),
+            date(2026, 4, 10),
+            "on_time",
+        )
+        [rapid] = view.clocks(PARTNERSHIP, as_of=date(2026, 4, 10), rule="rapid_review")
+        assert rapid.status == "open"
+
+    def test_no_assessment_is_owed_after_a_referral_decided_as_no_further_action(
+        self, ledger: Ledger, clock: FixedClock, view_store: ViewStore
+    ) -> None:
+        act(ledger, clock, "2026-04-13", "referral_received")
+        act(ledger, clock, "2026-04-14", "referral_decision", outcome="no_further_action")
+        view = TimelinessView(view_store)
+        catch_up(ledger, view_store, view)
+        rows = {r.rule: r for r in view.clocks(PARTNERSHIP, as_of=date(2026, 12, 1))}
+        assert rows["referral_decision"].status == "on_time"
+        assert rows["assessment"].status == "not_applicable"
+        [perf] = [
+            p
+            for p in view.performance(PARTNERSHIP, as_of=date(2026, 12, 1))
+            if p.rule == "assessment"
+        ]
+        assert (perf.overdue, perf.open, perf.not_applicable) == (0, 0, 1)
+
+    def test_closing_a_case_ends_its_open_clocks_as_not_applicable(
+        self, ledger: Ledger, clock: FixedClock, view_store: ViewStore
+    ) -> None:
+        act(ledger, clock, "2026-04-13", "referral_received")
+        clock.now = at("2026-04-20", 17)
+        ledger.close_case(partnership=PARTNERSHIP, case=CASE, recorded_by=LA, reason="moved_area")
+        view = TimelinessView(view_store)
+        catch_up(ledger, view_store, view)
+        statuses = {r.rule: r.status for r in view.clocks(PARTNERSHIP, as_of=date(2026, 12, 1))}
+        assert statuses == {"referral_decision": "not_applicable", "assessment": "not_applicable"}
+        # Before the closure, the referral decision was simply overdue.
+        [before] = view.clocks(PARTNERSHIP, as_of=date(2026, 4, 16), rule="referral_decision")
+        assert (before.status, before.days_late) == ("overdue", 2)
+
+    def test_the_initial_conference_runs_from_the_last_strategy_discussion(
+        self, ledger: Ledger, clock: FixedClock, view_store: ViewStore
+    ) -> None:
+        act(ledger, clock, "2026-04-13", "strategy_discussion", outcome="section47")
+        act(ledger, clock, "2026-04-20", "strategy_discussion", outcome="section47")
+        act(ledger, clock, "2026-05-08", "initial_conference")
+        view = TimelinessView(view_store)
+        catch_up(ledger, view_store, view)
+        [row] = view.clocks(PARTNERSHIP, as_of=date(2026, 6, 1), rule="initial_conference")
+        # 15 working days from Monday 20 April, past the May Day bank holiday: Tuesday 12 May.
+        assert (row.started_on, row.due, row.status) == (
+            date(2026, 4, 20),
+            date(2026, 5, 12),
+            "on_time",
+        )
+
+    def test_a_decision_on_the_saturday_after_a_friday_due_day_is_late_by_one(
+        self, ledger: Ledger, clock: FixedClock, view_store: ViewStore
+    ) -> None:
+        act(ledger, clock, "2026-04-16", "referral_received")  # Thursday: due Friday 17th
+        view = TimelinessView(view_store)
+        catch_up(ledger, view_store, view)
+        [saturday] = view.clocks(PARTNERSHIP, as_of=date(2026, 4, 18), rule="referral_decision")
+        assert (saturday.status, saturday.days_late) == ("overdue", 1)
+        act(ledger, clock, "2026-04-18", "referral_decision", outcome="section17")
+        catch_up(ledger, view_store, view)
+        [row] = view.clocks(PARTNERSHIP, as_of=date(2026, 5, 1), rule="referral_decision")
+        assert (row.due, row.status, row.days_late) == (date(2026, 4, 17), "late", 1)
+
+    def test_a_rejected_recommendation_owes_no_implementation(
+        self, ledger: Ledger, clock: FixedClock, view_store: ViewStore
+    ) -> None:
+        clock.now = at("2026-04-01", 17)
+        ledger.notify_serious_incident(
+            partnership=PARTNERSHIP,
+            review="rv-1",
+            recorded_by=LA,
+            child=CHILD,
+            incident="serious_harm",
+            became_aware_at=at("2026-03-30"),
+            notified_panel_at=at("2026-03-31"),
+        )
+        ledger.issue_recommendation(
+            partnership=PARTNERSHIP,
+            review="rv-1",
+            recorded_by=LA,
+            recommendation="r1",
+            owner="police",
+            due=date(2026, 5, 1),
+            theme="information_sharing",
+            text="t",
+        )
+        ledger.reject_recommendation(
+            partnership=PARTNERSHIP,
+            review="rv-1",
+            recorded_by=POLICE,
+            recommendation="r1",
+            basis="b",
+        )
+        view = TimelinessView(view_store)
+        catch_up(ledger, view_store, view)
+        [row] = view.clocks(PARTNERSHIP, as_of=date(2026, 9, 1), rule="recommendation")
+        assert (row.agency, row.due, row.status) == ("police", date(2026, 5, 1), "not_applicable")

@@ -1,4 +1,5 @@
-"""The ``ledger`` command: ``schema``, ``demo``, and ``views rebuild|update|follow|status``.
+"""The ``ledger`` command: ``schema``, ``demo``, ``views rebuild|update|follow|status``, and
+``agency add``.
 
 Exit codes: 0 success; 1 a ledger error (its message says the field and the
 rule); 2 bad usage (typer's own).
@@ -176,6 +177,52 @@ def _run_views(names: list[str], *, rebuild: bool, batch_size: int) -> None:
             )
     finally:
         views.close()
+
+
+agency_app = typer.Typer(
+    help="Agencies' logins to the embedded server: users, permissions, credentials files.",
+    no_args_is_help=True,
+)
+app.add_typer(agency_app, name="agency")
+
+
+@agency_app.command("add")
+def agency_add(
+    agency: Annotated[
+        str, typer.Argument(help="The agency id (lower-case letters, digits, '-' and '_').")
+    ],
+) -> None:
+    """Create AGENCY's user on the embedded server and print its credentials file (mode 0600).
+
+    The user may read its own consumer (agency_AGENCY) and nothing else. A running
+    embedded server on the same data dir reloads its users at once.
+    """
+    from ledger.access import add_agency
+    from ledger.embedded import reload_running
+    from ledger.logging import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(json=settings.log_json, level=settings.log_level)  # on stderr
+    try:
+        from consumers import delivery_stream
+
+        # The agency's consumer lives on the delivery stream (consumers/_names.py).
+        path = add_agency(
+            settings.data_dir, settings, agency, consumer_stream=delivery_stream(settings.stream)
+        )
+    except LedgerError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(1) from e
+    typer.echo(str(path))
+    if settings.nats_url is not None:
+        console.print("NATS_URL is set: this user exists on the embedded server only")
+    try:
+        pid = reload_running(settings.data_dir)
+    except LedgerError as e:  # the user exists; only the running server has not learnt it
+        console.print(f"[yellow]warning:[/] {e}")
+        return
+    if pid is not None:
+        console.print(f"the running nats-server (pid {pid}) reloaded its users")
 
 
 def main() -> None:

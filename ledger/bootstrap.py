@@ -4,6 +4,11 @@
 when no ``NATS_URL`` is given, and builds the :class:`~ledger.application.Ledger`
 on the NATS persistence module. Leaving the ``with`` block closes the
 connections and stops the embedded server.
+
+With ``LEDGER_AUTH`` on, the embedded server runs with the users of
+:mod:`ledger.access` and the ledger logs in as its own ``ledger`` user (created on
+first use); a ``NATS_URL`` server is logged in to with ``NATS_CREDENTIALS`` when given.
+The password travels only inside the URL handed to the persistence module.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from ledger.access import Credentials, ensure_service_users, load_credentials
 from ledger.application import Ledger
 from ledger.embedded import EmbeddedNats
 from ledger.logging import configure_logging
@@ -26,11 +32,16 @@ log = structlog.get_logger()
 
 @dataclass(frozen=True)
 class Running:
-    """A ledger and, when it was started here, its embedded server."""
+    """A ledger and, when it was started here, its embedded server.
+
+    ``nats_url`` never holds a password; ``credentials`` are the ledger's own login,
+    if it needed one.
+    """
 
     ledger: Ledger
     nats_url: str
     server: EmbeddedNats | None
+    credentials: Credentials | None = None
 
 
 @contextmanager
@@ -39,15 +50,21 @@ def open_ledger(settings: Settings, *, configure_logs: bool = True) -> Iterator[
     if configure_logs:
         configure_logging(json=settings.log_json, level=settings.log_level)
     server: EmbeddedNats | None = None
+    credentials: Credentials | None = None
     url = settings.nats_url
     if url is None:
-        server = EmbeddedNats(settings.data_dir)
+        server = EmbeddedNats(settings.data_dir, auth=settings.auth)
+        if settings.auth:
+            credentials = ensure_service_users(settings.data_dir, settings).ledger
         server.start()
         url = server.url
+    elif settings.nats_credentials is not None:
+        credentials = load_credentials(settings.nats_credentials)
+    login_url = url if credentials is None else credentials.url(url)
     try:
-        ledger = Ledger(env=settings.persistence_env(url))
+        ledger = Ledger(env=settings.persistence_env(login_url))
         try:
-            yield Running(ledger=ledger, nats_url=url, server=server)
+            yield Running(ledger=ledger, nats_url=url, server=server, credentials=credentials)
         finally:
             ledger.close()
     finally:

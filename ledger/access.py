@@ -1,0 +1,490 @@
+"""Who may connect to the embedded nats-server, and what each user may do there.
+
+The registry ``<data_dir>/access.json`` (mode 0600) lists the users and keeps their
+passwords only as bcrypt hashes; a user's plaintext password is written once, to its
+credentials file ``<data_dir>/credentials/<user>.json`` (mode 0600, in a 0700
+directory), and nowhere else. :func:`render_server_config` turns the registry into the
+nats-server configuration that :class:`~ledger.embedded.EmbeddedNats` runs with, so the
+permissions below are enforced by the broker, not by the ledger.
+
+Roles and their permissions (``<stream>`` and ``<prefix>`` come from the settings):
+
+* ``service``, user ``ledger``: everything. It creates the stream and the consumers,
+  and it is the only writer.
+* ``projector``, user ``projections``: publish ``$JS.API.STREAM.NAMES`` (nats-py looks
+  a stream up by subject), ``$JS.API.STREAM.INFO.<stream>``,
+  ``$JS.API.CONSUMER.CREATE.<stream>`` (ephemeral consumers only: the server refuses a
+  durable name on that subject), ``$JS.API.DIRECT.GET.<stream>`` and
+  ``$JS.API.DIRECT.GET.<stream>.>``, ``$JS.FC.<stream>.>`` (an ordered consumer's flow
+  control replies); subscribe ``_INBOX_projections.>``.
+* ``agency``, user ``agency_<id>``: publish
+  ``$JS.API.CONSUMER.MSG.NEXT.<stream>.agency_<id>``,
+  ``$JS.API.CONSUMER.INFO.<stream>.agency_<id>`` and ``$JS.ACK.<stream>.agency_<id>.>``;
+  subscribe ``_INBOX_agency_<id>.>``.
+
+Restricted users are also denied ``<prefix>.>`` outright: only the service writes.
+
+Each restricted user has an inbox prefix of its own (``nats.connect(inbox_prefix=...)``),
+so it can receive its replies and no other client's. An agency reads its cases through
+the durable pull consumer ``agency_<id>`` that the ledger service creates for it with the
+subjects it is party to; it can neither create consumers nor publish into the stream
+(writes go through the ledger service, which validates them). Everything else is refused
+by the server with a permissions violation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import json
+import os
+import re
+import secrets
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import bcrypt
+import msgspec
+import structlog
+
+from ledger.settings import Settings
+from schemas import Id
+from schemas.errors import LedgerError
+
+__all__ = [
+    "AgencyAlreadyAdded",
+    "Credentials",
+    "CredentialsNotFound",
+    "InvalidAccessRequest",
+    "InvalidCredentials",
+    "ServiceCredentials",
+    "add_agency",
+    "agency_user",
+    "ensure_service_users",
+    "load_credentials",
+    "render_server_config",
+    "write_server_config",
+]
+
+log = structlog.get_logger()
+
+Role = Literal["service", "projector", "agency"]
+
+SERVICE_USER: Final = "ledger"
+PROJECTOR_USER: Final = "projections"
+SERVICE_INBOX: Final = "_INBOX"  # nats-py's default: the service may read any reply anyway
+REGISTRY_FILE: Final = "access.json"
+CONFIG_FILE: Final = "nats-server.conf"
+CREDENTIALS_DIR: Final = "credentials"
+# Every password is 32 random bytes, so no work factor is what protects it; 10 rounds
+# (OWASP's minimum) keeps the server's check of each new connection near 70 ms here.
+_BCRYPT_ROUNDS: Final = 10
+_STREAM_NAME: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SUBJECT_PREFIX: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class InvalidAccessRequest(LedgerError, ValueError):
+    """Raised when an agency id, stream name, subject prefix or listen address is unsafe."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AgencyAlreadyAdded(LedgerError, ValueError):
+    """Raised when an agency that already has a NATS user is added again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.field = "agency"
+
+
+class CredentialsNotFound(LedgerError, FileNotFoundError):
+    """Raised when a credentials file or the access registry does not exist."""
+
+
+class InvalidCredentials(LedgerError, ValueError):
+    """Raised when a credentials file or the access registry cannot be read as one."""
+
+
+class Credentials(msgspec.Struct, frozen=True, kw_only=True):
+    """What a client needs to connect as one user (the content of a credentials file)."""
+
+    user: str
+    password: str
+    inbox_prefix: str
+    stream: str
+    subject_prefix: str
+    consumer: str | None = None  # an agency's durable pull consumer
+
+    def __repr__(self) -> str:  # never the password, whoever prints this
+        return f"Credentials(user={self.user!r}, stream={self.stream!r}, password='***')"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:  # rich's pretty printing, likewise
+        return [("user", self.user), ("stream", self.stream), ("password", "***")]
+
+    def url(self, server_url: str) -> str:
+        """``server_url`` with this user and password in it (``nats://user:pass@host:port``).
+
+        Both nats-py and the ledger's synchronous publisher read credentials from the URL.
+        The result holds the password: pass it on, never log or print it.
+        """
+        parts = urlsplit(server_url if "://" in server_url else f"nats://{server_url}")
+        host = parts.netloc.rpartition("@")[2]
+        userinfo = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
+
+    def connect_options(self) -> dict[str, str]:
+        """Keyword arguments for ``nats.connect``: user, password and the inbox prefix."""
+        return {"user": self.user, "password": self.password, "inbox_prefix": self.inbox_prefix}
+
+
+class ServiceCredentials(msgspec.Struct, frozen=True, kw_only=True):
+    """The ledger service's and the projection workers' credentials."""
+
+    ledger: Credentials
+    projections: Credentials
+
+
+class _User(msgspec.Struct, frozen=True, kw_only=True):
+    """One registry entry; its permissions are derived from role, stream and prefix."""
+
+    name: str
+    role: Role
+    password_hash: str
+    stream: str
+    subject_prefix: str
+    agency: str | None = None
+
+
+class _Registry(msgspec.Struct, kw_only=True):
+    version: int = 1
+    users: list[_User] = msgspec.field(default_factory=list)
+
+    def find(self, name: str) -> _User | None:
+        return next((u for u in self.users if u.name == name), None)
+
+    def put(self, user: _User) -> None:
+        self.users = [u for u in self.users if u.name != user.name] + [user]
+
+
+_registry_decoder: Final = msgspec.json.Decoder(_Registry)
+_credentials_decoder: Final = msgspec.json.Decoder(Credentials)
+_encoder: Final = msgspec.json.Encoder()
+
+
+def agency_user(agency: str) -> str:
+    """The NATS user, durable consumer name and inbox token of an agency: ``agency_<id>``."""
+    return f"agency_{agency}"
+
+
+def ensure_service_users(data_dir: Path, settings: Settings) -> ServiceCredentials:
+    """The ``ledger`` and ``projections`` users, created with random passwords if missing.
+
+    A user whose credentials file is gone, or no longer matches the registry's hash, gets
+    a new password. The projector's permissions follow ``settings``' stream and prefix.
+    """
+    stream, prefix = _checked_names(settings)
+    wanted: tuple[tuple[str, Role, str], ...] = (
+        (SERVICE_USER, "service", SERVICE_INBOX),
+        (PROJECTOR_USER, "projector", f"_INBOX_{PROJECTOR_USER}"),
+    )
+    found: dict[str, Credentials] = {}
+    with _locked_registry(data_dir) as registry:
+        for name, role, inbox in wanted:
+            user = registry.find(name)
+            current = _matching_credentials(data_dir, user)
+            if user is None or current is None:
+                current = _new_user(data_dir, registry, name, role, inbox, stream, prefix)
+                log.info("nats_user_created", user=name, role=role)
+            elif (user.stream, user.subject_prefix) != (stream, prefix):
+                registry.put(msgspec.structs.replace(user, stream=stream, subject_prefix=prefix))
+                current = msgspec.structs.replace(current, stream=stream, subject_prefix=prefix)
+                _write_private(_credentials_path(data_dir, name), _encoder.encode(current))
+            found[name] = current
+    return ServiceCredentials(ledger=found[SERVICE_USER], projections=found[PROJECTOR_USER])
+
+
+def add_agency(
+    data_dir: Path, settings: Settings, agency: str, *, consumer_stream: str | None = None
+) -> Path:
+    """Create agency ``agency``'s user and write its credentials file (mode 0600).
+
+    Its consumer ``agency_<agency>`` lives on ``consumer_stream`` (the ledger stream of
+    ``settings`` unless given, e.g. a delivery stream). Returns the file's path. The
+    running server learns of the user when it reloads
+    (:meth:`~ledger.embedded.EmbeddedNats.reload`, or ``ledger agency add``).
+    """
+    try:
+        msgspec.convert(agency, type=Id)
+    except msgspec.ValidationError as e:
+        msg = (
+            f"agency {agency!r} is not a valid agency id: {e} (an agency id is 1-64 lower-case"
+            " letters, digits, '-' and '_', starting with a letter or digit; it becomes part"
+            " of NATS subjects)"
+        )
+        raise InvalidAccessRequest(msg, field="agency") from None
+    stream, prefix = _checked_names(settings)
+    if consumer_stream is not None:
+        stream = _checked_stream(consumer_stream, "consumer_stream")
+    name = agency_user(agency)
+    with _locked_registry(data_dir) as registry:
+        if registry.find(name) is not None:
+            msg = (
+                f"agency {agency!r} already has a NATS user ({name}, credentials in"
+                f" {_credentials_path(data_dir, name)}): each agency is added once"
+            )
+            raise AgencyAlreadyAdded(msg)
+        _new_user(data_dir, registry, name, "agency", f"_INBOX_{name}", stream, prefix, agency)
+    log.info("nats_user_created", user=name, role="agency", agency=agency)
+    return _credentials_path(data_dir, name)
+
+
+def load_credentials(path: Path) -> Credentials:
+    """Read a credentials file written by :func:`add_agency` or :func:`ensure_service_users`."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CredentialsNotFound(f"credentials file {path} does not exist") from None
+    except OSError as e:
+        raise InvalidCredentials(f"credentials file {path} cannot be read: {e}") from e
+    try:
+        credentials = _credentials_decoder.decode(data)
+    except msgspec.DecodeError as e:
+        msg = f"credentials file {path} is not a ledger credentials file: {e}"
+        raise InvalidCredentials(msg) from None
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        log.warning("credentials_file_readable_by_others", path=str(path), mode=oct(mode))
+    return credentials
+
+
+def render_server_config(
+    data_dir: Path,
+    host: str,
+    port: int | None,
+    *,
+    jetstream: bool = True,
+    server_name: str | None = None,
+    logtime_utc: bool = False,
+) -> str:
+    """The nats-server configuration for ``data_dir``'s registry: users, permissions, store.
+
+    ``port`` None listens on any free port. Pure apart from reading the registry.
+    ``server_name`` and ``logtime_utc`` belong here rather than on the command line: a
+    reload resets the flags that the server does not re-apply (those two among them).
+    """
+    if not _is_loopback(host):
+        raise InvalidAccessRequest(f"host {host!r} is not a loopback address", field="host")
+    users = _read_registry(data_dir).users
+    if not users:
+        # A server with an empty user list lets anyone in: refuse rather than run open.
+        msg = f"{data_dir / REGISTRY_FILE} has no users (ensure_service_users creates them)"
+        raise CredentialsNotFound(msg)
+    listen = f"[{host}]" if ":" in host else host
+    lines = [
+        f"# Written by the ledger from {REGISTRY_FILE}; rewritten on every start and reload.",
+        f"listen: {_q(f'{listen}:{port or -1}')}",
+    ]
+    if server_name is not None:
+        lines += [f"server_name: {_q(server_name)}"]
+    if logtime_utc:
+        lines += ["logtime_utc: true"]
+    if jetstream:
+        lines += ["jetstream {", f"  store_dir: {_q(str(data_dir))}", "}"]
+    lines += ["authorization {", "  users = ["]
+    lines += [f"    {_render_user(user)}" for user in users]
+    lines += ["  ]", "}", ""]
+    return "\n".join(lines)
+
+
+def write_server_config(
+    data_dir: Path,
+    host: str,
+    port: int | None,
+    *,
+    jetstream: bool = True,
+    server_name: str | None = None,
+    logtime_utc: bool = False,
+) -> Path:
+    """Render the configuration into ``<data_dir>/nats-server.conf`` (mode 0600)."""
+    path = Path(data_dir) / CONFIG_FILE
+    config = render_server_config(
+        data_dir,
+        host,
+        port,
+        jetstream=jetstream,
+        server_name=server_name,
+        logtime_utc=logtime_utc,
+    )
+    _write_private(path, config.encode())
+    return path
+
+
+def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
+    """(publish allow, subscribe allow) of a user, or None for all permissions."""
+    stream = user.stream
+    if user.role == "service":
+        return None
+    if user.role == "projector":
+        publish = [
+            "$JS.API.STREAM.NAMES",  # nats-py's subscribe() looks the stream up by subject
+            f"$JS.API.STREAM.INFO.{stream}",
+            f"$JS.API.CONSUMER.CREATE.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}.>",
+            f"$JS.FC.{stream}.>",
+        ]
+        return publish, [f"_INBOX_{user.name}.>"]
+    consumer = user.name
+    publish = [
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+        f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
+        f"$JS.ACK.{stream}.{consumer}.>",
+    ]
+    return publish, [f"_INBOX_{user.name}.>"]
+
+
+def _render_user(user: _User) -> str:
+    head = f"{{ user: {_q(user.name)}, password: {_q(user.password_hash)}"
+    if (permissions := _permissions(user)) is None:
+        return head + " }"
+    publish, subscribe = permissions
+    # The deny is belt and braces: no allow above reaches a ledger subject.
+    deny = [f"{user.subject_prefix}.>"]
+    return (
+        f"{head}, permissions: {{ publish: {{ allow: {_q(publish)}, deny: {_q(deny)} }},"
+        f" subscribe: {{ allow: {_q(subscribe)} }} }} }}"
+    )
+
+
+def _q(value: str | list[str]) -> str:
+    """A JSON string or list (nats-server's configuration reads JSON values; a quoted
+    ``$`` is not a variable reference)."""
+    return json.dumps(value)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _checked_stream(stream: str, field: str) -> str:
+    if not _STREAM_NAME.match(stream):
+        msg = f"{field} {stream!r} must be 1-64 letters, digits, '-' or '_'"
+        raise InvalidAccessRequest(msg, field=field)
+    return stream
+
+
+def _checked_names(settings: Settings) -> tuple[str, str]:
+    _checked_stream(settings.stream, "NATS_STREAM")
+    if not _SUBJECT_PREFIX.match(settings.subject_prefix):
+        msg = (
+            f"NATS_SUBJECT_PREFIX {settings.subject_prefix!r} must be 1-32 letters, digits,"
+            " '-' or '_'"
+        )
+        raise InvalidAccessRequest(msg, field="NATS_SUBJECT_PREFIX")
+    return settings.stream, settings.subject_prefix
+
+
+def _new_user(
+    data_dir: Path,
+    registry: _Registry,
+    name: str,
+    role: Role,
+    inbox: str,
+    stream: str,
+    prefix: str,
+    agency: str | None = None,
+) -> Credentials:
+    """A fresh password: the credentials file first, then its hash in the registry."""
+    password = secrets.token_urlsafe(32)
+    credentials = Credentials(
+        user=name,
+        password=password,
+        inbox_prefix=inbox,
+        stream=stream,
+        subject_prefix=prefix,
+        consumer=name if role == "agency" else None,
+    )
+    _write_private(_credentials_path(data_dir, name), _encoder.encode(credentials))
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(_BCRYPT_ROUNDS)).decode()
+    registry.put(
+        _User(
+            name=name,
+            role=role,
+            password_hash=hashed,
+            stream=stream,
+            subject_prefix=prefix,
+            agency=agency,
+        )
+    )
+    return credentials
+
+
+def _matching_credentials(data_dir: Path, user: _User | None) -> Credentials | None:
+    """The user's credentials file, if it exists and its password matches the hash."""
+    if user is None:
+        return None
+    try:
+        credentials = load_credentials(_credentials_path(data_dir, user.name))
+    except (CredentialsNotFound, InvalidCredentials):
+        return None
+    if not bcrypt.checkpw(credentials.password.encode(), user.password_hash.encode()):
+        return None
+    return credentials
+
+
+def _credentials_path(data_dir: Path, user: str) -> Path:
+    return Path(data_dir) / CREDENTIALS_DIR / f"{user}.json"
+
+
+def _read_registry(data_dir: Path) -> _Registry:
+    path = Path(data_dir) / REGISTRY_FILE
+    try:
+        return _registry_decoder.decode(path.read_bytes())
+    except FileNotFoundError:
+        return _Registry()
+    except (OSError, msgspec.DecodeError) as e:
+        raise InvalidCredentials(f"access registry {path} cannot be read: {e}") from e
+
+
+@contextlib.contextmanager
+def _locked_registry(data_dir: Path) -> Iterator[_Registry]:
+    """The registry, read and written back under an exclusive lock (several ``ledger``
+    commands may add users at once)."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "access.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        registry = _read_registry(data_dir)
+        yield registry
+        _write_private(data_dir / REGISTRY_FILE, _encoder.encode(registry))
+    finally:
+        os.close(fd)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically, readable by its owner only (and its directory 0700
+    when it is the credentials directory)."""
+    if path.parent.name == CREDENTIALS_DIR:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

@@ -1,5 +1,14 @@
-"""Agency subscriptions and projection workers on the ledger stream. Empty until the
-consumers issue lands.
+"""Agency subscriptions: each case event delivered to every agency party to the case.
 
-Depends on :mod:`schemas` and :mod:`ledger`; nothing below imports it.
+* :mod:`consumers.delivery` and :mod:`consumers.manager`: the ledger service's side, a
+  fan-out of case events onto each agency's own subjects of the delivery stream, kept by
+  a view of case memberships (``ledger delivery run``);
+* :mod:`consumers.client`: the agency's side, an async iterator over its events
+  (``ledger subscribe --agency X``), with redelivery and a local dead-letter store.
+
+Depends on :mod:`schemas`, :mod:`ledger` and :mod:`projections`; nothing below imports it.
 """
+
+from consumers._names import consumer_name, delivery_prefix, delivery_stream, delivery_subject
+
+__all__ = ["consumer_name", "delivery_prefix", "delivery_stream", "delivery_subject"]

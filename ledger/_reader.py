@@ -81,6 +81,7 @@ class _Batch:
         self._until = until
         self._messages: list[Msg] = []
         self._ready = asyncio.Event()
+        self._arrived = asyncio.Event()
         self._last = 0
         self.done = until is not None and until <= 0
         self._sub: Any = None
@@ -107,6 +108,7 @@ class _Batch:
 
     async def _on_msg(self, msg: Msg) -> None:
         self._messages.append(msg)
+        self._arrived.set()
         if self._full(msg):
             self._ready.set()
 
@@ -117,19 +119,36 @@ class _Batch:
         return self._until is not None and last.metadata.sequence.stream >= self._until
 
     async def wait(self, idle_s: float) -> None:
-        """Until the batch is full or reaches ``until``, or (following) a quiet ``idle_s``."""
+        """Until the batch is full or reaches ``until``; following, until what has arrived
+        is all there is for now (or ``idle_s`` passed with nothing)."""
+        if self._until is None:
+            await self._follow(idle_s)
+            return
         while not self._ready.is_set():
-            count = len(self._messages)
+            await asyncio.wait_for(self._ready.wait(), timeout=None)
+
+    async def _follow(self, idle_s: float) -> None:
+        # Following, latency matters more than batch size: hand over as soon as the
+        # messages already received have been taken in. Yielding to the loop lets
+        # nats-py deliver what is already in its buffers; when a round brings nothing
+        # more, the batch is what there is now.
+        if not self._messages:
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout=idle_s)
+                await asyncio.wait_for(self._arrived.wait(), timeout=idle_s)
             except TimeoutError:
-                if self._until is None and len(self._messages) == count:
-                    return  # following, and the stream is quiet: hand over what came (if any)
+                return
+        count = -1
+        while count != len(self._messages) and not self._ready.is_set():
+            count = len(self._messages)
+            for _ in range(3):
+                await asyncio.sleep(0)
 
     def take(self) -> list[Notification]:
         """At most ``size`` notifications; what arrived beyond them waits for the next batch."""
         messages, self._messages = self._messages[: self._size], self._messages[self._size :]
         self._ready.clear()
+        if not self._messages:
+            self._arrived.clear()
         if self._messages and self._full(self._messages[-1]):
             self._ready.set()
         subjects = self._recorder.subjects

@@ -16,6 +16,8 @@ import pytest
 from views_support import dump
 
 from ledger.application import Ledger
+from ledger.embedded import EmbeddedNats
+from ledger.errors import LedgerUnavailable
 from ledger.settings import Settings
 from projections.catalogue import Views
 from projections.sqlite import SQLiteViewStore
@@ -221,3 +223,52 @@ class TestReadingInBatches:
         assert max(len(b) for b in batches) == 7
         assert [n.id for b in batches for n in b] == list(range(4, total + 1))
         assert batches[0][0].topic == "AgencyRegistered"
+
+
+class TestFollowingSurvivesTheServer:
+    def test_a_follower_carries_on_after_the_server_restarts(
+        self, fresh_server: EmbeddedNats, tmp_path: Path
+    ) -> None:
+        url = fresh_server.url
+        ledger = Ledger(env=_settings(url, "LEDGER", "ledger").persistence_env(url))
+        _setup(ledger)
+        _case(ledger, 1, 3)
+        views = Views(SQLiteViewStore(tmp_path / "views.sqlite"))
+        runner = views.runner(ledger, ["chronology"])
+        follower = threading.Thread(target=runner.follow)
+        follower.start()
+        try:
+            _wait_for(runner, ledger)
+            fresh_server.kill()
+            fresh_server.restart()
+            _until_readable(ledger)
+            _case(ledger, 2, 3)
+            _wait_for(runner, ledger, timeout=30)
+            assert follower.is_alive()
+        finally:
+            runner.stop()
+            follower.join(timeout=15)
+        entries = views.chronology.chronology(P, "c2").entries
+        views.close()
+        ledger.close()
+        assert [e.event_type for e in entries][:2] == ["CaseOpened", "AgencyJoinedCase"]
+
+
+def _until_readable(ledger: Ledger, timeout: float = 20) -> None:
+    """Wait until the restarted server answers reads (the ledger's own clients reconnect)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ledger.recorder.max_notification_id()
+            return
+        except LedgerUnavailable:
+            assert time.monotonic() < deadline, "the server did not come back"
+            time.sleep(0.2)
+
+
+def _wait_for(runner: object, ledger: Ledger, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    target = ledger.recorder.max_notification_id() or 0
+    while min(runner.positions().values()) < target:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the follower did not catch up"
+        time.sleep(0.05)

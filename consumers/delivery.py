@@ -1,0 +1,142 @@
+"""Delivery: each case event, fanned out to every agency party to the case, as it is recorded.
+
+:class:`DeliveryView` is a view like the others (an eventsourcing projection run by
+:class:`~projections.runner.ViewRunner`), whose "rows" are the case memberships and
+whose output is messages: for each event of a case it queues one message per agency
+party to the case at that point of the stream, and publishes the batch's messages
+(awaiting every acknowledgement) just before the batch's membership changes and
+tracking position commit. So:
+
+* **Join and leave take effect at their place in the stream.** An agency receives
+  its own ``AgencyJoinedCase`` and every event of the case after it; it receives its
+  own ``AgencyLeftCase`` and nothing after it. Nothing restarts.
+* **History before a join is not delivered** (data minimisation: an agency joining a
+  case is told what happens from then on; the case's earlier chronology is a
+  question for the ledger service, answered by the chronology view).
+* **Parties from the start** are the lead agency and the agency that opened the case.
+* **Crash safety.** Messages are published before the batch commits; a crash in
+  between republishes the batch on restart, and the delivery stream's duplicate
+  window drops the copies (message id ``<ledger sequence>.<agency>``). Delivery to
+  the agency's handler is at least once in any case: handlers must be idempotent
+  (the ledger sequence is the key).
+
+Only case events are delivered; challenges and reviews are the board's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from consumers._names import HDR_SOURCE_SEQ, delivery_subject
+from ledger import _stream
+from projections._store import Tx, ViewStore
+from projections._view import Envelope, View
+from schemas import AgencyJoinedCase, AgencyLeftCase, CaseOpened, encode_event
+
+__all__ = ["DeliveryView", "Outgoing", "Publisher"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message for one agency."""
+
+    agency: str
+    subject: str
+    headers: dict[str, str]
+    payload: bytes
+
+
+#: Publishes a batch of messages and returns once every one is acknowledged (raises if not).
+Publisher = Callable[[Sequence[Outgoing]], None]
+
+
+class DeliveryView(View):
+    """The ``delivery`` view: memberships in, one message per agency and case event out."""
+
+    name = "delivery"
+    table_names: ClassVar[tuple[str, ...]] = ("delivery_member",)
+    tables: ClassVar[tuple[str, ...]] = (
+        "CREATE TABLE IF NOT EXISTS delivery_member ("
+        " partnership TEXT NOT NULL, case_id TEXT NOT NULL, agency TEXT NOT NULL,"
+        " PRIMARY KEY (partnership, case_id, agency))",
+    )
+
+    def __init__(self, view: ViewStore, *, publish: Publisher, subject_prefix: str) -> None:
+        super().__init__(view)
+        self._publish = publish
+        self._prefix = subject_prefix
+        self._members: dict[tuple[str, str], set[str]] = {}
+        self._outbox: list[Outgoing] = []
+
+    def forget(self) -> None:
+        self._members = {}
+        self._outbox = []
+
+    def members(self, partnership: str, case: str) -> set[str]:
+        """The agencies party to the case, as the view has it now."""
+        with self.view.reading() as tx:
+            return set(self._load(tx, partnership, case))
+
+    # -- applying ------------------------------------------------------------------
+
+    def apply(self, tx: Tx, event: Envelope) -> None:
+        if event.kind != "case":
+            return
+        key = (event.partnership, event.ident)
+        members = self._members.get(key)
+        if members is None:
+            members = self._members[key] = self._load(tx, *key)
+        fact = event.fact
+        if isinstance(fact, CaseOpened):
+            for agency in {fact.lead_agency, fact.recorded_by.agency}:
+                self._join(tx, key, members, agency)
+        elif isinstance(fact, AgencyJoinedCase):
+            self._join(tx, key, members, fact.agency)
+        recipients = sorted(members)
+        if isinstance(fact, AgencyLeftCase) and fact.agency in members:
+            members.discard(fact.agency)
+            tx.execute(
+                "DELETE FROM delivery_member WHERE partnership = ? AND case_id = ? AND agency = ?",
+                (*key, fact.agency),
+            )
+        if not recipients:
+            return
+        payload = encode_event(fact)
+        for agency in recipients:
+            self._outbox.append(
+                Outgoing(
+                    agency=agency,
+                    subject=delivery_subject(self._prefix, agency, *key),
+                    headers={
+                        _stream.HDR_TOPIC: event.tag,
+                        _stream.HDR_VERSION: str(event.version),
+                        HDR_SOURCE_SEQ: str(event.seq),
+                        _stream.HDR_MSG_ID: f"{event.seq}.{agency}",
+                    },
+                    payload=payload,
+                )
+            )
+
+    def flush(self, tx: Tx) -> None:
+        if self._outbox:
+            outbox, self._outbox = self._outbox, []
+            self._publish(outbox)
+
+    def _join(self, tx: Tx, key: tuple[str, str], members: set[str], agency: str) -> None:
+        if agency in members:
+            return
+        members.add(agency)
+        tx.execute(
+            "INSERT INTO delivery_member (partnership, case_id, agency) VALUES (?, ?, ?)",
+            (*key, agency),
+        )
+
+    @staticmethod
+    def _load(tx: Tx, partnership: str, case: str) -> set[str]:
+        rows = tx.fetchall(
+            "SELECT agency FROM delivery_member WHERE partnership = ? AND case_id = ?",
+            (partnership, case),
+        )
+        return {str(row[0]) for row in rows}

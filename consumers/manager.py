@@ -1,0 +1,146 @@
+"""The delivery service's side: the delivery stream, one consumer per agency, and the runner.
+
+``delivery_runner(ledger, store, settings)`` builds a :class:`~projections.runner.ViewRunner`
+over the ledger stream with one view, :class:`~consumers.delivery.DeliveryView`, whose
+publisher writes to the delivery stream through the ledger's own NATS connections and
+makes sure each agency's durable consumer exists before its first message. Run it with
+``runner.follow()`` (``ledger delivery run``); its memberships and position live in the
+view store beside the views, so it resumes where it stopped.
+
+The delivery stream keeps messages for ``max_age`` (limits retention), so an agency that
+was offline receives its backlog when it comes back; its consumer redelivers a message
+that is not acknowledged after each ``backoff`` step, ``max_deliver`` times in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from nats.aio.client import Client
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from consumers._names import consumer_name, delivery_prefix, delivery_stream
+from consumers.delivery import DeliveryView, Outgoing
+from ledger.application import Ledger
+from ledger.settings import Settings
+from projections._store import ViewStore
+from projections.runner import ViewRunner
+
+__all__ = ["DeliveryPolicy", "delivery_runner", "ensure_agency_consumer", "ensure_delivery_stream"]
+
+log = structlog.get_logger()
+
+#: Publishes in flight at once when a batch is delivered.
+_IN_FLIGHT = 256
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How long messages wait for an agency, and how failures are retried."""
+
+    max_age_s: float = 30 * 24 * 3600.0
+    max_deliver: int = 5
+    backoff_s: tuple[float, ...] = (1.0, 5.0, 30.0, 60.0)
+    duplicate_window_s: float = 3600.0
+    batch_size: int = 500
+
+
+async def ensure_delivery_stream(nc: Client, settings: Settings, policy: DeliveryPolicy) -> None:
+    """Create the delivery stream if it is missing."""
+    js = nc.jetstream()
+    name = delivery_stream(settings.stream)
+    try:
+        await js.stream_info(name)
+        return
+    except NotFoundError:
+        pass
+    await js.add_stream(
+        StreamConfig(
+            name=name,
+            subjects=[f"{delivery_prefix(settings.subject_prefix)}.>"],
+            storage=StorageType.FILE,
+            retention=RetentionPolicy.LIMITS,
+            max_age=policy.max_age_s,
+            duplicate_window=policy.duplicate_window_s,
+            num_replicas=settings.replicas,
+            allow_direct=False,
+        )
+    )
+    log.info("delivery_stream_created", stream=name)
+
+
+async def ensure_agency_consumer(
+    nc: Client, settings: Settings, agency: str, policy: DeliveryPolicy
+) -> None:
+    """Create (or bring up to date) the agency's durable pull consumer."""
+    js = nc.jetstream()
+    await js.add_consumer(
+        delivery_stream(settings.stream),
+        ConsumerConfig(
+            durable_name=consumer_name(agency),
+            filter_subject=f"{delivery_prefix(settings.subject_prefix)}.{agency}.>",
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            max_deliver=policy.max_deliver,
+            backoff=list(policy.backoff_s),
+            ack_wait=policy.backoff_s[0] if policy.backoff_s else 30.0,
+            max_ack_pending=1,  # one at a time: order within a case survives a redelivery
+        ),
+    )
+
+
+class _Publisher:
+    """Publishes a batch to the delivery stream on the ledger's connections; waits for acks."""
+
+    def __init__(self, ledger: Ledger, settings: Settings, policy: DeliveryPolicy) -> None:
+        self._pool = ledger.recorder.pool  # type: ignore[attr-defined]
+        self._settings = settings
+        self._policy = policy
+        self._stream = delivery_stream(settings.stream)
+        self._agencies: set[str] = set()
+
+    def __call__(self, outgoing: Sequence[Outgoing]) -> None:
+        self._pool.run(lambda nc: self._publish(nc, outgoing))
+
+    async def _publish(self, nc: Client, outgoing: Sequence[Outgoing]) -> None:
+        for agency in sorted({o.agency for o in outgoing} - self._agencies):
+            await ensure_agency_consumer(nc, self._settings, agency, self._policy)
+            self._agencies.add(agency)
+        js = nc.jetstream()
+        for start in range(0, len(outgoing), _IN_FLIGHT):
+            chunk = outgoing[start : start + _IN_FLIGHT]
+            await asyncio.gather(
+                *(
+                    js.publish(o.subject, o.payload, headers=o.headers, stream=self._stream)
+                    for o in chunk
+                )
+            )
+
+
+def delivery_runner(
+    ledger: Ledger,
+    store: ViewStore,
+    settings: Settings,
+    policy: DeliveryPolicy | None = None,
+) -> ViewRunner:
+    """A runner that delivers the ledger's case events to the agencies party to each case."""
+    policy = policy or DeliveryPolicy()
+    pool = ledger.recorder.pool  # type: ignore[attr-defined]
+    pool.run(lambda nc: ensure_delivery_stream(nc, settings, policy))
+    view = DeliveryView(
+        store,
+        publish=_Publisher(ledger, settings, policy),
+        subject_prefix=settings.subject_prefix,
+    )
+    return ViewRunner(ledger, store, [view], batch_size=policy.batch_size)

@@ -48,14 +48,33 @@ ViewOption = Annotated[
 
 @app.command()
 def schema(
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the JSON Schemas into.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory to write the JSON Schemas into.")
+    ] = None,
+    asyncapi: Annotated[
+        Path | None,
+        typer.Option(
+            "--asyncapi", help="File to write the AsyncAPI document of the subjects into."
+        ),
+    ] = None,
 ) -> None:
-    """Write the JSON Schema of every event type (one file each, plus LedgerEvent.json)."""
-    out.mkdir(parents=True, exist_ok=True)
-    documents = schemas.json_schemas()
-    for name, document in sorted(documents.items()):
-        (out / f"{name}.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    console.print(f"wrote {len(documents)} JSON Schemas to {out}")
+    """Write the JSON Schema of every event type, and/or the AsyncAPI document for agencies."""
+    if out is None and asyncapi is None:
+        console.print("[bold red]error:[/] give --out DIR, --asyncapi FILE, or both")
+        raise typer.Exit(2)
+    settings = Settings.from_env()
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        documents = schemas.json_schemas()
+        for name, document in sorted(documents.items()):
+            text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+            (out / f"{name}.json").write_text(text)
+        console.print(f"wrote {len(documents)} JSON Schemas to {out}")
+    if asyncapi is not None:
+        document = schemas.asyncapi_document(prefix=settings.subject_prefix, stream=settings.stream)
+        asyncapi.parent.mkdir(parents=True, exist_ok=True)
+        asyncapi.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        console.print(f"wrote the AsyncAPI document to {asyncapi}")
 
 
 @app.command()
@@ -223,6 +242,36 @@ def agency_add(
         return
     if pid is not None:
         console.print(f"the running nats-server (pid {pid}) reloaded its users")
+
+
+delivery_app = typer.Typer(
+    help="Deliver each case event to the agencies party to the case.", no_args_is_help=True
+)
+app.add_typer(delivery_app, name="delivery")
+
+
+@delivery_app.command("run")
+def delivery_run() -> None:
+    """Fan case events out to each agency's consumer as they are recorded, until interrupted."""
+    from consumers.manager import delivery_runner
+    from ledger.bootstrap import open_ledger
+    from projections.catalogue import open_store
+
+    settings = Settings.from_env()
+    store = open_store(settings)
+    try:
+        with open_ledger(settings) as running:
+            runner = delivery_runner(running.ledger, store, settings)
+
+            def stop(signum: int, frame: FrameType | None) -> None:
+                runner.stop()
+
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+            console.print("delivering case events to agencies; Ctrl-C stops")
+            runner.follow()
+    finally:
+        store.close()
 
 
 def main() -> None:

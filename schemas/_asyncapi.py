@@ -210,25 +210,43 @@ def _ledger_channel(prefix: str, stream: str) -> dict[str, Any]:
     }
 
 
+# Delivery names: consumers/_names.py owns them and must agree (schemas may not import
+# consumers; a unit test checks they are equal).
+def delivery_stream_name(stream: str) -> str:
+    return f"{stream}_DELIVERY"
+
+
+def delivery_prefix(prefix: str) -> str:
+    return f"{prefix}-delivery"
+
+
 def _case_channel(prefix: str, stream: str, case_tags: list[str]) -> dict[str, Any]:
+    delivery = delivery_stream_name(stream)
     return {
-        "address": f"{prefix}.{{partnership}}.case.{{id}}",
-        "title": "Case events",
-        "summary": "The subjects of cases: the events an agency receives.",
+        "address": f"{delivery_prefix(prefix)}.{{agency}}.{{partnership}}.{{id}}",
+        "title": "Case events, delivered to an agency",
+        "summary": "The events of the cases an agency is party to, on that agency's subjects.",
         "description": (
-            f"The case subjects of the stream `{stream}`. An agency receives the events of "
-            "the cases it is party to through its own durable consumer (see "
-            "`receiveCaseEvents`); each message keeps its original subject "
-            f"`{prefix}.{{partnership}}.case.{{id}}` and headers, so the subject names "
-            "the case and the headers carry the event's type and the case's version."
+            f"The ledger service copies each case event of the stream `{stream}` to every "
+            "agency party to the case at that point, onto the agency's own subjects "
+            f"of the stream `{delivery}`: from the agency's `AgencyJoinedCase` to its "
+            "`AgencyLeftCase`, both included (history before a join is not delivered). "
+            "Each message keeps the event's JSON and headers and adds "
+            "`Ledger-Source-Sequence`, the event's sequence in the ledger stream: the key "
+            "for idempotent processing."
         ),
-        "parameters": {"partnership": _partnership_parameter(), "id": _id_parameter()},
+        "parameters": {
+            "agency": _id_parameter(),
+            "partnership": _partnership_parameter(),
+            "id": _id_parameter(),
+        },
         "messages": {tag: {"$ref": f"#/components/messages/{tag}"} for tag in case_tags},
     }
 
 
 def _receive_operation(prefix: str, stream: str, case_tags: list[str]) -> dict[str, Any]:
     consumer = "agency_{agency}"
+    stream = delivery_stream_name(stream)
     pull = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
     return {
         "action": "receive",
@@ -238,19 +256,21 @@ def _receive_operation(prefix: str, stream: str, case_tags: list[str]) -> dict[s
         "description": (
             f"Each agency has its own durable JetStream consumer `{consumer}` on the stream "
             f"`{stream}`, where `{{agency}}` is its `AgencyId` (e.g. `agency_northshire-police`). "
-            "It delivers, in stream order, the events of the cases the agency is party to.\n\n"
+            "It delivers, in order, the events of the cases the agency is party to, one at "
+            "a time (the next only after this one is acknowledged, so a redelivery never "
+            "overtakes a later event of the same case).\n\n"
             f"Pull by sending a request to `{pull}` with a JSON body such as "
             '`{"batch": 10, "expires": 30000000000}` (expires in nanoseconds). Messages '
-            f"arrive with their original subject `{prefix}.{{partnership}}.case.{{id}}` and "
-            "headers. Acknowledge each message on its reply subject:\n\n"
+            f"arrive on `{delivery_prefix(prefix)}.{{agency}}.{{partnership}}.{{id}}` with "
+            "the event's headers. Acknowledge each message on its reply subject:\n\n"
             "* `+ACK`: processed; the consumer moves on;\n"
             '* `-NAK` or `-NAK {"delay": <nanoseconds>}`: not processed yet; delivered '
             "again (after the delay);\n"
             "* `+TERM`: never deliver this message again (a payload you cannot process); "
             "tell the partnership.\n\n"
             "An unacknowledged message is delivered again after the consumer's ack wait, so "
-            "processing must be idempotent: the stream sequence (in the reply subject) "
-            "identifies a message.\n\n"
+            "processing must be idempotent: the `Ledger-Source-Sequence` header "
+            "identifies an event.\n\n"
             "There is no `send` operation: agencies never publish to the ledger stream. "
             "Every write (recording an action, raising a challenge, ...) goes through the "
             "ledger service, which checks the partnership's rules first."

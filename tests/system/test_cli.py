@@ -105,3 +105,20 @@ class TestViewsCommands:
         assert done.returncode == 1
         assert "view 'gossip' does not exist" in done.stderr
         assert "chronology" in done.stderr
+
+
+class TestSchemaAsyncApi:
+    def test_it_writes_the_asyncapi_document_for_the_configured_subjects(
+        self, tmp_path: Path
+    ) -> None:
+        target = tmp_path / "docs" / "asyncapi.json"
+        done = _ledger("schema", "--asyncapi", str(target), env={"NATS_SUBJECT_PREFIX": "nsp"})
+        assert done.returncode == 0, done.stderr
+        document = json.loads(target.read_text())
+        assert document["asyncapi"] == "3.0.0"
+        assert document["channels"]["caseEvents"]["address"].startswith("nsp.")
+
+    def test_without_a_target_it_says_what_to_give(self, tmp_path: Path) -> None:
+        done = _ledger("schema", env={})
+        assert done.returncode == 2
+        assert "--out DIR, --asyncapi FILE" in done.stderr

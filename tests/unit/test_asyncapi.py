@@ -260,7 +260,7 @@ class TestChannels:
         self, document: dict[str, Any]
     ) -> None:
         channel = document["channels"]["caseEvents"]
-        assert channel["address"] == "ledger.{partnership}.case.{id}"
+        assert channel["address"] == "ledger-delivery.{agency}.{partnership}.{id}"
         assert list(channel["parameters"]) == _parameter_names(channel["address"])
         assert list(channel["messages"]) == CASE_TAGS
         assert "CaseOpened" in CASE_TAGS
@@ -269,10 +269,19 @@ class TestChannels:
     def test_the_prefix_and_stream_name_the_subjects_and_the_consumer(self) -> None:
         document = asyncapi_document(prefix="acme", stream="ACME_LEDGER")
         assert document["channels"]["ledger"]["address"] == "acme.{partnership}.{kind}.{id}"
-        assert document["channels"]["caseEvents"]["address"] == "acme.{partnership}.case.{id}"
+        address = document["channels"]["caseEvents"]["address"]
+        assert address == "acme-delivery.{agency}.{partnership}.{id}"
         jetstream = document["operations"]["receiveCaseEvents"]["x-jetstream"]
-        assert jetstream["stream"] == "ACME_LEDGER"
-        assert jetstream["pull_subject"] == "$JS.API.CONSUMER.MSG.NEXT.ACME_LEDGER.agency_{agency}"
+        assert jetstream["stream"] == "ACME_LEDGER_DELIVERY"
+        pull = "$JS.API.CONSUMER.MSG.NEXT.ACME_LEDGER_DELIVERY.agency_{agency}"
+        assert jetstream["pull_subject"] == pull
+
+    def test_the_delivery_names_agree_with_the_consumers_package(self) -> None:
+        import consumers
+        from schemas import _asyncapi
+
+        assert _asyncapi.delivery_stream_name("LEDGER") == consumers.delivery_stream("LEDGER")
+        assert _asyncapi.delivery_prefix("ledger") == consumers.delivery_prefix("ledger")
 
     @pytest.mark.parametrize(
         ("prefix", "stream"), [("led.ger", "LEDGER"), ("", "LEDGER"), ("ledger", "LED GER")]
@@ -309,9 +318,9 @@ class TestOperations:
     ) -> None:
         receive = document["operations"]["receiveCaseEvents"]
         assert receive["x-jetstream"] == {
-            "stream": "LEDGER",
+            "stream": "LEDGER_DELIVERY",
             "durable": "agency_{agency}",
-            "pull_subject": "$JS.API.CONSUMER.MSG.NEXT.LEDGER.agency_{agency}",
+            "pull_subject": "$JS.API.CONSUMER.MSG.NEXT.LEDGER_DELIVERY.agency_{agency}",
             "ack": ["+ACK", "-NAK", "+TERM"],
         }
         for word in ["agency_{agency}", "+ACK", "-NAK", "+TERM", "delay"]:

@@ -38,6 +38,7 @@ from rich.table import Table
 
 from bench import _workload as w
 from bench._concurrent import concurrent_append
+from bench._delivery import delivery_suite
 from bench._views import views_suite
 from ledger.application import Ledger
 from ledger.embedded import EmbeddedNats
@@ -106,7 +107,7 @@ def _threads_in_process(ledger: Ledger, n: int, groups: list[list[str]]) -> floa
 
 def main() -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
-    suites = set(os.environ.get("BENCH_SUITES", "write,views").split(","))
+    suites = set(os.environ.get("BENCH_SUITES", "write,views,delivery").split(","))
     console = Console()
     w.quiet_logs()
     # A suite that is not run keeps its figures from the last run that did.
@@ -116,6 +117,8 @@ def main() -> int:
             results.update(_write_suite(server.url, tmp, quick=quick, console=console))
         if "views" in suites:
             results.update(views_suite(server.url, Path(tmp), quick=quick, console=console))
+        if "delivery" in suites:
+            results.update(delivery_suite(server.url, Path(tmp), quick=quick, console=console))
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     table = Table(title="make bench (medians of rounds)")
     table.add_column("measure")

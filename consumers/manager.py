@@ -54,6 +54,9 @@ class DeliveryPolicy:
     backoff_s: tuple[float, ...] = (1.0, 5.0, 30.0, 60.0)
     duplicate_window_s: float = 3600.0
     batch_size: int = 500
+    #: Messages an agency may hold unacknowledged; its client keeps each case in order
+    #: (a later event of a case waits while an earlier one is being retried).
+    max_ack_pending: int = 256
 
 
 async def ensure_delivery_stream(nc: Client, settings: Settings, policy: DeliveryPolicy) -> None:
@@ -95,7 +98,7 @@ async def ensure_agency_consumer(
             max_deliver=policy.max_deliver,
             backoff=list(policy.backoff_s),
             ack_wait=policy.backoff_s[0] if policy.backoff_s else 30.0,
-            max_ack_pending=1,  # one at a time: order within a case survives a redelivery
+            max_ack_pending=policy.max_ack_pending,
         ),
     )
 

@@ -256,9 +256,10 @@ def _receive_operation(prefix: str, stream: str, case_tags: list[str]) -> dict[s
         "description": (
             f"Each agency has its own durable JetStream consumer `{consumer}` on the stream "
             f"`{stream}`, where `{{agency}}` is its `AgencyId` (e.g. `agency_northshire-police`). "
-            "It delivers, in order, the events of the cases the agency is party to, one at "
-            "a time (the next only after this one is acknowledged, so a redelivery never "
-            "overtakes a later event of the same case).\n\n"
+            "It delivers, in stream order, the events of the cases the agency is party to. "
+            "Several may be in flight; a client that keeps each case in order holds back "
+            "the later events of a case while an earlier one of it is being redelivered "
+            "(the ledger's Python client does).\n\n"
             f"Pull by sending a request to `{pull}` with a JSON body such as "
             '`{"batch": 10, "expires": 30000000000}` (expires in nanoseconds). Messages '
             f"arrive on `{delivery_prefix(prefix)}.{{agency}}.{{partnership}}.{{id}}` with "

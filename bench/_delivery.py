@@ -51,6 +51,7 @@ def _deliver(url: str, views: str, stop: Any, ready: Any) -> None:
     ledger = Ledger(env=settings.persistence_env(url))
     store = SQLiteViewStore(views)
     runner = delivery_runner(ledger, store, settings, DeliveryPolicy(batch_size=200))
+
     def stop_when_told() -> None:
         stop.wait()
         runner.stop()

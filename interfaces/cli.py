@@ -11,7 +11,7 @@ import json
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -272,6 +272,73 @@ def delivery_run() -> None:
             runner.follow()
     finally:
         store.close()
+
+
+@app.command()
+def subscribe(
+    agency: Annotated[str, typer.Option("--agency", help="The agency whose events to print.")],
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            "--credentials",
+            help="Credentials file (default: <data dir>/credentials/agency_<agency>.json).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Stop after this many events.")
+    ] = None,
+) -> None:
+    """Print the agency's events as JSON lines, each acknowledged once printed.
+
+    Connects to ``NATS_URL``, or to the embedded server another ``ledger`` process runs
+    on the data dir (``ledger delivery run``). Ctrl-C stops; unprinted events wait.
+    """
+    import asyncio
+    import sys
+
+    import msgspec
+
+    from consumers.client import AgencySubscription
+    from ledger.embedded import running_url
+    from ledger.logging import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(json=settings.log_json, level=settings.log_level)  # stdout is the events
+    url = settings.nats_url or running_url(settings.data_dir)
+    if url is None:
+        console.print(
+            "[bold red]error:[/] no NATS server: set NATS_URL, or start the embedded one"
+            " with `ledger delivery run` on this data dir"
+        )
+        raise typer.Exit(1)
+    path = credentials or settings.data_dir / "credentials" / f"agency_{agency}.json"
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        printed = 0
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        async with AgencySubscription.from_credentials(path, url) as sub:
+
+            async def emit(delivery: Any) -> None:
+                nonlocal printed
+                line = {
+                    "sequence": delivery.sequence,
+                    "partnership": delivery.partnership,
+                    "case": delivery.case,
+                    "type": delivery.event_type,
+                    "event": delivery.event,
+                }
+                sys.stdout.buffer.write(msgspec.json.encode(line) + b"\n")
+                sys.stdout.flush()
+                printed += 1
+                if limit is not None and printed >= limit:
+                    stop.set()
+
+            await sub.run(emit, stop=stop)
+
+    asyncio.run(run())
 
 
 def main() -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "NatsServerNotFound",
     "find_nats_server",
     "reload_running",
+    "running_url",
 ]
 
 log = structlog.get_logger()
@@ -329,7 +330,24 @@ def reload_running(data_dir: Path) -> int | None:
     The server must have been started with ``auth=True``; otherwise it refuses to reload
     and this raises :class:`EmbeddedServerError` with its reason.
     """
-    data_dir = Path(data_dir)
+    found = _running(Path(data_dir))
+    if found is None:
+        return None  # a server that is still starting reads the registry as it is now
+    pid, listening = found
+    parts = urlsplit(listening)
+    _write_config(data_dir, parts.hostname or "127.0.0.1", parts.port, jetstream=True)
+    _signal_reload(pid, data_dir / _LOG_FILE)
+    return pid
+
+
+def running_url(data_dir: Path) -> str | None:
+    """The URL of the embedded server that holds ``data_dir`` (started by any process)."""
+    found = _running(Path(data_dir))
+    return None if found is None else found[1]
+
+
+def _running(data_dir: Path) -> tuple[int, str] | None:
+    """(pid, URL) of the server holding ``data_dir``'s lock, once it has written its port."""
     try:
         fd = os.open(data_dir / _LOCK_FILE, os.O_RDWR)
     except FileNotFoundError:
@@ -346,11 +364,8 @@ def reload_running(data_dir: Path) -> int | None:
     pid = int(holder) if holder.isdigit() else None
     listening = None if pid is None else _read_ports_url(data_dir / "ports", pid)
     if pid is None or listening is None:
-        return None  # a server that is still starting reads the registry as it is now
-    parts = urlsplit(listening)
-    _write_config(data_dir, parts.hostname or "127.0.0.1", parts.port, jetstream=True)
-    _signal_reload(pid, data_dir / _LOG_FILE)
-    return pid
+        return None
+    return pid, listening
 
 
 def _write_config(data_dir: Path, host: str, port: int | None, *, jetstream: bool) -> Path:

@@ -116,7 +116,7 @@ class TestSchemaAsyncApi:
         assert done.returncode == 0, done.stderr
         document = json.loads(target.read_text())
         assert document["asyncapi"] == "3.0.0"
-        assert document["channels"]["caseEvents"]["address"].startswith("nsp.")
+        assert document["channels"]["caseEvents"]["address"].startswith("nsp-delivery.")
 
     def test_without_a_target_it_says_what_to_give(self, tmp_path: Path) -> None:
         done = _ledger("schema", env={})

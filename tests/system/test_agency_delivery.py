@@ -1,0 +1,177 @@
+"""The whole path for an agency, with authentication on: a command, the delivery service,
+the agency's own credentials, its client and ``ledger subscribe``; and the broker refusing
+what is not the agency's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import pytest
+
+from consumers import consumer_name, delivery_stream
+from consumers.client import AgencySubscription
+from consumers.manager import delivery_runner
+from ledger.access import add_agency, ensure_service_users, load_credentials
+from ledger.application import Ledger
+from ledger.embedded import EmbeddedNats
+from ledger.settings import Settings
+from projections.sqlite import SQLiteViewStore
+
+P = "northshire"
+LA = {"agency": "la", "actor": "act_sw-000001"}
+
+
+@dataclass
+class World:
+    server: EmbeddedNats
+    settings: Settings
+    data: Path
+    ledger: Ledger
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data, timeout_s=5.0)
+    service = ensure_service_users(data, settings)
+    for agency in ("police", "health"):
+        add_agency(data, settings, agency, consumer_stream=delivery_stream(settings.stream))
+    with EmbeddedNats(data, auth=True) as server:
+        ledger = Ledger(env=settings.persistence_env(service.ledger.url(server.url)))
+        ledger.establish_partnership(
+            partnership=P,
+            recorded_by=LA,
+            name="Northshire",
+            nation="england",
+            escalation_stages=[{"stage": 1, "title": "Practitioners", "response_working_days": 5}],
+        )
+        for agency in ("la", "police", "health"):
+            ledger.register_agency(
+                partnership=P,
+                recorded_by=LA,
+                agency=agency,
+                name=agency,
+                kind="other",
+                role="relevant_agency",
+            )
+        ledger.open_case(
+            partnership=P,
+            case="c1",
+            recorded_by=LA,
+            children=[{"child": "ch_0123456789abcdef", "age_band": "5_9"}],
+        )
+        ledger.join_case(partnership=P, case="c1", recorded_by=LA, agency="police")
+        ledger.record_action(partnership=P, case="c1", recorded_by=LA, action="home_visit")
+        ledger.open_case(
+            partnership=P,
+            case="c2",
+            recorded_by=LA,
+            children=[{"child": "ch_fedcba9876543210", "age_band": "under_1"}],
+        )
+        ledger.join_case(partnership=P, case="c2", recorded_by=LA, agency="health")
+        ledger.record_action(partnership=P, case="c2", recorded_by=LA, action="child_seen")
+        store = SQLiteViewStore(data / "views.sqlite")
+        delivery_runner(ledger, store, settings).catch_up()
+        store.close()
+        yield World(server, settings, data, ledger)
+        ledger.close()
+
+
+class TestAnAgencyReceivesItsCasesAndNothingElse:
+    def test_ledger_subscribe_prints_the_agencys_events_as_json_lines(self, world: World) -> None:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from interfaces.cli import main; main()",
+                "subscribe",
+                "--agency",
+                "police",
+                "--limit",
+                "2",
+            ],
+            env={
+                **os.environ,
+                "NATS_URL": world.server.url,
+                "LEDGER_DATA_DIR": str(world.data),
+                "LEDGER_LOG_JSON": "1",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [(x["case"], x["type"]) for x in lines] == [
+            ("c1", "AgencyJoinedCase"),
+            ("c1", "ActionRecorded"),
+        ]
+        assert lines[1]["event"]["action"] == "home_visit"
+
+    def test_its_client_with_its_credentials_gets_its_cases_only(self, world: World) -> None:
+        async def read() -> list[str]:
+            got: list[str] = []
+            path = world.data / "credentials" / "agency_health.json"
+            async with AgencySubscription.from_credentials(path, world.server.url, poll=0.5) as sub:
+                stop = asyncio.Event()
+
+                async def handler(delivery: object) -> None:
+                    got.append(f"{delivery.case}:{delivery.event_type}")  # type: ignore[attr-defined]
+                    if len(got) == 2:
+                        stop.set()
+
+                await asyncio.wait_for(sub.run(handler, stop=stop), timeout=20)
+            return got
+
+        # Health joined c2 after it was opened: its history before the join is not delivered.
+        assert asyncio.run(read()) == ["c2:AgencyJoinedCase", "c2:ActionRecorded"]
+
+    def test_its_credentials_cannot_read_another_agencys_consumer_or_the_ledger(
+        self, world: World
+    ) -> None:
+        police = load_credentials(world.data / "credentials" / "agency_police.json")
+        stream = delivery_stream(world.settings.stream)
+
+        async def attempt() -> list[str]:
+            errors: list[str] = []
+
+            async def on_error(e: Exception) -> None:
+                errors.append(str(e))
+
+            nc = await nats.connect(
+                world.server.url,
+                error_cb=on_error,
+                allow_reconnect=False,
+                **police.connect_options(),
+            )
+            try:
+                js = nc.jetstream(timeout=0.5)
+                sub = await js.pull_subscribe_bind(consumer_name("health"), stream=stream)
+                with pytest.raises(nats.errors.TimeoutError):
+                    await sub.fetch(1, timeout=0.5)
+                await nc.subscribe(f"{world.settings.subject_prefix}.>")
+                await nc.flush(timeout=1)
+                await nc.publish(f"{world.settings.subject_prefix}.{P}.case.c1", b"{}")
+                await nc.flush(timeout=1)
+                await asyncio.sleep(0.3)
+            finally:
+                await nc.close()
+            return errors
+
+        errors = asyncio.run(attempt())
+        refused = "nats: permissions violation for"
+        pull = f"$js.api.consumer.msg.next.{stream.lower()}.agency_health"
+        ledger_subjects = f"{world.settings.subject_prefix}.>"
+        case = f"{world.settings.subject_prefix}.{P}.case.c1"
+        assert f'{refused} publish to "{pull}"' in errors, errors
+        assert f'{refused} subscription to "{ledger_subjects}"' in errors, errors
+        assert f'{refused} publish to "{case}"' in errors, errors

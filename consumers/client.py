@@ -48,27 +48,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Self
-from urllib.parse import urlsplit
 
 import msgspec
 import nats.errors
-import nats.js.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from consumers._deadletters import DeadLetter, DeadLetterStore
-from consumers._names import HDR_SOURCE_SEQ, consumer_name, delivery_prefix, delivery_stream
+from consumers import _connection
+from consumers._deadletters import DeadLetterStore
+from consumers._delivery_types import (
+    ConsumerNotFound,
+    Delivery,
+    DeliveryUnavailable,
+    Handler,
+    InvalidDelivery,
+    InvalidSubscription,
+    Key,
+    case_key,
+    delivery_of,
+    int_or_none,
+)
+from consumers._names import consumer_name, delivery_prefix, delivery_stream
+from consumers._ordering import CaseOrder
+from consumers._settling import Settler
 from ledger import _stream
 from ledger.access import load_credentials
 from ledger.logging import bound
-from schemas import AgencyId, Event, decode_event, tag_of
+from schemas import decode_event
 from schemas.errors import LedgerError
 
 __all__ = [
@@ -88,87 +99,6 @@ _TOP_UP: Final = 0.05  # seconds a fetch waits for more once a backlog seems dra
 _MIN_TOUCH: Final = 0.05  # never send in-progress acks more often than this
 _CLOSE_FLUSH: Final = 2  # seconds to flush acks and naks when closing
 _RETRY_MAX: Final = 5.0  # longest pause after a failed fetch
-
-_Key = tuple[str, str]  # (partnership, case)
-
-
-class InvalidSubscription(LedgerError, ValueError):
-    """Raised when a subscription is asked for with an unusable agency id, batch, poll time
-    or credentials file, or replayed without a dead-letter store."""
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class ConsumerNotFound(LedgerError, LookupError):
-    """Raised when the agency's consumer (or the delivery stream) does not exist yet."""
-
-
-class DeliveryUnavailable(LedgerError, ConnectionError):
-    """Raised when the server cannot be reached, or the connection is closed for good."""
-
-
-class InvalidDelivery(LedgerError, ValueError):
-    """Raised (and handled as a failed delivery) when a delivered message lacks the
-    subject layout or headers the ledger service always gives it."""
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One case event delivered to the agency.
-
-    ``sequence`` is the event's ledger stream sequence (the same for every agency and
-    every redelivery: the idempotency key), ``version`` its place in the case, ``attempt``
-    how many times the consumer has delivered it (1 the first time; a replayed dead letter
-    counts on from its attempts).
-    """
-
-    event: Event
-    partnership: str
-    case: str
-    sequence: int
-    version: int
-    attempt: int
-    _msg: Msg | None = field(default=None, compare=False)
-
-    @property
-    def event_type(self) -> str:
-        return tag_of(type(self.event))
-
-    def __repr__(self) -> str:  # the event's fields may be personal data: its type only
-        return (
-            f"Delivery(sequence={self.sequence}, partnership={self.partnership!r},"
-            f" case={self.case!r}, event_type={self.event_type!r}, version={self.version},"
-            f" attempt={self.attempt})"
-        )
-
-
-#: What :meth:`AgencySubscription.run` and :func:`replay` call for each delivery.
-Handler = Callable[[Delivery], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class _Held:
-    """A message delivered to us and not yet acked, naked or termed."""
-
-    msg: Msg
-    key: _Key | None  # None for a subject that does not name a partnership and case
-    touched: float  # monotonic time of receipt or of the last in-progress ack
-
-
-@dataclass(slots=True)
-class _Blocked:
-    """A case whose delivery ``dseq`` (``msg``) was NAKed with a delay; ``parked`` are the
-    case's later messages, held until it has come back and been settled."""
-
-    dseq: int
-    msg: Msg
-    parked: list[int] = field(default_factory=list)
 
 
 class AgencySubscription:
@@ -204,9 +134,7 @@ class AgencySubscription:
         max_pending = config.max_ack_pending
         self._batch = min(batch, max_pending) if max_pending and max_pending > 0 else batch
         self._touch_every = max(_MIN_TOUCH, min((self.ack_wait, *self.backoff)) / 3)
-        self._held: dict[int, _Held] = {}  # by delivery stream sequence
-        self._ready: deque[int] = deque()
-        self._blocked: dict[_Key, _Blocked] = {}
+        self._order = CaseOrder()
         self._current: tuple[int, Delivery] | None = None
         self._new_loop = False
         self._backlog = False
@@ -214,6 +142,15 @@ class AgencySubscription:
         self._stop = asyncio.Event()
         self._closed = False
         self._log = log.bind(agency=agency)
+        self._settle = Settler(
+            nc,
+            self._order,
+            store,
+            max_deliver=self.max_deliver,
+            backoff=self.backoff,
+            ack_wait=self.ack_wait,
+            log=self._log,
+        )
         self._keeper = asyncio.create_task(self._keep_alive())
         self._log.info(
             "agency_subscription_opened",
@@ -252,14 +189,14 @@ class AgencySubscription:
         defaults to ``_INBOX_agency_<agency>``; ``poll`` is how long one fetch waits on the
         server for a message.
         """
-        _check(agency, batch, poll)
+        _connection.check_options(agency, batch, poll)
         inbox = inbox_prefix or f"_INBOX_{consumer_name(agency)}"
         on = consumer_stream or delivery_stream(stream)
-        nc = await _connect(url, agency, user, password, inbox, connect_timeout)
+        nc = await _connection.open_connection(url, agency, user, password, inbox, connect_timeout)
         try:
-            config, psub = await _bind(nc, agency, on, _where(url))
+            config, psub = await _connection.bind_consumer(nc, agency, on, _connection.where(url))
         except BaseException:
-            await _close_quietly(nc)
+            await _connection.close_quietly(nc)
             raise
         store = DeadLetterStore(dead_letters) if dead_letters is not None else None
         sub = cls(nc, psub, agency, on, subject_prefix, batch, poll, config, store)
@@ -326,9 +263,9 @@ class AgencySubscription:
             dseq, _ = self._current
             self._current = None
             if self._new_loop:  # the last loop left without asking for the next one
-                await self._give_back(dseq)
+                await self._settle.give_back(dseq)
             else:
-                await self._succeeded(dseq)
+                await self._settle.succeeded(dseq)
         self._new_loop = False
         found = await self._next((self._stop,))
         if found is None:
@@ -354,10 +291,10 @@ class AgencySubscription:
                     await handler(delivery)
                 except Exception as error:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
                     self._current = None
-                    await self._failed(dseq, error)
+                    await self._settle.failed(dseq, error)
                     continue
             self._current = None
-            await self._succeeded(dseq)
+            await self._settle.succeeded(dseq)
 
     async def replay(self, handler: Handler) -> int:
         """:func:`replay` this subscription's dead letters."""
@@ -372,23 +309,16 @@ class AgencySubscription:
         while True:
             if self._closed or any(stop.is_set() for stop in stops):
                 return None
-            while self._ready:
-                dseq = self._ready.popleft()
-                held = self._held.get(dseq)
-                if held is None:
-                    continue
-                blocked = self._blocked.get(held.key) if held.key is not None else None
-                if blocked is not None and blocked.dseq != dseq:
-                    blocked.parked.append(dseq)
-                    continue
+            while (ready := self._order.next_ready()) is not None:
+                dseq, held = ready
                 try:
-                    return dseq, self._delivery(held)
+                    return dseq, delivery_of(held.msg, held.key, self._prefix, self.agency)
                 except LedgerError as error:  # undecodable: fails like a handler would
-                    await self._failed(dseq, error)
+                    await self._settle.failed(dseq, error)
             msgs = await self._pull(stops)
             if msgs is None:
                 return None
-            self._receive(msgs)
+            self._order.receive(msgs, self._key_of)
 
     async def _pull(self, stops: tuple[asyncio.Event, ...]) -> list[Msg] | None:
         """Fetched messages ([] if none came within a poll), or None once stopped.
@@ -428,177 +358,8 @@ class AgencySubscription:
         self._backlog = self._batch > 1 and len(msgs) >= batch
         return msgs
 
-    def _receive(self, msgs: list[Msg]) -> None:
-        now = time.monotonic()
-        for msg in msgs:
-            dseq = msg.metadata.sequence.stream
-            if (held := self._held.get(dseq)) is not None:  # redelivered while we held it
-                held.msg, held.touched = msg, now
-                continue
-            self._held[dseq] = _Held(msg=msg, key=self._key_of(msg.subject), touched=now)
-            self._ready.append(dseq)
-
-    def _key_of(self, subject: str) -> _Key | None:
-        tokens = subject.split(".")
-        if len(tokens) == 4 and tokens[0] == self._prefix and tokens[1] == self.agency:
-            return tokens[2], tokens[3]
-        return None
-
-    def _delivery(self, held: _Held) -> Delivery:
-        msg = held.msg
-        if held.key is None:
-            msg_ = (
-                f"delivery subject is not {self._prefix}.{self.agency}.<partnership>.<case>"
-                " (rule: the ledger service delivers each case event on its case's subject)"
-            )
-            raise InvalidDelivery(msg_, field="subject")
-        headers = msg.headers or {}
-        sequence = _header_int(headers, HDR_SOURCE_SEQ)
-        version = _header_int(headers, _stream.HDR_VERSION)
-        event = decode_event(msg.data)
-        topic = headers.get(_stream.HDR_TOPIC)
-        if topic is not None and topic != tag_of(type(event)):
-            msg_ = (
-                f"header {_stream.HDR_TOPIC} names another event type than the payload's"
-                " 'type' (rule: the header repeats the payload's tag)"
-            )
-            raise InvalidDelivery(msg_, field=_stream.HDR_TOPIC)
-        return Delivery(
-            event=event,
-            partnership=held.key[0],
-            case=held.key[1],
-            sequence=sequence,
-            version=version,
-            attempt=msg.metadata.num_delivered,
-            _msg=msg,
-        )
-
-    # -- settling ------------------------------------------------------------------
-
-    async def _succeeded(self, dseq: int) -> None:
-        held = self._held.pop(dseq, None)
-        if held is not None:
-            await held.msg.ack()
-            self._unblock(held.key, dseq)
-
-    async def _failed(self, dseq: int, error: BaseException) -> None:
-        """NAK with the backoff for this attempt and hold the case back, or on the last
-        attempt dead-letter and TERM."""
-        held = self._held.pop(dseq, None)
-        if held is None:
-            return
-        attempt, last = held.msg.metadata.num_delivered, self._last_attempt(held)
-        self._log.warning(
-            "delivery_failed",
-            **self._about(held),
-            attempt=attempt,
-            error_type=type(error).__name__,
-            retry_in=None if last else self._delay(attempt),
-        )
-        if last:
-            await self._give_up(dseq, held, type(error).__name__)
-        else:
-            await self._retry_later(dseq, held)
-
-    async def _retry_later(self, dseq: int, held: _Held) -> None:
-        """NAK for redelivery after this attempt's backoff (at once when closing), and
-        hold its case back.
-
-        nats-server redelivers a plain NAK at once; a NAK's delay it counts from an
-        ack_wait already expired, then waits the consumer's backoff step for the attempt
-        (or ack_wait), so asking for ack_wait gives exactly that step.
-        """
-        await held.msg.nak(delay=None if self._closed else self.ack_wait)
-        if held.key is not None:
-            self._blocked[held.key] = _Blocked(
-                dseq=dseq,
-                msg=held.msg,
-                parked=self._blocked[held.key].parked if held.key in self._blocked else [],
-            )
-
-    async def _give_back(self, dseq: int) -> None:
-        """The loop left this delivery without asking for the next one: retried like a
-        failure, but not logged as one."""
-        held = self._held.pop(dseq, None)
-        if held is None:
-            return
-        if self._last_attempt(held):
-            await self._give_up(dseq, held, "NotAcknowledged")  # the server would drop it
-        else:
-            await self._retry_later(dseq, held)
-
-    async def _hand_back_all(self) -> None:
-        """Closing: NAK every message we hold or hold a case back for, at once and in
-        stream order, so the next client gets each case in order (redeliveries come
-        before new messages); one on its last attempt is dead-lettered instead."""
-        waiting = {blocked.dseq: blocked.msg for blocked in self._blocked.values()}
-        for dseq in sorted(waiting.keys() | self._held.keys()):
-            held = self._held.pop(dseq, None)
-            try:
-                if held is None:  # NAKed with a delay before: NAKed again, for now
-                    await self._nc.publish(waiting[dseq].reply, b"-NAK")
-                elif self._last_attempt(held):
-                    await self._give_up(dseq, held, "NotAcknowledged")
-                else:
-                    await held.msg.nak()
-            except nats.errors.Error as e:  # the server redelivers it after ack_wait anyway
-                self._log.warning("give_back_failed", error_type=type(e).__name__)
-
-    async def _give_up(self, dseq: int, held: _Held, error_type: str) -> None:
-        """The last attempt failed: keep the message locally, then TERM it."""
-        about = self._about(held)
-        if self._store is not None:
-            self._store.add(self._dead_letter(dseq, held, error_type))
-            await held.msg.term()
-            self._log.error("delivery_dead_lettered", **about, error_type=error_type)
-        else:
-            await held.msg.term()
-            self._log.error("delivery_abandoned", **about, error_type=error_type)
-        self._unblock(held.key, dseq)
-
-    def _unblock(self, key: _Key | None, dseq: int) -> None:
-        if key is None:
-            return
-        blocked = self._blocked.get(key)
-        if blocked is not None and blocked.dseq == dseq:
-            del self._blocked[key]
-            self._ready.extendleft(sorted(blocked.parked, reverse=True))
-
-    def _last_attempt(self, held: _Held) -> bool:
-        """Whether the server would never deliver this message again."""
-        return self.max_deliver is not None and held.msg.metadata.num_delivered >= self.max_deliver
-
-    def _delay(self, attempt: int) -> float:
-        """Seconds the server waits to redeliver after failed attempt ``attempt``: the
-        consumer's backoff step for it, or ``ack_wait`` when it has none."""
-        if not self.backoff:
-            return self.ack_wait
-        return self.backoff[min(attempt, len(self.backoff)) - 1]
-
-    def _about(self, held: _Held) -> dict[str, Any]:
-        headers = held.msg.headers or {}
-        partnership, case = held.key or ("", "")
-        return {
-            "partnership": partnership,
-            "case": case,
-            "event_type": headers.get(_stream.HDR_TOPIC, ""),
-            "seq": _int_or_none(headers.get(HDR_SOURCE_SEQ)),
-        }
-
-    def _dead_letter(self, dseq: int, held: _Held, error_type: str) -> DeadLetter:
-        headers = dict(held.msg.headers or {})
-        partnership, case = held.key or ("", "")
-        return DeadLetter(
-            sequence=_int_or_none(headers.get(HDR_SOURCE_SEQ)) or -dseq,
-            partnership=partnership,
-            case=case,
-            event_type=headers.get(_stream.HDR_TOPIC, ""),
-            failed_at=datetime.now(UTC),
-            attempts=held.msg.metadata.num_delivered,
-            error_type=error_type,
-            payload=bytes(held.msg.data),
-            headers=headers,
-        )
+    def _key_of(self, subject: str) -> Key | None:
+        return case_key(subject, self._prefix, self.agency)
 
     # -- keeping and closing -------------------------------------------------------
 
@@ -607,7 +368,7 @@ class AgencySubscription:
         while True:
             await asyncio.sleep(self._touch_every)
             now = time.monotonic()
-            for held in [h for h in self._held.values() if now - h.touched >= self._touch_every]:
+            for held in self._order.stale(now, self._touch_every):
                 held.touched = now
                 try:
                     await held.msg.in_progress()
@@ -619,6 +380,7 @@ class AgencySubscription:
         if self._closed:
             return
         self._closed = True
+        self._settle.closing = True
         self._stop.set()
         self._keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -629,17 +391,15 @@ class AgencySubscription:
                 self._current = None
                 if isinstance(error, Exception):
                     with contextlib.suppress(nats.errors.Error):  # handed back below
-                        await self._failed(dseq, error)
-            await self._hand_back_all()
+                        await self._settle.failed(dseq, error)
+            await self._settle.hand_back_all()
         finally:
-            self._held.clear()
-            self._ready.clear()
-            self._blocked.clear()
+            self._order.clear()
             with contextlib.suppress(nats.errors.Error, TimeoutError, ValueError):
                 await self._psub.unsubscribe()
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await self._nc.flush(timeout=_CLOSE_FLUSH)
-            await _close_quietly(self._nc)
+            await _connection.close_quietly(self._nc)
             if self._store is not None:
                 self._store.close()
             self._log.info("agency_subscription_closed")
@@ -663,7 +423,7 @@ async def replay(store: DeadLetterStore, handler: Handler) -> int:
                     partnership=dead.partnership,
                     case=dead.case,
                     sequence=dead.sequence,
-                    version=_int_or_none(dead.headers.get(_stream.HDR_VERSION)) or 0,
+                    version=int_or_none(dead.headers.get(_stream.HDR_VERSION)) or 0,
                     attempt=dead.attempts + 1,
                 )
                 await handler(delivery)
@@ -686,114 +446,3 @@ async def replay(store: DeadLetterStore, handler: Handler) -> int:
             replayed += 1
             log.info("dead_letter_replayed")
     return replayed
-
-
-async def _connect(
-    url: str,
-    agency: str,
-    user: str | None,
-    password: str | None,
-    inbox: str,
-    timeout: float,
-) -> Client:
-    where, agency_log = _where(url), log.bind(agency=agency)
-    last_error: list[BaseException] = []
-
-    async def on_error(error: Exception) -> None:
-        last_error[:] = [error]
-        agency_log.warning("nats_error", error_type=type(error).__name__)
-
-    async def on_disconnected() -> None:
-        if not nc.is_closed:  # closing disconnects too
-            agency_log.warning("nats_disconnected", server=where)
-
-    async def on_reconnected() -> None:
-        agency_log.info("nats_reconnected", server=where)
-
-    nc = Client()
-    try:
-        # With max_reconnect_attempts=-1 nats-py also retries the first connection
-        # forever: the deadline bounds that one; later reconnects go on for good.
-        await asyncio.wait_for(
-            nc.connect(
-                servers=[url],
-                user=user,
-                password=password,
-                inbox_prefix=inbox,
-                name=f"ledger-{consumer_name(agency)}",
-                max_reconnect_attempts=-1,
-                error_cb=on_error,
-                disconnected_cb=on_disconnected,
-                reconnected_cb=on_reconnected,
-            ),
-            timeout=timeout,
-        )
-    except (TimeoutError, OSError, nats.errors.Error) as e:
-        await _close_quietly(nc)
-        cause = type(last_error[0] if last_error else e).__name__
-        msg = f"cannot connect to {where} as agency {agency!r} within {timeout}s"
-        raise DeliveryUnavailable(f"{msg} (last error: {cause})") from None
-    return nc
-
-
-async def _bind(nc: Client, agency: str, dstream: str, where: str) -> tuple[Any, Any]:
-    """The consumer's configuration and a pull subscription bound to it."""
-    name = consumer_name(agency)
-    js = nc.jetstream()
-    try:
-        info = await js.consumer_info(dstream, name)
-        return info.config, await js.pull_subscribe_bind(durable=name, stream=dstream)
-    except nats.js.errors.NotFoundError:
-        msg = (
-            f"agency {agency!r} has no consumer {name} on stream {dstream} (rule: the ledger"
-            " service creates it when the agency is first party to a case; an agency"
-            " cannot create consumers)"
-        )
-        raise ConsumerNotFound(msg) from None
-    except (TimeoutError, nats.errors.Error) as e:
-        msg = f"{where} did not describe consumer {name} on {dstream} ({type(e).__name__})"
-        raise DeliveryUnavailable(msg) from None
-
-
-def _check(agency: str, batch: int, poll: float) -> None:
-    try:
-        msgspec.convert(agency, type=AgencyId)
-    except msgspec.ValidationError:
-        msg = (
-            f"agency {agency!r} is not a valid agency id (rule: 1-64 lower-case letters,"
-            " digits, '-' and '_', starting with a letter or digit)"
-        )
-        raise InvalidSubscription(msg, field="agency") from None
-    if batch < 1:
-        raise InvalidSubscription(f"batch {batch} must be at least 1", field="batch")
-    if not poll > 0:
-        raise InvalidSubscription(f"poll {poll} must be a positive number of seconds", field="poll")
-
-
-def _header_int(headers: dict[str, str], name: str) -> int:
-    value = _int_or_none(headers.get(name))
-    if value is None or value < 1:
-        msg = (
-            f"delivery header {name} is missing or not a positive integer (rule: the ledger"
-            " service stamps every delivered event with its ledger sequence and version)"
-        )
-        raise InvalidDelivery(msg, field=name)
-    return value
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _where(url: str) -> str:
-    """The server's host and port, never the credentials a URL may carry."""
-    parts = urlsplit(url if "://" in url else f"nats://{url}")
-    return f"{parts.hostname}:{parts.port or 4222}"
-
-
-async def _close_quietly(nc: Client) -> None:
-    with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
-        await nc.close()

@@ -1,0 +1,123 @@
+"""The agency client's bookkeeping for order within a case: what it holds, what may be
+handled next, and which cases are held back.
+
+Messages come from one consumer in delivery stream order. Each one fetched is *held*
+(:class:`Held`) until the client acks, NAKs or TERMs it, and queued as *ready*. When a
+delivery fails and is NAKed with a delay, its case is *blocked* (:class:`Blocked`): the
+case's later messages that come up are *parked*, not handled, until the failed one has
+come back and been settled (acked, or dead-lettered and TERMed). Then the parked messages
+go back to the front of the queue, in stream order, ahead of other cases' later messages.
+A message whose subject names no case (``key`` None) blocks nothing.
+
+Nothing here does I/O or logs: :class:`~consumers._settling.Settler` acks, NAKs and TERMs
+the messages, and :class:`~consumers.client.AgencySubscription` fetches them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, KeysView
+from dataclasses import dataclass, field
+
+from nats.aio.msg import Msg
+
+from consumers._delivery_types import Key
+
+__all__ = ["Blocked", "CaseOrder", "Held"]
+
+
+@dataclass(slots=True)
+class Held:
+    """A message delivered to us and not yet acked, naked or termed."""
+
+    msg: Msg
+    key: Key | None  # None for a subject that does not name a partnership and case
+    touched: float  # monotonic time of receipt or of the last in-progress ack
+
+
+@dataclass(slots=True)
+class Blocked:
+    """A case whose delivery ``dseq`` (``msg``) was NAKed with a delay; ``parked`` are the
+    case's later messages, held until it has come back and been settled."""
+
+    dseq: int
+    msg: Msg
+    parked: list[int] = field(default_factory=list)
+
+
+class CaseOrder:
+    """The messages held, by delivery stream sequence, and the order they may be handled."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, Held] = {}  # by delivery stream sequence
+        self._ready: deque[int] = deque()
+        self._blocked: dict[Key, Blocked] = {}
+
+    def receive(self, msgs: list[Msg], key_of: Callable[[str], Key | None]) -> None:
+        """Hold fetched messages and queue them; a redelivery of one already held
+        replaces its message and queues nothing."""
+        now = time.monotonic()
+        for msg in msgs:
+            dseq = msg.metadata.sequence.stream
+            if (held := self._held.get(dseq)) is not None:  # redelivered while we held it
+                held.msg, held.touched = msg, now
+                continue
+            self._held[dseq] = Held(msg=msg, key=key_of(msg.subject), touched=now)
+            self._ready.append(dseq)
+
+    def next_ready(self) -> tuple[int, Held] | None:
+        """The next held message that may be handled now, or None if none is queued;
+        a message of a blocked case is parked on the way."""
+        while self._ready:
+            dseq = self._ready.popleft()
+            held = self._held.get(dseq)
+            if held is None:
+                continue
+            blocked = self._blocked.get(held.key) if held.key is not None else None
+            if blocked is not None and blocked.dseq != dseq:
+                blocked.parked.append(dseq)
+                continue
+            return dseq, held
+        return None
+
+    def pop(self, dseq: int) -> Held | None:
+        """Stop holding ``dseq`` (it is being settled); None if it is not held."""
+        return self._held.pop(dseq, None)
+
+    def held(self) -> KeysView[int]:
+        """The delivery stream sequences of the messages held."""
+        return self._held.keys()
+
+    def stale(self, now: float, every: float) -> list[Held]:
+        """The messages held that were last touched ``every`` seconds or more before ``now``."""
+        return [held for held in self._held.values() if now - held.touched >= every]
+
+    def block(self, dseq: int, held: Held) -> None:
+        """``dseq`` was NAKed with a delay: hold its case back until it is settled (the
+        case's messages parked so far stay parked)."""
+        if held.key is not None:
+            self._blocked[held.key] = Blocked(
+                dseq=dseq,
+                msg=held.msg,
+                parked=self._blocked[held.key].parked if held.key in self._blocked else [],
+            )
+
+    def unblock(self, key: Key | None, dseq: int) -> None:
+        """``dseq`` was settled: if its case waited on it, queue the case's parked
+        messages first, in stream order."""
+        if key is None:
+            return
+        blocked = self._blocked.get(key)
+        if blocked is not None and blocked.dseq == dseq:
+            del self._blocked[key]
+            self._ready.extendleft(sorted(blocked.parked, reverse=True))
+
+    def waiting(self) -> dict[int, Msg]:
+        """The NAKed messages that blocked cases wait on, by delivery stream sequence."""
+        return {blocked.dseq: blocked.msg for blocked in self._blocked.values()}
+
+    def clear(self) -> None:
+        self._held.clear()
+        self._ready.clear()
+        self._blocked.clear()

@@ -1,5 +1,5 @@
 """The agency client's connection: checking what it is asked for, connecting as the agency,
-and binding to the agency's durable pull consumer on the delivery stream.
+and finding the agency's durable pull consumer on the delivery stream.
 
 Driver errors are translated here, at the boundary: a server that cannot be reached (or
 does not answer) is :class:`DeliveryUnavailable`, a missing consumer or stream
@@ -80,13 +80,14 @@ async def open_connection(
     return nc
 
 
-async def bind_consumer(nc: Client, agency: str, dstream: str, server: str) -> tuple[Any, Any]:
-    """The consumer's configuration and a pull subscription bound to it."""
+async def bind_consumer(nc: Client, agency: str, dstream: str, server: str) -> Any:
+    """The configuration of the agency's consumer (which :class:`~consumers._pulling.Puller`
+    then pulls from)."""
     name = consumer_name(agency)
     js = nc.jetstream()
     try:
         info = await js.consumer_info(dstream, name)
-        return info.config, await js.pull_subscribe_bind(durable=name, stream=dstream)
+        return info.config
     except nats.js.errors.NotFoundError:
         msg = (
             f"agency {agency!r} has no consumer {name} on stream {dstream} (rule: the ledger"

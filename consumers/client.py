@@ -75,6 +75,7 @@ from consumers._delivery_types import (
 )
 from consumers._names import consumer_name, delivery_prefix, delivery_stream
 from consumers._ordering import CaseOrder
+from consumers._pulling import Puller
 from consumers._settling import Settler
 from ledger import _stream
 from ledger.access import load_credentials
@@ -95,10 +96,8 @@ __all__ = [
 
 log = structlog.get_logger()
 
-_TOP_UP: Final = 0.05  # seconds a fetch waits for more once a backlog seems drained
 _MIN_TOUCH: Final = 0.05  # never send in-progress acks more often than this
 _CLOSE_FLUSH: Final = 2  # seconds to flush acks and naks when closing
-_RETRY_MAX: Final = 5.0  # longest pause after a failed fetch
 
 
 class AgencySubscription:
@@ -110,7 +109,7 @@ class AgencySubscription:
     def __init__(
         self,
         nc: Client,
-        psub: Any,
+        puller: Puller,
         agency: str,
         stream: str,
         subject_prefix: str,
@@ -124,7 +123,7 @@ class AgencySubscription:
         self.stream = stream  # the consumer's: the delivery stream
         self._prefix = delivery_prefix(subject_prefix)
         self._nc = nc
-        self._psub = psub
+        self._puller = puller
         self._store = store
         self._poll = poll
         max_deliver = config.max_deliver
@@ -137,8 +136,6 @@ class AgencySubscription:
         self._order = CaseOrder()
         self._current: tuple[int, Delivery] | None = None
         self._new_loop = False
-        self._backlog = False
-        self._fetch_errors = 0
         self._stop = asyncio.Event()
         self._closed = False
         self._log = log.bind(agency=agency)
@@ -194,12 +191,16 @@ class AgencySubscription:
         on = consumer_stream or delivery_stream(stream)
         nc = await _connection.open_connection(url, agency, user, password, inbox, connect_timeout)
         try:
-            config, psub = await _connection.bind_consumer(nc, agency, on, _connection.where(url))
+            config = await _connection.bind_consumer(nc, agency, on, _connection.where(url))
+            max_pending = config.max_ack_pending
+            ahead = min(batch, max_pending) if max_pending and max_pending > 0 else batch
+            puller = Puller(nc, on, consumer_name(agency), ahead, poll, log.bind(agency=agency))
+            await puller.start()
         except BaseException:
             await _connection.close_quietly(nc)
             raise
         store = DeadLetterStore(dead_letters) if dead_letters is not None else None
-        sub = cls(nc, psub, agency, on, subject_prefix, batch, poll, config, store)
+        sub = cls(nc, puller, agency, on, subject_prefix, batch, poll, config, store)
         try:
             yield sub
         except BaseException as error:
@@ -321,42 +322,9 @@ class AgencySubscription:
             self._order.receive(msgs, self._key_of)
 
     async def _pull(self, stops: tuple[asyncio.Event, ...]) -> list[Msg] | None:
-        """Fetched messages ([] if none came within a poll), or None once stopped.
-
-        A long poll for one message returns as soon as it comes; while messages keep
-        coming, whole batches are fetched with a short wait.
-        """
-        batch, timeout = (self._batch, _TOP_UP) if self._backlog else (1, self._poll)
-        fetch = asyncio.ensure_future(self._psub.fetch(batch, timeout=timeout))
-        waiters = [asyncio.ensure_future(stop.wait()) for stop in stops]
-        try:
-            await asyncio.wait([fetch, *waiters], return_when=asyncio.FIRST_COMPLETED)
-            if not fetch.done():
-                return None
-            msgs: list[Msg] = fetch.result()
-        except TimeoutError:
-            self._backlog = False
-            return []
-        except nats.errors.ConnectionClosedError:
-            msg = f"the connection of agency {self.agency!r} is closed"
-            raise DeliveryUnavailable(msg) from None
-        except nats.errors.Error as error:
-            self._fetch_errors += 1
-            pause = min(_RETRY_MAX, 0.1 * 2**self._fetch_errors)
-            self._log.warning("fetch_failed", error_type=type(error).__name__, retry_in=pause)
-            await asyncio.sleep(pause)
-            return []
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            if not fetch.done():
-                # A message the server sends this request later waits in nats-py's
-                # queue for the next fetch (or, once closed, for ack_wait to pass).
-                fetch.cancel()
-        self._fetch_errors = 0
-        # After a long poll's first message, or a full batch, more are probably waiting.
-        self._backlog = self._batch > 1 and len(msgs) >= batch
-        return msgs
+        """The messages that have come ([] if none came within a poll), or None once
+        stopped: whatever the streaming pull has received, as soon as there is one."""
+        return await self._puller.take(stops, self._poll)
 
     def _key_of(self, subject: str) -> Key | None:
         return case_key(subject, self._prefix, self.agency)
@@ -367,6 +335,8 @@ class AgencySubscription:
         """In-progress acks for every message held longer than a third of its deadline."""
         while True:
             await asyncio.sleep(self._touch_every)
+            # What came while the reader was busy is held from now on, so kept alive too.
+            self._order.receive(self._puller.take_now(), self._key_of)
             now = time.monotonic()
             for held in self._order.stale(now, self._touch_every):
                 held.touched = now
@@ -386,6 +356,9 @@ class AgencySubscription:
         with contextlib.suppress(asyncio.CancelledError):
             await self._keeper
         try:
+            # What the server already sent comes in before the inbox closes; held, it is
+            # handed back with the rest, in stream order.
+            self._order.receive(await self._puller.stop(), self._key_of)
             if self._current is not None:
                 dseq, _ = self._current
                 self._current = None
@@ -395,8 +368,6 @@ class AgencySubscription:
             await self._settle.hand_back_all()
         finally:
             self._order.clear()
-            with contextlib.suppress(nats.errors.Error, TimeoutError, ValueError):
-                await self._psub.unsubscribe()
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await self._nc.flush(timeout=_CLOSE_FLUSH)
             await _connection.close_quietly(self._nc)

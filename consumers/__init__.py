@@ -12,3 +12,7 @@ Depends on :mod:`schemas`, :mod:`ledger` and :mod:`projections`; nothing below i
 from consumers._names import consumer_name, delivery_prefix, delivery_stream, delivery_subject
 
 __all__ = ["consumer_name", "delivery_prefix", "delivery_stream", "delivery_subject"]
+
+# The client and the delivery service are imported from their modules
+# (``consumers.client``, ``consumers.manager``): each pulls in nats-py, and the
+# delivery service the projections, which an agency's client does not need.

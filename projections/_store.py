@@ -96,6 +96,12 @@ class Dialect:
             return f"string_agg({column}, ''::bytea ORDER BY {order})"
         return f"CAST(group_concat({column}, '') AS BLOB)"
 
+    def text_list(self, column: str) -> str:
+        """An aggregate listing the non-null values of ``column``, comma-separated."""
+        if self.name == "postgres":
+            return f"string_agg({column}::text, ',')"
+        return f"group_concat({column}, ',')"
+
     def ddl(self, statement: str) -> str:
         """``statement`` with ``{blob}``, ``{bigint}`` and ``{clustered}`` filled in."""
         return statement.format(blob=self.blob, bigint=self.bigint, clustered=self.clustered)

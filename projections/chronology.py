@@ -208,19 +208,19 @@ class ChronologyView(View):
         bound = to_micros(as_of) if as_of is not None else 2**62
         # One row back: the database concatenates the entries in order, so a long case
         # costs one fetch and one decode rather than a Python object per row.
-        concat = self.view.dialect.ordered_concat("entry", "occurred, seq")
+        # The same scan lists the sequences that explanations (recorded by then) explain.
+        dialect = self.view.dialect
+        concat = dialect.ordered_concat("entry", "occurred, seq")
+        explains = dialect.text_list("explains")
         with self.view.reading() as tx:
-            count, blob = tx.fetchone(
-                f"SELECT count(*), {concat} FROM (SELECT entry, occurred, seq FROM chronology"  # noqa: S608 - fixed SQL
+            count, blob, explained_list = tx.fetchone(
+                f"SELECT count(*), {concat}, {explains} FROM"  # noqa: S608 - fixed SQL
+                " (SELECT entry, occurred, seq, explains FROM chronology"
                 " WHERE partnership = ? AND case_id = ? AND recorded <= ?"
                 " ORDER BY occurred, seq) AS t",
                 (partnership, case, bound),
             )
-            explained = tx.fetchall(
-                "SELECT explains FROM chronology WHERE partnership = ? AND case_id = ?"
-                " AND recorded <= ? AND explains IS NOT NULL",
-                (partnership, case, bound),
-            )
+        explained = str(explained_list).split(",") if explained_list else []
         entries = (
             _decode_entries(_MSGPACK_ARRAY32 + int(count).to_bytes(4, "big") + bytes(blob))
             if count
@@ -232,7 +232,7 @@ class ChronologyView(View):
         if not _in_order(entries):
             entries.sort(key=_order)
         if explained:
-            seqs = {int(r[0]) for r in explained}
+            seqs = {int(seq) for seq in explained}
             entries = [
                 msgspec.structs.replace(e, late_explained=True) if e.sequence in seqs else e
                 for e in entries

@@ -3,13 +3,16 @@
 The rules (:mod:`projections.clocks`, ``rules.toml`` plus a partnership's own
 file) say which event starts a clock, which stops it, the limit and whether it
 counts working days (the partnership's nation's bank holidays), calendar days or
-calendar months. Each started clock is a row with its start day and limit (the
-rule's number, the partnership's setting, or the event's own due date, fixed
-when it starts); the due day is worked out when asked, with the calendar then
-installed, so a rebuild and a follower always agree. A stop closes the open
-clock with the same rule, aggregate and key; a ``cancel`` trigger closes it as
-"not applicable" (a case closed, a referral needing no assessment, a
-recommendation rejected), so it is neither met nor overdue.
+calendar months. Each start, stop and cancel is stored as a "mark" (with, for a
+start, its responsible agency and its limit: the rule's number, the
+partnership's setting, or the event's own due date). Clocks are made when asked,
+by pairing the marks of each rule, aggregate and key **in the order they
+happened** (``occurred_at``), not the order they were recorded: a referral
+recorded after the decision that answered it is still paired with it. A stop
+closes the open clock; a ``cancel`` closes it as "not applicable" (a case
+closed, a referral needing no assessment, a recommendation rejected), neither met
+nor overdue. Due days are worked out when asked, with the calendar then
+installed, so a rebuild and a follower always agree.
 
 Policies, stated because reviews will ask:
 
@@ -17,15 +20,12 @@ Policies, stated because reviews will ask:
   open does not restart it: the clock measures from the earliest unanswered start
   (two referrals before one decision are timed from the first), unless the rule
   says ``restart`` (the initial conference runs from the last strategy discussion).
-* **An event that starts and stops one rule** at the same instant ends a period and
-  begins the next (review conferences); at two instants (a serious incident's
-  "became aware" and "notified"), it opens the clock and closes it.
+* **Marks of one instant** apply stop, cancel, start: a review conference ends one
+  period and begins the next; a serious incident's "became aware" and "notified"
+  are two instants, so its clock opens and closes.
 * **Late is a matter of dates**: stopped after the due day is late, even on a
   Saturday after a Friday due day; how late is counted in the rule's days (at
   least 1).
-* **Pairing follows recording order.** A stop recorded before its start (a late
-  recording) finds no open clock and is not counted; the start then opens a clock
-  that stays open until the next stop. The chronology shows both events.
 * **Days are London days.** A clock started at 23:30 UTC in summer starts the
   next day; on time means stopped on or before the due day.
 * **The responsible agency** is the one that recorded the start, unless the rule
@@ -37,7 +37,7 @@ never reads the system clock, so the same rows answer "as of 31 March".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar, Final, Literal
 
@@ -91,27 +91,43 @@ class RulePerformance(msgspec.Struct, frozen=True, kw_only=True):
 
 _PARTNERSHIPS: Final = "timeliness_partnership"
 
+# Kinds of mark, in the order marks of one event at one instant apply: a review
+# conference stops the running clock, then starts the next.
+_STOP: Final = 0
+_CANCEL: Final = 1
+_START: Final = 2
+
+
+@dataclass(slots=True)
+class _Clock:
+    """One clock made by pairing marks (see :meth:`TimelinessView._pair`)."""
+
+    rule: str
+    aggregate: str
+    key: str
+    agency: str
+    started_on: str
+    limit_days: int | None
+    fixed_due: str | None
+    ended_on: str | None = None
+    cancelled: bool = False
+
 
 class TimelinessView(View):
     """The ``timeliness`` view."""
 
     name: str = "timeliness"
-    table_names: ClassVar[tuple[str, ...]] = ("timeliness_clock", _PARTNERSHIPS)
+    table_names: ClassVar[tuple[str, ...]] = ("timeliness_mark", _PARTNERSHIPS)
     tables: ClassVar[tuple[str, ...]] = (
         PartnershipTable.ddl(_PARTNERSHIPS),
-        "CREATE TABLE IF NOT EXISTS timeliness_clock ("
+        # One row per start, stop or cancel of a clock (a "mark"); clocks are made by
+        # pairing the marks in the order they happened, when asked.
+        "CREATE TABLE IF NOT EXISTS timeliness_mark ("
         " partnership TEXT NOT NULL, rule TEXT NOT NULL, aggregate TEXT NOT NULL,"
-        " clock_key TEXT NOT NULL, start_seq {bigint} NOT NULL, agency TEXT NOT NULL,"
-        " started {bigint} NOT NULL, start_date TEXT NOT NULL,"
+        " clock_key TEXT NOT NULL, seq {bigint} NOT NULL, kind INTEGER NOT NULL,"
+        " happened {bigint} NOT NULL, on_date TEXT NOT NULL, agency TEXT,"
         " limit_days INTEGER, fixed_due TEXT,"
-        " stop_seq {bigint}, stopped {bigint}, stop_date TEXT,"
-        " cancelled INTEGER NOT NULL DEFAULT 0,"
-        " PRIMARY KEY (partnership, rule, aggregate, clock_key, start_seq))",
-        # At most one open clock per rule, aggregate and key: a second start is ignored.
-        "CREATE UNIQUE INDEX IF NOT EXISTS timeliness_open ON timeliness_clock"
-        " (partnership, rule, aggregate, clock_key) WHERE stop_seq IS NULL",
-        "CREATE INDEX IF NOT EXISTS timeliness_agency"
-        " ON timeliness_clock (partnership, agency, rule)",
+        " PRIMARY KEY (partnership, rule, aggregate, clock_key, seq, kind))",
     )
 
     def __init__(self, view: ViewStore, *, rules: RuleSet | None = None) -> None:
@@ -119,6 +135,7 @@ class TimelinessView(View):
         self.rules = rules if rules is not None else load_rules()
         self._titles = {rule.name: rule.title for rule in self.rules.rules}
         self._units = {rule.name: rule.unit for rule in self.rules.rules}
+        self._restarts = {rule.name: rule.restart for rule in self.rules.rules}
         self._index = RuleIndex(self.rules)
         self._partnerships = PartnershipTable(_PARTNERSHIPS)
 
@@ -140,83 +157,42 @@ class TimelinessView(View):
             return  # a stream always establishes a partnership first; nothing to time against
         nation = partnership.nation
         aggregate = f"{event.kind}.{event.ident}"
-        starts = rules.starts(fact, nation=nation)
-        started_at = {start.rule.name: start.at for start in starts}
-        stops = rules.stops(fact, nation=nation)
-        # A rule both stopped and started by this event at the same instant is a
-        # recurring clock (a review conference ends one period and begins the next):
-        # stop, then start. Stopped at another instant of the same event (a serious
-        # incident notification says when the LA became aware and when it notified):
-        # start, then stop.
-        after = [s for s in stops if started_at.get(s.rule.name, s.at) != s.at]
-        for stop in rules.cancels(fact, nation=nation):
-            self._close(tx, event, aggregate, stop, cancelled=True)
-        for stop in stops:
-            if stop not in after:
-                self._close(tx, event, aggregate, stop, cancelled=False)
-        for start in starts:
-            self._open(tx, event, aggregate, start, partnership.settings)
-        for stop in after:
-            self._close(tx, event, aggregate, stop, cancelled=False)
+        for stop in rules.stops(fact, nation=nation):
+            self._mark(tx, event, aggregate, stop, _STOP)
+        for cancel in rules.cancels(fact, nation=nation):
+            self._mark(tx, event, aggregate, cancel, _CANCEL)
+        for start in rules.starts(fact, nation=nation):
+            # The limit is fixed now (the rule's number, the partnership's setting, or
+            # the event's own due date); the due day is worked out when asked.
+            limit = limit_for(start.rule, fact, partnership.settings)
+            self._mark(tx, event, aggregate, start, _START, limit=limit)
 
-    def _open(
-        self,
+    @staticmethod
+    def _mark(
         tx: Tx,
         event: Envelope,
         aggregate: str,
-        start: ClockStart,
-        settings: Mapping[str, int],
-    ) -> None:
-        # The limit is fixed now (the rule's number, the partnership's setting, or the
-        # event's own due date); the due day is worked out when asked, with the calendar.
-        limit = limit_for(start.rule, event.fact, settings)
-        days, fixed = (None, limit.isoformat()) if isinstance(limit, date) else (limit, None)
-        conflict = (
-            "ON CONFLICT (partnership, rule, aggregate, clock_key) WHERE stop_seq IS NULL"
-            " DO UPDATE SET start_seq = excluded.start_seq, agency = excluded.agency,"
-            " started = excluded.started, start_date = excluded.start_date,"
-            " limit_days = excluded.limit_days, fixed_due = excluded.fixed_due"
-            if start.rule.restart
-            else "ON CONFLICT DO NOTHING"
-        )
-        insert = (
-            "INSERT INTO timeliness_clock (partnership, rule, aggregate, clock_key, start_seq,"
-            " agency, started, start_date, limit_days, fixed_due)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        )
-        tx.execute(
-            insert + conflict,  # both constant: no input reaches the SQL text
-            (
-                event.partnership,
-                start.rule.name,
-                aggregate,
-                start.key,
-                event.seq,
-                start.responsible,
-                to_micros(start.at),
-                local_date(start.at).isoformat(),
-                days,
-                fixed,
-            ),
-        )
-
-    @staticmethod
-    def _close(
-        tx: Tx, event: Envelope, aggregate: str, stop: ClockStop, *, cancelled: bool
+        mark: ClockStart | ClockStop,
+        kind: int,
+        *,
+        limit: int | date | None = None,
     ) -> None:
         tx.execute(
-            "UPDATE timeliness_clock SET stop_seq = ?, stopped = ?, stop_date = ?, cancelled = ?"
-            " WHERE partnership = ? AND rule = ? AND aggregate = ? AND clock_key = ?"
-            " AND stop_seq IS NULL",
+            "INSERT INTO timeliness_mark (partnership, rule, aggregate, clock_key, seq, kind,"
+            " happened, on_date, agency, limit_days, fixed_due)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                event.seq,
-                to_micros(stop.at),
-                local_date(stop.at).isoformat(),
-                1 if cancelled else 0,
                 event.partnership,
-                stop.rule.name,
+                mark.rule.name,
                 aggregate,
-                stop.key,
+                mark.key,
+                event.seq,
+                kind,
+                to_micros(mark.at),
+                local_date(mark.at).isoformat(),
+                mark.responsible if isinstance(mark, ClockStart) else None,
+                limit if isinstance(limit, int) else None,
+                limit.isoformat() if isinstance(limit, date) else None,
             ),
         )
 
@@ -235,21 +211,50 @@ class TimelinessView(View):
         check_id("partnership", partnership)
         if rule is not None:
             check_choice("rule", rule, tuple(self._titles), "a timescale rule")
-        where = Where("partnership = ? AND start_date <= ?", partnership, as_of.isoformat())
+        where = Where("partnership = ? AND on_date <= ?", partnership, as_of.isoformat())
         where.equal("rule", rule)
-        where.equal("agency", agency)
         with self.view.reading() as tx:
-            rows = tx.fetchall(
+            marks = tx.fetchall(
                 # Constant fragments only; every value is a parameter.
-                "SELECT rule, aggregate, clock_key, agency, start_date, limit_days, fixed_due,"  # noqa: S608
-                " stop_date, cancelled"
-                f" FROM timeliness_clock WHERE {where.sql}"
-                " ORDER BY start_date, rule, aggregate, clock_key",
+                "SELECT rule, aggregate, clock_key, kind, on_date, agency, limit_days, fixed_due"  # noqa: S608
+                f" FROM timeliness_mark WHERE {where.sql}"
+                " ORDER BY rule, aggregate, clock_key, happened, seq, kind",
                 where.params,
             )
         nation = self._nation(partnership)
-        out = [self._row(r, as_of, nation) for r in rows]
-        return [c for c in out if status is None or c.status == status]
+        out = [self._row(clock, as_of, nation) for clock in self._pair(marks)]
+        out.sort(key=lambda c: (c.started_on, c.rule, c.aggregate, c.key))
+        return [
+            c
+            for c in out
+            if (status is None or c.status == status) and (agency is None or c.agency == agency)
+        ]
+
+    def _pair(self, marks: list[tuple[Any, ...]]) -> list[_Clock]:
+        """Clocks from the marks of each rule, aggregate and key, in the order they happened.
+
+        A start opens a clock unless one is open (then it restarts it if the rule says
+        so, else it is ignored); a stop closes the open clock; a cancel closes it as not
+        applicable; a stop or cancel with no open clock changes nothing.
+        """
+        clocks: list[_Clock] = []
+        group: tuple[str, str, str] | None = None
+        open_: _Clock | None = None
+        for rule, aggregate, key, kind, on_date, agency, days, fixed in marks:
+            if (rule, aggregate, key) != group:
+                if open_ is not None:
+                    clocks.append(open_)
+                group, open_ = (rule, aggregate, key), None
+            if kind == _START:
+                if open_ is None or self._restarts.get(rule, False):
+                    open_ = _Clock(rule, aggregate, key, str(agency), str(on_date), days, fixed)
+            elif open_ is not None:
+                open_.ended_on, open_.cancelled = str(on_date), kind == _CANCEL
+                clocks.append(open_)
+                open_ = None
+        if open_ is not None:
+            clocks.append(open_)
+        return clocks
 
     def performance(self, partnership: str, *, as_of: date) -> list[RulePerformance]:
         """Per agency and rule: on time, late and by how much, open and overdue, as of ``as_of``."""
@@ -285,21 +290,20 @@ class TimelinessView(View):
             raise InvalidViewQuery(msg, field="partnership")
         return facts.nation
 
-    def _row(self, row: tuple[Any, ...], as_of: date, nation: Nation) -> ClockRow:
-        rule, aggregate, key, agency, started_text, days, fixed, stopped_text, cancelled = row
-        started = date.fromisoformat(started_text)
+    def _row(self, clock: _Clock, as_of: date, nation: Nation) -> ClockRow:
+        rule = clock.rule
+        started = date.fromisoformat(clock.started_on)
         unit = self._units.get(rule, "calendar_days")
         calendar = calendar_for(nation)
-        due = (
-            date.fromisoformat(fixed)
-            if fixed is not None
-            else due_date(started, days, unit, calendar)
-        )
+        if clock.fixed_due is not None:
+            due = date.fromisoformat(clock.fixed_due)
+        else:
+            due = due_date(started, clock.limit_days or 0, unit, calendar)
         stopped: date | None = None
         status: Status
-        if stopped_text is not None and date.fromisoformat(stopped_text) <= as_of:
-            stopped = date.fromisoformat(stopped_text)
-            if cancelled:
+        if clock.ended_on is not None:
+            stopped = date.fromisoformat(clock.ended_on)
+            if clock.cancelled:
                 status, late = "not_applicable", 0
             else:
                 # Late is a matter of dates (a Saturday after a Friday due day is late,
@@ -311,9 +315,9 @@ class TimelinessView(View):
             late = max(lateness(due, as_of, unit, calendar), 1) if as_of > due else 0
         return ClockRow(
             rule=rule,
-            aggregate=aggregate,
-            key=key,
-            agency=agency,
+            aggregate=clock.aggregate,
+            key=clock.key,
+            agency=clock.agency,
             started_on=started,
             due=due,
             stopped_on=stopped,

@@ -274,3 +274,34 @@ class TestClocksThatStopApplyingOrRestart:
         catch_up(ledger, view_store, view)
         [row] = view.clocks(PARTNERSHIP, as_of=date(2026, 9, 1), rule="recommendation")
         assert (row.agency, row.due, row.status) == ("police", date(2026, 5, 1), "not_applicable")
+
+
+class TestLateRecordings:
+    def test_a_referral_recorded_after_its_decision_is_still_paired_with_it(
+        self, ledger: Ledger, clock: FixedClock, view_store: ViewStore
+    ) -> None:
+        # The decision (Tuesday 14 April) reaches the ledger before the referral it
+        # answers (Monday 13 April), which is recorded late, on the 20th.
+        act(ledger, clock, "2026-04-14", "referral_decision", outcome="section17")
+        clock.now = at("2026-04-20", 12)
+        ledger.record_action(
+            partnership=PARTNERSHIP,
+            case=CASE,
+            recorded_by=LA,
+            action="referral_received",
+            occurred_at=at("2026-04-13"),
+        )
+        view = TimelinessView(view_store)
+        catch_up(ledger, view_store, view)
+        rows = {r.rule: r for r in view.clocks(PARTNERSHIP, as_of=date(2026, 6, 1))}
+        decision = rows["referral_decision"]
+        assert (decision.started_on, decision.stopped_on, decision.status) == (
+            date(2026, 4, 13),
+            date(2026, 4, 14),
+            "on_time",
+        )
+        # The assessment's 45 working days also run from the 13th, not from the recording.
+        assert (rows["assessment"].started_on, rows["assessment"].status) == (
+            date(2026, 4, 13),
+            "open",
+        )

@@ -109,13 +109,14 @@ def views_update(view: ViewOption = None, batch_size: BatchOption = 2_000) -> No
 def views_follow(view: ViewOption = None) -> None:
     """Keep the views current as events are recorded, until interrupted (Ctrl-C or SIGTERM)."""
     from ledger.bootstrap import open_ledger
-    from projections.catalogue import Views
+    from projections.catalogue import Views, check_names
 
     settings = Settings.from_env()
+    names = check_names(view or [])
     views = Views.open(settings)
     try:
-        with open_ledger(settings) as running:
-            runner = views.runner(running.ledger, view or [])
+        with open_ledger(settings, role="projector") as running:
+            runner = views.runner(running.ledger, names)
 
             def stop(signum: int, frame: FrameType | None) -> None:
                 runner.stop()
@@ -139,7 +140,7 @@ def views_status() -> None:
     settings = Settings.from_env()
     views = Views.open(settings)
     try:
-        with open_ledger(settings) as running:
+        with open_ledger(settings, role="projector") as running:
             runner = views.runner(running.ledger)
             stream = runner.stream_position()
             table = Table("view", "position", "behind")
@@ -163,7 +164,7 @@ def _run_views(names: list[str], *, rebuild: bool, batch_size: int) -> None:
     from rich.text import Text
 
     from ledger.bootstrap import open_ledger
-    from projections.catalogue import Views
+    from projections.catalogue import Views, check_names
 
     class Rate(ProgressColumn):
         def render(self, task: Task) -> Text:
@@ -171,9 +172,10 @@ def _run_views(names: list[str], *, rebuild: bool, batch_size: int) -> None:
             return Text("" if speed is None else f"{speed:,.0f} events/s")
 
     settings = Settings.from_env()
+    names = list(check_names(names))
     views = Views.open(settings)
     try:
-        with open_ledger(settings) as running:
+        with open_ledger(settings, role="projector") as running:
             runner = views.runner(running.ledger, names, batch_size=batch_size)
             label = "rebuilding" if rebuild else "updating"
             with Progress(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import structlog
 
@@ -45,8 +46,17 @@ class Running:
 
 
 @contextmanager
-def open_ledger(settings: Settings, *, configure_logs: bool = True) -> Iterator[Running]:
-    """Start (or connect to) NATS and yield a ready :class:`Running` ledger."""
+def open_ledger(
+    settings: Settings,
+    *,
+    configure_logs: bool = True,
+    role: Literal["service", "projector"] = "service",
+) -> Iterator[Running]:
+    """Start (or connect to) NATS and yield a ready :class:`Running` ledger.
+
+    ``role="projector"`` logs in to the embedded server as the projection workers' user,
+    which may read the ledger stream but never write to it (nor create it).
+    """
     if configure_logs:
         configure_logging(json=settings.log_json, level=settings.log_level)
     server: EmbeddedNats | None = None
@@ -55,14 +65,22 @@ def open_ledger(settings: Settings, *, configure_logs: bool = True) -> Iterator[
     if url is None:
         server = EmbeddedNats(settings.data_dir, auth=settings.auth)
         if settings.auth:
-            credentials = ensure_service_users(settings.data_dir, settings).ledger
+            users = ensure_service_users(settings.data_dir, settings)
+            credentials = users.projections if role == "projector" else users.ledger
         server.start()
         url = server.url
     elif settings.nats_credentials is not None:
         credentials = load_credentials(settings.nats_credentials)
     login_url = url if credentials is None else credentials.url(url)
     try:
-        ledger = Ledger(env=settings.persistence_env(login_url))
+        reader = role == "projector" and credentials is not None
+        ledger = Ledger(
+            env=settings.persistence_env(
+                login_url,
+                inbox_prefix=credentials.inbox_prefix if reader and credentials else None,
+                create_stream=not reader,
+            )
+        )
         try:
             yield Running(ledger=ledger, nats_url=url, server=server, credentials=credentials)
         finally:

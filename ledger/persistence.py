@@ -565,6 +565,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
     NATS_WRITE_RETRY_S: Final = "NATS_WRITE_RETRY_S"
     NATS_POOL_SIZE: Final = "NATS_POOL_SIZE"
     CREATE_TABLE: Final = "CREATE_TABLE"
+    NATS_INBOX_PREFIX: Final = "NATS_INBOX_PREFIX"
 
     def __init__(self, env: Environment | dict[str, str] | None) -> None:
         super().__init__(env)
@@ -581,6 +582,9 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         self.replicas = int(self.env.get(self.NATS_REPLICAS, "1"))
         self.timeout = float(self.env.get(self.NATS_TIMEOUT, "5"))
         self.write_retry_s = float(self.env.get(self.NATS_WRITE_RETRY_S, "5"))
+        # Replies come to inboxes under this prefix: a user that may read only its own
+        # inboxes (the projection workers' `_INBOX_projections`) needs it set.
+        self.inbox_prefix = self.env.get(self.NATS_INBOX_PREFIX, "_INBOX")
         self._shared_wire: SyncWire | None = None
         self._wire_lock = threading.Lock()
         self.pool = DriverPool(
@@ -598,6 +602,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
                 nats.connect(
                     self.url,
                     name=f"ledger:{self.env.name or 'app'}",
+                    inbox_prefix=self.inbox_prefix,
                     connect_timeout=2,
                     reconnect_time_wait=0.2,
                     max_reconnect_attempts=-1,

@@ -87,9 +87,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """The SQLite file of the views (used when no ``views_dsn`` is set)."""
         return self.views_path if self.views_path is not None else self.data_dir / "views.sqlite"
 
-    def persistence_env(self, nats_url: str) -> dict[str, str]:
-        """The eventsourcing environment that selects and configures the NATS persistence."""
-        return {
+    def persistence_env(
+        self, nats_url: str, *, inbox_prefix: str | None = None, create_stream: bool = True
+    ) -> dict[str, str]:
+        """The eventsourcing environment that selects and configures the NATS persistence.
+
+        ``inbox_prefix`` is for a user that may read only its own inboxes; a reader that
+        may not create the stream passes ``create_stream=False``.
+        """
+        extra = {} if inbox_prefix is None else {"NATS_INBOX_PREFIX": inbox_prefix}
+        if not create_stream:
+            extra["CREATE_TABLE"] = "n"
+        return extra | {
             "PERSISTENCE_MODULE": "ledger.persistence",
             "NATS_URL": nats_url,
             "NATS_STREAM": self.stream,

@@ -175,3 +175,34 @@ class TestAnAgencyReceivesItsCasesAndNothingElse:
         assert f'{refused} publish to "{pull}"' in errors, errors
         assert f'{refused} subscription to "{ledger_subjects}"' in errors, errors
         assert f'{refused} publish to "{case}"' in errors, errors
+
+
+class TestProjectionWorkersHaveTheirOwnReadOnlyLogin:
+    def test_the_projections_user_rebuilds_the_views_and_cannot_record_anything(
+        self, world: World
+    ) -> None:
+        from ledger.errors import LedgerError
+        from projections import Views
+
+        users = ensure_service_users(world.data, world.settings)
+        reader = Ledger(
+            env=world.settings.persistence_env(
+                users.projections.url(world.server.url),
+                inbox_prefix=users.projections.inbox_prefix,
+                create_stream=False,
+            )
+        )
+        views = Views(SQLiteViewStore(world.data / "reader-views.sqlite"))
+        try:
+            stats = views.runner(reader).rebuild()
+            assert stats.events == world.ledger.recorder.max_notification_id()
+            assert [e.event_type for e in views.chronology.chronology(P, "c2").entries][:1] == [
+                "CaseOpened"
+            ]
+            before = world.ledger.recorder.max_notification_id()
+            with pytest.raises(LedgerError):
+                reader.record_action(partnership=P, case="c1", recorded_by=LA, action="home_visit")
+            assert world.ledger.recorder.max_notification_id() == before
+        finally:
+            views.close()
+            reader.close()

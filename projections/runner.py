@@ -105,7 +105,7 @@ class ViewRunner:
         target = self.stream_position()
         first = start = min(self.positions().values(), default=0)
         applied = 0
-        while target > start:
+        while self.views and target > start:
             expected = self.positions()
             start = min(expected.values(), default=0)
             try:
@@ -116,7 +116,10 @@ class ViewRunner:
             except TrackingConflict:
                 log.warning("views_position_moved", start=start)
                 continue
-            start = min(self.positions().values(), default=0)
+            reached = min(self.positions().values(), default=0)
+            if reached <= start:
+                break  # the stream ended before the target (nothing more to read)
+            start = reached
         stats = RunStats(applied, time.perf_counter() - started, max(target, start))
         log.info("views_caught_up", events=stats.events, position=stats.position)
         return stats

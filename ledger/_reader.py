@@ -124,8 +124,7 @@ class _Batch:
         if self._until is None:
             await self._follow(idle_s)
             return
-        while not self._ready.is_set():
-            await asyncio.wait_for(self._ready.wait(), timeout=None)
+        await self._ready.wait()
 
     async def _follow(self, idle_s: float) -> None:
         # Following, latency matters more than batch size: hand over as soon as the

@@ -293,12 +293,6 @@ class ViewStore(TrackingRecorder):
             )
         return None if row is None or row[0] == 0 else int(row[0])
 
-    @staticmethod
-    def position_in(tx: Tx, view: str) -> int:
-        """``view``'s tracking position as ``tx`` sees it (0 before its first event)."""
-        row = tx.fetchone("SELECT position FROM view_tracking WHERE view = ?", (view,))
-        return 0 if row is None else int(row[0])
-
     def positions(self) -> dict[str, int]:
         """Every view's tracking position."""
         with self.reading() as tx:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from ledger_scenario import establish
 
 import schemas
 from consumers._names import consumer_name, delivery_stream
@@ -34,22 +35,7 @@ def settings(nats_url: str, stream_name: str, subject_prefix: str) -> Settings:
 @pytest.fixture
 def ledger(settings: Settings, nats_url: str) -> Iterator[Ledger]:
     app = Ledger(env=settings.persistence_env(nats_url))
-    app.establish_partnership(
-        partnership=P,
-        recorded_by=LA,
-        name="Northshire",
-        nation="england",
-        escalation_stages=[{"stage": 1, "title": "Practitioners", "response_working_days": 5}],
-    )
-    for agency, kind in (("la", "local_authority"), ("police", "police"), ("health", "health")):
-        app.register_agency(
-            partnership=P,
-            recorded_by=LA,
-            agency=agency,
-            name=kind,
-            kind=kind,
-            role="statutory_partner",
-        )
+    establish(app)  # northshire, with la, police and health registered
     yield app
     app.close()
 

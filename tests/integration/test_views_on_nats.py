@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ledger_scenario import establish
 from views_support import dump
 
 from ledger.application import Ledger
@@ -30,25 +31,6 @@ HEALTH = {"agency": "health", "actor": "act_hv-000001"}
 
 def _settings(url: str, stream: str, prefix: str) -> Settings:
     return Settings(nats_url=url, stream=stream, subject_prefix=prefix, timeout_s=2.0)
-
-
-def _setup(ledger: Ledger) -> None:
-    ledger.establish_partnership(
-        partnership=P,
-        recorded_by=LA,
-        name="Northshire",
-        nation="england",
-        escalation_stages=[{"stage": 1, "title": "Practitioners", "response_working_days": 5}],
-    )
-    for agency, kind in (("la", "local_authority"), ("police", "police"), ("health", "health")):
-        ledger.register_agency(
-            partnership=P,
-            recorded_by=LA,
-            agency=agency,
-            name=kind,
-            kind=kind,
-            role="statutory_partner",
-        )
 
 
 def _case(ledger: Ledger, n: int, actions: int) -> None:
@@ -89,7 +71,7 @@ from msgspec import UNSET  # noqa: E402
 @pytest.fixture
 def ledger(nats_url: str, stream_name: str, subject_prefix: str) -> Iterator[Ledger]:
     app = Ledger(env=_settings(nats_url, stream_name, subject_prefix).persistence_env(nats_url))
-    _setup(app)
+    establish(app)
     yield app
     app.close()
 
@@ -231,7 +213,7 @@ class TestFollowingSurvivesTheServer:
     ) -> None:
         url = fresh_server.url
         ledger = Ledger(env=_settings(url, "LEDGER", "ledger").persistence_env(url))
-        _setup(ledger)
+        establish(ledger)
         _case(ledger, 1, 3)
         views = Views(SQLiteViewStore(tmp_path / "views.sqlite"))
         runner = views.runner(ledger, ["chronology"])

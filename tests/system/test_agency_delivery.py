@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from ledger_scenario import establish
 
 from consumers import consumer_name, delivery_stream
 from consumers.client import AgencySubscription
@@ -46,22 +47,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         add_agency(data, settings, agency, consumer_stream=delivery_stream(settings.stream))
     with EmbeddedNats(data, auth=True) as server:
         ledger = Ledger(env=settings.persistence_env(service.ledger.url(server.url)))
-        ledger.establish_partnership(
-            partnership=P,
-            recorded_by=LA,
-            name="Northshire",
-            nation="england",
-            escalation_stages=[{"stage": 1, "title": "Practitioners", "response_working_days": 5}],
-        )
-        for agency in ("la", "police", "health"):
-            ledger.register_agency(
-                partnership=P,
-                recorded_by=LA,
-                agency=agency,
-                name=agency,
-                kind="other",
-                role="relevant_agency",
-            )
+        establish(ledger)  # northshire, with la, police and health registered
         ledger.open_case(
             partnership=P,
             case="c1",

@@ -9,6 +9,12 @@ come back and been settled (acked, or dead-lettered and TERMed). Then the parked
 go back to the front of the queue, in stream order, ahead of other cases' later messages.
 A message whose subject names no case (``key`` None) blocks nothing.
 
+A message the client has already acked or TERMed can still come again: the server may
+have redelivered it (its ``ack_wait`` ran out while it was parked, say) before our ack
+reached it. The last :data:`REMEMBERED` settled sequences are remembered, and such a copy
+is returned by :meth:`CaseOrder.receive` as a *duplicate* to be acked again, not handled
+twice.
+
 Nothing here does I/O or logs: :class:`~consumers._settling.Settler` acks, NAKs and TERMs
 the messages, and :class:`~consumers.client.AgencySubscription` fetches them.
 """
@@ -24,7 +30,11 @@ from nats.aio.msg import Msg
 
 from consumers._delivery_types import Key
 
-__all__ = ["Blocked", "CaseOrder", "Held"]
+__all__ = ["REMEMBERED", "Blocked", "CaseOrder", "Held"]
+
+#: How many settled delivery sequences are remembered to drop late redeliveries of them:
+#: far more than can be in flight (``max_ack_pending`` is 256 by default).
+REMEMBERED = 4096
 
 
 @dataclass(slots=True)
@@ -53,18 +63,34 @@ class CaseOrder:
         self._held: dict[int, Held] = {}  # by delivery stream sequence
         self._ready: deque[int] = deque()
         self._blocked: dict[Key, Blocked] = {}
+        self._settled: set[int] = set()
+        self._settled_order: deque[int] = deque()
 
-    def receive(self, msgs: list[Msg], key_of: Callable[[str], Key | None]) -> None:
+    def receive(self, msgs: list[Msg], key_of: Callable[[str], Key | None]) -> list[Msg]:
         """Hold fetched messages and queue them; a redelivery of one already held
-        replaces its message and queues nothing."""
+        replaces its message and queues nothing. Returns the redeliveries of messages
+        already settled, which the caller acks again and drops."""
         now = time.monotonic()
+        duplicates: list[Msg] = []
         for msg in msgs:
             dseq = msg.metadata.sequence.stream
             if (held := self._held.get(dseq)) is not None:  # redelivered while we held it
                 held.msg, held.touched = msg, now
                 continue
+            if dseq in self._settled:  # redelivered before our ack reached the server
+                duplicates.append(msg)
+                continue
             self._held[dseq] = Held(msg=msg, key=key_of(msg.subject), touched=now)
             self._ready.append(dseq)
+        return duplicates
+
+    def settled(self, dseq: int) -> None:
+        """``dseq`` was acked or TERMed: a copy of it that comes later is a duplicate
+        (a NAKed message is not settled: its redelivery is expected)."""
+        self._settled.add(dseq)
+        self._settled_order.append(dseq)
+        if len(self._settled_order) > REMEMBERED:
+            self._settled.discard(self._settled_order.popleft())
 
     def next_ready(self) -> tuple[int, Held] | None:
         """The next held message that may be handled now, or None if none is queued;
@@ -121,3 +147,5 @@ class CaseOrder:
         self._held.clear()
         self._ready.clear()
         self._blocked.clear()
+        self._settled.clear()
+        self._settled_order.clear()

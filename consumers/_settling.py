@@ -15,6 +15,7 @@ payload fields or an exception's message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +62,7 @@ class Settler:
         held = self._order.pop(dseq)
         if held is not None:
             await held.msg.ack()
+            self._order.settled(dseq)
             self._order.unblock(held.key, dseq)
 
     async def failed(self, dseq: int, error: BaseException) -> None:
@@ -92,6 +94,16 @@ class Settler:
             await self._give_up(dseq, held, "NotAcknowledged")  # the server would drop it
         else:
             await self._retry_later(dseq, held)
+
+    async def drop_duplicates(self, msgs: list[Msg], key_of: Callable[[str], Key | None]) -> None:
+        """Ack again the redeliveries of messages already settled, so the server stops
+        sending them; they are not handled a second time."""
+        for msg in msgs:
+            self._log.info("delivery_duplicate_dropped", **about(msg, key_of(msg.subject)))
+            try:
+                await msg.ack()
+            except nats.errors.Error as e:  # already settled: the server forgets it anyway
+                self._log.warning("duplicate_ack_failed", error_type=type(e).__name__)
 
     async def hand_back_all(self) -> None:
         """Closing: NAK every message we hold or hold a case back for, at once and in
@@ -131,6 +143,7 @@ class Settler:
         else:
             await held.msg.term()
             self._log.error("delivery_abandoned", **logged, error_type=error_type)
+        self._order.settled(dseq)
         self._order.unblock(held.key, dseq)
 
     def _last_attempt(self, held: Held) -> bool:

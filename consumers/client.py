@@ -319,12 +319,17 @@ class AgencySubscription:
             msgs = await self._pull(stops)
             if msgs is None:
                 return None
-            self._order.receive(msgs, self._key_of)
+            await self._take_in(msgs)
 
     async def _pull(self, stops: tuple[asyncio.Event, ...]) -> list[Msg] | None:
         """The messages that have come ([] if none came within a poll), or None once
         stopped: whatever the streaming pull has received, as soon as there is one."""
         return await self._puller.take(stops, self._poll)
+
+    async def _take_in(self, msgs: list[Msg]) -> None:
+        """Hold what came; ack again, without handling, copies of what we settled."""
+        if duplicates := self._order.receive(msgs, self._key_of):
+            await self._settle.drop_duplicates(duplicates, self._key_of)
 
     def _key_of(self, subject: str) -> Key | None:
         return case_key(subject, self._prefix, self.agency)
@@ -336,7 +341,7 @@ class AgencySubscription:
         while True:
             await asyncio.sleep(self._touch_every)
             # What came while the reader was busy is held from now on, so kept alive too.
-            self._order.receive(self._puller.take_now(), self._key_of)
+            await self._take_in(self._puller.take_now())
             now = time.monotonic()
             for held in self._order.stale(now, self._touch_every):
                 held.touched = now
@@ -358,7 +363,7 @@ class AgencySubscription:
         try:
             # What the server already sent comes in before the inbox closes; held, it is
             # handed back with the rest, in stream order.
-            self._order.receive(await self._puller.stop(), self._key_of)
+            await self._take_in(await self._puller.stop())
             if self._current is not None:
                 dseq, _ = self._current
                 self._current = None

@@ -25,6 +25,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from structlog.testing import capture_logs
 
+import consumers.client
 from consumers._deadletters import DeadLetter, DeadLetterStore
 from consumers._names import (
     HDR_SOURCE_SEQ,
@@ -420,6 +421,41 @@ class TestAtLeastOnce:
         assert recorder.sequences() == list(range(1, 15))
         assert {d.attempt for d in recorder.handled} == {1}
         assert info.num_redelivered == 0
+
+    async def test_a_copy_redelivered_before_our_ack_reached_the_server_is_not_handled_twice(
+        self, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # No in-progress acks: the server redelivers event 2 (and those buffered behind it)
+        # while its handler runs, and the copies are still in the client's buffer when
+        # the first deliveries are acked.
+        monkeypatch.setattr(consumers.client, "_MIN_TOUCH", 60.0)
+        await ledger.publish(6)
+        recorder = Recorder()
+
+        async def slow_on_2(delivery: Delivery) -> None:
+            if delivery.sequence == 2:
+                await asyncio.sleep(BACKOFF[0] * 3)  # past the redelivery of attempt 1
+            await recorder(delivery)
+
+        with capture_logs() as logs:
+            async with asyncio.timeout(DEADLINE), ledger.subscribe() as sub:
+                stop = asyncio.Event()
+                task = asyncio.create_task(sub.run(slow_on_2, stop=stop))
+                await recorder.until(lambda: len(recorder.handled) == 6)
+                await asyncio.sleep(QUIET)  # a second handling of 2 would come by now
+                stop.set()
+                await task
+                info = await ledger.consumer_info()
+
+        assert recorder.sequences() == list(range(1, 7))
+        dropped = [e for e in logs if e["event"] == "delivery_duplicate_dropped"]
+        assert 2 in {e["seq"] for e in dropped}
+        assert all(
+            (e["partnership"], e["case"]) == (PARTNERSHIP, CASES[1])
+            for e in dropped
+            if e["seq"] == 2
+        )
+        assert info.num_ack_pending == 0
 
 
 class TestDeadLetters:

@@ -119,12 +119,19 @@ class Cursor(Protocol):
 
 
 class Tx:
-    """One open transaction: the views' writes and the tracking updates of a batch."""
+    """One open transaction: the views' writes and the tracking updates of a batch.
+
+    :meth:`insert_later` queues a view's plain inserts, and runs them one
+    ``executemany`` per statement before this transaction's next statement of any
+    other kind (a read sees them) and before it commits: a rebuild then costs one
+    database call per statement and batch instead of one per event.
+    """
 
     def __init__(self, store: ViewStore, cursor: Cursor) -> None:
         self._store = store
         self._cursor = cursor
         self._sql: dict[str, str] = {}
+        self._later: dict[str, list[Sequence[Any]]] = {}
 
     def _q(self, statement: str) -> str:
         sql = self._sql.get(statement)
@@ -134,18 +141,45 @@ class Tx:
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
+        if self._later:
+            self.run_later()
         self._cursor.execute(self._q(statement), params)
         return self._cursor.rowcount
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for each row."""
+        if self._later:
+            self.run_later()
         self._cursor.executemany(self._q(statement), list(rows))
 
+    def insert_later(self, statement: str, params: Sequence[Any]) -> None:
+        """Queue an ``INSERT`` to run with the others of the same statement, before this
+        transaction's next other statement or its commit.
+
+        Statements queued run grouped by statement, not in the order they were queued:
+        queue only inserts into a view's own tables that no other queued statement
+        touches (each view's rows are its own), never an update or a delete.
+        """
+        rows = self._later.get(statement)
+        if rows is None:
+            rows = self._later[statement] = []
+        rows.append(params)
+
+    def run_later(self) -> None:
+        """Run the queued inserts now (the transaction does before anything else)."""
+        later, self._later = self._later, {}
+        for statement, rows in later.items():
+            self._cursor.executemany(self._q(statement), rows)
+
     def fetchone(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        if self._later:
+            self.run_later()
         self._cursor.execute(self._q(statement), params)
         return self._cursor.fetchone()
 
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self._later:
+            self.run_later()
         self._cursor.execute(self._q(statement), params)
         return self._cursor.fetchall()
 
@@ -239,7 +273,9 @@ class ViewStore(TrackingRecorder):
         self._begin(connection)
         cursor = connection.cursor()
         try:
-            yield Tx(self, cursor)
+            tx = Tx(self, cursor)
+            yield tx
+            tx.run_later()
             connection.commit()
         except BaseException:
             # Also when the commit itself failed: never leave the connection mid-transaction.

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from types import MethodType
 from typing import Any, ClassVar, cast
 
 from eventsourcing.persistence import Tracking
@@ -149,6 +150,18 @@ class View(Projection[ViewStore]):
         handler = self._handlers.get(event.tag)
         if handler is not None:
             handler(self, tx, event)
+
+    def handler_for(self, tag: str) -> Callable[[Tx, Envelope], None] | None:
+        """What applies events tagged ``tag`` to this view, or None if it ignores them.
+
+        The runner asks once per tag and batch rather than calling :meth:`apply` for
+        every event and view. A view that overrides :meth:`apply` gets every event
+        unless it overrides this too.
+        """
+        if type(self).apply is not View.apply:
+            return self.apply
+        handler = self._handlers.get(tag)
+        return None if handler is None else MethodType(handler, self)
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """eventsourcing's entry point: apply one event and track it, in one transaction."""

@@ -216,26 +216,34 @@ class RuleIndex:
         """Whether any rule starts or stops on events tagged ``tag``."""
         return tag in self._fields
 
+    def marks(
+        self, event: Event, *, nation: Nation
+    ) -> tuple[list[ClockStart], list[ClockStop], list[ClockStop]]:
+        """The clocks ``event`` starts, stops and cancels, from one lookup of its fits
+        (the rebuild's path: most events fit nothing and cost one dictionary lookup)."""
+        starts, stops, cancels = self._fits(event, nation)
+        if not (starts or stops or cancels):
+            return [], [], []
+        return self._starts(event, starts), _stops(event, stops), _stops(event, cancels)
+
     def starts(self, event: Event, *, nation: Nation) -> list[ClockStart]:
+        return self._starts(event, self._fits(event, nation)[0])
+
+    def stops(self, event: Event, *, nation: Nation) -> list[ClockStop]:
+        return _stops(event, self._fits(event, nation)[1])
+
+    def cancels(self, event: Event, *, nation: Nation) -> list[ClockStop]:
+        return _stops(event, self._fits(event, nation)[2])
+
+    @staticmethod
+    def _starts(event: Event, fits: list[_Fit]) -> list[ClockStart]:
         found: list[ClockStart] = []
-        for rule, key, at in _timed(event, self._fits(event, nation)[0]):
+        for rule, key, at in _timed(event, fits):
             agency = getattr(event, rule.responsible, msgspec.UNSET)
             if rule.responsible == "recorder" or not isinstance(agency, str):
                 agency = event.recorded_by.agency
             found.append(ClockStart(rule=rule, key=key, at=at, responsible=agency))
         return found
-
-    def stops(self, event: Event, *, nation: Nation) -> list[ClockStop]:
-        return [
-            ClockStop(rule=rule, key=key, at=at)
-            for rule, key, at in _timed(event, self._fits(event, nation)[1])
-        ]
-
-    def cancels(self, event: Event, *, nation: Nation) -> list[ClockStop]:
-        return [
-            ClockStop(rule=rule, key=key, at=at)
-            for rule, key, at in _timed(event, self._fits(event, nation)[2])
-        ]
 
     def _fits(self, event: Event, nation: Nation) -> tuple[list[_Fit], list[_Fit], list[_Fit]]:
         tag = tag_of(type(event))
@@ -264,6 +272,10 @@ class RuleIndex:
 
 
 _Fit = tuple[ClockRule, Trigger]
+
+
+def _stops(event: Event, fits: list[_Fit]) -> list[ClockStop]:
+    return [ClockStop(rule=rule, key=key, at=at) for rule, key, at in _timed(event, fits)]
 
 
 def _timed(event: Event, fits: list[_Fit]) -> list[tuple[ClockRule, str, datetime]]:

@@ -306,7 +306,7 @@ class KeyMomentView(View):
     @staticmethod
     def _insert(tx: Tx, event: Envelope, *values: object) -> None:
         """A row of: kind, child, outcome, concern, concern_kind, seen (0/1), seen_alone (0/1)."""
-        tx.execute(
+        tx.insert_later(
             "INSERT INTO km_event (partnership, case_id, seq, occurred, kind, child, outcome,"
             " concern, concern_kind, seen, seen_alone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (event.partnership, event.ident, event.seq, event.occurred_us, *values),

@@ -216,6 +216,8 @@ class OptOutView(ClockedView):
 
     # -- applying ------------------------------------------------------------------
     # One statement per event, two for a refusal naming a request; no reads, no caches.
+    # A request's insert is queued (answers and refusals update it by a statement that
+    # runs the queue first).
 
     def on_CooperationRefused(self, tx: Tx, event: Envelope) -> None:
         fact = cast(CooperationRefused, event.fact)
@@ -283,7 +285,7 @@ class OptOutView(ClockedView):
     def on_InformationRequested(self, tx: Tx, event: Envelope) -> None:
         fact = cast(InformationRequested, event.fact)
         due = fact.due_by if isinstance(fact.due_by, datetime) else None
-        tx.execute(
+        tx.insert_later(
             "INSERT INTO optout_request (partnership, case_id, request, seq, from_agency,"
             " to_agency, recorded_by, requested_day, due, due_day)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

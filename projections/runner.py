@@ -32,8 +32,8 @@ import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
-from projections._store import TrackingConflict, ViewStore
-from projections._view import View, envelope, envelope_of
+from projections._store import TrackingConflict, Tx, ViewStore
+from projections._view import Envelope, View, envelope, envelope_of
 from projections.errors import UnknownEvent
 from schemas import EVENT_TYPES
 
@@ -226,6 +226,8 @@ class ViewRunner:
         to_fact = getattr(mapper, "to_fact", None)
         applied = 0
         last = batch[-1].id
+        # By tag: each view that handles it, with the position after which it applies.
+        handlers: dict[str, list[tuple[int, Callable[[Tx, Envelope], None]]]] = {}
         try:
             with self.store.transaction() as tx:
                 for view in self.views:
@@ -253,9 +255,16 @@ class ViewRunner:
                         )
                     else:
                         event = envelope_of(mapper.to_domain_event(notification), notification.id)
-                    for view in self.views:
-                        if notification.id > expected[view.name]:
-                            view.apply(tx, event)
+                    wanted = handlers.get(event.tag)
+                    if wanted is None:
+                        wanted = handlers[event.tag] = [
+                            (expected[view.name], handler)
+                            for view in self.views
+                            if (handler := view.handler_for(event.tag)) is not None
+                        ]
+                    for after, handler in wanted:
+                        if notification.id > after:
+                            handler(tx, event)
                     applied += 1
                 for view in self.views:
                     view.flush(tx)

@@ -37,6 +37,7 @@ never reads the system clock, so the same rows answer "as of 31 March".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar, Final, Literal
@@ -144,6 +145,11 @@ class TimelinessView(View):
 
     # -- applying ------------------------------------------------------------------
 
+    def handler_for(self, tag: str) -> Callable[[Tx, Envelope], None] | None:
+        if tag == "PartnershipEstablished" or self._index.handles(tag):
+            return self.apply
+        return None
+
     def apply(self, tx: Tx, event: Envelope) -> None:
         fact = event.fact
         if isinstance(fact, PartnershipEstablished):
@@ -155,13 +161,15 @@ class TimelinessView(View):
         partnership = self._partnerships.get(tx, event.partnership)
         if partnership is None:
             return  # a stream always establishes a partnership first; nothing to time against
-        nation = partnership.nation
+        starts, stops, cancels = rules.marks(fact, nation=partnership.nation)
+        if not (starts or stops or cancels):
+            return
         aggregate = f"{event.kind}.{event.ident}"
-        for stop in rules.stops(fact, nation=nation):
+        for stop in stops:
             self._mark(tx, event, aggregate, stop, _STOP)
-        for cancel in rules.cancels(fact, nation=nation):
+        for cancel in cancels:
             self._mark(tx, event, aggregate, cancel, _CANCEL)
-        for start in rules.starts(fact, nation=nation):
+        for start in starts:
             # The limit is fixed now (the rule's number, the partnership's setting, or
             # the event's own due date); the due day is worked out when asked.
             limit = limit_for(start.rule, fact, partnership.settings)
@@ -177,7 +185,7 @@ class TimelinessView(View):
         *,
         limit: int | date | None = None,
     ) -> None:
-        tx.execute(
+        tx.insert_later(
             "INSERT INTO timeliness_mark (partnership, rule, aggregate, clock_key, seq, kind,"
             " happened, on_date, agency, limit_days, fixed_due)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import tempfile
 import unittest
 from pathlib import Path
@@ -125,3 +126,59 @@ class TestWritersKeptApart:
         with pytest.raises(IntegrityError):
             view_store.insert_tracking(Tracking("chronology", 4))
         assert view_store.max_tracking_id("chronology") == 5
+
+
+class TestInsertsQueuedInATransaction:
+    """``Tx.insert_later``: one bulk statement per batch, and every read still sees it."""
+
+    def _table(self, view_store: ViewStore) -> str:
+        name = f"t_later_{secrets.token_hex(4)}"
+        with view_store.transaction() as tx:
+            tx.execute(f"CREATE TABLE {name} (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        return name
+
+    @staticmethod
+    def _queue(
+        view_store: ViewStore, table: str, rows: list[tuple[int, str]], *, fail: bool
+    ) -> None:
+        with view_store.transaction() as tx:
+            for row in rows:
+                tx.insert_later(f"INSERT INTO {table} (k, v) VALUES (?, ?)", row)  # noqa: S608
+            if fail:
+                raise RuntimeError
+
+    @staticmethod
+    def _keys(view_store: ViewStore, table: str) -> list[int]:
+        with view_store.reading() as tx:
+            return [k for (k,) in tx.fetchall(f"SELECT k FROM {table} ORDER BY k")]  # noqa: S608
+
+    def test_a_read_in_the_same_transaction_sees_the_queued_rows_and_the_commit_keeps_them(
+        self, view_store: ViewStore
+    ) -> None:
+        table = self._table(view_store)
+        insert = f"INSERT INTO {table} (k, v) VALUES (?, ?)"  # noqa: S608
+        with view_store.transaction() as tx:
+            tx.insert_later(insert, (1, "a"))
+            tx.insert_later(insert, (2, "b"))
+            assert tx.fetchall(f"SELECT k, v FROM {table} ORDER BY k") == [(1, "a"), (2, "b")]  # noqa: S608
+            tx.insert_later(insert, (3, "c"))  # queued after the read: written at commit
+        assert self._keys(view_store, table) == [1, 2, 3]
+
+    def test_an_update_after_a_queued_insert_finds_its_row(self, view_store: ViewStore) -> None:
+        table = self._table(view_store)
+        with view_store.transaction() as tx:
+            tx.insert_later(f"INSERT INTO {table} (k, v) VALUES (?, ?)", (1, "a"))  # noqa: S608
+            assert tx.execute(f"UPDATE {table} SET v = ? WHERE k = ?", ("z", 1)) == 1  # noqa: S608
+        with view_store.reading() as tx:
+            assert tx.fetchall(f"SELECT v FROM {table}") == [("z",)]  # noqa: S608
+
+    def test_queued_rows_of_a_transaction_that_fails_are_not_written(
+        self, view_store: ViewStore
+    ) -> None:
+        table = self._table(view_store)
+        with pytest.raises(RuntimeError):
+            self._queue(view_store, table, [(1, "a")], fail=True)
+        # A duplicate key fails the queued batch when the commit runs it: nothing is kept.
+        with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
+            self._queue(view_store, table, [(2, "b"), (2, "c")], fail=False)
+        assert self._keys(view_store, table) == []

@@ -23,6 +23,7 @@ from nats.aio.client import Client
 
 from consumers._delivery_types import ConsumerNotFound, DeliveryUnavailable, InvalidSubscription
 from consumers._names import consumer_name
+from ledger._natsclient import FastHeaderClient
 from schemas import AgencyId
 
 __all__ = ["bind_consumer", "check_options", "close_quietly", "open_connection", "where"]
@@ -54,7 +55,7 @@ async def open_connection(
     async def on_reconnected() -> None:
         agency_log.info("nats_reconnected", server=server)
 
-    nc = Client()
+    nc = FastHeaderClient()
     try:
         # With max_reconnect_attempts=-1 nats-py also retries the first connection
         # forever: the deadline bounds that one; later reconnects go on for good.

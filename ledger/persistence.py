@@ -54,6 +54,7 @@ from nats.aio.client import Client
 from ledger import _reader, _stream
 from ledger._aggregate import LedgerMapper
 from ledger._bridge import Driver, DriverPool
+from ledger._natsclient import FastHeaderClient
 from ledger._subjects import SubjectMap
 from ledger._subscription import NatsSubscription
 from ledger._syncwire import SyncWire
@@ -598,13 +599,14 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         # nats-py keeps retrying a first connection forever when reconnects are
         # unlimited; a ledger that cannot reach its stream must say so instead.
         try:
-            return await asyncio.wait_for(
-                nats.connect(
+            nc = FastHeaderClient()
+            await asyncio.wait_for(
+                nc.connect(
                     self.url,
                     name=f"ledger:{self.env.name or 'app'}",
                     inbox_prefix=self.inbox_prefix,
                     connect_timeout=2,
-                    reconnect_time_wait=0.2,
+                    reconnect_time_wait=0.2,  # type: ignore[arg-type]  # nats-py takes float seconds
                     max_reconnect_attempts=-1,
                     # Fail fast while disconnected instead of buffering writes that would
                     # be sent after the caller was already told the save failed.
@@ -618,6 +620,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
             shown = f"{parts.scheme}://{parts.hostname}:{parts.port}"
             msg = f"cannot reach the NATS server at NATS_URL={shown!r} within {self.timeout} s"
             raise LedgerUnavailable(msg) from e
+        return nc
 
     def _wire(self) -> SyncWire:
         """The factory's one write connection, shared by every driver: the threads of a

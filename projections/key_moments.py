@@ -234,7 +234,7 @@ class KeyMomentView(View):
         " partnership TEXT NOT NULL, case_id TEXT NOT NULL, seq {bigint} NOT NULL,"
         " occurred {bigint} NOT NULL, kind TEXT NOT NULL, child TEXT, outcome TEXT,"
         " concern TEXT, concern_kind TEXT, seen INTEGER NOT NULL, seen_alone INTEGER NOT NULL,"
-        " PRIMARY KEY (partnership, case_id, seq))",
+        " PRIMARY KEY (partnership, case_id, seq)){clustered}",
         "CREATE TABLE IF NOT EXISTS km_child ("
         " partnership TEXT NOT NULL, case_id TEXT NOT NULL, child TEXT NOT NULL,"
         " ordinal INTEGER NOT NULL, PRIMARY KEY (partnership, case_id, child))",

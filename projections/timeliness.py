@@ -128,7 +128,7 @@ class TimelinessView(View):
         " clock_key TEXT NOT NULL, seq {bigint} NOT NULL, kind INTEGER NOT NULL,"
         " happened {bigint} NOT NULL, on_date TEXT NOT NULL, agency TEXT,"
         " limit_days INTEGER, fixed_due TEXT,"
-        " PRIMARY KEY (partnership, rule, aggregate, clock_key, seq, kind))",
+        " PRIMARY KEY (partnership, rule, aggregate, clock_key, seq, kind)){clustered}",
     )
 
     def __init__(self, view: ViewStore, *, rules: RuleSet | None = None) -> None:

@@ -132,7 +132,10 @@ class AgencySubscription:
         self.ack_wait: float = float(config.ack_wait or 30.0)
         max_pending = config.max_ack_pending
         self._batch = min(batch, max_pending) if max_pending and max_pending > 0 else batch
-        self._touch_every = max(_MIN_TOUCH, min((self.ack_wait, *self.backoff)) / 3)
+        # A held message is touched once it is a quarter of the shortest deadline old,
+        # checked every quarter: touched by half its deadline, so the event loop may
+        # stall for half of it (a loaded machine) before the server redelivers.
+        self._touch_every = max(_MIN_TOUCH, min((self.ack_wait, *self.backoff)) / 4)
         self._order = CaseOrder()
         self._current: tuple[int, Delivery] | None = None
         self._new_loop = False
@@ -337,7 +340,7 @@ class AgencySubscription:
     # -- keeping and closing -------------------------------------------------------
 
     async def _keep_alive(self) -> None:
-        """In-progress acks for every message held longer than a third of its deadline."""
+        """In-progress acks for every message held longer than a quarter of its deadline."""
         while True:
             await asyncio.sleep(self._touch_every)
             # What came while the reader was busy is held from now on, so kept alive too.

@@ -11,9 +11,11 @@ A message whose subject names no case (``key`` None) blocks nothing.
 
 A message the client has already acked or TERMed can still come again: the server may
 have redelivered it (its ``ack_wait`` ran out while it was parked, say) before our ack
-reached it. The last :data:`REMEMBERED` settled sequences are remembered, and such a copy
-is returned by :meth:`CaseOrder.receive` as a *duplicate* to be acked again, not handled
-twice.
+reached it. The last settled sequences are remembered (at least :data:`REMEMBERED`), and
+a *redelivery* (``num_delivered`` > 1) of one of them is returned by
+:meth:`CaseOrder.receive` as a duplicate, to be acked again and not handled twice. A first
+delivery is never a duplicate: a recreated delivery stream numbers from 1 again, and a
+recreated consumer delivers everything afresh.
 
 Nothing here does I/O or logs: :class:`~consumers._settling.Settler` acks, NAKs and TERMs
 the messages, and :class:`~consumers.client.AgencySubscription` fetches them.
@@ -32,8 +34,8 @@ from consumers._delivery_types import Key
 
 __all__ = ["REMEMBERED", "Blocked", "CaseOrder", "Held"]
 
-#: How many settled delivery sequences are remembered to drop late redeliveries of them:
-#: far more than can be in flight (``max_ack_pending`` is 256 by default).
+#: How many settled delivery sequences are remembered at least, to drop late redeliveries
+#: of them: far more than can be in flight (``max_ack_pending`` is 256 by default).
 REMEMBERED = 4096
 
 
@@ -59,7 +61,8 @@ class Blocked:
 class CaseOrder:
     """The messages held, by delivery stream sequence, and the order they may be handled."""
 
-    def __init__(self) -> None:
+    def __init__(self, remember: int = REMEMBERED) -> None:
+        self._remember = max(remember, REMEMBERED)
         self._held: dict[int, Held] = {}  # by delivery stream sequence
         self._ready: deque[int] = deque()
         self._blocked: dict[Key, Blocked] = {}
@@ -77,7 +80,8 @@ class CaseOrder:
             if (held := self._held.get(dseq)) is not None:  # redelivered while we held it
                 held.msg, held.touched = msg, now
                 continue
-            if dseq in self._settled:  # redelivered before our ack reached the server
+            if dseq in self._settled and msg.metadata.num_delivered > 1:
+                # redelivered before our ack reached the server
                 duplicates.append(msg)
                 continue
             self._held[dseq] = Held(msg=msg, key=key_of(msg.subject), touched=now)
@@ -89,7 +93,7 @@ class CaseOrder:
         (a NAKed message is not settled: its redelivery is expected)."""
         self._settled.add(dseq)
         self._settled_order.append(dseq)
-        if len(self._settled_order) > REMEMBERED:
+        if len(self._settled_order) > self._remember:
             self._settled.discard(self._settled_order.popleft())
 
     def next_ready(self) -> tuple[int, Held] | None:

@@ -136,7 +136,8 @@ class AgencySubscription:
         # checked every quarter: touched by half its deadline, so the event loop may
         # stall for half of it (a loaded machine) before the server redelivers.
         self._touch_every = max(_MIN_TOUCH, min((self.ack_wait, *self.backoff)) / 4)
-        self._order = CaseOrder()
+        # Settled sequences remembered: several times what can be in flight at once.
+        self._order = CaseOrder(remember=4 * max_pending if max_pending else 0)
         self._current: tuple[int, Delivery] | None = None
         self._new_loop = False
         self._stop = asyncio.Event()

@@ -169,7 +169,12 @@ class Tx:
         """Run the queued inserts now (the transaction does before anything else)."""
         later, self._later = self._later, {}
         for statement, rows in later.items():
-            self._cursor.executemany(self._q(statement), rows)
+            try:
+                self._cursor.executemany(self._q(statement), rows)
+            except Exception as error:
+                # Raised at whatever statement ran the queue: say which insert failed.
+                error.add_note(f"in {len(rows)} queued rows of: {statement[:80]}")
+                raise
 
     def fetchone(self, statement: str, params: Sequence[Any] = ()) -> Any:
         if self._later:

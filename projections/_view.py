@@ -6,8 +6,9 @@ A :class:`View` is an eventsourcing :class:`~eventsourcing.projection.Projection
 over the ledger's notification log. ``process_event`` (the library's entry point)
 applies one event and its tracking position in one transaction; the
 :class:`~projections.runner.ViewRunner` instead opens one transaction per batch
-and calls :meth:`View.apply` for each event in it, which is what makes a rebuild
-fast. Either way a view's rows and its position are committed together.
+and gives each event to the handlers :meth:`View.handler_for` names for its tag
+(:meth:`View.apply` by default), which is what makes a rebuild fast. Either way a
+view's rows and its position are committed together.
 
 Handlers are methods named after the event tag (``on_CaseOpened``), found once
 per class; an event with no handler only advances the position.

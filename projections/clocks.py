@@ -213,7 +213,7 @@ class RuleIndex:
         self._memo: dict[tuple[object, ...], tuple[list[_Fit], list[_Fit], list[_Fit]]] = {}
 
     def handles(self, tag: str) -> bool:
-        """Whether any rule starts or stops on events tagged ``tag``."""
+        """Whether any rule starts, stops or cancels on events tagged ``tag``."""
         return tag in self._fields
 
     def marks(

@@ -179,6 +179,7 @@ class TestInsertsQueuedInATransaction:
         with pytest.raises(RuntimeError):
             self._queue(view_store, table, [(1, "a")], fail=True)
         # A duplicate key fails the queued batch when the commit runs it: nothing is kept.
-        with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
+        with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)) as caught:
             self._queue(view_store, table, [(2, "b"), (2, "c")], fail=False)
+        assert f"in 2 queued rows of: INSERT INTO {table}" in caught.value.__notes__[0]
         assert self._keys(view_store, table) == []

@@ -10,9 +10,10 @@ from nats.aio.msg import Msg
 from consumers._ordering import REMEMBERED, CaseOrder
 
 
-def msg(dseq: int, case: str = "c-1") -> Msg:
+def msg(dseq: int, case: str = "c-1", *, attempt: int = 1) -> Msg:
     fake: Any = SimpleNamespace(
-        subject=case, metadata=SimpleNamespace(sequence=SimpleNamespace(stream=dseq))
+        subject=case,
+        metadata=SimpleNamespace(sequence=SimpleNamespace(stream=dseq), num_delivered=attempt),
     )
     return cast(Msg, fake)
 
@@ -31,7 +32,7 @@ def test_a_copy_of_a_settled_message_is_a_duplicate_and_a_naked_ones_copy_is_not
         assert order.pop(dseq) is not None
     order.settled(1)  # 1 was acked; 2 NAKed, so not settled
 
-    copy_of_1, copy_of_2 = msg(1), msg(2)
+    copy_of_1, copy_of_2 = msg(1, attempt=2), msg(2, attempt=2)
     assert order.receive([copy_of_1, copy_of_2], key_of) == [copy_of_1]
     assert list(order.held()) == [2]  # the NAKed one's redelivery is held again
     ready = order.next_ready()
@@ -44,6 +45,22 @@ def test_only_the_last_remembered_settled_sequences_are_kept() -> None:
     order = CaseOrder()
     for dseq in range(1, REMEMBERED + 2):
         order.settled(dseq)
-    forgotten, remembered = msg(1), msg(2)
+    forgotten, remembered = msg(1, attempt=2), msg(2, attempt=2)
     assert order.receive([forgotten, remembered], key_of) == [remembered]
     assert list(order.held()) == [1]
+
+
+def test_a_first_delivery_of_a_settled_sequence_is_new_a_recreated_stream_numbers_from_1() -> None:
+    order = CaseOrder()
+    order.settled(1)
+    fresh = msg(1, attempt=1)
+    assert order.receive([fresh], key_of) == []
+    assert list(order.held()) == [1]
+
+
+def test_more_is_remembered_when_more_can_be_in_flight() -> None:
+    order = CaseOrder(remember=4 * 2048)
+    for dseq in range(1, 4 * 2048 + 1):
+        order.settled(dseq)
+    copy = msg(1, attempt=2)
+    assert order.receive([copy], key_of) == [copy]

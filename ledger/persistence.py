@@ -18,7 +18,10 @@ How the library's model maps onto the stream:
   carrying ``Nats-Expected-Last-Subject-Sequence`` for each aggregate it touches,
   so a writer working from an old version is refused and nothing is written;
 * every message has a ``Nats-Msg-Id`` made once per save, so a save retried after
-  a lost acknowledgement is recognised as already stored, not stored twice.
+  a lost acknowledgement is recognised as already stored, not stored twice;
+* snapshots (``IS_SNAPSHOTTING_ENABLED``) live outside the ledger stream, on the
+  disposable stream ``<NATS_STREAM>_SNAPSHOTS`` and the subjects
+  ``<prefix>_snapshots.<...>`` (see :mod:`ledger._snapshots`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,12 @@ from ledger import _reader, _stream
 from ledger._aggregate import LedgerMapper
 from ledger._bridge import Driver, DriverPool
 from ledger._natsclient import FastHeaderClient
+from ledger._snapshots import (
+    NatsSnapshotRecorder,
+    ensure_snapshot_stream,
+    snapshot_stream_name,
+    snapshot_subjects,
+)
 from ledger._subjects import SubjectMap
 from ledger._subscription import NatsSubscription
 from ledger._syncwire import SyncWire
@@ -670,7 +679,30 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         return super().mapper(transcoder=transcoder, mapper_class=mapper_class)
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        if purpose == "snapshots":
+            return self._snapshot_recorder()
         return NatsAggregateRecorder(self.pool, write_retry_s=self.write_retry_s, **self._kwargs())
+
+    def _snapshot_recorder(self) -> NatsSnapshotRecorder:
+        """Snapshots on a stream and subjects of their own (see :mod:`ledger._snapshots`)."""
+        stream = snapshot_stream_name(self.stream)
+        subjects = snapshot_subjects(self.subjects.prefix)
+        self.pool.run(
+            lambda nc: ensure_snapshot_stream(
+                nc,
+                name=stream,
+                subjects=subjects,
+                replicas=self.replicas,
+                create=self._create_allowed(),
+                timeout=self.timeout,
+            )
+        )
+        return NatsSnapshotRecorder(
+            self.pool, stream=stream, subjects=subjects, timeout=self.timeout
+        )
+
+    def _create_allowed(self) -> bool:
+        return self.env.get(self.CREATE_TABLE, "y").lower() in {"y", "yes", "t", "true", "on", "1"}
 
     def application_recorder(self) -> ApplicationRecorder:
         topic = self.env.get(self.APPLICATION_RECORDER_TOPIC)

@@ -30,11 +30,10 @@ import asyncio
 import itertools
 import secrets
 import threading
-import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import nats
@@ -57,6 +56,7 @@ from nats.aio.client import Client
 from ledger import _reader, _stream
 from ledger._aggregate import LedgerMapper
 from ledger._bridge import Driver, DriverPool
+from ledger._lookups import Deadline, WireRequests, may_have_landed, patiently, unavailable
 from ledger._natsclient import FastHeaderClient
 from ledger._snapshots import (
     NatsSnapshotRecorder,
@@ -79,6 +79,8 @@ __all__ = [
 ]
 
 log = structlog.get_logger()
+
+T = TypeVar("T")
 
 _CACHE_SIZE: Final = 100_000
 _TRACKING_TOPIC: Final = "Tracking"
@@ -183,28 +185,34 @@ class NatsAggregateRecorder(AggregateRecorder):
         one) publishes over the driver's synchronous wire with no event loop at all;
         only look-ups run on the driver's loop.
         """
+        deadline = Deadline(self.write_retry_s)
         expected: dict[str, int] = {}
         for s, ev in groups.items():
             hinted = self._hinted_seq(s, ev[0].originator_version)
             expected[s] = (
                 hinted
                 if hinted is not None
-                else driver.run(self._looked_up_seq(driver.nc, s, ev[0].originator_version))
+                else self._look_up(
+                    driver, deadline, False, self._looked_up_seq, s, ev[0].originator_version
+                )
             )
         tracking_out = (
-            driver.run(self._tracking_msg(driver.nc, tracking)) if tracking is not None else None
+            self._look_up(driver, deadline, False, self._tracking_msg, tracking)
+            if tracking is not None
+            else None
         )
         resolved_once = False
-        deadline = _Deadline(self.write_retry_s)
+        uncertain = False  # whether a try reached the server and its answer was lost
         while True:
             msgs = self._messages(groups, expected, attempt)
             if tracking_out is not None:
                 msgs.append(tracking_out)
             try:
                 ack = self._publish(driver, msgs)
-            except LedgerUnavailable:
+            except LedgerUnavailable as e:
+                uncertain = uncertain or may_have_landed(e)
                 if deadline.passed():
-                    raise
+                    raise unavailable(str(e), may_have_been_stored=uncertain) from e
                 log.warning("ledger_write_retry", stream=self.stream, attempt=attempt)
                 deadline.pause()
                 continue
@@ -215,17 +223,38 @@ class NatsAggregateRecorder(AggregateRecorder):
                 raise LedgerError(msg)
             # Someone appended first, our hint was stale, or an earlier try of this
             # very save was stored and its ack lost: look at who took the place.
-            stored_seq = driver.run(self._already_stored(driver.nc, msgs))
+            stored_seq = self._look_up(driver, deadline, uncertain, self._already_stored, msgs)
             if stored_seq is not None:
                 return self._remember(groups, stored_seq, len(msgs))
             if resolved_once or tracking_out is not None:
                 raise self._conflict(groups)
             for s, events in groups.items():
-                version, seq = driver.run(self._last_position(driver.nc, s))
+                version, seq = self._look_up(driver, deadline, uncertain, self._last_position, s)
                 if version is not None and version != events[0].originator_version - 1:
                     raise self._conflict(groups)
                 expected[s] = seq
             resolved_once = True
+
+    def _look_up(
+        self,
+        driver: Driver,
+        deadline: Deadline,
+        uncertain: bool,
+        lookup: Callable[..., Coroutine[Any, Any, T]],
+        *args: Any,
+    ) -> T:
+        """``lookup(connection, *args)`` within the write's retry window (:mod:`ledger._lookups`).
+
+        Over the write path's own connection where there is one (it just carried the
+        stream's answer), else over the driver's; tried again until ``deadline``, then
+        failing with an error that says whether the save may have been stored.
+        """
+        requests: Any = WireRequests(driver.wire) if driver.wire is not None else driver.nc
+        try:
+            return driver.run(patiently(self.stream, requests, deadline, lookup, *args))
+        except LedgerUnavailable as e:
+            msg = f"looking up the save on stream {self.stream!r} failed: {e}"
+            raise unavailable(msg, may_have_been_stored=uncertain) from e
 
     def _publish(self, driver: Driver, msgs: list[_stream.OutMsg]) -> _stream.PubAck:
         if driver.wire is not None:
@@ -727,18 +756,3 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
     def close(self) -> None:
         self.pool.close()
         super().close()
-
-
-class _Deadline:
-    """Retry pacing for a write whose acknowledgement did not come."""
-
-    def __init__(self, seconds: float) -> None:
-        self._end = time.monotonic() + seconds
-        self._pause = 0.05
-
-    def passed(self) -> bool:
-        return time.monotonic() >= self._end
-
-    def pause(self) -> None:
-        time.sleep(min(self._pause, max(self._end - time.monotonic(), 0)))
-        self._pause = min(self._pause * 2, 1.0)

@@ -90,7 +90,8 @@ class CorruptHistory(LedgerError, RuntimeError):
 class HistoryGap(CorruptHistory):
     """Raised when an aggregate's stored versions skip one (``1, 2, 4``) or do not start at 1.
 
-    The message names the subject and the missing version, never the events' content.
+    The message names the subject (or, when the Ledger finds it, the aggregate id) and
+    the missing version, never the events' content; both are attributes too.
     """
 
     def __init__(self, message: str, *, subject: str, missing_version: int) -> None:

@@ -56,6 +56,7 @@ from nats.aio.client import Client
 from ledger import _reader, _stream
 from ledger._aggregate import LedgerMapper
 from ledger._bridge import Driver, DriverPool
+from ledger._history import history_gap
 from ledger._lookups import Deadline, WireRequests, may_have_landed, patiently, unavailable
 from ledger._natsclient import FastHeaderClient
 from ledger._snapshots import (
@@ -371,6 +372,10 @@ class NatsAggregateRecorder(AggregateRecorder):
             )
             for m in msgs
         ]
+        for prev, nxt in itertools.pairwise(events):
+            if nxt.originator_version != prev.originator_version + 1:
+                missing = prev.originator_version + 1
+                raise history_gap(subject, missing, nxt.originator_version, stream=self.stream)
         events = [
             e
             for e in events

@@ -58,7 +58,8 @@ class Driver:
             self.wire.close()
         try:
             self.loop.run_until_complete(self.nc.close())
-        except Exception as e:  # noqa: BLE001 - closing a broken connection must not raise
+        # nats-py may cancel its own waits when closing a connection the server dropped.
+        except (Exception, asyncio.CancelledError) as e:  # noqa: BLE001 - closing a broken connection must not raise
             log.debug("nats_close_failed", error=repr(e))
         finally:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())

@@ -25,10 +25,13 @@ _SAFE_APP: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 class SubjectMap:
     """Maps originator ids to subjects under one prefix."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, *, space: str = "") -> None:
+        """``space`` is appended to the first token: ``SubjectMap("ledger", space="_snapshots")``
+        maps ids under ``ledger_snapshots.``, a subject space of its own beside the events'."""
         if not _PREFIX.match(prefix):
             msg = f"NATS_SUBJECT_PREFIX {prefix!r} must be 1-32 letters, digits, '-' or '_'"
             raise InvalidCommand(msg, field="NATS_SUBJECT_PREFIX")
+        prefix += space
         self.prefix = prefix
         self.all_aggregates = f"{prefix}.*.*.*"
         self._start = len(prefix) + 1

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["SyncWire", "WireClosed", "WireError", "WireReply", "WireTimeout"]
+__all__ = ["SyncWire", "WireClosed", "WireError", "WireReply", "WireTimeout", "WireUnreachable"]
 
 _CRLF: Final = b"\r\n"
 _VERSION: Final = "0.1.0"
@@ -43,6 +43,10 @@ class WireError(Exception):
 
 class WireClosed(WireError):
     """The connection is gone (refused, reset, closed by the server)."""
+
+
+class WireUnreachable(WireClosed):
+    """No connection could be made: nothing of the request was sent."""
 
 
 class WireTimeout(WireError):
@@ -72,10 +76,12 @@ class _Slot:
 
 @dataclass(frozen=True, slots=True)
 class WireReply:
-    """A reply message: its status (``""``, or ``"503"`` for no responders) and payload."""
+    """A reply message: its status (``""``, or ``"503"`` for no responders), payload and
+    raw header block (``NATS/1.0 ...`` lines; empty for a reply without headers)."""
 
     status: str
     data: bytes
+    head: bytes = b""
 
 
 def _hpub(subject: str, reply: str, headers: Mapping[str, str], payload: bytes) -> bytes:
@@ -195,7 +201,8 @@ class SyncWire:
         try:
             sock = socket.create_connection(self._address, timeout=self._connect_timeout)
         except OSError as e:
-            raise WireClosed(f"cannot connect to {self._address[0]}:{self._address[1]}: {e}") from e
+            msg = f"cannot connect to {self._address[0]}:{self._address[1]}: {e}"
+            raise WireUnreachable(msg) from e
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(None)  # reads wait in select() against a deadline instead
         conn = _Conn(sock, f"_INBOX.{secrets.token_hex(11)}.")
@@ -228,9 +235,9 @@ class SyncWire:
                 self._read_one(conn, deadline)
         except (OSError, ValueError, TimeoutError, WireError) as e:
             conn.close()
-            if isinstance(e, WireError):
+            if isinstance(e, WireUnreachable):
                 raise
-            raise WireClosed(f"handshake with {self._address} failed: {e!r}") from e
+            raise WireUnreachable(f"handshake with {self._address} failed: {e!r}") from e
         self._conn = conn
         return conn
 
@@ -382,7 +389,7 @@ class SyncWire:
                 body = conn.read_exactly(total + 2, deadline)
                 head, data = body[:hdr_len], body[hdr_len:total]
                 status = head.split(_CRLF, 1)[0][9:12].decode() if head[8:9] == b" " else ""
-                return parts[1], WireReply(status=status, data=data)
+                return parts[1], WireReply(status=status, data=data, head=head)
             if line.startswith(b"MSG "):
                 parts = line.split()
                 size = int(parts[-1])

@@ -7,6 +7,13 @@ library's own tests, snapshots): it keeps the library's JSON layout — custom
 types tagged as ``{"_type_": name, "_data_": ...}`` — but lets msgspec do the
 parsing and writing, and knows UUID, datetime and Decimal out of the box. The
 library's own transcoder test cases pass against it (tests/unit/test_transcoder.py).
+
+It is a :class:`~eventsourcing.persistence.JSONTranscoder` by type, because that is
+how eventsourcing decides to call an application's ``register_transcodings``: an
+application that registers its own value objects (the library's ``BankAccounts``
+registers an ``EmailAddress``) gets them registered here, and the module stays a
+drop-in. Only the type and the two registries are inherited; encoding and decoding
+remain msgspec's.
 """
 
 from __future__ import annotations
@@ -17,8 +24,7 @@ import msgspec
 from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
-    Transcoder,
-    Transcoding,
+    JSONTranscoder,
     TranscodingNotRegisteredError,
     UUIDAsHex,
 )
@@ -26,19 +32,17 @@ from eventsourcing.persistence import (
 __all__ = ["MsgspecTranscoder"]
 
 
-class MsgspecTranscoder(Transcoder):
-    """Encodes dicts of event state as JSON with msgspec, tagging registered types."""
+class MsgspecTranscoder(JSONTranscoder):
+    """Encodes dicts of event state as JSON with msgspec, tagging registered types.
+
+    ``register`` (inherited) fills ``types`` and ``names``, which both directions read.
+    """
 
     def __init__(self) -> None:
-        self._by_type: dict[type, Transcoding] = {}
-        self._by_name: dict[str, Transcoding] = {}
+        super().__init__()
         for t in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
             self.register(t)
         self._encoder = msgspec.json.Encoder()
-
-    def register(self, transcoding: Transcoding) -> None:
-        self._by_type[transcoding.type] = transcoding
-        self._by_name[transcoding.name] = transcoding
 
     def encode(self, obj: Any) -> bytes:
         return self._encoder.encode(self._tag(obj))
@@ -55,7 +59,7 @@ class MsgspecTranscoder(Transcoder):
             return {k: self._tag(v) for k, v in o.items()}
         if t is list:
             return [self._tag(v) for v in o]
-        transcoding = self._by_type.get(t)  # a registered type goes first (tuples, subclasses)
+        transcoding = self.types.get(t)  # a registered type goes first (tuples, subclasses)
         if transcoding is not None:
             return {"_type_": transcoding.name, "_data_": self._tag(transcoding.encode(o))}
         if isinstance(o, bool):
@@ -76,7 +80,7 @@ class MsgspecTranscoder(Transcoder):
     def _untag(self, o: Any) -> Any:
         if type(o) is dict:
             if len(o) == 2 and "_type_" in o and "_data_" in o:
-                transcoding = self._by_name.get(o["_type_"])
+                transcoding = self.names.get(o["_type_"])
                 if transcoding is None:
                     msg = (
                         f"Data serialized with name '{o['_type_']}' is not deserializable. "

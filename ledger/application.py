@@ -44,6 +44,7 @@ from ledger._commands import (
     build_fact,
     check_identifier,
 )
+from ledger._history import project_without_gaps
 from ledger.domain import Case, Challenge, Partnership, Review
 from ledger.domain._rules import Rule, violation
 from ledger.errors import AggregateNotFound, ConcurrencyConflict, RuleViolation
@@ -328,7 +329,7 @@ class Ledger(
                 loads.from_cache.append(target)
         if found is None:
             try:
-                found = repository.get(target)
+                found = repository.get(target, projector_func=project_without_gaps)
             except AggregateNotFoundError as error:
                 raise AggregateNotFound(missing) from error
         if not isinstance(found, cls):

@@ -18,7 +18,10 @@ How the library's model maps onto the stream:
   carrying ``Nats-Expected-Last-Subject-Sequence`` for each aggregate it touches,
   so a writer working from an old version is refused and nothing is written;
 * every message has a ``Nats-Msg-Id`` made once per save, so a save retried after
-  a lost acknowledgement is recognised as already stored, not stored twice.
+  a lost acknowledgement is recognised as already stored, not stored twice;
+* snapshots (``IS_SNAPSHOTTING_ENABLED``) live outside the ledger stream, on the
+  disposable stream ``<NATS_STREAM>_SNAPSHOTS`` and the subjects
+  ``<prefix>_snapshots.<...>`` (see :mod:`ledger._snapshots`).
 """
 
 from __future__ import annotations
@@ -27,9 +30,7 @@ import asyncio
 import itertools
 import secrets
 import threading
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -53,12 +54,20 @@ from nats.aio.client import Client
 
 from ledger import _reader, _stream
 from ledger._aggregate import LedgerMapper
-from ledger._bridge import Driver, DriverPool
+from ledger._bridge import DriverPool
+from ledger._history import history_gap
 from ledger._natsclient import FastHeaderClient
+from ledger._snapshots import (
+    NatsSnapshotRecorder,
+    ensure_snapshot_stream,
+    snapshot_stream_name,
+    snapshot_subjects,
+)
 from ledger._subjects import SubjectMap
 from ledger._subscription import NatsSubscription
 from ledger._syncwire import SyncWire
 from ledger._transcoder import MsgspecTranscoder
+from ledger._writer import Positions, SaveWriter
 from ledger.errors import ConcurrencyConflict, LedgerError, LedgerUnavailable
 
 __all__ = [
@@ -71,42 +80,11 @@ __all__ = [
 
 log = structlog.get_logger()
 
-_CACHE_SIZE: Final = 100_000
 _TRACKING_TOPIC: Final = "Tracking"
 _READ_BATCH: Final = 1000
 
 
-class _Positions:
-    """What this process last saw of each aggregate: ``originator -> (version, stream seq)``.
-
-    It lets a save name the expected last subject sequence without a read. It is
-    only a hint: the server checks, and a stale hint costs one extra read.
-    """
-
-    def __init__(self, size: int = _CACHE_SIZE) -> None:
-        self._size = size
-        self._data: OrderedDict[str, tuple[int, int]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.max_seq = 0
-
-    def get(self, key: str) -> tuple[int, int] | None:
-        with self._lock:
-            return self._data.get(key)
-
-    def put(self, key: str, version: int, seq: int) -> None:
-        with self._lock:
-            current = self._data.get(key)
-            if current is not None and current[1] > seq:
-                return
-            self._data[key] = (version, seq)
-            self._data.move_to_end(key)
-            if len(self._data) > self._size:
-                self._data.popitem(last=False)
-            if seq > self.max_seq:
-                self.max_seq = seq
-
-
-class NatsAggregateRecorder(AggregateRecorder):
+class NatsAggregateRecorder(SaveWriter, AggregateRecorder):
     """Inserts and selects an aggregate's events on its subject of the ledger stream."""
 
     def __init__(
@@ -123,7 +101,7 @@ class NatsAggregateRecorder(AggregateRecorder):
         self.subjects = subjects
         self.timeout = timeout
         self.write_retry_s = write_retry_s
-        self.positions = _Positions()
+        self.positions = Positions()
         # Save ids: random per recorder, counted per save (no syscall on the hot path).
         self._attempts_prefix = secrets.token_hex(8)
         self._attempts = itertools.count(1)
@@ -161,156 +139,6 @@ class NatsAggregateRecorder(AggregateRecorder):
                     raise ConcurrencyConflict(msg)
         return groups
 
-    def _write(
-        self,
-        driver: Driver,
-        groups: dict[str, list[StoredEvent]],
-        attempt: str,
-        tracking: Tracking | None,
-    ) -> list[int]:
-        """One save: publish, and resolve a refused expectation (see the module docstring).
-
-        Synchronous around the driver: the common case (a cached aggregate, or a new
-        one) publishes over the driver's synchronous wire with no event loop at all;
-        only look-ups run on the driver's loop.
-        """
-        expected: dict[str, int] = {}
-        for s, ev in groups.items():
-            hinted = self._hinted_seq(s, ev[0].originator_version)
-            expected[s] = (
-                hinted
-                if hinted is not None
-                else driver.run(self._looked_up_seq(driver.nc, s, ev[0].originator_version))
-            )
-        tracking_out = (
-            driver.run(self._tracking_msg(driver.nc, tracking)) if tracking is not None else None
-        )
-        resolved_once = False
-        deadline = _Deadline(self.write_retry_s)
-        while True:
-            msgs = self._messages(groups, expected, attempt)
-            if tracking_out is not None:
-                msgs.append(tracking_out)
-            try:
-                ack = self._publish(driver, msgs)
-            except LedgerUnavailable:
-                if deadline.passed():
-                    raise
-                log.warning("ledger_write_retry", stream=self.stream, attempt=attempt)
-                deadline.pause()
-                continue
-            if ack.error is None:
-                return self._remember(groups, ack.seq, len(msgs))
-            if ack.error.err_code not in _stream.WRONG_LAST_SEQUENCE:
-                msg = f"stream {self.stream!r} refused the save: {ack.error.description}"
-                raise LedgerError(msg)
-            # Someone appended first, our hint was stale, or an earlier try of this
-            # very save was stored and its ack lost: look at who took the place.
-            stored_seq = driver.run(self._already_stored(driver.nc, msgs))
-            if stored_seq is not None:
-                return self._remember(groups, stored_seq, len(msgs))
-            if resolved_once or tracking_out is not None:
-                raise self._conflict(groups)
-            for s, events in groups.items():
-                version, seq = driver.run(self._last_position(driver.nc, s))
-                if version is not None and version != events[0].originator_version - 1:
-                    raise self._conflict(groups)
-                expected[s] = seq
-            resolved_once = True
-
-    def _publish(self, driver: Driver, msgs: list[_stream.OutMsg]) -> _stream.PubAck:
-        if driver.wire is not None:
-            return _stream.publish_sync(driver.wire, self.stream, msgs, self.timeout)
-        return driver.run(_stream.publish(driver.nc, self.stream, msgs, self.timeout))
-
-    def _messages(
-        self, groups: dict[str, list[StoredEvent]], expected: dict[str, int], attempt: str
-    ) -> list[_stream.OutMsg]:
-        msgs: list[_stream.OutMsg] = []
-        for subject, events in groups.items():
-            for i, e in enumerate(events):
-                h = _stream.headers(
-                    self.stream,
-                    f"{attempt}-{len(msgs)}",
-                    expected[subject] if i == 0 else None,
-                    topic=e.topic,
-                    version=e.originator_version,
-                )
-                msgs.append(_stream.OutMsg(subject, e.state, h))
-        return msgs
-
-    def _hinted_seq(self, subject: str, first_version: int) -> int | None:
-        """The expected last sequence if this process knows it without a read."""
-        hint = self.positions.get(subject)
-        if hint is not None and hint[0] == first_version - 1:
-            return hint[1]
-        if hint is None and first_version <= 1:
-            return 0  # a new aggregate: its subject must be empty
-        return None
-
-    async def _looked_up_seq(self, nc: Client, subject: str, first_version: int) -> int:
-        version, seq = await self._last_position(nc, subject)
-        if version is not None and version != first_version - 1:
-            raise self._conflict({subject: []}, detail=f"it is at version {version}")
-        return seq
-
-    async def _last_position(self, nc: Client, subject: str) -> tuple[int | None, int]:
-        last = await _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
-        if last is None:
-            return None, 0
-        return int(last.headers[_stream.HDR_VERSION]), last.seq
-
-    async def _already_stored(self, nc: Client, msgs: list[_stream.OutMsg]) -> int | None:
-        """The last sequence of this save if an earlier try of it was stored, else ``None``.
-
-        The server checks the expected sequence before it de-duplicates by message id,
-        so a try that repeats a stored save is refused as a conflict. The first message
-        on the save's first subject after the sequence it expected is the one that took
-        that place: if it carries this save's first message id, the save was stored
-        there, as one contiguous batch; if it carries another id, someone else's was.
-        """
-        first = msgs[0]  # always the first message of its subject, so it names the expectation
-        after = int(first.headers[_stream.HDR_EXPECTED_SUBJECT_SEQ])
-        taken = await _stream.direct_get(
-            nc, self.stream, {"seq": after + 1, "next_by_subj": first.subject}, self.timeout
-        )
-        if (
-            taken is None
-            or taken.headers.get(_stream.HDR_MSG_ID) != first.headers[_stream.HDR_MSG_ID]
-        ):
-            return None
-        return taken.seq + len(msgs) - 1
-
-    def _remember(
-        self, groups: dict[str, list[StoredEvent]], last_seq: int, count: int
-    ) -> list[int]:
-        """The notification ids of a stored save (a batch is contiguous, events first)."""
-        seq = last_seq - count
-        for subject, events in groups.items():
-            seq += len(events)
-            if events:
-                self.positions.put(subject, events[-1].originator_version, seq)
-        first = last_seq - count + 1
-        return list(range(first, first + sum(len(ev) for ev in groups.values())))
-
-    def _conflict(
-        self, groups: dict[str, list[StoredEvent]], detail: str = ""
-    ) -> ConcurrencyConflict:
-        parts = [
-            f"{self.subjects.originator(s)!r} at version {ev[0].originator_version}"
-            if ev
-            else repr(s)
-            for s, ev in groups.items()
-        ]
-        msg = (
-            f"concurrency conflict saving {', '.join(parts)}: another writer appended first"
-            f"{' (' + detail + ')' if detail else ''}; nothing was written, reload and retry"
-        )
-        return ConcurrencyConflict(msg)
-
-    async def _tracking_msg(self, nc: Client, tracking: Tracking) -> _stream.OutMsg:
-        raise NotImplementedError  # only process recorders track
-
     # -- reading -----------------------------------------------------------
 
     def select_events(
@@ -333,6 +161,10 @@ class NatsAggregateRecorder(AggregateRecorder):
             )
             for m in msgs
         ]
+        for prev, nxt in itertools.pairwise(events):
+            if nxt.originator_version != prev.originator_version + 1:
+                missing = prev.originator_version + 1
+                raise history_gap(subject, missing, nxt.originator_version, stream=self.stream)
         events = [
             e
             for e in events
@@ -670,7 +502,30 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         return super().mapper(transcoder=transcoder, mapper_class=mapper_class)
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        if purpose == "snapshots":
+            return self._snapshot_recorder()
         return NatsAggregateRecorder(self.pool, write_retry_s=self.write_retry_s, **self._kwargs())
+
+    def _snapshot_recorder(self) -> NatsSnapshotRecorder:
+        """Snapshots on a stream and subjects of their own (see :mod:`ledger._snapshots`)."""
+        stream = snapshot_stream_name(self.stream)
+        subjects = snapshot_subjects(self.subjects.prefix)
+        self.pool.run(
+            lambda nc: ensure_snapshot_stream(
+                nc,
+                name=stream,
+                subjects=subjects,
+                replicas=self.replicas,
+                create=self._create_allowed(),
+                timeout=self.timeout,
+            )
+        )
+        return NatsSnapshotRecorder(
+            self.pool, stream=stream, subjects=subjects, timeout=self.timeout
+        )
+
+    def _create_allowed(self) -> bool:
+        return self.env.get(self.CREATE_TABLE, "y").lower() in {"y", "yes", "t", "true", "on", "1"}
 
     def application_recorder(self) -> ApplicationRecorder:
         topic = self.env.get(self.APPLICATION_RECORDER_TOPIC)
@@ -695,18 +550,3 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
     def close(self) -> None:
         self.pool.close()
         super().close()
-
-
-class _Deadline:
-    """Retry pacing for a write whose acknowledgement did not come."""
-
-    def __init__(self, seconds: float) -> None:
-        self._end = time.monotonic() + seconds
-        self._pause = 0.05
-
-    def passed(self) -> bool:
-        return time.monotonic() >= self._end
-
-    def pause(self) -> None:
-        time.sleep(min(self._pause, max(self._end - time.monotonic(), 0)))
-        self._pause = min(self._pause * 2, 1.0)

@@ -16,6 +16,7 @@ from eventsourcing.persistence import (
     ProcessRecorder,
     TrackingRecorder,
 )
+from eventsourcing.tests import application as library_application  # a module, not the case
 from eventsourcing.tests.persistence import (
     AggregateRecorderTestCase,
     ApplicationRecorderTestCase,
@@ -106,3 +107,20 @@ class TestNatsInfrastructureFactory(_OnNats, InfrastructureFactoryTestCase[Facto
 
     def expected_process_recorder_class(self) -> type[ProcessRecorder]:
         return NatsProcessRecorder
+
+
+class TestExampleApplicationOnNats(library_application.ExampleApplicationTestCase):
+    """The library's own example application (``BankAccounts``: its own ``EmailAddress``
+    transcoding, snapshotting on) with nothing but ``PERSISTENCE_MODULE=ledger.persistence``."""
+
+    expected_factory_topic = "ledger.persistence:Factory"
+
+    @pytest.fixture(autouse=True)
+    def _nats(
+        self, monkeypatch: pytest.MonkeyPatch, nats_url: str, stream_name: str, subject_prefix: str
+    ) -> None:
+        # BankAccounts reads its environment from the process, as any application does.
+        monkeypatch.setenv("PERSISTENCE_MODULE", "ledger.persistence")
+        monkeypatch.setenv("NATS_URL", nats_url)
+        monkeypatch.setenv("NATS_STREAM", stream_name)
+        monkeypatch.setenv("NATS_SUBJECT_PREFIX", subject_prefix)

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import nats
 import pytest
 
+from ledger._lookups import WireRequests
+from ledger._stream import StoredMsg, direct_get
 from ledger._syncwire import SyncWire, WireClosed, WireError, WireTimeout
 from ledger.embedded import EmbeddedNats
 
@@ -184,3 +186,42 @@ class TestSyncWire:
             assert w.request([("x.nobody", {}, b"x")], 2.0).status == "503"
         finally:
             w.close()
+
+
+class TestDirectGetsOverTheWire:
+    """What a save's look-ups read over the write path's own connection."""
+
+    def _config(self, url: str, name: str, subjects: list[str]) -> None:
+        async def go() -> None:
+            nc = await nats.connect(url)
+            try:
+                config = {
+                    "name": name,
+                    "subjects": subjects,
+                    "storage": "memory",
+                    "allow_direct": True,
+                }
+                await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps(config).encode())
+            finally:
+                await nc.close()
+
+        asyncio.run(go())
+
+    def test_a_stored_message_comes_back_with_its_headers_and_a_missing_one_as_none(
+        self, wire: SyncWire, nats_url: str, stream_name: str, subject_prefix: str
+    ) -> None:
+        self._config(nats_url, stream_name, [f"{subject_prefix}.>"])
+        headers = {"Ledger-Version": "7", "Nats-Msg-Id": "m-1"}
+        wire.request([(f"{subject_prefix}.a", headers, b'{"x":1}')], 2.0)
+        requests = WireRequests(wire)
+
+        def get(subject: str) -> StoredMsg | None:
+            request = {"last_by_subj": subject}
+            return asyncio.run(direct_get(requests, stream_name, request, 2.0))  # type: ignore[arg-type]
+
+        found = get(f"{subject_prefix}.a")
+        assert found is not None
+        assert (found.subject, found.seq, found.data) == (f"{subject_prefix}.a", 1, b'{"x":1}')
+        assert found.headers["Ledger-Version"] == "7"
+        assert found.headers["Nats-Msg-Id"] == "m-1"
+        assert get(f"{subject_prefix}.nothing") is None

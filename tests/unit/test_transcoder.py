@@ -11,6 +11,9 @@ from uuid import uuid4
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import Transcoder, Transcoding
 from eventsourcing.tests import persistence as library  # a module, so pytest collects
+from eventsourcing.tests.application import BankAccounts
+from eventsourcing.tests.domain import EmailAddress
+from eventsourcing.utils import get_topic
 
 # only our subclass below, not the library's abstract case too
 from ledger._aggregate import LedgerMapper
@@ -63,3 +66,19 @@ class TestTheMapperFallback:
         transcoder = MsgspecTranscoder()
         value = {"id": uuid4(), "at": datetime.now(UTC), "amount": Decimal("1.10"), "n": [1, "x"]}
         assert transcoder.decode(transcoder.encode(value)) == value
+
+
+class TestApplicationsRegisterTheirOwnTranscodings:
+    def test_an_application_s_own_value_objects_round_trip_through_our_transcoder(self) -> None:
+        app = BankAccounts(
+            env={
+                "PERSISTENCE_MODULE": "eventsourcing.popo",
+                "TRANSCODER_TOPIC": get_topic(MsgspecTranscoder),
+            }
+        )
+        transcoder = app.mapper.transcoder
+        assert isinstance(transcoder, MsgspecTranscoder)
+        value = {"email": EmailAddress("a@example.com"), "n": 1}
+        assert transcoder.decode(transcoder.encode(value)) == value
+        account = app.open_account(full_name="A", email_address="a@example.com")
+        assert app.get_account(account).email_address == EmailAddress("a@example.com")

@@ -31,6 +31,11 @@ _DECODERS: Final[dict[type[Event], msgspec.json.Decoder[Any]]] = {}
 _AT_PATH: Final = re.compile(r"^(?P<problem>.*) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
 _MISSING: Final = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 _QUOTED_VALUE: Final = re.compile(r"^(?P<head>Invalid (?:enum )?value) .*$", re.DOTALL)
+_UNKNOWN: Final = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.DOTALL)
+#: A field name that may be shown in an error; any other name (a "Jane Smith" sent as a
+#: key) may be personal data and is left out.
+_SHOWN_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_SURROGATES: Final = re.compile("[\ud800-\udfff]")
 
 
 class _Tagged(msgspec.Struct):
@@ -89,12 +94,44 @@ def validate(event: E) -> E:
     """
     try:
         data = encode_event(event)
+    except UnicodeEncodeError:
+        failure = _unencodable_text(event)
     except (TypeError, msgspec.EncodeError) as error:
         raise InvalidEvent(
             f"invalid {type(event).__name__} event: a field holds a value that cannot be "
             f"encoded ({error})"
         ) from error
-    return decode_event_as(data, type(event))
+    else:
+        return decode_event_as(data, type(event))
+    raise failure  # outside the handler: the codec's message quotes the text
+
+
+def _unencodable_text(event: Event) -> InvalidEvent:
+    """The error for text that is not Unicode scalar values (a lone surrogate)."""
+    path = _surrogate_path(msgspec.to_builtins(event), "$") or "$"
+    rule = "text is Unicode characters; a lone surrogate (U+D800-U+DFFF) is not one"
+    return InvalidEvent(
+        f"invalid {type(event).__name__} event: {path}: holds a lone surrogate; rule: {rule}",
+        field=path,
+    )
+
+
+def _surrogate_path(value: object, path: str) -> str | None:
+    """The JSON path of the first string under ``value`` holding a lone surrogate."""
+    if isinstance(value, str):
+        return path if _SURROGATES.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            key_text = str(key)
+            if _SURROGATES.search(key_text):
+                return path  # a field name: the object holding it is the path
+            if found := _surrogate_path(item, f"{path}.{key_text}"):
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if found := _surrogate_path(item, f"{path}[{index}]"):
+                return found
+    return None
 
 
 def _event_type_of(data: bytes) -> type[Event] | None:
@@ -120,6 +157,12 @@ def _translate(error: msgspec.DecodeError, cls: type[Event] | None) -> InvalidEv
         problem, path = match["problem"], match["path"]
     if missing := _MISSING.match(problem):
         path, problem = f"{path}.{missing['name']}", "required field is missing"
+    elif unknown := _UNKNOWN.match(problem):
+        name = unknown["name"]
+        if _SHOWN_NAME.fullmatch(name):
+            path, problem = f"{path}.{name}", "unknown field"
+        else:
+            problem = "holds an unknown field (its name is not shown: it may be personal data)"
     if quoted := _QUOTED_VALUE.match(problem):
         problem = quoted["head"]
     rule = rule_at(cls if cls is not None else LedgerEvent, path)

@@ -372,32 +372,30 @@ class Ledger(
         """Raise :class:`RuleViolation` unless ``seq`` is an event in the case's chronology.
 
         The same events the chronology view lists for the case: the case's own, and
-        those of a challenge or review whose opening event names the case.
+        those of a challenge or review whose opening event names the case. The error
+        says the same whether the sequence is past the end of the stream or belongs
+        elsewhere, and never names the other aggregate: a caller learns nothing about
+        cases it is not party to, nor about other partnerships.
         """
         found = self.recorder.select_notifications(start=seq, limit=1, stop=seq)
-        if not found or found[0].id != seq:
-            raise violation(
-                "event_sequence", f"{seq} is not the sequence of an event", EXPLAINS_CASE_EVENT
-            )
-        origin = found[0].originator_id
-        if origin == aggregate_id(partnership, Case.KIND, case):
-            return
-        try:
-            in_partnership, kind, _ = split_aggregate_id(str(origin))
-        except ValueError:
-            kind = ""
-        else:
+        if found and found[0].id == seq:
+            origin = str(found[0].originator_id)
+            if origin == aggregate_id(partnership, Case.KIND, case):
+                return
+            try:
+                in_partnership, kind, _ = split_aggregate_id(origin)
+            except ValueError:  # not a ledger aggregate id: refused below
+                in_partnership, kind = "", ""
             if in_partnership == partnership and kind in (Challenge.KIND, Review.KIND):
                 linked: type[Challenge] | type[Review] = (
                     Challenge if kind == Challenge.KIND else Review
                 )
-                other = self._load(loads, linked, str(origin), f"{origin} does not exist")
-                if other.case == case:
+                if self._load(loads, linked, origin, f"{origin} does not exist").case == case:
                     return
         raise violation(
             "event_sequence",
-            f"{seq} is an event of another {kind or 'aggregate'}, not of case '{case}' or a "
-            "challenge or review about it",
+            f"{seq} is not the sequence of an event of case '{case}' or of a challenge or "
+            "review about it",
             EXPLAINS_CASE_EVENT,
         )
 

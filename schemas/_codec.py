@@ -16,7 +16,7 @@ from typing import Any, Final, TypeVar, cast
 import msgspec
 
 from schemas._base import Event
-from schemas._introspect import rule_at
+from schemas._introspect import rule_at, write_patterns
 from schemas._registry import EVENT_TYPES, LedgerEvent
 from schemas.errors import InvalidEvent
 
@@ -102,8 +102,43 @@ def validate(event: E) -> E:
             f"encoded ({error})"
         ) from error
     else:
-        return decode_event_as(data, type(event))
+        checked = decode_event_as(data, type(event))
+        _check_write_patterns(checked)
+        return checked
     raise failure  # outside the handler: the codec's message quotes the text
+
+
+def _check_write_patterns(event: Event) -> None:
+    """Raise :class:`InvalidEvent` for a value breaking a write-only pattern (free text)."""
+    for path, pattern in write_patterns(type(event)):
+        for where, value in _values_at(event, path, "$"):
+            if isinstance(value, str) and not pattern.search(value):
+                rule = rule_at(type(event), where)
+                raise InvalidEvent(
+                    f"invalid {type(event).__name__} event: {where}: holds a control character"
+                    f"; rule: {rule}",
+                    field=where,
+                )
+
+
+def _values_at(value: object, path: str, where: str) -> list[tuple[str, object]]:
+    """The values at a dotted ``path`` (``a.b[].c``) under ``value``, with their JSON paths."""
+    if not path:
+        return [(where, value)]
+    head, _, rest = path.partition(".")
+    name, is_list = (head[:-2], True) if head.endswith("[]") else (head, False)
+    child = getattr(value, name, msgspec.UNSET)
+    if child is msgspec.UNSET:
+        return []
+    if not is_list:
+        return _values_at(child, rest, f"{where}.{name}")
+    if not isinstance(child, list | tuple):
+        return []
+    return [
+        found
+        for index, item in enumerate(child)
+        for found in _values_at(item, rest, f"{where}.{name}[{index}]")
+    ]
 
 
 def _unencodable_text(event: Event) -> InvalidEvent:

@@ -16,7 +16,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from schemas._registry import EVENT_TYPES, LedgerEvent
-from schemas._types import HAPPENED, PERSONAL_DATA
+from schemas._types import HAPPENED, PERSONAL_DATA, WRITE_PATTERN
 
 __all__ = [
     "JSON_SCHEMA_DIALECT",
@@ -25,6 +25,7 @@ __all__ = [
     "personal_data_fields",
     "rule_at",
     "temporal_fields",
+    "write_patterns",
 ]
 
 #: The JSON Schema dialect of every document :func:`json_schemas` returns.
@@ -77,6 +78,33 @@ def personal_data_fields(cls: Any) -> tuple[str, ...]:
     found: list[str] = []
     _collect(mi.type_info(cls), "", found, frozenset())
     return tuple(dict.fromkeys(found))
+
+
+@functools.cache
+def write_patterns(cls: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The fields of ``cls`` with a pattern checked on write only, as ``(path, pattern)``.
+
+    Paths are written as by :func:`personal_data_fields` (``escalation_stages[].title``).
+    """
+    found: list[tuple[str, re.Pattern[str]]] = []
+
+    def visit(t: mi.Type, path: str, seen: frozenset[type]) -> None:
+        if isinstance(t, mi.Metadata):
+            pattern = (t.extra or {}).get(WRITE_PATTERN)
+            if isinstance(pattern, str):
+                found.append((path, re.compile(pattern)))
+            visit(t.type, path, seen)
+        elif isinstance(t, mi.StructType) and t.cls not in seen:
+            for field in t.fields:
+                visit(field.type, _join(path, field.encode_name), seen | {t.cls})
+        elif isinstance(t, mi.ListType):
+            visit(t.item_type, f"{path}[]", seen)
+        elif isinstance(t, mi.UnionType):
+            for member in t.types:
+                visit(member, path, seen)
+
+    visit(mi.type_info(cls), "", frozenset())
+    return tuple(found)
 
 
 def _join(prefix: str, name: str) -> str:

@@ -96,6 +96,8 @@ def validate(event: E) -> E:
         data = encode_event(event)
     except UnicodeEncodeError:
         failure = _unencodable_text(event)
+    except RecursionError:
+        failure = _nested_too_deeply(event)
     except (TypeError, msgspec.EncodeError) as error:
         raise InvalidEvent(
             f"invalid {type(event).__name__} event: a field holds a value that cannot be "
@@ -141,9 +143,34 @@ def _values_at(value: object, path: str, where: str) -> list[tuple[str, object]]
     ]
 
 
+def _top_level_failing(event: Event, error: type[Exception]) -> str:
+    """The JSON path of the first top-level field whose encoding raises ``error``, or ``$``."""
+    for name in event.__struct_fields__:
+        try:
+            _ENCODER.encode(getattr(event, name))
+        except error:
+            return f"$.{name}"
+        except Exception:  # noqa: BLE001, S112 - another field's problem: look on
+            continue
+    return "$"
+
+
+def _nested_too_deeply(event: Event) -> InvalidEvent:
+    """The error for a value nested too deeply to encode (a list of lists of lists ...)."""
+    path = _top_level_failing(event, RecursionError)
+    return InvalidEvent(
+        f"invalid {type(event).__name__} event: {path}: nested too deeply; rule: "
+        f"{rule_at(type(event), path) or 'see the event type'}",
+        field=path,
+    )
+
+
 def _unencodable_text(event: Event) -> InvalidEvent:
     """The error for text that is not Unicode scalar values (a lone surrogate)."""
-    path = _surrogate_path(msgspec.to_builtins(event), "$") or "$"
+    try:
+        path = _surrogate_path(msgspec.to_builtins(event), "$") or "$"
+    except RecursionError:
+        path = _top_level_failing(event, UnicodeEncodeError)
     rule = "text is Unicode characters; a lone surrogate (U+D800-U+DFFF) is not one"
     return InvalidEvent(
         f"invalid {type(event).__name__} event: {path}: holds a lone surrogate; rule: {rule}",

@@ -236,6 +236,15 @@ class TestUntypedFailuresBecomeLedgerErrors:
                 **C, recorded_by=LA, children=[{"child": "ch_\ud800", "age_band": "5_9"}]
             )
 
+    def test_a_value_nested_too_deeply_to_encode_is_invalid(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        deep: list[Any] = []
+        for _ in range(100_000):
+            deep = [deep]
+        with rejected(InvalidCommand, field="children", match="nested too deeply"):
+            ledger.open_case(**C, recorded_by=LA, children=[{"child": deep, "age_band": "5_9"}])
+
     @pytest.mark.parametrize("stage", [True, "2", 2.0])
     def test_a_bool_string_or_float_stage_is_invalid(
         self, ledger: Ledger, case: str, rejected: Rejected, stage: Any

@@ -113,7 +113,11 @@ def validate(event: E) -> E:
 def _check_write_patterns(event: Event) -> None:
     """Raise :class:`InvalidEvent` for a value breaking a write-only pattern (free text)."""
     for path, pattern in write_patterns(type(event)):
-        for where, value in _values_at(event, path, "$"):
+        if "." in path or "[" in path:
+            found = _values_at(event, path, "$")
+        else:  # a top-level field, the common case: no walk
+            found = [(f"$.{path}", getattr(event, path))]
+        for where, value in found:
             if isinstance(value, str) and not pattern.search(value):
                 rule = rule_at(type(event), where)
                 raise InvalidEvent(

@@ -113,12 +113,17 @@ def validate(event: E) -> E:
 def _check_write_patterns(event: Event) -> None:
     """Raise :class:`InvalidEvent` for a value breaking a write-only pattern (free text)."""
     for path, pattern in write_patterns(type(event)):
-        if "." in path or "[" in path:
+        if "[" in path:
             found = _values_at(event, path, "$")
-        else:  # a top-level field, the common case: no walk
-            found = [(f"$.{path}", getattr(event, path))]
+        else:  # a field or a field of a field, the common case: no walk
+            value: object = event
+            for name in path.split("."):
+                value = getattr(value, name, msgspec.UNSET)
+            found = [(f"$.{path}", value)]
         for where, value in found:
-            if isinstance(value, str) and not pattern.search(value):
+            if not isinstance(value, str) or (value.isascii() and value.isprintable()):
+                continue  # printable ASCII holds no control character: no regex needed
+            if not pattern.search(value):
                 rule = rule_at(type(event), where)
                 raise InvalidEvent(
                     f"invalid {type(event).__name__} event: {where}: holds a control character"

@@ -17,6 +17,7 @@ from hostile_support import (
     COMMANDS,
     MULTILINE_ALLOWED,
     ROUTING,
+    UNKNOWN,
     Hostile,
     Target,
     baseline,
@@ -32,7 +33,7 @@ from hostile_support import (
     strip,
     targets,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ledger_scenario import FixedClock, written
 
@@ -43,6 +44,8 @@ TARGETS = list(targets())
 TEXT_TARGETS = [
     t for t in TARGETS if isinstance(strip(t.type), mi.StrType | mi.EnumType | mi.LiteralType)
 ]
+INT_TARGETS = [t for t in TARGETS if isinstance(strip(t.type), mi.IntType)]
+UNKNOWN_TARGETS = [t for t in TARGETS if t.type is UNKNOWN]
 
 
 def _fresh() -> tuple[Ledger, dict[str, int]]:
@@ -138,3 +141,35 @@ class TestForAllHostileValues:
         )
         at = data.draw(st.integers(0, len(base)))
         _refused(target, Hostile(base[:at] + bad + base[at:], InvalidCommand, "drawn"))
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(target=st.sampled_from(INT_TARGETS), data=st.data())
+    def test_any_integer_outside_its_bounds_is_refused(
+        self, target: Target, data: st.DataObject
+    ) -> None:
+        t = strip(target.type)
+        assert isinstance(t, mi.IntType)
+        assert t.ge is not None
+        assert t.le is not None
+        value = data.draw(st.integers(max_value=t.ge - 1) | st.integers(min_value=t.le + 1))
+        _refused(target, Hostile(value, InvalidCommand, "out of bounds"))
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        target=st.sampled_from(UNKNOWN_TARGETS),
+        name=st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True),
+        value=st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    )
+    def test_any_unknown_field_in_any_object_is_refused_with_its_path(
+        self, target: Target, name: str, value: object
+    ) -> None:
+        known = strip(_parent_type(target))
+        assume(not (isinstance(known, mi.StructType) and name in known.cls.__struct_fields__))
+        renamed = Target(target.command, (*target.path[:-1], name), target.type)
+        _refused(renamed, Hostile(value, InvalidCommand, "an unknown field"))
+
+
+def _parent_type(target: Target) -> mi.Type:
+    """The type of the object an unknown-field target sits in."""
+    parent = target.path[:-1]
+    return next(t.type for t in TARGETS if t.command == target.command and t.path == parent)

@@ -8,6 +8,7 @@ that must exist in the case, dates in order, history that replays whatever the c
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,8 @@ from ledger_scenario import (
 
 from ledger.application import Ledger
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
+from projections.catalogue import Views
+from projections.sqlite import SQLiteViewStore
 
 P = {"partnership": PARTNERSHIP}
 C = {**P, "case": CASE}
@@ -115,6 +118,23 @@ class TestLateRecordingExplanations:
     ) -> None:
         with rejected(InvalidCommand, field="event_sequence"):
             ledger.explain_late_recording(**C, recorded_by=LA, event_sequence=seq, reason="x")
+
+    def test_after_2_to_the_63_is_refused_the_views_catch_up_and_show_the_explanation(
+        self, ledger: Ledger, case: str, tmp_path: Path
+    ) -> None:
+        with pytest.raises(InvalidCommand):
+            ledger.explain_late_recording(**C, recorded_by=LA, event_sequence=2**63, reason="x")
+        explained = ledger.explain_late_recording(
+            **C, recorded_by=LA, event_sequence=5, reason="System outage."
+        )
+        views = Views(SQLiteViewStore(tmp_path / "views.sqlite"))
+        try:
+            views.runner(ledger).catch_up()
+            entries = views.chronology.chronology(PARTNERSHIP, CASE).entries
+        finally:
+            views.close()
+        assert [e.sequence for e in entries if e.late_explained] == [5]
+        assert entries[-1].sequence == explained.sequence
 
     @pytest.mark.parametrize("seq", [2**63 - 1, 10_000])
     def test_a_sequence_beyond_the_end_of_the_stream_is_refused(

@@ -19,16 +19,13 @@ from typing import Any
 import msgspec.inspect as mi
 import nats
 import pytest
+from hostile_scenario import CASE, PARTNERSHIP, baseline, scenario
 from hostile_support import (
-    CASE,
     COMMANDS,
-    PARTNERSHIP,
     Hostile,
     Target,
-    baseline,
     get,
     hostile_call,
-    scenario,
     strip,
     targets,
 )

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec.inspect as mi
 import pytest
+from hostile_scenario import baseline, has_baseline, scenario
 from hostile_support import (
     COMMANDS,
     MULTILINE_ALLOWED,
@@ -20,16 +21,13 @@ from hostile_support import (
     UNKNOWN,
     Hostile,
     Target,
-    baseline,
     event_type_of,
     get,
-    has_baseline,
     hostile_call,
     hostile_values,
     is_personal,
     multiline,
     parameters,
-    scenario,
     strip,
     targets,
 )

@@ -32,7 +32,14 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import Environment, EnvType, get_topic
 
-from ledger._aggregate import LedgerAggregate, LedgerMapper, Opened, Recorded, aggregate_id
+from ledger._aggregate import (
+    LedgerAggregate,
+    LedgerMapper,
+    Opened,
+    Recorded,
+    aggregate_id,
+    split_aggregate_id,
+)
 from ledger._commands import (
     CaseCommands,
     ChallengeCommands,
@@ -51,6 +58,7 @@ from ledger.errors import AggregateNotFound, ConcurrencyConflict, RuleViolation
 from schemas import (
     CaseOpened,
     ChallengeRaised,
+    LateRecordingExplained,
     PartnershipEstablished,
     SeriousIncidentNotified,
     tag_of,
@@ -64,6 +72,11 @@ log = structlog.get_logger()
 A = TypeVar("A", bound=LedgerAggregate)
 
 UNIQUE_ID: Final = Rule("unique_id", "an id names one aggregate of its kind in a partnership")
+EXPLAINS_CASE_EVENT: Final = Rule(
+    "explains_case_event",
+    "a late-recording explanation names the stream sequence of an event in the case's "
+    "chronology: an event of the case, or of a challenge or review about it",
+)
 _LOCK_STRIPES: Final = 64
 
 
@@ -254,6 +267,8 @@ class Ledger(
                 self._require_absent(loads, target, kind, partnership, ident)
                 return Case.start(target, fact, party)
             case = self._load(loads, Case, target, _missing(kind, partnership, ident))
+            if isinstance(fact, LateRecordingExplained):  # before ``handle`` records it
+                self._require_explained(loads, fact.event_sequence, partnership, ident)
             case.handle(fact, party)
             return case
         if kind == Challenge.KIND:
@@ -353,6 +368,37 @@ class Ledger(
         if isinstance(case, str):
             target = aggregate_id(partnership, Case.KIND, case)
             self._load(loads, Case, target, _missing(Case.KIND, partnership, case, field="case"))
+
+    def _require_explained(self, loads: _Loads, seq: int, partnership: str, case: str) -> None:
+        """Raise :class:`RuleViolation` unless ``seq`` is an event in the case's chronology.
+
+        The same events the chronology view lists for the case: the case's own, and
+        those of a challenge or review whose opening event names the case. The error
+        says the same whether the sequence is past the end of the stream or belongs
+        elsewhere, and never names the other aggregate: a caller learns nothing about
+        cases it is not party to, nor about other partnerships.
+        """
+        found = self.recorder.select_notifications(start=seq, limit=1, stop=seq)
+        if found and found[0].id == seq:
+            origin = str(found[0].originator_id)
+            if origin == aggregate_id(partnership, Case.KIND, case):
+                return
+            try:
+                in_partnership, kind, _ = split_aggregate_id(origin)
+            except ValueError:  # not a ledger aggregate id: refused below
+                in_partnership, kind = "", ""
+            if in_partnership == partnership and kind in (Challenge.KIND, Review.KIND):
+                linked: type[Challenge] | type[Review] = (
+                    Challenge if kind == Challenge.KIND else Review
+                )
+                if self._load(loads, linked, origin, f"{origin} does not exist").case == case:
+                    return
+        raise violation(
+            "event_sequence",
+            f"{seq} is not the sequence of an event of case '{case}' or of a challenge or "
+            "review about it",
+            EXPLAINS_CASE_EVENT,
+        )
 
     def _evict(self, *targets: str) -> None:
         """Drop ``targets`` from the cache, so that the next command reloads them."""

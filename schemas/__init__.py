@@ -32,8 +32,10 @@ from schemas._codec import (
 )
 from schemas._introspect import (
     JSON_SCHEMA_DIALECT,
+    TemporalField,
     json_schemas,
     personal_data_fields,
+    temporal_fields,
 )
 from schemas._registry import (
     EVENT_TYPES,
@@ -41,6 +43,9 @@ from schemas._registry import (
     tag_of,
 )
 from schemas._types import (
+    HAPPENED,
+    ID_PATTERN,
+    MAX_STREAM_SEQUENCE,
     PERSONAL_DATA,
     ActorRef,
     AgencyId,
@@ -48,6 +53,7 @@ from schemas._types import (
     ChallengeId,
     ChildRef,
     FreeText,
+    HappenedAt,
     Id,
     OrgName,
     PartnershipId,
@@ -57,6 +63,7 @@ from schemas._types import (
     StageNumber,
     StreamSequence,
     UtcDatetime,
+    anchored,
 )
 from schemas.case import (
     ActionKind,
@@ -129,7 +136,10 @@ from schemas.review import (
 
 __all__ = [
     "EVENT_TYPES",
+    "HAPPENED",
+    "ID_PATTERN",
     "JSON_SCHEMA_DIALECT",
+    "MAX_STREAM_SEQUENCE",
     "PERSONAL_DATA",
     "ActionKind",
     "ActionOutcome",
@@ -170,6 +180,7 @@ __all__ = [
     "EscalationStage",
     "Event",
     "FreeText",
+    "HappenedAt",
     "Id",
     "IdentifierKind",
     "IncidentKind",
@@ -207,9 +218,11 @@ __all__ = [
     "SourceKind",
     "StageNumber",
     "StreamSequence",
+    "TemporalField",
     "Theme",
     "UnknownIdentifierReason",
     "UtcDatetime",
+    "anchored",
     "asyncapi_document",
     "decode_event",
     "decode_event_as",
@@ -217,5 +230,6 @@ __all__ = [
     "json_schemas",
     "personal_data_fields",
     "tag_of",
+    "temporal_fields",
     "validate",
 ]

@@ -30,7 +30,7 @@ import msgspec
 from schemas._base import AggregateKind
 from schemas._introspect import json_schemas, personal_data_fields
 from schemas._registry import EVENT_TYPES
-from schemas._types import Id, PartnershipId
+from schemas._types import Id, PartnershipId, anchored
 
 __all__ = [
     "ASYNCAPI_VERSION",
@@ -56,9 +56,9 @@ _DEFS_REF: Final = "#/$defs/"
 _COMPONENT_REF: Final = "#/components/schemas/"
 _UNION: Final = "LedgerEvent"
 #: Same rule as ``NATS_SUBJECT_PREFIX`` (``ledger/_subjects.py``): one safe subject token.
-_PREFIX: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_PREFIX: Final = re.compile(anchored(r"[A-Za-z0-9_-]{1,32}"))
 #: A JetStream stream name that can also sit in an API subject.
-_STREAM: Final = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_STREAM: Final = re.compile(anchored(r"[A-Za-z0-9_-]{1,255}"))
 
 _LEDGER_CHANNEL: Final = "ledger"
 _CASE_CHANNEL: Final = "caseEvents"
@@ -318,7 +318,7 @@ def _headers(tag: str) -> dict[str, Any]:
             },
             HDR_VERSION: {
                 "type": "string",
-                "pattern": r"^[1-9][0-9]*$",
+                "pattern": anchored(r"[1-9][0-9]*"),
                 "description": (
                     "The aggregate's version after this event, in decimal: 1 for the event "
                     "that opens the aggregate, then one more per event."

@@ -3,19 +3,52 @@
 from __future__ import annotations
 
 import enum
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Final, Literal
 
 import msgspec
 
-from schemas._types import ActorRef, AgencyId, ShortText, UtcDatetime
+from schemas._types import ActorRef, AgencyId, HappenedAt, ShortText, UtcDatetime
 
-__all__ = ["AggregateKind", "Event", "RecordedBy", "Source", "SourceKind"]
+__all__ = [
+    "MAX_SCHEMA_VERSION",
+    "AggregateKind",
+    "Event",
+    "RecordedBy",
+    "SchemaVersion",
+    "Source",
+    "SourceKind",
+    "Strict",
+]
 
 #: The four kinds of aggregate; each is a subject token: ``ledger.<partnership>.<kind>.<id>``.
 AggregateKind = Literal["partnership", "case", "challenge", "review"]
 
+#: The highest ``schema_version``: a type whose meaning changed this often would be a
+#: new type; the bound keeps the field a small integer in every store and language.
+MAX_SCHEMA_VERSION: Final = 1000
 
-class RecordedBy(msgspec.Struct, frozen=True, kw_only=True):
+SchemaVersion = Annotated[
+    int,
+    msgspec.Meta(
+        ge=1,
+        le=MAX_SCHEMA_VERSION,
+        title="SchemaVersion",
+        description="version of the event type's schema: an integer from 1 to "
+        f"{MAX_SCHEMA_VERSION}",
+    ),
+]
+
+
+class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every struct of the vocabulary: an unknown field is refused, not dropped.
+
+    A field a caller sends that the ledger does not know (a child's name beside the
+    token) must be refused with its path, never silently lost. Fields are added to a
+    type with a default and read by upgraded readers first; see ``docs/events.md``.
+    """
+
+
+class RecordedBy(Strict, frozen=True, kw_only=True):
     """Who recorded the event: the agency and a pseudonymous practitioner reference."""
 
     agency: AgencyId
@@ -36,17 +69,17 @@ class SourceKind(enum.StrEnum):
     OTHER = "other"
 
 
-class Source(msgspec.Struct, frozen=True, kw_only=True):
+class Source(Strict, frozen=True, kw_only=True):
     """The source of the information, with an optional local document reference."""
 
     kind: SourceKind
     reference: ShortText | msgspec.UnsetType = msgspec.UNSET
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+class Event(Strict, frozen=True, kw_only=True, tag_field="type"):
     """Base of every ledger event. Subclasses set an explicit, never-changing ``tag``.
 
-    * ``occurred_at``: when it happened, as the agency says;
+    * ``occurred_at``: when it happened, as the agency says (never in the future);
     * ``recorded_at``: when the ledger accepted it (stamped by the ledger, not the caller);
     * ``recorded_by``: the agency and a pseudonymous actor;
     * ``source``: where the information comes from;
@@ -61,8 +94,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     aggregate_kind: ClassVar[AggregateKind]
     opens: ClassVar[bool] = False
 
-    schema_version: int = 1
-    occurred_at: UtcDatetime
+    schema_version: SchemaVersion = 1
+    occurred_at: HappenedAt
     recorded_at: UtcDatetime
     recorded_by: RecordedBy
     source: Source

@@ -16,9 +16,17 @@ import msgspec
 import msgspec.inspect as mi
 
 from schemas._registry import EVENT_TYPES, LedgerEvent
-from schemas._types import PERSONAL_DATA
+from schemas._types import HAPPENED, PERSONAL_DATA, WRITE_PATTERN
 
-__all__ = ["JSON_SCHEMA_DIALECT", "json_schemas", "personal_data_fields", "rule_at"]
+__all__ = [
+    "JSON_SCHEMA_DIALECT",
+    "TemporalField",
+    "json_schemas",
+    "personal_data_fields",
+    "rule_at",
+    "temporal_fields",
+    "write_patterns",
+]
 
 #: The JSON Schema dialect of every document :func:`json_schemas` returns.
 JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
@@ -72,6 +80,33 @@ def personal_data_fields(cls: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+@functools.cache
+def write_patterns(cls: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The fields of ``cls`` with a pattern checked on write only, as ``(path, pattern)``.
+
+    Paths are written as by :func:`personal_data_fields` (``escalation_stages[].title``).
+    """
+    found: list[tuple[str, re.Pattern[str]]] = []
+
+    def visit(t: mi.Type, path: str, seen: frozenset[type]) -> None:
+        if isinstance(t, mi.Metadata):
+            pattern = (t.extra or {}).get(WRITE_PATTERN)
+            if isinstance(pattern, str):
+                found.append((path, re.compile(pattern)))
+            visit(t.type, path, seen)
+        elif isinstance(t, mi.StructType) and t.cls not in seen:
+            for field in t.fields:
+                visit(field.type, _join(path, field.encode_name), seen | {t.cls})
+        elif isinstance(t, mi.ListType):
+            visit(t.item_type, f"{path}[]", seen)
+        elif isinstance(t, mi.UnionType):
+            for member in t.types:
+                visit(member, path, seen)
+
+    visit(mi.type_info(cls), "", frozenset())
+    return tuple(found)
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
@@ -97,6 +132,43 @@ def _collect(t: mi.Type, path: str, found: list[str], seen: frozenset[type]) -> 
     elif isinstance(t, mi.UnionType):
         for member in t.types:
             _collect(member, path, found, seen)
+
+
+class TemporalField(msgspec.Struct, frozen=True):
+    """A date or date-time field of an event type, and whether it says when something happened."""
+
+    #: The field's attribute name (the same as its JSON name in the ledger's vocabulary).
+    name: str
+    #: ``True`` for :data:`~schemas.HappenedAt` fields, which are never in the future.
+    happened: bool
+
+
+@functools.cache
+def temporal_fields(cls: Any) -> tuple[TemporalField, ...]:
+    """The top-level date and date-time fields of the struct type ``cls``, in order."""
+    info = mi.type_info(cls)
+    if not isinstance(info, mi.StructType):
+        return ()
+    found: list[TemporalField] = []
+    for field in info.fields:
+        happened = False
+        t: mi.Type = field.type
+        while True:
+            if isinstance(t, mi.Metadata):
+                happened = happened or bool(t.extra and t.extra.get(HAPPENED))
+                t = t.type
+            elif isinstance(t, mi.UnionType) and len(members := _set(t)) == 1:
+                t = members[0]
+            else:
+                break
+        if isinstance(t, mi.DateType | mi.DateTimeType):
+            found.append(TemporalField(field.name, happened))
+    return tuple(found)
+
+
+def _set(t: mi.UnionType) -> list[mi.Type]:
+    """The members of a union but ``UNSET``."""
+    return [m for m in t.types if not _is_unset(m)]
 
 
 def rule_at(root: Any, path: str) -> str | None:

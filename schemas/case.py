@@ -17,7 +17,7 @@ from typing import Annotated, ClassVar
 
 import msgspec
 
-from schemas._base import AggregateKind, Event
+from schemas._base import AggregateKind, Event, Strict
 from schemas._types import AgencyId, ChildRef, FreeText, Id, ShortText, StreamSequence, UtcDatetime
 
 __all__ = [
@@ -155,7 +155,7 @@ class CaseClosureReason(enum.StrEnum):
     OTHER = "other"
 
 
-class ChildSubject(msgspec.Struct, frozen=True, kw_only=True):
+class ChildSubject(Strict, frozen=True, kw_only=True):
     """A child the case is about: a pseudonymous token and an age band."""
 
     child: ChildRef

@@ -13,8 +13,8 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-from schemas._base import AggregateKind, Event
-from schemas._types import AgencyId, Id, OrgName, StageNumber
+from schemas._base import AggregateKind, Event, Strict
+from schemas._types import AgencyId, Id, OrgName, StageNumber, anchored
 
 __all__ = [
     "AgencyKeyRegistered",
@@ -34,7 +34,7 @@ __all__ = [
 Ed25519PublicKey = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
+        pattern=anchored(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]="),
         title="Ed25519PublicKey",
         description="Ed25519 public key: 32 bytes in standard base64 with padding (44 characters)",
     ),
@@ -68,7 +68,7 @@ class AgencyRole(enum.StrEnum):
     RELEVANT_AGENCY = "relevant_agency"
 
 
-class EscalationStage(msgspec.Struct, frozen=True, kw_only=True):
+class EscalationStage(Strict, frozen=True, kw_only=True):
     """One stage of the partnership's escalation procedure and its response time."""
 
     stage: StageNumber

@@ -21,9 +21,9 @@ from schemas._types import (
     CaseId,
     ChildRef,
     FreeText,
+    HappenedAt,
     RecommendationId,
     ShortText,
-    UtcDatetime,
 )
 
 __all__ = [
@@ -107,15 +107,15 @@ class SeriousIncidentNotified(
 
     case: CaseId | msgspec.UnsetType = msgspec.UNSET
     child: ChildRef
-    became_aware_at: UtcDatetime
-    notified_panel_at: UtcDatetime
+    became_aware_at: HappenedAt
+    notified_panel_at: HappenedAt
     incident: IncidentKind
 
 
 class RapidReviewCompleted(ReviewEvent, tag="RapidReviewCompleted", frozen=True, kw_only=True):
     """The rapid review of the incident was completed with a decision."""
 
-    completed_at: UtcDatetime
+    completed_at: HappenedAt
     decision: RapidReviewDecision
 
 
@@ -123,13 +123,13 @@ class ReviewCommissioned(ReviewEvent, tag="ReviewCommissioned", frozen=True, kw_
     """A local or national practice review was commissioned."""
 
     level: ReviewLevel
-    commissioned_at: UtcDatetime
+    commissioned_at: HappenedAt
 
 
 class ReviewPublished(ReviewEvent, tag="ReviewPublished", frozen=True, kw_only=True):
     """The practice review was published."""
 
-    published_at: UtcDatetime
+    published_at: HappenedAt
     title: ShortText | msgspec.UnsetType = msgspec.UNSET
 
 

@@ -9,13 +9,14 @@ naming the field and the rule, raised ``from`` the original.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, TypeAlias, TypeVar
 
 import msgspec
 
 import schemas
+from ledger._commands._dates import check_dates
 from ledger.errors import InvalidCommand
 from schemas import Event as Fact
 from schemas import InvalidEvent, RecordedBy, Source, SourceKind
@@ -29,6 +30,7 @@ __all__ = [
     "SourceInput",
     "build_fact",
     "check_identifier",
+    "listed",
     "or_recorder",
     "plain",
 ]
@@ -46,7 +48,8 @@ SourceInput: TypeAlias = Source | Mapping[str, str]
 #: The source of a command that names none: the agency's own case record.
 DEFAULT_SOURCE: Final = Source(kind=SourceKind.CASE_RECORD)
 
-_ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: The identifier pattern of the schemas (anchored at the true end: no final newline).
+_ID: Final = re.compile(schemas.ID_PATTERN)
 _ID_RULE: Final = (
     "identifiers are 1-64 lower-case letters, digits, '-' and '_', starting with a letter or "
     "digit, as they become NATS subject tokens"
@@ -95,6 +98,18 @@ def check_identifier(field: str, value: object) -> str:
     raise InvalidCommand(f"{field} {problem} ({_ID_RULE})", field=field)
 
 
+def listed(field: str, value: object) -> list[object]:
+    """The items of a list argument as plain data; :class:`InvalidCommand` if it is no list.
+
+    ``None``, a string, a mapping or a number where a list belongs is refused naming
+    ``field``, rather than failing later with an untyped ``TypeError``.
+    """
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
+        return [plain(item) for item in value]
+    given = "missing" if value is None else f"a {type(value).__name__}, not a list"
+    raise InvalidCommand(f"{field} is {given} (rule: {field} is a list of objects)", field=field)
+
+
 def or_recorder(value: Opt[str], recorded_by: RecordedByInput) -> Opt[str]:
     """``value``, or when it is not given the agency of ``recorded_by`` (if it names one)."""
     if value is not None and value is not msgspec.UNSET:
@@ -116,7 +131,11 @@ def build_fact(
     source: SourceInput,
     fields: Mapping[str, Any],
 ) -> Fact:
-    """The validated fact of ``event_type``; :class:`InvalidCommand` if it breaks its schema."""
+    """The validated fact of ``event_type``; :class:`InvalidCommand` if it breaks its schema.
+
+    Then its dates are checked against ``recorded_at`` and each other (write path only:
+    :func:`~ledger._commands._dates.check_dates`).
+    """
     given: dict[str, Any] = {
         k: v for k, v in fields.items() if v is not None and v is not msgspec.UNSET
     }
@@ -131,10 +150,12 @@ def build_fact(
         message = f"invalid {event_type.__name__} command: {field or '$'}: {problem}"
         raise InvalidCommand(message, field=field) from error
     try:
-        return schemas.validate(draft)
+        fact = schemas.validate(draft)
     except InvalidEvent as error:
         field = error.field.removeprefix("$.") if error.field else None
         raise InvalidCommand(str(error), field=field) from error
+    check_dates(fact)
+    return fact
 
 
 def plain(value: object) -> object:

@@ -15,8 +15,8 @@ from ledger._commands._base import (
     Receipt,
     RecordedByInput,
     SourceInput,
+    listed,
     or_recorder,
-    plain,
 )
 from schemas import (
     ActionRecorded,
@@ -65,7 +65,7 @@ class CaseCommands(CommandBase):
             recorded_by,
             source,
             occurred_at,
-            children=[plain(child) for child in children],
+            children=listed("children", children),
             lead_agency=or_recorder(lead_agency, recorded_by),
         )
 

@@ -12,7 +12,7 @@ from ledger._commands._base import (
     Receipt,
     RecordedByInput,
     SourceInput,
-    plain,
+    listed,
 )
 from schemas import (
     AgencyKeyRegistered,
@@ -49,7 +49,7 @@ class PartnershipCommands(CommandBase):
             occurred_at,
             name=name,
             nation=nation,
-            escalation_stages=[plain(stage) for stage in escalation_stages],
+            escalation_stages=listed("escalation_stages", escalation_stages),
             strategy_discussion_working_days=strategy_discussion_working_days,
         )
 

@@ -398,7 +398,7 @@ class TestRebuild:
         self, ledger: Ledger, view_store: ViewStore
     ) -> None:
         notify_incident(ledger)
-        request(ledger, "rq-1", due_by=at(2026, 3, 10))
+        request(ledger, "rq-1", due_by=at(2026, 3, 10), occurred_at=at(2026, 3, 2))
         refuse(ledger, at(2026, 3, 16), kind="request_not_answered", request="rq-1")
         refuse(ledger, at(2026, 3, 17), agency="health", case="c-2", reason="r")
         view = OptOutView(view_store)

@@ -377,10 +377,10 @@ class TestRoundTrip:
         assert event.strategy_discussion_working_days == 3
         assert event.schema_version == 1
 
-    def test_unknown_fields_on_an_event_are_ignored_so_old_readers_accept_new_fields(
-        self,
-    ) -> None:
-        assert isinstance(decode_event(case_closed(added_in_v2="x")), CaseClosed)
+    def test_an_unknown_field_on_an_event_is_refused_naming_it(self) -> None:
+        error = rejection(case_closed(added_in_v2="x"))
+        assert error.field == "$.added_in_v2"
+        assert "no such field is allowed" in str(error)
 
     def test_a_valid_ed25519_public_key_of_any_32_bytes_is_accepted(self) -> None:
         for key in (bytes(32), b"\xff" * 32, bytes(range(1, 33))):
@@ -477,13 +477,23 @@ class TestRejection:
         assert str(error).startswith(f"invalid {type(event).__name__} event: {field}: ")
         assert "; rule: " in str(error)
 
-    def test_an_unknown_nested_field_is_ignored_so_older_readers_accept_newer_events(
-        self,
-    ) -> None:
-        event = decode_event(
+    def test_an_unknown_nested_field_is_refused_naming_its_path(self) -> None:
+        error = rejection(
             case_closed(recorded_by={"agency": "police", "actor": "act_pc1234", "team": "x"})
         )
-        assert event.recorded_by == RecordedBy(agency="police", actor="act_pc1234")
+        assert error.field == "$.recorded_by.team"
+
+    def test_a_name_sent_beside_a_child_token_is_refused_not_dropped(self) -> None:
+        child = {"child": CHILD, "age_band": "unborn", "name": "Jane Smith"}
+        error = rejection(payload(sample(CaseOpened), children=[child]))
+        assert error.field == "$.children[0].name"
+        assert "Jane" not in str(error)
+
+    def test_an_unknown_field_whose_name_may_be_personal_data_is_not_named(self) -> None:
+        error = rejection(case_closed(**{"Jane Smith": "x"}))
+        assert error.field == "$"
+        assert "Jane" not in str(error)
+        assert "unknown field" in str(error)
 
     def test_an_unknown_tag_is_rejected(self) -> None:
         error = rejection(case_closed(type="CaseReopened"))
@@ -505,8 +515,9 @@ class TestRejection:
 
     def test_json_nested_too_deeply_is_rejected(self) -> None:
         nested = b"[" * 100_000 + b"]" * 100_000
+        # An unknown field is refused by its name, before its value is read.
         error = rejection(b'{"type": "CaseClosed", "extra": ' + nested + b"}")
-        assert error.field is None
+        assert error.field == "$.extra"
 
     def test_the_error_is_a_ledger_error_and_a_value_error_that_chains_nothing(self) -> None:
         # msgspec's own message quotes the offending value, so it is not chained.

@@ -44,7 +44,8 @@ __all__ = [
     "split_aggregate_id",
 ]
 
-#: ``<partnership>.<kind>.<id>``: three safe subject tokens.
+#: ``<partnership>.<kind>.<id>``: three safe subject tokens. Match it with ``fullmatch``:
+#: Python's ``$`` also matches before a final newline, which must never reach a subject.
 AGGREGATE_ID_PATTERN: Final = re.compile(
     r"^([a-z0-9][a-z0-9_-]{0,63})\.(partnership|case|challenge|review)\.([a-z0-9][a-z0-9_-]{0,63})$"
 )
@@ -57,7 +58,7 @@ def aggregate_id(partnership: str, kind: str, ident: str) -> str:
 
 def split_aggregate_id(value: str) -> tuple[str, str, str]:
     """``(partnership, kind, id)`` of an aggregate id; ``ValueError`` if it is not one."""
-    match = AGGREGATE_ID_PATTERN.match(value)
+    match = AGGREGATE_ID_PATTERN.fullmatch(value)
     if match is None:
         msg = (
             f"aggregate id {value!r} is not '<partnership>.<kind>.<id>' with safe tokens "

@@ -28,7 +28,7 @@ class SubjectMap:
     def __init__(self, prefix: str, *, space: str = "") -> None:
         """``space`` is appended to the first token: ``SubjectMap("ledger", space="_snapshots")``
         maps ids under ``ledger_snapshots.``, a subject space of its own beside the events'."""
-        if not _PREFIX.match(prefix):
+        if not _PREFIX.fullmatch(prefix):
             msg = f"NATS_SUBJECT_PREFIX {prefix!r} must be 1-32 letters, digits, '-' or '_'"
             raise InvalidCommand(msg, field="NATS_SUBJECT_PREFIX")
         prefix += space
@@ -40,7 +40,7 @@ class SubjectMap:
     def _subject(self, originator_id: uuid.UUID | str) -> str:
         if isinstance(originator_id, uuid.UUID):
             return f"{self.prefix}._.uuid.{originator_id.hex}"
-        if not AGGREGATE_ID_PATTERN.match(originator_id):
+        if not AGGREGATE_ID_PATTERN.fullmatch(originator_id):
             msg = (
                 f"originator id {originator_id!r} is not '<partnership>.<kind>.<id>' with "
                 "safe tokens (lower-case letters, digits, '-', '_'; kind partnership, case, "
@@ -58,7 +58,7 @@ class SubjectMap:
     def tracking(self, application_name: str) -> str:
         token = (
             application_name
-            if _SAFE_APP.match(application_name)
+            if _SAFE_APP.fullmatch(application_name)
             else ("x" + application_name.encode().hex())
         )
         return f"{self.prefix}._tracking.{token}"

@@ -31,8 +31,9 @@ def check_id(field: str, value: object) -> None:
     """Refuse a query argument that is not a ledger identifier."""
     try:
         _decode_id(msgspec.json.encode(value))
-    except (msgspec.ValidationError, TypeError):
-        msg = f"{field} {value!r} is not an identifier; rule: lowercase letters, digits, _ and -"
+    except (msgspec.ValidationError, TypeError, UnicodeEncodeError):
+        # The value is not quoted: a caller may have typed a name where an id belongs.
+        msg = f"{field} is not an identifier; rule: lowercase letters, digits, _ and -"
         raise InvalidViewQuery(msg, field=field) from None
 
 

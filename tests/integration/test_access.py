@@ -23,6 +23,8 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import APIError
 from rich.pretty import pretty_repr
 
+from consumers import delivery_prefix, delivery_stream
+from ledger import _stream
 from ledger.access import (
     AgencyAlreadyAdded,
     Credentials,
@@ -30,6 +32,7 @@ from ledger.access import (
     InvalidAccessRequest,
     ServiceCredentials,
     add_agency,
+    ensure_admin_user,
     ensure_service_users,
     load_credentials,
     render_server_config,
@@ -44,6 +47,7 @@ STREAM = "LEDGER"
 PREFIX = "ledger"
 CASE_A = f"{PREFIX}.p.case.c1"  # agency a is party to c1
 CASE_B = f"{PREFIX}.p.case.c2"  # agency b is party to c2
+CASE_C = f"{PREFIX}.p.case.c3"  # no agency's: the service's writes in these tests
 REFUSAL_WAIT = 0.5  # seconds a refused request waits for the reply that never comes
 
 
@@ -114,6 +118,7 @@ class Secured:
     server: EmbeddedNats
     settings: Settings
     service: ServiceCredentials
+    admin: Credentials
     agencies: dict[str, Credentials]
 
     @property
@@ -121,11 +126,19 @@ class Secured:
         return self.server.url
 
 
-async def _prepare(url: str, service: Credentials) -> None:
-    """As the ledger service: the stream, three events, and each agency's consumer."""
-    async with connect(url, service) as svc:
-        js = svc.nc.jetstream(timeout=5)
-        await js.add_stream(name=STREAM, subjects=[f"{PREFIX}.>"], allow_direct=True)
+async def _prepare(url: str, admin: Credentials) -> None:
+    """As the admin: the stream, three events, and each agency's consumer."""
+    async with connect(url, admin) as adm:
+        js = adm.nc.jetstream(timeout=5)
+        await _stream.ensure_stream(  # the ledger stream, as `ledger admin init` makes it
+            adm.nc,
+            name=STREAM,
+            subjects=[f"{PREFIX}.>"],
+            replicas=1,
+            duplicate_window_s=120,
+            create=True,
+            timeout=5,
+        )
         for subject, data in [(CASE_A, b"a1"), (CASE_B, b"b1"), (CASE_A, b"a2")]:
             await js.publish(subject, data)
         for agency, case in [("a", CASE_A), ("b", CASE_B)]:
@@ -135,20 +148,24 @@ async def _prepare(url: str, service: Credentials) -> None:
                 ack_policy=AckPolicy.EXPLICIT,
             )
             await js.add_consumer(STREAM, config)
-        assert svc.errors == []
+        assert adm.errors == []
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    """One server with authentication for the module: agencies a and b, each with the
-    durable consumer the ledger service made for it."""
+    """One server with authentication for the module: agencies a and b, each with a
+    durable consumer on the stream the admin made."""
     data_dir = tmp_path_factory.mktemp("secured")
     settings = Settings(data_dir=data_dir, stream=STREAM, subject_prefix=PREFIX)
     service = ensure_service_users(data_dir, settings)
+    admin = ensure_admin_user(data_dir, settings)
+    assert admin is not None
     agencies = {a: load_credentials(add_agency(data_dir, settings, a)) for a in ("a", "b")}
     with EmbeddedNats(data_dir, auth=True) as server:
-        asyncio.run(_prepare(server.url, service.ledger))
-        yield Secured(server=server, settings=settings, service=service, agencies=agencies)
+        asyncio.run(_prepare(server.url, admin))
+        yield Secured(
+            server=server, settings=settings, service=service, admin=admin, agencies=agencies
+        )
 
 
 async def stored(secured: Secured) -> int:
@@ -185,19 +202,138 @@ class TestLoggingIn:
             assert server.port == port
             assert await login_refused(server.url) == "nats: 'Authorization Violation'"
             async with connect(server.url, service.ledger) as svc:
-                assert (await svc.nc.jetstream(timeout=5).account_info()).limits is not None
+                assert await svc.refusals(0) == []  # logged in, and nothing refused
+
+
+async def _ledger_still_works(secured: Secured) -> None:
+    """The service writes, reads and checks the stream, untouched by what was refused."""
+    async with connect(secured.url, secured.service.ledger) as svc:
+        js = svc.nc.jetstream(timeout=5)
+        before = await js.stream_info(STREAM)
+        ack = await js.publish(CASE_C, b"after", stream=STREAM)
+        assert (await js.get_msg(STREAM, seq=ack.seq, direct=True)).data == b"after"
+        after = await js.stream_info(STREAM)
+        assert after.state.messages == before.state.messages + 1
+        assert after.config.max_msgs_per_subject == -1
+        assert (after.config.deny_delete, after.config.deny_purge) == (True, True)
+        assert (await js.get_msg(STREAM, seq=1, direct=True)).data == b"a1"  # history intact
+        assert await svc.refusals(0) == []
 
 
 class TestTheLedgerService:
-    async def test_it_may_create_streams_and_consumers_and_write(self, secured: Secured) -> None:
+    async def test_it_writes_reads_and_checks_the_stream(self, secured: Secured) -> None:
+        await _ledger_still_works(secured)
+
+    @pytest.mark.parametrize(
+        ("call", "subject"),
+        [
+            pytest.param(
+                lambda js: js.delete_stream(STREAM),
+                f"$JS.API.STREAM.DELETE.{STREAM}",
+                id="delete the stream",
+            ),
+            pytest.param(
+                lambda js: js.purge_stream(STREAM),
+                f"$JS.API.STREAM.PURGE.{STREAM}",
+                id="purge the stream",
+            ),
+            pytest.param(
+                lambda js: js.purge_stream(STREAM, subject=CASE_A),
+                f"$JS.API.STREAM.PURGE.{STREAM}",
+                id="purge a case",
+            ),
+            pytest.param(
+                lambda js: js.update_stream(
+                    name=STREAM, subjects=[f"{PREFIX}.>"], max_msgs_per_subject=1
+                ),
+                f"$JS.API.STREAM.UPDATE.{STREAM}",
+                id="update to max_msgs_per_subject=1",
+            ),
+            pytest.param(
+                lambda js: js.add_stream(name=STREAM, subjects=[f"{PREFIX}.>"], max_age=60),
+                f"$JS.API.STREAM.CREATE.{STREAM}",
+                id="create the existing stream anew",
+            ),
+            pytest.param(
+                lambda js: js.add_stream(name="LEDGER_COPY", subjects=["copy.>"]),
+                "$JS.API.STREAM.CREATE.LEDGER_COPY",
+                id="create another stream",
+            ),
+            pytest.param(
+                lambda js: js.delete_msg(STREAM, 1),
+                f"$JS.API.STREAM.MSG.DELETE.{STREAM}",
+                id="delete a message",
+            ),
+            pytest.param(
+                lambda js: js.delete_consumer(STREAM, "agency_a"),
+                f"$JS.API.CONSUMER.DELETE.{STREAM}.agency_a",
+                id="delete an agency's consumer",
+            ),
+            pytest.param(
+                lambda js: js.add_consumer(
+                    STREAM, ConsumerConfig(name="agency_a", filter_subject=CASE_B)
+                ),
+                f"$JS.API.CONSUMER.CREATE.{STREAM}.agency_a.{CASE_B}",
+                id="re-aim an agency's consumer",
+            ),
+            pytest.param(
+                lambda js: js.add_consumer(STREAM, durable_name="agency_a"),
+                f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.agency_a",
+                id="recreate an agency's consumer",
+            ),
+            pytest.param(
+                lambda js: js.add_stream(
+                    name=delivery_stream(STREAM), subjects=[f"{delivery_prefix(PREFIX)}.>"]
+                ),
+                f"$JS.API.STREAM.CREATE.{delivery_stream(STREAM)}",
+                id="create the delivery stream",
+            ),
+            pytest.param(
+                lambda js: js.delete_stream(delivery_stream(STREAM)),
+                f"$JS.API.STREAM.DELETE.{delivery_stream(STREAM)}",
+                id="delete the delivery stream",
+            ),
+        ],
+    )
+    async def test_changing_or_removing_history_is_a_permissions_violation(
+        self, secured: Secured, call: Callable[[Any], Awaitable[Any]], subject: str
+    ) -> None:
+        before = await stored(secured)
         async with connect(secured.url, secured.service.ledger) as svc:
-            js = svc.nc.jetstream(timeout=5)
+            with pytest.raises(TimeoutError):
+                await call(svc.js)
+            assert await svc.refusals(1) == [publish_refused(subject)]
+        assert await stored(secured) == before
+        await _ledger_still_works(secured)
+
+    async def test_deleting_and_recreating_the_stream_to_rewrite_a_fact_is_refused(
+        self, secured: Secured
+    ) -> None:
+        async with connect(secured.url, secured.service.ledger) as svc:
+            js = svc.js
+            original = (await js.get_msg(STREAM, seq=1, direct=True)).data
+            for attempt in (
+                js.delete_stream(STREAM),
+                js.add_stream(name=STREAM, subjects=[f"{PREFIX}.>"]),
+                js.publish(CASE_C, b"altered", headers={"Nats-Expected-Last-Sequence": "0"}),
+            ):
+                with pytest.raises((TimeoutError, APIError)):
+                    await attempt
+            assert (await js.get_msg(STREAM, seq=1, direct=True)).data == original
+            refused = await svc.refusals(2)
+            assert refused == [
+                publish_refused(f"$JS.API.STREAM.DELETE.{STREAM}"),
+                publish_refused(f"$JS.API.STREAM.CREATE.{STREAM}"),
+            ]
+        await _ledger_still_works(secured)
+
+    async def test_the_admin_may_create_and_delete_streams(self, secured: Secured) -> None:
+        async with connect(secured.url, secured.admin) as adm:
+            js = adm.nc.jetstream(timeout=5)
             await js.add_stream(name="SCRATCH", subjects=["scratch.>"])
-            ack = await js.publish("scratch.x", b"x")
-            info = await js.add_consumer("SCRATCH", durable_name="reader")
-            await js.delete_stream("SCRATCH")
-            assert (ack.seq, info.name) == (1, "reader")
-            assert await svc.refusals(0) == []
+            assert (await js.publish("scratch.x", b"x")).seq == 1
+            assert await js.delete_stream("SCRATCH")
+            assert await adm.refusals(0) == []
 
 
 class TestAnAgency:
@@ -317,17 +453,21 @@ class TestAnAgency:
 
 
 class TestTheProjector:
-    async def test_it_reads_the_whole_stream_with_an_ordered_consumer_and_direct_gets(
+    async def test_it_reads_the_whole_stream_with_batched_direct_gets(
         self, secured: Secured
     ) -> None:
         async with connect(secured.url, secured.service.projections) as p:
-            sub = await p.js.subscribe(f"{PREFIX}.>", ordered_consumer=True)
+            inbox = p.nc.new_inbox()
+            sub = await p.nc.subscribe(inbox)
+            request = {"seq": 1, "batch": 3, "next_by_subj": f"{PREFIX}.>"}
+            await p.nc.publish(
+                f"$JS.API.DIRECT.GET.{STREAM}", json.dumps(request).encode(), reply=inbox
+            )
             seen = [(await sub.next_msg(timeout=2)).data for _ in range(3)]
-            assert seen == [b"a1", b"b1", b"a2"]
+            assert seen[:3] == [b"a1", b"b1", b"a2"]
             assert (await p.js.get_msg(STREAM, seq=2, direct=True)).data == b"b1"
-            assert (await p.js.get_last_msg(STREAM, CASE_A, direct=True)).data == b"a2"
+            assert (await p.js.get_last_msg(STREAM, CASE_B, direct=True)).data == b"b1"
             assert (await p.js.stream_info(STREAM)).config.name == STREAM
-            await sub.unsubscribe()
             assert await p.refusals(0) == []
 
     async def test_publishing_into_the_stream_is_a_permissions_violation_and_stores_nothing(
@@ -339,21 +479,42 @@ class TestTheProjector:
             assert await p.refusals(1) == [publish_refused(CASE_A)]
         assert await stored(secured) == before
 
-    async def test_it_cannot_create_a_durable_consumer(self, secured: Secured) -> None:
-        async with connect(secured.url, secured.service.projections) as p:
-            with pytest.raises(TimeoutError):
-                await p.js.add_consumer(STREAM, durable_name="projections")
-            assert await p.refusals(1) == [
-                publish_refused(f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.projections")
-            ]
-            # The one create subject it may use is for ephemeral consumers only.
-            request = {"stream_name": STREAM, "config": {"durable_name": "projections"}}
-            reply = await p.nc.request(
-                f"$JS.API.CONSUMER.CREATE.{STREAM}", json.dumps(request).encode(), timeout=2
-            )
-            with pytest.raises(APIError) as refused:
-                APIError.from_error(json.loads(reply.data)["error"])
-            assert refused.value.err_code == 10020  # ephemeral expected, durable name given
+    @pytest.mark.parametrize(
+        ("subject", "config"),
+        [
+            pytest.param(f"$JS.API.CONSUMER.CREATE.{STREAM}", {}, id="ephemeral"),
+            pytest.param(
+                f"$JS.API.CONSUMER.CREATE.{STREAM}.leak.{CASE_A}",
+                {"name": "leak", "filter_subject": CASE_A},
+                id="named, with its filter",
+            ),
+            pytest.param(
+                f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.leak",
+                {"durable_name": "leak"},
+                id="durable",
+            ),
+        ],
+    )
+    async def test_it_cannot_aim_a_consumer_at_an_agencys_inbox(
+        self, secured: Secured, subject: str, config: dict[str, str]
+    ) -> None:
+        inbox = "_INBOX_agency_b.waiting"  # agency b is waiting for its replies here
+        async with (
+            connect(secured.url, secured.agencies["b"]) as b,
+            connect(secured.url, secured.service.projections) as p,
+        ):
+            received = await b.nc.subscribe(inbox)
+            await b.nc.flush()
+            request = {
+                "stream_name": STREAM,
+                "config": {**config, "deliver_subject": inbox, "ack_policy": "none"},
+            }
+            with pytest.raises(nats.errors.TimeoutError):
+                await p.nc.request(subject, json.dumps(request).encode(), timeout=REFUSAL_WAIT)
+            assert await p.refusals(1) == [publish_refused(subject)]
+            with pytest.raises(nats.errors.TimeoutError):  # agency a's events never come
+                await received.next_msg(timeout=REFUSAL_WAIT)
+            assert await b.refusals(0) == []
 
     @pytest.mark.parametrize("subject", [f"{PREFIX}.>", "_INBOX_agency_a.>", "_INBOX.>"])
     async def test_subscribing_outside_its_inbox_is_a_permissions_violation(
@@ -464,13 +625,19 @@ class TestServerConfig:
         lines = config.splitlines()
         assert 'listen: "127.0.0.1:4333"' in lines
         assert f"  store_dir: {json.dumps(str(tmp_path))}" in lines
+        assert '  sync_interval: "always"' in lines
         users = [line.strip() for line in lines if line.strip().startswith("{ user:")]
         assert [u.split('"')[1] for u in users] == ["ledger", "projections", "agency_a"]
-        assert "permissions" not in users[0]  # the service may do everything
+        assert users[0].endswith(
+            'permissions: { publish: { allow: ["pfx.>", "$JS.API.STREAM.NAMES",'
+            ' "$JS.API.STREAM.INFO.LDG", "$JS.API.DIRECT.GET.LDG", "$JS.API.DIRECT.GET.LDG.>",'
+            ' "$JS.API.CONSUMER.CREATE.LDG", "$JS.FC.LDG.>", "pfx-delivery.>",'
+            ' "$JS.API.STREAM.INFO.LDG_DELIVERY", "$JS.API.CONSUMER.DURABLE.CREATE.LDG_DELIVERY.*"]'
+            ' }, subscribe: { allow: ["_INBOX.>"] } } }'
+        )
         assert users[1].endswith(
-            'permissions: { publish: { allow: ["$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.LDG",'
-            ' "$JS.API.CONSUMER.CREATE.LDG", "$JS.API.DIRECT.GET.LDG", "$JS.API.DIRECT.GET.LDG.>",'
-            ' "$JS.FC.LDG.>"], deny: ["pfx.>"] },'
+            'permissions: { publish: { allow: ["$JS.API.STREAM.INFO.LDG",'
+            ' "$JS.API.DIRECT.GET.LDG", "$JS.API.DIRECT.GET.LDG.>"], deny: ["pfx.>"] },'
             ' subscribe: { allow: ["_INBOX_projections.>"] } } }'
         )
         assert users[2].endswith(
@@ -478,6 +645,41 @@ class TestServerConfig:
             ' "$JS.API.CONSUMER.INFO.LDG.agency_a", "$JS.ACK.LDG.agency_a.>"], deny: ["pfx.>"] },'
             ' subscribe: { allow: ["_INBOX_agency_a.>"] } } }'
         )
+
+    def test_the_admin_may_do_everything_and_the_delivery_names_are_the_consumers_own(
+        self, tmp_path: Path
+    ) -> None:
+        settings = Settings(data_dir=tmp_path, stream="LDG", subject_prefix="pfx")
+        ensure_service_users(tmp_path, settings)
+        admin = ensure_admin_user(tmp_path, settings)
+        assert admin is not None
+        assert admin.user == "ledger-admin"
+        assert mode(tmp_path / "credentials" / "ledger-admin.json") == 0o600
+        config = render_server_config(tmp_path, "127.0.0.1", 4333)
+        admin_line = next(line for line in config.splitlines() if '"ledger-admin"' in line)
+        assert "permissions" not in admin_line
+        assert f'"{delivery_prefix("pfx")}.>"' in config
+        assert f'"$JS.API.STREAM.INFO.{delivery_stream("LDG")}"' in config
+
+    def test_an_admin_whose_file_was_taken_away_is_not_made_again(self, tmp_path: Path) -> None:
+        settings = Settings(data_dir=tmp_path)
+        first = ensure_admin_user(tmp_path, settings)
+        assert first is not None
+        (tmp_path / "credentials" / "ledger-admin.json").unlink()
+        assert ensure_admin_user(tmp_path, settings) is None
+        assert not (tmp_path / "credentials" / "ledger-admin.json").exists()
+
+    def test_a_sync_interval_that_is_neither_always_nor_a_duration_is_refused(
+        self, tmp_path: Path
+    ) -> None:
+        ensure_service_users(tmp_path, Settings(data_dir=tmp_path))
+        assert 'sync_interval: "2m"' in render_server_config(
+            tmp_path, "127.0.0.1", None, sync_interval="2m"
+        )
+        for bad in ("never", "always\n", "2m }"):
+            with pytest.raises(InvalidAccessRequest, match="sync_interval") as raised:
+                render_server_config(tmp_path, "127.0.0.1", None, sync_interval=bad)
+            assert raised.value.field == "sync_interval"
 
     def test_a_host_that_is_not_loopback_is_refused(self, tmp_path: Path) -> None:
         with pytest.raises(InvalidAccessRequest, match="not a loopback address") as raised:
@@ -567,8 +769,8 @@ class TestTheLedgerLogsIn:
         settings = Settings(
             nats_url=secured.url,
             nats_credentials=secured.settings.data_dir / "credentials" / "ledger.json",
-            stream="LEDGER_BOOT",
-            subject_prefix="boot",
+            stream=STREAM,  # the stream the admin made, which its permissions name
+            subject_prefix=PREFIX,
         )
         with open_ledger(settings, configure_logs=False) as running:
             assert len(run_scenario(running.ledger)) > 0

@@ -24,6 +24,7 @@ from nats.js.errors import APIError
 from rich.pretty import pretty_repr
 
 from consumers import delivery_prefix, delivery_stream
+from consumers.manager import DeliveryPolicy, ensure_delivery_stream
 from ledger import _stream
 from ledger.access import (
     AgencyAlreadyAdded,
@@ -40,6 +41,7 @@ from ledger.access import (
 from ledger.bootstrap import open_ledger
 from ledger.demo import run_scenario
 from ledger.embedded import EmbeddedNats, EmbeddedServerError
+from ledger.errors import StreamMisconfigured
 from ledger.settings import Settings
 from schemas.errors import LedgerError
 
@@ -326,6 +328,16 @@ class TestTheLedgerService:
                 publish_refused(f"$JS.API.STREAM.CREATE.{STREAM}"),
             ]
         await _ledger_still_works(secured)
+
+    async def test_a_missing_delivery_stream_is_reported_as_the_admins_to_create(
+        self, secured: Secured
+    ) -> None:
+        async with connect(secured.url, secured.service.ledger) as svc:
+            with pytest.raises(StreamMisconfigured, match="run `ledger admin init`"):
+                await ensure_delivery_stream(svc.nc, secured.settings, DeliveryPolicy())
+            assert await svc.refusals(1) == [
+                publish_refused(f"$JS.API.STREAM.CREATE.{delivery_stream(STREAM)}")
+            ]
 
     async def test_the_admin_may_create_and_delete_streams(self, secured: Secured) -> None:
         async with connect(secured.url, secured.admin) as adm:

@@ -40,7 +40,13 @@ from ledger.settings import Settings
 from projections._store import ViewStore
 from projections.runner import ViewRunner
 
-__all__ = ["DeliveryPolicy", "delivery_runner", "ensure_agency_consumer", "ensure_delivery_stream"]
+__all__ = [
+    "DeliveryPolicy",
+    "admin_step",
+    "delivery_runner",
+    "ensure_agency_consumer",
+    "ensure_delivery_stream",
+]
 
 log = structlog.get_logger()
 
@@ -101,6 +107,12 @@ async def _add_delivery_stream(
             allow_direct=False,
         )
     )
+
+
+async def admin_step(nc: Client, settings: Settings) -> str:
+    """The delivery stream, made by the admin (a :data:`ledger.bootstrap.AdminStep`)."""
+    await ensure_delivery_stream(nc, settings, DeliveryPolicy())
+    return delivery_stream(settings.stream)
 
 
 async def ensure_agency_consumer(

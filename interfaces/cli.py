@@ -271,6 +271,7 @@ def admin_init(
     prints its credentials file: keep it away from the service once the streams exist.
     Uses a running embedded server on the data dir, or starts one for the while.
     """
+    from consumers.manager import admin_step
     from ledger.access import admin_credentials_path, ensure_admin_user, ensure_service_users
     from ledger.access import load_credentials as load
     from ledger.bootstrap import initialise_streams
@@ -283,7 +284,7 @@ def admin_init(
         if settings.nats_url is not None:
             path = credentials or settings.nats_credentials
             admin = load(path) if path is not None else None
-            names = initialise_streams(settings, settings.nats_url, admin)
+            names = initialise_streams(settings, settings.nats_url, admin, steps=[admin_step])
         else:
             admin = None
             if settings.auth:
@@ -303,10 +304,10 @@ def admin_init(
                 typer.echo(str(credentials or admin_credentials_path(settings.data_dir)))
             url = running_url(settings.data_dir)
             if url is not None:
-                names = initialise_streams(settings, url, admin)
+                names = initialise_streams(settings, url, admin, steps=[admin_step])
             else:
                 with EmbeddedNats(settings.data_dir, auth=settings.auth) as server:
-                    names = initialise_streams(settings, server.url, admin)
+                    names = initialise_streams(settings, server.url, admin, steps=[admin_step])
     except LedgerError as e:
         console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(1) from e
@@ -322,14 +323,14 @@ app.add_typer(delivery_app, name="delivery")
 @delivery_app.command("run")
 def delivery_run() -> None:
     """Fan case events out to each agency's consumer as they are recorded, until interrupted."""
-    from consumers.manager import delivery_runner
+    from consumers.manager import admin_step, delivery_runner
     from ledger.bootstrap import open_ledger
     from projections.catalogue import open_store
 
     settings = Settings.from_env()
     store = open_store(settings)
     try:
-        with open_ledger(settings) as running:
+        with open_ledger(settings, admin_steps=[admin_step]) as running:
             runner = delivery_runner(running.ledger, store, settings)
 
             def stop(signum: int, frame: FrameType | None) -> None:

@@ -19,7 +19,7 @@ the service only checks, at start, that the ledger stream cannot lose history.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
@@ -27,6 +27,7 @@ from typing import Literal
 import nats
 import nats.errors
 import structlog
+from nats.aio.client import Client
 
 from ledger import _stream
 from ledger.access import (
@@ -41,7 +42,7 @@ from ledger.errors import LedgerUnavailable
 from ledger.logging import configure_logging
 from ledger.settings import Settings
 
-__all__ = ["Running", "initialise_streams", "open_ledger"]
+__all__ = ["AdminStep", "Running", "initialise_streams", "open_ledger"]
 
 #: The ledger stream's duplicate window, as the persistence module creates it.
 _DUPLICATE_WINDOW_S = 120.0
@@ -69,11 +70,14 @@ def open_ledger(
     *,
     configure_logs: bool = True,
     role: Literal["service", "projector"] = "service",
+    admin_steps: Sequence[AdminStep] = (),
 ) -> Iterator[Running]:
     """Start (or connect to) NATS and yield a ready :class:`Running` ledger.
 
     ``role="projector"`` logs in to the embedded server as the projection workers' user,
     which may read the ledger stream but never write to it (nor create it).
+    ``admin_steps`` are further streams the admin makes at the embedded server's start
+    (see :func:`initialise_streams`).
     """
     if configure_logs:
         configure_logging(json=settings.log_json, level=settings.log_level)
@@ -91,7 +95,7 @@ def open_ledger(
         url = server.url
         if admin is not None:  # first start, or the admin's file is still here
             try:
-                initialise_streams(settings, url, admin)
+                initialise_streams(settings, url, admin, steps=admin_steps)
             except BaseException:
                 server.stop()
                 raise
@@ -117,15 +121,25 @@ def open_ledger(
             server.stop()
 
 
+#: A further stream the admin makes (the delivery stream, from the consumers layer, which
+#: the ledger may not import): given the admin's connection, returns the stream's name.
+AdminStep = Callable[[Client, Settings], Awaitable[str]]
+
+
 def initialise_streams(
-    settings: Settings, url: str, admin: Credentials | None, *, timeout: float = 10.0
+    settings: Settings,
+    url: str,
+    admin: Credentials | None,
+    *,
+    steps: Sequence[AdminStep] = (),
+    timeout: float = 10.0,
 ) -> list[str]:
-    """As the admin: create the ledger and delivery streams if missing, and check them.
+    """As the admin: create the ledger stream if missing and check it; then each of
+    ``steps`` (``ledger admin init`` passes the delivery stream's).
 
     Idempotent. Raises :class:`~ledger.errors.StreamMisconfigured` when the ledger
     stream exists with a setting that could lose history. Returns the streams' names.
     """
-    from consumers.manager import DeliveryPolicy, ensure_delivery_stream
 
     async def run() -> list[str]:
         options = {} if admin is None else admin.connect_options()
@@ -143,12 +157,10 @@ def initialise_streams(
                 create=True,
                 timeout=timeout,
             )
-            await ensure_delivery_stream(nc, settings, DeliveryPolicy())
+            names = [settings.stream] + [await step(nc, settings) for step in steps]
         finally:
             await nc.close()
-        from consumers import delivery_stream
-
-        log.info("streams_initialised", stream=settings.stream)
-        return [settings.stream, delivery_stream(settings.stream)]
+        log.info("streams_initialised", streams=names)
+        return names
 
     return asyncio.run(run())

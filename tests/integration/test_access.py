@@ -329,6 +329,25 @@ class TestTheLedgerService:
             ]
         await _ledger_still_works(secured)
 
+    @pytest.mark.parametrize(
+        "target", [f"$JS.API.STREAM.DELETE.{STREAM}", f"$JS.API.STREAM.PURGE.{STREAM}"]
+    )
+    async def test_a_consumer_it_aims_at_the_stream_api_deletes_nothing(
+        self, secured: Secured, target: str
+    ) -> None:
+        # Its consumers may deliver anywhere (nats-io/nats-server#8274); the server's own
+        # API is not a place they can reach.
+        before = await stored(secured)
+        async with connect(secured.url, secured.service.ledger) as svc:
+            request = {"stream_name": STREAM, "config": {"deliver_subject": target}}
+            reply = await svc.nc.request(
+                f"$JS.API.CONSUMER.CREATE.{STREAM}", json.dumps(request).encode(), timeout=2
+            )
+            assert "error" not in json.loads(reply.data)
+            await asyncio.sleep(REFUSAL_WAIT)
+        assert await stored(secured) == before
+        await _ledger_still_works(secured)
+
     async def test_a_missing_delivery_stream_is_reported_as_the_admins_to_create(
         self, secured: Secured
     ) -> None:

@@ -1,37 +1,44 @@
 """The embedded server with authentication: each user may do what its role allows, and the
-server itself refuses everything else (a permissions violation, not an empty result)."""
+server itself refuses everything else (a permissions violation, not an empty result).
+
+The service's and the projector's refusals are in test_access_refusals.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import bcrypt
-import nats
 import pytest
-from nats.aio.client import Client as NatsClient
-from nats.js.api import AckPolicy, ConsumerConfig
-from nats.js.errors import APIError
+from access_support import (
+    CASE_A,
+    CASE_B,
+    PREFIX,
+    REFUSAL_WAIT,
+    STREAM,
+    Secured,
+    connect,
+    login_refused,
+    mode,
+    publish_refused,
+    secured_server,
+    stored,
+    subscription_refused,
+)
+from nats.js.api import ConsumerConfig
 from rich.pretty import pretty_repr
 
 from consumers import delivery_prefix, delivery_stream
-from consumers.manager import DeliveryPolicy, ensure_delivery_stream
-from ledger import _stream
 from ledger.access import (
     AgencyAlreadyAdded,
-    Credentials,
     CredentialsNotFound,
     InvalidAccessRequest,
-    ServiceCredentials,
     add_agency,
     ensure_admin_user,
     ensure_service_users,
@@ -41,139 +48,14 @@ from ledger.access import (
 from ledger.bootstrap import open_ledger
 from ledger.demo import run_scenario
 from ledger.embedded import EmbeddedNats, EmbeddedServerError
-from ledger.errors import StreamMisconfigured
 from ledger.settings import Settings
 from schemas.errors import LedgerError
-
-STREAM = "LEDGER"
-PREFIX = "ledger"
-CASE_A = f"{PREFIX}.p.case.c1"  # agency a is party to c1
-CASE_B = f"{PREFIX}.p.case.c2"  # agency b is party to c2
-CASE_C = f"{PREFIX}.p.case.c3"  # no agency's: the service's writes in these tests
-REFUSAL_WAIT = 0.5  # seconds a refused request waits for the reply that never comes
-
-
-@dataclass
-class Client:
-    """A connection and the errors the server sent it (nats-py hands them to error_cb)."""
-
-    nc: Any
-    js: Any
-    errors: list[str] = field(default_factory=list)
-
-    async def refusals(self, count: int) -> list[str]:
-        """The errors so far, once ``count`` have come or a second has passed (a -ERR
-        usually comes before the flush's PONG, but not always)."""
-        await self.nc.flush(timeout=2)
-        for _ in range(50):
-            if len(self.errors) >= count:
-                break
-            await asyncio.sleep(0.02)
-        return self.errors
-
-
-@asynccontextmanager
-async def connect(url: str, credentials: Credentials | None = None) -> AsyncIterator[Client]:
-    client = Client(nc=None, js=None)
-
-    async def on_error(e: Exception) -> None:
-        client.errors.append(str(e))
-
-    options = credentials.connect_options() if credentials is not None else {}
-    client.nc = await nats.connect(
-        url, error_cb=on_error, allow_reconnect=False, connect_timeout=2, **options
-    )
-    client.js = client.nc.jetstream(timeout=REFUSAL_WAIT)
-    try:
-        yield client
-    finally:
-        await client.nc.close()
-
-
-async def login_refused(url: str, **options: Any) -> str:
-    """The error of a refused login (the half-made connection closed, so nothing leaks)."""
-    nc = NatsClient()
-
-    async def quiet(e: Exception) -> None:  # the refusal is raised; don't log it too
-        pass
-
-    with pytest.raises(nats.errors.Error) as refused:
-        await nc.connect(url, allow_reconnect=False, connect_timeout=2, error_cb=quiet, **options)
-    await nc.close()
-    return str(refused.value)
-
-
-def publish_refused(subject: str) -> str:
-    return f'nats: permissions violation for publish to "{subject.lower()}"'
-
-
-def subscription_refused(subject: str) -> str:
-    return f'nats: permissions violation for subscription to "{subject.lower()}"'
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@dataclass
-class Secured:
-    server: EmbeddedNats
-    settings: Settings
-    service: ServiceCredentials
-    admin: Credentials
-    agencies: dict[str, Credentials]
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-
-async def _prepare(url: str, admin: Credentials) -> None:
-    """As the admin: the stream, three events, and each agency's consumer."""
-    async with connect(url, admin) as adm:
-        js = adm.nc.jetstream(timeout=5)
-        await _stream.ensure_stream(  # the ledger stream, as `ledger admin init` makes it
-            adm.nc,
-            name=STREAM,
-            subjects=[f"{PREFIX}.>"],
-            replicas=1,
-            duplicate_window_s=120,
-            create=True,
-            timeout=5,
-        )
-        for subject, data in [(CASE_A, b"a1"), (CASE_B, b"b1"), (CASE_A, b"a2")]:
-            await js.publish(subject, data)
-        for agency, case in [("a", CASE_A), ("b", CASE_B)]:
-            config = ConsumerConfig(
-                durable_name=f"agency_{agency}",
-                filter_subject=case,
-                ack_policy=AckPolicy.EXPLICIT,
-            )
-            await js.add_consumer(STREAM, config)
-        assert adm.errors == []
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    """One server with authentication for the module: agencies a and b, each with a
-    durable consumer on the stream the admin made."""
-    data_dir = tmp_path_factory.mktemp("secured")
-    settings = Settings(data_dir=data_dir, stream=STREAM, subject_prefix=PREFIX)
-    service = ensure_service_users(data_dir, settings)
-    admin = ensure_admin_user(data_dir, settings)
-    assert admin is not None
-    agencies = {a: load_credentials(add_agency(data_dir, settings, a)) for a in ("a", "b")}
-    with EmbeddedNats(data_dir, auth=True) as server:
-        asyncio.run(_prepare(server.url, admin))
-        yield Secured(
-            server=server, settings=settings, service=service, admin=admin, agencies=agencies
-        )
-
-
-async def stored(secured: Secured) -> int:
-    async with connect(secured.url, secured.service.ledger) as svc:
-        info = await svc.nc.jetstream(timeout=5).stream_info(STREAM)
-    return int(info.state.messages)
+    with secured_server(tmp_path_factory.mktemp("secured")) as server:
+        yield server
 
 
 class TestLoggingIn:
@@ -205,166 +87,6 @@ class TestLoggingIn:
             assert await login_refused(server.url) == "nats: 'Authorization Violation'"
             async with connect(server.url, service.ledger) as svc:
                 assert await svc.refusals(0) == []  # logged in, and nothing refused
-
-
-async def _ledger_still_works(secured: Secured) -> None:
-    """The service writes, reads and checks the stream, untouched by what was refused."""
-    async with connect(secured.url, secured.service.ledger) as svc:
-        js = svc.nc.jetstream(timeout=5)
-        before = await js.stream_info(STREAM)
-        ack = await js.publish(CASE_C, b"after", stream=STREAM)
-        assert (await js.get_msg(STREAM, seq=ack.seq, direct=True)).data == b"after"
-        after = await js.stream_info(STREAM)
-        assert after.state.messages == before.state.messages + 1
-        assert after.config.max_msgs_per_subject == -1
-        assert (after.config.deny_delete, after.config.deny_purge) == (True, True)
-        assert (await js.get_msg(STREAM, seq=1, direct=True)).data == b"a1"  # history intact
-        assert await svc.refusals(0) == []
-
-
-class TestTheLedgerService:
-    async def test_it_writes_reads_and_checks_the_stream(self, secured: Secured) -> None:
-        await _ledger_still_works(secured)
-
-    @pytest.mark.parametrize(
-        ("call", "subject"),
-        [
-            pytest.param(
-                lambda js: js.delete_stream(STREAM),
-                f"$JS.API.STREAM.DELETE.{STREAM}",
-                id="delete the stream",
-            ),
-            pytest.param(
-                lambda js: js.purge_stream(STREAM),
-                f"$JS.API.STREAM.PURGE.{STREAM}",
-                id="purge the stream",
-            ),
-            pytest.param(
-                lambda js: js.purge_stream(STREAM, subject=CASE_A),
-                f"$JS.API.STREAM.PURGE.{STREAM}",
-                id="purge a case",
-            ),
-            pytest.param(
-                lambda js: js.update_stream(
-                    name=STREAM, subjects=[f"{PREFIX}.>"], max_msgs_per_subject=1
-                ),
-                f"$JS.API.STREAM.UPDATE.{STREAM}",
-                id="update to max_msgs_per_subject=1",
-            ),
-            pytest.param(
-                lambda js: js.add_stream(name=STREAM, subjects=[f"{PREFIX}.>"], max_age=60),
-                f"$JS.API.STREAM.CREATE.{STREAM}",
-                id="create the existing stream anew",
-            ),
-            pytest.param(
-                lambda js: js.add_stream(name="LEDGER_COPY", subjects=["copy.>"]),
-                "$JS.API.STREAM.CREATE.LEDGER_COPY",
-                id="create another stream",
-            ),
-            pytest.param(
-                lambda js: js.delete_msg(STREAM, 1),
-                f"$JS.API.STREAM.MSG.DELETE.{STREAM}",
-                id="delete a message",
-            ),
-            pytest.param(
-                lambda js: js.delete_consumer(STREAM, "agency_a"),
-                f"$JS.API.CONSUMER.DELETE.{STREAM}.agency_a",
-                id="delete an agency's consumer",
-            ),
-            pytest.param(
-                lambda js: js.add_consumer(
-                    STREAM, ConsumerConfig(name="agency_a", filter_subject=CASE_B)
-                ),
-                f"$JS.API.CONSUMER.CREATE.{STREAM}.agency_a.{CASE_B}",
-                id="re-aim an agency's consumer",
-            ),
-            pytest.param(
-                lambda js: js.add_consumer(STREAM, durable_name="agency_a"),
-                f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.agency_a",
-                id="recreate an agency's consumer",
-            ),
-            pytest.param(
-                lambda js: js.add_stream(
-                    name=delivery_stream(STREAM), subjects=[f"{delivery_prefix(PREFIX)}.>"]
-                ),
-                f"$JS.API.STREAM.CREATE.{delivery_stream(STREAM)}",
-                id="create the delivery stream",
-            ),
-            pytest.param(
-                lambda js: js.delete_stream(delivery_stream(STREAM)),
-                f"$JS.API.STREAM.DELETE.{delivery_stream(STREAM)}",
-                id="delete the delivery stream",
-            ),
-        ],
-    )
-    async def test_changing_or_removing_history_is_a_permissions_violation(
-        self, secured: Secured, call: Callable[[Any], Awaitable[Any]], subject: str
-    ) -> None:
-        before = await stored(secured)
-        async with connect(secured.url, secured.service.ledger) as svc:
-            with pytest.raises(TimeoutError):
-                await call(svc.js)
-            assert await svc.refusals(1) == [publish_refused(subject)]
-        assert await stored(secured) == before
-        await _ledger_still_works(secured)
-
-    async def test_deleting_and_recreating_the_stream_to_rewrite_a_fact_is_refused(
-        self, secured: Secured
-    ) -> None:
-        async with connect(secured.url, secured.service.ledger) as svc:
-            js = svc.js
-            original = (await js.get_msg(STREAM, seq=1, direct=True)).data
-            for attempt in (
-                js.delete_stream(STREAM),
-                js.add_stream(name=STREAM, subjects=[f"{PREFIX}.>"]),
-                js.publish(CASE_C, b"altered", headers={"Nats-Expected-Last-Sequence": "0"}),
-            ):
-                with pytest.raises((TimeoutError, APIError)):
-                    await attempt
-            assert (await js.get_msg(STREAM, seq=1, direct=True)).data == original
-            refused = await svc.refusals(2)
-            assert refused == [
-                publish_refused(f"$JS.API.STREAM.DELETE.{STREAM}"),
-                publish_refused(f"$JS.API.STREAM.CREATE.{STREAM}"),
-            ]
-        await _ledger_still_works(secured)
-
-    @pytest.mark.parametrize(
-        "target", [f"$JS.API.STREAM.DELETE.{STREAM}", f"$JS.API.STREAM.PURGE.{STREAM}"]
-    )
-    async def test_a_consumer_it_aims_at_the_stream_api_deletes_nothing(
-        self, secured: Secured, target: str
-    ) -> None:
-        # Its consumers may deliver anywhere (nats-io/nats-server#8274); the server's own
-        # API is not a place they can reach.
-        before = await stored(secured)
-        async with connect(secured.url, secured.service.ledger) as svc:
-            request = {"stream_name": STREAM, "config": {"deliver_subject": target}}
-            reply = await svc.nc.request(
-                f"$JS.API.CONSUMER.CREATE.{STREAM}", json.dumps(request).encode(), timeout=2
-            )
-            assert "error" not in json.loads(reply.data)
-            await asyncio.sleep(REFUSAL_WAIT)
-        assert await stored(secured) == before
-        await _ledger_still_works(secured)
-
-    async def test_a_missing_delivery_stream_is_reported_as_the_admins_to_create(
-        self, secured: Secured
-    ) -> None:
-        async with connect(secured.url, secured.service.ledger) as svc:
-            with pytest.raises(StreamMisconfigured, match="run `ledger admin init`"):
-                await ensure_delivery_stream(svc.nc, secured.settings, DeliveryPolicy())
-            assert await svc.refusals(1) == [
-                publish_refused(f"$JS.API.STREAM.CREATE.{delivery_stream(STREAM)}")
-            ]
-
-    async def test_the_admin_may_create_and_delete_streams(self, secured: Secured) -> None:
-        async with connect(secured.url, secured.admin) as adm:
-            js = adm.nc.jetstream(timeout=5)
-            await js.add_stream(name="SCRATCH", subjects=["scratch.>"])
-            assert (await js.publish("scratch.x", b"x")).seq == 1
-            assert await js.delete_stream("SCRATCH")
-            assert await adm.refusals(0) == []
 
 
 class TestAnAgency:
@@ -481,79 +203,6 @@ class TestAnAgency:
             with pytest.raises(TimeoutError):
                 await call(a.js)
             assert await a.refusals(1) == [publish_refused(subject)]
-
-
-class TestTheProjector:
-    async def test_it_reads_the_whole_stream_with_batched_direct_gets(
-        self, secured: Secured
-    ) -> None:
-        async with connect(secured.url, secured.service.projections) as p:
-            inbox = p.nc.new_inbox()
-            sub = await p.nc.subscribe(inbox)
-            request = {"seq": 1, "batch": 3, "next_by_subj": f"{PREFIX}.>"}
-            await p.nc.publish(
-                f"$JS.API.DIRECT.GET.{STREAM}", json.dumps(request).encode(), reply=inbox
-            )
-            seen = [(await sub.next_msg(timeout=2)).data for _ in range(3)]
-            assert seen[:3] == [b"a1", b"b1", b"a2"]
-            assert (await p.js.get_msg(STREAM, seq=2, direct=True)).data == b"b1"
-            assert (await p.js.get_last_msg(STREAM, CASE_B, direct=True)).data == b"b1"
-            assert (await p.js.stream_info(STREAM)).config.name == STREAM
-            assert await p.refusals(0) == []
-
-    async def test_publishing_into_the_stream_is_a_permissions_violation_and_stores_nothing(
-        self, secured: Secured
-    ) -> None:
-        before = await stored(secured)
-        async with connect(secured.url, secured.service.projections) as p:
-            await p.nc.publish(CASE_A, b"forged")
-            assert await p.refusals(1) == [publish_refused(CASE_A)]
-        assert await stored(secured) == before
-
-    @pytest.mark.parametrize(
-        ("subject", "config"),
-        [
-            pytest.param(f"$JS.API.CONSUMER.CREATE.{STREAM}", {}, id="ephemeral"),
-            pytest.param(
-                f"$JS.API.CONSUMER.CREATE.{STREAM}.leak.{CASE_A}",
-                {"name": "leak", "filter_subject": CASE_A},
-                id="named, with its filter",
-            ),
-            pytest.param(
-                f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.leak",
-                {"durable_name": "leak"},
-                id="durable",
-            ),
-        ],
-    )
-    async def test_it_cannot_aim_a_consumer_at_an_agencys_inbox(
-        self, secured: Secured, subject: str, config: dict[str, str]
-    ) -> None:
-        inbox = "_INBOX_agency_b.waiting"  # agency b is waiting for its replies here
-        async with (
-            connect(secured.url, secured.agencies["b"]) as b,
-            connect(secured.url, secured.service.projections) as p,
-        ):
-            received = await b.nc.subscribe(inbox)
-            await b.nc.flush()
-            request = {
-                "stream_name": STREAM,
-                "config": {**config, "deliver_subject": inbox, "ack_policy": "none"},
-            }
-            with pytest.raises(nats.errors.TimeoutError):
-                await p.nc.request(subject, json.dumps(request).encode(), timeout=REFUSAL_WAIT)
-            assert await p.refusals(1) == [publish_refused(subject)]
-            with pytest.raises(nats.errors.TimeoutError):  # agency a's events never come
-                await received.next_msg(timeout=REFUSAL_WAIT)
-            assert await b.refusals(0) == []
-
-    @pytest.mark.parametrize("subject", [f"{PREFIX}.>", "_INBOX_agency_a.>", "_INBOX.>"])
-    async def test_subscribing_outside_its_inbox_is_a_permissions_violation(
-        self, secured: Secured, subject: str
-    ) -> None:
-        async with connect(secured.url, secured.service.projections) as p:
-            await p.nc.subscribe(subject)
-            assert await p.refusals(1) == [subscription_refused(subject)]
 
 
 class TestAccessFiles:

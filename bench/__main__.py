@@ -5,9 +5,15 @@ figures from the last run): the write path against raw JetStream and
 eventsourcing's SQLite, and the views (:mod:`bench._views`: rebuild against a raw
 read of the same stream, and as-of chronology queries).
 
-All figures come from one process tree against one embedded nats-server, in
-interleaved rounds (raw, ledger, sqlite, pipelined raw, concurrent ledger, ...)
-so that a noisy neighbour hurts every contender alike. Each ratio is taken
+All figures come from one process tree against the embedded nats-server as the
+ledger runs it (``sync_interval: always``: each write is on disk before it is
+acknowledged), in interleaved rounds (raw, ledger, sqlite, pipelined raw,
+concurrent ledger, ...) so that a noisy neighbour hurts every contender alike.
+The write suite also runs a second server with nats-server's default sync
+interval (two minutes) and measures raw publishes and ledger appends on it in the
+same rounds, so the cost of syncing before acknowledging is a ratio too
+(``sync_always_cost_ratio``: appends per second with sync always over appends per
+second with the default). Each ratio is taken
 within a round and the median of the rounds is reported: the machines are
 shared, and whole rounds run 30 % faster or slower together. Targets are
 ratios (see docs/operations.md), never absolute times. ``BENCH_QUICK=1`` runs
@@ -40,10 +46,13 @@ from bench import _workload as w
 from bench._concurrent import concurrent_append
 from bench._delivery import delivery_suite
 from bench._views import views_suite
+from ledger.access import SYNC_ALWAYS
 from ledger.application import Ledger
 from ledger.embedded import EmbeddedNats
 
 RESULTS = Path(__file__).with_name("results.json")
+#: nats-server's own default, which the embedded server used before it synced always.
+SYNC_DEFAULT = "2m"
 WRITERS = 8
 CASES = 64
 
@@ -114,7 +123,10 @@ def main() -> int:
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     with tempfile.TemporaryDirectory() as tmp, EmbeddedNats(Path(tmp) / "nats") as server:
         if "write" in suites:
-            results.update(_write_suite(server.url, tmp, quick=quick, console=console))
+            with EmbeddedNats(Path(tmp) / "nats-default", sync_interval=SYNC_DEFAULT) as default:
+                results.update(
+                    _write_suite(server.url, default.url, tmp, quick=quick, console=console)
+                )
         if "views" in suites:
             results.update(views_suite(server.url, Path(tmp), quick=quick, console=console))
         if "delivery" in suites:
@@ -131,8 +143,11 @@ def main() -> int:
     return 0
 
 
-def _write_suite(url: str, tmp: str, *, quick: bool, console: Console) -> dict[str, Any]:
-    """The write path against raw JetStream and eventsourcing's SQLite."""
+def _write_suite(
+    url: str, default_url: str, tmp: str, *, quick: bool, console: Console
+) -> dict[str, Any]:
+    """The write path against raw JetStream and eventsourcing's SQLite; and both the
+    ledger and raw publishes again on a server with the default sync interval."""
     n = 600 if quick else 3000
     rounds = 2 if quick else 5
     payload = w.raw_payload()
@@ -140,18 +155,23 @@ def _write_suite(url: str, tmp: str, *, quick: bool, console: Console) -> dict[s
     nc = loop.run_until_complete(nats.connect(url))
     js = nc.jetstream()
     loop.run_until_complete(_raw_stream(js, "RAW"))
+    nc_default = loop.run_until_complete(nats.connect(default_url))
+    js_default = nc_default.jetstream()
+    loop.run_until_complete(_raw_stream(js_default, "RAW"))
 
     on_nats = w.ledger_on_nats(url, "BENCH")
+    on_default = w.ledger_on_nats(default_url, "BENCH")
     on_sqlite = Ledger(
         env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{tmp}/es.db"}
     )
     cases: dict[str, list[str]] = {}
-    for name, ledger in (("nats", on_nats), ("sqlite", on_sqlite)):
+    for name, ledger in (("nats", on_nats), ("default", on_default), ("sqlite", on_sqlite)):
         w.setup_partnership(ledger)
         cases[name] = w.open_cases(ledger, "c", CASES)
         for case in cases[name]:
             w.record_visit(ledger, case)
     loop.run_until_complete(_raw_sequential(js, "raw.warm", payload, 200))
+    loop.run_until_complete(_raw_sequential(js_default, "raw.warm", payload, 200))
 
     def in_loop(coro: Any) -> Callable[[], None]:
         return lambda: loop.run_until_complete(coro)
@@ -163,6 +183,8 @@ def _write_suite(url: str, tmp: str, *, quick: bool, console: Console) -> dict[s
         row = {
             "raw": _rate(n, in_loop(_raw_sequential(js, f"raw.r{r}", payload, n))),
             "ledger": _rate(n, lambda: _ledger_round(on_nats, cases["nats"], n)),
+            "raw_default": _rate(n, in_loop(_raw_sequential(js_default, f"raw.r{r}", payload, n))),
+            "ledger_default": _rate(n, lambda: _ledger_round(on_default, cases["default"], n)),
             "sqlite": _rate(n, lambda: _ledger_round(on_sqlite, cases["sqlite"], n)),
             "piped": _rate(n, in_loop(_raw_pipelined(js, f"raw.p{r}", payload, n))),
             "concurrent": concurrent_append(url, "BENCH", processes, WRITERS, n * 2),
@@ -185,6 +207,14 @@ def _write_suite(url: str, tmp: str, *, quick: bool, console: Console) -> dict[s
         "ledger_append_per_s": round(median("ledger"), 1),
         "sqlite_append_per_s": round(median("sqlite"), 1),
         "append_ratio_vs_raw_publish": round(ratio("ledger", "raw"), 3),
+        "append_per_s_sync_always": round(median("ledger"), 1),
+        "append_per_s_sync_default": round(median("ledger_default"), 1),
+        "sync_always_cost_ratio": round(ratio("ledger", "ledger_default"), 3),
+        "raw_publish_per_s_sync_default": round(median("raw_default"), 1),
+        "raw_sync_always_cost_ratio": round(ratio("raw", "raw_default"), 3),
+        "append_ratio_vs_raw_publish_sync_default": round(
+            ratio("ledger_default", "raw_default"), 3
+        ),
         "append_ratio_vs_sqlite": round(ratio("ledger", "sqlite"), 3),
         "raw_pipelined_per_s": round(median("piped"), 1),
         "concurrent_append_per_s": round(median("concurrent"), 1),
@@ -193,6 +223,8 @@ def _write_suite(url: str, tmp: str, *, quick: bool, console: Console) -> dict[s
         "meta": {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "method": "rates are medians of rounds; ratios are medians of per-round ratios",
+            "sync_interval": SYNC_ALWAYS,
+            "sync_interval_default_server": SYNC_DEFAULT,
             "quick": quick,
             "commands_per_round": n,
             "rounds": rounds,
@@ -205,8 +237,10 @@ def _write_suite(url: str, tmp: str, *, quick: bool, console: Console) -> dict[s
         },
     }
     on_nats.close()
+    on_default.close()
     on_sqlite.close()
     loop.run_until_complete(nc.close())
+    loop.run_until_complete(nc_default.close())
     loop.close()
     return results
 

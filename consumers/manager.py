@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.js.api import (
@@ -28,16 +29,24 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
+from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from consumers._names import consumer_name, delivery_prefix, delivery_stream
 from consumers.delivery import DeliveryView, Outgoing
 from ledger.application import Ledger
+from ledger.errors import StreamMisconfigured
 from ledger.settings import Settings
 from projections._store import ViewStore
 from projections.runner import ViewRunner
 
-__all__ = ["DeliveryPolicy", "delivery_runner", "ensure_agency_consumer", "ensure_delivery_stream"]
+__all__ = [
+    "DeliveryPolicy",
+    "admin_step",
+    "delivery_runner",
+    "ensure_agency_consumer",
+    "ensure_delivery_stream",
+]
 
 log = structlog.get_logger()
 
@@ -60,7 +69,11 @@ class DeliveryPolicy:
 
 
 async def ensure_delivery_stream(nc: Client, settings: Settings, policy: DeliveryPolicy) -> None:
-    """Create the delivery stream if it is missing."""
+    """Create the delivery stream if it is missing.
+
+    With authentication only the admin may (``ledger admin init``); the service's attempt
+    is refused by the server, which this reports as :class:`StreamMisconfigured`.
+    """
     js = nc.jetstream()
     name = delivery_stream(settings.stream)
     try:
@@ -68,6 +81,20 @@ async def ensure_delivery_stream(nc: Client, settings: Settings, policy: Deliver
         return
     except NotFoundError:
         pass
+    try:
+        await _add_delivery_stream(js, name, settings, policy)
+    except nats.errors.TimeoutError as e:
+        msg = (
+            f"stream {name!r} does not exist and creating it was not answered (only the"
+            " admin may create streams: run `ledger admin init`)"
+        )
+        raise StreamMisconfigured(msg) from e
+    log.info("delivery_stream_created", stream=name)
+
+
+async def _add_delivery_stream(
+    js: JetStreamContext, name: str, settings: Settings, policy: DeliveryPolicy
+) -> None:
     await js.add_stream(
         StreamConfig(
             name=name,
@@ -80,7 +107,12 @@ async def ensure_delivery_stream(nc: Client, settings: Settings, policy: Deliver
             allow_direct=False,
         )
     )
-    log.info("delivery_stream_created", stream=name)
+
+
+async def admin_step(nc: Client, settings: Settings) -> str:
+    """The delivery stream, made by the admin (a :data:`ledger.bootstrap.AdminStep`)."""
+    await ensure_delivery_stream(nc, settings, DeliveryPolicy())
+    return delivery_stream(settings.stream)
 
 
 async def ensure_agency_consumer(

@@ -1,5 +1,5 @@
-"""The ``ledger`` command: ``schema``, ``demo``, ``views rebuild|update|follow|status``, and
-``agency add``.
+"""The ``ledger`` command: ``schema``, ``demo``, ``views rebuild|update|follow|status``,
+``agency add``, ``admin init``, ``delivery run`` and ``subscribe``.
 
 Exit codes: 0 success; 1 a ledger error (its message says the field and the
 rule); 2 bad usage (typer's own).
@@ -246,6 +246,74 @@ def agency_add(
         console.print(f"the running nats-server (pid {pid}) reloaded its users")
 
 
+admin_app = typer.Typer(
+    help="The admin's step: create and check the streams (the service may not).",
+    no_args_is_help=True,
+)
+app.add_typer(admin_app, name="admin")
+
+
+@admin_app.command("init")
+def admin_init(
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            "--credentials",
+            help="The admin's credentials file (default: <data dir>/credentials/ledger-admin.json"
+            " for the embedded server, NATS_CREDENTIALS for a NATS_URL server).",
+        ),
+    ] = None,
+) -> None:
+    """Create the ledger and delivery streams if missing, and check that the ledger stream
+    cannot lose history (limits, TTLs, rollups, deletes, purges, sources...).
+
+    On the embedded server (no NATS_URL) this creates the admin user on first use and
+    prints its credentials file: keep it away from the service once the streams exist.
+    Uses a running embedded server on the data dir, or starts one for the while.
+    """
+    from consumers.manager import admin_step
+    from ledger.access import admin_credentials_path, ensure_admin_user, ensure_service_users
+    from ledger.access import load_credentials as load
+    from ledger.bootstrap import initialise_streams
+    from ledger.embedded import EmbeddedNats, running_url
+    from ledger.logging import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    try:
+        if settings.nats_url is not None:
+            path = credentials or settings.nats_credentials
+            admin = load(path) if path is not None else None
+            names = initialise_streams(settings, settings.nats_url, admin, steps=[admin_step])
+        else:
+            admin = None
+            if settings.auth:
+                ensure_service_users(settings.data_dir, settings)
+                admin = (
+                    load(credentials)
+                    if credentials
+                    else ensure_admin_user(settings.data_dir, settings)
+                )
+                if admin is None:
+                    path = admin_credentials_path(settings.data_dir)
+                    console.print(
+                        f"[bold red]error:[/] the admin's credentials file {path} is not in"
+                        " the data dir: give it with --credentials"
+                    )
+                    raise typer.Exit(1)
+                typer.echo(str(credentials or admin_credentials_path(settings.data_dir)))
+            url = running_url(settings.data_dir)
+            if url is not None:
+                names = initialise_streams(settings, url, admin, steps=[admin_step])
+            else:
+                with EmbeddedNats(settings.data_dir, auth=settings.auth) as server:
+                    names = initialise_streams(settings, server.url, admin, steps=[admin_step])
+    except LedgerError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(1) from e
+    console.print(f"streams ready: {', '.join(names)}")
+
+
 delivery_app = typer.Typer(
     help="Deliver each case event to the agencies party to the case.", no_args_is_help=True
 )
@@ -255,14 +323,14 @@ app.add_typer(delivery_app, name="delivery")
 @delivery_app.command("run")
 def delivery_run() -> None:
     """Fan case events out to each agency's consumer as they are recorded, until interrupted."""
-    from consumers.manager import delivery_runner
+    from consumers.manager import admin_step, delivery_runner
     from ledger.bootstrap import open_ledger
     from projections.catalogue import open_store
 
     settings = Settings.from_env()
     store = open_store(settings)
     try:
-        with open_ledger(settings) as running:
+        with open_ledger(settings, admin_steps=[admin_step]) as running:
             runner = delivery_runner(running.ledger, store, settings)
 
             def stop(signum: int, frame: FrameType | None) -> None:

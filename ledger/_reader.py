@@ -2,39 +2,52 @@
 
 ``subscribe()`` hands notifications one at a time across a thread boundary,
 which suits a caller that wants each event as soon as it lands. A projection
-rebuild wants throughput instead: here an ordered push consumer (the fastest way
-nats-py reads a stream: a callback, server-side flow control) runs on an event
-loop owned by the calling thread, and the loop runs only while a batch is being
-collected. While the caller applies a batch the loop is paused and the server's
-flow control holds the rest, so there is no queue hand-off per message and no
+rebuild wants throughput instead: here batched direct gets (``$JS.API.DIRECT.GET``
+with ``batch`` and ``next_by_subj``, ADR-31) run on an event loop owned by the
+calling thread, and the loop runs only while a batch is being collected. The next
+request goes out as soon as one ends, so the server streams the following messages
+while the caller applies a batch; there is no queue hand-off per message and no
 second thread competing for the GIL.
 
-An ordered consumer notices gaps (and a heartbeat missed during a long pause) and
-recreates itself from the last sequence it delivered, so a batch never skips or
-repeats a message.
+Direct gets, not a consumer: a reader that may create consumers may create a push
+consumer, and nats-server does not check a push consumer's ``deliver_subject``
+against its creator's publish permissions (nats-io/nats-server#8274), so the
+projection workers' user could aim one at an agency's inbox. Reading by direct get
+needs no consumer at all (see :mod:`ledger.access`).
+
+Every message carries its stream sequence, so a request that was lost (a reconnect)
+is simply made again from the last sequence taken: a batch never skips or repeats a
+message. Following the stream, a reader that has caught up asks again every
+``idle_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import threading
+import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final
 
+import nats.errors
 from eventsourcing.persistence import Notification
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from ledger import _stream
+from ledger.errors import LedgerUnavailable
 
 if TYPE_CHECKING:
     from ledger.persistence import NatsApplicationRecorder
 
 __all__ = ["read_batches"]
 
-#: Messages nats-py may hold for the consumer before it counts it as slow.
-_PENDING_LIMIT = 65_536
+#: Messages one direct-get request asks for.
+_REQUEST_BATCH: Final = 5_000
+#: Messages nats-py may hold for the inbox before it counts it as slow.
+_PENDING_LIMIT: Final = 65_536
 
 
 def read_batches(
@@ -49,15 +62,15 @@ def read_batches(
     """Notifications after ``gt`` in lists of at most ``size``.
 
     With ``until`` the iterator ends after that stream sequence. Without it, it
-    follows the stream: a batch is handed over once it is full or once nothing has
-    arrived for ``idle_s``, and the iterator ends when ``stop`` is set.
+    follows the stream: a batch is handed over once it is full or once nothing more
+    is there for now, and the iterator ends when ``stop`` is set.
     """
     loop = asyncio.new_event_loop()
-    batch = _Batch(recorder, size, until)
+    batch = _Batch(recorder, size, gt, until)
     try:
         nc = loop.run_until_complete(recorder.pool.connect())
         try:
-            loop.run_until_complete(batch.subscribe(nc, gt))
+            loop.run_until_complete(batch.start(nc))
             while not batch.done:
                 if stop is not None and stop.is_set():
                     return
@@ -73,102 +86,145 @@ def read_batches(
 
 
 class _Batch:
-    """The messages of the batch being collected, and when it is ready to hand over."""
+    """The messages received and not yet taken, and the direct-get request in flight."""
 
-    def __init__(self, recorder: NatsApplicationRecorder, size: int, until: int | None) -> None:
+    def __init__(
+        self, recorder: NatsApplicationRecorder, size: int, gt: int, until: int | None
+    ) -> None:
         self._recorder = recorder
         self._size = size
         self._until = until
         self._messages: list[Msg] = []
-        self._ready = asyncio.Event()
         self._arrived = asyncio.Event()
-        self._last = 0
-        self.done = until is not None and until <= 0
-        self._sub: Any = None
+        self._next = gt + 1  # the first sequence not received yet
+        self._last = gt  # the last sequence handed over
+        self._asked_at: float | None = None  # when the request in flight went out
+        self._caught_up = False  # the last request found nothing more
+        self._error: str | None = None
+        self._nc: Client | None = None
+        self._inbox = ""
+        self._sub: object = None
+        self.done = until is not None and until <= gt
 
-    async def subscribe(self, nc: Client, gt: int) -> None:
-        js = nc.jetstream()
-        self._sub = await js.subscribe(
-            self._recorder.subjects.all_aggregates,
-            ordered_consumer=True,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=gt + 1
-            ),
-            cb=self._on_msg,
-            pending_msgs_limit=_PENDING_LIMIT,
+    async def start(self, nc: Client) -> None:
+        self._nc = nc
+        self._inbox = nc.new_inbox()
+        self._sub = await nc.subscribe(
+            self._inbox, cb=self._on_msg, pending_msgs_limit=_PENDING_LIMIT
         )
+        await self._ask()
 
     async def close(self, nc: Client) -> None:
-        """Stop the consumer (and nats-py's heartbeat and flow-control tasks), then close."""
         try:
             if self._sub is not None:
-                await self._sub.unsubscribe()
+                await self._sub.unsubscribe()  # type: ignore[attr-defined]
         finally:
             await nc.close()
 
-    async def _on_msg(self, msg: Msg) -> None:
-        self._messages.append(msg)
-        self._arrived.set()
-        if self._full(msg):
-            self._ready.set()
+    async def _ask(self) -> None:
+        """Request the next messages, unless a request is in flight or all are in."""
+        if self._asked_at is not None or self._nc is None:
+            return
+        count = _REQUEST_BATCH
+        if self._until is not None:
+            count = min(count, self._until - self._next + 1)
+            if count <= 0:
+                return
+        request = {
+            "seq": self._next,
+            "batch": count,
+            "next_by_subj": self._recorder.subjects.all_aggregates,
+        }
+        self._asked_at = time.monotonic()
+        try:
+            await self._nc.publish(
+                f"$JS.API.DIRECT.GET.{self._recorder.stream}",
+                json.dumps(request).encode(),
+                reply=self._inbox,
+            )
+        except nats.errors.Error:
+            self._asked_at = None  # disconnected: asked again once the timeout passes
 
-    def _full(self, last: Msg) -> bool:
-        """Whether the batch can be handed over: full, or ``last`` reaches ``until``."""
+    async def _on_msg(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status is None:
+            seq = int(headers.get("Nats-Sequence", "0"))
+            if seq >= self._next:
+                self._messages.append(msg)
+                self._next = seq + 1
+                if len(self._messages) == self._size:
+                    self._arrived.set()
+            return
+        self._asked_at = None
+        if status == "204":  # end of this request's batch
+            self._caught_up = int(headers.get("Nats-Num-Pending", "0")) == 0
+        elif status == "404":  # nothing at or after the sequence asked for
+            self._caught_up = True
+        else:
+            self._error = status
+        self._arrived.set()
+        await self._prefetch()
+
+    async def _prefetch(self) -> None:
+        """Ask for more while there is more and not much is waiting to be taken."""
+        if not self._caught_up and len(self._messages) < 2 * max(self._size, _REQUEST_BATCH):
+            await self._ask()
+
+    def _ready(self) -> bool:
         if len(self._messages) >= self._size:
             return True
-        return self._until is not None and last.metadata.sequence.stream >= self._until
+        return self._until is not None and self._next > self._until
 
     async def wait(self, idle_s: float) -> None:
-        """Until the batch is full or reaches ``until``; following, until what has arrived
-        is all there is for now (or ``idle_s`` passed with nothing)."""
-        if self._until is None:
-            await self._follow(idle_s)
-            return
-        await self._ready.wait()
-
-    async def _follow(self, idle_s: float) -> None:
-        # Following, latency matters more than batch size: hand over as soon as the
-        # messages already received have been taken in. Yielding to the loop lets
-        # nats-py deliver what is already in its buffers; when a round brings nothing
-        # more, the batch is what there is now.
-        if not self._messages:
-            try:
-                await asyncio.wait_for(self._arrived.wait(), timeout=idle_s)
-            except TimeoutError:
-                return
-        count = -1
-        while count != len(self._messages) and not self._ready.is_set():
-            count = len(self._messages)
-            for _ in range(3):
-                await asyncio.sleep(0)
+        """Until a full batch (or ``until``) is in; following, until what the stream has
+        now is in, or ``idle_s`` passed with nothing."""
+        started = time.monotonic()
+        timeout = self._recorder.timeout
+        while not self._ready():
+            if self._error is not None:
+                stream = self._recorder.stream
+                msg = f"direct get on stream {stream!r} answered status {self._error}"
+                raise LedgerUnavailable(msg)
+            if self._asked_at is not None and time.monotonic() - self._asked_at > timeout:
+                self._asked_at = None  # lost (a reconnect): ask again from where we are
+            if self._caught_up:
+                if self._until is not None or self._messages:
+                    break  # all there is for now
+                remaining = idle_s - (time.monotonic() - started)
+                if remaining <= 0:
+                    break
+                await asyncio.sleep(remaining)  # following a quiet stream: ask again soon
+                self._caught_up = False
+            self._arrived.clear()
+            await self._ask()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout=min(timeout, 0.5))
+        await self._prefetch()
 
     def take(self) -> list[Notification]:
         """At most ``size`` notifications; what arrived beyond them waits for the next batch."""
         messages, self._messages = self._messages[: self._size], self._messages[self._size :]
-        self._ready.clear()
-        if not self._messages:
-            self._arrived.clear()
-        if self._messages and self._full(self._messages[-1]):
-            self._ready.set()
         subjects = self._recorder.subjects
         out: list[Notification] = []
         for msg in messages:
-            seq = msg.metadata.sequence.stream
+            headers = msg.headers or {}
+            seq = int(headers["Nats-Sequence"])
             if seq <= self._last:
-                continue  # redelivered after the ordered consumer restarted
+                continue
             if self._until is not None and seq > self._until:
                 break
-            headers = msg.headers or {}
             out.append(
                 Notification(
                     id=seq,
-                    originator_id=subjects.originator(msg.subject),
+                    originator_id=subjects.originator(headers["Nats-Subject"]),
                     originator_version=int(headers[_stream.HDR_VERSION]),
                     topic=headers.get(_stream.HDR_TOPIC, ""),
                     state=msg.data,
                 )
             )
             self._last = seq
-        if self._until is not None and self._last >= self._until:
-            self.done = True
+        if self._until is not None and not self._messages:
+            # Done at ``until``, or earlier when the stream has nothing more to give.
+            self.done = self._last >= self._until or self._next > self._until or self._caught_up
         return out

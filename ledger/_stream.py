@@ -44,6 +44,7 @@ __all__ = [
     "headers",
     "publish",
     "publish_sync",
+    "stream_problems",
 ]
 
 HDR_TOPIC: Final = "Ledger-Topic"
@@ -273,6 +274,57 @@ async def direct_get_batch(
     return out, pending
 
 
+#: Stream settings that would let the stream lose, rewrite or leak history, each with the
+#: value the ledger needs (``None``: unset or empty) and why. A missing key is the
+#: server's default, which is what the ledger needs.
+_UNLIMITED: Final = "unlimited (-1 or 0)"
+_GUARANTEES: Final[tuple[tuple[str, object, str], ...]] = (
+    ("retention", "limits", "interest or work-queue retention deletes consumed messages"),
+    ("storage", "file", "memory storage loses the history when the server stops"),
+    ("max_msgs", _UNLIMITED, "a message limit drops the oldest events"),
+    ("max_bytes", _UNLIMITED, "a size limit drops the oldest events"),
+    ("max_age", _UNLIMITED, "an age limit drops events once they are old enough"),
+    ("max_msgs_per_subject", _UNLIMITED, "a per-subject limit drops a case's earlier events"),
+    ("discard_new_per_subject", False, "it goes with a per-subject limit"),
+    ("allow_msg_ttl", False, "a per-message TTL header lets a writer make an event expire"),
+    ("subject_delete_marker_ttl", _UNLIMITED, "it goes with per-message TTLs"),
+    ("allow_rollup_hdrs", False, "a rollup header lets a writer purge a subject's history"),
+    ("deny_delete", True, "deleting a message must be refused by the server"),
+    ("deny_purge", True, "purging must be refused by the server"),
+    ("allow_atomic", True, "a save of several events is one atomic batch"),
+    ("allow_direct", True, "the ledger reads by direct gets"),
+    ("sealed", False, "a sealed stream takes no writes"),
+    ("no_ack", False, "the ledger waits for each write's acknowledgement"),
+    ("mirror", None, "a mirror's history is another stream's, which it follows"),
+    ("sources", None, "sourced messages would be written into the ledger by another stream"),
+    ("subject_transform", None, "a transform rewrites the subjects events are stored under"),
+    ("republish", None, "republishing copies every event to other subjects"),
+    ("allow_msg_counter", False, "counter messages are summed, not kept as events"),
+    ("allow_msg_schedules", False, "scheduled messages are written by the server, not the ledger"),
+)
+
+
+def stream_problems(config: Mapping[str, Any], subjects: Sequence[str]) -> list[str]:
+    """Each setting of a stream's configuration (as ``STREAM.INFO`` reports it) that
+    breaks the ledger's guarantees, named with what the ledger needs and why."""
+    problems = []
+    for key, want, why in _GUARANTEES:
+        have = config.get(key)
+        if want == _UNLIMITED:
+            ok = have is None or (isinstance(have, int) and have <= 0)
+        elif want is None:
+            ok = not have
+        elif isinstance(want, bool):
+            ok = bool(have) == want
+        else:
+            ok = have is None or have == want
+        if not ok:
+            problems.append(f"{key} is {have!r}, the ledger needs {want} ({why})")
+    if not set(subjects) <= set(config.get("subjects") or []):
+        problems.append(f"subjects are {config.get('subjects')!r}, the ledger needs {subjects!r}")
+    return problems
+
+
 async def ensure_stream(
     nc: Client,
     *,
@@ -283,18 +335,17 @@ async def ensure_stream(
     create: bool,
     timeout: float,
 ) -> None:
-    """Create the ledger stream if it is missing; refuse one that breaks the guarantees."""
+    """Create the ledger stream if it is missing; refuse one that could lose history.
+
+    An existing stream is checked setting by setting (:func:`stream_problems`): a limit
+    that could drop events, a header that lets a writer expire or roll up a subject, a
+    delete or purge that the server would allow, or a source of events other than the
+    ledger's own writes raises :class:`StreamMisconfigured` naming every one of them.
+    """
     raw = await api(nc, f"$JS.API.STREAM.INFO.{name}", None, timeout)
     info = _info_decoder.decode(raw)
     if info.error is None:
-        cfg = info.config
-        problems = [
-            f"{key} is {cfg.get(key)!r}, the ledger needs {want!r}"
-            for key, want in (("deny_delete", True), ("deny_purge", True), ("allow_atomic", True))
-            if cfg.get(key) != want
-        ]
-        if not set(subjects) <= set(cfg.get("subjects") or []):
-            problems.append(f"subjects are {cfg.get('subjects')!r}, the ledger needs {subjects!r}")
+        problems = stream_problems(info.config, subjects)
         if problems:
             msg = f"stream {name!r} exists but " + "; ".join(problems)
             raise StreamMisconfigured(msg)
@@ -303,7 +354,10 @@ async def ensure_stream(
         msg = f"stream {name!r}: {info.error.description}"
         raise LedgerUnavailable(msg)
     if not create:
-        msg = f"stream {name!r} does not exist and creating it is switched off"
+        msg = (
+            f"stream {name!r} does not exist and this user may not create it (the admin"
+            " creates it: run `ledger admin init`)"
+        )
         raise StreamMisconfigured(msg)
     config = {
         "name": name,
@@ -323,3 +377,13 @@ async def ensure_stream(
     if created.error is not None and created.error.err_code != 10058:  # 10058: already in use
         msg = f"could not create stream {name!r}: {created.error.description}"
         raise StreamMisconfigured(msg)
+    if created.error is not None:  # created meanwhile by someone else: check theirs
+        await ensure_stream(
+            nc,
+            name=name,
+            subjects=subjects,
+            replicas=replicas,
+            duplicate_window_s=duplicate_window_s,
+            create=False,
+            timeout=timeout,
+        )

@@ -5,31 +5,50 @@ passwords only as bcrypt hashes; a user's plaintext password is written once, to
 credentials file ``<data_dir>/credentials/<user>.json`` (mode 0600, in a 0700
 directory), and nowhere else. :func:`render_server_config` turns the registry into the
 nats-server configuration that :class:`~ledger.embedded.EmbeddedNats` runs with, so the
-permissions below are enforced by the broker, not by the ledger.
+permissions below are enforced by the broker, not by the ledger. Every list is an allow
+list: whatever is not on it (a ``STREAM.DELETE``, a ``PURGE``, an ``UPDATE``, a
+``MSG.DELETE``, a ``CONSUMER.DELETE``, ...) is refused with a permissions violation.
 
-Roles and their permissions (``<stream>`` and ``<prefix>`` come from the settings):
+Roles and their permissions (``<stream>`` and ``<prefix>`` come from the settings; the
+delivery stream is ``<stream>_DELIVERY`` with subjects ``<prefix>-delivery.>``, as in
+:mod:`consumers._names`):
 
-* ``service``, user ``ledger``: everything. It creates the stream and the consumers,
-  and it is the only writer.
-* ``projector``, user ``projections``: publish ``$JS.API.STREAM.NAMES`` (nats-py looks
-  a stream up by subject), ``$JS.API.STREAM.INFO.<stream>``,
-  ``$JS.API.CONSUMER.CREATE.<stream>`` (ephemeral consumers only: the server refuses a
-  durable name on that subject), ``$JS.API.DIRECT.GET.<stream>`` and
-  ``$JS.API.DIRECT.GET.<stream>.>``, ``$JS.FC.<stream>.>`` (an ordered consumer's flow
-  control replies); subscribe ``_INBOX_projections.>``.
+* ``admin``, user ``ledger-admin``: everything. It creates and configures the streams
+  (``ledger admin init``, and the embedded server's first start) and nothing at run
+  time needs it. Its credentials file is the key to the history: see
+  docs/operations.md for who holds it.
+* ``service``, user ``ledger``: what the running service needs and no more. Publish
+  ``<prefix>.>`` (the only writer), ``$JS.API.STREAM.NAMES``,
+  ``$JS.API.STREAM.INFO.<stream>``, ``$JS.API.DIRECT.GET.<stream>`` and
+  ``$JS.API.DIRECT.GET.<stream>.>``, ``$JS.API.CONSUMER.CREATE.<stream>`` (ephemeral
+  consumers only: the server refuses a durable name on that subject, so it cannot
+  touch another consumer) and ``$JS.FC.<stream>.>`` (eventsourcing's ``subscribe()``
+  is an ordered consumer); on the delivery stream ``<prefix>-delivery.>``,
+  ``$JS.API.STREAM.INFO.<stream>_DELIVERY`` and
+  ``$JS.API.CONSUMER.DURABLE.CREATE.<stream>_DELIVERY.*`` (each agency's durable pull
+  consumer, made before its first message); subscribe ``_INBOX.>``.
+* ``projector``, user ``projections``: publish ``$JS.API.STREAM.INFO.<stream>``,
+  ``$JS.API.DIRECT.GET.<stream>`` and ``$JS.API.DIRECT.GET.<stream>.>``; subscribe
+  ``_INBOX_projections.>``. It reads the stream by batched direct gets only and may
+  create no consumer: a push consumer's ``deliver_subject`` is not checked against its
+  creator's publish permissions (nats-server 2.15, nats-io/nats-server#8274), so any
+  user that may create consumers can aim one at an agency's inbox.
 * ``agency``, user ``agency_<id>``: publish
   ``$JS.API.CONSUMER.MSG.NEXT.<stream>.agency_<id>``,
   ``$JS.API.CONSUMER.INFO.<stream>.agency_<id>`` and ``$JS.ACK.<stream>.agency_<id>.>``;
   subscribe ``_INBOX_agency_<id>.>``.
 
-Restricted users are also denied ``<prefix>.>`` outright: only the service writes.
+The projector and agencies are also denied ``<prefix>.>`` outright: only the service
+writes.
 
 Each restricted user has an inbox prefix of its own (``nats.connect(inbox_prefix=...)``),
 so it can receive its replies and no other client's. An agency reads its cases through
 the durable pull consumer ``agency_<id>`` that the ledger service creates for it with the
 subjects it is party to; it can neither create consumers nor publish into the stream
-(writes go through the ledger service, which validates them). Everything else is refused
-by the server with a permissions violation.
+(writes go through the ledger service, which validates them).
+
+The server's JetStream block has ``sync_interval: always`` unless told otherwise: each
+write is on disk (fsync) before it is acknowledged.
 """
 
 from __future__ import annotations
@@ -63,7 +82,9 @@ __all__ = [
     "InvalidCredentials",
     "ServiceCredentials",
     "add_agency",
+    "admin_credentials_path",
     "agency_user",
+    "ensure_admin_user",
     "ensure_service_users",
     "load_credentials",
     "render_server_config",
@@ -72,8 +93,9 @@ __all__ = [
 
 log = structlog.get_logger()
 
-Role = Literal["service", "projector", "agency"]
+Role = Literal["admin", "service", "projector", "agency"]
 
+ADMIN_USER: Final = "ledger-admin"
 SERVICE_USER: Final = "ledger"
 PROJECTOR_USER: Final = "projections"
 SERVICE_INBOX: Final = "_INBOX"  # nats-py's default: the service may read any reply anyway
@@ -85,6 +107,10 @@ CREDENTIALS_DIR: Final = "credentials"
 _BCRYPT_ROUNDS: Final = 10
 _STREAM_NAME: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SUBJECT_PREFIX: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+#: nats-server's ``sync_interval``: ``always`` (fsync before every acknowledgement) or a
+#: duration such as ``2m`` (its default: acknowledged writes may be lost on a power cut).
+_SYNC_INTERVAL: Final = re.compile(r"^(always|[1-9][0-9]{0,5}(ms|s|m|h))$")
+SYNC_ALWAYS: Final = "always"
 
 
 class InvalidAccessRequest(LedgerError, ValueError):
@@ -209,6 +235,26 @@ def ensure_service_users(data_dir: Path, settings: Settings) -> ServiceCredentia
     return ServiceCredentials(ledger=found[SERVICE_USER], projections=found[PROJECTOR_USER])
 
 
+def ensure_admin_user(data_dir: Path, settings: Settings) -> Credentials | None:
+    """The ``ledger-admin`` user: created with a random password if the registry has none.
+
+    Returns its credentials while its file is in the data dir, None once the operator has
+    taken the file away (the user stays; it is not made again behind their back).
+    """
+    stream, prefix = _checked_names(settings)
+    with _locked_registry(data_dir) as registry:
+        user = registry.find(ADMIN_USER)
+        if user is None:
+            log.info("nats_user_created", user=ADMIN_USER, role="admin")
+            return _new_user(data_dir, registry, ADMIN_USER, "admin", SERVICE_INBOX, stream, prefix)
+        return _matching_credentials(data_dir, user)
+
+
+def admin_credentials_path(data_dir: Path) -> Path:
+    """The admin's credentials file: ``<data dir>/credentials/ledger-admin.json``."""
+    return _credentials_path(data_dir, ADMIN_USER)
+
+
 def add_agency(
     data_dir: Path, settings: Settings, agency: str, *, consumer_stream: str | None = None
 ) -> Path:
@@ -271,17 +317,27 @@ def render_server_config(
     jetstream: bool = True,
     server_name: str | None = None,
     logtime_utc: bool = False,
+    sync_interval: str = SYNC_ALWAYS,
+    auth: bool = True,
 ) -> str:
     """The nats-server configuration for ``data_dir``'s registry: users, permissions, store.
 
     ``port`` None listens on any free port. Pure apart from reading the registry.
     ``server_name`` and ``logtime_utc`` belong here rather than on the command line: a
     reload resets the flags that the server does not re-apply (those two among them).
+    ``sync_interval`` is JetStream's: ``always`` syncs every write to disk before it is
+    acknowledged. ``auth=False`` leaves the users out (an open server, for tests).
     """
     if not _is_loopback(host):
         raise InvalidAccessRequest(f"host {host!r} is not a loopback address", field="host")
-    users = _read_registry(data_dir).users
-    if not users:
+    if not _SYNC_INTERVAL.fullmatch(sync_interval):
+        msg = (
+            f"sync_interval {sync_interval!r} must be 'always' or a duration such as '2m'"
+            " (nats-server's jetstream sync_interval)"
+        )
+        raise InvalidAccessRequest(msg, field="sync_interval")
+    users = _read_registry(data_dir).users if auth else []
+    if auth and not users:
         # A server with an empty user list lets anyone in: refuse rather than run open.
         msg = f"{data_dir / REGISTRY_FILE} has no users (ensure_service_users creates them)"
         raise CredentialsNotFound(msg)
@@ -295,7 +351,14 @@ def render_server_config(
     if logtime_utc:
         lines += ["logtime_utc: true"]
     if jetstream:
-        lines += ["jetstream {", f"  store_dir: {_q(str(data_dir))}", "}"]
+        lines += [
+            "jetstream {",
+            f"  store_dir: {_q(str(data_dir))}",
+            f"  sync_interval: {_q(sync_interval)}",
+            "}",
+        ]
+    if not auth:
+        return "\n".join([*lines, ""])
     lines += ["authorization {", "  users = ["]
     lines += [f"    {_render_user(user)}" for user in users]
     lines += ["  ]", "}", ""]
@@ -310,6 +373,8 @@ def write_server_config(
     jetstream: bool = True,
     server_name: str | None = None,
     logtime_utc: bool = False,
+    sync_interval: str = SYNC_ALWAYS,
+    auth: bool = True,
 ) -> Path:
     """Render the configuration into ``<data_dir>/nats-server.conf`` (mode 0600)."""
     path = Path(data_dir) / CONFIG_FILE
@@ -320,6 +385,8 @@ def write_server_config(
         jetstream=jetstream,
         server_name=server_name,
         logtime_utc=logtime_utc,
+        sync_interval=sync_interval,
+        auth=auth,
     )
     _write_private(path, config.encode())
     return path
@@ -328,16 +395,30 @@ def write_server_config(
 def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
     """(publish allow, subscribe allow) of a user, or None for all permissions."""
     stream = user.stream
-    if user.role == "service":
+    if user.role == "admin":
         return None
-    if user.role == "projector":
+    if user.role == "service":
+        # The delivery stream's names follow consumers._names (which imports the ledger,
+        # so the rule is repeated here; tests/integration/test_access.py holds them equal).
+        delivery, delivery_prefix = f"{stream}_DELIVERY", f"{user.subject_prefix}-delivery"
         publish = [
-            "$JS.API.STREAM.NAMES",  # nats-py's subscribe() looks the stream up by subject
+            f"{user.subject_prefix}.>",
+            "$JS.API.STREAM.NAMES",
             f"$JS.API.STREAM.INFO.{stream}",
-            f"$JS.API.CONSUMER.CREATE.{stream}",
             f"$JS.API.DIRECT.GET.{stream}",
             f"$JS.API.DIRECT.GET.{stream}.>",
+            f"$JS.API.CONSUMER.CREATE.{stream}",  # ephemeral only (a durable name is refused)
             f"$JS.FC.{stream}.>",
+            f"{delivery_prefix}.>",
+            f"$JS.API.STREAM.INFO.{delivery}",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{delivery}.*",
+        ]
+        return publish, [f"{SERVICE_INBOX}.>"]
+    if user.role == "projector":
+        publish = [
+            f"$JS.API.STREAM.INFO.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}.>",
         ]
         return publish, [f"_INBOX_{user.name}.>"]
     consumer = user.name
@@ -354,6 +435,11 @@ def _render_user(user: _User) -> str:
     if (permissions := _permissions(user)) is None:
         return head + " }"
     publish, subscribe = permissions
+    if user.role == "service":
+        return (
+            f"{head}, permissions: {{ publish: {{ allow: {_q(publish)} }},"
+            f" subscribe: {{ allow: {_q(subscribe)} }} }} }}"
+        )
     # The deny is belt and braces: no allow above reaches a ledger subject.
     deny = [f"{user.subject_prefix}.>"]
     return (
@@ -376,7 +462,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _checked_stream(stream: str, field: str) -> str:
-    if not _STREAM_NAME.match(stream):
+    if not _STREAM_NAME.fullmatch(stream):
         msg = f"{field} {stream!r} must be 1-64 letters, digits, '-' or '_'"
         raise InvalidAccessRequest(msg, field=field)
     return stream
@@ -384,7 +470,7 @@ def _checked_stream(stream: str, field: str) -> str:
 
 def _checked_names(settings: Settings) -> tuple[str, str]:
     _checked_stream(settings.stream, "NATS_STREAM")
-    if not _SUBJECT_PREFIX.match(settings.subject_prefix):
+    if not _SUBJECT_PREFIX.fullmatch(settings.subject_prefix):
         msg = (
             f"NATS_SUBJECT_PREFIX {settings.subject_prefix!r} must be 1-32 letters, digits,"
             " '-' or '_'"

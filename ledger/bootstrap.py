@@ -9,24 +9,43 @@ With ``LEDGER_AUTH`` on, the embedded server runs with the users of
 :mod:`ledger.access` and the ledger logs in as its own ``ledger`` user (created on
 first use); a ``NATS_URL`` server is logged in to with ``NATS_CREDENTIALS`` when given.
 The password travels only inside the URL handed to the persistence module.
+
+The ``ledger`` user may not create or configure streams. The streams are made by the
+admin (:func:`initialise_streams`, which ``ledger admin init`` runs, and which the
+embedded server's start runs while the admin's credentials file is in the data dir);
+the service only checks, at start, that the ledger stream cannot lose history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
+import nats
+import nats.errors
 import structlog
+from nats.aio.client import Client
 
-from ledger.access import Credentials, ensure_service_users, load_credentials
+from ledger import _stream
+from ledger.access import (
+    Credentials,
+    ensure_admin_user,
+    ensure_service_users,
+    load_credentials,
+)
 from ledger.application import Ledger
 from ledger.embedded import EmbeddedNats
+from ledger.errors import LedgerUnavailable
 from ledger.logging import configure_logging
 from ledger.settings import Settings
 
-__all__ = ["Running", "open_ledger"]
+__all__ = ["AdminStep", "Running", "initialise_streams", "open_ledger"]
+
+#: The ledger stream's duplicate window, as the persistence module creates it.
+_DUPLICATE_WINDOW_S = 120.0
 
 log = structlog.get_logger()
 
@@ -51,11 +70,14 @@ def open_ledger(
     *,
     configure_logs: bool = True,
     role: Literal["service", "projector"] = "service",
+    admin_steps: Sequence[AdminStep] = (),
 ) -> Iterator[Running]:
     """Start (or connect to) NATS and yield a ready :class:`Running` ledger.
 
     ``role="projector"`` logs in to the embedded server as the projection workers' user,
     which may read the ledger stream but never write to it (nor create it).
+    ``admin_steps`` are further streams the admin makes at the embedded server's start
+    (see :func:`initialise_streams`).
     """
     if configure_logs:
         configure_logging(json=settings.log_json, level=settings.log_level)
@@ -64,11 +86,19 @@ def open_ledger(
     url = settings.nats_url
     if url is None:
         server = EmbeddedNats(settings.data_dir, auth=settings.auth)
+        admin: Credentials | None = None
         if settings.auth:
             users = ensure_service_users(settings.data_dir, settings)
+            admin = ensure_admin_user(settings.data_dir, settings)
             credentials = users.projections if role == "projector" else users.ledger
         server.start()
         url = server.url
+        if admin is not None:  # first start, or the admin's file is still here
+            try:
+                initialise_streams(settings, url, admin, steps=admin_steps)
+            except BaseException:
+                server.stop()
+                raise
     elif settings.nats_credentials is not None:
         credentials = load_credentials(settings.nats_credentials)
     login_url = url if credentials is None else credentials.url(url)
@@ -78,7 +108,8 @@ def open_ledger(
             env=settings.persistence_env(
                 login_url,
                 inbox_prefix=credentials.inbox_prefix if reader and credentials else None,
-                create_stream=not reader,
+                # With a login, the admin made the stream; the service only checks it.
+                create_stream=credentials is None,
             )
         )
         try:
@@ -88,3 +119,48 @@ def open_ledger(
     finally:
         if server is not None:
             server.stop()
+
+
+#: A further stream the admin makes (the delivery stream, from the consumers layer, which
+#: the ledger may not import): given the admin's connection, returns the stream's name.
+AdminStep = Callable[[Client, Settings], Awaitable[str]]
+
+
+def initialise_streams(
+    settings: Settings,
+    url: str,
+    admin: Credentials | None,
+    *,
+    steps: Sequence[AdminStep] = (),
+    timeout: float = 10.0,
+) -> list[str]:
+    """As the admin: create the ledger stream if missing and check it; then each of
+    ``steps`` (``ledger admin init`` passes the delivery stream's).
+
+    Idempotent. Raises :class:`~ledger.errors.StreamMisconfigured` when the ledger
+    stream exists with a setting that could lose history. Returns the streams' names.
+    """
+
+    async def run() -> list[str]:
+        options = {} if admin is None else admin.connect_options()
+        try:
+            nc = await nats.connect(url, allow_reconnect=False, connect_timeout=timeout, **options)
+        except (nats.errors.Error, OSError) as e:
+            raise LedgerUnavailable(f"cannot connect to NATS to create the streams: {e!r}") from e
+        try:
+            await _stream.ensure_stream(
+                nc,
+                name=settings.stream,
+                subjects=[f"{settings.subject_prefix}.>"],
+                replicas=settings.replicas,
+                duplicate_window_s=_DUPLICATE_WINDOW_S,
+                create=True,
+                timeout=timeout,
+            )
+            names = [settings.stream] + [await step(nc, settings) for step in steps]
+        finally:
+            await nc.close()
+        log.info("streams_initialised", streams=names)
+        return names
+
+    return asyncio.run(run())

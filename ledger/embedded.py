@@ -10,11 +10,17 @@ so the data dir is locked here: an ``flock`` on ``<data_dir>/nats-server.lock`` 
 descriptor the server inherits, so the lock lasts exactly as long as the server process,
 even if this Python process dies without stopping it. POSIX only.
 
-``EmbeddedNats(data_dir, auth=True)`` runs the server from a configuration file
-(``<data_dir>/nats-server.conf``, written from the users and permissions of
-:mod:`ledger.access`), so every client must log in and each user may do only what its
-role allows. ``reload()`` (or :func:`reload_running`, from another process) rewrites it and
-has the server reload it (SIGHUP), which is how a new agency's user takes effect.
+The server always runs from a configuration file (``<data_dir>/nats-server.conf``,
+rendered by :mod:`ledger.access`) whose JetStream block has ``sync_interval: always``:
+every write is synced to disk before the server acknowledges it, so an acknowledged
+event survives a power cut or a kernel crash (nats-server's default syncs every two
+minutes). ``sync_interval=`` relaxes it (the benchmark measures the difference).
+
+``EmbeddedNats(data_dir, auth=True)`` adds the users and permissions of
+:mod:`ledger.access` to that file, so every client must log in and each user may do
+only what its role allows. ``reload()`` (or :func:`reload_running`, from another
+process) rewrites it and has the server reload it (SIGHUP), which is how a new agency's
+user takes effect.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from urllib.parse import urlsplit
 import msgspec
 import structlog
 
-from ledger.access import write_server_config
+from ledger.access import SYNC_ALWAYS, write_server_config
 from schemas.errors import LedgerError
 
 __all__ = [
@@ -116,6 +122,7 @@ class EmbeddedNats:
         jetstream: bool = True,
         extra_args: Sequence[str] = (),
         auth: bool = False,
+        sync_interval: str = SYNC_ALWAYS,
     ) -> None:
         if not _is_loopback(host):
             raise InvalidServerConfig(f"host {host!r} is not a loopback address")
@@ -127,6 +134,7 @@ class EmbeddedNats:
         self.jetstream = jetstream
         self.extra_args = tuple(extra_args)
         self.auth = auth
+        self.sync_interval = sync_interval
         self._port = port
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
@@ -172,13 +180,10 @@ class EmbeddedNats:
             self._lock_fd = lock_fd = self._lock_data_dir()
             args = [str(binary), "-a", self.host, "-p", str(self._port or -1)]
             args += ["-l", str(self.log_file), "--ports_file_dir", str(ports_dir)]
-            if self.auth:
-                # The store dir, server name and UTC times go in the file: the server refuses
-                # a store dir given twice, and a reload resets the other two if only flags.
-                args += ["-c", str(self._write_config(self._port))]
-            else:
-                args += ["--server_name", _SERVER_NAME, "--logtime_utc"]
-                args += ["-js", "-sd", str(self.data_dir)] if self.jetstream else []
+            # The store dir, sync interval, server name and UTC times go in the file: the
+            # server refuses a store dir given twice, sync_interval has no flag, and a
+            # reload resets the other two if only flags.
+            args += ["-c", str(self._write_config(self._port))]
             args += self.extra_args  # last, so that they win
             try:
                 for stale in ports_dir.glob("*.ports"):  # left by a killed server
@@ -263,7 +268,14 @@ class EmbeddedNats:
         return f"EmbeddedNats(data_dir={str(self.data_dir)!r}, port={self._port}, pid={self.pid})"
 
     def _write_config(self, port: int | None) -> Path:
-        return _write_config(self.data_dir, self.host, port, jetstream=self.jetstream)
+        return _write_config(
+            self.data_dir,
+            self.host,
+            port,
+            jetstream=self.jetstream,
+            auth=self.auth,
+            sync_interval=self.sync_interval,
+        )
 
     def _lock_data_dir(self) -> int:
         fd = os.open(self.data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -368,10 +380,25 @@ def _running(data_dir: Path) -> tuple[int, str] | None:
     return pid, listening
 
 
-def _write_config(data_dir: Path, host: str, port: int | None, *, jetstream: bool) -> Path:
-    """The configuration of an embedded server with authentication."""
+def _write_config(
+    data_dir: Path,
+    host: str,
+    port: int | None,
+    *,
+    jetstream: bool,
+    auth: bool = True,
+    sync_interval: str = SYNC_ALWAYS,
+) -> Path:
+    """The configuration of an embedded server (with authentication unless ``auth=False``)."""
     return write_server_config(
-        data_dir, host, port, jetstream=jetstream, server_name=_SERVER_NAME, logtime_utc=True
+        data_dir,
+        host,
+        port,
+        jetstream=jetstream,
+        server_name=_SERVER_NAME,
+        logtime_utc=True,
+        sync_interval=sync_interval,
+        auth=auth,
     )
 
 

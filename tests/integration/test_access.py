@@ -1,35 +1,46 @@
 """The embedded server with authentication: each user may do what its role allows, and the
-server itself refuses everything else (a permissions violation, not an empty result)."""
+server itself refuses everything else (a permissions violation, not an empty result).
+
+The service's and the projector's refusals are in test_access_refusals.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import bcrypt
-import nats
 import pytest
-from nats.aio.client import Client as NatsClient
-from nats.js.api import AckPolicy, ConsumerConfig
-from nats.js.errors import APIError
+from access_support import (
+    CASE_A,
+    CASE_B,
+    PREFIX,
+    REFUSAL_WAIT,
+    STREAM,
+    Secured,
+    connect,
+    login_refused,
+    mode,
+    publish_refused,
+    secured_server,
+    stored,
+    subscription_refused,
+)
+from nats.js.api import ConsumerConfig
 from rich.pretty import pretty_repr
 
+from consumers import delivery_prefix, delivery_stream
 from ledger.access import (
     AgencyAlreadyAdded,
-    Credentials,
     CredentialsNotFound,
     InvalidAccessRequest,
-    ServiceCredentials,
     add_agency,
+    ensure_admin_user,
     ensure_service_users,
     load_credentials,
     render_server_config,
@@ -40,121 +51,11 @@ from ledger.embedded import EmbeddedNats, EmbeddedServerError
 from ledger.settings import Settings
 from schemas.errors import LedgerError
 
-STREAM = "LEDGER"
-PREFIX = "ledger"
-CASE_A = f"{PREFIX}.p.case.c1"  # agency a is party to c1
-CASE_B = f"{PREFIX}.p.case.c2"  # agency b is party to c2
-REFUSAL_WAIT = 0.5  # seconds a refused request waits for the reply that never comes
-
-
-@dataclass
-class Client:
-    """A connection and the errors the server sent it (nats-py hands them to error_cb)."""
-
-    nc: Any
-    js: Any
-    errors: list[str] = field(default_factory=list)
-
-    async def refusals(self, count: int) -> list[str]:
-        """The errors so far, once ``count`` have come or a second has passed (a -ERR
-        usually comes before the flush's PONG, but not always)."""
-        await self.nc.flush(timeout=2)
-        for _ in range(50):
-            if len(self.errors) >= count:
-                break
-            await asyncio.sleep(0.02)
-        return self.errors
-
-
-@asynccontextmanager
-async def connect(url: str, credentials: Credentials | None = None) -> AsyncIterator[Client]:
-    client = Client(nc=None, js=None)
-
-    async def on_error(e: Exception) -> None:
-        client.errors.append(str(e))
-
-    options = credentials.connect_options() if credentials is not None else {}
-    client.nc = await nats.connect(
-        url, error_cb=on_error, allow_reconnect=False, connect_timeout=2, **options
-    )
-    client.js = client.nc.jetstream(timeout=REFUSAL_WAIT)
-    try:
-        yield client
-    finally:
-        await client.nc.close()
-
-
-async def login_refused(url: str, **options: Any) -> str:
-    """The error of a refused login (the half-made connection closed, so nothing leaks)."""
-    nc = NatsClient()
-
-    async def quiet(e: Exception) -> None:  # the refusal is raised; don't log it too
-        pass
-
-    with pytest.raises(nats.errors.Error) as refused:
-        await nc.connect(url, allow_reconnect=False, connect_timeout=2, error_cb=quiet, **options)
-    await nc.close()
-    return str(refused.value)
-
-
-def publish_refused(subject: str) -> str:
-    return f'nats: permissions violation for publish to "{subject.lower()}"'
-
-
-def subscription_refused(subject: str) -> str:
-    return f'nats: permissions violation for subscription to "{subject.lower()}"'
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@dataclass
-class Secured:
-    server: EmbeddedNats
-    settings: Settings
-    service: ServiceCredentials
-    agencies: dict[str, Credentials]
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-
-async def _prepare(url: str, service: Credentials) -> None:
-    """As the ledger service: the stream, three events, and each agency's consumer."""
-    async with connect(url, service) as svc:
-        js = svc.nc.jetstream(timeout=5)
-        await js.add_stream(name=STREAM, subjects=[f"{PREFIX}.>"], allow_direct=True)
-        for subject, data in [(CASE_A, b"a1"), (CASE_B, b"b1"), (CASE_A, b"a2")]:
-            await js.publish(subject, data)
-        for agency, case in [("a", CASE_A), ("b", CASE_B)]:
-            config = ConsumerConfig(
-                durable_name=f"agency_{agency}",
-                filter_subject=case,
-                ack_policy=AckPolicy.EXPLICIT,
-            )
-            await js.add_consumer(STREAM, config)
-        assert svc.errors == []
-
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    """One server with authentication for the module: agencies a and b, each with the
-    durable consumer the ledger service made for it."""
-    data_dir = tmp_path_factory.mktemp("secured")
-    settings = Settings(data_dir=data_dir, stream=STREAM, subject_prefix=PREFIX)
-    service = ensure_service_users(data_dir, settings)
-    agencies = {a: load_credentials(add_agency(data_dir, settings, a)) for a in ("a", "b")}
-    with EmbeddedNats(data_dir, auth=True) as server:
-        asyncio.run(_prepare(server.url, service.ledger))
-        yield Secured(server=server, settings=settings, service=service, agencies=agencies)
-
-
-async def stored(secured: Secured) -> int:
-    async with connect(secured.url, secured.service.ledger) as svc:
-        info = await svc.nc.jetstream(timeout=5).stream_info(STREAM)
-    return int(info.state.messages)
+    with secured_server(tmp_path_factory.mktemp("secured")) as server:
+        yield server
 
 
 class TestLoggingIn:
@@ -185,19 +86,7 @@ class TestLoggingIn:
             assert server.port == port
             assert await login_refused(server.url) == "nats: 'Authorization Violation'"
             async with connect(server.url, service.ledger) as svc:
-                assert (await svc.nc.jetstream(timeout=5).account_info()).limits is not None
-
-
-class TestTheLedgerService:
-    async def test_it_may_create_streams_and_consumers_and_write(self, secured: Secured) -> None:
-        async with connect(secured.url, secured.service.ledger) as svc:
-            js = svc.nc.jetstream(timeout=5)
-            await js.add_stream(name="SCRATCH", subjects=["scratch.>"])
-            ack = await js.publish("scratch.x", b"x")
-            info = await js.add_consumer("SCRATCH", durable_name="reader")
-            await js.delete_stream("SCRATCH")
-            assert (ack.seq, info.name) == (1, "reader")
-            assert await svc.refusals(0) == []
+                assert await svc.refusals(0) == []  # logged in, and nothing refused
 
 
 class TestAnAgency:
@@ -316,54 +205,6 @@ class TestAnAgency:
             assert await a.refusals(1) == [publish_refused(subject)]
 
 
-class TestTheProjector:
-    async def test_it_reads_the_whole_stream_with_an_ordered_consumer_and_direct_gets(
-        self, secured: Secured
-    ) -> None:
-        async with connect(secured.url, secured.service.projections) as p:
-            sub = await p.js.subscribe(f"{PREFIX}.>", ordered_consumer=True)
-            seen = [(await sub.next_msg(timeout=2)).data for _ in range(3)]
-            assert seen == [b"a1", b"b1", b"a2"]
-            assert (await p.js.get_msg(STREAM, seq=2, direct=True)).data == b"b1"
-            assert (await p.js.get_last_msg(STREAM, CASE_A, direct=True)).data == b"a2"
-            assert (await p.js.stream_info(STREAM)).config.name == STREAM
-            await sub.unsubscribe()
-            assert await p.refusals(0) == []
-
-    async def test_publishing_into_the_stream_is_a_permissions_violation_and_stores_nothing(
-        self, secured: Secured
-    ) -> None:
-        before = await stored(secured)
-        async with connect(secured.url, secured.service.projections) as p:
-            await p.nc.publish(CASE_A, b"forged")
-            assert await p.refusals(1) == [publish_refused(CASE_A)]
-        assert await stored(secured) == before
-
-    async def test_it_cannot_create_a_durable_consumer(self, secured: Secured) -> None:
-        async with connect(secured.url, secured.service.projections) as p:
-            with pytest.raises(TimeoutError):
-                await p.js.add_consumer(STREAM, durable_name="projections")
-            assert await p.refusals(1) == [
-                publish_refused(f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.projections")
-            ]
-            # The one create subject it may use is for ephemeral consumers only.
-            request = {"stream_name": STREAM, "config": {"durable_name": "projections"}}
-            reply = await p.nc.request(
-                f"$JS.API.CONSUMER.CREATE.{STREAM}", json.dumps(request).encode(), timeout=2
-            )
-            with pytest.raises(APIError) as refused:
-                APIError.from_error(json.loads(reply.data)["error"])
-            assert refused.value.err_code == 10020  # ephemeral expected, durable name given
-
-    @pytest.mark.parametrize("subject", [f"{PREFIX}.>", "_INBOX_agency_a.>", "_INBOX.>"])
-    async def test_subscribing_outside_its_inbox_is_a_permissions_violation(
-        self, secured: Secured, subject: str
-    ) -> None:
-        async with connect(secured.url, secured.service.projections) as p:
-            await p.nc.subscribe(subject)
-            assert await p.refusals(1) == [subscription_refused(subject)]
-
-
 class TestAccessFiles:
     def test_passwords_are_kept_only_as_bcrypt_hashes_in_files_only_the_owner_reads(
         self, secured: Secured
@@ -464,13 +305,19 @@ class TestServerConfig:
         lines = config.splitlines()
         assert 'listen: "127.0.0.1:4333"' in lines
         assert f"  store_dir: {json.dumps(str(tmp_path))}" in lines
+        assert '  sync_interval: "always"' in lines
         users = [line.strip() for line in lines if line.strip().startswith("{ user:")]
         assert [u.split('"')[1] for u in users] == ["ledger", "projections", "agency_a"]
-        assert "permissions" not in users[0]  # the service may do everything
+        assert users[0].endswith(
+            'permissions: { publish: { allow: ["pfx.>", "$JS.API.STREAM.NAMES",'
+            ' "$JS.API.STREAM.INFO.LDG", "$JS.API.DIRECT.GET.LDG", "$JS.API.DIRECT.GET.LDG.>",'
+            ' "$JS.API.CONSUMER.CREATE.LDG", "$JS.FC.LDG.>", "pfx-delivery.>",'
+            ' "$JS.API.STREAM.INFO.LDG_DELIVERY", "$JS.API.CONSUMER.DURABLE.CREATE.LDG_DELIVERY.*"]'
+            ' }, subscribe: { allow: ["_INBOX.>"] } } }'
+        )
         assert users[1].endswith(
-            'permissions: { publish: { allow: ["$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.LDG",'
-            ' "$JS.API.CONSUMER.CREATE.LDG", "$JS.API.DIRECT.GET.LDG", "$JS.API.DIRECT.GET.LDG.>",'
-            ' "$JS.FC.LDG.>"], deny: ["pfx.>"] },'
+            'permissions: { publish: { allow: ["$JS.API.STREAM.INFO.LDG",'
+            ' "$JS.API.DIRECT.GET.LDG", "$JS.API.DIRECT.GET.LDG.>"], deny: ["pfx.>"] },'
             ' subscribe: { allow: ["_INBOX_projections.>"] } } }'
         )
         assert users[2].endswith(
@@ -478,6 +325,41 @@ class TestServerConfig:
             ' "$JS.API.CONSUMER.INFO.LDG.agency_a", "$JS.ACK.LDG.agency_a.>"], deny: ["pfx.>"] },'
             ' subscribe: { allow: ["_INBOX_agency_a.>"] } } }'
         )
+
+    def test_the_admin_may_do_everything_and_the_delivery_names_are_the_consumers_own(
+        self, tmp_path: Path
+    ) -> None:
+        settings = Settings(data_dir=tmp_path, stream="LDG", subject_prefix="pfx")
+        ensure_service_users(tmp_path, settings)
+        admin = ensure_admin_user(tmp_path, settings)
+        assert admin is not None
+        assert admin.user == "ledger-admin"
+        assert mode(tmp_path / "credentials" / "ledger-admin.json") == 0o600
+        config = render_server_config(tmp_path, "127.0.0.1", 4333)
+        admin_line = next(line for line in config.splitlines() if '"ledger-admin"' in line)
+        assert "permissions" not in admin_line
+        assert f'"{delivery_prefix("pfx")}.>"' in config
+        assert f'"$JS.API.STREAM.INFO.{delivery_stream("LDG")}"' in config
+
+    def test_an_admin_whose_file_was_taken_away_is_not_made_again(self, tmp_path: Path) -> None:
+        settings = Settings(data_dir=tmp_path)
+        first = ensure_admin_user(tmp_path, settings)
+        assert first is not None
+        (tmp_path / "credentials" / "ledger-admin.json").unlink()
+        assert ensure_admin_user(tmp_path, settings) is None
+        assert not (tmp_path / "credentials" / "ledger-admin.json").exists()
+
+    def test_a_sync_interval_that_is_neither_always_nor_a_duration_is_refused(
+        self, tmp_path: Path
+    ) -> None:
+        ensure_service_users(tmp_path, Settings(data_dir=tmp_path))
+        assert 'sync_interval: "2m"' in render_server_config(
+            tmp_path, "127.0.0.1", None, sync_interval="2m"
+        )
+        for bad in ("never", "always\n", "2m }"):
+            with pytest.raises(InvalidAccessRequest, match="sync_interval") as raised:
+                render_server_config(tmp_path, "127.0.0.1", None, sync_interval=bad)
+            assert raised.value.field == "sync_interval"
 
     def test_a_host_that_is_not_loopback_is_refused(self, tmp_path: Path) -> None:
         with pytest.raises(InvalidAccessRequest, match="not a loopback address") as raised:
@@ -567,8 +449,8 @@ class TestTheLedgerLogsIn:
         settings = Settings(
             nats_url=secured.url,
             nats_credentials=secured.settings.data_dir / "credentials" / "ledger.json",
-            stream="LEDGER_BOOT",
-            subject_prefix="boot",
+            stream=STREAM,  # the stream the admin made, which its permissions name
+            subject_prefix=PREFIX,
         )
         with open_ledger(settings, configure_logs=False) as running:
             assert len(run_scenario(running.ledger)) > 0

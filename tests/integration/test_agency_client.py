@@ -42,7 +42,7 @@ from consumers.client import (
     InvalidSubscription,
     replay,
 )
-from ledger.access import add_agency, ensure_service_users
+from ledger.access import add_agency, ensure_admin_user, ensure_service_users
 from ledger.embedded import EmbeddedNats
 from ledger.settings import Settings
 from schemas import (
@@ -592,7 +592,9 @@ class TestConnecting:
     ) -> None:
         data_dir = tmp_path / "secured"
         settings = Settings(data_dir=data_dir, stream=stream_name, subject_prefix=subject_prefix)
-        service = ensure_service_users(data_dir, settings)
+        ensure_service_users(data_dir, settings)
+        admin = ensure_admin_user(data_dir, settings)  # makes the streams: the service may not
+        assert admin is not None
         path = add_agency(data_dir, settings, AGENCY, consumer_stream=delivery_stream(stream_name))
         server = EmbeddedNats(data_dir, auth=True)
         await asyncio.to_thread(server.start)
@@ -609,7 +611,7 @@ class TestConnecting:
                 async with (
                     asyncio.timeout(DEADLINE),
                     delivery_side(
-                        service.ledger.url(server.url),
+                        admin.url(server.url),
                         stream_name,
                         subject_prefix,
                         tmp_path / "dead.sqlite",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 import nats
 import pytest
 
+from ledger.access import ensure_service_users
 from ledger.embedded import (
     EmbeddedNats,
     EmbeddedServerError,
@@ -20,6 +23,7 @@ from ledger.embedded import (
     NatsServerNotFound,
     find_nats_server,
 )
+from ledger.settings import Settings
 from schemas.errors import LedgerError
 
 
@@ -117,6 +121,38 @@ class TestEmbeddedNatsKeepsTheLog:
         fresh_server.kill()
         with EmbeddedNats(fresh_server.data_dir) as successor:
             assert await stored_payloads(successor.url, stream_name) == [b"m0", b"m1", b"m2"]
+
+
+def jetstream_varz(server: EmbeddedNats) -> dict[str, Any]:
+    """The running server's JetStream settings, from its monitoring endpoint (``-m -1``)."""
+    [ports] = (server.data_dir / "ports").glob(f"*_{server.pid}.ports")
+    monitoring = json.loads(ports.read_text())["monitoring"][0]
+    with urllib.request.urlopen(f"{monitoring}/varz", timeout=5) as answer:  # noqa: S310 - loopback
+        return json.loads(answer.read())["jetstream"]["config"]  # type: ignore[no-any-return]
+
+
+class TestEmbeddedNatsSyncsBeforeItAcknowledges:
+    @pytest.mark.parametrize("auth", [False, True])
+    def test_it_runs_with_sync_interval_always(self, tmp_path: Path, auth: bool) -> None:
+        if auth:
+            ensure_service_users(tmp_path, Settings(data_dir=tmp_path))
+        with EmbeddedNats(tmp_path, auth=auth, extra_args=["-m", "-1"]) as server:
+            config = (tmp_path / "nats-server.conf").read_text()
+            assert '  sync_interval: "always"' in config.splitlines()
+            assert jetstream_varz(server)["sync_always"] is True
+
+    def test_the_old_interval_can_be_asked_for_by_the_benchmark(self, tmp_path: Path) -> None:
+        with EmbeddedNats(tmp_path, sync_interval="2m", extra_args=["-m", "-1"]) as server:
+            varz = jetstream_varz(server)
+        assert varz.get("sync_always", False) is False
+        assert varz["sync_interval"] == 120 * 1_000_000_000
+
+    async def test_an_acknowledged_message_is_kept_across_a_kill_9(self, tmp_path: Path) -> None:
+        with EmbeddedNats(tmp_path) as server:
+            assert await publish_three(server.url, "SYNCED", "synced") == [1, 2, 3]
+            server.kill()
+            server.start()
+            assert await stored_payloads(server.url, "SYNCED") == [b"m0", b"m1", b"m2"]
 
 
 class TestEmbeddedNatsRefuses:

@@ -13,7 +13,12 @@ import pytest
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing.utils import Environment
 
-from ledger.errors import ConcurrencyConflict, LedgerUnavailable, StreamMisconfigured
+from ledger.errors import (
+    ConcurrencyConflict,
+    LedgerError,
+    LedgerUnavailable,
+    StreamMisconfigured,
+)
 from ledger.persistence import Factory, NatsApplicationRecorder
 
 
@@ -95,6 +100,79 @@ class TestTheStreamRefusesToForget:
                 f.application_recorder()
         finally:
             f.close()
+
+
+#: A ledger stream as the ledger makes it; each case below changes one setting.
+_SOUND = {
+    "retention": "limits",
+    "storage": "file",
+    "deny_delete": True,
+    "deny_purge": True,
+    "allow_direct": True,
+    "allow_atomic": True,
+}
+_HOUR_NS = 3600 * 1_000_000_000
+
+
+class TestAStreamThatCouldLoseHistoryIsRefusedAtStart:
+    @pytest.mark.parametrize(
+        ("setting", "change"),
+        [
+            ("max_msgs_per_subject", {"max_msgs_per_subject": 1}),
+            ("max_age", {"max_age": _HOUR_NS}),
+            ("max_msgs", {"max_msgs": 1000}),
+            ("max_bytes", {"max_bytes": 1_000_000}),
+            ("allow_msg_ttl", {"allow_msg_ttl": True}),
+            # (the server allows rollups only on a stream that allows purges)
+            ("allow_rollup_hdrs", {"allow_rollup_hdrs": True, "deny_purge": False}),
+            (
+                "discard_new_per_subject",
+                {"discard": "new", "discard_new_per_subject": True, "max_msgs_per_subject": 5},
+            ),
+            ("retention", {"retention": "interest"}),
+            ("storage", {"storage": "memory"}),
+            ("deny_purge", {"deny_purge": False}),
+            ("allow_direct", {"allow_direct": False}),
+            ("subject_transform", {"subject_transform": {"src": ">", "dest": "moved.>"}}),
+            ("republish", {"republish": {"src": ">", "dest": "copy.>"}}),
+        ],
+    )
+    def test_it_names_the_setting_and_why(
+        self,
+        nats_url: str,
+        stream_name: str,
+        subject_prefix: str,
+        setting: str,
+        change: dict[str, object],
+    ) -> None:
+        subjects = [f"{subject_prefix}.>"]
+        if setting == "subject_transform":
+            change = {"subject_transform": {"src": f"{subject_prefix}.>", "dest": "moved.>"}}
+        config = {"name": stream_name, "subjects": subjects, **_SOUND, **change}
+        made = _api(nats_url, f"$JS.API.STREAM.CREATE.{stream_name}", config)
+        assert "error" not in made, made  # the server takes it: only the ledger refuses it
+        env = {
+            "PERSISTENCE_MODULE": "ledger.persistence",
+            "NATS_URL": nats_url,
+            "NATS_STREAM": stream_name,
+            "NATS_SUBJECT_PREFIX": subject_prefix,
+        }
+        f = InfrastructureFactory.construct(Environment(env=env))
+        try:
+            with pytest.raises(StreamMisconfigured, match="the ledger needs") as refused:
+                f.application_recorder()
+        finally:
+            f.close()
+        message = str(refused.value)
+        assert f"{setting} is " in message
+        problems = message.split(" exists but ", 1)[1].split("; ")
+        assert {problem.split(" is ")[0] for problem in problems} <= set(change), message
+        assert isinstance(refused.value, LedgerError)
+        info = _api(nats_url, f"$JS.API.STREAM.INFO.{stream_name}", None)
+        assert info["state"]["messages"] == 0  # type: ignore[index]  # nothing was written
+
+    def test_the_ledger_s_own_stream_passes(self, recorder: NatsApplicationRecorder) -> None:
+        assert recorder.insert_events([_event("p1.case.c1", 1)]) == [1]
 
 
 class TestSavesAreAtomicAndIdempotent:

@@ -19,9 +19,10 @@ from ledger_scenario import establish
 
 from consumers import consumer_name, delivery_stream
 from consumers.client import AgencySubscription
-from consumers.manager import delivery_runner
-from ledger.access import add_agency, ensure_service_users, load_credentials
+from consumers.manager import admin_step, delivery_runner
+from ledger.access import add_agency, ensure_admin_user, ensure_service_users, load_credentials
 from ledger.application import Ledger
+from ledger.bootstrap import initialise_streams
 from ledger.embedded import EmbeddedNats
 from ledger.settings import Settings
 from projections.sqlite import SQLiteViewStore
@@ -45,8 +46,12 @@ def world(tmp_path: Path) -> Iterator[World]:
     service = ensure_service_users(data, settings)
     for agency in ("police", "health"):
         add_agency(data, settings, agency, consumer_stream=delivery_stream(settings.stream))
+    admin = ensure_admin_user(data, settings)
     with EmbeddedNats(data, auth=True) as server:
-        ledger = Ledger(env=settings.persistence_env(service.ledger.url(server.url)))
+        # The admin's step: the service may not make streams.
+        initialise_streams(settings, server.url, admin, steps=[admin_step])
+        env = settings.persistence_env(service.ledger.url(server.url), create_stream=False)
+        ledger = Ledger(env=env)
         establish(ledger)  # northshire, with la, police and health registered
         ledger.open_case(
             partnership=P,

@@ -1,13 +1,16 @@
-"""The ``ledger`` command as a person runs it: ``schema``, ``demo`` and ``views``."""
+"""The ``ledger`` command as a person runs it: ``schema``, ``demo``, ``views`` and ``admin``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import nats
 from typer.testing import CliRunner
 
 import projections
@@ -122,3 +125,98 @@ class TestSchemaAsyncApi:
         done = _ledger("schema", env={})
         assert done.returncode == 2
         assert "--out DIR, --asyncapi FILE" in done.stderr
+
+
+def _streams(data_dir: Path, admin: Path) -> dict[str, dict[str, object]]:
+    """The configuration of each stream on the data dir's embedded server, as the admin."""
+    from ledger.access import load_credentials
+    from ledger.embedded import EmbeddedNats
+
+    async def read(url: str) -> dict[str, dict[str, object]]:
+        credentials = load_credentials(admin)
+        nc = await nats.connect(url, **credentials.connect_options())
+        try:
+            js = nc.jetstream()
+            return {
+                info.config.name or "": info.config.as_dict() for info in await js.streams_info()
+            }
+        finally:
+            await nc.close()
+
+    with EmbeddedNats(data_dir, auth=True) as server:
+        return asyncio.run(read(server.url))
+
+
+class TestAdminInitCommand:
+    def test_it_creates_both_streams_prints_the_admins_file_and_can_run_again(
+        self, tmp_path: Path
+    ) -> None:
+        env = {"NATS_URL": "", "LEDGER_DATA_DIR": str(tmp_path)}
+        done = _ledger("admin", "init", env=env)
+        assert done.returncode == 0, done.stderr
+        admin = Path(done.stdout.strip())
+        assert admin == tmp_path / "credentials" / "ledger-admin.json"
+        assert stat.S_IMODE(admin.stat().st_mode) == 0o600
+        assert "streams ready: LEDGER, LEDGER_DELIVERY" in done.stderr
+        again = _ledger("admin", "init", env=env)
+        assert again.returncode == 0, again.stderr
+        streams = _streams(tmp_path, admin)
+        assert set(streams) == {"LEDGER", "LEDGER_DELIVERY"}
+        assert (streams["LEDGER"]["deny_delete"], streams["LEDGER"]["deny_purge"]) == (True, True)
+        assert load_password(admin) not in done.stderr + done.stdout
+
+    def test_a_ledger_stream_that_could_lose_history_fails_init_and_start_naming_the_setting(
+        self, tmp_path: Path
+    ) -> None:
+        from ledger.access import ensure_admin_user, ensure_service_users, load_credentials
+        from ledger.embedded import EmbeddedNats
+        from ledger.settings import Settings
+
+        settings = Settings(data_dir=tmp_path)
+        ensure_service_users(tmp_path, settings)
+        admin = ensure_admin_user(tmp_path, settings)
+        assert admin is not None
+
+        async def make_bad_stream(url: str) -> None:
+            nc = await nats.connect(
+                url,
+                **load_credentials(
+                    tmp_path / "credentials" / "ledger-admin.json"
+                ).connect_options(),
+            )
+            try:
+                await nc.jetstream().add_stream(
+                    name="LEDGER", subjects=["ledger.>"], max_msgs_per_subject=1
+                )
+            finally:
+                await nc.close()
+
+        with EmbeddedNats(tmp_path, auth=True) as server:
+            asyncio.run(make_bad_stream(server.url))
+        env = {"NATS_URL": "", "LEDGER_DATA_DIR": str(tmp_path)}
+        for command in (("admin", "init"), ("demo",)):
+            done = _ledger(*command, env=env)
+            assert done.returncode == 1, command
+            assert "max_msgs_per_subject is 1, the ledger needs" in done.stderr, command
+            assert "deny_delete is False" in done.stderr, command
+
+    def test_once_the_admins_file_is_taken_away_the_service_runs_and_init_asks_for_it(
+        self, tmp_path: Path
+    ) -> None:
+        env = {"NATS_URL": "", "LEDGER_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+        admin = Path(_ledger("admin", "init", env=env).stdout.strip())
+        kept = tmp_path.parent / f"{tmp_path.name}-admin.json"
+        admin.rename(kept)
+        demo = _ledger("demo", env=env)
+        assert demo.returncode == 0, demo.stderr
+        refused = _ledger("admin", "init", env=env)
+        assert refused.returncode == 1
+        assert "give it with --credentials" in refused.stderr
+        given = _ledger("admin", "init", "--credentials", str(kept), env=env)
+        assert given.returncode == 0, given.stderr
+
+
+def load_password(path: Path) -> str:
+    from ledger.access import load_credentials
+
+    return load_credentials(path).password

@@ -342,7 +342,7 @@ class TestLimits:
         local = only(limit="event:due_by", unit="calendar_days")
         assert local.starts(requested(), nation=ENGLAND) == []
         assert local.stops(requested(), nation=ENGLAND) == []
-        with pytest.raises(TypeError, match="no date 'due_by'"):
+        with pytest.raises(TypeError, match=r"^InformationRequested has no date 'due_by' for rule"):
             limit_for(local.rule("information_request"), requested(), {})
 
     @pytest.mark.parametrize(
@@ -355,6 +355,13 @@ class TestLimits:
             ("event:due_by", "calendar_months", "unit", 'must be "calendar_days"'),
             ("event:due_by", "working_days", "unit", 'must be "calendar_days"'),
             ("event:note", "calendar_days", "limit", "no date field 'note'"),
+            ("event:deadline", "calendar_days", "limit", "no date field 'deadline'"),
+            (
+                "partnership:nap_days",
+                "working_days",
+                "limit",
+                "(known: strategy_discussion_working_days)",
+            ),
             ("partnership:due_by", "working_days", "limit", "no partnership setting 'due_by'"),
             (-3, "working_days", "limit", "positive number"),
         ],
@@ -479,3 +486,33 @@ class TestRuleIndex:
         started = rules.starts(action(ActionKind.REFERRAL_RECEIVED), nation=ENGLAND)
         assert {s.responsible for s in started} == {"la"}
         assert all(isinstance(s, ClockStart) for s in started)
+
+
+class TestErrorsNameWhereTheyAre:
+    def test_a_rules_file_read_as_bytes_names_the_rule_in_error(self) -> None:
+        with pytest.raises(InvalidRules) as info:
+            decode_rules(rules_file(a_rule(nations=[])).encode(), source="local.toml")
+        assert info.value.field == "rule[0].nations"
+        assert "local.toml: rule[0].nations (rule 'information_request'): " in str(info.value)
+
+    def test_a_rule_whose_name_is_not_text_is_not_named(self) -> None:
+        with pytest.raises(InvalidRules) as info:
+            decode_rules(rules_file(a_rule(name=5)))
+        assert info.value.field == "rule[0].name"
+        assert "(rule" not in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("text", "field", "problem"),
+        [
+            ("rule = 5", "rule", "Expected `array`, got `int`"),
+            ("[other]\nx = 1", "other", "unknown field `other`"),
+        ],
+    )
+    def test_an_error_outside_any_rule_names_the_top_level_key(
+        self, text: str, field: str, problem: str
+    ) -> None:
+        with pytest.raises(InvalidRules) as info:
+            decode_rules(text)
+        assert info.value.field == field
+        assert str(info.value).startswith(f"invalid rules in rules: {field}: ")
+        assert problem in str(info.value)

@@ -265,6 +265,11 @@ class TestWhereValues:
         assert error.field == "rule[0].start[0].where.algorithm"
         assert "can never equal" in str(error)
 
+    @pytest.mark.parametrize("stage", [1, 5], ids=["first", "last"])
+    def test_a_where_on_an_integer_field_accepts_the_field_s_own_bounds(self, stage: int) -> None:
+        bounded = only(cancel=[{"event": "ChallengeRaised", "where": {"stage": stage}}], key=None)
+        assert bounded.rule("information_request").cancel[0].where == {"stage": stage}
+
     def test_a_where_on_an_integer_field_matches_that_number_only(self) -> None:
         second = only(
             start=[{"event": "ChallengeRaised", "where": {"stage": 2}}],
@@ -309,9 +314,12 @@ class TestWhereValues:
         assert error.field == "rule[0].cancel[0].where.name"
         assert "can never equal" in str(error)
 
-    def test_a_where_on_a_text_field_of_bounded_length_accepts_text_within_them(self) -> None:
-        named = only(cancel=[{"event": "AgencyRegistered", "where": {"name": "n" * 200}}], key=None)
-        assert named.rule("information_request").cancel[0].where == {"name": "n" * 200}
+    @pytest.mark.parametrize("name", ["n", "n" * 200], ids=["shortest", "longest"])
+    def test_a_where_on_a_text_field_of_bounded_length_accepts_text_within_them(
+        self, name: str
+    ) -> None:
+        named = only(cancel=[{"event": "AgencyRegistered", "where": {"name": name}}], key=None)
+        assert named.rule("information_request").cancel[0].where == {"name": name}
 
 
 class TestLimits:
@@ -345,14 +353,33 @@ class TestLimits:
         with pytest.raises(TypeError, match=r"^InformationRequested has no date 'due_by' for rule"):
             limit_for(local.rule("information_request"), requested(), {})
 
+    def test_a_start_skipped_for_its_missing_date_leaves_the_next_rule_s_start(self) -> None:
+        both = decode_rules(
+            rules_file(
+                a_rule(limit="event:due_by", unit="calendar_days"),
+                a_rule(name="request_logged", limit=2),
+            )
+        )
+        assert [s.rule.name for s in both.starts(requested(), nation=ENGLAND)] == ["request_logged"]
+
     @pytest.mark.parametrize(
         ("limit", "unit", "field", "problem"),
         [
-            ("event:", "calendar_days", "limit", '"event:<field>"'),
+            (
+                "event:",
+                "calendar_days",
+                "limit",
+                ': a limit is a number, "partnership:<setting>" or "event:<field>"',
+            ),
             ("partnership:", "working_days", "limit", '"event:<field>"'),
             ("Event:due_by", "calendar_days", "limit", '"event:<field>"'),
             ("event:due_by ", "calendar_days", "limit", '"event:<field>"'),
-            ("event:due_by", "calendar_months", "unit", 'must be "calendar_days"'),
+            (
+                "event:due_by",
+                "calendar_months",
+                "unit",
+                ': an "event:" limit is a due date, so its unit must be "calendar_days"',
+            ),
             ("event:due_by", "working_days", "unit", 'must be "calendar_days"'),
             ("event:note", "calendar_days", "limit", "no date field 'note'"),
             ("event:deadline", "calendar_days", "limit", "no date field 'deadline'"),
@@ -363,7 +390,7 @@ class TestLimits:
                 "(known: strategy_discussion_working_days)",
             ),
             ("partnership:due_by", "working_days", "limit", "no partnership setting 'due_by'"),
-            (-3, "working_days", "limit", "positive number"),
+            (-3, "working_days", "limit", ": a limit must be a positive number of days or months"),
         ],
     )
     def test_a_limit_of_no_known_form_is_refused(

@@ -78,7 +78,7 @@ class TestPackagedRules:
         self, rules: RuleSet
     ) -> None:
         assert rules.rule("assessment").limit == 45
-        with pytest.raises(KeyError):
+        with pytest.raises(KeyError, match="no_such_rule"):
             rules.rule("no_such_rule")
 
 

@@ -191,6 +191,23 @@ CASE_RULES = [
         "answer_open_request",
     ),
     (
+        "answer once",
+        [REQUEST, ("provide_information", on_case(recorded_by=POLICE, request="rq-1"))],
+        ("provide_information", on_case(recorded_by=POLICE, request="rq-1")),
+        "request",
+        "answer_open_request",
+    ),
+    (
+        "request from a party",
+        [],
+        (
+            "request_information",
+            on_case(recorded_by=LA, request="rq-1", from_agency="school", to_agency="police"),
+        ),
+        "from_agency",
+        "request_between_parties",
+    ),
+    (
         "the addressee answers",
         [REQUEST],
         ("provide_information", on_case(recorded_by=HEALTH, request="rq-1")),
@@ -362,6 +379,8 @@ PROBLEMS = {
     "request to a party": "'school' is not a party to case 'c-1'",
     "request to another party": "'la' is also the requesting agency",
     "answer an open request": "'rq-1' was never made on case 'c-1'",
+    "answer once": "'rq-1' was already answered on case 'c-1'",
+    "request from a party": "'school' is not a party to case 'c-1'",
     "the addressee answers": "'health' is not the agency request 'rq-1' was addressed to",
     "refuser is a party": "'school' is not a party to case 'c-1'",
     "refused request addressed to the refuser": "'rq-1' is not an open request to agency 'health'",
@@ -486,6 +505,11 @@ class TestStateAsPlainData:
             "concerns": ["con-1"],
             "closed": False,
         }
+
+    def test_a_challenge_about_no_case_names_none(self, ledger: Ledger, partnership: str) -> None:
+        command(ledger, RAISE[0], **RAISE[1])
+        state = ledger.get_challenge(PARTNERSHIP, CHALLENGE).state()
+        assert (state["case"], state["stage"], state["status"]) == (None, 1, "open")
 
     def test_a_challenge_s_state_names_everything_it_knows(self, ledger: Ledger, case: str) -> None:
         command(ledger, RAISE[0], **{**RAISE[1], "case": CASE, "stage": 2})

@@ -10,6 +10,7 @@ Semantics, for the view that runs the clocks (the caller):
   ``where`` value (an enum by its value; a field left unset never matches). The
   instant is the trigger's ``at`` field, ``occurred_at`` unless it names another
   (``became_aware_at``); a trigger whose ``at`` or ``key`` field is unset does not match.
+  When one event fits several triggers of a rule, the first that matches counts, once.
 * A clock is identified by its rule, its aggregate and its key: the ``key`` field of
   the event (``recommendation``), or ``""`` when the rule has none, so that one
   aggregate runs one clock of that rule at a time.
@@ -21,10 +22,14 @@ Semantics, for the view that runs the clocks (the caller):
 * ``limit`` is a number of ``unit``; or ``"partnership:<setting>"``, the
   partnership's own setting (:data:`PARTNERSHIP_SETTINGS`); or ``"event:<field>"``, a
   date on the start event that is itself the due date (``unit`` must then be
-  ``calendar_days``). See :func:`limit_for` and :func:`due_for`.
+  ``calendar_days``); a start event whose due date is unset starts no clock, as it
+  has no limit. See :func:`limit_for` and :func:`due_for`.
 * ``responsible`` is the agency answerable for the clock: ``"recorder"``, the agency
-  that recorded the start event, or an agency field of the start event (``owner``),
-  falling back to the recorder when that field is unset.
+  that recorded the start event, or an agency field (typed ``AgencyId``) of every start
+  event (``owner``), falling back to the recorder when that field is unset.
+* ``where``, ``key`` and ``responsible`` never name a field marked as personal data,
+  and a ``where`` value must be one the field can hold (an enum or ``Literal`` member,
+  an integer within the field's bounds, text matching its pattern and length).
 * A rule applies only to partnerships of the ``nations`` it lists.
 
 Rules are checked when loaded, and every problem is an :class:`InvalidRules` whose
@@ -50,6 +55,7 @@ from projections.calendar import Unit, WorkingCalendar, due_date, local_date
 from projections.errors import InvalidRules
 from schemas import (
     EVENT_TYPES,
+    AgencyId,
     Event,
     Nation,
     PartnershipEstablished,
@@ -107,6 +113,15 @@ _MISSING: Final = re.compile(
     r"^Object (?:missing required|contains unknown) field `(?P<name>[^`]+)`$"
 )
 _INDEX: Final = re.compile(r"^\.rule\[(?P<index>\d+)\]")
+
+
+def _title(t: mi.Type) -> str | None:
+    extra = t.extra_json_schema if isinstance(t, mi.Metadata) else None
+    return None if extra is None else extra.get("title")
+
+
+#: The JSON Schema title that marks an agency identifier field (``AgencyId``).
+_AGENCY_TITLE: Final = _title(mi.type_info(AgencyId))
 
 
 class Trigger(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -239,6 +254,8 @@ class RuleIndex:
     def _starts(event: Event, fits: list[_Fit]) -> list[ClockStart]:
         found: list[ClockStart] = []
         for rule, key, at in _timed(event, fits):
+            if not _has_limit(rule, event):
+                continue
             agency = getattr(event, rule.responsible, msgspec.UNSET)
             if rule.responsible == "recorder" or not isinstance(agency, str):
                 agency = event.recorded_by.agency
@@ -276,6 +293,13 @@ _Fit = tuple[ClockRule, Trigger]
 
 def _stops(event: Event, fits: list[_Fit]) -> list[ClockStop]:
     return [ClockStop(rule=rule, key=key, at=at) for rule, key, at in _timed(event, fits)]
+
+
+def _has_limit(rule: ClockRule, start_event: Event) -> bool:
+    """Whether ``start_event`` holds the date an ``"event:<field>"`` limit names (or needs none)."""
+    if not isinstance(rule.limit, str) or not rule.limit.startswith("event:"):
+        return True
+    return isinstance(getattr(start_event, rule.limit.removeprefix("event:"), None), date)
 
 
 def _timed(event: Event, fits: list[_Fit]) -> list[tuple[ClockRule, str, datetime]]:
@@ -419,13 +443,14 @@ def _check(rules: list[ClockRule], source: str) -> None:
 
 
 def _problems(rule: ClockRule, seen: set[str]) -> Iterator[tuple[str, str]]:
-    """Each problem of ``rule`` as (field within the rule, what is wrong), in file order."""
+    """Each problem of ``rule`` as (field within the rule, what is wrong): its name, the
+    form of its limit, then each trigger in file order."""
     if rule.name in seen:
         yield "name", "another rule in this file has the same name"
+    yield from _limit_problems(rule)
     for side, triggers in (("start", rule.start), ("stop", rule.stop), ("cancel", rule.cancel)):
         for number, trigger in enumerate(triggers):
             yield from _trigger_problems(rule, trigger, side, f"{side}[{number}]")
-    yield from _limit_problems(rule)
 
 
 def _trigger_problems(
@@ -443,11 +468,15 @@ def _trigger_problems(
             yield f"{at}.where.{name}", f"{trigger.event}.{name} can never equal {value!r}"
     if not any(isinstance(t, mi.DateTimeType) for t in fields.get(trigger.at, ())):
         yield f"{at}.at", f"{trigger.event} has no instant field {trigger.at!r}"
-    if rule.key is not None and not _is_id(cls, rule.key):
+    if rule.key is not None and rule.key in _personal(cls):
+        yield "key", f"{trigger.event}.{rule.key} is personal data, which never keys a clock"
+    elif rule.key is not None and not _is_id(cls, rule.key):
         yield "key", f"{trigger.event} has no identifier field {rule.key!r}"
     if side != "start":
         return
-    if rule.responsible != "recorder" and not _is_id(cls, rule.responsible):
+    if rule.responsible in _personal(cls):
+        yield "responsible", f"{trigger.event}.{rule.responsible} is personal data, not an agency"
+    elif rule.responsible != "recorder" and not _is_agency(cls, rule.responsible):
         yield "responsible", f"{trigger.event} has no agency field {rule.responsible!r}"
     if isinstance(rule.limit, str) and rule.limit.startswith("event:"):
         name = rule.limit.removeprefix("event:")
@@ -476,21 +505,48 @@ def _personal(cls: type[Event]) -> frozenset[str]:
 
 
 def _is_id(cls: type[Event], name: str) -> bool:
-    """Whether ``name`` is a plain string field of ``cls`` (an identifier), not personal data."""
-    types = _fields(cls).get(name, ())
-    return name not in _personal(cls) and any(isinstance(t, mi.StrType) for t in types)
+    """Whether ``name`` is a string field of ``cls`` (callers refuse personal data first)."""
+    return any(isinstance(t, mi.StrType) for t in _fields(cls).get(name, ()))
+
+
+def _is_agency(cls: type[Event], name: str) -> bool:
+    """Whether ``name`` is an agency identifier field (``AgencyId``) of ``cls``."""
+    info = mi.type_info(cls)
+    for field in info.fields if isinstance(info, mi.StructType) else ():
+        if field.name == name:
+            members = field.type.types if isinstance(field.type, mi.UnionType) else (field.type,)
+            return _is_id(cls, name) and any(_title(m) == _AGENCY_TITLE for m in members)
+    return False
 
 
 def _accepts(types: tuple[mi.Type, ...], value: str | int | bool) -> bool:
+    """Whether a field of ``types`` can ever hold ``value`` (so a ``where`` on it can match)."""
     for t in types:
         if isinstance(t, mi.EnumType) and value in {member.value for member in t.cls}:
             return not isinstance(value, bool)
         if isinstance(t, mi.LiteralType) and any(_equals(v, value) for v in t.values):
             return True
-        if isinstance(t, mi.StrType) and isinstance(value, str):
+        if isinstance(t, mi.StrType) and isinstance(value, str) and _text_fits(t, value):
             return True
-        if isinstance(t, mi.IntType) and isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(t, mi.IntType) and type(value) is int and _int_fits(t, value):
             return True
         if isinstance(t, mi.BoolType) and isinstance(value, bool):
             return True
     return False
+
+
+def _text_fits(t: mi.StrType, value: str) -> bool:
+    return (
+        (t.min_length is None or len(value) >= t.min_length)
+        and (t.max_length is None or len(value) <= t.max_length)
+        and (t.pattern is None or re.search(t.pattern, value) is not None)
+    )
+
+
+def _int_fits(t: mi.IntType, value: int) -> bool:
+    return (
+        (t.ge is None or value >= t.ge)
+        and (t.gt is None or value > t.gt)
+        and (t.le is None or value <= t.le)
+        and (t.lt is None or value < t.lt)
+    )

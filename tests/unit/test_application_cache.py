@@ -175,20 +175,41 @@ class TestTheCache:
         assert receipt.version == 2
 
 
+def stripe(ledger: Ledger, target: str) -> threading.Lock:
+    """The lock ``ledger`` holds while a command on ``target`` runs (one of a few, shared)."""
+    return ledger._locks[hash(target) % len(ledger._locks)]
+
+
+def a_case_on_another_stripe(ledger: Ledger, held: threading.Lock) -> str:
+    """A case id whose commands take a lock other than ``held``.
+
+    String hashes differ from process to process, so "c-9" shares the partnership's lock in
+    about one run in 64: its command would then wait for the partnership change to end.
+    """
+    return next(
+        case
+        for case in (f"c-{n}" for n in range(9, 1000))
+        if stripe(ledger, aggregate_id(PARTNERSHIP, "case", case)) is not held
+    )
+
+
 class TestCommandsNeverSeeUnsavedChanges:
     @pytest.mark.parametrize("registration_saved", [False, True])
     def test_a_command_during_a_partnership_change_sees_only_what_was_saved(
         self, this: Ledger, recorder: FakeRecorder, registration_saved: bool
     ) -> None:
         establish(this)
+        partnership_lock = stripe(this, aggregate_id(PARTNERSHIP, "partnership", PARTNERSHIP))
+        case = a_case_on_another_stripe(this, partnership_lock)
         outcome: list[BaseException | None] = []
+        during_the_save: list[bool] = []
 
         def open_as_the_agency_being_registered() -> None:
             try:
                 command(
                     this,
                     "open_case",
-                    case="c-9",
+                    case=case,
                     recorded_by=SCHOOL,
                     children=[{"child": CHILD, "age_band": "5_9"}],
                 )
@@ -198,9 +219,14 @@ class TestCommandsNeverSeeUnsavedChanges:
                 outcome.append(None)
 
         def while_the_registration_is_being_saved() -> None:
+            # The registration is checked and recorded on its copy, not yet saved.
+            during_the_save.append(partnership_lock.locked())
             other_thread = threading.Thread(target=open_as_the_agency_being_registered)
             other_thread.start()
-            other_thread.join(timeout=10)
+            # Nothing the other command needs is held, so it ends; the timeout only keeps
+            # a regression from hanging the suite (the asserts below then fail).
+            other_thread.join(timeout=60)
+            during_the_save.append(not other_thread.is_alive())
             if not registration_saved:
                 recorder.failure = LedgerUnavailable("the save of the registration fails")
 
@@ -218,6 +244,8 @@ class TestCommandsNeverSeeUnsavedChanges:
             with pytest.raises(LedgerUnavailable):
                 command(this, "register_agency", **registering)
         recorder.failure = None
+        # The other command ran, and ended, while the registration was being saved.
+        assert during_the_save == [True, True]
         assert len(outcome) == 1
         assert isinstance(outcome[0], RuleViolation)  # the school was not registered yet
         agencies = this.get_partnership(PARTNERSHIP).state()["agencies"]

@@ -129,6 +129,22 @@ class TestNations:
         assert calendar_for(Nation.WALES) is calendar_for(Nation.WALES)
         assert calendar_for(Nation.WALES) is not calendar_for(Nation.ENGLAND)
 
+    @NATIONS
+    def test_a_new_calendar_reads_its_nation_s_bank_holidays_for_any_year(
+        self, nation: Nation
+    ) -> None:
+        # Built afresh, not taken from calendar_for's cache, so the lookup itself runs.
+        calendar = WorkingCalendar(nation)
+        assert calendar.nation is nation
+        assert (
+            repr(calendar)
+            == f"WorkingCalendar({nation.value!r}, subdivision={calendar.subdivision!r})"
+        )
+        assert not calendar.is_working_day(D(2026, 4, 6))  # Easter Monday: not Scotland's
+        assert not calendar.is_working_day(D(2031, 12, 25))  # a year no test asked for before
+        assert calendar.is_working_day(D(2026, 11, 30))  # St Andrew's Day is Scotland's only
+        assert calendar.is_working_day(D(2026, 7, 13))  # the Boyne holiday is Northern Ireland's
+
     def test_a_calendar_can_be_given_its_own_bank_holidays(self) -> None:
         calendar = WorkingCalendar(Nation.ENGLAND, bank_holidays={D(2026, 5, 5)})
         assert calendar.is_working_day(D(2026, 5, 4))
@@ -189,6 +205,14 @@ class TestLocalDate:
         self,
     ) -> None:
         assert local_date(dt.datetime(2026, 1, 10, 23, 30, tzinfo=dt.UTC)) == D(2026, 1, 10)
+
+    def test_an_instant_whose_zone_gives_no_offset_is_refused(self) -> None:
+        class NoOffset(dt.tzinfo):
+            def utcoffset(self, when: dt.datetime | None) -> dt.timedelta | None:
+                return None
+
+        with pytest.raises(ValueError, match="timezone-aware"):
+            local_date(dt.datetime(2026, 7, 10, 23, 30, tzinfo=NoOffset()))
 
     def test_a_naive_datetime_is_refused(self) -> None:
         with pytest.raises(ValueError, match="timezone-aware"):

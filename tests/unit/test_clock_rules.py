@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clock_support import CHILD, T0, T1, a_rule, action, common, rules_file
 
 from projections.calendar import calendar_for
 from projections.clocks import (
@@ -23,7 +23,6 @@ from projections.errors import InvalidRules
 from schemas import (
     ActionKind,
     ActionOutcome,
-    ActionRecorded,
     ConcernKind,
     ConcernRaised,
     IncidentKind,
@@ -32,69 +31,14 @@ from schemas import (
     RapidReviewDecision,
     RecommendationImplemented,
     RecommendationIssued,
-    RecordedBy,
     ReviewCommissioned,
     ReviewLevel,
     ReviewPublished,
     SeriousIncidentNotified,
-    Source,
-    SourceKind,
     Theme,
 )
 
-T0 = dt.datetime(2026, 5, 1, 9, 30, tzinfo=dt.UTC)
-T1 = dt.datetime(2026, 5, 6, 14, 0, tzinfo=dt.UTC)
-CHILD = "ch_" + "0123456789abcdef"
 ENGLAND, WALES = Nation.ENGLAND, Nation.WALES
-
-
-def common(agency: str = "la", at: dt.datetime = T0) -> dict[str, Any]:
-    """The fields every event carries."""
-    return {
-        "occurred_at": at,
-        "recorded_at": at,
-        "recorded_by": RecordedBy(agency=agency, actor="act_sw00042"),
-        "source": Source(kind=SourceKind.CASE_RECORD),
-    }
-
-
-def action(kind: ActionKind, *, at: dt.datetime = T0, **fields: Any) -> ActionRecorded:
-    return ActionRecorded(**common(at=at), action=kind, **fields)
-
-
-def toml(value: Any) -> str:
-    """A TOML value (JSON's strings, numbers and arrays are TOML's; tables are inline)."""
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-def rules_file(*rules: dict[str, Any]) -> str:
-    """A rules file of ``rules``; a field given as ``None`` is left out."""
-    return "\n".join(
-        "[[rule]]\n"
-        + "".join(f"{key} = {toml(value)}\n" for key, value in rule.items() if value is not None)
-        for rule in rules
-    )
-
-
-def a_rule(**overrides: Any) -> dict[str, Any]:
-    """A valid local rule: information requested -> provided, keyed by request."""
-    rule: dict[str, Any] = {
-        "name": "information_request",
-        "title": "Information request answered",
-        "start": [{"event": "InformationRequested"}],
-        "stop": [{"event": "InformationProvided"}],
-        "key": "request",
-        "limit": 10,
-        "unit": "working_days",
-        "responsible": "to_agency",
-        "nations": ["england", "wales"],
-        "note": "Local procedure 4.2",
-    }
-    return rule | overrides
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +78,7 @@ class TestPackagedRules:
         self, rules: RuleSet
     ) -> None:
         assert rules.rule("assessment").limit == 45
-        with pytest.raises(KeyError):
+        with pytest.raises(KeyError, match="no_such_rule"):
             rules.rule("no_such_rule")
 
 

@@ -209,6 +209,22 @@ class TestChildIdentifiers:
         )
         assert not ledger.get_case(PARTNERSHIP, CASE).knows_child(LINKED)
 
+    @pytest.mark.parametrize(
+        ("child", "linked"), [(CHILD, LINKED), (LINKED, CHILD)], ids=["as linked", "reversed"]
+    )
+    def test_tokens_are_unlinked_whichever_way_round_they_are_named(
+        self, ledger: Ledger, case: str, child: str, linked: str
+    ) -> None:
+        link = {"recorded_by": HEALTH, "identifier_kind": "nhs_number"}
+        on_case(ledger, "link_child_identifier", child=CHILD, linked=LINKED, **link)
+        on_case(ledger, "unlink_child_identifier", child=child, linked=linked, **link)
+        found = ledger.get_case(PARTNERSHIP, CASE)
+        assert found.state()["links"] == []
+        assert not found.knows_child(LINKED)
+        # Unlinked, the pair may be linked again, and either way round.
+        on_case(ledger, "link_child_identifier", child=CHILD, linked=LINKED, **link)
+        assert ledger.get_case(PARTNERSHIP, CASE).state()["links"] == [(CHILD, LINKED)]
+
     def test_a_token_is_linked_only_to_a_child_of_the_case(
         self, ledger: Ledger, case: str, rejected: Rejected
     ) -> None:

@@ -59,6 +59,7 @@ from schemas import (
     Event,
     Nation,
     PartnershipEstablished,
+    anchored,
     personal_data_fields,
     tag_of,
 )
@@ -106,7 +107,7 @@ PARTNERSHIP_SETTINGS: Final[frozenset[str]] = frozenset(
     if name != "schema_version" and any(isinstance(t, mi.IntType) for t in types)
 )
 
-_RuleName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+_RuleName = Annotated[str, msgspec.Meta(pattern=anchored(r"[a-z][a-z0-9_]{0,63}"))]
 _LIMIT: Final = re.compile(r"^(?P<kind>partnership|event):(?P<name>[a-z][a-z0-9_]*)$")
 _AT_PATH: Final = re.compile(r"^(?P<problem>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
 _MISSING: Final = re.compile(
@@ -489,7 +490,7 @@ def _limit_problems(rule: ClockRule) -> Iterator[tuple[str, str]]:
         if rule.limit < 1:
             yield "limit", "a limit must be a positive number of days or months"
         return
-    match = _LIMIT.match(rule.limit)
+    match = _LIMIT.fullmatch(rule.limit)
     if match is None:
         yield "limit", 'a limit is a number, "partnership:<setting>" or "event:<field>"'
     elif match["kind"] == "partnership" and match["name"] not in PARTNERSHIP_SETTINGS:

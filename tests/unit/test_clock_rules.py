@@ -436,3 +436,16 @@ class TestLimits:
         start = rules.starts(referral, nation=WALES)[0]
         assert start.rule.name == "referral_decision"
         assert due_for(start, referral, {}, calendar_for(WALES)) == dt.date(2026, 5, 5)
+
+
+class TestNamesEndAtTheTrueEnd:
+    """Python's ``$`` matches before a final newline; a rule's names must not."""
+
+    def test_a_rule_name_with_a_trailing_newline_is_refused(self) -> None:
+        with pytest.raises(InvalidRules) as info:
+            decode_rules(rules_file(a_rule(name="information_request\n")))
+        assert info.value.field == "rule[0].name"
+
+    def test_a_limit_with_a_trailing_newline_is_refused(self) -> None:
+        with pytest.raises(InvalidRules, match="limit"):
+            decode_rules(rules_file(a_rule(limit="partnership:strategy_discussion_working_days\n")))

@@ -1,8 +1,9 @@
 """The delivery suite of ``make bench``: from a command returning to the agency's handler.
 
 Three processes, as deployed: the writer (the ledger service recording commands at a
-steady 1,000 a second), the delivery service (``ledger delivery run``: the delivery
-view following the stream and fanning each case event out), and the agencies (four
+steady 1,000 a second; ``BENCH_DELIVERY_RATE`` changes it), the delivery service
+(``ledger delivery run``: the delivery view following the stream and fanning each case
+event out), and the agencies (four
 ``AgencySubscription`` clients in one event loop, each handler noting when it got
 each event). Every case has two parties, so each event reaches two handlers.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import statistics
 import threading
 import time
@@ -33,7 +35,9 @@ P = "northshire"
 LA = {"agency": "la", "actor": "act_sw-000001"}
 PARTNERS = ("police", "health", "school")
 CASES = 48
-RATE = 1_000
+#: Events recorded per second; ``BENCH_DELIVERY_RATE`` changes it (to see where the
+#: fsync-bound server saturates: every event is one synced write plus one per party).
+RATE = int(os.environ.get("BENCH_DELIVERY_RATE", "1000"))
 WARM_UP_S = 1.0
 
 
@@ -178,6 +182,7 @@ def delivery_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dic
         "delivery_p95_ms": round(p95, 2),
         "meta_delivery": {
             "events_per_s": round(achieved, 1),
+            "offered_events_per_s": RATE,
             "seconds": seconds,
             "deliveries_timed": len(latencies),
             "deliveries_expected": expected,

@@ -1,16 +1,18 @@
-"""The recorder's ``subscribe()``: notifications as they are stored, without polling.
+"""The recorder's ``subscribe()``: notifications as they are stored.
 
-An ordered push consumer (ephemeral, flow-controlled, restarted by nats-py on a
-gap) reads the four-token aggregate subjects from ``gt + 1`` on. It runs on its
-own thread with its own event loop and connection, because it must keep reading
-between the caller's ``next()`` calls; messages reach the caller through a
-bounded queue, whose blocking ``put`` is the backpressure: while the caller is
-slow the consumer's loop waits and the server's flow control holds the rest.
+The same batched direct gets as the views' reader (:mod:`ledger._reader`) follow the
+four-token aggregate subjects from ``gt + 1`` on, asking again every 50 ms once
+caught up. No consumer: a user that may create consumers on the ledger stream can
+aim a push consumer at any subject (nats-server does not check a consumer's
+``deliver_subject`` against its creator's permissions, nats-io/nats-server#8274) or
+re-aim another user's consumer by name, so the service user may create none there
+(:mod:`ledger.access`). The reader runs on its own thread, because it must keep
+reading between the caller's ``next()`` calls; notifications reach the caller
+through a bounded queue, whose blocking ``put`` is the backpressure.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import queue
 import threading
@@ -19,10 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from eventsourcing.persistence import Notification, Subscription
-from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
-
-from ledger import _stream
 
 if TYPE_CHECKING:
     from ledger.persistence import NatsApplicationRecorder
@@ -32,6 +30,7 @@ __all__ = ["NatsSubscription"]
 log = structlog.get_logger()
 
 _QUEUE_SIZE = 10_000
+_BATCH_SIZE = 1_000
 _END = object()
 
 
@@ -47,7 +46,6 @@ class NatsSubscription(Subscription["NatsApplicationRecorder"]):
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._stopping = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name="ledger-subscription", daemon=True)
         recorder.pool.on_close.append(self.stop)  # closing the factory ends it too
         self._thread.start()
@@ -56,51 +54,23 @@ class NatsSubscription(Subscription["NatsApplicationRecorder"]):
             raise self._error
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
+        recorder = self._recorder
         try:
-            loop.run_until_complete(self._consume())
+            batches = recorder.read_batches(
+                gt=self._last_notification_id or 0,
+                until=None,
+                size=_BATCH_SIZE,
+                stop=self._stopping,
+            )
+            self._ready.set()
+            for batch in batches:
+                for notification in batch:
+                    if not self._wanted or notification.topic in self._wanted:
+                        self._put(notification)
         except BaseException as e:  # noqa: BLE001 - handed to the iterating thread
             self._error = e
             self._ready.set()
             self._put(_END)
-        finally:
-            loop.close()
-
-    async def _consume(self) -> None:
-        recorder = self._recorder
-        nc = await recorder.pool.connect()
-        try:
-            js = nc.jetstream()
-            start = (self._last_notification_id or 0) + 1
-            sub = await js.subscribe(
-                recorder.subjects.all_aggregates,
-                ordered_consumer=True,
-                config=_consumer_config(start),
-                cb=self._on_msg,
-                pending_msgs_limit=4096,
-            )
-            self._ready.set()
-            while not self._stopping.is_set():
-                await asyncio.sleep(0.05)
-            await sub.unsubscribe()
-        finally:
-            await nc.close()
-
-    async def _on_msg(self, msg: Msg) -> None:
-        headers = msg.headers or {}
-        topic = headers.get(_stream.HDR_TOPIC, "")
-        if self._wanted and topic not in self._wanted:
-            return
-        meta = msg.metadata
-        notification = Notification(
-            id=meta.sequence.stream,
-            originator_id=self._recorder.subjects.originator(msg.subject),
-            originator_version=int(headers[_stream.HDR_VERSION]),
-            topic=topic,
-            state=bytes(msg.data),
-        )
-        self._put(notification)
 
     def _put(self, item: Any) -> None:
         while not self._stopping.is_set():
@@ -137,7 +107,3 @@ class NatsSubscription(Subscription["NatsApplicationRecorder"]):
             super().__exit__(*args, **kwargs)
         finally:
             self._thread.join(timeout=10)
-
-
-def _consumer_config(start: int) -> ConsumerConfig:
-    return ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)

@@ -20,13 +20,14 @@ delivery stream is ``<stream>_DELIVERY`` with subjects ``<prefix>-delivery.>``, 
 * ``service``, user ``ledger``: what the running service needs and no more. Publish
   ``<prefix>.>`` (the only writer), ``$JS.API.STREAM.NAMES``,
   ``$JS.API.STREAM.INFO.<stream>``, ``$JS.API.DIRECT.GET.<stream>`` and
-  ``$JS.API.DIRECT.GET.<stream>.>``, ``$JS.API.CONSUMER.CREATE.<stream>`` (ephemeral
-  consumers only: the server refuses a durable name on that subject, so it cannot
-  touch another consumer) and ``$JS.FC.<stream>.>`` (eventsourcing's ``subscribe()``
-  is an ordered consumer); on the delivery stream ``<prefix>-delivery.>``,
-  ``$JS.API.STREAM.INFO.<stream>_DELIVERY`` and
+  ``$JS.API.DIRECT.GET.<stream>.>`` (it reads, ``subscribe()`` included, by direct get
+  and may create no consumer on the ledger stream: the older create subject takes a
+  consumer ``name`` in its body and so can re-aim an existing one, and any consumer's
+  ``deliver_subject`` may be an agency's inbox); on the delivery stream
+  ``<prefix>-delivery.>``, ``$JS.API.STREAM.INFO.<stream>_DELIVERY`` and
   ``$JS.API.CONSUMER.DURABLE.CREATE.<stream>_DELIVERY.*`` (each agency's durable pull
-  consumer, made before its first message); subscribe ``_INBOX.>``.
+  consumer, made before its first message: the service decides what each agency is
+  delivered, as the fan-out's writer it could do no less); subscribe ``_INBOX.>``.
 * ``projector``, user ``projections``: publish ``$JS.API.STREAM.INFO.<stream>``,
   ``$JS.API.DIRECT.GET.<stream>`` and ``$JS.API.DIRECT.GET.<stream>.>``; subscribe
   ``_INBOX_projections.>``. It reads the stream by batched direct gets only and may
@@ -407,8 +408,6 @@ def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
             f"$JS.API.STREAM.INFO.{stream}",
             f"$JS.API.DIRECT.GET.{stream}",
             f"$JS.API.DIRECT.GET.{stream}.>",
-            f"$JS.API.CONSUMER.CREATE.{stream}",  # ephemeral only (a durable name is refused)
-            f"$JS.FC.{stream}.>",
             f"{delivery_prefix}.>",
             f"$JS.API.STREAM.INFO.{delivery}",
             f"$JS.API.CONSUMER.DURABLE.CREATE.{delivery}.*",

@@ -311,7 +311,7 @@ class TestServerConfig:
         assert users[0].endswith(
             'permissions: { publish: { allow: ["pfx.>", "$JS.API.STREAM.NAMES",'
             ' "$JS.API.STREAM.INFO.LDG", "$JS.API.DIRECT.GET.LDG", "$JS.API.DIRECT.GET.LDG.>",'
-            ' "$JS.API.CONSUMER.CREATE.LDG", "$JS.FC.LDG.>", "pfx-delivery.>",'
+            ' "pfx-delivery.>",'
             ' "$JS.API.STREAM.INFO.LDG_DELIVERY", "$JS.API.CONSUMER.DURABLE.CREATE.LDG_DELIVERY.*"]'
             ' }, subscribe: { allow: ["_INBOX.>"] } } }'
         )

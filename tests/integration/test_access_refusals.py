@@ -3,7 +3,6 @@ purge, reconfigure or re-create the streams; aim a consumer at an agency's inbox
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -146,25 +145,6 @@ class TestTheLedgerService:
             ]
         await ledger_still_works(secured)
 
-    @pytest.mark.parametrize(
-        "target", [f"$JS.API.STREAM.DELETE.{STREAM}", f"$JS.API.STREAM.PURGE.{STREAM}"]
-    )
-    async def test_a_consumer_it_aims_at_the_stream_api_deletes_nothing(
-        self, secured: Secured, target: str
-    ) -> None:
-        # Its consumers may deliver anywhere (nats-io/nats-server#8274); the server's own
-        # API is not a place they can reach.
-        before = await stored(secured)
-        async with connect(secured.url, secured.service.ledger) as svc:
-            request = {"stream_name": STREAM, "config": {"deliver_subject": target}}
-            reply = await svc.nc.request(
-                f"$JS.API.CONSUMER.CREATE.{STREAM}", json.dumps(request).encode(), timeout=2
-            )
-            assert "error" not in json.loads(reply.data)
-            await asyncio.sleep(REFUSAL_WAIT)
-        assert await stored(secured) == before
-        await ledger_still_works(secured)
-
     async def test_a_missing_delivery_stream_is_reported_as_the_admins_to_create(
         self, secured: Secured
     ) -> None:
@@ -211,43 +191,6 @@ class TestTheProjector:
             assert await p.refusals(1) == [publish_refused(CASE_A)]
         assert await stored(secured) == before
 
-    @pytest.mark.parametrize(
-        ("subject", "config"),
-        [
-            pytest.param(f"$JS.API.CONSUMER.CREATE.{STREAM}", {}, id="ephemeral"),
-            pytest.param(
-                f"$JS.API.CONSUMER.CREATE.{STREAM}.leak.{CASE_A}",
-                {"name": "leak", "filter_subject": CASE_A},
-                id="named, with its filter",
-            ),
-            pytest.param(
-                f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.leak",
-                {"durable_name": "leak"},
-                id="durable",
-            ),
-        ],
-    )
-    async def test_it_cannot_aim_a_consumer_at_an_agencys_inbox(
-        self, secured: Secured, subject: str, config: dict[str, str]
-    ) -> None:
-        inbox = "_INBOX_agency_b.waiting"  # agency b is waiting for its replies here
-        async with (
-            connect(secured.url, secured.agencies["b"]) as b,
-            connect(secured.url, secured.service.projections) as p,
-        ):
-            received = await b.nc.subscribe(inbox)
-            await b.nc.flush()
-            request = {
-                "stream_name": STREAM,
-                "config": {**config, "deliver_subject": inbox, "ack_policy": "none"},
-            }
-            with pytest.raises(nats.errors.TimeoutError):
-                await p.nc.request(subject, json.dumps(request).encode(), timeout=REFUSAL_WAIT)
-            assert await p.refusals(1) == [publish_refused(subject)]
-            with pytest.raises(nats.errors.TimeoutError):  # agency a's events never come
-                await received.next_msg(timeout=REFUSAL_WAIT)
-            assert await b.refusals(0) == []
-
     @pytest.mark.parametrize("subject", [f"{PREFIX}.>", "_INBOX_agency_a.>", "_INBOX.>"])
     async def test_subscribing_outside_its_inbox_is_a_permissions_violation(
         self, secured: Secured, subject: str
@@ -255,3 +198,58 @@ class TestTheProjector:
         async with connect(secured.url, secured.service.projections) as p:
             await p.nc.subscribe(subject)
             assert await p.refusals(1) == [subscription_refused(subject)]
+
+
+_CONSUMER_ATTEMPTS = [
+    pytest.param(f"$JS.API.CONSUMER.CREATE.{STREAM}", {}, id="ephemeral"),
+    pytest.param(
+        f"$JS.API.CONSUMER.CREATE.{STREAM}",
+        # The older create subject takes a ``name`` in the body, and a name that exists
+        # updates that consumer: agency a's, re-aimed at agency b's case.
+        {"name": "agency_a", "filter_subject": CASE_B, "ack_policy": "explicit"},
+        id="agency a's consumer re-aimed by name",
+    ),
+    pytest.param(
+        f"$JS.API.CONSUMER.CREATE.{STREAM}.leak.{CASE_A}",
+        {"name": "leak", "filter_subject": CASE_A},
+        id="named, with its filter",
+    ),
+    pytest.param(
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.leak",
+        {"durable_name": "leak"},
+        id="durable",
+    ),
+]
+
+
+@pytest.mark.parametrize("user", ["ledger", "projections"])
+@pytest.mark.parametrize(("subject", "config"), _CONSUMER_ATTEMPTS)
+async def test_no_reader_of_the_ledger_stream_can_aim_a_consumer_at_an_agencys_inbox(
+    secured: Secured, user: str, subject: str, config: dict[str, str]
+) -> None:
+    """nats-server does not check a push consumer's deliver subject against its creator's
+    permissions (nats-io/nats-server#8274), so neither the service nor the projection
+    workers may create a consumer on the ledger stream at all: both read by direct get."""
+    credentials = secured.service.ledger if user == "ledger" else secured.service.projections
+    inbox = "_INBOX_agency_b.waiting"  # agency b is waiting for its replies here
+    async with (
+        connect(secured.url, secured.agencies["b"]) as b,
+        connect(secured.url, credentials) as reader,
+    ):
+        received = await b.nc.subscribe(inbox)
+        await b.nc.flush()
+        request = {
+            "stream_name": STREAM,
+            "config": {"deliver_subject": inbox, "ack_policy": "none", **config},
+        }
+        with pytest.raises(nats.errors.TimeoutError):
+            await reader.nc.request(subject, json.dumps(request).encode(), timeout=REFUSAL_WAIT)
+        assert await reader.refusals(1) == [publish_refused(subject)]
+        with pytest.raises(nats.errors.TimeoutError):  # agency a's events never come
+            await received.next_msg(timeout=REFUSAL_WAIT)
+        assert await b.refusals(0) == []
+    async with connect(secured.url, secured.admin) as adm:
+        kept = await adm.nc.jetstream(timeout=5).consumer_info(STREAM, "agency_a")
+        assert kept.config.filter_subject == CASE_A
+        assert kept.config.durable_name == "agency_a"
+    await ledger_still_works(secured)

@@ -124,6 +124,10 @@ class SaveWriter:
                 return self._remember(groups, ack.seq, len(msgs))
             if ack.error.err_code not in _stream.WRONG_LAST_SEQUENCE:
                 msg = f"stream {self.stream!r} refused the save: {ack.error.description}"
+                if uncertain:  # this try was refused, but an earlier one may have landed
+                    found = self._look_up(driver, deadline, True, self._already_stored, msgs)
+                    if found is not None:
+                        return self._remember(groups, found, len(msgs))
                 raise LedgerError(msg)
             # Someone appended first, our hint was stale, or an earlier try of this
             # very save was stored and its ack lost: look at who took the place.

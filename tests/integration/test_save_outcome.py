@@ -168,3 +168,43 @@ class TestASaveThatCannotResolveARefusal:
         assert not isinstance(caught.value, SaveOutcomeUnknown)
         lookups.left = 0
         assert recorder.max_notification_id() == 2
+
+
+def _refuse_after_first_ack_lost(recorder: NatsApplicationRecorder) -> None:
+    """The first publish is stored but its ack lost; every later try is refused by the
+    stream with an error other than a wrong expected sequence (as when it runs out of
+    resources), so only a look-up can say what became of the save."""
+    real = recorder._publish
+    tries: list[object] = []
+
+    def publish(driver: Any, msgs: Any) -> Any:
+        if not tries:
+            tries.append(real(driver, msgs))
+            raise LedgerUnavailable("ack lost")
+        return _stream.PubAck(
+            error=_stream.ApiError(err_code=10023, code=503, description="insufficient resources")
+        )
+
+    recorder._publish = publish  # type: ignore[method-assign]
+
+
+class TestASaveWhoseRetryIsRefusedOtherwise:
+    def test_is_found_stored_when_an_earlier_try_landed(
+        self, recorder: NatsApplicationRecorder
+    ) -> None:
+        recorder.insert_events([_event(1)])
+        _refuse_after_first_ack_lost(recorder)
+        assert recorder.insert_events([_event(2)]) == [2]  # not "refused"
+        assert _versions(recorder) == [1, 2]
+
+    def test_says_it_may_have_been_stored_when_the_look_up_cannot_tell(
+        self, recorder: NatsApplicationRecorder, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        recorder.insert_events([_event(1)])
+        recorder.write_retry_s = 0.3
+        lookups = _LookUpsFail(monkeypatch, failures=10**6)
+        _refuse_after_first_ack_lost(recorder)
+        lookups.start()
+        with pytest.raises(SaveOutcomeUnknown) as caught:
+            recorder.insert_events([_event(2)])
+        assert caught.value.may_have_been_stored is True

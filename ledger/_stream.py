@@ -304,10 +304,23 @@ _GUARANTEES: Final[tuple[tuple[str, object, str], ...]] = (
 )
 
 
-def stream_problems(config: Mapping[str, Any], subjects: Sequence[str]) -> list[str]:
+def stream_problems(
+    config: Mapping[str, Any], subjects: Sequence[str], *, duplicate_window_s: float = 0.0
+) -> list[str]:
     """Each setting of a stream's configuration (as ``STREAM.INFO`` reports it) that
-    breaks the ledger's guarantees, named with what the ledger needs and why."""
+    breaks the ledger's guarantees, named with what the ledger needs and why.
+
+    ``duplicate_window_s`` is the shortest duplicate window the ledger accepts: a save
+    retried after a lost acknowledgement is recognised by its message ids only within it.
+    """
     problems = []
+    window_ns = config.get("duplicate_window") or 0
+    if isinstance(window_ns, int) and window_ns < duplicate_window_s * 1_000_000_000:
+        problems.append(
+            f"duplicate_window is {window_ns / 1e9:g} s, the ledger needs at least "
+            f"{duplicate_window_s:g} s (a save retried after a lost acknowledgement is "
+            "recognised by its message ids only within it, else it is stored twice)"
+        )
     for key, want, why in _GUARANTEES:
         have = config.get(key)
         if want == _UNLIMITED:
@@ -345,7 +358,7 @@ async def ensure_stream(
     raw = await api(nc, f"$JS.API.STREAM.INFO.{name}", None, timeout)
     info = _info_decoder.decode(raw)
     if info.error is None:
-        problems = stream_problems(info.config, subjects)
+        problems = stream_problems(info.config, subjects, duplicate_window_s=duplicate_window_s)
         if problems:
             msg = f"stream {name!r} exists but " + "; ".join(problems)
             raise StreamMisconfigured(msg)

@@ -135,6 +135,7 @@ class TestAStreamThatCouldLoseHistoryIsRefusedAtStart:
             ("allow_direct", {"allow_direct": False}),
             ("subject_transform", {"subject_transform": {"src": ">", "dest": "moved.>"}}),
             ("republish", {"republish": {"src": ">", "dest": "copy.>"}}),
+            ("duplicate_window", {"duplicate_window": 1_000_000_000}),
         ],
     )
     def test_it_names_the_setting_and_why(

@@ -270,7 +270,7 @@ def add_agency(
         msgspec.convert(agency, type=Id)
     except msgspec.ValidationError as e:
         msg = (
-            f"agency {agency!r} is not a valid agency id: {e} (an agency id is 1-64 lower-case"
+            f"agency is not a valid agency id: {e} (an agency id is 1-64 lower-case"
             " letters, digits, '-' and '_', starting with a letter or digit; it becomes part"
             " of NATS subjects)"
         )

@@ -9,7 +9,7 @@
 Depends on :mod:`schemas`, :mod:`ledger` and :mod:`projections`; nothing below imports it.
 """
 
-from consumers._names import consumer_name, delivery_prefix, delivery_stream, delivery_subject
+from schemas.wire import consumer_name, delivery_prefix, delivery_stream, delivery_subject
 
 __all__ = ["consumer_name", "delivery_prefix", "delivery_stream", "delivery_subject"]
 

@@ -227,7 +227,7 @@ def agency_add(
     try:
         from consumers import delivery_stream
 
-        # The agency's consumer lives on the delivery stream (consumers/_names.py).
+        # The agency's consumer lives on the delivery stream (schemas/wire.py).
         path = add_agency(
             settings.data_dir, settings, agency, consumer_stream=delivery_stream(settings.stream)
         )

@@ -381,7 +381,10 @@ def subscribe(
             " with `ledger delivery run` on this data dir"
         )
         raise typer.Exit(1)
-    path = credentials or settings.data_dir / "credentials" / f"agency_{agency}.json"
+    path = (
+        credentials
+        or settings.data_dir / "credentials" / f"{schemas.wire.consumer_name(agency)}.json"
+    )
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -178,7 +178,7 @@ def ensure_service_users(data_dir: Path, settings: Settings) -> ServiceCredentia
     stream, prefix = _checked_names(settings)
     wanted: tuple[tuple[str, Role, str], ...] = (
         (SERVICE_USER, "service", SERVICE_INBOX),
-        (PROJECTOR_USER, "projector", f"_INBOX_{PROJECTOR_USER}"),
+        (PROJECTOR_USER, "projector", wire.user_inbox(PROJECTOR_USER)),
     )
     found: dict[str, Credentials] = {}
     with _locked_registry(data_dir) as registry:
@@ -363,14 +363,14 @@ def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
             f"$JS.API.DIRECT.GET.{stream}",
             f"$JS.API.DIRECT.GET.{stream}.>",
         ]
-        return publish, [f"_INBOX_{user.name}.>"]
+        return publish, [f"{wire.user_inbox(user.name)}.>"]
     consumer = user.name
     publish = [
         f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
         f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
         f"$JS.ACK.{stream}.{consumer}.>",
     ]
-    return publish, [f"_INBOX_{user.name}.>"]
+    return publish, [f"{wire.user_inbox(user.name)}.>"]
 
 
 def _render_user(user: _User) -> str:

@@ -78,6 +78,7 @@ __all__ = [
     "split_aggregate_id",
     "split_delivery_msg_id",
     "tracking_subject",
+    "user_inbox",
 ]
 
 # -- headers -------------------------------------------------------------------------
@@ -218,9 +219,14 @@ def consumer_name(agency: str) -> str:
     return f"{CONSUMER_PREFIX}{agency}"
 
 
+def user_inbox(user: str) -> str:
+    """The inbox prefix of a restricted NATS user, the only replies it may read."""
+    return f"_INBOX_{user}"
+
+
 def delivery_inbox(agency: str) -> str:
     """The inbox prefix of ``agency``'s user: ``_INBOX_agency_<agency>``."""
-    return f"_INBOX_{consumer_name(agency)}"
+    return user_inbox(consumer_name(agency))
 
 
 def delivery_msg_id(source_seq: int, agency: str) -> str:

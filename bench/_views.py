@@ -33,6 +33,7 @@ from ledger.settings import Settings
 from projections import VIEW_NAMES, Views
 from projections._store import from_micros
 from projections.sqlite import SQLiteViewStore
+from schemas import wire
 
 STREAM = "VIEWS"
 PREFIX = "views"
@@ -56,7 +57,7 @@ async def _raw_read(url: str, total: int) -> float:
 
         started = time.perf_counter()
         sub = await js.subscribe(
-            f"{PREFIX}.*.*.*",
+            wire.all_aggregates(PREFIX),
             ordered_consumer=True,
             cb=on_msg,
             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),

@@ -6,10 +6,13 @@
 * :mod:`consumers.client`: the agency's side, an async iterator over its events
   (``ledger subscribe --agency X``), with redelivery and a local dead-letter store.
 
-Depends on :mod:`schemas`, :mod:`ledger` and :mod:`projections`; nothing below imports it.
+The delivery service depends on :mod:`schemas`, :mod:`ledger` and :mod:`projections`;
+the agency client on :mod:`schemas` (the wire contract and the credentials file included),
+nats-py, msgspec and structlog only, so an agency can run it without the server's code
+(``tests/unit/test_layering.py`` holds it to that). Nothing below imports this package.
 """
 
-from consumers._names import consumer_name, delivery_prefix, delivery_stream, delivery_subject
+from schemas.wire import consumer_name, delivery_prefix, delivery_stream, delivery_subject
 
 __all__ = ["consumer_name", "delivery_prefix", "delivery_stream", "delivery_subject"]
 

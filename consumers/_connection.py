@@ -22,9 +22,8 @@ import structlog
 from nats.aio.client import Client
 
 from consumers._delivery_types import ConsumerNotFound, DeliveryUnavailable, InvalidSubscription
-from consumers._names import consumer_name
-from ledger._natsclient import FastHeaderClient
 from schemas import AgencyId
+from schemas.wire import consumer_name
 
 __all__ = ["bind_consumer", "check_options", "close_quietly", "open_connection", "where"]
 
@@ -55,7 +54,7 @@ async def open_connection(
     async def on_reconnected() -> None:
         agency_log.info("nats_reconnected", server=server)
 
-    nc = FastHeaderClient()
+    nc = Client()
     try:
         # With max_reconnect_attempts=-1 nats-py also retries the first connection
         # forever: the deadline bounds that one; later reconnects go on for good.

@@ -2,7 +2,7 @@
 message becomes one.
 
 A delivered message's subject is ``<prefix>-delivery.<agency>.<partnership>.<case>`` and
-its headers carry the event's ledger sequence and version (see :mod:`consumers._names`);
+its headers carry the event's ledger sequence and version (see :mod:`schemas.wire`);
 a message without them fails like a handler would, with :class:`InvalidDelivery`.
 Nothing here does I/O; :mod:`consumers.client` re-exports the public names.
 """
@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
 
-from consumers._names import HDR_SOURCE_SEQ
-from ledger import _stream
 from schemas import Event, decode_event, tag_of
 from schemas.errors import LedgerError
+from schemas.wire import HDR_SOURCE_SEQ, HDR_TOPIC, HDR_VERSION
 
 __all__ = [
     "ConsumerNotFound",
@@ -114,15 +113,15 @@ def delivery_of(msg: Msg, key: Key | None, prefix: str, agency: str) -> Delivery
         raise InvalidDelivery(msg_, field="subject")
     headers = msg.headers or {}
     sequence = _header_int(headers, HDR_SOURCE_SEQ)
-    version = _header_int(headers, _stream.HDR_VERSION)
+    version = _header_int(headers, HDR_VERSION)
     event = decode_event(msg.data)
-    topic = headers.get(_stream.HDR_TOPIC)
+    topic = headers.get(HDR_TOPIC)
     if topic is not None and topic != tag_of(type(event)):
         msg_ = (
-            f"header {_stream.HDR_TOPIC} names another event type than the payload's"
+            f"header {HDR_TOPIC} names another event type than the payload's"
             " 'type' (rule: the header repeats the payload's tag)"
         )
-        raise InvalidDelivery(msg_, field=_stream.HDR_TOPIC)
+        raise InvalidDelivery(msg_, field=HDR_TOPIC)
     return Delivery(
         event=event,
         partnership=key[0],

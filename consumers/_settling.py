@@ -26,9 +26,8 @@ from nats.aio.msg import Msg
 
 from consumers._deadletters import DeadLetter, DeadLetterStore
 from consumers._delivery_types import Key, int_or_none
-from consumers._names import HDR_SOURCE_SEQ
 from consumers._ordering import CaseOrder, Held
-from ledger import _stream
+from schemas.wire import HDR_SOURCE_SEQ, HDR_TOPIC
 
 __all__ = ["Settler", "about", "dead_letter_of"]
 
@@ -165,7 +164,7 @@ def about(msg: Msg, key: Key | None) -> dict[str, Any]:
     return {
         "partnership": partnership,
         "case": case,
-        "event_type": headers.get(_stream.HDR_TOPIC, ""),
+        "event_type": headers.get(HDR_TOPIC, ""),
         "seq": int_or_none(headers.get(HDR_SOURCE_SEQ)),
     }
 
@@ -178,7 +177,7 @@ def dead_letter_of(dseq: int, msg: Msg, key: Key | None, error_type: str) -> Dea
         sequence=int_or_none(headers.get(HDR_SOURCE_SEQ)) or -dseq,
         partnership=partnership,
         case=case,
-        event_type=headers.get(_stream.HDR_TOPIC, ""),
+        event_type=headers.get(HDR_TOPIC, ""),
         failed_at=datetime.now(UTC),
         attempts=msg.metadata.num_delivered,
         error_type=error_type,

@@ -1,7 +1,7 @@
 """An agency's subscription to the events of its cases: in order per case, at least once.
 
 The ledger service fans each case event out to every agency party to the case (see
-:mod:`consumers._names`); an agency reads its share through its durable pull consumer
+:mod:`schemas.wire`); an agency reads its share through its durable pull consumer
 ``agency_<agency>`` on the delivery stream, which the service creates and configures
 (``max_deliver``, ``backoff``). The agency's NATS user may only pull from and acknowledge
 on that consumer, with replies under its own inbox prefix ``_INBOX_agency_<agency>``::
@@ -58,6 +58,7 @@ import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from structlog.contextvars import bound_contextvars
 
 from consumers import _connection
 from consumers._deadletters import DeadLetterStore
@@ -73,15 +74,20 @@ from consumers._delivery_types import (
     delivery_of,
     int_or_none,
 )
-from consumers._names import consumer_name, delivery_prefix, delivery_stream
 from consumers._ordering import CaseOrder
 from consumers._pulling import Puller
 from consumers._settling import Settler
-from ledger import _stream
-from ledger.access import load_credentials
-from ledger.logging import bound
 from schemas import decode_event
+from schemas.credentials import load_credentials
 from schemas.errors import LedgerError
+from schemas.wire import (
+    CONSUMER_PREFIX,
+    HDR_VERSION,
+    consumer_name,
+    delivery_inbox,
+    delivery_prefix,
+    delivery_stream,
+)
 
 __all__ = [
     "AgencySubscription",
@@ -191,7 +197,7 @@ class AgencySubscription:
         server for a message.
         """
         _connection.check_options(agency, batch, poll)
-        inbox = inbox_prefix or f"_INBOX_{consumer_name(agency)}"
+        inbox = inbox_prefix or delivery_inbox(agency)
         on = consumer_stream or delivery_stream(stream)
         nc = await _connection.open_connection(url, agency, user, password, inbox, connect_timeout)
         try:
@@ -227,7 +233,7 @@ class AgencySubscription:
         prefix of an agency's credentials file (written by ``ledger agency add``)."""
         credentials = load_credentials(path)
         consumer = credentials.consumer or ""
-        agency = consumer.removeprefix("agency_")
+        agency = consumer.removeprefix(CONSUMER_PREFIX)
         if not consumer or consumer != consumer_name(agency):
             msg = (
                 f"credentials file {path} is not an agency's: consumer {consumer!r} is not"
@@ -285,7 +291,7 @@ class AgencySubscription:
         stops = (self._stop,) if stop is None else (self._stop, stop)
         while (found := await self._next(stops)) is not None:
             dseq, delivery = self._current = found
-            with bound(
+            with bound_contextvars(
                 agency=self.agency,
                 partnership=delivery.partnership,
                 case=delivery.case,
@@ -391,7 +397,7 @@ async def replay(store: DeadLetterStore, handler: Handler) -> int:
     attempts counted on and its error type updated."""
     replayed = 0
     for dead in store.list():
-        with bound(
+        with bound_contextvars(
             partnership=dead.partnership,
             case=dead.case,
             event_type=dead.event_type,
@@ -403,7 +409,7 @@ async def replay(store: DeadLetterStore, handler: Handler) -> int:
                     partnership=dead.partnership,
                     case=dead.case,
                     sequence=dead.sequence,
-                    version=int_or_none(dead.headers.get(_stream.HDR_VERSION)) or 0,
+                    version=int_or_none(dead.headers.get(HDR_VERSION)) or 0,
                     attempt=dead.attempts + 1,
                 )
                 await handler(delivery)

@@ -29,11 +29,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from consumers._names import HDR_SOURCE_SEQ, delivery_subject
 from ledger import _stream
 from projections._store import Tx, ViewStore
 from projections._view import Envelope, View
 from schemas import AgencyJoinedCase, AgencyLeftCase, CaseOpened, encode_event
+from schemas.wire import (
+    HDR_SOURCE_SEQ,
+    HDR_TOPIC,
+    HDR_VERSION,
+    delivery_msg_id,
+    delivery_subject,
+)
 
 __all__ = ["DeliveryView", "Outgoing", "Publisher"]
 
@@ -110,10 +116,10 @@ class DeliveryView(View):
                     agency=agency,
                     subject=delivery_subject(self._prefix, agency, *key),
                     headers={
-                        _stream.HDR_TOPIC: event.tag,
-                        _stream.HDR_VERSION: str(event.version),
+                        HDR_TOPIC: event.tag,
+                        HDR_VERSION: str(event.version),
                         HDR_SOURCE_SEQ: str(event.seq),
-                        _stream.HDR_MSG_ID: f"{event.seq}.{agency}",
+                        _stream.HDR_MSG_ID: delivery_msg_id(event.seq, agency),
                     },
                     payload=payload,
                 )

@@ -32,13 +32,13 @@ from nats.js.api import (
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from consumers._names import consumer_name, delivery_prefix, delivery_stream
 from consumers.delivery import DeliveryView, Outgoing
 from ledger.application import Ledger
 from ledger.errors import StreamMisconfigured
 from ledger.settings import Settings
 from projections._store import ViewStore
 from projections.runner import ViewRunner
+from schemas.wire import consumer_name, delivery_filter, delivery_prefix, delivery_stream
 
 __all__ = [
     "DeliveryPolicy",
@@ -124,7 +124,7 @@ async def ensure_agency_consumer(
         delivery_stream(settings.stream),
         ConsumerConfig(
             durable_name=consumer_name(agency),
-            filter_subject=f"{delivery_prefix(settings.subject_prefix)}.{agency}.>",
+            filter_subject=delivery_filter(settings.subject_prefix, agency),
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             max_deliver=policy.max_deliver,

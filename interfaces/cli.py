@@ -227,7 +227,7 @@ def agency_add(
     try:
         from consumers import delivery_stream
 
-        # The agency's consumer lives on the delivery stream (consumers/_names.py).
+        # The agency's consumer lives on the delivery stream (schemas/wire.py).
         path = add_agency(
             settings.data_dir, settings, agency, consumer_stream=delivery_stream(settings.stream)
         )
@@ -381,7 +381,10 @@ def subscribe(
             " with `ledger delivery run` on this data dir"
         )
         raise typer.Exit(1)
-    path = credentials or settings.data_dir / "credentials" / f"agency_{agency}.json"
+    path = (
+        credentials
+        or settings.data_dir / "credentials" / f"{schemas.wire.consumer_name(agency)}.json"
+    )
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -20,9 +20,8 @@ persistence turns into the subject ``ledger.<partnership>.<kind>.<id>``.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar
 
 import msgspec
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
@@ -32,6 +31,7 @@ from eventsourcing.utils import get_topic
 import schemas
 from schemas import Event as Fact
 from schemas.errors import InvalidEvent
+from schemas.wire import AGGREGATE_ID_PATTERN, aggregate_id, split_aggregate_id
 
 __all__ = [
     "AGGREGATE_ID_PATTERN",
@@ -43,29 +43,6 @@ __all__ = [
     "register_aggregate",
     "split_aggregate_id",
 ]
-
-#: ``<partnership>.<kind>.<id>``: three safe subject tokens. Match it with ``fullmatch``:
-#: Python's ``$`` also matches before a final newline, which must never reach a subject.
-AGGREGATE_ID_PATTERN: Final = re.compile(
-    r"^([a-z0-9][a-z0-9_-]{0,63})\.(partnership|case|challenge|review)\.([a-z0-9][a-z0-9_-]{0,63})$"
-)
-
-
-def aggregate_id(partnership: str, kind: str, ident: str) -> str:
-    """The aggregate id (and subject suffix) of ``ident`` of ``kind`` in ``partnership``."""
-    return f"{partnership}.{kind}.{ident}"
-
-
-def split_aggregate_id(value: str) -> tuple[str, str, str]:
-    """``(partnership, kind, id)`` of an aggregate id; ``ValueError`` if it is not one."""
-    match = AGGREGATE_ID_PATTERN.fullmatch(value)
-    if match is None:
-        msg = (
-            f"aggregate id {value!r} is not '<partnership>.<kind>.<id>' with safe tokens "
-            "(lower-case letters, digits, '-', '_') and kind partnership/case/challenge/review"
-        )
-        raise ValueError(msg)
-    return match.group(1), match.group(2), match.group(3)
 
 
 class _FactEvent:

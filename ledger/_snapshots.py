@@ -35,6 +35,7 @@ from ledger import _stream
 from ledger._bridge import DriverPool
 from ledger._subjects import SubjectMap
 from ledger.errors import LedgerError, LedgerUnavailable, StreamMisconfigured
+from schemas import wire
 
 __all__ = [
     "SNAPSHOTS_PER_AGGREGATE",
@@ -48,17 +49,16 @@ log = structlog.get_logger()
 
 #: How many snapshots of one aggregate the snapshot stream keeps (the oldest go first).
 SNAPSHOTS_PER_AGGREGATE: Final = 4
-_SPACE: Final = "_snapshots"
 
 
 def snapshot_stream_name(stream: str) -> str:
     """The snapshot stream beside ``stream``: ``LEDGER`` -> ``LEDGER_SNAPSHOTS``."""
-    return f"{stream}_SNAPSHOTS"
+    return wire.snapshot_stream(stream)
 
 
 def snapshot_subjects(prefix: str) -> SubjectMap:
     """The snapshot subjects beside the events' ``prefix``: ``<prefix>_snapshots.<...>``."""
-    return SubjectMap(prefix, space=_SPACE)
+    return SubjectMap(prefix, space=wire.SNAPSHOT_SPACE)
 
 
 class _Error(msgspec.Struct):

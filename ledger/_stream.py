@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 
 from ledger._syncwire import SyncWire, WireError, WireTimeout
 from ledger.errors import LedgerUnavailable, StreamMisconfigured
+from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
 
 __all__ = [
     "HDR_EXPECTED_SUBJECT_SEQ",
@@ -47,12 +48,8 @@ __all__ = [
     "stream_problems",
 ]
 
-HDR_TOPIC: Final = "Ledger-Topic"
-HDR_VERSION: Final = "Ledger-Version"
-#: Reserved for the proofs to come: the hash of the previous event on the
-#: subject, and the recording agency's signature over this one.
-HDR_PREV_HASH: Final = "Ledger-Prev-Hash"
-HDR_SIGNATURE: Final = "Ledger-Signature"
+# The ``Ledger-*`` headers are the wire contract's (schemas/wire.py, imported above); the
+# ``Nats-*`` ones below are NATS's own contract, which only this adapter speaks.
 HDR_MSG_ID: Final = "Nats-Msg-Id"
 HDR_EXPECTED_SUBJECT_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
 _HDR_EXPECTED_STREAM: Final = "Nats-Expected-Stream"

@@ -8,18 +8,13 @@ library's conformance tests use. Tracking positions live on the three-token
 
 from __future__ import annotations
 
-import re
 import uuid
 from functools import lru_cache
-from typing import Final
 
-from ledger._aggregate import AGGREGATE_ID_PATTERN
 from ledger.errors import InvalidCommand
+from schemas import wire
 
 __all__ = ["SubjectMap"]
-
-_PREFIX: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_SAFE_APP: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class SubjectMap:
@@ -28,19 +23,19 @@ class SubjectMap:
     def __init__(self, prefix: str, *, space: str = "") -> None:
         """``space`` is appended to the first token: ``SubjectMap("ledger", space="_snapshots")``
         maps ids under ``ledger_snapshots.``, a subject space of its own beside the events'."""
-        if not _PREFIX.fullmatch(prefix):
+        if not wire.is_prefix(prefix):
             msg = f"NATS_SUBJECT_PREFIX {prefix!r} must be 1-32 letters, digits, '-' or '_'"
             raise InvalidCommand(msg, field="NATS_SUBJECT_PREFIX")
         prefix += space
         self.prefix = prefix
-        self.all_aggregates = f"{prefix}.*.*.*"
+        self.all_aggregates = wire.all_aggregates(prefix)
         self._start = len(prefix) + 1
         self.subject = lru_cache(maxsize=65536)(self._subject)
 
     def _subject(self, originator_id: uuid.UUID | str) -> str:
         if isinstance(originator_id, uuid.UUID):
             return f"{self.prefix}._.uuid.{originator_id.hex}"
-        if not AGGREGATE_ID_PATTERN.fullmatch(originator_id):
+        if not wire.AGGREGATE_ID_PATTERN.fullmatch(originator_id):
             msg = (
                 f"originator id {originator_id!r} is not '<partnership>.<kind>.<id>' with "
                 "safe tokens (lower-case letters, digits, '-', '_'; kind partnership, case, "
@@ -56,9 +51,4 @@ class SubjectMap:
         return rest
 
     def tracking(self, application_name: str) -> str:
-        token = (
-            application_name
-            if _SAFE_APP.fullmatch(application_name)
-            else ("x" + application_name.encode().hex())
-        )
-        return f"{self.prefix}._tracking.{token}"
+        return wire.tracking_subject(self.prefix, application_name)

@@ -11,7 +11,7 @@ list: whatever is not on it (a ``STREAM.DELETE``, a ``PURGE``, an ``UPDATE``, a
 
 Roles and their permissions (``<stream>`` and ``<prefix>`` come from the settings; the
 delivery stream is ``<stream>_DELIVERY`` with subjects ``<prefix>-delivery.>``, as in
-:mod:`consumers._names`):
+:mod:`schemas.wire`):
 
 * ``admin``, user ``ledger-admin``: everything. It creates and configures the streams
   (``ledger admin init``, and the embedded server's first start) and nothing at run
@@ -61,18 +61,22 @@ import json
 import os
 import re
 import secrets
-import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import Final, Literal
 
 import bcrypt
 import msgspec
 import structlog
 
 from ledger.settings import Settings
-from schemas import Id
+from schemas import Id, wire
+from schemas.credentials import (
+    Credentials,
+    CredentialsNotFound,
+    InvalidCredentials,
+    load_credentials,
+)
 from schemas.errors import LedgerError
 
 __all__ = [
@@ -106,8 +110,6 @@ CREDENTIALS_DIR: Final = "credentials"
 # Every password is 32 random bytes, so no work factor is what protects it; 10 rounds
 # (OWASP's minimum) keeps the server's check of each new connection near 70 ms here.
 _BCRYPT_ROUNDS: Final = 10
-_STREAM_NAME: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_SUBJECT_PREFIX: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 #: nats-server's ``sync_interval``: ``always`` (fsync before every acknowledgement) or a
 #: duration such as ``2m`` (its default: acknowledged writes may be lost on a power cut).
 _SYNC_INTERVAL: Final = re.compile(r"^(always|[1-9][0-9]{0,5}(ms|s|m|h))$")
@@ -128,46 +130,6 @@ class AgencyAlreadyAdded(LedgerError, ValueError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.field = "agency"
-
-
-class CredentialsNotFound(LedgerError, FileNotFoundError):
-    """Raised when a credentials file or the access registry does not exist."""
-
-
-class InvalidCredentials(LedgerError, ValueError):
-    """Raised when a credentials file or the access registry cannot be read as one."""
-
-
-class Credentials(msgspec.Struct, frozen=True, kw_only=True):
-    """What a client needs to connect as one user (the content of a credentials file)."""
-
-    user: str
-    password: str
-    inbox_prefix: str
-    stream: str
-    subject_prefix: str
-    consumer: str | None = None  # an agency's durable pull consumer
-
-    def __repr__(self) -> str:  # never the password, whoever prints this
-        return f"Credentials(user={self.user!r}, stream={self.stream!r}, password='***')"
-
-    def __rich_repr__(self) -> list[tuple[str, Any]]:  # rich's pretty printing, likewise
-        return [("user", self.user), ("stream", self.stream), ("password", "***")]
-
-    def url(self, server_url: str) -> str:
-        """``server_url`` with this user and password in it (``nats://user:pass@host:port``).
-
-        Both nats-py and the ledger's synchronous publisher read credentials from the URL.
-        The result holds the password: pass it on, never log or print it.
-        """
-        parts = urlsplit(server_url if "://" in server_url else f"nats://{server_url}")
-        host = parts.netloc.rpartition("@")[2]
-        userinfo = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}"
-        return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
-
-    def connect_options(self) -> dict[str, str]:
-        """Keyword arguments for ``nats.connect``: user, password and the inbox prefix."""
-        return {"user": self.user, "password": self.password, "inbox_prefix": self.inbox_prefix}
 
 
 class ServiceCredentials(msgspec.Struct, frozen=True, kw_only=True):
@@ -200,13 +162,12 @@ class _Registry(msgspec.Struct, kw_only=True):
 
 
 _registry_decoder: Final = msgspec.json.Decoder(_Registry)
-_credentials_decoder: Final = msgspec.json.Decoder(Credentials)
 _encoder: Final = msgspec.json.Encoder()
 
 
 def agency_user(agency: str) -> str:
     """The NATS user, durable consumer name and inbox token of an agency: ``agency_<id>``."""
-    return f"agency_{agency}"
+    return wire.consumer_name(agency)
 
 
 def ensure_service_users(data_dir: Path, settings: Settings) -> ServiceCredentials:
@@ -218,7 +179,7 @@ def ensure_service_users(data_dir: Path, settings: Settings) -> ServiceCredentia
     stream, prefix = _checked_names(settings)
     wanted: tuple[tuple[str, Role, str], ...] = (
         (SERVICE_USER, "service", SERVICE_INBOX),
-        (PROJECTOR_USER, "projector", f"_INBOX_{PROJECTOR_USER}"),
+        (PROJECTOR_USER, "projector", wire.user_inbox(PROJECTOR_USER)),
     )
     found: dict[str, Credentials] = {}
     with _locked_registry(data_dir) as registry:
@@ -286,28 +247,11 @@ def add_agency(
                 f" {_credentials_path(data_dir, name)}): each agency is added once"
             )
             raise AgencyAlreadyAdded(msg)
-        _new_user(data_dir, registry, name, "agency", f"_INBOX_{name}", stream, prefix, agency)
+        _new_user(
+            data_dir, registry, name, "agency", wire.delivery_inbox(agency), stream, prefix, agency
+        )
     log.info("nats_user_created", user=name, role="agency", agency=agency)
     return _credentials_path(data_dir, name)
-
-
-def load_credentials(path: Path) -> Credentials:
-    """Read a credentials file written by :func:`add_agency` or :func:`ensure_service_users`."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise CredentialsNotFound(f"credentials file {path} does not exist") from None
-    except OSError as e:
-        raise InvalidCredentials(f"credentials file {path} cannot be read: {e}") from e
-    try:
-        credentials = _credentials_decoder.decode(data)
-    except msgspec.DecodeError as e:
-        msg = f"credentials file {path} is not a ledger credentials file: {e}"
-        raise InvalidCredentials(msg) from None
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    if mode & 0o077:
-        log.warning("credentials_file_readable_by_others", path=str(path), mode=oct(mode))
-    return credentials
 
 
 def render_server_config(
@@ -399,9 +343,8 @@ def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
     if user.role == "admin":
         return None
     if user.role == "service":
-        # The delivery stream's names follow consumers._names (which imports the ledger,
-        # so the rule is repeated here; tests/integration/test_access.py holds them equal).
-        delivery, delivery_prefix = f"{stream}_DELIVERY", f"{user.subject_prefix}-delivery"
+        delivery = wire.delivery_stream(stream)
+        delivery_prefix = wire.delivery_prefix(user.subject_prefix)
         publish = [
             f"{user.subject_prefix}.>",
             "$JS.API.STREAM.NAMES",
@@ -419,14 +362,14 @@ def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
             f"$JS.API.DIRECT.GET.{stream}",
             f"$JS.API.DIRECT.GET.{stream}.>",
         ]
-        return publish, [f"_INBOX_{user.name}.>"]
+        return publish, [f"{wire.user_inbox(user.name)}.>"]
     consumer = user.name
     publish = [
         f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
         f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
         f"$JS.ACK.{stream}.{consumer}.>",
     ]
-    return publish, [f"_INBOX_{user.name}.>"]
+    return publish, [f"{wire.user_inbox(user.name)}.>"]
 
 
 def _render_user(user: _User) -> str:
@@ -461,7 +404,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _checked_stream(stream: str, field: str) -> str:
-    if not _STREAM_NAME.fullmatch(stream):
+    if not wire.is_stream_name(stream):
         msg = f"{field} {stream!r} must be 1-64 letters, digits, '-' or '_'"
         raise InvalidAccessRequest(msg, field=field)
     return stream
@@ -469,7 +412,7 @@ def _checked_stream(stream: str, field: str) -> str:
 
 def _checked_names(settings: Settings) -> tuple[str, str]:
     _checked_stream(settings.stream, "NATS_STREAM")
-    if not _SUBJECT_PREFIX.fullmatch(settings.subject_prefix):
+    if not wire.is_prefix(settings.subject_prefix):
         msg = (
             f"NATS_SUBJECT_PREFIX {settings.subject_prefix!r} must be 1-32 letters, digits,"
             " '-' or '_'"

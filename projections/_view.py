@@ -25,11 +25,11 @@ from typing import Any, ClassVar, cast
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from ledger._aggregate import split_aggregate_id
 from projections._checks import check_day, check_id, check_instant
 from projections._store import Tx, ViewStore, to_micros
 from projections.calendar import local_date
 from schemas import Event, LedgerEvent
+from schemas.wire import split_aggregate_id
 
 __all__ = [
     "ClockedView",

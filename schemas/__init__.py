@@ -11,11 +11,14 @@ of every event type, :data:`EVENT_TYPES` maps each ``type`` tag to its class, an
 * :func:`json_schemas` publishes the JSON Schema of every event type;
 * :func:`personal_data_fields` lists the fields that hold personal data, for
   crypto-shredding;
-* :func:`asyncapi_document` describes the subjects, headers and payloads as AsyncAPI 3.0.
+* :func:`asyncapi_document` describes the subjects, headers and payloads as AsyncAPI 3.0;
+* :mod:`schemas.wire` is the wire contract: subjects, header names, name rules and the
+  delivery names, the one place they are written.
 """
 
 from __future__ import annotations
 
+from schemas import wire
 from schemas._asyncapi import asyncapi_document
 from schemas._base import (
     AggregateKind,
@@ -232,4 +235,5 @@ __all__ = [
     "tag_of",
     "temporal_fields",
     "validate",
+    "wire",
 ]

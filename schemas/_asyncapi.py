@@ -21,16 +21,27 @@ identifiers, its pattern in the ``x-pattern`` extension.
 from __future__ import annotations
 
 import importlib.metadata
-import re
-import typing
 from typing import Any, Final
 
 import msgspec
 
-from schemas._base import AggregateKind
 from schemas._introspect import json_schemas, personal_data_fields
 from schemas._registry import EVENT_TYPES
 from schemas._types import Id, PartnershipId, anchored
+from schemas.wire import (
+    AGGREGATE_KINDS,
+    HDR_PREV_HASH,
+    HDR_SIGNATURE,
+    HDR_SOURCE_SEQ,
+    HDR_TOPIC,
+    HDR_VERSION,
+    TRACKING_SPACE,
+    consumer_name,
+    delivery_prefix,
+    delivery_stream,
+    is_prefix,
+    is_stream_name,
+)
 
 __all__ = [
     "ASYNCAPI_VERSION",
@@ -43,22 +54,11 @@ __all__ = [
 
 ASYNCAPI_VERSION: Final = "3.0.0"
 
-# The ledger's message headers. ledger/_stream.py owns them and must agree (schemas may
-# not import ledger; tests/unit/test_asyncapi.py checks that both say the same).
-HDR_TOPIC: Final = "Ledger-Topic"
-HDR_VERSION: Final = "Ledger-Version"
-HDR_PREV_HASH: Final = "Ledger-Prev-Hash"
-HDR_SIGNATURE: Final = "Ledger-Signature"
-
 _DISTRIBUTION: Final = "accountability-ledger"
 _CONTENT_TYPE: Final = "application/json"
 _DEFS_REF: Final = "#/$defs/"
 _COMPONENT_REF: Final = "#/components/schemas/"
 _UNION: Final = "LedgerEvent"
-#: Same rule as ``NATS_SUBJECT_PREFIX`` (``ledger/_subjects.py``): one safe subject token.
-_PREFIX: Final = re.compile(anchored(r"[A-Za-z0-9_-]{1,32}"))
-#: A JetStream stream name that can also sit in an API subject.
-_STREAM: Final = re.compile(anchored(r"[A-Za-z0-9_-]{1,255}"))
 
 _LEDGER_CHANNEL: Final = "ledger"
 _CASE_CHANNEL: Final = "caseEvents"
@@ -78,11 +78,11 @@ def asyncapi_document(
 
     Raises ``ValueError`` when ``prefix`` or ``stream`` cannot be a subject token.
     """
-    if not _PREFIX.match(prefix):
+    if not is_prefix(prefix):
         msg = f"subject prefix {prefix!r} must be 1-32 letters, digits, '-' or '_'"
         raise ValueError(msg)
-    if not _STREAM.match(stream):
-        msg = f"stream name {stream!r} must be 1-255 letters, digits, '-' or '_'"
+    if not is_stream_name(stream):
+        msg = f"stream name {stream!r} must be 1-64 letters, digits, '-' or '_'"
         raise ValueError(msg)
     schemas_, payloads = _component_schemas()
     case_tags = [tag for tag, cls in EVENT_TYPES.items() if cls.aggregate_kind == "case"]
@@ -173,7 +173,7 @@ def _id_parameter() -> dict[str, Any]:
 def _kind_parameter() -> dict[str, Any]:
     return {
         "description": "The kind of aggregate the subject holds the events of.",
-        "enum": list(typing.get_args(AggregateKind)),
+        "enum": list(AGGREGATE_KINDS),
         "examples": ["case"],
     }
 
@@ -191,7 +191,7 @@ def _ledger_channel(prefix: str, stream: str) -> dict[str, Any]:
             "order. Subject tokens are identifiers: lower-case letters, digits, `-` and "
             "`_` (see each parameter's `x-pattern`), so subscriptions and permissions can "
             f"filter by subject (`{prefix}.northshire.case.>`) without decoding a payload. "
-            f"Subjects whose second token is `_` (`{prefix}._tracking.*`, "
+            f"Subjects whose second token starts with `_` (`{prefix}.{TRACKING_SPACE}.*`, "
             f"`{prefix}._.uuid.*`) hold no events of this contract.\n\n"
             "Each message's payload is one event (the `LedgerEvent` union, discriminated "
             f"by `type`); its headers are `{HDR_TOPIC}` (the event's `type` tag) and "
@@ -210,18 +210,8 @@ def _ledger_channel(prefix: str, stream: str) -> dict[str, Any]:
     }
 
 
-# Delivery names: consumers/_names.py owns them and must agree (schemas may not import
-# consumers; a unit test checks they are equal).
-def delivery_stream_name(stream: str) -> str:
-    return f"{stream}_DELIVERY"
-
-
-def delivery_prefix(prefix: str) -> str:
-    return f"{prefix}-delivery"
-
-
 def _case_channel(prefix: str, stream: str, case_tags: list[str]) -> dict[str, Any]:
-    delivery = delivery_stream_name(stream)
+    delivery = delivery_stream(stream)
     return {
         "address": f"{delivery_prefix(prefix)}.{{agency}}.{{partnership}}.{{id}}",
         "title": "Case events, delivered to an agency",
@@ -232,7 +222,7 @@ def _case_channel(prefix: str, stream: str, case_tags: list[str]) -> dict[str, A
             f"of the stream `{delivery}`: from the agency's `AgencyJoinedCase` to its "
             "`AgencyLeftCase`, both included (history before a join is not delivered). "
             "Each message keeps the event's JSON and headers and adds "
-            "`Ledger-Source-Sequence`, the event's sequence in the ledger stream: the key "
+            f"`{HDR_SOURCE_SEQ}`, the event's sequence in the ledger stream: the key "
             "for idempotent processing."
         ),
         "parameters": {
@@ -245,8 +235,8 @@ def _case_channel(prefix: str, stream: str, case_tags: list[str]) -> dict[str, A
 
 
 def _receive_operation(prefix: str, stream: str, case_tags: list[str]) -> dict[str, Any]:
-    consumer = "agency_{agency}"
-    stream = delivery_stream_name(stream)
+    consumer = consumer_name("{agency}")
+    stream = delivery_stream(stream)
     pull = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
     return {
         "action": "receive",
@@ -255,7 +245,8 @@ def _receive_operation(prefix: str, stream: str, case_tags: list[str]) -> dict[s
         "summary": "Pull the events of the cases your agency is party to, and acknowledge each.",
         "description": (
             f"Each agency has its own durable JetStream consumer `{consumer}` on the stream "
-            f"`{stream}`, where `{{agency}}` is its `AgencyId` (e.g. `agency_northshire-police`). "
+            f"`{stream}`, where `{{agency}}` is its `AgencyId` (e.g. "
+            f"`{consumer_name('northshire-police')}`). "
             "It delivers, in stream order, the events of the cases the agency is party to. "
             "Several may be in flight; a client that keeps each case in order holds back "
             "the later events of a case while an earlier one of it is being redelivered "
@@ -270,7 +261,7 @@ def _receive_operation(prefix: str, stream: str, case_tags: list[str]) -> dict[s
             "* `+TERM`: never deliver this message again (a payload you cannot process); "
             "tell the partnership.\n\n"
             "An unacknowledged message is delivered again after the consumer's ack wait, so "
-            "processing must be idempotent: the `Ledger-Source-Sequence` header "
+            f"processing must be idempotent: the `{HDR_SOURCE_SEQ}` header "
             "identifies an event.\n\n"
             "There is no `send` operation: agencies never publish to the ledger stream. "
             "Every write (recording an action, raising a challenge, ...) goes through the "

@@ -32,6 +32,7 @@ import msgspec
 
 __all__ = [
     "HAPPENED",
+    "ID_BODY",
     "ID_PATTERN",
     "LINE_PATTERN",
     "MAX_STREAM_SEQUENCE",
@@ -81,8 +82,11 @@ def anchored(body: str) -> str:
     return rf"^(?:{body})$(?!\n)"
 
 
-#: The pattern of every identifier (it becomes a NATS subject token).
-ID_PATTERN: Final = anchored(r"[a-z0-9][a-z0-9_-]{0,63}")
+#: The body of every identifier's pattern (it becomes a NATS subject token); the wire
+#: contract (``schemas/wire.py``) builds its subject rules from it.
+ID_BODY: Final = r"[a-z0-9][a-z0-9_-]{0,63}"
+#: The pattern of every identifier.
+ID_PATTERN: Final = anchored(ID_BODY)
 #: Single-line text: no C0 control (tab and line feed included), no DEL, no C1 control.
 LINE_PATTERN: Final = anchored(r"[^\x00-\x1f\x7f-\x9f]*")
 #: Multi-line text: as single-line, but tab, line feed and carriage return are allowed.

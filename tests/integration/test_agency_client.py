@@ -27,13 +27,6 @@ from structlog.testing import capture_logs
 
 import consumers.client
 from consumers._deadletters import DeadLetter, DeadLetterStore
-from consumers._names import (
-    HDR_SOURCE_SEQ,
-    consumer_name,
-    delivery_prefix,
-    delivery_stream,
-    delivery_subject,
-)
 from consumers.client import (
     AgencySubscription,
     ConsumerNotFound,
@@ -53,6 +46,13 @@ from schemas import (
     SourceKind,
     decode_event,
     encode_event,
+)
+from schemas.wire import (
+    HDR_SOURCE_SEQ,
+    consumer_name,
+    delivery_prefix,
+    delivery_stream,
+    delivery_subject,
 )
 
 AGENCY = "police"

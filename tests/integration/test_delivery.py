@@ -13,11 +13,11 @@ import pytest
 from ledger_scenario import establish
 
 import schemas
-from consumers._names import consumer_name, delivery_stream
 from consumers.manager import DeliveryPolicy, delivery_runner
 from ledger.application import Ledger
 from ledger.settings import Settings
 from projections.sqlite import SQLiteViewStore
+from schemas.wire import consumer_name, delivery_stream
 
 P = "northshire"
 LA = {"agency": "la", "actor": "act_sw-000001"}

@@ -32,13 +32,13 @@ from hostile_support import (
 from ledger_scenario import CHILD, HEALTH, LA, FixedClock
 
 import schemas
-from consumers._names import consumer_name, delivery_stream
 from consumers.manager import DeliveryPolicy, delivery_runner
 from ledger.application import Ledger
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
 from ledger.settings import Settings
 from projections.catalogue import Views
 from projections.sqlite import SQLiteViewStore
+from schemas.wire import consumer_name, delivery_stream
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 
 import schemas
 from ledger import _stream
-from schemas import EVENT_TYPES, _asyncapi, asyncapi_document, personal_data_fields
+from schemas import EVENT_TYPES, _asyncapi, asyncapi_document, personal_data_fields, wire
 
 CASE_TAGS = [tag for tag, cls in EVENT_TYPES.items() if cls.aggregate_kind == "case"]
 
@@ -164,11 +164,21 @@ class TestMessages:
         assert not pattern.search("0")
         assert not pattern.search("-1")
 
-    def test_the_header_names_are_the_ones_the_ledger_writes(self) -> None:
-        assert _asyncapi.HDR_TOPIC == _stream.HDR_TOPIC
-        assert _asyncapi.HDR_VERSION == _stream.HDR_VERSION
-        assert _asyncapi.HDR_PREV_HASH == _stream.HDR_PREV_HASH
-        assert _asyncapi.HDR_SIGNATURE == _stream.HDR_SIGNATURE
+    def test_the_header_names_are_the_wire_contract_s_which_the_ledger_writes(
+        self, document: dict[str, Any]
+    ) -> None:
+        headers = document["components"]["messages"]["CaseOpened"]["headers"]
+        assert set(headers["properties"]) == {
+            wire.HDR_TOPIC,
+            wire.HDR_VERSION,
+            wire.HDR_PREV_HASH,
+            wire.HDR_SIGNATURE,
+        }
+        assert (_stream.HDR_TOPIC, _stream.HDR_VERSION) == (wire.HDR_TOPIC, wire.HDR_VERSION)
+        assert tuple(sorted(wire.RESERVED_HEADERS)) == (
+            _stream.HDR_PREV_HASH,
+            _stream.HDR_SIGNATURE,
+        )
 
 
 class TestReferences:
@@ -276,15 +286,24 @@ class TestChannels:
         pull = "$JS.API.CONSUMER.MSG.NEXT.ACME_LEDGER_DELIVERY.agency_{agency}"
         assert jetstream["pull_subject"] == pull
 
-    def test_the_delivery_names_agree_with_the_consumers_package(self) -> None:
-        import consumers
-        from schemas import _asyncapi
-
-        assert _asyncapi.delivery_stream_name("LEDGER") == consumers.delivery_stream("LEDGER")
-        assert _asyncapi.delivery_prefix("ledger") == consumers.delivery_prefix("ledger")
+    def test_the_delivery_names_are_the_wire_contract_s(self) -> None:
+        document = asyncapi_document(prefix="acme", stream="ACME_LEDGER")
+        address = document["channels"]["caseEvents"]["address"]
+        jetstream = document["operations"]["receiveCaseEvents"]["x-jetstream"]
+        assert address.startswith(wire.delivery_prefix("acme") + ".")
+        assert jetstream["stream"] == wire.delivery_stream("ACME_LEDGER")
+        assert jetstream["durable"] == wire.consumer_name("{agency}")
+        assert wire.HDR_SOURCE_SEQ in document["channels"]["caseEvents"]["description"]
 
     @pytest.mark.parametrize(
-        ("prefix", "stream"), [("led.ger", "LEDGER"), ("", "LEDGER"), ("ledger", "LED GER")]
+        ("prefix", "stream"),
+        [
+            ("led.ger", "LEDGER"),
+            ("", "LEDGER"),
+            ("ledger", "LED GER"),
+            ("ledger\n", "LEDGER"),
+            ("ledger", "LEDGER\n"),
+        ],
     )
     def test_a_prefix_or_stream_that_cannot_be_a_subject_token_is_refused(
         self, prefix: str, stream: str

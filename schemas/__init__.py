@@ -12,6 +12,10 @@ of every event type, :data:`EVENT_TYPES` maps each ``type`` tag to its class, an
 * :func:`personal_data_fields` lists the fields that hold personal data, for
   crypto-shredding;
 * :func:`asyncapi_document` describes the subjects, headers and payloads as AsyncAPI 3.0.
+
+The commands that record them are in :mod:`schemas.commands` (``RecordAction``,
+``EscalateChallenge`` ...): :data:`Command` is their union, :func:`decode_command` turns
+JSON into one (raising :class:`InvalidCommand`), :func:`command_schemas` publishes them.
 """
 
 from __future__ import annotations
@@ -101,7 +105,15 @@ from schemas.challenge import (
     ChallengeResponded,
     ChallengeWithdrawn,
 )
+from schemas.commands import (
+    COMMAND_TYPES,
+    Command,
+    command_schemas,
+    decode_command,
+    decode_command_as,
+)
 from schemas.errors import (
+    InvalidCommand,
     InvalidEvent,
     LedgerError,
 )
@@ -135,6 +147,7 @@ from schemas.review import (
 )
 
 __all__ = [
+    "COMMAND_TYPES",
     "EVENT_TYPES",
     "HAPPENED",
     "ID_PATTERN",
@@ -173,6 +186,7 @@ __all__ = [
     "ChildIdentifierUnlinked",
     "ChildRef",
     "ChildSubject",
+    "Command",
     "ConcernKind",
     "ConcernRaised",
     "CooperationRefused",
@@ -186,6 +200,7 @@ __all__ = [
     "IncidentKind",
     "InformationProvided",
     "InformationRequested",
+    "InvalidCommand",
     "InvalidEvent",
     "LateRecordingExplained",
     "LedgerError",
@@ -224,6 +239,9 @@ __all__ = [
     "UtcDatetime",
     "anchored",
     "asyncapi_document",
+    "command_schemas",
+    "decode_command",
+    "decode_command_as",
     "decode_event",
     "decode_event_as",
     "encode_event",

@@ -70,10 +70,10 @@ class _Captured(Exception):
 
 
 class _Probe(*_MIXINS):  # type: ignore[misc]
-    """The command methods alone, with a ``_submit`` that only says which event they build."""
+    """The command methods alone, with an ``execute`` that only says which event they record."""
 
-    def _submit(self, event_type: type[Event], *args: Any, **fields: Any) -> Any:
-        raise _Captured(event_type)
+    def execute(self, command: Any, *, recorded_by: Any) -> Any:
+        raise _Captured(type(command).records)
 
 
 def event_type_of(command: str) -> type[Event]:
@@ -82,7 +82,7 @@ def event_type_of(command: str) -> type[Event]:
         getattr(_Probe(), command)(**baseline(command, {"case_opened": 1}))
     except _Captured as captured:
         return captured.event_type
-    raise AssertionError(f"{command} did not submit an event")
+    raise AssertionError(f"{command} did not execute a command")
 
 
 class Target(NamedTuple):

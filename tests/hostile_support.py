@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import inspect
+import json
 from collections.abc import Iterator
 from typing import Any, Final, NamedTuple
 
@@ -38,6 +39,7 @@ from ledger._commands import (
 from ledger.application import Ledger
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
 from schemas import Event
+from schemas.commands import COMMAND_TYPES, BaseCommand
 
 #: The parameters every command has, which are not fields of its event.
 ROUTING: Final = frozenset({"partnership", "case", "challenge", "review"})
@@ -277,3 +279,22 @@ def hostile_call(target: Target, kwargs: dict[str, Any], hostile: Hostile) -> di
 def is_personal(target: Target) -> bool:
     """Whether the target's value is free text, which an error must never quote."""
     return any(extra.get(schemas.PERSONAL_DATA) for extra in _extras(target.type))
+
+
+# -- the same calls as JSON commands ---------------------------------------------------
+
+
+def command_type(method: str) -> type[BaseCommand]:
+    """The command struct a keyword method builds: its name in CamelCase."""
+    return COMMAND_TYPES["".join(word.capitalize() for word in method.split("_"))]
+
+
+def as_json(method: str, kwargs: dict[str, Any]) -> bytes:
+    """The keyword call as a JSON command, without ``recorded_by`` (the caller's identity).
+
+    ``ensure_ascii`` writes a lone surrogate as its ``\\udxxx`` escape, as a hostile client
+    could; ``allow_nan`` is off: NaN is not JSON.
+    """
+    body = {k: v for k, v in kwargs.items() if k != "recorded_by"}
+    tag = command_type(method).__struct_config__.tag
+    return json.dumps({"type": tag, **msgspec.to_builtins(body)}, allow_nan=False).encode()

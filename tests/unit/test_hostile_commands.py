@@ -11,16 +11,16 @@ nothing is written either way.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import msgspec
 import pytest
 from hostile_scenario import baseline, scenario
 from hostile_support import (
     COMMANDS,
     Hostile,
     Target,
+    as_json,
+    command_type,
     get,
     hostile_call,
     hostile_values,
@@ -32,23 +32,6 @@ from ledger_scenario import FixedClock, written
 import schemas
 from ledger.application import Ledger, Receipt
 from ledger.errors import InvalidCommand, LedgerError
-from schemas.commands import COMMAND_TYPES, BaseCommand
-
-
-def command_type(method: str) -> type[BaseCommand]:
-    """The command struct a keyword method builds: its name in CamelCase."""
-    return COMMAND_TYPES["".join(word.capitalize() for word in method.split("_"))]
-
-
-def as_json(method: str, kwargs: dict[str, Any]) -> bytes:
-    """The keyword call as a JSON command, without ``recorded_by`` (the caller's identity).
-
-    ``ensure_ascii`` writes a lone surrogate as its ``\\udxxx`` escape, as a hostile client
-    could; ``allow_nan`` is off: NaN is not JSON.
-    """
-    body = {k: v for k, v in kwargs.items() if k != "recorded_by"}
-    tag = command_type(method).__struct_config__.tag
-    return json.dumps({"type": tag, **msgspec.to_builtins(body)}, allow_nan=False).encode()
 
 
 def send(ledger: Ledger, method: str, kwargs: dict[str, Any]) -> Receipt:

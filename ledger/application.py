@@ -33,6 +33,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import Environment, EnvType, get_topic
 from msgspec import UNSET
+from msgspec.structs import asdict
 
 from ledger._aggregate import (
     LedgerAggregate,
@@ -204,18 +205,22 @@ class Ledger(
                 "(rule: a command is one of schemas.Command)"
             )
             raise InvalidCommand(msg, field="type")
-        fields = {name: getattr(command, name) for name in route.fields}
-        for name in route.lists:
+        event, ident, _, lists, by_recorder = route
+        fields = asdict(command)  # in C: the event's fields and the four routing ones
+        partnership = fields.pop("partnership")
+        source = fields.pop("source")
+        occurred_at = fields.pop("occurred_at")
+        target = partnership if ident == "partnership" else fields.pop(ident)
+        for name in lists:
             fields[name] = listed(name, fields[name])
-        for name in route.by_recorder:
+        for name in by_recorder:
             fields[name] = or_recorder(fields[name], recorded_by)
-        occurred_at = command.occurred_at
         return self._submit(
-            route.event,
-            command.partnership,
-            getattr(command, route.ident),
+            event,
+            partnership,
+            target,
             recorded_by,
-            command.source,
+            source,
             None if occurred_at is UNSET else occurred_at,
             **fields,
         )

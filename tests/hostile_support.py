@@ -36,7 +36,7 @@ from ledger._commands import (
     PartnershipCommands,
     ReviewCommands,
 )
-from ledger.application import Ledger
+from ledger.application import Ledger, Receipt
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
 from schemas import Event
 from schemas.commands import COMMAND_TYPES, BaseCommand
@@ -298,3 +298,9 @@ def as_json(method: str, kwargs: dict[str, Any]) -> bytes:
     body = {k: v for k, v in kwargs.items() if k != "recorded_by"}
     tag = command_type(method).__struct_config__.tag
     return json.dumps({"type": tag, **msgspec.to_builtins(body)}, allow_nan=False).encode()
+
+
+def send(ledger: Ledger, method: str, kwargs: dict[str, Any]) -> Receipt:
+    """Decode the keyword call as a JSON command and execute it as ``recorded_by``."""
+    command = schemas.decode_command(as_json(method, kwargs))
+    return ledger.execute(command, recorded_by=kwargs["recorded_by"])

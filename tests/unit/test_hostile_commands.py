@@ -25,19 +25,14 @@ from hostile_support import (
     hostile_call,
     hostile_values,
     is_personal,
+    send,
     targets,
 )
 from ledger_scenario import FixedClock, written
 
 import schemas
-from ledger.application import Ledger, Receipt
+from ledger.application import Ledger
 from ledger.errors import InvalidCommand, LedgerError
-
-
-def send(ledger: Ledger, method: str, kwargs: dict[str, Any]) -> Receipt:
-    """Decode the keyword call as a JSON command and execute it as ``recorded_by``."""
-    command = schemas.decode_command(as_json(method, kwargs))
-    return ledger.execute(command, recorded_by=kwargs["recorded_by"])
 
 
 def _fresh() -> tuple[Ledger, dict[str, int]]:

@@ -106,7 +106,7 @@ class _Loads:
 class Ledger(
     PartnershipCommands, CaseCommands, ChallengeCommands, ReviewCommands, Application[str]
 ):
-    """The ledger's application service: one command method per event type, and reads.
+    """The ledger's application service: :meth:`execute`, one keyword method per command, reads.
 
     ``clock`` stamps ``recorded_at`` (UTC now by default); ``occurred_at`` defaults to it.
     Commands are keyword-only, take ``partnership``, the aggregate's id (``case``,

@@ -1,4 +1,8 @@
-"""Commands on a case: open it, manage its parties and child tokens, record its chronology."""
+"""Commands on a case: open it, manage its parties and child tokens, record its chronology.
+
+Each method builds the command of the same name in :mod:`schemas.commands`
+(``record_action`` builds ``RecordAction``) and executes it.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Commands on a challenge: raise it, respond, escalate, resolve or withdraw it."""
+"""Commands on a challenge: raise it, respond, escalate, resolve or withdraw it.
+
+Each method builds the command of the same name in :mod:`schemas.commands`
+(``raise_challenge`` builds ``RaiseChallenge``) and executes it.
+"""
 
 from __future__ import annotations
 

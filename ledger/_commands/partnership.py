@@ -1,4 +1,8 @@
-"""Commands on a partnership: establish it, register its agencies and their keys."""
+"""Commands on a partnership: establish it, register its agencies and their keys.
+
+Each method builds the command of the same name in :mod:`schemas.commands`
+(``register_agency`` builds ``RegisterAgency``) and executes it.
+"""
 
 from __future__ import annotations
 

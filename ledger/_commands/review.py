@@ -1,4 +1,8 @@
-"""Commands on a review: the incident, rapid review, commission, publication, recommendations."""
+"""Commands on a review: the incident, rapid review, commission, publication, recommendations.
+
+Each method builds the command of the same name in :mod:`schemas.commands`
+(``publish_review`` builds ``PublishReview``) and executes it.
+"""
 
 from __future__ import annotations
 

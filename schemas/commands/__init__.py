@@ -229,6 +229,15 @@ def _first_line(doc: str | None) -> str:
     return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""
 
 
+#: The event-worded rules of :func:`schemas._introspect.rule_at`, as they read for a command.
+_WORDING: Final = (
+    ("the event type tag: one of the ledger's event types", "the command tag: one of the commands"),
+    ("see the event's JSON Schema", "see the command's JSON Schema"),
+)
+
+
 def _invalid(found: tuple[str, str | None]) -> InvalidCommand:
     message, path = found
+    for event_words, command_words in _WORDING:
+        message = message.replace(event_words, command_words)
     return InvalidCommand(message, field=path.removeprefix("$.") if path else None)

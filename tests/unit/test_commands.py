@@ -177,6 +177,7 @@ class TestDecodingACommand:
             with pytest.raises(InvalidCommand) as info:
                 schemas.decode_command(json.dumps(body).encode())
             assert info.value.field == "type"
+            assert "the command tag: one of the commands" in str(info.value)
 
     def test_a_missing_field_is_refused_naming_it(self) -> None:
         body = self._valid()

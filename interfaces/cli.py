@@ -49,7 +49,10 @@ ViewOption = Annotated[
 @app.command()
 def schema(
     out: Annotated[
-        Path | None, typer.Option("--out", help="Directory to write the JSON Schemas into.")
+        Path | None,
+        typer.Option(
+            "--out", help="Directory to write the JSON Schemas into (commands in DIR/commands)."
+        ),
     ] = None,
     asyncapi: Annotated[
         Path | None,
@@ -58,7 +61,7 @@ def schema(
         ),
     ] = None,
 ) -> None:
-    """Write the JSON Schema of every event type, and/or the AsyncAPI document for agencies."""
+    """Write the JSON Schema of every event and command type, and/or the AsyncAPI document."""
     if out is None and asyncapi is None:
         console.print("[bold red]error:[/] give --out DIR, --asyncapi FILE, or both")
         raise typer.Exit(2)
@@ -69,7 +72,15 @@ def schema(
         for name, document in sorted(documents.items()):
             text = json.dumps(document, indent=2, sort_keys=True) + "\n"
             (out / f"{name}.json").write_text(text)
-        console.print(f"wrote {len(documents)} JSON Schemas to {out}")
+        commands = schemas.command_schemas()
+        (out / "commands").mkdir(exist_ok=True)
+        for name, document in sorted(commands.items()):
+            text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+            (out / "commands" / f"{name}.json").write_text(text)
+        console.print(
+            f"wrote {len(documents)} JSON Schemas of events to {out} "
+            f"and {len(commands)} of commands to {out / 'commands'}"
+        )
     if asyncapi is not None:
         document = schemas.asyncapi_document(prefix=settings.subject_prefix, stream=settings.stream)
         asyncapi.parent.mkdir(parents=True, exist_ok=True)

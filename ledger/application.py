@@ -1,8 +1,9 @@
 """The application service: commands in, checked facts appended to the ledger, receipts out.
 
-:class:`Ledger` is an eventsourcing ``Application`` with one command method per
-event type (``open_case``, ``raise_challenge``, ... in :mod:`ledger._commands`).
-A command
+:class:`Ledger` is an eventsourcing ``Application`` that executes commands: data
+(:mod:`schemas.commands`: ``OpenCase``, ``RaiseChallenge`` ...) handed to
+:meth:`Ledger.execute` with the caller's identity, or the keyword method that builds
+each (``open_case``, ``raise_challenge``, ... in :mod:`ledger._commands`). A command
 
 1. builds the schema fact and validates it once (:class:`~ledger.errors.InvalidCommand`);
 2. loads the aggregate and the partnership (:class:`~ledger.errors.AggregateNotFound`),
@@ -31,6 +32,8 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import Environment, EnvType, get_topic
+from msgspec import UNSET
+from msgspec.structs import asdict
 
 from ledger._aggregate import (
     LedgerAggregate,
@@ -51,13 +54,16 @@ from ledger._commands import (
     build_fact,
     check_identifier,
 )
+from ledger._commands._base import listed, or_recorder
+from ledger._commands._routes import ROUTES
 from ledger._history import project_without_gaps
 from ledger.domain import Case, Challenge, Partnership, Review
 from ledger.domain._rules import Rule, violation
-from ledger.errors import AggregateNotFound, ConcurrencyConflict, RuleViolation
+from ledger.errors import AggregateNotFound, ConcurrencyConflict, InvalidCommand, RuleViolation
 from schemas import (
     CaseOpened,
     ChallengeRaised,
+    Command,
     LateRecordingExplained,
     PartnershipEstablished,
     SeriousIncidentNotified,
@@ -100,7 +106,7 @@ class _Loads:
 class Ledger(
     PartnershipCommands, CaseCommands, ChallengeCommands, ReviewCommands, Application[str]
 ):
-    """The ledger's application service: one command method per event type, and reads.
+    """The ledger's application service: :meth:`execute`, one keyword method per command, reads.
 
     ``clock`` stamps ``recorded_at`` (UTC now by default); ``occurred_at`` defaults to it.
     Commands are keyword-only, take ``partnership``, the aggregate's id (``case``,
@@ -181,6 +187,43 @@ class Ledger(
             return self._load(_Loads(), cls, target, _missing(cls.KIND, partnership, ident))
 
     # -- the command pipeline -------------------------------------------------------
+
+    def execute(self, command: Command, *, recorded_by: RecordedByInput) -> Receipt:
+        """Record the event ``command`` asks for, as ``recorded_by``, and return its receipt.
+
+        ``command`` is any of :data:`schemas.Command` (``RecordAction``, ``OpenCase`` ...),
+        decoded from JSON by :func:`schemas.decode_command` or built in Python;
+        ``recorded_by`` is the caller's identity, never part of the command. Its fields
+        are checked as the event's, by the same pipeline every keyword method uses
+        (:class:`~ledger.errors.InvalidCommand`, :class:`~ledger.errors.RuleViolation`,
+        :class:`~ledger.errors.AggregateNotFound`); nothing is written on any error.
+        """
+        route = ROUTES.get(type(command))
+        if route is None:
+            msg = (
+                f"command is a {type(command).__name__}, not a ledger command "
+                "(rule: a command is one of schemas.Command)"
+            )
+            raise InvalidCommand(msg, field="type")
+        event, ident, _, lists, by_recorder = route
+        fields = asdict(command)  # in C: the event's fields and the four routing ones
+        partnership = fields.pop("partnership")
+        source = fields.pop("source")
+        occurred_at = fields.pop("occurred_at")
+        target = partnership if ident == "partnership" else fields.pop(ident)
+        for name in lists:
+            fields[name] = listed(name, fields[name])
+        for name in by_recorder:
+            fields[name] = or_recorder(fields[name], recorded_by)
+        return self._submit(
+            event,
+            partnership,
+            target,
+            recorded_by,
+            source,
+            None if occurred_at is UNSET else occurred_at,
+            **fields,
+        )
 
     def _submit(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from schemas.errors import InvalidEvent, LedgerError
+from schemas.errors import InvalidCommand, InvalidEvent, LedgerError
 
 __all__ = [
     "AggregateNotFound",
@@ -25,14 +25,6 @@ __all__ = [
     "SaveOutcomeUnknown",
     "StreamMisconfigured",
 ]
-
-
-class InvalidCommand(LedgerError, ValueError):
-    """Raised when a command's input is malformed: a wrong type, oversize text, a bad reference."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class RuleViolation(LedgerError, ValueError):

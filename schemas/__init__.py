@@ -14,6 +14,10 @@ of every event type, :data:`EVENT_TYPES` maps each ``type`` tag to its class, an
 * :func:`asyncapi_document` describes the subjects, headers and payloads as AsyncAPI 3.0;
 * :mod:`schemas.wire` is the wire contract: subjects, header names, name rules and the
   delivery names, the one place they are written.
+
+The commands that record them are in :mod:`schemas.commands` (``RecordAction``,
+``EscalateChallenge`` ...): :data:`Command` is their union, :func:`decode_command` turns
+JSON into one (raising :class:`InvalidCommand`), :func:`command_schemas` publishes them.
 """
 
 from __future__ import annotations
@@ -104,7 +108,15 @@ from schemas.challenge import (
     ChallengeResponded,
     ChallengeWithdrawn,
 )
+from schemas.commands import (
+    COMMAND_TYPES,
+    Command,
+    command_schemas,
+    decode_command,
+    decode_command_as,
+)
 from schemas.errors import (
+    InvalidCommand,
     InvalidEvent,
     LedgerError,
 )
@@ -138,6 +150,7 @@ from schemas.review import (
 )
 
 __all__ = [
+    "COMMAND_TYPES",
     "EVENT_TYPES",
     "HAPPENED",
     "ID_PATTERN",
@@ -176,6 +189,7 @@ __all__ = [
     "ChildIdentifierUnlinked",
     "ChildRef",
     "ChildSubject",
+    "Command",
     "ConcernKind",
     "ConcernRaised",
     "CooperationRefused",
@@ -189,6 +203,7 @@ __all__ = [
     "IncidentKind",
     "InformationProvided",
     "InformationRequested",
+    "InvalidCommand",
     "InvalidEvent",
     "LateRecordingExplained",
     "LedgerError",
@@ -227,6 +242,9 @@ __all__ = [
     "UtcDatetime",
     "anchored",
     "asyncapi_document",
+    "command_schemas",
+    "decode_command",
+    "decode_command_as",
     "decode_event",
     "decode_event_as",
     "encode_event",

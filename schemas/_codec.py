@@ -20,7 +20,14 @@ from schemas._introspect import rule_at, write_patterns
 from schemas._registry import EVENT_TYPES, LedgerEvent
 from schemas.errors import InvalidEvent
 
-__all__ = ["decode_event", "decode_event_as", "encode_event", "validate"]
+__all__ = [
+    "decode_event",
+    "decode_event_as",
+    "describe_decode_error",
+    "encode_event",
+    "payload_tag",
+    "validate",
+]
 
 E = TypeVar("E", bound=Event)
 
@@ -205,12 +212,18 @@ def _surrogate_path(value: object, path: str) -> str | None:
     return None
 
 
-def _event_type_of(data: bytes) -> type[Event] | None:
+def payload_tag(data: bytes) -> str | None:
+    """The ``type`` tag a JSON payload names, if it names one, to name its type in an error."""
     try:
         tag = _TAG_DECODER.decode(data).type
     except (msgspec.DecodeError, RecursionError):
         return None
-    return EVENT_TYPES.get(tag) if isinstance(tag, str) else None
+    return tag if isinstance(tag, str) else None
+
+
+def _event_type_of(data: bytes) -> type[Event] | None:
+    tag = payload_tag(data)
+    return EVENT_TYPES.get(tag) if tag is not None else None
 
 
 def _too_deep() -> InvalidEvent:
@@ -219,10 +232,23 @@ def _too_deep() -> InvalidEvent:
 
 def _translate(error: msgspec.DecodeError, cls: type[Event] | None) -> InvalidEvent:
     """Build our error from msgspec's: which field, what is wrong, which rule applies."""
-    what = f"invalid {cls.__name__} event" if cls is not None else "invalid event payload"
+    message, path = describe_decode_error(error, cls, LedgerEvent, "event")
+    return InvalidEvent(message, field=path)
+
+
+def describe_decode_error(
+    error: msgspec.DecodeError, cls: type[msgspec.Struct] | None, union: Any, noun: str
+) -> tuple[str, str | None]:
+    """The message and JSON path of a decoding failure: which field, what, which rule.
+
+    ``cls`` is the type the payload was decoded as (or names), ``union`` the union it
+    was decoded as when ``cls`` is not known, and ``noun`` what it is (``event``,
+    ``command``). The message never quotes the offending value.
+    """
+    what = f"invalid {cls.__name__} {noun}" if cls is not None else f"invalid {noun} payload"
     problem = str(error)
     if not isinstance(error, msgspec.ValidationError):
-        return InvalidEvent(f"{what}: {problem}")
+        return f"{what}: {problem}", None
     path = "$"
     if match := _AT_PATH.match(problem):
         problem, path = match["problem"], match["path"]
@@ -236,8 +262,8 @@ def _translate(error: msgspec.DecodeError, cls: type[Event] | None) -> InvalidEv
             problem = "holds an unknown field (its name is not shown: it may be personal data)"
     if quoted := _QUOTED_VALUE.match(problem):
         problem = quoted["head"]
-    rule = rule_at(cls if cls is not None else LedgerEvent, path)
+    rule = rule_at(cls if cls is not None else union, path)
     message = f"{what}: {path}: {problem}"
     if rule:
         message += f"; rule: {rule}"
-    return InvalidEvent(message, field=path)
+    return message, path

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import inspect
+import json
 from collections.abc import Iterator
 from typing import Any, Final, NamedTuple
 
@@ -35,9 +36,10 @@ from ledger._commands import (
     PartnershipCommands,
     ReviewCommands,
 )
-from ledger.application import Ledger
+from ledger.application import Ledger, Receipt
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
 from schemas import Event
+from schemas.commands import COMMAND_TYPES, BaseCommand
 
 #: The parameters every command has, which are not fields of its event.
 ROUTING: Final = frozenset({"partnership", "case", "challenge", "review"})
@@ -70,10 +72,10 @@ class _Captured(Exception):
 
 
 class _Probe(*_MIXINS):  # type: ignore[misc]
-    """The command methods alone, with a ``_submit`` that only says which event they build."""
+    """The command methods alone, with an ``execute`` that only says which event they record."""
 
-    def _submit(self, event_type: type[Event], *args: Any, **fields: Any) -> Any:
-        raise _Captured(event_type)
+    def execute(self, command: Any, *, recorded_by: Any) -> Any:
+        raise _Captured(type(command).records)
 
 
 def event_type_of(command: str) -> type[Event]:
@@ -82,7 +84,7 @@ def event_type_of(command: str) -> type[Event]:
         getattr(_Probe(), command)(**baseline(command, {"case_opened": 1}))
     except _Captured as captured:
         return captured.event_type
-    raise AssertionError(f"{command} did not submit an event")
+    raise AssertionError(f"{command} did not execute a command")
 
 
 class Target(NamedTuple):
@@ -277,3 +279,28 @@ def hostile_call(target: Target, kwargs: dict[str, Any], hostile: Hostile) -> di
 def is_personal(target: Target) -> bool:
     """Whether the target's value is free text, which an error must never quote."""
     return any(extra.get(schemas.PERSONAL_DATA) for extra in _extras(target.type))
+
+
+# -- the same calls as JSON commands ---------------------------------------------------
+
+
+def command_type(method: str) -> type[BaseCommand]:
+    """The command struct a keyword method builds: its name in CamelCase."""
+    return COMMAND_TYPES["".join(word.capitalize() for word in method.split("_"))]
+
+
+def as_json(method: str, kwargs: dict[str, Any]) -> bytes:
+    """The keyword call as a JSON command, without ``recorded_by`` (the caller's identity).
+
+    ``ensure_ascii`` writes a lone surrogate as its ``\\udxxx`` escape, as a hostile client
+    could; ``allow_nan`` is off: NaN is not JSON.
+    """
+    body = {k: v for k, v in kwargs.items() if k != "recorded_by"}
+    tag = command_type(method).__struct_config__.tag
+    return json.dumps({"type": tag, **msgspec.to_builtins(body)}, allow_nan=False).encode()
+
+
+def send(ledger: Ledger, method: str, kwargs: dict[str, Any]) -> Receipt:
+    """Decode the keyword call as a JSON command and execute it as ``recorded_by``."""
+    command = schemas.decode_command(as_json(method, kwargs))
+    return ledger.execute(command, recorded_by=kwargs["recorded_by"])

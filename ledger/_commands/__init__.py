@@ -1,4 +1,8 @@
-"""The ledger's commands: one mixin per aggregate, combined in ``ledger.application.Ledger``."""
+"""The keyword commands: one mixin per aggregate, combined in ``ledger.application.Ledger``.
+
+Each keyword method only builds its command struct (:mod:`schemas.commands`) and hands
+it to ``Ledger.execute``, which routes it by its type (:mod:`ledger._commands._routes`).
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar, cast
 
 import msgspec
 
@@ -19,7 +19,8 @@ import schemas
 from ledger._commands._dates import check_dates
 from ledger.errors import InvalidCommand
 from schemas import Event as Fact
-from schemas import InvalidEvent, RecordedBy, Source, SourceKind
+from schemas import InvalidEvent, RecordedBy, Source
+from schemas.commands import DEFAULT_SOURCE, BaseCommand, Command
 
 __all__ = [
     "DEFAULT_SOURCE",
@@ -44,9 +45,6 @@ Opt: TypeAlias = T | msgspec.UnsetType | None
 RecordedByInput: TypeAlias = RecordedBy | Mapping[str, str]
 #: Where the information comes from: a :class:`schemas.Source` or a dict ``{"kind": ...}``.
 SourceInput: TypeAlias = Source | Mapping[str, str]
-
-#: The source of a command that names none: the agency's own case record.
-DEFAULT_SOURCE: Final = Source(kind=SourceKind.CASE_RECORD)
 
 #: The identifier pattern of the schemas (anchored at the true end: no final newline).
 _ID: Final = re.compile(schemas.ID_PATTERN)
@@ -73,7 +71,22 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CommandBase:
-    """Base of the command mixins; the application service implements :meth:`_submit`."""
+    """Base of the command mixins; the application service implements :meth:`execute`.
+
+    Each keyword method builds its command struct (:mod:`schemas.commands`) from its
+    arguments as given, unchecked, and hands it to :meth:`execute`, which checks it
+    exactly as a command decoded from JSON is checked.
+    """
+
+    def execute(self, command: Command, *, recorded_by: RecordedByInput) -> Receipt:
+        """Record the event ``command`` asks for, as ``recorded_by``; its :class:`Receipt`."""
+        raise NotImplementedError
+
+    def _run(
+        self, command: type[BaseCommand], recorded_by: RecordedByInput, /, **arguments: Any
+    ) -> Receipt:
+        """:meth:`execute` the ``command`` built from a keyword method's ``arguments``."""
+        return self.execute(cast(Command, command(**arguments)), recorded_by=recorded_by)
 
     def _submit(
         self,

@@ -1,4 +1,8 @@
-"""Commands on a case: open it, manage its parties and child tokens, record its chronology."""
+"""Commands on a case: open it, manage its parties and child tokens, record its chronology.
+
+Each method builds the command of the same name in :mod:`schemas.commands`
+(``record_action`` builds ``RecordAction``) and executes it.
+"""
 
 from __future__ import annotations
 
@@ -15,24 +19,22 @@ from ledger._commands._base import (
     Receipt,
     RecordedByInput,
     SourceInput,
-    listed,
-    or_recorder,
 )
-from schemas import (
-    ActionRecorded,
-    AgencyJoinedCase,
-    AgencyLeftCase,
-    CaseClosed,
-    CaseOpened,
-    ChildIdentifierLinked,
-    ChildIdentifierUnknown,
-    ChildIdentifierUnlinked,
-    ChildSubject,
-    ConcernRaised,
-    CooperationRefused,
-    InformationProvided,
-    InformationRequested,
-    LateRecordingExplained,
+from schemas import ChildSubject
+from schemas.commands import (
+    CloseCase,
+    ExplainLateRecording,
+    JoinCase,
+    LeaveCase,
+    LinkChildIdentifier,
+    OpenCase,
+    ProvideInformation,
+    RaiseConcern,
+    RecordAction,
+    RecordUnknownIdentifier,
+    RefuseCooperation,
+    RequestInformation,
+    UnlinkChildIdentifier,
 )
 
 __all__ = ["CaseCommands"]
@@ -58,15 +60,15 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Open ``case`` about ``children``; the recording agency leads it (``lead_agency``)."""
-        return self._submit(
-            CaseOpened,
-            partnership,
-            case,
+        return self._run(
+            OpenCase,
             recorded_by,
-            source,
-            occurred_at,
-            children=listed("children", children),
-            lead_agency=or_recorder(lead_agency, recorded_by),
+            partnership=partnership,
+            case=case,
+            children=children,
+            lead_agency=lead_agency,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def link_child_identifier(
@@ -83,17 +85,17 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Link the token ``linked`` to ``child`` of the case: both refer to the same child."""
-        return self._submit(
-            ChildIdentifierLinked,
-            partnership,
-            case,
+        return self._run(
+            LinkChildIdentifier,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             child=child,
             linked=linked,
             identifier_kind=identifier_kind,
             reason=reason,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def unlink_child_identifier(
@@ -110,17 +112,17 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Remove a link between two child tokens that was found wrong."""
-        return self._submit(
-            ChildIdentifierUnlinked,
-            partnership,
-            case,
+        return self._run(
+            UnlinkChildIdentifier,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             child=child,
             linked=linked,
             identifier_kind=identifier_kind,
             reason=reason,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def record_unknown_identifier(
@@ -135,15 +137,15 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Record that ``child`` has no consistent identifier yet, and why."""
-        return self._submit(
-            ChildIdentifierUnknown,
-            partnership,
-            case,
+        return self._run(
+            RecordUnknownIdentifier,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             child=child,
             reason=reason,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def join_case(
@@ -158,15 +160,15 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Make the registered ``agency`` a party to the case."""
-        return self._submit(
-            AgencyJoinedCase,
-            partnership,
-            case,
+        return self._run(
+            JoinCase,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             agency=agency,
             role=role,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def leave_case(
@@ -181,15 +183,15 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Record that ``agency`` is no longer a party to the case (never its lead)."""
-        return self._submit(
-            AgencyLeftCase,
-            partnership,
-            case,
+        return self._run(
+            LeaveCase,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             agency=agency,
             reason=reason,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def record_action(
@@ -208,19 +210,19 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Record an ``action`` the recording agency took on the case."""
-        return self._submit(
-            ActionRecorded,
-            partnership,
-            case,
+        return self._run(
+            RecordAction,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             action=action,
             child=child,
             seen=seen,
             seen_alone=seen_alone,
             outcome=outcome,
             note=note,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def request_information(
@@ -238,18 +240,18 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Ask ``to_agency`` for information (``from_agency`` defaults to the recording agency)."""
-        return self._submit(
-            InformationRequested,
-            partnership,
-            case,
+        return self._run(
+            RequestInformation,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             request=request,
-            from_agency=or_recorder(from_agency, recorded_by),
             to_agency=to_agency,
+            from_agency=from_agency,
             due_by=due_by,
             note=note,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def provide_information(
@@ -265,16 +267,16 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Answer the open ``request`` (``by_agency``, its addressee, defaults to the recorder)."""
-        return self._submit(
-            InformationProvided,
-            partnership,
-            case,
+        return self._run(
+            ProvideInformation,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             request=request,
-            by_agency=or_recorder(by_agency, recorded_by),
+            by_agency=by_agency,
             note=note,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def refuse_cooperation(
@@ -292,18 +294,18 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Record that the party ``agency`` did not cooperate, how, and on what stated basis."""
-        return self._submit(
-            CooperationRefused,
-            partnership,
-            case,
+        return self._run(
+            RefuseCooperation,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             agency=agency,
             kind=kind,
             basis=basis,
             reason=reason,
             request=request,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def raise_concern(
@@ -320,17 +322,17 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Raise a concern of harm (``kind``) about the case or one of its children."""
-        return self._submit(
-            ConcernRaised,
-            partnership,
-            case,
+        return self._run(
+            RaiseConcern,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             concern=concern,
             kind=kind,
             child=child,
             note=note,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def explain_late_recording(
@@ -345,15 +347,15 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Give the reason the event at stream sequence ``event_sequence`` was recorded late."""
-        return self._submit(
-            LateRecordingExplained,
-            partnership,
-            case,
+        return self._run(
+            ExplainLateRecording,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             event_sequence=event_sequence,
             reason=reason,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def close_case(
@@ -368,13 +370,13 @@ class CaseCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Close the case; nothing more is recorded on it."""
-        return self._submit(
-            CaseClosed,
-            partnership,
-            case,
+        return self._run(
+            CloseCase,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            case=case,
             reason=reason,
             note=note,
+            source=source,
+            occurred_at=occurred_at,
         )

@@ -1,4 +1,8 @@
-"""Commands on a challenge: raise it, respond, escalate, resolve or withdraw it."""
+"""Commands on a challenge: raise it, respond, escalate, resolve or withdraw it.
+
+Each method builds the command of the same name in :mod:`schemas.commands`
+(``raise_challenge`` builds ``RaiseChallenge``) and executes it.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,13 @@ from ledger._commands._base import (
     Receipt,
     RecordedByInput,
     SourceInput,
-    or_recorder,
 )
-from schemas import (
-    ChallengeEscalated,
-    ChallengeRaised,
-    ChallengeResolved,
-    ChallengeResponded,
-    ChallengeWithdrawn,
+from schemas.commands import (
+    EscalateChallenge,
+    RaiseChallenge,
+    ResolveChallenge,
+    RespondToChallenge,
+    WithdrawChallenge,
 )
 
 __all__ = ["ChallengeCommands"]
@@ -50,19 +53,19 @@ class ChallengeCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Raise ``challenge`` by ``by_agency`` against ``against_agency``, at ``stage``."""
-        return self._submit(
-            ChallengeRaised,
-            partnership,
-            challenge,
+        return self._run(
+            RaiseChallenge,
             recorded_by,
-            source,
-            occurred_at,
-            by_agency=or_recorder(by_agency, recorded_by),
+            partnership=partnership,
+            challenge=challenge,
             against_agency=against_agency,
             matter=matter,
+            summary=summary,
+            by_agency=by_agency,
             case=case,
             stage=stage,
-            summary=summary,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def respond_to_challenge(
@@ -78,16 +81,16 @@ class ChallengeCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Respond, as the agency challenged, at the challenge's current ``stage``."""
-        return self._submit(
-            ChallengeResponded,
-            partnership,
-            challenge,
+        return self._run(
+            RespondToChallenge,
             recorded_by,
-            source,
-            occurred_at,
-            by_agency=or_recorder(by_agency, recorded_by),
+            partnership=partnership,
+            challenge=challenge,
             stage=stage,
             response=response,
+            by_agency=by_agency,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def escalate_challenge(
@@ -103,16 +106,16 @@ class ChallengeCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Escalate the challenge to the later stage ``to_stage``."""
-        return self._submit(
-            ChallengeEscalated,
-            partnership,
-            challenge,
+        return self._run(
+            EscalateChallenge,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            challenge=challenge,
             to_stage=to_stage,
-            by_agency=or_recorder(by_agency, recorded_by),
+            by_agency=by_agency,
             reason=reason,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def resolve_challenge(
@@ -127,15 +130,15 @@ class ChallengeCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Resolve the challenge with ``outcome``."""
-        return self._submit(
-            ChallengeResolved,
-            partnership,
-            challenge,
+        return self._run(
+            ResolveChallenge,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            challenge=challenge,
             outcome=outcome,
             note=note,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def withdraw_challenge(
@@ -150,13 +153,13 @@ class ChallengeCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Withdraw the challenge, as the agency that raised it."""
-        return self._submit(
-            ChallengeWithdrawn,
-            partnership,
-            challenge,
+        return self._run(
+            WithdrawChallenge,
             recorded_by,
-            source,
-            occurred_at,
-            by_agency=or_recorder(by_agency, recorded_by),
+            partnership=partnership,
+            challenge=challenge,
+            by_agency=by_agency,
             reason=reason,
+            source=source,
+            occurred_at=occurred_at,
         )

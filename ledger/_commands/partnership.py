@@ -1,4 +1,8 @@
-"""Commands on a partnership: establish it, register its agencies and their keys."""
+"""Commands on a partnership: establish it, register its agencies and their keys.
+
+Each method builds the command of the same name in :mod:`schemas.commands`
+(``register_agency`` builds ``RegisterAgency``) and executes it.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,12 @@ from ledger._commands._base import (
     Receipt,
     RecordedByInput,
     SourceInput,
-    listed,
 )
-from schemas import (
-    AgencyKeyRegistered,
-    AgencyRegistered,
-    EscalationStage,
-    PartnershipEstablished,
+from schemas import EscalationStage
+from schemas.commands import (
+    EstablishPartnership,
+    RegisterAgency,
+    RegisterAgencyKey,
 )
 
 __all__ = ["PartnershipCommands"]
@@ -40,17 +43,16 @@ class PartnershipCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Establish ``partnership`` in ``nation`` with its escalation stages, numbered 1, 2 ..."""
-        return self._submit(
-            PartnershipEstablished,
-            partnership,
-            partnership,
+        return self._run(
+            EstablishPartnership,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
             name=name,
             nation=nation,
-            escalation_stages=listed("escalation_stages", escalation_stages),
+            escalation_stages=escalation_stages,
             strategy_discussion_working_days=strategy_discussion_working_days,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def register_agency(
@@ -66,17 +68,16 @@ class PartnershipCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Register ``agency`` with the partnership, with its kind and role."""
-        return self._submit(
-            AgencyRegistered,
-            partnership,
-            partnership,
+        return self._run(
+            RegisterAgency,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
             agency=agency,
             name=name,
             kind=kind,
             role=role,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def register_agency_key(
@@ -92,15 +93,14 @@ class PartnershipCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Register a public key of ``agency`` (recorded by that agency itself)."""
-        return self._submit(
-            AgencyKeyRegistered,
-            partnership,
-            partnership,
+        return self._run(
+            RegisterAgencyKey,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
             agency=agency,
             key_id=key_id,
-            algorithm=algorithm,
             public_key=public_key,
+            algorithm=algorithm,
+            source=source,
+            occurred_at=occurred_at,
         )

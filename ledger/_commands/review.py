@@ -1,4 +1,8 @@
-"""Commands on a review: the incident, rapid review, commission, publication, recommendations."""
+"""Commands on a review: the incident, rapid review, commission, publication, recommendations.
+
+Each method builds the command of the same name in :mod:`schemas.commands`
+(``publish_review`` builds ``PublishReview``) and executes it.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +17,17 @@ from ledger._commands._base import (
     Receipt,
     RecordedByInput,
     SourceInput,
-    or_recorder,
 )
-from schemas import (
-    RapidReviewCompleted,
-    RecommendationAccepted,
-    RecommendationImplemented,
-    RecommendationIssued,
-    RecommendationProgressReported,
-    RecommendationRejected,
-    ReviewCommissioned,
-    ReviewPublished,
-    SeriousIncidentNotified,
+from schemas.commands import (
+    AcceptRecommendation,
+    CommissionReview,
+    CompleteRapidReview,
+    ImplementRecommendation,
+    IssueRecommendation,
+    NotifySeriousIncident,
+    PublishReview,
+    RejectRecommendation,
+    ReportRecommendationProgress,
 )
 
 __all__ = ["ReviewCommands"]
@@ -53,18 +56,18 @@ class ReviewCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Open ``review`` with the notification of a serious incident to the national panel."""
-        return self._submit(
-            SeriousIncidentNotified,
-            partnership,
-            review,
+        return self._run(
+            NotifySeriousIncident,
             recorded_by,
-            source,
-            occurred_at,
-            case=case,
+            partnership=partnership,
+            review=review,
             child=child,
+            incident=incident,
             became_aware_at=became_aware_at,
             notified_panel_at=notified_panel_at,
-            incident=incident,
+            case=case,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def complete_rapid_review(
@@ -79,15 +82,15 @@ class ReviewCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Record the rapid review's completion and its ``decision`` (once)."""
-        return self._submit(
-            RapidReviewCompleted,
-            partnership,
-            review,
+        return self._run(
+            CompleteRapidReview,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            review=review,
             completed_at=completed_at,
             decision=decision,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def commission_review(
@@ -102,15 +105,15 @@ class ReviewCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Commission a local or national practice review (once)."""
-        return self._submit(
-            ReviewCommissioned,
-            partnership,
-            review,
+        return self._run(
+            CommissionReview,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            review=review,
             level=level,
             commissioned_at=commissioned_at,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def publish_review(
@@ -125,15 +128,15 @@ class ReviewCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Publish the review; afterwards only recommendation events are recorded on it."""
-        return self._submit(
-            ReviewPublished,
-            partnership,
-            review,
+        return self._run(
+            PublishReview,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            review=review,
             published_at=published_at,
             title=title,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def issue_recommendation(
@@ -151,18 +154,18 @@ class ReviewCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Issue ``recommendation`` to the registered ``owner``, due on ``due``."""
-        return self._submit(
-            RecommendationIssued,
-            partnership,
-            review,
+        return self._run(
+            IssueRecommendation,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            review=review,
             recommendation=recommendation,
             owner=owner,
             due=due,
             theme=theme,
             text=text,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def accept_recommendation(
@@ -177,15 +180,15 @@ class ReviewCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Accept ``recommendation``, as its owner."""
-        return self._submit(
-            RecommendationAccepted,
-            partnership,
-            review,
+        return self._run(
+            AcceptRecommendation,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            review=review,
             recommendation=recommendation,
-            by_agency=or_recorder(by_agency, recorded_by),
+            by_agency=by_agency,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def reject_recommendation(
@@ -201,16 +204,16 @@ class ReviewCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Reject ``recommendation`` (an opt-out) with its stated ``basis``, as its owner."""
-        return self._submit(
-            RecommendationRejected,
-            partnership,
-            review,
+        return self._run(
+            RejectRecommendation,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            review=review,
             recommendation=recommendation,
-            by_agency=or_recorder(by_agency, recorded_by),
             basis=basis,
+            by_agency=by_agency,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def report_recommendation_progress(
@@ -227,17 +230,17 @@ class ReviewCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Report red/amber/green progress on ``recommendation``, as its owner."""
-        return self._submit(
-            RecommendationProgressReported,
-            partnership,
-            review,
+        return self._run(
+            ReportRecommendationProgress,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            review=review,
             recommendation=recommendation,
-            by_agency=or_recorder(by_agency, recorded_by),
             status=status,
+            by_agency=by_agency,
             note=note,
+            source=source,
+            occurred_at=occurred_at,
         )
 
     def implement_recommendation(
@@ -253,14 +256,14 @@ class ReviewCommands(CommandBase):
         occurred_at: datetime | None = None,
     ) -> Receipt:
         """Record that the accepted ``recommendation`` was implemented, as its owner."""
-        return self._submit(
-            RecommendationImplemented,
-            partnership,
-            review,
+        return self._run(
+            ImplementRecommendation,
             recorded_by,
-            source,
-            occurred_at,
+            partnership=partnership,
+            review=review,
             recommendation=recommendation,
-            by_agency=or_recorder(by_agency, recorded_by),
+            by_agency=by_agency,
             evidence=evidence,
+            source=source,
+            occurred_at=occurred_at,
         )

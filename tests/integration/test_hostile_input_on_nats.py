@@ -1,6 +1,7 @@
 """Hostile input against a real stream: refused before the wire, and delivery and views run on.
 
-A representative subset of the in-memory sweep (``tests/unit/test_hostile_input.py``):
+A representative subset of the in-memory sweeps (``tests/unit/test_hostile_input.py``,
+and ``test_hostile_commands.py`` for the same values sent as JSON commands to ``execute``):
 for every command, an identifier it takes with a trailing newline; the values issue 8
 found stopping delivery or the views (an agency ``nl\\n`` joining a case, a stream
 sequence of 2**63); an unknown field, control characters and a lone surrogate. Each
@@ -24,8 +25,10 @@ from hostile_support import (
     COMMANDS,
     Hostile,
     Target,
+    as_json,
     get,
     hostile_call,
+    send,
     strip,
     targets,
 )
@@ -184,6 +187,26 @@ class TestHostileInputOnTheStream:
         after = _delivered(nats_url, settings, "health")
         assert after == [late.sequence, joined.sequence]
         assert _delivered(nats_url, settings, "school") == [joined.sequence]
+
+    def test_the_same_values_sent_as_json_commands_to_execute_are_refused_before_the_wire(
+        self, ledger: Ledger
+    ) -> None:
+        sequences = scenario(ledger)
+        last = _last(ledger)
+        for target, hostile in _subset(sequences):
+            call = hostile_call(target, baseline(target.command, sequences), hostile)
+            with pytest.raises(LedgerError) as info:
+                send(ledger, target.command, call)
+            assert type(info.value) is hostile.error, f"{target}, {hostile.what}: {info.value!r}"
+            # A lone surrogate is not Unicode: its JSON is malformed, at no field.
+            field = None if hostile.what == "a surrogate" else target.field
+            assert getattr(info.value, "field", None) == field, str(info.value)
+            assert _last(ledger) == last, f"{target}, {hostile.what} reached the stream"
+        valid = baseline("join_case", sequences) | {"agency": "school"}
+        command = schemas.decode_command(as_json("join_case", valid))
+        receipt = ledger.execute(command, recorded_by=valid["recorded_by"])
+        assert receipt.sequence == last + 1
+        assert _last(ledger) == last + 1
 
     def test_a_sequence_past_the_streams_end_is_looked_up_on_the_stream_and_refused(
         self, ledger: Ledger

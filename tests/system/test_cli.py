@@ -30,6 +30,17 @@ class TestSchemaCommand:
         action = json.loads((tmp_path / "out" / "ActionRecorded.json").read_text())
         assert "x-personal-data" in json.dumps(action)  # the note is marked
 
+    def test_it_writes_one_json_schema_per_command_type_and_the_union(self, tmp_path: Path) -> None:
+        result = runner.invoke(app, ["schema", "--out", str(tmp_path / "out")])
+        assert result.exit_code == 0, result.output
+        written = {p.stem for p in (tmp_path / "out" / "commands").glob("*.json")}
+        assert written == {*schemas.COMMAND_TYPES, "Command"}
+        action = json.loads((tmp_path / "out" / "commands" / "RecordAction.json").read_text())
+        assert action["x-records"] == "ActionRecorded"
+        body = action["$defs"]["RecordAction"]
+        assert body["additionalProperties"] is False
+        assert "recorded_by" not in body["properties"]
+
 
 def _ledger(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run the installed ``ledger`` command in a process of its own, as a person would."""

@@ -121,7 +121,13 @@ def main() -> int:
     w.quiet_logs()
     # A suite that is not run keeps its figures from the last run that did.
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedNats(Path(tmp) / "nats") as server:
+    # ``BENCH_SYNC_INTERVAL=2m`` runs the main server as before syncing always, to see
+    # what the sync costs a suite that has no in-run baseline for it (delivery).
+    sync = os.environ.get("BENCH_SYNC_INTERVAL", SYNC_ALWAYS)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmbeddedNats(Path(tmp) / "nats", sync_interval=sync) as server,
+    ):
         if "write" in suites:
             with EmbeddedNats(Path(tmp) / "nats-default", sync_interval=SYNC_DEFAULT) as default:
                 results.update(

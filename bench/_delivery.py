@@ -183,6 +183,7 @@ def delivery_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dic
         "meta_delivery": {
             "events_per_s": round(achieved, 1),
             "offered_events_per_s": RATE,
+            "sync_interval": os.environ.get("BENCH_SYNC_INTERVAL", "always"),
             "seconds": seconds,
             "deliveries_timed": len(latencies),
             "deliveries_expected": expected,

@@ -46,9 +46,9 @@ from bench import _workload as w
 from bench._concurrent import concurrent_append
 from bench._delivery import delivery_suite
 from bench._views import views_suite
-from ledger.access import SYNC_ALWAYS
 from ledger.application import Ledger
-from ledger.embedded import EmbeddedNats
+from runtime.access import SYNC_ALWAYS
+from runtime.embedded import EmbeddedNats
 
 RESULTS = Path(__file__).with_name("results.json")
 #: nats-server's own default, which the embedded server used before it synced always.

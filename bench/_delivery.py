@@ -27,7 +27,7 @@ from rich.console import Console
 
 from bench import _workload as w
 from ledger.application import Ledger
-from ledger.settings import Settings
+from runtime.settings import Settings
 
 STREAM = "DELIVERYBENCH"
 PREFIX = "dbench"
@@ -54,7 +54,14 @@ def _deliver(url: str, views: str, stop: Any, ready: Any) -> None:
     settings = _settings(url)
     ledger = Ledger(env=settings.persistence_env(url))
     store = SQLiteViewStore(views)
-    runner = delivery_runner(ledger, store, settings, DeliveryPolicy(batch_size=200))
+    runner = delivery_runner(
+        ledger,
+        store,
+        DeliveryPolicy(batch_size=200),
+        stream=settings.stream,
+        subject_prefix=settings.subject_prefix,
+        replicas=settings.replicas,
+    )
 
     def stop_when_told() -> None:
         stop.wait()

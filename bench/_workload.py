@@ -14,8 +14,8 @@ from typing import Any, TextIO
 
 import schemas
 from ledger.application import Ledger
-from ledger.logging import configure_logging
-from ledger.settings import Settings
+from runtime.logging import configure_logging
+from runtime.settings import Settings
 
 PARTNERSHIP = "benchshire"
 AGENCIES = ("la-bench", "police-bench", "health-bench")

@@ -10,7 +10,7 @@ Why the agency's client keeps them, not the ledger service:
 * they are the agency's own cases' events, which it has already received: keeping a copy
   discloses nothing new, and the agency decides how long to keep it;
 * the agency cannot write to the server's streams: its NATS user may only pull from and
-  acknowledge on its own consumer (see :mod:`ledger.access`), so a dead-letter subject on
+  acknowledge on its own consumer (see :mod:`runtime.access`), so a dead-letter subject on
   the server would be one it could not publish to;
 * what failed is the agency's handler (its database, its mapping): the fix and the replay
   are the agency's to run, without a round trip through the ledger service.

@@ -1,11 +1,13 @@
 """The delivery service's side: the delivery stream, one consumer per agency, and the runner.
 
-``delivery_runner(ledger, store, settings)`` builds a :class:`~projections.runner.ViewRunner`
-over the ledger stream with one view, :class:`~consumers.delivery.DeliveryView`, whose
-publisher writes to the delivery stream through the ledger's own NATS connections and
-makes sure each agency's durable consumer exists before its first message. Run it with
-``runner.follow()`` (``ledger delivery run``); its memberships and position live in the
-view store beside the views, so it resumes where it stopped.
+``delivery_runner(ledger, store, stream=..., subject_prefix=...)`` builds a
+:class:`~projections.runner.ViewRunner` over the ledger stream with one view,
+:class:`~consumers.delivery.DeliveryView`, whose publisher writes to the delivery stream
+through the ledger's own NATS connections and makes sure each agency's durable consumer
+exists before its first message. Run it with ``runner.follow()`` (``ledger delivery
+run``); its memberships and position live in the view store beside the views, so it
+resumes where it stopped. It is given the ledger stream's name, subject prefix and
+replicas; :mod:`runtime` passes them from the settings.
 
 The delivery stream keeps messages for ``max_age`` (limits retention), so an agency that
 was offline receives its backlog when it comes back; its consumer redelivers a message
@@ -15,7 +17,7 @@ that is not acknowledged after each ``backoff`` step, ``max_deliver`` times in a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import nats.errors
@@ -35,14 +37,13 @@ from nats.js.errors import NotFoundError
 from consumers.delivery import DeliveryView, Outgoing
 from ledger.application import Ledger
 from ledger.errors import StreamMisconfigured
-from ledger.settings import Settings
 from projections._store import ViewStore
 from projections.runner import ViewRunner
 from schemas.wire import consumer_name, delivery_filter, delivery_prefix, delivery_stream
 
 __all__ = [
     "DeliveryPolicy",
-    "admin_step",
+    "delivery_admin_step",
     "delivery_runner",
     "ensure_agency_consumer",
     "ensure_delivery_stream",
@@ -68,21 +69,23 @@ class DeliveryPolicy:
     max_ack_pending: int = 256
 
 
-async def ensure_delivery_stream(nc: Client, settings: Settings, policy: DeliveryPolicy) -> None:
-    """Create the delivery stream if it is missing.
+async def ensure_delivery_stream(
+    nc: Client, policy: DeliveryPolicy, *, stream: str, subject_prefix: str, replicas: int = 1
+) -> None:
+    """Create the delivery stream of the ledger stream ``stream`` if it is missing.
 
     With authentication only the admin may (``ledger admin init``); the service's attempt
     is refused by the server, which this reports as :class:`StreamMisconfigured`.
     """
     js = nc.jetstream()
-    name = delivery_stream(settings.stream)
+    name = delivery_stream(stream)
     try:
         await js.stream_info(name)
         return
     except NotFoundError:
         pass
     try:
-        await _add_delivery_stream(js, name, settings, policy)
+        await _add_delivery_stream(js, name, subject_prefix, replicas, policy)
     except nats.errors.TimeoutError as e:
         msg = (
             f"stream {name!r} does not exist and creating it was not answered (only the"
@@ -93,38 +96,47 @@ async def ensure_delivery_stream(nc: Client, settings: Settings, policy: Deliver
 
 
 async def _add_delivery_stream(
-    js: JetStreamContext, name: str, settings: Settings, policy: DeliveryPolicy
+    js: JetStreamContext, name: str, subject_prefix: str, replicas: int, policy: DeliveryPolicy
 ) -> None:
     await js.add_stream(
         StreamConfig(
             name=name,
-            subjects=[f"{delivery_prefix(settings.subject_prefix)}.>"],
+            subjects=[f"{delivery_prefix(subject_prefix)}.>"],
             storage=StorageType.FILE,
             retention=RetentionPolicy.LIMITS,
             max_age=policy.max_age_s,
             duplicate_window=policy.duplicate_window_s,
-            num_replicas=settings.replicas,
+            num_replicas=replicas,
             allow_direct=False,
         )
     )
 
 
-async def admin_step(nc: Client, settings: Settings) -> str:
-    """The delivery stream, made by the admin (a :data:`ledger.bootstrap.AdminStep`)."""
-    await ensure_delivery_stream(nc, settings, DeliveryPolicy())
-    return delivery_stream(settings.stream)
+def delivery_admin_step(
+    *, stream: str, subject_prefix: str, replicas: int = 1
+) -> Callable[[Client], Awaitable[str]]:
+    """The admin's step that makes the delivery stream (a :data:`runtime.bootstrap.AdminStep`):
+    given the admin's connection, it creates the stream if missing and returns its name."""
+
+    async def step(nc: Client) -> str:
+        await ensure_delivery_stream(
+            nc, DeliveryPolicy(), stream=stream, subject_prefix=subject_prefix, replicas=replicas
+        )
+        return delivery_stream(stream)
+
+    return step
 
 
 async def ensure_agency_consumer(
-    nc: Client, settings: Settings, agency: str, policy: DeliveryPolicy
+    nc: Client, agency: str, policy: DeliveryPolicy, *, stream: str, subject_prefix: str
 ) -> None:
     """Create (or bring up to date) the agency's durable pull consumer."""
     js = nc.jetstream()
     await js.add_consumer(
-        delivery_stream(settings.stream),
+        delivery_stream(stream),
         ConsumerConfig(
             durable_name=consumer_name(agency),
-            filter_subject=delivery_filter(settings.subject_prefix, agency),
+            filter_subject=delivery_filter(subject_prefix, agency),
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             max_deliver=policy.max_deliver,
@@ -138,11 +150,14 @@ async def ensure_agency_consumer(
 class _Publisher:
     """Publishes a batch to the delivery stream on the ledger's connections; waits for acks."""
 
-    def __init__(self, ledger: Ledger, settings: Settings, policy: DeliveryPolicy) -> None:
+    def __init__(
+        self, ledger: Ledger, policy: DeliveryPolicy, *, stream: str, subject_prefix: str
+    ) -> None:
         self._pool = ledger.recorder.pool  # type: ignore[attr-defined]
-        self._settings = settings
+        self._ledger_stream = stream
+        self._subject_prefix = subject_prefix
         self._policy = policy
-        self._stream = delivery_stream(settings.stream)
+        self._stream = delivery_stream(stream)
         self._agencies: set[str] = set()
 
     def __call__(self, outgoing: Sequence[Outgoing]) -> None:
@@ -150,7 +165,13 @@ class _Publisher:
 
     async def _publish(self, nc: Client, outgoing: Sequence[Outgoing]) -> None:
         for agency in sorted({o.agency for o in outgoing} - self._agencies):
-            await ensure_agency_consumer(nc, self._settings, agency, self._policy)
+            await ensure_agency_consumer(
+                nc,
+                agency,
+                self._policy,
+                stream=self._ledger_stream,
+                subject_prefix=self._subject_prefix,
+            )
             self._agencies.add(agency)
         js = nc.jetstream()
         for start in range(0, len(outgoing), _IN_FLIGHT):
@@ -166,16 +187,24 @@ class _Publisher:
 def delivery_runner(
     ledger: Ledger,
     store: ViewStore,
-    settings: Settings,
     policy: DeliveryPolicy | None = None,
+    *,
+    stream: str,
+    subject_prefix: str,
+    replicas: int = 1,
 ) -> ViewRunner:
-    """A runner that delivers the ledger's case events to the agencies party to each case."""
+    """A runner that delivers the ledger's case events (of the ledger stream ``stream``,
+    subjects under ``subject_prefix``) to the agencies party to each case."""
     policy = policy or DeliveryPolicy()
     pool = ledger.recorder.pool  # type: ignore[attr-defined]
-    pool.run(lambda nc: ensure_delivery_stream(nc, settings, policy))
+    pool.run(
+        lambda nc: ensure_delivery_stream(
+            nc, policy, stream=stream, subject_prefix=subject_prefix, replicas=replicas
+        )
+    )
     view = DeliveryView(
         store,
-        publish=_Publisher(ledger, settings, policy),
-        subject_prefix=settings.subject_prefix,
+        publish=_Publisher(ledger, policy, stream=stream, subject_prefix=subject_prefix),
+        subject_prefix=subject_prefix,
     )
     return ViewRunner(ledger, store, [view], batch_size=policy.batch_size)

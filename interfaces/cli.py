@@ -18,7 +18,7 @@ from rich.console import Console
 
 import schemas
 from ledger.errors import LedgerError
-from ledger.settings import Settings
+from runtime.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -91,8 +91,8 @@ def schema(
 @app.command()
 def demo() -> None:
     """Record a short demonstration scenario on the ledger and print what was recorded."""
-    from ledger.bootstrap import open_ledger
-    from ledger.demo import print_summary, run_scenario
+    from runtime.bootstrap import open_ledger
+    from runtime.demo import print_summary, run_scenario
 
     settings = Settings.from_env()
     with open_ledger(settings) as running:
@@ -119,25 +119,21 @@ def views_update(view: ViewOption = None, batch_size: BatchOption = 2_000) -> No
 @views_app.command("follow")
 def views_follow(view: ViewOption = None) -> None:
     """Keep the views current as events are recorded, until interrupted (Ctrl-C or SIGTERM)."""
-    from ledger.bootstrap import open_ledger
-    from projections.catalogue import Views, check_names
+    from projections.catalogue import check_names
+    from runtime.service import open_service
 
     settings = Settings.from_env()
     names = check_names(view or [])
-    views = Views.open(settings)
-    try:
-        with open_ledger(settings, role="projector") as running:
-            runner = views.runner(running.ledger, names)
+    with open_service(settings, role="projector") as service:
+        runner = service.views.runner(service.ledger, names)
 
-            def stop(signum: int, frame: FrameType | None) -> None:
-                runner.stop()
+        def stop(signum: int, frame: FrameType | None) -> None:
+            runner.stop()
 
-            signal.signal(signal.SIGTERM, stop)
-            signal.signal(signal.SIGINT, stop)
-            console.print(f"following {', '.join(v.name for v in runner.views)}; Ctrl-C stops")
-            runner.follow()
-    finally:
-        views.close()
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        console.print(f"following {', '.join(v.name for v in runner.views)}; Ctrl-C stops")
+        runner.follow()
 
 
 @views_app.command("status")
@@ -145,21 +141,15 @@ def views_status() -> None:
     """Each view's position against the stream's."""
     from rich.table import Table
 
-    from ledger.bootstrap import open_ledger
-    from projections.catalogue import Views
+    from runtime.service import open_service
 
-    settings = Settings.from_env()
-    views = Views.open(settings)
-    try:
-        with open_ledger(settings, role="projector") as running:
-            runner = views.runner(running.ledger)
-            stream = runner.stream_position()
-            table = Table("view", "position", "behind")
-            for name, position in runner.positions().items():
-                table.add_row(name, str(position), str(max(stream - position, 0)))
-            Console().print(table)
-    finally:
-        views.close()
+    with open_service(Settings.from_env(), role="projector") as service:
+        runner = service.views.runner(service.ledger)
+        stream = runner.stream_position()
+        table = Table("view", "position", "behind")
+        for name, position in runner.positions().items():
+            table.add_row(name, str(position), str(max(stream - position, 0)))
+        Console().print(table)
 
 
 def _run_views(names: list[str], *, rebuild: bool, batch_size: int) -> None:
@@ -174,8 +164,8 @@ def _run_views(names: list[str], *, rebuild: bool, batch_size: int) -> None:
     )
     from rich.text import Text
 
-    from ledger.bootstrap import open_ledger
-    from projections.catalogue import Views, check_names
+    from projections.catalogue import check_names
+    from runtime.service import open_service
 
     class Rate(ProgressColumn):
         def render(self, task: Task) -> Text:
@@ -184,31 +174,27 @@ def _run_views(names: list[str], *, rebuild: bool, batch_size: int) -> None:
 
     settings = Settings.from_env()
     names = list(check_names(names))
-    views = Views.open(settings)
-    try:
-        with open_ledger(settings, role="projector") as running:
-            runner = views.runner(running.ledger, names, batch_size=batch_size)
-            label = "rebuilding" if rebuild else "updating"
-            with Progress(
-                TextColumn(f"{label} {', '.join(v.name for v in runner.views)}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                Rate(),
-                TimeRemainingColumn(),
-                console=console,
-            ) as progress:
-                task = progress.add_task(label, total=None)
+    with open_service(settings, role="projector") as service:
+        runner = service.views.runner(service.ledger, names, batch_size=batch_size)
+        label = "rebuilding" if rebuild else "updating"
+        with Progress(
+            TextColumn(f"{label} {', '.join(v.name for v in runner.views)}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            Rate(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task(label, total=None)
 
-                def advance(done: int, total: int) -> None:
-                    progress.update(task, completed=done, total=total)
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
 
-                stats = runner.rebuild(advance) if rebuild else runner.catch_up(advance)
-            console.print(
-                f"{stats.events:,} events applied in {stats.seconds:.1f} s"
-                f" ({stats.per_second:,.0f}/s); views at position {stats.position:,}"
-            )
-    finally:
-        views.close()
+            stats = runner.rebuild(advance) if rebuild else runner.catch_up(advance)
+        console.print(
+            f"{stats.events:,} events applied in {stats.seconds:.1f} s"
+            f" ({stats.per_second:,.0f}/s); views at position {stats.position:,}"
+        )
 
 
 agency_app = typer.Typer(
@@ -229,9 +215,9 @@ def agency_add(
     The user may read its own consumer (agency_AGENCY) and nothing else. A running
     embedded server on the same data dir reloads its users at once.
     """
-    from ledger.access import add_agency
-    from ledger.embedded import reload_running
-    from ledger.logging import configure_logging
+    from runtime.access import add_agency
+    from runtime.embedded import reload_running
+    from runtime.logging import configure_logging
 
     settings = Settings.from_env()
     configure_logging(json=settings.log_json, level=settings.log_level)  # on stderr
@@ -282,20 +268,20 @@ def admin_init(
     prints its credentials file: keep it away from the service once the streams exist.
     Uses a running embedded server on the data dir, or starts one for the while.
     """
-    from consumers.manager import admin_step
-    from ledger.access import admin_credentials_path, ensure_admin_user, ensure_service_users
-    from ledger.access import load_credentials as load
-    from ledger.bootstrap import initialise_streams
-    from ledger.embedded import EmbeddedNats, running_url
-    from ledger.logging import configure_logging
+    from runtime.access import admin_credentials_path, ensure_admin_user, ensure_service_users
+    from runtime.access import load_credentials as load
+    from runtime.bootstrap import delivery_step, initialise_streams
+    from runtime.embedded import EmbeddedNats, running_url
+    from runtime.logging import configure_logging
 
     settings = Settings.from_env()
     configure_logging(json=settings.log_json, level=settings.log_level)
+    steps = [delivery_step(settings)]
     try:
         if settings.nats_url is not None:
             path = credentials or settings.nats_credentials
             admin = load(path) if path is not None else None
-            names = initialise_streams(settings, settings.nats_url, admin, steps=[admin_step])
+            names = initialise_streams(settings, settings.nats_url, admin, steps=steps)
         else:
             admin = None
             if settings.auth:
@@ -315,10 +301,10 @@ def admin_init(
                 typer.echo(str(credentials or admin_credentials_path(settings.data_dir)))
             url = running_url(settings.data_dir)
             if url is not None:
-                names = initialise_streams(settings, url, admin, steps=[admin_step])
+                names = initialise_streams(settings, url, admin, steps=steps)
             else:
                 with EmbeddedNats(settings.data_dir, auth=settings.auth) as server:
-                    names = initialise_streams(settings, server.url, admin, steps=[admin_step])
+                    names = initialise_streams(settings, server.url, admin, steps=steps)
     except LedgerError as e:
         console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(1) from e
@@ -334,25 +320,20 @@ app.add_typer(delivery_app, name="delivery")
 @delivery_app.command("run")
 def delivery_run() -> None:
     """Fan case events out to each agency's consumer as they are recorded, until interrupted."""
-    from consumers.manager import admin_step, delivery_runner
-    from ledger.bootstrap import open_ledger
-    from projections.catalogue import open_store
+    from runtime.bootstrap import delivery_step
+    from runtime.service import open_service
 
     settings = Settings.from_env()
-    store = open_store(settings)
-    try:
-        with open_ledger(settings, admin_steps=[admin_step]) as running:
-            runner = delivery_runner(running.ledger, store, settings)
+    with open_service(settings, admin_steps=[delivery_step(settings)]) as service:
+        runner = service.delivery()
 
-            def stop(signum: int, frame: FrameType | None) -> None:
-                runner.stop()
+        def stop(signum: int, frame: FrameType | None) -> None:
+            runner.stop()
 
-            signal.signal(signal.SIGTERM, stop)
-            signal.signal(signal.SIGINT, stop)
-            console.print("delivering case events to agencies; Ctrl-C stops")
-            runner.follow()
-    finally:
-        store.close()
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        console.print("delivering case events to agencies; Ctrl-C stops")
+        runner.follow()
 
 
 @app.command()
@@ -380,8 +361,8 @@ def subscribe(
     import msgspec
 
     from consumers.client import AgencySubscription
-    from ledger.embedded import running_url
-    from ledger.logging import configure_logging
+    from runtime.embedded import running_url
+    from runtime.logging import configure_logging
 
     settings = Settings.from_env()
     configure_logging(json=settings.log_json, level=settings.log_level)  # stdout is the events

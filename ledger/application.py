@@ -137,8 +137,8 @@ class Ledger(
         """The class defaults and the given ``env``, and nothing from ``os.environ``.
 
         The library merges the process environment in, where ``LEDGER_NATS_URL`` and
-        the like would silently override what :mod:`ledger.bootstrap` passed from the
-        one frozen :class:`~ledger.settings.Settings`. ``Ledger()`` with no ``env`` is
+        the like would silently override what :mod:`runtime.bootstrap` passed from the
+        one frozen :class:`~runtime.settings.Settings`. ``Ledger()`` with no ``env`` is
         the in-memory ledger, whatever the shell says.
         """
         merged = dict(type(self).env)

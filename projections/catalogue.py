@@ -1,7 +1,8 @@
 """The views by name, the store they live in, and the runner that keeps them current.
 
-``open_store(settings)`` picks the store: PostgreSQL when ``LEDGER_VIEWS_DSN`` is
-set, otherwise the SQLite file in the data dir. :class:`Views` builds every view
+``open_store(dsn=..., sqlite_file=...)`` picks the store: PostgreSQL when a DSN is
+given, otherwise the SQLite file (:mod:`runtime` passes both from the settings).
+:class:`Views` builds every view
 on it (or the ones named) and is the query API the CLI and HTTP layers use:
 ``views.chronology.chronology(partnership, case, as_of=...)`` and so on, each
 returning msgspec Structs.
@@ -14,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import Application
 
-from ledger.settings import Settings
 from projections._store import ViewStore
 from projections._view import View
 from projections.challenges import ChallengeView
@@ -45,11 +45,11 @@ VIEW_NAMES: tuple[str, ...] = (
 )
 
 
-def open_store(settings: Settings) -> ViewStore:
-    """The settings' view store: PostgreSQL at ``views_dsn``, else SQLite at ``views_file``."""
-    if settings.views_dsn:
-        return PostgresViewStore(settings.views_dsn)
-    return SQLiteViewStore(settings.views_file)
+def open_store(*, dsn: str | None, sqlite_file: Path) -> ViewStore:
+    """The view store: PostgreSQL at ``dsn`` when given, else SQLite at ``sqlite_file``."""
+    if dsn:
+        return PostgresViewStore(dsn)
+    return SQLiteViewStore(sqlite_file)
 
 
 def check_names(names: Iterable[str]) -> tuple[str, ...]:
@@ -85,9 +85,9 @@ class Views:
         self.key_moments = KeyMomentView(store)
 
     @classmethod
-    def open(cls, settings: Settings) -> Views:
-        """The views of ``settings``' store, with the packaged rules and the partnership's own."""
-        return cls(open_store(settings), rules_file=settings.rules_file)
+    def open(cls, *, dsn: str | None, sqlite_file: Path, rules_file: Path | None = None) -> Views:
+        """The views on :func:`open_store`'s store, with the packaged rules and ``rules_file``'s."""
+        return cls(open_store(dsn=dsn, sqlite_file=sqlite_file), rules_file=rules_file)
 
     def select(self, names: Sequence[str] = ()) -> list[View]:
         """The views called ``names`` (every view when empty)."""

@@ -17,7 +17,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from ledger import _stream
-from ledger.access import (
+from runtime.access import (
     Credentials,
     ServiceCredentials,
     add_agency,
@@ -25,8 +25,8 @@ from ledger.access import (
     ensure_service_users,
     load_credentials,
 )
-from ledger.embedded import EmbeddedNats
-from ledger.settings import Settings
+from runtime.embedded import EmbeddedNats
+from runtime.settings import Settings
 
 STREAM = "LEDGER"
 PREFIX = "ledger"

@@ -15,10 +15,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ledger.embedded import EmbeddedNats
 from projections._store import ViewStore
 from projections.postgres import PostgresViewStore
 from projections.sqlite import SQLiteViewStore
+from runtime.embedded import EmbeddedNats
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,9 @@ from rich.text import Text
 from bench.synthetic._clock import SimulatedClock
 from bench.synthetic._run import GeneratedSummary, generate
 from ledger.application import Ledger
-from ledger.embedded import EmbeddedNats
-from ledger.logging import configure_logging
-from ledger.settings import Settings
+from runtime.embedded import EmbeddedNats
+from runtime.logging import configure_logging
+from runtime.settings import Settings
 
 
 class _RateColumn(ProgressColumn):

@@ -35,7 +35,7 @@ from nats.js.api import ConsumerConfig
 from rich.pretty import pretty_repr
 
 from consumers import delivery_prefix, delivery_stream
-from ledger.access import (
+from runtime.access import (
     AgencyAlreadyAdded,
     CredentialsNotFound,
     InvalidAccessRequest,
@@ -45,10 +45,10 @@ from ledger.access import (
     load_credentials,
     render_server_config,
 )
-from ledger.bootstrap import open_ledger
-from ledger.demo import run_scenario
-from ledger.embedded import EmbeddedNats, EmbeddedServerError
-from ledger.settings import Settings
+from runtime.bootstrap import open_ledger
+from runtime.demo import run_scenario
+from runtime.embedded import EmbeddedNats, EmbeddedServerError
+from runtime.settings import Settings
 from schemas.errors import LedgerError
 
 

@@ -150,7 +150,12 @@ class TestTheLedgerService:
     ) -> None:
         async with connect(secured.url, secured.service.ledger) as svc:
             with pytest.raises(StreamMisconfigured, match="run `ledger admin init`"):
-                await ensure_delivery_stream(svc.nc, secured.settings, DeliveryPolicy())
+                await ensure_delivery_stream(
+                    svc.nc,
+                    DeliveryPolicy(),
+                    stream=secured.settings.stream,
+                    subject_prefix=secured.settings.subject_prefix,
+                )
             assert await svc.refusals(1) == [
                 publish_refused(f"$JS.API.STREAM.CREATE.{delivery_stream(STREAM)}")
             ]

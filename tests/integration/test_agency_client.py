@@ -35,9 +35,9 @@ from consumers.client import (
     InvalidSubscription,
     replay,
 )
-from ledger.access import add_agency, ensure_admin_user, ensure_service_users
-from ledger.embedded import EmbeddedNats
-from ledger.settings import Settings
+from runtime.access import add_agency, ensure_admin_user, ensure_service_users
+from runtime.embedded import EmbeddedNats
+from runtime.settings import Settings
 from schemas import (
     ActionKind,
     ActionRecorded,

@@ -15,8 +15,8 @@ from ledger_scenario import establish
 import schemas
 from consumers.manager import DeliveryPolicy, delivery_runner
 from ledger.application import Ledger
-from ledger.settings import Settings
 from projections.sqlite import SQLiteViewStore
+from runtime.settings import Settings
 from schemas.wire import consumer_name, delivery_stream
 
 P = "northshire"
@@ -103,7 +103,11 @@ class TestDelivery:
         store = SQLiteViewStore(tmp_path / "views.sqlite")
         try:
             delivery_runner(
-                ledger, store, settings, DeliveryPolicy(backoff_s=(0.5,), max_deliver=2)
+                ledger,
+                store,
+                DeliveryPolicy(backoff_s=(0.5,), max_deliver=2),
+                stream=settings.stream,
+                subject_prefix=settings.subject_prefix,
             ).catch_up()
         finally:
             store.close()
@@ -137,7 +141,9 @@ class TestDelivery:
             children=[{"child": "ch_0123456789abcdef", "age_band": "5_9"}],
         )
         store = SQLiteViewStore(tmp_path / "views.sqlite")
-        runner = delivery_runner(ledger, store, settings)
+        runner = delivery_runner(
+            ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
+        )
         follower = threading.Thread(target=runner.follow)
         follower.start()
         try:
@@ -156,7 +162,9 @@ class TestDelivery:
             runner.stop()
             follower.join(timeout=10)
         # A second runner on the same store (a restart) finds nothing new to deliver.
-        again = delivery_runner(ledger, store, settings).catch_up()
+        again = delivery_runner(
+            ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
+        ).catch_up()
         store.close()
         assert again.events == 0
         received = _received(nats_url, settings, "la")

@@ -15,15 +15,15 @@ from typing import Any
 import nats
 import pytest
 
-from ledger.access import ensure_service_users
-from ledger.embedded import (
+from runtime.access import ensure_service_users
+from runtime.embedded import (
     EmbeddedNats,
     EmbeddedServerError,
     InvalidServerConfig,
     NatsServerNotFound,
     find_nats_server,
 )
-from ledger.settings import Settings
+from runtime.settings import Settings
 from schemas.errors import LedgerError
 
 
@@ -205,7 +205,7 @@ class TestEmbeddedNatsRefuses:
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr("sys.executable", str(tmp_path / "bin" / "python"))
-        monkeypatch.setattr("ledger.embedded._WHEEL", "no-such-wheel")
+        monkeypatch.setattr("runtime.embedded._WHEEL", "no-such-wheel")
         with pytest.raises(NatsServerNotFound) as raised:
             EmbeddedNats(tmp_path).start()
         assert isinstance(raised.value, FileNotFoundError)

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from ledger import _stream
 from ledger.application import Ledger
 from ledger.errors import CorruptHistory, HistoryGap, LedgerError
-from ledger.settings import Settings
+from runtime.settings import Settings
 
 P = "northshire"
 LA = {"agency": "la", "actor": "act_sw-000001"}

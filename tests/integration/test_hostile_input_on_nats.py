@@ -38,9 +38,9 @@ import schemas
 from consumers.manager import DeliveryPolicy, delivery_runner
 from ledger.application import Ledger
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
-from ledger.settings import Settings
 from projections.catalogue import Views
 from projections.sqlite import SQLiteViewStore
+from runtime.settings import Settings
 from schemas.wire import consumer_name, delivery_stream
 
 pytestmark = pytest.mark.slow
@@ -155,7 +155,13 @@ class TestHostileInputOnTheStream:
         views = Views(SQLiteViewStore(tmp_path / "views.sqlite"))
         policy = DeliveryPolicy(backoff_s=(0.5,), max_deliver=2)
         try:
-            delivery = delivery_runner(ledger, store, settings, policy)
+            delivery = delivery_runner(
+                ledger,
+                store,
+                policy,
+                stream=settings.stream,
+                subject_prefix=settings.subject_prefix,
+            )
             delivery.catch_up()
             views.runner(ledger).catch_up()
             before = _delivered(nats_url, settings, "health")

@@ -11,7 +11,6 @@ import pytest
 
 import schemas
 from ledger.application import Ledger
-from ledger.embedded import EmbeddedNats
 from ledger.errors import (
     AggregateNotFound,
     ConcurrencyConflict,
@@ -19,7 +18,8 @@ from ledger.errors import (
     LedgerError,
     RuleViolation,
 )
-from ledger.settings import Settings
+from runtime.embedded import EmbeddedNats
+from runtime.settings import Settings
 
 P = "northshire"
 LA = {"agency": "la", "actor": "act_sw-000001"}

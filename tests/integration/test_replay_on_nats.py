@@ -12,7 +12,7 @@ from ledger_scenario import FixedClock, written
 from replay_scenario import OPERATIONS, live_states, play
 
 from ledger.application import Ledger
-from ledger.settings import Settings
+from runtime.settings import Settings
 
 
 class TestReplayFromTheStream:

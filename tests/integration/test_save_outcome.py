@@ -18,9 +18,9 @@ from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing.utils import Environment
 
 from ledger import _stream
-from ledger.embedded import EmbeddedNats
 from ledger.errors import LedgerError, LedgerUnavailable, SaveOutcomeUnknown
 from ledger.persistence import Factory, NatsApplicationRecorder
+from runtime.embedded import EmbeddedNats
 
 
 def _factory(url: str, stream: str, prefix: str) -> Factory:

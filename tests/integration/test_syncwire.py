@@ -13,7 +13,7 @@ import pytest
 from ledger._lookups import WireRequests
 from ledger._stream import StoredMsg, direct_get
 from ledger._syncwire import SyncWire, WireClosed, WireError, WireTimeout
-from ledger.embedded import EmbeddedNats
+from runtime.embedded import EmbeddedNats
 
 
 def _make_stream(url: str, name: str, subjects: list[str]) -> None:

@@ -23,7 +23,7 @@ from bench.synthetic import (
     generate,
 )
 from ledger.application import Ledger
-from ledger.settings import Settings
+from runtime.settings import Settings
 
 EVENTS = 2000
 SEED = 20240101

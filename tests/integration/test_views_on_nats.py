@@ -17,11 +17,11 @@ from ledger_scenario import establish
 from views_support import dump
 
 from ledger.application import Ledger
-from ledger.embedded import EmbeddedNats
 from ledger.errors import LedgerUnavailable
-from ledger.settings import Settings
 from projections.catalogue import Views
 from projections.sqlite import SQLiteViewStore
+from runtime.embedded import EmbeddedNats
+from runtime.settings import Settings
 
 P = "northshire"
 LA = {"agency": "la", "actor": "act_sw-000001"}

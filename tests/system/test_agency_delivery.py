@@ -19,13 +19,13 @@ from ledger_scenario import establish
 
 from consumers import consumer_name, delivery_stream
 from consumers.client import AgencySubscription
-from consumers.manager import admin_step, delivery_runner
-from ledger.access import add_agency, ensure_admin_user, ensure_service_users, load_credentials
+from consumers.manager import delivery_runner
 from ledger.application import Ledger
-from ledger.bootstrap import initialise_streams
-from ledger.embedded import EmbeddedNats
-from ledger.settings import Settings
 from projections.sqlite import SQLiteViewStore
+from runtime.access import add_agency, ensure_admin_user, ensure_service_users, load_credentials
+from runtime.bootstrap import delivery_step, initialise_streams
+from runtime.embedded import EmbeddedNats
+from runtime.settings import Settings
 
 P = "northshire"
 LA = {"agency": "la", "actor": "act_sw-000001"}
@@ -49,7 +49,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     admin = ensure_admin_user(data, settings)
     with EmbeddedNats(data, auth=True) as server:
         # The admin's step: the service may not make streams.
-        initialise_streams(settings, server.url, admin, steps=[admin_step])
+        initialise_streams(settings, server.url, admin, steps=[delivery_step(settings)])
         env = settings.persistence_env(service.ledger.url(server.url), create_stream=False)
         ledger = Ledger(env=env)
         establish(ledger)  # northshire, with la, police and health registered
@@ -70,7 +70,9 @@ def world(tmp_path: Path) -> Iterator[World]:
         ledger.join_case(partnership=P, case="c2", recorded_by=LA, agency="health")
         ledger.record_action(partnership=P, case="c2", recorded_by=LA, action="child_seen")
         store = SQLiteViewStore(data / "views.sqlite")
-        delivery_runner(ledger, store, settings).catch_up()
+        delivery_runner(
+            ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
+        ).catch_up()
         store.close()
         yield World(server, settings, data, ledger)
         ledger.close()

@@ -140,8 +140,8 @@ class TestSchemaAsyncApi:
 
 def _streams(data_dir: Path, admin: Path) -> dict[str, dict[str, object]]:
     """The configuration of each stream on the data dir's embedded server, as the admin."""
-    from ledger.access import load_credentials
-    from ledger.embedded import EmbeddedNats
+    from runtime.access import load_credentials
+    from runtime.embedded import EmbeddedNats
 
     async def read(url: str) -> dict[str, dict[str, object]]:
         credentials = load_credentials(admin)
@@ -179,9 +179,9 @@ class TestAdminInitCommand:
     def test_a_ledger_stream_that_could_lose_history_fails_init_and_start_naming_the_setting(
         self, tmp_path: Path
     ) -> None:
-        from ledger.access import ensure_admin_user, ensure_service_users, load_credentials
-        from ledger.embedded import EmbeddedNats
-        from ledger.settings import Settings
+        from runtime.access import ensure_admin_user, ensure_service_users, load_credentials
+        from runtime.embedded import EmbeddedNats
+        from runtime.settings import Settings
 
         settings = Settings(data_dir=tmp_path)
         ensure_service_users(tmp_path, settings)
@@ -228,6 +228,6 @@ class TestAdminInitCommand:
 
 
 def load_password(path: Path) -> str:
-    from ledger.access import load_credentials
+    from runtime.access import load_credentials
 
     return load_credentials(path).password

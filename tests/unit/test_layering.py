@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ["schemas", "ledger", "projections", "consumers", "interfaces"]
+LAYERS = ["schemas", "ledger", "projections", "consumers", "runtime", "interfaces"]
 #: What each package may import from the project (itself included).
 ALLOWED = {
     "schemas": {"schemas"},
     "ledger": {"schemas", "ledger"},
     "projections": {"schemas", "ledger", "projections"},
     "consumers": {"schemas", "ledger", "consumers", "projections"},
+    "runtime": {"schemas", "ledger", "projections", "consumers", "runtime"},
     "interfaces": set(LAYERS),
 }
 

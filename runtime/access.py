@@ -4,7 +4,7 @@ The registry ``<data_dir>/access.json`` (mode 0600) lists the users and keeps th
 passwords only as bcrypt hashes; a user's plaintext password is written once, to its
 credentials file ``<data_dir>/credentials/<user>.json`` (mode 0600, in a 0700
 directory), and nowhere else. :func:`render_server_config` turns the registry into the
-nats-server configuration that :class:`~ledger.embedded.EmbeddedNats` runs with, so the
+nats-server configuration that :class:`~runtime.embedded.EmbeddedNats` runs with, so the
 permissions below are enforced by the broker, not by the ledger. Every list is an allow
 list: whatever is not on it (a ``STREAM.DELETE``, a ``PURGE``, an ``UPDATE``, a
 ``MSG.DELETE``, a ``CONSUMER.DELETE``, ...) is refused with a permissions violation.
@@ -69,7 +69,7 @@ import bcrypt
 import msgspec
 import structlog
 
-from ledger.settings import Settings
+from runtime.settings import Settings
 from schemas import Id, wire
 from schemas.credentials import (
     Credentials,
@@ -225,7 +225,7 @@ def add_agency(
     Its consumer ``agency_<agency>`` lives on ``consumer_stream`` (the ledger stream of
     ``settings`` unless given, e.g. a delivery stream). Returns the file's path. The
     running server learns of the user when it reloads
-    (:meth:`~ledger.embedded.EmbeddedNats.reload`, or ``ledger agency add``).
+    (:meth:`~runtime.embedded.EmbeddedNats.reload`, or ``ledger agency add``).
     """
     try:
         msgspec.convert(agency, type=Id)

@@ -11,13 +11,13 @@ descriptor the server inherits, so the lock lasts exactly as long as the server 
 even if this Python process dies without stopping it. POSIX only.
 
 The server always runs from a configuration file (``<data_dir>/nats-server.conf``,
-rendered by :mod:`ledger.access`) whose JetStream block has ``sync_interval: always``:
+rendered by :mod:`runtime.access`) whose JetStream block has ``sync_interval: always``:
 every write is synced to disk before the server acknowledges it, so an acknowledged
 event survives a power cut or a kernel crash (nats-server's default syncs every two
 minutes). ``sync_interval=`` relaxes it (the benchmark measures the difference).
 
 ``EmbeddedNats(data_dir, auth=True)`` adds the users and permissions of
-:mod:`ledger.access` to that file, so every client must log in and each user may do
+:mod:`runtime.access` to that file, so every client must log in and each user may do
 only what its role allows. ``reload()`` (or :func:`reload_running`, from another
 process) rewrites it and has the server reload it (SIGHUP), which is how a new agency's
 user takes effect.
@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 import msgspec
 import structlog
 
-from ledger.access import SYNC_ALWAYS, write_server_config
+from runtime.access import SYNC_ALWAYS, write_server_config
 from schemas.errors import LedgerError
 
 __all__ = [

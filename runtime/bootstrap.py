@@ -6,7 +6,7 @@ on the NATS persistence module. Leaving the ``with`` block closes the
 connections and stops the embedded server.
 
 With ``LEDGER_AUTH`` on, the embedded server runs with the users of
-:mod:`ledger.access` and the ledger logs in as its own ``ledger`` user (created on
+:mod:`runtime.access` and the ledger logs in as its own ``ledger`` user (created on
 first use); a ``NATS_URL`` server is logged in to with ``NATS_CREDENTIALS`` when given.
 The password travels only inside the URL handed to the persistence module.
 
@@ -29,20 +29,21 @@ import nats.errors
 import structlog
 from nats.aio.client import Client
 
+from consumers.manager import delivery_admin_step
 from ledger import _stream
-from ledger.access import (
+from ledger.application import Ledger
+from ledger.errors import LedgerUnavailable
+from runtime.access import (
     Credentials,
     ensure_admin_user,
     ensure_service_users,
     load_credentials,
 )
-from ledger.application import Ledger
-from ledger.embedded import EmbeddedNats
-from ledger.errors import LedgerUnavailable
-from ledger.logging import configure_logging
-from ledger.settings import Settings
+from runtime.embedded import EmbeddedNats
+from runtime.logging import configure_logging
+from runtime.settings import Settings
 
-__all__ = ["AdminStep", "Running", "initialise_streams", "open_ledger"]
+__all__ = ["AdminStep", "Running", "delivery_step", "initialise_streams", "open_ledger"]
 
 #: The ledger stream's duplicate window, as the persistence module creates it.
 _DUPLICATE_WINDOW_S = 120.0
@@ -121,9 +122,16 @@ def open_ledger(
             server.stop()
 
 
-#: A further stream the admin makes (the delivery stream, from the consumers layer, which
-#: the ledger may not import): given the admin's connection, returns the stream's name.
-AdminStep = Callable[[Client, Settings], Awaitable[str]]
+#: A further stream the admin makes (the delivery stream: :func:`delivery_step`): given
+#: the admin's connection, returns the stream's name.
+AdminStep = Callable[[Client], Awaitable[str]]
+
+
+def delivery_step(settings: Settings) -> AdminStep:
+    """The admin's step that makes ``settings``' delivery stream."""
+    return delivery_admin_step(
+        stream=settings.stream, subject_prefix=settings.subject_prefix, replicas=settings.replicas
+    )
 
 
 def initialise_streams(
@@ -157,7 +165,7 @@ def initialise_streams(
                 create=True,
                 timeout=timeout,
             )
-            names = [settings.stream] + [await step(nc, settings) for step in steps]
+            names = [settings.stream] + [await step(nc) for step in steps]
         finally:
             await nc.close()
         log.info("streams_initialised", streams=names)

@@ -1,7 +1,7 @@
 """The ledger's settings: read from the environment once, into one frozen object.
 
 Nothing else in the code base reads the environment; everything receives what
-it needs from :class:`Settings` via :mod:`ledger.bootstrap`.
+it needs from :class:`Settings` via :mod:`runtime.service` and :mod:`runtime.bootstrap`.
 
 | variable | default | meaning |
 |---|---|---|
@@ -22,7 +22,7 @@ it needs from :class:`Settings` via :mod:`ledger.bootstrap`.
 | ``LEDGER_LOG_JSON`` | unset | ``1`` JSON lines, ``0`` console; unset decides by terminal |
 
 With ``LEDGER_AUTH`` on (anything but ``0``/``false``/``no``/``off``), the embedded server
-lets in only the users of ``<data dir>/access.json`` (see :mod:`ledger.access`): the ledger
+lets in only the users of ``<data dir>/access.json`` (see :mod:`runtime.access`): the ledger
 itself logs in as ``ledger``, agencies with the credentials ``ledger agency add`` writes.
 ``0`` runs it open (as ``EmbeddedNats`` does by default). ``NATS_CREDENTIALS`` (a file
 in the format ``ledger agency add`` writes) applies only to a ``NATS_URL`` server.

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ledger.application import Ledger, Receipt
-from ledger.bootstrap import Running
 from ledger.errors import AggregateNotFound
+from runtime.bootstrap import Running
 
 __all__ = ["print_summary", "run_scenario"]
 

@@ -1,0 +1,84 @@
+"""The service in one object: the ledger, its views and delivery, wired from one Settings.
+
+``open_service(settings)`` opens the view store, then the ledger (:func:`open_ledger`),
+and yields a :class:`Service` for the CLI, the HTTP app and the tests. Leaving the
+``with`` block closes the ledger (and stops an embedded server), then the view store.
+The layers below receive plain values (a DSN, a file, a stream's name), never the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Literal
+
+from consumers.manager import DeliveryPolicy, delivery_runner
+from ledger.application import Ledger
+from projections._store import ViewStore
+from projections.catalogue import Views, open_store
+from projections.runner import ViewRunner
+from runtime.bootstrap import AdminStep, Running, open_ledger
+from runtime.settings import Settings
+
+__all__ = ["Service", "open_service", "open_view_store", "open_views"]
+
+
+def open_view_store(settings: Settings) -> ViewStore:
+    """``settings``' view store: PostgreSQL at ``views_dsn``, else SQLite at ``views_file``."""
+    return open_store(dsn=settings.views_dsn, sqlite_file=settings.views_file)
+
+
+def open_views(settings: Settings) -> Views:
+    """Every view on ``settings``' store, with the packaged rules and the partnership's own."""
+    return Views(open_view_store(settings), rules_file=settings.rules_file)
+
+
+class Service:
+    """A running ledger, the views on the settings' store, and delivery to the agencies."""
+
+    def __init__(self, running: Running, store: ViewStore, settings: Settings) -> None:
+        self.running = running
+        self.store = store
+        self.settings = settings
+
+    @property
+    def ledger(self) -> Ledger:
+        """The application: commands in, receipts out."""
+        return self.running.ledger
+
+    @cached_property
+    def views(self) -> Views:
+        """The query API and the views' runners (the rules are read on first use)."""
+        return Views(self.store, rules_file=self.settings.rules_file)
+
+    def delivery(self, policy: DeliveryPolicy | None = None) -> ViewRunner:
+        """A runner delivering case events to the agencies (creates the delivery stream if
+        missing, which only the admin may do when authentication is on)."""
+        return delivery_runner(
+            self.ledger,
+            self.store,
+            policy,
+            stream=self.settings.stream,
+            subject_prefix=self.settings.subject_prefix,
+            replicas=self.settings.replicas,
+        )
+
+
+@contextmanager
+def open_service(
+    settings: Settings,
+    *,
+    configure_logs: bool = True,
+    role: Literal["service", "projector"] = "service",
+    admin_steps: Sequence[AdminStep] = (),
+) -> Iterator[Service]:
+    """Open the view store and the ledger (see :func:`open_ledger` for the keywords)."""
+    store = open_view_store(settings)
+    try:
+        with open_ledger(
+            settings, configure_logs=configure_logs, role=role, admin_steps=admin_steps
+        ) as running:
+            yield Service(running, store, settings)
+    finally:
+        store.close()

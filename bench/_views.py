@@ -29,8 +29,7 @@ from rich.console import Console
 
 from bench.synthetic import generate
 from ledger.application import Ledger
-from projections import VIEW_NAMES, Views
-from projections._store import from_micros
+from projections import VIEW_NAMES, Views, from_micros
 from projections.sqlite import SQLiteViewStore
 from runtime.settings import Settings
 from schemas import wire

@@ -37,7 +37,7 @@ from nats.js.errors import NotFoundError
 from consumers.delivery import DeliveryView, Outgoing
 from ledger.application import Ledger
 from ledger.errors import StreamMisconfigured
-from projections._store import ViewStore
+from projections import ViewStore
 from projections.runner import ViewRunner
 from schemas.wire import consumer_name, delivery_filter, delivery_prefix, delivery_stream
 

@@ -17,12 +17,30 @@ tracking position committed in the same transaction as its rows:
 ========================  ===================================================
 
 Start with :class:`~projections.catalogue.Views` (the query API) and
-:class:`~projections.runner.ViewRunner` (rebuild, catch up, follow).
+:class:`~projections.runner.ViewRunner` (rebuild, catch up, follow). Other packages
+(delivery's membership view, the composition root, the bench) build on :class:`View`,
+:class:`Envelope`, :class:`ViewStore` and :class:`Tx` from here: the ``_store`` and
+``_view`` modules are private to this package.
 
 Depends on :mod:`schemas` and :mod:`ledger`; nothing below imports it.
 """
 
+from projections._store import TrackingConflict, Tx, ViewStore, from_micros, to_micros
+from projections._view import Envelope, View
 from projections.catalogue import VIEW_NAMES, Views, open_store
 from projections.runner import RunStats, ViewRunner
 
-__all__ = ["VIEW_NAMES", "RunStats", "ViewRunner", "Views", "open_store"]
+__all__ = [
+    "VIEW_NAMES",
+    "Envelope",
+    "RunStats",
+    "TrackingConflict",
+    "Tx",
+    "View",
+    "ViewRunner",
+    "ViewStore",
+    "Views",
+    "from_micros",
+    "open_store",
+    "to_micros",
+]

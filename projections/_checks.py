@@ -13,7 +13,7 @@ from datetime import date, datetime
 import msgspec
 
 from projections.errors import InvalidViewQuery
-from schemas._types import Id
+from schemas import Id
 
 __all__ = [
     "check_choice",

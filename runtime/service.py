@@ -15,7 +15,7 @@ from typing import Literal
 
 from consumers.manager import DeliveryPolicy, delivery_runner
 from ledger.application import Ledger
-from projections._store import ViewStore
+from projections import ViewStore
 from projections.catalogue import Views, open_store
 from projections.runner import ViewRunner
 from runtime.bootstrap import AdminStep, Running, open_ledger

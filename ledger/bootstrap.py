@@ -29,7 +29,6 @@ import nats.errors
 import structlog
 from nats.aio.client import Client
 
-from ledger import _stream
 from ledger.access import (
     Credentials,
     ensure_admin_user,
@@ -40,6 +39,7 @@ from ledger.application import Ledger
 from ledger.embedded import EmbeddedNats
 from ledger.errors import LedgerUnavailable
 from ledger.logging import configure_logging
+from ledger.nats import ensure_stream
 from ledger.settings import Settings
 
 __all__ = ["AdminStep", "Running", "initialise_streams", "open_ledger"]
@@ -148,7 +148,7 @@ def initialise_streams(
         except (nats.errors.Error, OSError) as e:
             raise LedgerUnavailable(f"cannot connect to NATS to create the streams: {e!r}") from e
         try:
-            await _stream.ensure_stream(
+            await ensure_stream(
                 nc,
                 name=settings.stream,
                 subjects=[f"{settings.subject_prefix}.>"],

@@ -26,7 +26,7 @@ from eventsourcing.tests.persistence import (
 )
 from eventsourcing.utils import Environment
 
-from ledger.persistence import (
+from ledger.nats import (
     Factory,
     NatsAggregateRecorder,
     NatsApplicationRecorder,
@@ -44,7 +44,7 @@ class _OnNats:
     def _nats(self, nats_url: str, stream_name: str, subject_prefix: str) -> Any:
         self.env = Environment(
             env={
-                "PERSISTENCE_MODULE": "ledger.persistence",
+                "PERSISTENCE_MODULE": "ledger.nats",
                 "NATS_URL": nats_url,
                 "NATS_STREAM": stream_name,
                 "NATS_SUBJECT_PREFIX": subject_prefix,
@@ -111,16 +111,17 @@ class TestNatsInfrastructureFactory(_OnNats, InfrastructureFactoryTestCase[Facto
 
 class TestExampleApplicationOnNats(library_application.ExampleApplicationTestCase):
     """The library's own example application (``BankAccounts``: its own ``EmailAddress``
-    transcoding, snapshotting on) with nothing but ``PERSISTENCE_MODULE=ledger.persistence``."""
+    transcoding, snapshotting on) with nothing but ``PERSISTENCE_MODULE=ledger.nats``."""
 
-    expected_factory_topic = "ledger.persistence:Factory"
+    persistence_module = "ledger.nats"
+    expected_factory_topic = "ledger.nats.persistence:Factory"
 
     @pytest.fixture(autouse=True)
     def _nats(
         self, monkeypatch: pytest.MonkeyPatch, nats_url: str, stream_name: str, subject_prefix: str
     ) -> None:
         # BankAccounts reads its environment from the process, as any application does.
-        monkeypatch.setenv("PERSISTENCE_MODULE", "ledger.persistence")
+        monkeypatch.setenv("PERSISTENCE_MODULE", self.persistence_module)
         monkeypatch.setenv("NATS_URL", nats_url)
         monkeypatch.setenv("NATS_STREAM", stream_name)
         monkeypatch.setenv("NATS_SUBJECT_PREFIX", subject_prefix)

@@ -1,6 +1,6 @@
 """An eventsourcing persistence module on NATS JetStream: the stream is the ledger.
 
-Select it with ``PERSISTENCE_MODULE=ledger.persistence`` and configure it with
+Select it with ``PERSISTENCE_MODULE=ledger.nats.persistence`` and configure it with
 ``NATS_URL`` (required), ``NATS_STREAM`` (default ``LEDGER``),
 ``NATS_SUBJECT_PREFIX`` (default ``ledger``), ``NATS_REPLICAS`` (1),
 ``NATS_TIMEOUT`` (seconds, 5), ``NATS_WRITE_RETRY_S`` (seconds a write keeps
@@ -21,7 +21,7 @@ How the library's model maps onto the stream:
   a lost acknowledgement is recognised as already stored, not stored twice;
 * snapshots (``IS_SNAPSHOTTING_ENABLED``) live outside the ledger stream, on the
   disposable stream ``<NATS_STREAM>_SNAPSHOTS`` and the subjects
-  ``<prefix>_snapshots.<...>`` (see :mod:`ledger._snapshots`).
+  ``<prefix>_snapshots.<...>`` (see :mod:`ledger.nats._snapshots`).
 """
 
 from __future__ import annotations
@@ -52,23 +52,23 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, resolve_topic
 from nats.aio.client import Client
 
-from ledger import _reader, _stream
 from ledger._aggregate import LedgerMapper
-from ledger._bridge import DriverPool
 from ledger._history import history_gap
-from ledger._natsclient import FastHeaderClient
-from ledger._snapshots import (
+from ledger._transcoder import MsgspecTranscoder
+from ledger.errors import ConcurrencyConflict, LedgerError, LedgerUnavailable
+from ledger.nats import _reader, _stream
+from ledger.nats._bridge import DriverPool
+from ledger.nats._natsclient import FastHeaderClient
+from ledger.nats._snapshots import (
     NatsSnapshotRecorder,
     ensure_snapshot_stream,
     snapshot_stream_name,
     snapshot_subjects,
 )
-from ledger._subjects import SubjectMap
-from ledger._subscription import NatsSubscription
-from ledger._syncwire import SyncWire
-from ledger._transcoder import MsgspecTranscoder
-from ledger._writer import Positions, SaveWriter
-from ledger.errors import ConcurrencyConflict, LedgerError, LedgerUnavailable
+from ledger.nats._subjects import SubjectMap
+from ledger.nats._subscription import NatsSubscription
+from ledger.nats._syncwire import SyncWire
+from ledger.nats._writer import Positions, SaveWriter
 
 __all__ = [
     "Factory",
@@ -456,7 +456,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
 
     def _wire(self) -> SyncWire:
         """The factory's one write connection, shared by every driver: the threads of a
-        process pipeline their saves on it (see :mod:`ledger._syncwire`)."""
+        process pipeline their saves on it (see :mod:`ledger.nats._syncwire`)."""
         with self._wire_lock:
             if self._shared_wire is None:
                 name = f"ledger-writer:{self.env.name or 'app'}"
@@ -507,7 +507,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         return NatsAggregateRecorder(self.pool, write_retry_s=self.write_retry_s, **self._kwargs())
 
     def _snapshot_recorder(self) -> NatsSnapshotRecorder:
-        """Snapshots on a stream and subjects of their own (see :mod:`ledger._snapshots`)."""
+        """Snapshots on a stream and subjects of their own (see :mod:`ledger.nats._snapshots`)."""
         stream = snapshot_stream_name(self.stream)
         subjects = snapshot_subjects(self.subjects.prefix)
         self.pool.run(

@@ -9,14 +9,14 @@ header JetStream de-duplicates on (delivery sets it on each copy it publishes).
 
 from __future__ import annotations
 
-from ledger.nats._stream import HDR_MSG_ID, ensure_stream
-from ledger.nats.persistence import (
-    Factory,
+from ledger.nats._recorders import (
     NatsAggregateRecorder,
     NatsApplicationRecorder,
     NatsProcessRecorder,
     NatsTrackingRecorder,
 )
+from ledger.nats._stream import HDR_MSG_ID, ensure_stream
+from ledger.nats.persistence import Factory
 
 __all__ = [
     "HDR_MSG_ID",

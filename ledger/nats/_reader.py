@@ -40,7 +40,7 @@ from ledger.errors import LedgerUnavailable
 from ledger.nats import _stream
 
 if TYPE_CHECKING:
-    from ledger.nats.persistence import NatsApplicationRecorder
+    from ledger.nats._recorders import NatsApplicationRecorder
 
 __all__ = ["read_batches"]
 

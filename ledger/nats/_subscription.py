@@ -23,7 +23,7 @@ import structlog
 from eventsourcing.persistence import Notification, Subscription
 
 if TYPE_CHECKING:
-    from ledger.nats.persistence import NatsApplicationRecorder
+    from ledger.nats._recorders import NatsApplicationRecorder
 
 __all__ = ["NatsSubscription"]
 

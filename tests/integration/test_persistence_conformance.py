@@ -36,7 +36,8 @@ from ledger.nats import (
 
 
 class _OnNats:
-    """Gives each test a factory on its own stream of the session's server."""
+    """Gives each test a factory on its own stream of the session's server, selected by
+    the alias module ``ledger.persistence`` (issue 8's name), which must stay a drop-in."""
 
     factory: Factory
 
@@ -44,7 +45,7 @@ class _OnNats:
     def _nats(self, nats_url: str, stream_name: str, subject_prefix: str) -> Any:
         self.env = Environment(
             env={
-                "PERSISTENCE_MODULE": "ledger.nats",
+                "PERSISTENCE_MODULE": "ledger.persistence",
                 "NATS_URL": nats_url,
                 "NATS_STREAM": stream_name,
                 "NATS_SUBJECT_PREFIX": subject_prefix,
@@ -125,3 +126,9 @@ class TestExampleApplicationOnNats(library_application.ExampleApplicationTestCas
         monkeypatch.setenv("NATS_URL", nats_url)
         monkeypatch.setenv("NATS_STREAM", stream_name)
         monkeypatch.setenv("NATS_SUBJECT_PREFIX", subject_prefix)
+
+
+class TestExampleApplicationOnTheAlias(TestExampleApplicationOnNats):
+    """The same through ``PERSISTENCE_MODULE=ledger.persistence``, the alias issue 8 named."""
+
+    persistence_module = "ledger.persistence"

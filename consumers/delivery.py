@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ledger import _stream
+from ledger.nats import HDR_MSG_ID
 from projections._store import Tx, ViewStore
 from projections._view import Envelope, View
 from schemas import AgencyJoinedCase, AgencyLeftCase, CaseOpened, encode_event
@@ -119,7 +119,7 @@ class DeliveryView(View):
                         HDR_TOPIC: event.tag,
                         HDR_VERSION: str(event.version),
                         HDR_SOURCE_SEQ: str(event.seq),
-                        _stream.HDR_MSG_ID: delivery_msg_id(event.seq, agency),
+                        HDR_MSG_ID: delivery_msg_id(event.seq, agency),
                     },
                     payload=payload,
                 )

@@ -32,6 +32,7 @@ import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
+from ledger.ports import batch_reader
 from projections._store import TrackingConflict, Tx, ViewStore
 from projections._view import Envelope, View, envelope, envelope_of
 from projections.errors import UnknownEvent
@@ -155,8 +156,9 @@ class ViewRunner:
         up to a target, and through its ``subscribe()`` when following.
         """
         recorder = self.app.recorder
-        if hasattr(recorder, "read_batches"):
-            yield from recorder.read_batches(
+        reader = batch_reader(recorder)
+        if reader is not None:
+            yield from reader.read_batches(
                 gt=start, until=target, size=self.batch_size, stop=self._stopping
             )
             return

@@ -30,9 +30,9 @@ import structlog
 from nats.aio.client import Client
 
 from consumers.manager import delivery_admin_step
-from ledger import _stream
 from ledger.application import Ledger
 from ledger.errors import LedgerUnavailable
+from ledger.nats import ensure_stream
 from runtime.access import (
     Credentials,
     ensure_admin_user,
@@ -156,7 +156,7 @@ def initialise_streams(
         except (nats.errors.Error, OSError) as e:
             raise LedgerUnavailable(f"cannot connect to NATS to create the streams: {e!r}") from e
         try:
-            await _stream.ensure_stream(
+            await ensure_stream(
                 nc,
                 name=settings.stream,
                 subjects=[f"{settings.subject_prefix}.>"],

@@ -99,7 +99,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if not create_stream:
             extra["CREATE_TABLE"] = "n"
         return extra | {
-            "PERSISTENCE_MODULE": "ledger.persistence",
+            "PERSISTENCE_MODULE": "ledger.nats",
             "NATS_URL": nats_url,
             "NATS_STREAM": self.stream,
             "NATS_SUBJECT_PREFIX": self.subject_prefix,

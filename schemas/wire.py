@@ -22,7 +22,7 @@ layout under :func:`snapshot_prefix`).
 :data:`HDR_SOURCE_SEQ`. :data:`HDR_PREV_HASH` and :data:`HDR_SIGNATURE` are reserved for
 the proofs to come. The ``Nats-*`` headers the store sets (message id, expected stream and
 subject sequence, atomic batches) are NATS's own contract and stay with the NATS adapter
-(``ledger/_stream.py``), except the delivered copy's message id, whose *value*
+(``ledger/nats/_stream.py``), except the delivered copy's message id, whose *value*
 (:func:`delivery_msg_id`) is the ledger's.
 
 **Delivery**: the stream ``<stream>_DELIVERY``, subjects

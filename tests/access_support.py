@@ -16,7 +16,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from ledger import _stream
+from ledger.nats import ensure_stream
 from runtime.access import (
     Credentials,
     ServiceCredentials,
@@ -115,7 +115,7 @@ async def prepare(url: str, admin: Credentials) -> None:
     """As the admin: the stream, three events, and each agency's consumer."""
     async with connect(url, admin) as adm:
         js = adm.nc.jetstream(timeout=5)
-        await _stream.ensure_stream(  # the ledger stream, as `ledger admin init` makes it
+        await ensure_stream(  # the ledger stream, as `ledger admin init` makes it
             adm.nc,
             name=STREAM,
             subjects=[f"{PREFIX}.>"],

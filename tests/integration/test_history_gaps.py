@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from structlog.testing import capture_logs
 
-from ledger import _stream
 from ledger.application import Ledger
 from ledger.errors import CorruptHistory, HistoryGap, LedgerError
+from ledger.nats import _stream
 from runtime.settings import Settings
 
 P = "northshire"

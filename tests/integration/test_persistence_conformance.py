@@ -26,7 +26,7 @@ from eventsourcing.tests.persistence import (
 )
 from eventsourcing.utils import Environment
 
-from ledger.persistence import (
+from ledger.nats import (
     Factory,
     NatsAggregateRecorder,
     NatsApplicationRecorder,
@@ -36,7 +36,8 @@ from ledger.persistence import (
 
 
 class _OnNats:
-    """Gives each test a factory on its own stream of the session's server."""
+    """Gives each test a factory on its own stream of the session's server, selected by
+    the alias module ``ledger.persistence`` (issue 8's name), which must stay a drop-in."""
 
     factory: Factory
 
@@ -111,16 +112,23 @@ class TestNatsInfrastructureFactory(_OnNats, InfrastructureFactoryTestCase[Facto
 
 class TestExampleApplicationOnNats(library_application.ExampleApplicationTestCase):
     """The library's own example application (``BankAccounts``: its own ``EmailAddress``
-    transcoding, snapshotting on) with nothing but ``PERSISTENCE_MODULE=ledger.persistence``."""
+    transcoding, snapshotting on) with nothing but ``PERSISTENCE_MODULE=ledger.nats``."""
 
-    expected_factory_topic = "ledger.persistence:Factory"
+    persistence_module = "ledger.nats"
+    expected_factory_topic = "ledger.nats.persistence:Factory"
 
     @pytest.fixture(autouse=True)
     def _nats(
         self, monkeypatch: pytest.MonkeyPatch, nats_url: str, stream_name: str, subject_prefix: str
     ) -> None:
         # BankAccounts reads its environment from the process, as any application does.
-        monkeypatch.setenv("PERSISTENCE_MODULE", "ledger.persistence")
+        monkeypatch.setenv("PERSISTENCE_MODULE", self.persistence_module)
         monkeypatch.setenv("NATS_URL", nats_url)
         monkeypatch.setenv("NATS_STREAM", stream_name)
         monkeypatch.setenv("NATS_SUBJECT_PREFIX", subject_prefix)
+
+
+class TestExampleApplicationOnTheAlias(TestExampleApplicationOnNats):
+    """The same through ``PERSISTENCE_MODULE=ledger.persistence``, the alias issue 8 named."""
+
+    persistence_module = "ledger.persistence"

@@ -17,16 +17,15 @@ import pytest
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing.utils import Environment
 
-from ledger import _stream
 from ledger.errors import LedgerError, LedgerUnavailable, SaveOutcomeUnknown
-from ledger.persistence import Factory, NatsApplicationRecorder
+from ledger.nats import Factory, NatsApplicationRecorder, _stream
 from runtime.embedded import EmbeddedNats
 
 
 def _factory(url: str, stream: str, prefix: str) -> Factory:
     env = Environment(
         env={
-            "PERSISTENCE_MODULE": "ledger.persistence",
+            "PERSISTENCE_MODULE": "ledger.nats",
             "NATS_URL": url,
             "NATS_STREAM": stream,
             "NATS_SUBJECT_PREFIX": prefix,

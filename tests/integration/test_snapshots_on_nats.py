@@ -15,13 +15,13 @@ from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing.tests.application import BankAccounts
 from eventsourcing.utils import Environment
 
-from ledger._snapshots import SNAPSHOTS_PER_AGGREGATE, NatsSnapshotRecorder
-from ledger.persistence import Factory
+from ledger.nats import Factory
+from ledger.nats._snapshots import SNAPSHOTS_PER_AGGREGATE, NatsSnapshotRecorder
 
 
 def _env(nats_url: str, stream_name: str, subject_prefix: str) -> dict[str, str]:
     return {
-        "PERSISTENCE_MODULE": "ledger.persistence",
+        "PERSISTENCE_MODULE": "ledger.nats",
         "NATS_URL": nats_url,
         "NATS_STREAM": stream_name,
         "NATS_SUBJECT_PREFIX": subject_prefix,

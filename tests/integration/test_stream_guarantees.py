@@ -19,14 +19,14 @@ from ledger.errors import (
     LedgerUnavailable,
     StreamMisconfigured,
 )
-from ledger.persistence import Factory, NatsApplicationRecorder
+from ledger.nats import Factory, NatsApplicationRecorder
 
 
 @pytest.fixture
 def factory(nats_url: str, stream_name: str, subject_prefix: str) -> Iterator[Factory]:
     env = Environment(
         env={
-            "PERSISTENCE_MODULE": "ledger.persistence",
+            "PERSISTENCE_MODULE": "ledger.nats",
             "NATS_URL": nats_url,
             "NATS_STREAM": stream_name,
             "NATS_SUBJECT_PREFIX": subject_prefix,
@@ -89,7 +89,7 @@ class TestTheStreamRefusesToForget:
             {"name": stream_name, "subjects": [f"{subject_prefix}.>"], "storage": "memory"},
         )
         env = {
-            "PERSISTENCE_MODULE": "ledger.persistence",
+            "PERSISTENCE_MODULE": "ledger.nats",
             "NATS_URL": nats_url,
             "NATS_STREAM": stream_name,
             "NATS_SUBJECT_PREFIX": subject_prefix,
@@ -153,7 +153,7 @@ class TestAStreamThatCouldLoseHistoryIsRefusedAtStart:
         made = _api(nats_url, f"$JS.API.STREAM.CREATE.{stream_name}", config)
         assert "error" not in made, made  # the server takes it: only the ledger refuses it
         env = {
-            "PERSISTENCE_MODULE": "ledger.persistence",
+            "PERSISTENCE_MODULE": "ledger.nats",
             "NATS_URL": nats_url,
             "NATS_STREAM": stream_name,
             "NATS_SUBJECT_PREFIX": subject_prefix,
@@ -266,7 +266,7 @@ class TestPublishingWhereNoStreamListens:
     def test_a_save_to_a_subject_no_stream_captures_fails_as_unavailable(
         self, recorder: NatsApplicationRecorder
     ) -> None:
-        from ledger import _stream
+        from ledger.nats import _stream
 
         out = _stream.OutMsg("nobody.listens.here.x", b"{}", {"Ledger-Version": "1"})
         with pytest.raises(LedgerUnavailable, match="no stream"):

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import nats
 import pytest
 
-from ledger._lookups import WireRequests
-from ledger._stream import StoredMsg, direct_get
-from ledger._syncwire import SyncWire, WireClosed, WireError, WireTimeout
+from ledger.nats._lookups import WireRequests
+from ledger.nats._stream import StoredMsg, direct_get
+from ledger.nats._syncwire import SyncWire, WireClosed, WireError, WireTimeout
 from runtime.embedded import EmbeddedNats
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import schemas
-from ledger import _stream
+from ledger.nats import _stream
 from schemas import EVENT_TYPES, _asyncapi, asyncapi_document, personal_data_fields, wire
 
 CASE_TAGS = [tag for tag, cls in EVENT_TYPES.items() if cls.aggregate_kind == "case"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from ledger._aggregate import split_aggregate_id
-from ledger._subjects import SubjectMap
 from ledger.errors import InvalidCommand
+from ledger.nats._subjects import SubjectMap
 from projections._checks import check_id
 from projections.errors import InvalidViewQuery
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client as NatsClient
 
-from ledger._natsclient import FastHeaderClient, parse_header_lines
+from ledger.nats._natsclient import FastHeaderClient, parse_header_lines
 
 # Names and values drawn from what makes parsing interesting: whitespace of every kind
 # (including the ASCII separators str.isspace counts), colons, non-ASCII and bad UTF-8.

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger._subjects import SubjectMap
+from ledger.nats._subjects import SubjectMap
 from schemas import ID_PATTERN, wire
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ class TestHeaders:
         assert set(wire.LEDGER_HEADERS) >= wire.RESERVED_HEADERS
 
     def test_the_ledger_store_writes_the_contract_s_headers(self) -> None:
-        from ledger import _stream
+        from ledger.nats import _stream
 
         headers = _stream.headers("LEDGER", "m-1", None, topic="CaseOpened", version=1)
         assert headers[wire.HDR_TOPIC] == "CaseOpened"

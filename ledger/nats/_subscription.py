@@ -1,6 +1,6 @@
 """The recorder's ``subscribe()``: notifications as they are stored.
 
-The same batched direct gets as the views' reader (:mod:`ledger._reader`) follow the
+The same batched direct gets as the views' reader (:mod:`ledger.nats._reader`) follow the
 four-token aggregate subjects from ``gt + 1`` on, asking again every 50 ms once
 caught up. No consumer: a user that may create consumers on the ledger stream can
 aim a push consumer at any subject (nats-server does not check a consumer's
@@ -23,7 +23,7 @@ import structlog
 from eventsourcing.persistence import Notification, Subscription
 
 if TYPE_CHECKING:
-    from ledger.persistence import NatsApplicationRecorder
+    from ledger.nats._recorders import NatsApplicationRecorder
 
 __all__ = ["NatsSubscription"]
 

@@ -1,13 +1,13 @@
 """How a save is written: one publish, and the resolution of a refused expectation.
 
 :class:`SaveWriter` is the write half of
-:class:`ledger.persistence.NatsAggregateRecorder` (see that module's docstring for
+:class:`ledger.nats.persistence.NatsAggregateRecorder` (see that module's docstring for
 the mapping onto the stream). A save names, for each aggregate it touches, the
 subject sequence it expects to follow, from :class:`Positions` (what this process
 last saw) or a look-up. When the stream refuses it, the writer looks at who took
 the place: an earlier try of this very save whose acknowledgement was lost (then
 the save is done), or another writer (a conflict, or a stale hint retried once).
-Look-ups and retries stay within ``NATS_WRITE_RETRY_S`` (:mod:`ledger._lookups`).
+Look-ups and retries stay within ``NATS_WRITE_RETRY_S`` (:mod:`ledger.nats._lookups`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import structlog
 from eventsourcing.persistence import StoredEvent, Tracking
 from nats.aio.client import Client
 
-from ledger import _stream
-from ledger._bridge import Driver, DriverPool
-from ledger._lookups import Deadline, WireRequests, may_have_landed, patiently, unavailable
-from ledger._subjects import SubjectMap
 from ledger.errors import ConcurrencyConflict, LedgerError, LedgerUnavailable
+from ledger.nats import _stream
+from ledger.nats._bridge import Driver, DriverPool
+from ledger.nats._lookups import Deadline, WireRequests, may_have_landed, patiently, unavailable
+from ledger.nats._subjects import SubjectMap
 
 __all__ = ["Positions", "SaveWriter"]
 
@@ -151,7 +151,7 @@ class SaveWriter:
         lookup: Callable[..., Coroutine[Any, Any, T]],
         *args: Any,
     ) -> T:
-        """``lookup(connection, *args)`` within the write's retry window (:mod:`ledger._lookups`).
+        """``lookup(connection, *args)`` in the write's retry window (:mod:`ledger.nats._lookups`).
 
         Over the write path's own connection where there is one (it just carried the
         stream's answer), else over the driver's; tried again until ``deadline``, then

@@ -23,8 +23,8 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from ledger._syncwire import SyncWire, WireError, WireTimeout
 from ledger.errors import LedgerUnavailable, StreamMisconfigured
+from ledger.nats._syncwire import SyncWire, WireError, WireTimeout
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
 
 __all__ = [

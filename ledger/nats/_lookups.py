@@ -1,6 +1,6 @@
 """How a save retries, looks itself up, and says what became of it when it cannot tell.
 
-A save (:meth:`ledger.persistence.NatsAggregateRecorder._write`) publishes, and
+A save (:meth:`ledger.nats.persistence.NatsAggregateRecorder._write`) publishes, and
 when the stream refuses it for an unexpected last sequence it looks at who took
 the place: maybe an earlier try of this very save, whose acknowledgement was lost.
 That look-up must not fail just because a connection is still coming back after a
@@ -25,9 +25,9 @@ from typing import Any, Final, TypeVar
 import nats.errors
 import structlog
 
-from ledger._natsclient import parse_header_lines
-from ledger._syncwire import SyncWire, WireError, WireTimeout, WireUnreachable
 from ledger.errors import LedgerUnavailable, SaveOutcomeUnknown
+from ledger.nats._natsclient import parse_header_lines
+from ledger.nats._syncwire import SyncWire, WireError, WireTimeout, WireUnreachable
 
 __all__ = ["Deadline", "WireRequests", "may_have_landed", "patiently", "unavailable"]
 
@@ -54,7 +54,7 @@ class Deadline:
 
 
 class _Reply:
-    """A reply as nats-py's ``Msg`` shows it to :mod:`ledger._stream`: headers and data."""
+    """A reply as nats-py's ``Msg`` shows it to :mod:`ledger.nats._stream`: headers and data."""
 
     __slots__ = ("data", "headers")
 
@@ -66,7 +66,7 @@ class _Reply:
 class WireRequests:
     """Requests over a :class:`SyncWire` in the shape of nats-py's ``Client.request``.
 
-    Enough for :func:`ledger._stream.direct_get`: the wire's errors become the
+    Enough for :func:`ledger.nats._stream.direct_get`: the wire's errors become the
     nats-py errors that function already translates.
     """
 

@@ -12,7 +12,7 @@ A loop that only runs during calls does not answer the server's PINGs while it
 is idle, so a keep-alive thread borrows each idle driver every few seconds and
 flushes it (a PING/PONG), which also lets nats-py notice a lost connection.
 
-Each driver may also carry a :class:`~ledger._syncwire.SyncWire`, a blocking
+Each driver may also carry a :class:`~ledger.nats._syncwire.SyncWire`, a blocking
 socket for the write path's publish-and-ack, which needs no event loop at all.
 """
 
@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import structlog
 from nats.aio.client import Client
 
-from ledger._syncwire import SyncWire
+from ledger.nats._syncwire import SyncWire
 
 __all__ = ["Driver", "DriverPool"]
 
@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 class Driver:
     """An event loop with the NATS connection that lives on it, and a synchronous
-    publisher (:mod:`ledger._syncwire`) for the write path when the URL allows one."""
+    publisher (:mod:`ledger.nats._syncwire`) for the write path when the URL allows one."""
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, nc: Client, wire: SyncWire | None = None

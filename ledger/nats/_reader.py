@@ -36,11 +36,11 @@ from eventsourcing.persistence import Notification
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from ledger import _stream
 from ledger.errors import LedgerUnavailable
+from ledger.nats import _stream
 
 if TYPE_CHECKING:
-    from ledger.persistence import NatsApplicationRecorder
+    from ledger.nats._recorders import NatsApplicationRecorder
 
 __all__ = ["read_batches"]
 

@@ -31,10 +31,10 @@ import structlog
 from eventsourcing.persistence import AggregateRecorder, StoredEvent
 from nats.aio.client import Client
 
-from ledger import _stream
-from ledger._bridge import DriverPool
-from ledger._subjects import SubjectMap
 from ledger.errors import LedgerError, LedgerUnavailable, StreamMisconfigured
+from ledger.nats import _stream
+from ledger.nats._bridge import DriverPool
+from ledger.nats._subjects import SubjectMap
 from schemas import wire
 
 __all__ = [

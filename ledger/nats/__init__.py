@@ -1,0 +1,29 @@
+"""The NATS JetStream store: eventsourcing's persistence module for the ledger.
+
+``PERSISTENCE_MODULE=ledger.nats`` selects it (eventsourcing finds :class:`Factory`
+here). Everything else in the package is private; what other packages may use is
+in ``__all__``: the factory and recorders, :func:`ensure_stream` (``ledger admin
+init`` and the tests make the ledger stream with it) and :data:`HDR_MSG_ID`, the
+header JetStream de-duplicates on (delivery sets it on each copy it publishes).
+"""
+
+from __future__ import annotations
+
+from ledger.nats._recorders import (
+    NatsAggregateRecorder,
+    NatsApplicationRecorder,
+    NatsProcessRecorder,
+    NatsTrackingRecorder,
+)
+from ledger.nats._stream import HDR_MSG_ID, ensure_stream
+from ledger.nats.persistence import Factory
+
+__all__ = [
+    "HDR_MSG_ID",
+    "Factory",
+    "NatsAggregateRecorder",
+    "NatsApplicationRecorder",
+    "NatsProcessRecorder",
+    "NatsTrackingRecorder",
+    "ensure_stream",
+]

@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ledger.nats import HDR_MSG_ID
-from projections._store import Tx, ViewStore
-from projections._view import Envelope, View
+from projections import Envelope, Tx, View, ViewStore
 from schemas import AgencyJoinedCase, AgencyLeftCase, CaseOpened, encode_event
 from schemas.wire import (
     HDR_SOURCE_SEQ,

@@ -3,3 +3,7 @@
 The top layer: it may import every package below it (schemas, ledger,
 projections, consumers) and nothing imports it.
 """
+
+#: Nothing imports the interfaces; the ``ledger`` command is reached by its entry point
+#: (``interfaces.cli:app`` in pyproject.toml).
+__all__: list[str] = []

@@ -17,7 +17,9 @@ read again on the next run: each event is applied exactly once.
 
 If another process moves a view's position meanwhile (a rebuild elsewhere, a
 second follower), the batch is refused with :class:`~projections._store.TrackingConflict`
-and rolled back; ``follow`` then reloads the positions and carries on.
+and rolled back; ``follow`` then reloads the positions and carries on. If a view's
+handler raises, the batch is rolled back and :class:`~projections.errors.ViewFailed`
+(naming the view, the sequence and the event type) stops the views.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from eventsourcing.persistence import Notification
 
 from projections._store import TrackingConflict, Tx, ViewStore
 from projections._view import Envelope, View, envelope, envelope_of
-from projections.errors import UnknownEvent
+from projections.errors import UnknownEvent, ViewFailed, ViewStoreError
 from schemas import EVENT_TYPES
 
 __all__ = ["Progress", "RunStats", "ViewRunner"]
@@ -227,7 +229,7 @@ class ViewRunner:
         applied = 0
         last = batch[-1].id
         # By tag: each view that handles it, with the position after which it applies.
-        handlers: dict[str, list[tuple[int, Callable[[Tx, Envelope], None]]]] = {}
+        handlers: dict[str, list[tuple[str, int, Callable[[Tx, Envelope], None]]]] = {}
         try:
             with self.store.transaction() as tx:
                 for view in self.views:
@@ -258,13 +260,18 @@ class ViewRunner:
                     wanted = handlers.get(event.tag)
                     if wanted is None:
                         wanted = handlers[event.tag] = [
-                            (expected[view.name], handler)
+                            (view.name, expected[view.name], handler)
                             for view in self.views
                             if (handler := view.handler_for(event.tag)) is not None
                         ]
-                    for after, handler in wanted:
+                    for name, after, handler in wanted:
                         if notification.id > after:
-                            handler(tx, event)
+                            try:
+                                handler(tx, event)
+                            except ViewStoreError:
+                                raise  # already typed: the store, not the view, failed
+                            except Exception as error:
+                                raise _failed(name, event) from error
                     applied += 1
                 for view in self.views:
                     view.flush(tx)
@@ -276,3 +283,17 @@ class ViewRunner:
         for view in self.views:
             expected[view.name] = max(last, expected[view.name])
         return applied
+
+
+def _failed(view: str, event: Envelope) -> ViewFailed:
+    """The error for ``view``'s handler failing on ``event``, logged at critical level.
+
+    It names the view, the sequence and the event type, never the event's content
+    (nor the handler's message, which may quote it: it is chained, not logged).
+    """
+    log.critical("view_failed", view=view, seq=event.seq, event_type=event.tag)
+    msg = (
+        f"view {view!r} failed to apply event {event.seq} ({event.tag}); the batch was"
+        " rolled back and the views stopped; rule: a view applies every event of the stream"
+    )
+    return ViewFailed(msg, view=view, seq=event.seq, event_type=event.tag)

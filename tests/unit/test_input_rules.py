@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from eventsourcing.popo import POPOApplicationRecorder
 from ledger_scenario import (
@@ -29,6 +30,7 @@ from ledger_scenario import (
     written,
 )
 
+import schemas
 from ledger.application import Ledger
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
 from projections.catalogue import Views
@@ -162,6 +164,38 @@ class TestLateRecordingExplanations:
                 **C, recorded_by=LA, event_sequence=other.sequence, reason="x"
             )
         assert "c-2" not in str(info.value)  # nothing about a case the caller may not see
+
+    def test_an_explanation_is_not_explained_in_turn_and_nothing_is_written(
+        self, ledger: Ledger, case: str, rejected: Rejected
+    ) -> None:
+        explanation = ledger.explain_late_recording(
+            **C, recorded_by=LA, event_sequence=5, reason="System outage."
+        )
+        assert explanation.event_type == "LateRecordingExplained"
+        with rejected(RuleViolation, field="event_sequence") as info:
+            ledger.explain_late_recording(
+                **C,
+                recorded_by=LA,
+                event_sequence=explanation.sequence,
+                reason="Confidential reason about the outage.",
+            )
+        error = info.value
+        assert getattr(error, "rule", None) == "explains_no_explanation"
+        assert str(error).startswith(f"event_sequence {explanation.sequence} ")
+        assert "not another explanation" in str(error)
+        assert "Confidential" not in str(error)
+        command = schemas.decode_command(
+            msgspec.json.encode(
+                {
+                    "type": "ExplainLateRecording",
+                    **C,
+                    "event_sequence": explanation.sequence,
+                    "reason": "Confidential.",
+                }
+            )
+        )
+        with rejected(RuleViolation, field="event_sequence", match="not another explanation"):
+            ledger.execute(command, recorded_by=LA)
 
     def test_an_event_of_a_challenge_about_another_case_is_refused(
         self, ledger: Ledger, case: str, rejected: Rejected

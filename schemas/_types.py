@@ -25,6 +25,7 @@ line feed and carriage return.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Final
 
@@ -34,6 +35,7 @@ __all__ = [
     "HAPPENED",
     "ID_BODY",
     "ID_PATTERN",
+    "INVISIBLE_CLASS",
     "LINE_PATTERN",
     "MAX_STREAM_SEQUENCE",
     "PERSONAL_DATA",
@@ -56,6 +58,7 @@ __all__ = [
     "StreamSequence",
     "UtcDatetime",
     "anchored",
+    "refused_character",
 ]
 
 #: Marker in ``msgspec.Meta.extra`` for fields that hold personal data.
@@ -87,16 +90,57 @@ def anchored(body: str) -> str:
 ID_BODY: Final = r"[a-z0-9][a-z0-9_-]{0,63}"
 #: The pattern of every identifier.
 ID_PATTERN: Final = anchored(ID_BODY)
-#: Single-line text: no C0 control (tab and line feed included), no DEL, no C1 control.
-LINE_PATTERN: Final = anchored(r"[^\x00-\x1f\x7f-\x9f]*")
+#: Characters no text holds besides the controls, as the inside of a regex class:
+#: bidirectional embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069),
+#: which can make a note read otherwise than it is stored; the line and paragraph
+#: separators (U+2028, U+2029), line breaks that break JavaScript and logs; the byte
+#: order mark (U+FEFF); and the noncharacters, U+FDD0-U+FDEF and the last two code
+#: points of every plane. The astral ones are written as themselves: Python ``re`` and
+#: ECMA-262 (with the ``u`` flag) read them alike, and share no escape for them.
+#: Joiners (ZWJ, ZWNJ) and the marks LRM and RLM stay allowed: real scripts need them.
+INVISIBLE_CLASS: Final = (
+    r"\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufdd0-\ufdef\ufffe\uffff"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17))
+)
+#: Single-line text: no C0 control (tab and line feed included), no DEL, no C1 control,
+#: nothing of :data:`INVISIBLE_CLASS`.
+LINE_PATTERN: Final = anchored(rf"[^\x00-\x1f\x7f-\x9f{INVISIBLE_CLASS}]*")
 #: Multi-line text: as single-line, but tab, line feed and carriage return are allowed.
-TEXT_PATTERN: Final = anchored(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*")
-_LINE_RULE: Final = "no control characters"
-_TEXT_RULE: Final = "no control characters but tab, line feed and carriage return"
+TEXT_PATTERN: Final = anchored(rf"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{INVISIBLE_CLASS}]*")
+_REFUSED: Final = (
+    "no bidirectional override or isolate, line or paragraph separator, byte order mark "
+    "or noncharacter"
+)
+_LINE_RULE: Final = f"no control characters; {_REFUSED}"
+_TEXT_RULE: Final = f"no control characters but tab, line feed and carriage return; {_REFUSED}"
 _ID_DESCRIPTION: Final = (
     "identifier: 1-64 characters, lower-case letters, digits, '-' and '_', "
     "starting with a letter or digit (it becomes a NATS subject token)"
 )
+
+
+def refused_character(value: str, pattern: str) -> str:
+    """What is wrong with ``value``, which ``pattern`` (a text pattern) refuses, in words.
+
+    Names the kind and code point of the first character text may not hold (``a
+    bidirectional control (U+202E)``), never the text around it.
+    """
+    for char in value:
+        if not re.search(pattern, char):
+            return f"{_kind(ord(char))} (U+{ord(char):04X})"
+    return "a character text may not hold"
+
+
+def _kind(code: int) -> str:
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return "a control character"
+    if 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
+        return "a bidirectional control"
+    if code in (0x2028, 0x2029):
+        return "a line or paragraph separator"
+    if code == 0xFEFF:
+        return "a byte order mark"
+    return "a noncharacter"
 
 
 def _identifier(title: str) -> msgspec.Meta:

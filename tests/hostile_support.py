@@ -11,7 +11,8 @@ A plain module (not a conftest) shared by the in-memory property test and the on
   (``recorded_by.agency``, ``children[0].child``), each with its msgspec type, taken
   from the event type the command records (:func:`event_type_of`);
 * :func:`hostile_values` gives, for one target, values of that type that must be refused:
-  a trailing newline, control characters, lone surrogates, out-of-range and
+  a trailing newline, control characters, lone surrogates, bidirectional controls,
+  separators, a byte order mark and noncharacters, out-of-range and
   wrong-typed numbers, unknown fields, impossible dates.
 """
 
@@ -188,6 +189,9 @@ def put(kwargs: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict
 CONTROLS: Final = ("\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9f")
 MULTILINE_ALLOWED: Final = frozenset("\t\n\r")
 SURROGATES: Final = ("\ud800", "\udfff")
+#: Characters no text holds besides the controls (``schemas.INVISIBLE_CLASS``): one of
+#: each kind, the astral noncharacters included.
+INVISIBLE: Final = ("\u202e", "\u2067", "\u2028", "\ufeff", "\ufdd0", "\uffff", "\U0010fffe")
 INT64_MAX: Final = 2**63 - 1
 
 
@@ -211,6 +215,7 @@ def hostile_values(target: Target, base: Any) -> list[Hostile]:
         out = [Hostile(text + c, bad, f"a trailing {c!r}") for c in controls]
         out += [Hostile(text[:1] + c + text[1:], bad, f"an inner {c!r}") for c in controls[3:]]
         out += [Hostile(text + s, bad, f"a lone surrogate {s!r}") for s in SURROGATES]
+        out += [Hostile(text[:1] + c + text[1:], bad, f"an inner {c!r}") for c in INVISIBLE]
         out += [Hostile(7, bad, "an integer"), Hostile(True, bad, "a bool")]
         out += [Hostile([text], bad, "a list")]
         return out

@@ -13,7 +13,8 @@ A plain module (not a conftest) shared by the in-memory property test and the on
 * :func:`hostile_values` gives, for one target, values of that type that must be refused:
   a trailing newline, control characters, lone surrogates, bidirectional controls,
   separators, a byte order mark and noncharacters, out-of-range and
-  wrong-typed numbers, unknown fields, impossible dates.
+  wrong-typed numbers, unknown fields, impossible dates (an offset with seconds, a
+  future instant written at a far western offset, a due date more than 50 years ahead).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ledger._commands import (
     PartnershipCommands,
     ReviewCommands,
 )
+from ledger._commands._dates import YEARS_AHEAD
 from ledger.application import Ledger, Receipt
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
 from schemas import Event
@@ -241,16 +243,24 @@ def hostile_values(target: Target, base: Any) -> list[Hostile]:
             Hostile(base.replace(year=1899), bad, "the year 1899"),
             Hostile("yesterday", bad, "words"),
         ]
+        seconds = dt.timezone(dt.timedelta(hours=1, seconds=30))
+        out.append(Hostile(base.astimezone(seconds), bad, "an offset with seconds"))
         if happened(target.type):
+            west = dt.timezone(-dt.timedelta(hours=12))
+            ahead = (T0 + dt.timedelta(minutes=6)).astimezone(west)
             out += [
                 Hostile(T0 + dt.timedelta(minutes=6), RuleViolation, "6 minutes ahead"),
+                Hostile(ahead, RuleViolation, "6 minutes ahead, written at -12:00"),
                 Hostile(base.replace(year=2099), RuleViolation, "the year 2099"),
             ]
+        else:
+            out.append(Hostile(_beyond(base), RuleViolation, "51 years ahead"))
         return out
     if isinstance(t, mi.DateType):
         return [
             Hostile(base.replace(year=1), bad, "the year 1"),
             Hostile(base.replace(year=1899), bad, "the year 1899"),
+            Hostile(_beyond(base), RuleViolation, "51 years ahead"),
             Hostile(7, bad, "an integer"),
         ]
     if isinstance(t, mi.ListType):
@@ -268,6 +278,11 @@ def hostile_values(target: Target, base: Any) -> list[Hostile]:
             Hostile([], bad, "a list"),
         ]
     raise AssertionError(f"{target}: no hostile values for {t!r}")
+
+
+def _beyond(base: Any) -> Any:
+    """``base`` in the year more than :data:`~ledger._commands._dates.YEARS_AHEAD` after T0."""
+    return base.replace(year=T0.year + YEARS_AHEAD + 1)
 
 
 def multiline(target: Target) -> bool:
@@ -302,7 +317,16 @@ def as_json(method: str, kwargs: dict[str, Any]) -> bytes:
     """
     body = {k: v for k, v in kwargs.items() if k != "recorded_by"}
     tag = command_type(method).__struct_config__.tag
-    return json.dumps({"type": tag, **msgspec.to_builtins(body)}, allow_nan=False).encode()
+    # Dates are written by ``isoformat``, which keeps an offset's seconds (msgspec would
+    # drop them) and writes a naive date-time without an offset, as a client could.
+    plain = msgspec.to_builtins(body, builtin_types=(dt.datetime, dt.date))
+    return json.dumps({"type": tag, **plain}, allow_nan=False, default=_isoformat).encode()
+
+
+def _isoformat(value: object) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def send(ledger: Ledger, method: str, kwargs: dict[str, Any]) -> Receipt:

@@ -17,9 +17,7 @@ read again on the next run: each event is applied exactly once.
 
 If another process moves a view's position meanwhile (a rebuild elsewhere, a
 second follower), the batch is refused with :class:`~projections._store.TrackingConflict`
-and rolled back; ``follow`` then reloads the positions and carries on. If a view's
-handler raises, the batch is rolled back and :class:`~projections.errors.ViewFailed`
-(naming the view, the sequence and the event type) stops the views.
+and rolled back; ``follow`` then reloads the positions and carries on.
 """
 
 from __future__ import annotations
@@ -220,7 +218,9 @@ class ViewRunner:
         ``expected`` holds the position each view had when this runner started reading
         and is moved on after each commit. A view whose stored position differs was
         moved by another process (a rebuild, a second follower): the batch is refused
-        with :class:`TrackingConflict` before a row is written.
+        with :class:`TrackingConflict` before a row is written. A handler that raises
+        rolls the batch back and stops the views with :class:`ViewFailed` (the view, the
+        sequence and the event type, logged critical), chained from its error.
         """
         mapper = self.app.mapper
         # The ledger's mapper gives the fact alone, without building a domain event

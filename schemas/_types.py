@@ -20,7 +20,9 @@ final newline, so ``"nl\n"`` passed every identifier pattern until ``(?!\n)``
 pinned ``$`` to the true end (ECMA's ``$`` already is; ECMA has no ``\Z``).
 No text holds a control character: C0 and C1 controls (NUL, ESC, U+0085 ...) and
 DEL are refused in every text field; multi-line ``FreeText`` alone may hold tab,
-line feed and carriage return.
+line feed and carriage return. Nor does any text hold a bidirectional override or
+isolate, a line or paragraph separator, a byte order mark or a noncharacter
+(:data:`INVISIBLE_CLASS`); joiners and the LRM/RLM marks stay allowed.
 """
 
 from __future__ import annotations

@@ -191,7 +191,7 @@ def put(kwargs: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict
 CONTROLS: Final = ("\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9f")
 MULTILINE_ALLOWED: Final = frozenset("\t\n\r")
 SURROGATES: Final = ("\ud800", "\udfff")
-#: Characters no text holds besides the controls (``schemas.INVISIBLE_CLASS``): one of
+#: Characters no text holds besides the controls (``schemas.REFUSED_IN_TEXT``): one of
 #: each kind, the astral noncharacters included.
 INVISIBLE: Final = ("\u202e", "\u2067", "\u2028", "\ufeff", "\ufdd0", "\uffff", "\U0010fffe")
 INT64_MAX: Final = 2**63 - 1

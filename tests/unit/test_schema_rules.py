@@ -21,6 +21,7 @@ from test_schemas import SAMPLES
 import schemas
 from schemas import EVENT_TYPES, Event, InvalidEvent, decode_event, encode_event, json_schemas
 from schemas._introspect import rule_at
+from schemas._types import LINE_PATTERN, REFUSED_IN_TEXT, TEXT_PATTERN
 
 E = TypeVar("E", bound=Event)
 VALIDATOR = jsonschema.Draft202012Validator
@@ -302,6 +303,22 @@ class TestTextHoldsNoControlCharacters:
         assert f"holds {kind}; rule:" in str(error)
         assert "bidirectional override or isolate" in str(error)  # the rule
         assert "by the school" not in str(error)
+
+    def test_the_text_patterns_refuse_exactly_the_refused_code_points(self) -> None:
+        """Every code point but the surrogates, against both patterns (1.1 million each)."""
+        refused = {point for first, last in REFUSED_IN_TEXT for point in range(first, last + 1)}
+        line, text = re.compile(LINE_PATTERN), re.compile(TEXT_PATTERN)
+        wrong = [
+            (kind, hex(point))
+            for point in range(0x110000)
+            if not 0xD800 <= point <= 0xDFFF
+            for kind, pattern, allowed in (
+                ("line", line, point not in refused),
+                ("text", text, point not in refused or point in (0x09, 0x0A, 0x0D)),
+            )
+            if bool(pattern.search(chr(point))) is not allowed
+        ]
+        assert wrong == []
 
     @pytest.mark.parametrize(
         "value",

@@ -83,6 +83,10 @@ EXPLAINS_CASE_EVENT: Final = Rule(
     "a late-recording explanation names the stream sequence of an event in the case's "
     "chronology: an event of the case, or of a challenge or review about it",
 )
+EXPLAINS_NO_EXPLANATION: Final = Rule(
+    "explains_no_explanation",
+    "a late-recording explanation explains a fact of the case, not another explanation",
+)
 _LOCK_STRIPES: Final = 64
 
 
@@ -415,6 +419,9 @@ class Ledger(
     def _require_explained(self, loads: _Loads, seq: int, partnership: str, case: str) -> None:
         """Raise :class:`RuleViolation` unless ``seq`` is an event in the case's chronology.
 
+        An event that is itself a late-recording explanation (only a case records
+        one) is refused too: an explanation explains a fact, not another explanation.
+
         The same events the chronology view lists for the case: the case's own, and
         those of a challenge or review whose opening event names the case. The error
         says the same whether the sequence is past the end of the stream or belongs
@@ -425,6 +432,12 @@ class Ledger(
         if found and found[0].id == seq:
             origin = str(found[0].originator_id)
             if origin == aggregate_id(partnership, Case.KIND, case):
+                if found[0].topic == LateRecordingExplained.__struct_config__.tag:
+                    raise violation(
+                        "event_sequence",
+                        f"{seq} is itself a late-recording explanation",
+                        EXPLAINS_NO_EXPLANATION,
+                    )
                 return
             try:
                 in_partnership, kind, _ = split_aggregate_id(origin)

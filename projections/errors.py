@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from schemas.errors import LedgerError
 
-__all__ = ["InvalidRules", "InvalidViewQuery", "UnknownEvent", "UnknownView", "ViewStoreError"]
+__all__ = [
+    "InvalidRules",
+    "InvalidViewQuery",
+    "UnknownEvent",
+    "UnknownView",
+    "ViewFailed",
+    "ViewStoreError",
+]
 
 
 class InvalidRules(LedgerError, ValueError):
@@ -36,3 +43,17 @@ class UnknownView(LedgerError, LookupError):
 
 class ViewStoreError(LedgerError, RuntimeError):
     """Raised when the view database cannot be opened, read or written."""
+
+
+class ViewFailed(LedgerError, RuntimeError):
+    """Raised when a view's handler fails on an event; the batch is rolled back and the views stop.
+
+    The message names the view, the stream sequence and the event type, never the
+    event's content; each is an attribute too, and the handler's error is chained.
+    """
+
+    def __init__(self, message: str, *, view: str, seq: int, event_type: str) -> None:
+        super().__init__(message)
+        self.view = view
+        self.seq = seq
+        self.event_type = event_type

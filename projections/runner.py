@@ -35,7 +35,7 @@ from eventsourcing.persistence import Notification
 from ledger.ports import batch_reader
 from projections._store import TrackingConflict, Tx, ViewStore
 from projections._view import Envelope, View, envelope, envelope_of
-from projections.errors import UnknownEvent
+from projections.errors import UnknownEvent, ViewFailed, ViewStoreError
 from schemas import EVENT_TYPES
 
 __all__ = ["Progress", "RunStats", "ViewRunner"]
@@ -220,7 +220,9 @@ class ViewRunner:
         ``expected`` holds the position each view had when this runner started reading
         and is moved on after each commit. A view whose stored position differs was
         moved by another process (a rebuild, a second follower): the batch is refused
-        with :class:`TrackingConflict` before a row is written.
+        with :class:`TrackingConflict` before a row is written. A handler that raises
+        rolls the batch back and stops the views with :class:`ViewFailed` (the view, the
+        sequence and the event type, logged critical), chained from its error.
         """
         mapper = self.app.mapper
         # The ledger's mapper gives the fact alone, without building a domain event
@@ -229,7 +231,7 @@ class ViewRunner:
         applied = 0
         last = batch[-1].id
         # By tag: each view that handles it, with the position after which it applies.
-        handlers: dict[str, list[tuple[int, Callable[[Tx, Envelope], None]]]] = {}
+        handlers: dict[str, list[tuple[str, int, Callable[[Tx, Envelope], None]]]] = {}
         try:
             with self.store.transaction() as tx:
                 for view in self.views:
@@ -260,13 +262,18 @@ class ViewRunner:
                     wanted = handlers.get(event.tag)
                     if wanted is None:
                         wanted = handlers[event.tag] = [
-                            (expected[view.name], handler)
+                            (view.name, expected[view.name], handler)
                             for view in self.views
                             if (handler := view.handler_for(event.tag)) is not None
                         ]
-                    for after, handler in wanted:
+                    for name, after, handler in wanted:
                         if notification.id > after:
-                            handler(tx, event)
+                            try:
+                                handler(tx, event)
+                            except ViewStoreError:
+                                raise  # already typed: the store, not the view, failed
+                            except Exception as error:
+                                raise _failed(name, event) from error
                     applied += 1
                 for view in self.views:
                     view.flush(tx)
@@ -278,3 +285,17 @@ class ViewRunner:
         for view in self.views:
             expected[view.name] = max(last, expected[view.name])
         return applied
+
+
+def _failed(view: str, event: Envelope) -> ViewFailed:
+    """The error for ``view``'s handler failing on ``event``, logged at critical level.
+
+    It names the view, the sequence and the event type, never the event's content
+    (nor the handler's message, which may quote it: it is chained, not logged).
+    """
+    log.critical("view_failed", view=view, seq=event.seq, event_type=event.tag)
+    msg = (
+        f"view {view!r} failed to apply event {event.seq} ({event.tag}); the batch was"
+        " rolled back and the views stopped; rule: a view applies every event of the stream"
+    )
+    return ViewFailed(msg, view=view, seq=event.seq, event_type=event.tag)

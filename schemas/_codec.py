@@ -18,6 +18,7 @@ import msgspec
 from schemas._base import Event
 from schemas._introspect import rule_at, write_patterns
 from schemas._registry import EVENT_TYPES, LedgerEvent
+from schemas._types import refused_character
 from schemas.errors import InvalidEvent
 
 __all__ = [
@@ -133,8 +134,8 @@ def _check_write_patterns(event: Event) -> None:
             if not pattern.search(value):
                 rule = rule_at(type(event), where)
                 raise InvalidEvent(
-                    f"invalid {type(event).__name__} event: {where}: holds a control character"
-                    f"; rule: {rule}",
+                    f"invalid {type(event).__name__} event: {where}: holds "
+                    f"{refused_character(value, pattern.pattern)}; rule: {rule}",
                     field=where,
                 )
 

@@ -11,8 +11,10 @@ A plain module (not a conftest) shared by the in-memory property test and the on
   (``recorded_by.agency``, ``children[0].child``), each with its msgspec type, taken
   from the event type the command records (:func:`event_type_of`);
 * :func:`hostile_values` gives, for one target, values of that type that must be refused:
-  a trailing newline, control characters, lone surrogates, out-of-range and
-  wrong-typed numbers, unknown fields, impossible dates.
+  a trailing newline, control characters, lone surrogates, bidirectional controls,
+  separators, a byte order mark and noncharacters, out-of-range and
+  wrong-typed numbers, unknown fields, impossible dates (an offset with seconds, a
+  future instant written at a far western offset, a due date more than 50 years ahead).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ledger._commands import (
     PartnershipCommands,
     ReviewCommands,
 )
+from ledger._commands._dates import YEARS_AHEAD
 from ledger.application import Ledger, Receipt
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
 from schemas import Event
@@ -188,6 +191,9 @@ def put(kwargs: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict
 CONTROLS: Final = ("\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9f")
 MULTILINE_ALLOWED: Final = frozenset("\t\n\r")
 SURROGATES: Final = ("\ud800", "\udfff")
+#: Characters no text holds besides the controls (``schemas.REFUSED_IN_TEXT``): one of
+#: each kind, the astral noncharacters included.
+INVISIBLE: Final = ("\u202e", "\u2067", "\u2028", "\ufeff", "\ufdd0", "\uffff", "\U0010fffe")
 INT64_MAX: Final = 2**63 - 1
 
 
@@ -211,6 +217,7 @@ def hostile_values(target: Target, base: Any) -> list[Hostile]:
         out = [Hostile(text + c, bad, f"a trailing {c!r}") for c in controls]
         out += [Hostile(text[:1] + c + text[1:], bad, f"an inner {c!r}") for c in controls[3:]]
         out += [Hostile(text + s, bad, f"a lone surrogate {s!r}") for s in SURROGATES]
+        out += [Hostile(text[:1] + c + text[1:], bad, f"an inner {c!r}") for c in INVISIBLE]
         out += [Hostile(7, bad, "an integer"), Hostile(True, bad, "a bool")]
         out += [Hostile([text], bad, "a list")]
         return out
@@ -236,16 +243,24 @@ def hostile_values(target: Target, base: Any) -> list[Hostile]:
             Hostile(base.replace(year=1899), bad, "the year 1899"),
             Hostile("yesterday", bad, "words"),
         ]
+        seconds = dt.timezone(dt.timedelta(hours=1, seconds=30))
+        out.append(Hostile(base.astimezone(seconds), bad, "an offset with seconds"))
         if happened(target.type):
+            west = dt.timezone(-dt.timedelta(hours=12))
+            ahead = (T0 + dt.timedelta(minutes=6)).astimezone(west)
             out += [
                 Hostile(T0 + dt.timedelta(minutes=6), RuleViolation, "6 minutes ahead"),
+                Hostile(ahead, RuleViolation, "6 minutes ahead, written at -12:00"),
                 Hostile(base.replace(year=2099), RuleViolation, "the year 2099"),
             ]
+        else:
+            out.append(Hostile(_beyond(base), RuleViolation, "51 years ahead"))
         return out
     if isinstance(t, mi.DateType):
         return [
             Hostile(base.replace(year=1), bad, "the year 1"),
             Hostile(base.replace(year=1899), bad, "the year 1899"),
+            Hostile(_beyond(base), RuleViolation, "51 years ahead"),
             Hostile(7, bad, "an integer"),
         ]
     if isinstance(t, mi.ListType):
@@ -263,6 +278,11 @@ def hostile_values(target: Target, base: Any) -> list[Hostile]:
             Hostile([], bad, "a list"),
         ]
     raise AssertionError(f"{target}: no hostile values for {t!r}")
+
+
+def _beyond(base: Any) -> Any:
+    """``base`` in the year more than :data:`~ledger._commands._dates.YEARS_AHEAD` after T0."""
+    return base.replace(year=T0.year + YEARS_AHEAD + 1)
 
 
 def multiline(target: Target) -> bool:
@@ -297,7 +317,16 @@ def as_json(method: str, kwargs: dict[str, Any]) -> bytes:
     """
     body = {k: v for k, v in kwargs.items() if k != "recorded_by"}
     tag = command_type(method).__struct_config__.tag
-    return json.dumps({"type": tag, **msgspec.to_builtins(body)}, allow_nan=False).encode()
+    # Dates are written by ``isoformat``, which keeps an offset's seconds (msgspec would
+    # drop them) and writes a naive date-time without an offset, as a client could.
+    plain = msgspec.to_builtins(body, builtin_types=(dt.datetime, dt.date))
+    return json.dumps({"type": tag, **plain}, allow_nan=False, default=_isoformat).encode()
+
+
+def _isoformat(value: object) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def send(ledger: Ledger, method: str, kwargs: dict[str, Any]) -> Receipt:

@@ -16,7 +16,7 @@ from typing import Any, Final, TypeAlias, TypeVar, cast
 import msgspec
 
 import schemas
-from ledger._commands._dates import check_dates
+from ledger._commands._dates import check_dates, check_offsets
 from ledger.errors import InvalidCommand
 from schemas import Event as Fact
 from schemas import InvalidEvent, RecordedBy, Source
@@ -162,6 +162,7 @@ def build_fact(
         problem = "required field is missing" if missing else str(error)
         message = f"invalid {event_type.__name__} command: {field or '$'}: {problem}"
         raise InvalidCommand(message, field=field) from error
+    check_offsets(draft)  # before encoding, which would drop an offset's seconds
     try:
         fact = schemas.validate(draft)
     except InvalidEvent as error:

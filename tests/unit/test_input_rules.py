@@ -8,9 +8,11 @@ that must exist in the case, dates in order, history that replays whatever the c
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from eventsourcing.popo import POPOApplicationRecorder
 from ledger_scenario import (
@@ -29,6 +31,8 @@ from ledger_scenario import (
     written,
 )
 
+import schemas
+from ledger._commands._dates import YEARS_AHEAD
 from ledger.application import Ledger
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
 from projections.catalogue import Views
@@ -162,6 +166,38 @@ class TestLateRecordingExplanations:
                 **C, recorded_by=LA, event_sequence=other.sequence, reason="x"
             )
         assert "c-2" not in str(info.value)  # nothing about a case the caller may not see
+
+    def test_an_explanation_is_not_explained_in_turn_and_nothing_is_written(
+        self, ledger: Ledger, case: str, rejected: Rejected
+    ) -> None:
+        explanation = ledger.explain_late_recording(
+            **C, recorded_by=LA, event_sequence=5, reason="System outage."
+        )
+        assert explanation.event_type == "LateRecordingExplained"
+        with rejected(RuleViolation, field="event_sequence") as info:
+            ledger.explain_late_recording(
+                **C,
+                recorded_by=LA,
+                event_sequence=explanation.sequence,
+                reason="Confidential reason about the outage.",
+            )
+        error = info.value
+        assert getattr(error, "rule", None) == "explains_no_explanation"
+        assert str(error).startswith(f"event_sequence {explanation.sequence} ")
+        assert "not another explanation" in str(error)
+        assert "Confidential" not in str(error)
+        command = schemas.decode_command(
+            msgspec.json.encode(
+                {
+                    "type": "ExplainLateRecording",
+                    **C,
+                    "event_sequence": explanation.sequence,
+                    "reason": "Confidential.",
+                }
+            )
+        )
+        with rejected(RuleViolation, field="event_sequence", match="not another explanation"):
+            ledger.execute(command, recorded_by=LA)
 
     def test_an_event_of_a_challenge_about_another_case_is_refused(
         self, ledger: Ledger, case: str, rejected: Rejected
@@ -344,11 +380,12 @@ class TestDatesThatCannotBeTrue:
             )
         assert getattr(info.value, "rule", None) == "due_after_request"
 
-    def test_due_dates_in_the_future_are_what_due_dates_are(
+    def test_due_dates_in_the_future_are_what_due_dates_are_up_to_50_years_ahead(
         self, ledger: Ledger, case: str
     ) -> None:
+        ahead = T0.replace(year=T0.year + YEARS_AHEAD)
         ledger.request_information(
-            **C, recorded_by=LA, request="rq-1", to_agency="health", due_by=T0.replace(year=2099)
+            **C, recorded_by=LA, request="rq-1", to_agency="health", due_by=ahead
         )
         ledger.notify_serious_incident(
             **P,
@@ -365,11 +402,137 @@ class TestDatesThatCannotBeTrue:
             recorded_by=LA,
             recommendation="rec-1",
             owner="health",
-            due=dt.date(2099, 12, 31),
+            due=ahead.date(),
             theme="escalation",
             text="Audit by the end of the century.",
         )
         assert receipt.event_type == "RecommendationIssued"
+
+    def test_a_due_date_more_than_50_years_ahead_is_refused_naming_the_field_and_rule(
+        self, ledger: Ledger, case: str, rejected: Rejected
+    ) -> None:
+        beyond = T0.replace(year=T0.year + YEARS_AHEAD) + dt.timedelta(days=1)
+        with rejected(RuleViolation, field="due_by") as info:
+            ledger.request_information(
+                **C, recorded_by=LA, request="rq-1", to_agency="health", due_by=beyond
+            )
+        assert getattr(info.value, "rule", None) == "date_within_50_years"
+        assert "more than 50 years after recorded_at" in str(info.value)
+        ledger.notify_serious_incident(
+            **P,
+            review="r-1",
+            recorded_by=LA,
+            child=CHILD,
+            incident="death",
+            became_aware_at=T0 - dt.timedelta(days=2),
+            notified_panel_at=T0 - dt.timedelta(days=1),
+        )
+        with rejected(RuleViolation, field="due", match="50 years"):
+            ledger.issue_recommendation(
+                **P,
+                review="r-1",
+                recorded_by=LA,
+                recommendation="rec-1",
+                owner="health",
+                due=dt.date(9999, 12, 31),
+                theme="escalation",
+                text="Audit.",
+            )
+
+    @pytest.mark.parametrize("hours", [-12, -5, 1, 14])
+    def test_an_offset_does_not_carry_a_future_instant_past_the_rule(
+        self, ledger: Ledger, case: str, rejected: Rejected, hours: int
+    ) -> None:
+        """The same instant, 6 minutes ahead, written with any offset, is in the future."""
+        zone = dt.timezone(dt.timedelta(hours=hours))
+        ahead = (T0 + dt.timedelta(minutes=6)).astimezone(zone)
+        with rejected(RuleViolation, field="occurred_at", match="5 minutes"):
+            ledger.record_action(**C, recorded_by=LA, action="home_visit", occurred_at=ahead)
+        within = (T0 + dt.timedelta(minutes=4)).astimezone(zone)
+        receipt = ledger.record_action(**C, recorded_by=LA, action="home_visit", occurred_at=within)
+        assert receipt.event_type == "ActionRecorded"
+
+    def test_1900_at_midnight_an_hour_ahead_of_utc_is_1899_in_utc_and_refused(
+        self, ledger: Ledger, case: str, rejected: Rejected
+    ) -> None:
+        paris = dt.timezone(dt.timedelta(hours=1))
+        with rejected(InvalidCommand, field="occurred_at", match="1899 .UTC."):
+            ledger.record_action(
+                **C,
+                recorded_by=LA,
+                action="home_visit",
+                occurred_at=dt.datetime(1900, 1, 1, 0, 30, tzinfo=paris),
+            )
+
+    @pytest.mark.parametrize(
+        ("value", "error"),
+        [
+            (
+                dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+                InvalidCommand,
+            ),
+            (
+                dt.datetime(9999, 12, 31, 23, 30, tzinfo=dt.timezone(-dt.timedelta(hours=1))),
+                RuleViolation,
+            ),
+        ],
+    )
+    def test_an_instant_outside_what_utc_can_hold_is_refused_by_its_rule(
+        self,
+        ledger: Ledger,
+        case: str,
+        rejected: Rejected,
+        value: dt.datetime,
+        error: type[LedgerError],
+    ) -> None:
+        with rejected(error, field="due_by"):
+            ledger.request_information(
+                **C, recorded_by=LA, request="rq-1", to_agency="health", due_by=value
+            )
+
+    @pytest.mark.parametrize(
+        "offset",
+        [
+            dt.timedelta(hours=1, seconds=30),
+            -dt.timedelta(hours=5, minutes=30, seconds=1),
+            dt.timedelta(minutes=1, microseconds=1),
+        ],
+    )
+    @pytest.mark.parametrize("field", ["occurred_at", "due_by"])
+    def test_an_offset_with_seconds_is_refused_not_rounded(
+        self, ledger: Ledger, case: str, rejected: Rejected, offset: dt.timedelta, field: str
+    ) -> None:
+        value = (T0 - dt.timedelta(hours=1)).astimezone(dt.timezone(offset))
+        with rejected(InvalidCommand, field=field) as info:
+            ledger.request_information(
+                **C, recorded_by=LA, request="rq-1", to_agency="health", **{field: value}
+            )
+        assert "with seconds" in str(info.value)
+        assert "RFC 3339" in str(info.value)
+
+    def test_a_zone_whose_offset_had_seconds_then_is_refused(
+        self, ledger: Ledger, case: str, rejected: Rejected
+    ) -> None:
+        """Amsterdam kept its local mean time, +00:19:32 in winter, until 1937."""
+        amsterdam = zoneinfo.ZoneInfo("Europe/Amsterdam")
+        with rejected(InvalidCommand, field="occurred_at", match=r"\+00:19:32"):
+            ledger.record_action(
+                **C,
+                recorded_by=LA,
+                action="home_visit",
+                occurred_at=dt.datetime(1930, 1, 15, 12, tzinfo=amsterdam),
+            )
+
+    def test_an_offset_in_json_with_seconds_is_refused_by_the_decoder(self) -> None:
+        body = {
+            "type": "RecordAction",
+            **C,
+            "action": "home_visit",
+            "occurred_at": "2026-03-02T09:00:00+01:00:30",
+        }
+        with pytest.raises(InvalidCommand) as info:
+            schemas.decode_command(msgspec.json.encode(body))
+        assert info.value.field == "occurred_at"
 
     def test_a_nul_in_free_text_is_refused_and_tabs_and_newlines_are_kept(
         self, ledger: Ledger, case: str, rejected: Rejected

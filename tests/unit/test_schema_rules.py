@@ -21,6 +21,7 @@ from test_schemas import SAMPLES
 import schemas
 from schemas import EVENT_TYPES, Event, InvalidEvent, decode_event, encode_event, json_schemas
 from schemas._introspect import rule_at
+from schemas._types import LINE_PATTERN, REFUSED_IN_TEXT, TEXT_PATTERN
 
 E = TypeVar("E", bound=Event)
 VALIDATOR = jsonschema.Draft202012Validator
@@ -265,6 +266,77 @@ class TestTextHoldsNoControlCharacters:
         stages.append(msgspec.structs.replace(stages[0], stage=len(stages) + 1, title="Chair\n"))
         changed = msgspec.structs.replace(established, escalation_stages=stages)
         _text_refused(changed, f"$.escalation_stages[{len(stages) - 1}].title")
+
+    @pytest.mark.parametrize(
+        ("char", "kind"),
+        [
+            ("\u202a", "a bidirectional control (U+202A)"),
+            ("\u202e", "a bidirectional control (U+202E)"),
+            ("\u2066", "a bidirectional control (U+2066)"),
+            ("\u2069", "a bidirectional control (U+2069)"),
+            ("\u2028", "a line or paragraph separator (U+2028)"),
+            ("\u2029", "a line or paragraph separator (U+2029)"),
+            ("\ufeff", "a byte order mark (U+FEFF)"),
+            ("\ufdd0", "a noncharacter (U+FDD0)"),
+            ("\ufdef", "a noncharacter (U+FDEF)"),
+            ("\ufffe", "a noncharacter (U+FFFE)"),
+            ("\uffff", "a noncharacter (U+FFFF)"),
+            ("\U0001fffe", "a noncharacter (U+1FFFE)"),
+            ("\U0008ffff", "a noncharacter (U+8FFFF)"),
+            ("\U0010ffff", "a noncharacter (U+10FFFF)"),
+        ],
+    )
+    @pytest.mark.parametrize("path", ["$.note", "$.source.reference"])
+    def test_bidi_controls_separators_bom_and_noncharacters_are_refused_by_kind(
+        self, char: str, kind: str, path: str
+    ) -> None:
+        value = f"Seen {char}by the school"
+        action = _sample(schemas.ActionRecorded)
+        if path == "$.note":
+            action = msgspec.structs.replace(action, note=value)
+        else:
+            source = schemas.Source(kind=schemas.SourceKind.EMAIL, reference=value)
+            action = msgspec.structs.replace(action, source=source)
+        document = json.loads(encode_event(action))
+        assert not VALIDATOR(json_schemas()["ActionRecorded"]).is_valid(document)
+        error = _text_refused(action, path)
+        assert f"holds {kind}; rule:" in str(error)
+        assert "bidirectional override or isolate" in str(error)  # the rule
+        assert "by the school" not in str(error)
+
+    def test_the_text_patterns_refuse_exactly_the_refused_code_points(self) -> None:
+        """Every code point but the surrogates, against both patterns (1.1 million each)."""
+        refused = {point for first, last in REFUSED_IN_TEXT for point in range(first, last + 1)}
+        line, text = re.compile(LINE_PATTERN), re.compile(TEXT_PATTERN)
+        wrong = [
+            (kind, hex(point))
+            for point in range(0x110000)
+            if not 0xD800 <= point <= 0xDFFF
+            for kind, pattern, allowed in (
+                ("line", line, point not in refused),
+                ("text", text, point not in refused or point in (0x09, 0x0A, 0x0D)),
+            )
+            if bool(pattern.search(chr(point))) is not allowed
+        ]
+        assert wrong == []
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "\u0915\u094d\u200d\u0937",  # Devanagari: a virama and a zero-width joiner
+            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: a non-joiner
+            "\u200fseen at 10\u200e",  # right-to-left and left-to-right marks
+            "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # an emoji sequence joined by ZWJ
+        ],
+    )
+    def test_joiners_and_directional_marks_that_real_scripts_need_are_allowed(
+        self, value: str
+    ) -> None:
+        source = schemas.Source(kind=schemas.SourceKind.EMAIL, reference=value)
+        action = msgspec.structs.replace(_sample(schemas.ActionRecorded), note=value, source=source)
+        document = json.loads(encode_event(action))
+        assert VALIDATOR(json_schemas()["ActionRecorded"]).is_valid(document)
+        assert schemas.validate(action) == action
 
     def test_stored_history_decodes_whatever_its_text_holds(self) -> None:
         """Text rules hold on write; replaying what was once accepted must never fail."""

@@ -93,7 +93,7 @@ class DeadLetterStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self.path.exists():
                 # Create it private before SQLite does (its journal copies the mode).
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))

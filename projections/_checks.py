@@ -8,7 +8,7 @@ and the rule: ``date_to datetime(...) is not a calendar date; rule: ...``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
@@ -26,6 +26,20 @@ __all__ = [
 
 _decode_id = msgspec.json.Decoder(Id).decode
 
+_EARLIEST_YEAR = 1900
+_YEARS_AHEAD = 50
+_BOUND_RULE = f"between {_EARLIEST_YEAR}-01-01 and {_YEARS_AHEAD} years from now"
+
+
+def _latest() -> datetime:
+    """The latest instant a query may name: 50 years of 365.25 days from now."""
+    return datetime.now(UTC) + timedelta(days=round(_YEARS_AHEAD * 365.25))
+
+
+def _out_of_bounds(field: str, value: date) -> InvalidViewQuery:
+    msg = f"{field} {value.isoformat()} is out of range; rule: a query names a time {_BOUND_RULE}"
+    return InvalidViewQuery(msg, field=field)
+
 
 def check_id(field: str, value: object) -> None:
     """Refuse a query argument that is not a ledger identifier."""
@@ -38,20 +52,25 @@ def check_id(field: str, value: object) -> None:
 
 
 def check_instant(field: str, value: datetime) -> None:
-    """Refuse a naive datetime as a query argument."""
+    """Refuse a naive datetime, or one before 1900 or over 50 years ahead."""
     if value.tzinfo is None or value.utcoffset() is None:
         msg = f"{field} has no time zone; rule: an instant must be timezone-aware (UTC)"
         raise InvalidViewQuery(msg, field=field)
+    if value.year < _EARLIEST_YEAR or value > _latest():
+        raise _out_of_bounds(field, value)
 
 
 def check_day(field: str, value: object) -> None:
-    """Refuse anything but a :class:`~datetime.date` (a datetime is not a day)."""
+    """Refuse anything but a :class:`~datetime.date` (a datetime is not a day) from 1900
+    to 50 years ahead."""
     if isinstance(value, datetime) or not isinstance(value, date):
         msg = (
             f"{field} {value!r} is not a calendar date;"
             " rule: a day is a datetime.date, read as a Europe/London date"
         )
         raise InvalidViewQuery(msg, field=field)
+    if value.year < _EARLIEST_YEAR or value > _latest().date():
+        raise _out_of_bounds(field, value)
 
 
 def check_range(date_from: date | None, date_to: date | None) -> None:

@@ -8,6 +8,7 @@ the stream, because its tracking position was lost with it.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,10 @@ class SQLiteViewStore(ViewStore):
             )
             raise ViewStoreError(msg)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Views hold personal data: create the file private before SQLite does, and
+            # SQLite gives its -wal and -shm companions the same mode as the file.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         except OSError as e:
             msg = f"views path {str(self.path)!r}: its directory cannot be created ({e.strerror})"
             raise ViewStoreError(msg) from e

@@ -61,6 +61,7 @@ import json
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, Literal
@@ -92,6 +93,7 @@ __all__ = [
     "ensure_admin_user",
     "ensure_service_users",
     "load_credentials",
+    "private_data_dir",
     "render_server_config",
     "write_server_config",
 ]
@@ -483,12 +485,27 @@ def _read_registry(data_dir: Path) -> _Registry:
         raise InvalidCredentials(f"access registry {path} cannot be read: {e}") from e
 
 
+def private_data_dir(data_dir: Path) -> Path:
+    """Create ``data_dir`` mode 0700 if missing; warn (never chmod) when an existing one is
+    open to its group or others, since a user's own directory is theirs to change."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if mode & 0o077:
+        log.warning(
+            "data_dir_not_private",
+            data_dir=str(data_dir),
+            mode=oct(mode),
+            rule="the data dir holds personal data and credentials: chmod 700 it",
+        )
+    return data_dir
+
+
 @contextlib.contextmanager
 def _locked_registry(data_dir: Path) -> Iterator[_Registry]:
     """The registry, read and written back under an exclusive lock (several ``ledger``
     commands may add users at once)."""
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_data_dir(data_dir)
     fd = os.open(data_dir / "access.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 import msgspec
 import structlog
 
-from runtime.access import SYNC_ALWAYS, write_server_config
+from runtime.access import SYNC_ALWAYS, private_data_dir, write_server_config
 from schemas.errors import LedgerError
 
 __all__ = [
@@ -175,8 +175,8 @@ class EmbeddedNats:
                 return
             self._release()  # a server that died by itself left its lock behind
             binary = find_nats_server()
-            ports_dir = self.data_dir / "ports"
-            ports_dir.mkdir(parents=True, exist_ok=True)
+            ports_dir = private_data_dir(self.data_dir) / "ports"
+            ports_dir.mkdir(mode=0o700, exist_ok=True)
             self._lock_fd = lock_fd = self._lock_data_dir()
             args = [str(binary), "-a", self.host, "-p", str(self._port or -1)]
             args += ["-l", str(self.log_file), "--ports_file_dir", str(ports_dir)]
@@ -189,7 +189,9 @@ class EmbeddedNats:
                 for stale in ports_dir.glob("*.ports"):  # left by a killed server
                     stale.unlink()
                 # Early failures (a bad flag prints usage and exits 0) go to stderr, not to -l.
-                with self.log_file.open("ab") as out:
+                # Private: the server logs client names and subjects (agency ids).
+                fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(fd, "ab") as out:
                     since = out.tell()
                     self._proc = proc = subprocess.Popen(
                         args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=[lock_fd]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import stat
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -681,7 +682,8 @@ class TestDeadLetterStore:
             assert store.remove(7)
             assert not store.remove(7)
             assert store.list() == []
-        assert (tmp_path / "d" / "dead.sqlite").stat().st_mode & 0o077 == 0
+        assert stat.S_IMODE((tmp_path / "d" / "dead.sqlite").stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o700
 
     def test_a_dead_letter_repr_shows_no_payload(self) -> None:
         text = repr(_dead_letter(attempts=3, error_type="Boom"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import sys
 import urllib.request
 from collections.abc import AsyncIterator
@@ -14,8 +15,9 @@ from typing import Any
 
 import nats
 import pytest
+import structlog.testing
 
-from runtime.access import ensure_service_users
+from runtime.access import ensure_service_users, private_data_dir
 from runtime.embedded import (
     EmbeddedNats,
     EmbeddedServerError,
@@ -236,3 +238,26 @@ class TestEmbeddedNatsStops:
         del server
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+class TestEmbeddedNatsFilesArePrivate:
+    async def test_the_data_dir_is_0700_and_its_config_log_and_lock_0600_after_use(
+        self, tmp_path: Path, stream_name: str, subject_prefix: str
+    ) -> None:
+        data_dir = tmp_path / "data"
+        with EmbeddedNats(data_dir) as server:
+            await publish_three(server.url, stream_name, subject_prefix)
+            assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+            assert stat.S_IMODE((data_dir / "ports").stat().st_mode) == 0o700
+            for name in ("nats-server.conf", "nats-server.log", "nats-server.lock"):
+                assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
+
+    def test_an_existing_data_dir_open_to_others_is_warned_about_not_changed(
+        self, tmp_path: Path
+    ) -> None:
+        tmp_path.chmod(0o755)
+        with structlog.testing.capture_logs() as logs:
+            private_data_dir(tmp_path)
+        assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
+        [warning] = [e for e in logs if e["event"] == "data_dir_not_private"]
+        assert warning["mode"] == "0o755"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from ledger_scenario import CASE, CHILD, HEALTH, LA, PARTNERSHIP, POLICE, T0, FixedClock
@@ -138,3 +138,12 @@ class TestChronology:
     ) -> None:
         view = ChronologyView(view_store)
         assert_refused(field, lambda: view.chronology(*args))
+
+    @pytest.mark.parametrize(
+        "as_of", [datetime(1899, 12, 31, tzinfo=UTC), datetime.now(UTC) + timedelta(days=51 * 366)]
+    )
+    def test_an_as_of_before_1900_or_over_50_years_ahead_is_refused(
+        self, view_store: ViewStore, as_of: datetime
+    ) -> None:
+        view = ChronologyView(view_store)
+        assert_refused("as_of", lambda: view.chronology(PARTNERSHIP, CASE, as_of=as_of))

@@ -459,6 +459,8 @@ class TestPrivacyAndValidation:
             ),
             ("date_from", lambda v: v.summary(PARTNERSHIP, date_from=T0)),
             ("date_to", lambda v: v.summary(PARTNERSHIP, date_to="2026-04-01")),
+            ("date_from", lambda v: v.summary(PARTNERSHIP, date_from=date(1899, 12, 31))),
+            ("date_to", lambda v: v.summary(PARTNERSHIP, date_to=date(2099, 1, 1))),
         ],
     )
     def test_a_bad_query_argument_is_refused_naming_the_field_and_the_rule(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
+import stat
 import tempfile
 import unittest
 from pathlib import Path
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, TrackingRecorder
 from eventsourcing.tests.persistence import TrackingRecorderTestCase
 from ledger_scenario import CASE, CHILD, LA, PARTNERSHIP, FixedClock, establish
 from views_support import dump
@@ -183,3 +184,22 @@ class TestInsertsQueuedInATransaction:
             self._queue(view_store, table, [(2, "b"), (2, "c")], fail=False)
         assert f"in 2 queued rows of: INSERT INTO {table}" in caught.value.__notes__[0]
         assert self._keys(view_store, table) == []
+
+
+def test_the_sqlite_views_file_and_its_companions_are_private_after_writes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "data" / "views.sqlite"
+    store = SQLiteViewStore(path)
+    try:
+        store.insert_tracking(Tracking(application_name="views", notification_id=1))
+        modes = {
+            p.name: stat.S_IMODE(p.stat().st_mode)
+            for p in path.parent.iterdir()
+            if p.name.startswith("views.sqlite")
+        }
+        assert set(modes) >= {"views.sqlite", "views.sqlite-wal", "views.sqlite-shm"}
+        assert set(modes.values()) == {0o600}
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    finally:
+        store.close()

@@ -18,7 +18,7 @@ thread (``anyio.to_thread``), never on the event loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import anyio.to_thread
 import msgspec
@@ -27,7 +27,7 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 
 import schemas
 from interfaces.http._permissions import MAY_SEND
@@ -35,6 +35,7 @@ from interfaces.http._problems import (
     Refused,
     from_http_exception,
     from_ledger_error,
+    internal_error,
     refusal,
 )
 from ledger.application import Ledger, Receipt
@@ -76,13 +77,15 @@ def create_app(ledger: Ledger, tokens: TokenStore, *, debug: bool = False) -> Li
             return from_ledger_error(error)
         return Response(Ready(status="ready", last_sequence=last))
 
+    documents = schemas.command_schemas()
     handlers: list[HTTPRouteHandler] = [health, ready]
     handlers += [
-        _command_route(ledger, tokens, tag, cls) for tag, cls in schemas.COMMAND_TYPES.items()
+        _command_route(ledger, tokens, tag, cls, documents[tag])
+        for tag, cls in schemas.COMMAND_TYPES.items()
     ]
     return Litestar(
         route_handlers=handlers,
-        exception_handlers={HTTPException: from_http_exception},
+        exception_handlers={HTTPException: from_http_exception, Exception: internal_error},
         openapi_config=OpenAPIConfig(
             title="Accountability ledger",
             version="1",
@@ -104,9 +107,9 @@ class _Call:
 
 
 def _command_route(
-    ledger: Ledger, tokens: TokenStore, tag: str, cls: type[BaseCommand]
+    ledger: Ledger, tokens: TokenStore, tag: str, cls: type[BaseCommand], document: dict[str, Any]
 ) -> HTTPRouteHandler:
-    """The POST route of command ``tag``."""
+    """The POST route of command ``tag``, whose body's JSON Schema is ``document``."""
 
     async def record(request: Request[Any, Any, Any]) -> Response[Any]:
         data = await request.body()
@@ -150,7 +153,7 @@ def _command_route(
         summary=summary,
         tags=["commands"],
         status_code=201,
-        operation_class=_operation_for(tag),
+        operation_class=_operation_for(document),
         responses={201: ResponseSpec(data_container=Receipt, description="Recorded")},
     )(_named(record, tag))
 
@@ -197,26 +200,22 @@ def _check_acting_as_itself(caller: TokenRecord, command: BaseCommand) -> None:
             )
 
 
-def _operation_for(tag: str) -> type[Operation]:
+def _operation_for(document: dict[str, Any]) -> type[Operation]:
     """An Operation whose request body is the command's published JSON Schema.
 
     The handler reads the raw body, so that the ledger's own decoder names the field and
     rule of a bad value; Litestar would not know the body's schema, so it is set here:
     the standalone 2020-12 document of :func:`schemas.command_schemas` (its ``$id``
-    anchors its ``#/$defs`` references), which OpenAPI 3.1 takes as it is.
+    anchors its ``#/$defs`` references), which OpenAPI 3.1 takes as it is (and Litestar
+    renders a plain dict as it is).
     """
-    document = _COMMAND_SCHEMAS[tag]
 
     @dataclass
     class CommandOperation(Operation):
         def __post_init__(self) -> None:
             self.request_body = RequestBody(
-                content={"application/json": OpenAPIMediaType(schema=document)},
+                content={"application/json": OpenAPIMediaType(schema=cast(Schema, document))},
                 required=True,
             )
 
     return CommandOperation
-
-
-#: The published JSON Schema of each command (Litestar renders a plain dict as it is).
-_COMMAND_SCHEMAS: Final[dict[str, Any]] = schemas.command_schemas()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
@@ -25,7 +26,17 @@ from ledger.errors import (
     RuleViolation,
 )
 
-__all__ = ["MEDIA_TYPE", "Refused", "from_http_exception", "from_ledger_error", "problem"]
+__all__ = [
+    "MEDIA_TYPE",
+    "Refused",
+    "from_http_exception",
+    "from_ledger_error",
+    "internal_error",
+    "problem",
+    "refusal",
+]
+
+log = structlog.get_logger()
 
 MEDIA_TYPE: Final = "application/problem+json"
 _TYPE_PREFIX: Final = "urn:accountability-ledger:problem:"
@@ -42,7 +53,7 @@ _STATUS: Final[tuple[tuple[type[LedgerError], int, str, str], ...]] = (
 )
 
 
-class Refused(Exception):
+class Refused(LedgerError, PermissionError):
     """Raised when the caller may not do what it asks: 401 (who are you) or 403 (not you)."""
 
     def __init__(self, status: int, reason: str) -> None:
@@ -89,3 +100,9 @@ def from_ledger_error(error: LedgerError) -> Response[dict[str, Any]]:
 def from_http_exception(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
     """Litestar's own errors (no such route, wrong method ...) as problem details."""
     return problem(error.status_code, "http", str(error.detail), str(error.detail))
+
+
+def internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """Anything unforeseen: a 500 problem naming no detail, logged without locals."""
+    log.error("request_failed", path=request.url.path, error=type(error).__name__, exc_info=error)
+    return problem(500, "internal", "The ledger failed", "an internal error; see the logs")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from litestar.testing import TestClient
 
 import schemas
 from interfaces.http import COMMAND_PATH, MAY_SEND, create_app
@@ -69,3 +72,25 @@ class TestRoleTable:
         } <= MAY_SEND[Role.BOARD]
         assert "RecordAction" not in MAY_SEND[Role.BOARD]
         assert "PublishReview" not in MAY_SEND[Role.AGENCY]
+
+
+class _Broken(Ledger):
+    """A ledger that fails as nothing in the ledger should."""
+
+    def execute(self, command: Any, *, recorded_by: Any) -> Any:
+        raise RuntimeError("ch_0123456789abcdef")  # as if a bug quoted a child token
+
+
+class TestUnforeseenErrors:
+    def test_they_are_a_problem_500_that_names_nothing(self, tmp_path: Path) -> None:
+        tokens = TokenStore(tmp_path)
+        token, _ = tokens.issue(Role.AGENCY, "p", agency="la", actor="act_sw-000001")
+        with TestClient(app=create_app(_Broken(), tokens)) as client:
+            response = client.post(
+                "/commands/RecordAction",
+                json={"partnership": "p", "case": "c1", "action": "home_visit"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert response.status_code == 500
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "ch_" not in response.text

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+from structlog.testing import capture_logs
 
 from interfaces.http import create_app
 from ledger.application import Ledger
@@ -263,3 +264,22 @@ class TestService:
 
     def test_an_unknown_route_is_a_problem_404(self, client: TestClient[Any]) -> None:
         assert_problem(client.post("/commands/Nope", json={}), 404)
+
+
+class TestRefusalLog:
+    def test_each_refusal_is_logged_with_role_partnership_agency_and_command_never_the_body(
+        self, la: Caller, client: TestClient[Any], tokens: TokenStore
+    ) -> None:
+        inspector = caller(client, tokens, Role.INSPECTOR, None)
+        police = caller(client, tokens, Role.AGENCY, "police")
+        note = "Seen at grandmother's house"
+        with capture_logs() as logs:
+            inspector.post("RecordAction", case="c1", action="home_visit", note=note)
+            police.post("RecordAction", case="c1", action="home_visit", note=note)
+        refused = [e for e in logs if e["event"] in {"request_refused", "command_refused"}]
+        assert [(e["status"], e["role"], e["agency"]) for e in refused] == [
+            (403, "inspector", None),
+            (409, "agency", "police"),
+        ]
+        assert all(e["partnership"] == P and e["command"] == "RecordAction" for e in refused)
+        assert note not in repr(logs)

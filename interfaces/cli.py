@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 
 import schemas
+from interfaces._serve_cli import serve
+from interfaces._token_cli import token_app
 from ledger.errors import LedgerError
 from runtime.settings import Settings
 
@@ -36,6 +38,8 @@ views_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(views_app, name="views")
+app.add_typer(token_app, name="token")
+app.command("serve")(serve)
 
 BatchOption = Annotated[
     int, typer.Option("--batch-size", min=1, help="Events applied per transaction.")

@@ -20,6 +20,8 @@ it needs from :class:`Settings` via :mod:`runtime.service` and :mod:`runtime.boo
 | ``LEDGER_RULES_FILE`` | unset | extra timescale rules of the partnership (TOML) |
 | ``LEDGER_LOG_LEVEL`` | ``INFO`` | log level |
 | ``LEDGER_LOG_JSON`` | unset | ``1`` JSON lines, ``0`` console; unset decides by terminal |
+| ``LEDGER_HTTP_HOST`` | ``127.0.0.1`` | where ``ledger serve`` listens (loopback by default) |
+| ``LEDGER_HTTP_PORT`` | ``8080`` | the port ``ledger serve`` listens on |
 
 With ``LEDGER_AUTH`` on (anything but ``0``/``false``/``no``/``off``), the embedded server
 lets in only the users of ``<data dir>/access.json`` (see :mod:`runtime.access`): the ledger
@@ -57,6 +59,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rules_file: Path | None = None
     log_level: str = "INFO"
     log_json: bool | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +84,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             rules_file=Path(env["LEDGER_RULES_FILE"]) if env.get("LEDGER_RULES_FILE") else None,
             log_level=env.get("LEDGER_LOG_LEVEL", "INFO"),
             log_json=None if log_json is None else log_json.lower() in {"1", "true", "yes"},
+            http_host=env.get("LEDGER_HTTP_HOST", "127.0.0.1"),
+            http_port=int(env.get("LEDGER_HTTP_PORT", "8080")),
         )
 
     @property

@@ -1,0 +1,221 @@
+"""The Litestar app: health, readiness, and one POST per command type.
+
+Routes: ``GET /health`` (the process is live), ``GET /ready`` (the stream answers),
+and ``POST /commands/{Tag}`` for every tag of :data:`schemas.COMMAND_TYPES`, whose body
+is that command as JSON (``type`` may be left out). A command is answered 201 with its
+:class:`~ledger.application.Receipt` (``sequence``, ``recorded_at`` ...).
+
+Each command request is checked in this order, and nothing is written on any refusal:
+the bearer token (401), the role may send the command (:data:`MAY_SEND`, 403), the body
+decodes (400), it is for the token's partnership and names no other agency where it
+names the recording one (``by_agency``, ``from_agency``, ``lead_agency``: 403); then the
+ledger's own checks (400, 404, 409, 503). ``recorded_by`` is the token's agency and
+actor, never the body's. Refusals are logged with the role, partnership, agency and
+command tag, never the body. :meth:`Ledger.execute` blocks, so it runs in a worker
+thread (``anyio.to_thread``), never on the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+import anyio.to_thread
+import msgspec
+import structlog
+from litestar import Litestar, Request, Response, get, post
+from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+
+import schemas
+from interfaces.http._permissions import MAY_SEND
+from interfaces.http._problems import (
+    Refused,
+    from_http_exception,
+    from_ledger_error,
+    internal_error,
+    refusal,
+)
+from ledger.application import Ledger, Receipt
+from ledger.errors import LedgerError, LedgerUnavailable
+from runtime.tokens import InvalidToken, TokenRecord, TokenStore
+from schemas.commands import BaseCommand
+
+__all__ = ["COMMAND_PATH", "create_app"]
+
+log = structlog.get_logger()
+
+#: The path of a command's route; ``{tag}`` is its ``type`` tag.
+COMMAND_PATH: Final = "/commands/{tag}"
+#: A command is a few kilobytes at most (its texts are bounded by the schemas).
+_MAX_BODY: Final = 1 << 20
+
+
+class Ready(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The answer of ``/health`` and ``/ready`` (with the stream's last sequence)."""
+
+    status: str
+    last_sequence: int | None = None
+
+
+def create_app(ledger: Ledger, tokens: TokenStore, *, debug: bool = False) -> Litestar:
+    """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows."""
+
+    @get("/health", sync_to_thread=False, tags=["service"])
+    def health() -> Ready:
+        """The process is live."""
+        return Ready(status="live")
+
+    @get("/ready", sync_to_thread=True, tags=["service"])
+    def ready() -> Response[Any]:
+        """The ledger stream answers: 200 with its last sequence, else 503."""
+        try:
+            last = ledger.recorder.max_notification_id()
+        except LedgerUnavailable as error:
+            return from_ledger_error(error)
+        return Response(Ready(status="ready", last_sequence=last))
+
+    documents = schemas.command_schemas()
+    handlers: list[HTTPRouteHandler] = [health, ready]
+    handlers += [
+        _command_route(ledger, tokens, tag, cls, documents[tag])
+        for tag, cls in schemas.COMMAND_TYPES.items()
+    ]
+    return Litestar(
+        route_handlers=handlers,
+        exception_handlers={HTTPException: from_http_exception, Exception: internal_error},
+        openapi_config=OpenAPIConfig(
+            title="Accountability ledger",
+            version="1",
+            path="/schema",
+        ),
+        request_max_body_size=_MAX_BODY,
+        debug=debug,
+    )
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a refusal is logged with: never the body."""
+
+    command: str
+    role: str | None = None
+    partnership: str | None = None
+    agency: str | None = None
+
+
+def _command_route(
+    ledger: Ledger, tokens: TokenStore, tag: str, cls: type[BaseCommand], document: dict[str, Any]
+) -> HTTPRouteHandler:
+    """The POST route of command ``tag``, whose body's JSON Schema is ``document``."""
+
+    async def record(request: Request[Any, Any, Any]) -> Response[Any]:
+        data = await request.body()
+        return await anyio.to_thread.run_sync(run, request, data)
+
+    def run(request: Request[Any, Any, Any], data: bytes) -> Response[Any]:
+        call = _Call(command=tag)
+        try:
+            caller = _authenticate(tokens, request)
+            call = _Call(tag, caller.role.value, caller.partnership, caller.agency)
+            if tag not in MAY_SEND[caller.role]:
+                raise Refused(403, f"{_article(caller.role.value)} token may not send {tag}")
+            command = schemas.decode_command_as(data, cls)
+            _check_acting_as_itself(caller, command)
+            if caller.agency is None or caller.actor is None:  # issue() gives writers both
+                raise Refused(403, "the token names no agency and actor to record as")
+            receipt = ledger.execute(
+                command,  # type: ignore[arg-type]  # every COMMAND_TYPES value is a Command
+                recorded_by=schemas.RecordedBy(agency=caller.agency, actor=caller.actor),
+            )
+        except Refused as error:
+            log.warning("request_refused", status=error.status, reason=error.reason, **vars(call))
+            return refusal(error)
+        except LedgerError as error:
+            response = from_ledger_error(error)
+            log.warning(
+                "command_refused",
+                status=response.status_code,
+                error=type(error).__name__,
+                field=getattr(error, "field", None),
+                **vars(call),
+            )
+            return response
+        return Response(receipt, status_code=201)
+
+    summary = (cls.__doc__ or tag).strip().splitlines()[0]
+    return post(
+        COMMAND_PATH.format(tag=tag),
+        name=f"command-{tag}",
+        operation_id=tag,
+        summary=summary,
+        tags=["commands"],
+        status_code=201,
+        operation_class=_operation_for(document),
+        responses={201: ResponseSpec(data_container=Receipt, description="Recorded")},
+    )(_named(record, tag))
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+def _named(fn: Any, tag: str) -> Any:
+    fn.__name__ = f"record_{tag}"
+    fn.__qualname__ = fn.__name__
+    return fn
+
+
+def _authenticate(tokens: TokenStore, request: Request[Any, Any, Any]) -> TokenRecord:
+    """The caller's token record from ``Authorization: Bearer <token>``, else 401."""
+    header = request.headers.get("authorization")
+    if header is None:
+        raise Refused(401, "no API token: send 'Authorization: Bearer <token>'")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Refused(401, "the Authorization header is not 'Bearer <token>'")
+    try:
+        return tokens.authenticate(token.strip())
+    except InvalidToken as error:
+        raise Refused(401, str(error)) from None
+
+
+def _check_acting_as_itself(caller: TokenRecord, command: BaseCommand) -> None:
+    """403 unless the command is for the caller's partnership and names no other agency
+    as the one acting (the fields that default to the recording agency)."""
+    if command.partnership != caller.partnership:
+        raise Refused(
+            403,
+            f"the token is for partnership '{caller.partnership}', not '{command.partnership}'",
+        )
+    for name in type(command).by_recorder:
+        value = getattr(command, name)
+        if value is not msgspec.UNSET and value != caller.agency:
+            raise Refused(
+                403,
+                f"{name} '{value}' is not the token's agency '{caller.agency}' "
+                "(an agency acts only as itself)",
+            )
+
+
+def _operation_for(document: dict[str, Any]) -> type[Operation]:
+    """An Operation whose request body is the command's published JSON Schema.
+
+    The handler reads the raw body, so that the ledger's own decoder names the field and
+    rule of a bad value; Litestar would not know the body's schema, so it is set here:
+    the standalone 2020-12 document of :func:`schemas.command_schemas` (its ``$id``
+    anchors its ``#/$defs`` references), which OpenAPI 3.1 takes as it is (and Litestar
+    renders a plain dict as it is).
+    """
+
+    @dataclass
+    class CommandOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={"application/json": OpenAPIMediaType(schema=cast(Schema, document))},
+                required=True,
+            )
+
+    return CommandOperation

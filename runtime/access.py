@@ -70,6 +70,7 @@ import bcrypt
 import msgspec
 import structlog
 
+from runtime._files import write_private
 from runtime.settings import Settings
 from schemas import Id, wire
 from schemas.credentials import (
@@ -521,15 +522,4 @@ def _write_private(path: Path, data: bytes) -> None:
     when it is the credentials directory)."""
     if path.parent.name == CREDENTIALS_DIR:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    write_private(path, data)

@@ -31,6 +31,7 @@ from typing import Final
 
 import msgspec
 
+from runtime._files import write_private
 from schemas import ActorRef, AgencyId, PartnershipId
 from schemas.errors import LedgerError
 
@@ -191,7 +192,7 @@ class TokenStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             file = _read(self.path) if self.path.exists() else _File()
             yield file
-            _write_private(self.path, _encoder.encode(file))
+            write_private(self.path, _encoder.encode(file))
         finally:
             os.close(fd)
         self._seen = None  # read again on next use
@@ -218,19 +219,3 @@ def _read(path: Path) -> _File:
         return _decoder.decode(path.read_bytes())
     except (OSError, msgspec.DecodeError) as e:
         raise InvalidTokenRequest(f"token file {path} cannot be read: {e}", field="file") from e
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically, readable and writable by its owner only."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise

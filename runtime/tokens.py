@@ -45,7 +45,7 @@ __all__ = [
 
 TOKENS_FILE: Final = "tokens.json"
 _PREFIX: Final = "ldg"
-_ID: Final = re.compile(r"^[0-9a-f]{8}$")
+_ID: Final = re.compile(r"[0-9a-f]{8}")
 
 
 class Role(enum.StrEnum):
@@ -160,7 +160,7 @@ class TokenStore:
     def authenticate(self, token: str) -> TokenRecord:
         """The record of a valid, unrevoked ``token``, else :class:`InvalidToken`."""
         parts = token.split("_", 2)
-        if len(parts) != 3 or parts[0] != _PREFIX or not _ID.match(parts[1]):
+        if len(parts) != 3 or parts[0] != _PREFIX or not _ID.fullmatch(parts[1]):
             raise InvalidToken("the token is malformed")
         self._refresh()
         record = self._by_id.get(parts[1])

@@ -53,6 +53,15 @@ class TestTokenStore:
         with pytest.raises(InvalidToken):
             TokenStore(tmp_path).authenticate(token)
 
+    def test_a_real_id_with_a_trailing_newline_is_malformed_not_looked_up(
+        self, tmp_path: Path
+    ) -> None:
+        store = TokenStore(tmp_path)
+        token, record = store.issue(Role.INSPECTOR, "northshire")
+        secret = token.split("_", 2)[2]
+        with pytest.raises(InvalidToken, match="malformed"):
+            store.authenticate(f"ldg_{record.id}\n_{secret}")
+
     def test_a_guessed_secret_for_a_known_id_is_refused(self, tmp_path: Path) -> None:
         store = TokenStore(tmp_path)
         _, record = store.issue(Role.INSPECTOR, "northshire")

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 
 from projections.errors import InvalidViewQuery
-from schemas import Id
+from schemas import EARLIEST_YEAR, YEARS_AHEAD, Id
 
 __all__ = [
     "check_choice",
@@ -26,14 +26,12 @@ __all__ = [
 
 _decode_id = msgspec.json.Decoder(Id).decode
 
-_EARLIEST_YEAR = 1900
-_YEARS_AHEAD = 50
-_BOUND_RULE = f"between {_EARLIEST_YEAR}-01-01 and {_YEARS_AHEAD} years from now"
+_BOUND_RULE = f"between {EARLIEST_YEAR}-01-01 and {YEARS_AHEAD} years from now"
 
 
 def _latest() -> datetime:
     """The latest instant a query may name: 50 years of 365.25 days from now."""
-    return datetime.now(UTC) + timedelta(days=round(_YEARS_AHEAD * 365.25))
+    return datetime.now(UTC) + timedelta(days=round(YEARS_AHEAD * 365.25))
 
 
 def _out_of_bounds(field: str, value: date) -> InvalidViewQuery:
@@ -56,7 +54,7 @@ def check_instant(field: str, value: datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         msg = f"{field} has no time zone; rule: an instant must be timezone-aware (UTC)"
         raise InvalidViewQuery(msg, field=field)
-    if value.year < _EARLIEST_YEAR or value > _latest():
+    if value.year < EARLIEST_YEAR or value > _latest():
         raise _out_of_bounds(field, value)
 
 
@@ -69,7 +67,7 @@ def check_day(field: str, value: object) -> None:
             " rule: a day is a datetime.date, read as a Europe/London date"
         )
         raise InvalidViewQuery(msg, field=field)
-    if value.year < _EARLIEST_YEAR or value > _latest().date():
+    if value.year < EARLIEST_YEAR or value > _latest().date():
         raise _out_of_bounds(field, value)
 
 

@@ -24,6 +24,7 @@ import hmac
 import os
 import re
 import secrets
+import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -198,20 +199,20 @@ class TokenStore:
         self._seen = None  # read again on next use
 
 
-_RULES: Final = {
-    "partnership": (PartnershipId, "1-64 lower-case letters, digits, '-' and '_'"),
-    "agency": (AgencyId, "1-64 lower-case letters, digits, '-' and '_'"),
-    "actor": (ActorRef, "'act_' then 6-64 letters, digits, '-' and '_'"),
-}
+#: What each bound field must pass as: the schema type the token stands in for.
+_TYPES: Final = {"partnership": PartnershipId, "agency": AgencyId, "actor": ActorRef}
 
 
 def _check(field: str, value: str | None) -> None:
-    """Refuse a value that would not pass as the schema type the token stands in for."""
-    kind, rule = _RULES[field]
+    """Refuse a value that would not pass as the schema type the token stands in for; the
+    message gives the type's own rule (its JSON Schema description)."""
+    kind = _TYPES[field]
     try:
         msgspec.convert(value, kind)
     except msgspec.ValidationError:
-        raise InvalidTokenRequest(f"{field} is not valid (rule: {rule})", field=field) from None
+        (meta,) = typing.get_args(kind)[1:]
+        msg = f"{field} is not valid (rule: {meta.description})"
+        raise InvalidTokenRequest(msg, field=field) from None
 
 
 def _read(path: Path) -> _File:

@@ -50,10 +50,12 @@ from schemas._registry import (
     tag_of,
 )
 from schemas._types import (
+    EARLIEST_YEAR,
     HAPPENED,
     ID_PATTERN,
     MAX_STREAM_SEQUENCE,
     PERSONAL_DATA,
+    YEARS_AHEAD,
     ActorRef,
     AgencyId,
     CaseId,
@@ -151,12 +153,14 @@ from schemas.review import (
 
 __all__ = [
     "COMMAND_TYPES",
+    "EARLIEST_YEAR",
     "EVENT_TYPES",
     "HAPPENED",
     "ID_PATTERN",
     "JSON_SCHEMA_DIALECT",
     "MAX_STREAM_SEQUENCE",
     "PERSONAL_DATA",
+    "YEARS_AHEAD",
     "ActionKind",
     "ActionOutcome",
     "ActionRecorded",

@@ -34,6 +34,7 @@ from typing import Annotated, Final
 import msgspec
 
 __all__ = [
+    "EARLIEST_YEAR",
     "HAPPENED",
     "ID_BODY",
     "ID_PATTERN",
@@ -43,6 +44,7 @@ __all__ = [
     "REFUSED_IN_TEXT",
     "TEXT_PATTERN",
     "WRITE_PATTERN",
+    "YEARS_AHEAD",
     "ActorRef",
     "AgencyId",
     "CaseId",
@@ -76,6 +78,16 @@ WRITE_PATTERN: Final = "write_pattern"
 #: The largest stream sequence any store holds: SQLite's INTEGER and PostgreSQL's
 #: BIGINT are signed 64-bit (JetStream's own sequences are unsigned 64-bit).
 MAX_STREAM_SEQUENCE: Final = 2**63 - 1
+
+#: No date a caller gives (in a command or a query) lies before this year. A safeguarding
+#: record is about a living child and the practitioners around them; a year before 1900 is
+#: a typing slip (``0025`` for ``2025``) or a probe, and working-day calendars know no bank
+#: holidays that early.
+EARLIEST_YEAR: Final = 1900
+#: How many years ahead a date may lie (a due date after it is recorded, a query's time
+#: after now). A child's plan runs until they are grown up; a date further off is a typing
+#: slip (``2205`` for ``2025``) or a probe, and no calendar of working days reaches it.
+YEARS_AHEAD: Final = 50
 
 
 def anchored(body: str) -> str:

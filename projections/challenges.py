@@ -43,7 +43,7 @@ from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
 
 import msgspec
 
-from projections._checks import check_choice, check_day, check_id, check_range
+from projections._checks import Day, check_choice, check_day, check_id, check_range
 from projections._partnerships import PartnershipFacts, PartnershipTable
 from projections._store import Tx, ViewStore, from_micros
 from projections._view import ClockedView, Envelope, Where, utc_now
@@ -306,8 +306,8 @@ class ChallengeView(ClockedView):
         role: Role | None = None,
         case: str | None = None,
         matter: str | None = None,
-        date_from: date | None = None,
-        date_to: date | None = None,
+        date_from: Day | None = None,
+        date_to: Day | None = None,
         status: Status | None = None,
     ) -> list[ChallengeSummary]:
         """The partnership's challenges in the order raised, with their stages.
@@ -330,7 +330,7 @@ class ChallengeView(ClockedView):
             check_choice("matter", matter, _MATTERS, "a challenge matter")
         if status is not None:
             check_choice("status", status, _STATUSES, "a status")
-        check_range(date_from, date_to)
+        date_from, date_to = check_range(date_from, date_to)
 
         where = Where("c.partnership = ?", partnership)
         if agency is not None and role is None:
@@ -343,17 +343,17 @@ class ChallengeView(ClockedView):
         where.days("c.raised_day", date_from, date_to)
         return self._summaries(partnership, where, None)
 
-    def open_challenges(self, partnership: str, *, as_of: date) -> list[ChallengeSummary]:
+    def open_challenges(self, partnership: str, *, as_of: Day) -> list[ChallengeSummary]:
         """The challenges open on ``as_of`` as they stood then; open stages say days overdue."""
         check_id("partnership", partnership)
-        check_day("as_of", as_of)
+        as_of = check_day("as_of", as_of)
         day = as_of.isoformat()
         where = Where("c.partnership = ? AND c.raised_day <= ?", partnership, day)
         where.add("(c.ended_day IS NULL OR c.ended_day > ?)", day)
         return self._summaries(partnership, where, as_of)
 
     def by_agency(
-        self, partnership: str, *, as_of: date | None = None
+        self, partnership: str, *, as_of: Day | None = None
     ) -> list[AgencyChallengeCounts]:
         """Per agency, its challenges raised and received as they stood on ``as_of``.
 
@@ -361,11 +361,11 @@ class ChallengeView(ClockedView):
         challenge by then are listed, in name order.
         """
         check_id("partnership", partnership)
-        as_of = self._as_of(as_of)
+        day = self._as_of(as_of)
         summaries = self._summaries(
             partnership,
-            Where("c.partnership = ? AND c.raised_day <= ?", partnership, as_of.isoformat()),
-            as_of,
+            Where("c.partnership = ? AND c.raised_day <= ?", partnership, day.isoformat()),
+            day,
         )
         tallies: dict[str, _Tally] = defaultdict(_Tally)
         for c in summaries:
@@ -384,7 +384,7 @@ class ChallengeView(ClockedView):
                 receiver.resolved_received[c.outcome] += 1
             receiver.late += sum(1 for s in c.stages if s.late)
             receiver.overdue += sum(
-                1 for s in c.stages if s.days_overdue is not None and as_of > s.due_on
+                1 for s in c.stages if s.days_overdue is not None and day > s.due_on
             )
         return [tallies[agency].counts(agency) for agency in sorted(tallies)]
 

@@ -62,7 +62,7 @@ from typing import ClassVar, Final, Literal, TypeAlias, cast
 
 import msgspec
 
-from projections._checks import check_id, check_range
+from projections._checks import Day, check_id, check_range
 from projections._partnerships import PartnershipTable
 from projections._store import Tx, ViewStore, from_micros
 from projections._view import Envelope, View
@@ -349,8 +349,8 @@ class KeyMomentView(View):
         self,
         partnership: str,
         *,
-        date_from: date | None = None,
-        date_to: date | None = None,
+        date_from: Day | None = None,
+        date_to: Day | None = None,
     ) -> KeyMomentSummary:
         """Counts and delays over the concerns and decisions whose London date is in the range.
 
@@ -359,7 +359,7 @@ class KeyMomentView(View):
         ``date_to`` still answers a concern inside it.
         """
         check_id("partnership", partnership)
-        check_range(date_from, date_to)
+        first, last = check_range(date_from, date_to)
         with self.view.reading() as tx:
             rows = tx.fetchall(
                 f"SELECT case_id, {_COLUMNS} FROM km_event WHERE partnership = ?"  # noqa: S608 -- constant column list
@@ -385,7 +385,7 @@ class KeyMomentView(View):
 
         def in_range(instant: datetime) -> bool:
             day = local_date(instant)
-            return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
+            return (first is None or day >= first) and (last is None or day <= last)
 
         cases = 0
         concerns: list[ConcernResponse] = []
@@ -416,8 +416,8 @@ class KeyMomentView(View):
         ]
         return KeyMomentSummary(
             partnership=partnership,
-            date_from=date_from,
-            date_to=date_to,
+            date_from=first,
+            date_to=last,
             cases=cases,
             concerns=len(concerns),
             concerns_with_action=len(answered),

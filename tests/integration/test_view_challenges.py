@@ -490,7 +490,7 @@ class TestQueryValidation:
             ("challenges", {"date_from": datetime(2026, 5, 1, tzinfo=UTC)}, "date_from"),
             ("open_challenges", {"as_of": datetime(2026, 5, 1, tzinfo=UTC)}, "as_of"),
             ("open_challenges", {"partnership": "", "as_of": date(2026, 5, 1)}, "partnership"),
-            ("by_agency", {"as_of": "2026-05-01"}, "as_of"),
+            ("by_agency", {"as_of": "1 May 2026"}, "as_of"),
         ],
     )
     def test_a_query_argument_outside_its_rule_is_refused_naming_the_field(

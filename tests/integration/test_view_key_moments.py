@@ -458,7 +458,7 @@ class TestPrivacyAndValidation:
                 ),
             ),
             ("date_from", lambda v: v.summary(PARTNERSHIP, date_from=T0)),
-            ("date_to", lambda v: v.summary(PARTNERSHIP, date_to="2026-04-01")),
+            ("date_to", lambda v: v.summary(PARTNERSHIP, date_to="2026-04-01T00:00:00Z")),
             ("date_from", lambda v: v.summary(PARTNERSHIP, date_from=date(1899, 12, 31))),
             ("date_to", lambda v: v.summary(PARTNERSHIP, date_to=date(2099, 1, 1))),
         ],

@@ -406,6 +406,7 @@ def subscribe(
                     "sequence": delivery.sequence,
                     "partnership": delivery.partnership,
                     "case": delivery.case,
+                    "challenge": delivery.challenge,
                     "type": delivery.event_type,
                     "event": delivery.event,
                 }

@@ -181,21 +181,26 @@ class _PastRunner(ViewRunner):
     ) -> None:
         super().__init__(app, store, views.select(), batch_size=batch_size)
         self._until = until
-        # The index is only appended to, and only up to ``until`` is read here.
-        self._recorded = {
-            seq: recorded
-            for seq, recorded in zip(index.seqs, index.recorded, strict=True)
-            if seq <= until
-        }
+        self._index = index
         self._bound = bound_us
 
     def stream_position(self) -> int:
         return self._until
 
     def _read(self, start: int, target: int | None) -> Iterator[list[Notification]]:
-        recorded, bound = self._recorded, self._bound
+        # Both run in stream order, so one pointer walks the index beside the stream.
+        # The index is only appended to (by another thread, past ``until``): reading
+        # its first entries while it grows is safe.
+        seqs, recorded, bound = self._index.seqs, self._index.recorded, self._bound
+        i = bisect.bisect_left(seqs, start + 1)
         for batch in super()._read(start, target):
-            kept = [n for n in batch if recorded.get(n.id, bound + 1) <= bound]
+            kept = []
+            for notification in batch:
+                seq = notification.id
+                while i < len(seqs) and seqs[i] < seq:
+                    i += 1
+                if i < len(seqs) and seqs[i] == seq and recorded[i] <= bound:
+                    kept.append(notification)
             if kept:
                 yield kept
 

@@ -1,8 +1,9 @@
-"""Agency subscriptions: each case event delivered to every agency party to the case.
+"""Agency subscriptions: each case event delivered to every agency party to the case, and
+each challenge event to the agency that raised the challenge and the one it is against.
 
 * :mod:`consumers.delivery` and :mod:`consumers.manager`: the ledger service's side, a
-  fan-out of case events onto each agency's own subjects of the delivery stream, kept by
-  a view of case memberships (``ledger delivery run``);
+  fan-out of case and challenge events onto each agency's own subjects of the delivery
+  stream, kept by a view of case memberships and challenge parties (``ledger delivery run``);
 * :mod:`consumers.client`: the agency's side, an async iterator over its events
   (``ledger subscribe --agency X``), with redelivery and a local dead-letter store.
 

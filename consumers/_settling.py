@@ -25,7 +25,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from consumers._deadletters import DeadLetter, DeadLetterStore
-from consumers._delivery_types import Key, int_or_none
+from consumers._delivery_types import Key, int_or_none, key_names
 from consumers._ordering import CaseOrder, Held
 from schemas.wire import HDR_SOURCE_SEQ, HDR_TOPIC
 
@@ -158,12 +158,15 @@ class Settler:
 
 
 def about(msg: Msg, key: Key | None) -> dict[str, Any]:
-    """What a log line may say about a message: its case, event type and sequence."""
+    """What a log line may say about a message: its case (or challenge), event type and
+    sequence."""
     headers = msg.headers or {}
-    partnership, case = key or ("", "")
+    partnership, second = key or ("", "")
+    case, challenge = key_names(second)
+    named = {"case": case} if challenge is None else {"challenge": challenge}
     return {
         "partnership": partnership,
-        "case": case,
+        **named,
         "event_type": headers.get(HDR_TOPIC, ""),
         "seq": int_or_none(headers.get(HDR_SOURCE_SEQ)),
     }

@@ -1,4 +1,5 @@
-"""An agency's subscription to the events of its cases: in order per case, at least once.
+"""An agency's subscription to the events of its cases and challenges: in order per case
+(and per challenge), at least once.
 
 The ledger service fans each case event out to every agency party to the case (see
 :mod:`schemas.wire`); an agency reads its share through its durable pull consumer
@@ -17,7 +18,8 @@ The rules, the same for both forms:
 
 * **In order within a case.** One consumer, messages in stream order, one at a time. When
   a delivery fails, later deliveries of the same case are held back (not handled) until
-  it comes back and succeeds or is dead-lettered; other cases go on.
+  it comes back and succeeds or is dead-lettered; other cases go on. A challenge's events
+  (``Delivery.challenge`` set, ``case`` None) are kept in order the same way.
 * **At least once.** A delivery is acknowledged only once its handler (or loop body)
   finished without raising. A failure is NAKed for redelivery after the consumer's
   backoff step for that attempt (a plain NAK would be redelivered at once).
@@ -73,6 +75,7 @@ from consumers._delivery_types import (
     case_key,
     delivery_of,
     int_or_none,
+    key_names,
 )
 from consumers._ordering import CaseOrder
 from consumers._pulling import Puller
@@ -295,6 +298,7 @@ class AgencySubscription:
                 agency=self.agency,
                 partnership=delivery.partnership,
                 case=delivery.case,
+                challenge=delivery.challenge,
                 event_type=delivery.event_type,
                 seq=delivery.sequence,
             ):
@@ -404,10 +408,12 @@ async def replay(store: DeadLetterStore, handler: Handler) -> int:
             seq=dead.sequence,
         ):
             try:
+                case, challenge = key_names(dead.case)
                 delivery = Delivery(
                     event=decode_event(dead.payload),
                     partnership=dead.partnership,
-                    case=dead.case,
+                    case=case,
+                    challenge=challenge,
                     sequence=dead.sequence,
                     version=int_or_none(dead.headers.get(HDR_VERSION)) or 0,
                     attempt=dead.attempts + 1,

@@ -1,4 +1,5 @@
-"""Delivery: each case event, fanned out to every agency party to the case, as it is recorded.
+"""Delivery: each case event, fanned out to every agency party to the case, and each
+challenge event to the two agencies of the challenge, as it is recorded.
 
 :class:`DeliveryView` is a view like the others (an eventsourcing projection run by
 :class:`~projections.runner.ViewRunner`), whose "rows" are the case memberships and
@@ -20,7 +21,15 @@ tracking position commit. So:
   the agency's handler is at least once in any case: handlers must be idempotent
   (the ledger sequence is the key).
 
-Only case events are delivered; challenges and reviews are the board's business.
+* **Challenges.** Every event of a challenge goes to the agency that raised it
+  (``ChallengeRaised.by_agency``) and the agency it is against (``against_agency``),
+  from the ``ChallengeRaised`` on, on ``<prefix>-delivery.<agency>.<partnership>.challenge.<id>``
+  (whoever recorded it: a board raising a challenge between two agencies is not a
+  party). The same batches, ordering and message ids as case events. A challenge
+  raised before this view kept challenges (its ``ChallengeRaised`` already behind the
+  view's position) has no known parties, and its later events are not delivered.
+
+Reviews and the partnership's own events are the board's business and are not delivered.
 """
 
 from __future__ import annotations
@@ -31,11 +40,12 @@ from typing import ClassVar
 
 from ledger.nats import HDR_MSG_ID
 from projections import Envelope, Tx, View, ViewStore
-from schemas import AgencyJoinedCase, AgencyLeftCase, CaseOpened, encode_event
+from schemas import AgencyJoinedCase, AgencyLeftCase, CaseOpened, ChallengeRaised, encode_event
 from schemas.wire import (
     HDR_SOURCE_SEQ,
     HDR_TOPIC,
     HDR_VERSION,
+    delivery_challenge_subject,
     delivery_msg_id,
     delivery_subject,
 )
@@ -58,14 +68,18 @@ Publisher = Callable[[Sequence[Outgoing]], None]
 
 
 class DeliveryView(View):
-    """The ``delivery`` view: memberships in, one message per agency and case event out."""
+    """The ``delivery`` view: memberships and challenge parties in, one message per agency
+    and case or challenge event out."""
 
     name = "delivery"
-    table_names: ClassVar[tuple[str, ...]] = ("delivery_member",)
+    table_names: ClassVar[tuple[str, ...]] = ("delivery_member", "delivery_challenge")
     tables: ClassVar[tuple[str, ...]] = (
         "CREATE TABLE IF NOT EXISTS delivery_member ("
         " partnership TEXT NOT NULL, case_id TEXT NOT NULL, agency TEXT NOT NULL,"
         " PRIMARY KEY (partnership, case_id, agency))",
+        "CREATE TABLE IF NOT EXISTS delivery_challenge ("
+        " partnership TEXT NOT NULL, challenge TEXT NOT NULL, by_agency TEXT NOT NULL,"
+        " against_agency TEXT NOT NULL, PRIMARY KEY (partnership, challenge))",
     )
 
     def __init__(self, view: ViewStore, *, publish: Publisher, subject_prefix: str) -> None:
@@ -73,10 +87,13 @@ class DeliveryView(View):
         self._publish = publish
         self._prefix = subject_prefix
         self._members: dict[tuple[str, str], set[str]] = {}
+        #: (partnership, challenge) -> its two agencies, () when the view never saw it raised.
+        self._parties: dict[tuple[str, str], tuple[str, ...]] = {}
         self._outbox: list[Outgoing] = []
 
     def forget(self) -> None:
         self._members = {}
+        self._parties = {}
         self._outbox = []
 
     def members(self, partnership: str, case: str) -> set[str]:
@@ -84,9 +101,17 @@ class DeliveryView(View):
         with self.view.reading() as tx:
             return set(self._load(tx, partnership, case))
 
+    def parties(self, partnership: str, challenge: str) -> tuple[str, ...]:
+        """The agencies a challenge's events go to, as the view has them now (none if unknown)."""
+        with self.view.reading() as tx:
+            return self._load_parties(tx, partnership, challenge)
+
     # -- applying ------------------------------------------------------------------
 
     def apply(self, tx: Tx, event: Envelope) -> None:
+        if event.kind == "challenge":
+            self._apply_challenge(tx, event)
+            return
         if event.kind != "case":
             return
         key = (event.partnership, event.ident)
@@ -106,14 +131,41 @@ class DeliveryView(View):
                 "DELETE FROM delivery_member WHERE partnership = ? AND case_id = ? AND agency = ?",
                 (*key, fact.agency),
             )
+        self._queue(event, recipients, lambda agency: delivery_subject(self._prefix, agency, *key))
+
+    def _apply_challenge(self, tx: Tx, event: Envelope) -> None:
+        key = (event.partnership, event.ident)
+        fact = event.fact
+        if isinstance(fact, ChallengeRaised):
+            parties = self._parties[key] = tuple(sorted({fact.by_agency, fact.against_agency}))
+            tx.execute(
+                "INSERT INTO delivery_challenge (partnership, challenge, by_agency, against_agency)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (*key, fact.by_agency, fact.against_agency),
+            )
+        else:
+            found = self._parties.get(key)
+            parties = self._parties[key] = (
+                found if found is not None else self._load_parties(tx, *key)
+            )
+        self._queue(
+            event,
+            parties,
+            lambda agency: delivery_challenge_subject(self._prefix, agency, *key),
+        )
+
+    def _queue(
+        self, event: Envelope, recipients: Sequence[str], subject: Callable[[str], str]
+    ) -> None:
+        """One message of ``event`` per recipient, on the subject ``subject(agency)``."""
         if not recipients:
             return
-        payload = encode_event(fact)
+        payload = encode_event(event.fact)
         for agency in recipients:
             self._outbox.append(
                 Outgoing(
                     agency=agency,
-                    subject=delivery_subject(self._prefix, agency, *key),
+                    subject=subject(agency),
                     headers={
                         HDR_TOPIC: event.tag,
                         HDR_VERSION: str(event.version),
@@ -145,3 +197,12 @@ class DeliveryView(View):
             (partnership, case),
         )
         return {str(row[0]) for row in rows}
+
+    @staticmethod
+    def _load_parties(tx: Tx, partnership: str, challenge: str) -> tuple[str, ...]:
+        row = tx.fetchone(
+            "SELECT by_agency, against_agency FROM delivery_challenge"
+            " WHERE partnership = ? AND challenge = ?",
+            (partnership, challenge),
+        )
+        return () if row is None else tuple(sorted({str(row[0]), str(row[1])}))

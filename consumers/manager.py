@@ -194,7 +194,8 @@ def delivery_runner(
     replicas: int = 1,
 ) -> ViewRunner:
     """A runner that delivers the ledger's case events (of the ledger stream ``stream``,
-    subjects under ``subject_prefix``) to the agencies party to each case."""
+    subjects under ``subject_prefix``) to the agencies party to each case, and its
+    challenge events to the agencies of each challenge."""
     policy = policy or DeliveryPolicy()
     pool = ledger.recorder.pool  # type: ignore[attr-defined]
     pool.run(

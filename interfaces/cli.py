@@ -213,12 +213,20 @@ def agency_add(
     agency: Annotated[
         str, typer.Argument(help="The agency id (lower-case letters, digits, '-' and '_').")
     ],
+    partnership: Annotated[
+        str,
+        typer.Option(
+            "--partnership", help="The partnership that registered the agency (AgencyRegistered)."
+        ),
+    ],
 ) -> None:
     """Create AGENCY's user on the embedded server and print its credentials file (mode 0600).
 
-    The user may read its own consumer (agency_AGENCY) and nothing else. A running
-    embedded server on the same data dir reloads its users at once.
+    PARTNERSHIP must have registered AGENCY first; otherwise nothing is written and the
+    command exits 1. The user may read its own consumer (agency_AGENCY) and nothing
+    else. A running embedded server on the same data dir reloads its users at once.
     """
+    from interfaces._agency_check import check_registered
     from runtime.access import add_agency
     from runtime.embedded import reload_running
     from runtime.logging import configure_logging
@@ -228,12 +236,14 @@ def agency_add(
     try:
         from consumers import delivery_stream
 
+        check_registered(settings, partnership, agency)
         # The agency's consumer lives on the delivery stream (schemas/wire.py).
         path = add_agency(
             settings.data_dir, settings, agency, consumer_stream=delivery_stream(settings.stream)
         )
     except LedgerError as e:
-        console.print(f"[bold red]error:[/] {e}")
+        console.print("[bold red]error:[/] ", end="")
+        console.print(str(e), markup=False)  # printed literally: names may hold brackets
         raise typer.Exit(1) from e
     typer.echo(str(path))
     if settings.nats_url is not None:
@@ -396,6 +406,7 @@ def subscribe(
                     "sequence": delivery.sequence,
                     "partnership": delivery.partnership,
                     "case": delivery.case,
+                    "challenge": delivery.challenge,
                     "type": delivery.event_type,
                     "event": delivery.event,
                 }

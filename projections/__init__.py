@@ -14,6 +14,7 @@ tracking position committed in the same transaction as its rows:
 ``chronology``            every event of a case in ``occurred_at`` order, as of any instant
 ``recommendations``       per review: owner, due date, RAG status; recurring themes
 ``key_moments``           concern to first protective action; seen alone before decisions
+                          and before a serious incident
 ``directory``             partnerships, agencies, cases, their state and parties (now and past)
 ========================  ===================================================
 

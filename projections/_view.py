@@ -25,7 +25,7 @@ from typing import Any, ClassVar, cast
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from projections._checks import check_day, check_id, check_instant
+from projections._checks import Day, check_day, check_id, check_instant
 from projections._store import Tx, ViewStore, to_micros
 from projections.calendar import local_date
 from schemas import Event, LedgerEvent
@@ -192,12 +192,11 @@ class ClockedView(View):
         super().__init__(view)
         self._clock = clock
 
-    def _as_of(self, as_of: date | None) -> date:
-        """``as_of`` checked as a day, or today in London by the view's clock when not given."""
+    def _as_of(self, as_of: Day | None) -> date:
+        """``as_of`` parsed as a day, or today in London by the view's clock when not given."""
         if as_of is None:
             return local_date(self._clock())
-        check_day("as_of", as_of)
-        return as_of
+        return check_day("as_of", as_of)
 
 
 class Where:

@@ -65,7 +65,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from ledger.ports import batch_reader
-from projections._checks import check_instant, check_int
+from projections._checks import Instant, check_instant, check_int
 from projections._store import ViewStore, from_micros, to_micros
 from projections._view import utc_now
 from projections.calendar import local_date
@@ -90,10 +90,9 @@ DEFAULT_CACHE = 4
 _asked: ContextVar[datetime | None] = ContextVar("ledger_as_of", default=None)
 
 
-def evaluation_day(instant: datetime) -> date:
+def evaluation_day(instant: Instant) -> date:
     """The day the views evaluate "as of" for an instant: its Europe/London date."""
-    check_instant("as_of", instant)
-    return local_date(instant)
+    return local_date(check_instant("as_of", instant))
 
 
 class MemoryViewStore(ViewStore):
@@ -245,10 +244,11 @@ class PastViews:
         self.last_replay: tuple[int, float] = (0, 0.0)
 
     @contextmanager
-    def at(self, instant: datetime) -> Iterator[Views]:
-        """Every view as the ledger had recorded it by ``instant`` (an aware datetime, not after
-        now), for the ``with`` block; the views' "today" is :func:`evaluation_day` of it."""
-        check_instant("as_of", instant)
+    def at(self, instant: Instant) -> Iterator[Views]:
+        """Every view as the ledger had recorded it by ``instant`` (an aware datetime or an
+        ISO string with its offset, not after now), for the ``with`` block; the views'
+        "today" is :func:`evaluation_day` of it."""
+        instant = check_instant("as_of", instant)
         now = self._clock()
         if instant > now:
             msg = (

@@ -3,10 +3,24 @@
 Per challenge: the agency that raised it and the agency it is against, the matter,
 the case (if any), the day it was raised, its current stage and the stage it
 reached (the same: escalation only goes up), its status (open, resolved,
-withdrawn) and outcome. Per stage: when its clock started (raised, or escalated
-to it), when it stopped, what stopped it (the first ``ChallengeResponded`` at that
-stage, or an escalation, resolution or withdrawal while it was unanswered), the
-stage's response limit, the working days taken, and whether that was late.
+withdrawn) and outcome, and the working days it took to resolve. Per stage: when
+its clock started (raised, or escalated to it), when it closed, what closed it
+(the first ``ChallengeResponded`` at that stage, or an escalation, resolution or
+withdrawal while it was unanswered), the stage's response limit, the working days
+taken, and whether that was late.
+
+**Answered or not.** A stage is *answered* only by the challenged agency's
+``ChallengeResponded`` at that stage: only then are ``answered_at``/``answered_on``
+set. A stage the raising agency escalated before the challenged agency answered is
+``escalated_unanswered`` (its clock stopped at the escalation, so lateness is still
+measured to it, but nobody answered); one the challenged agency escalated itself
+without answering is ``escalated_by_challenged``; one during which the challenge
+was resolved or withdrawn is ``resolved`` or ``withdrawn`` (:data:`StageStatus`).
+
+**Time to resolve.** ``working_days_to_resolve`` counts the working days in
+``(raised_on, ended_on]`` of a resolved challenge; it is ``None`` while the
+challenge is open (on the day asked about) and for a withdrawn one, which was never
+resolved (``raised_on`` and ``ended_on`` still say how long it ran).
 
 **Limits and working days.** A stage's limit is the partnership's own
 (``PartnershipEstablished.escalation_stages[*].response_working_days``), or
@@ -43,7 +57,7 @@ from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
 
 import msgspec
 
-from projections._checks import check_choice, check_day, check_id, check_range
+from projections._checks import Day, check_choice, check_day, check_id, check_range
 from projections._partnerships import PartnershipFacts, PartnershipTable
 from projections._store import Tx, ViewStore, from_micros
 from projections._view import ClockedView, Envelope, Where, utc_now
@@ -55,6 +69,7 @@ from schemas.challenge import (
     ChallengeRaised,
     ChallengeResolved,
     ChallengeResponded,
+    ChallengeWithdrawn,
 )
 from schemas.partnership import Nation, PartnershipEstablished
 
@@ -63,6 +78,8 @@ __all__ = [
     "AgencyChallengeCounts",
     "ChallengeSummary",
     "ChallengeView",
+    "ClosedBy",
+    "StageStatus",
     "StageTiming",
 ]
 
@@ -74,7 +91,11 @@ Role: TypeAlias = Literal["raised", "received"]
 #: What started a stage's clock.
 StartedBy: TypeAlias = Literal["raised", "escalated"]
 #: What stopped a stage's clock.
-AnsweredBy: TypeAlias = Literal["responded", "escalated", "resolved", "withdrawn"]
+ClosedBy: TypeAlias = Literal["responded", "escalated", "resolved", "withdrawn"]
+#: How a stage went: ``answered`` only by the challenged agency's response at that stage.
+StageStatus: TypeAlias = Literal[
+    "open", "answered", "escalated_unanswered", "escalated_by_challenged", "resolved", "withdrawn"
+]
 
 _STATUSES: Final = ("open", "resolved", "withdrawn")
 _ROLES: Final = ("raised", "received")
@@ -93,13 +114,22 @@ class StageTiming(msgspec.Struct, frozen=True, kw_only=True):
     limit_defined: bool
     #: The last day on which an answer was on time.
     due_on: date
+    #: ``open`` until the stage's clock stops; ``answered`` only by the challenged agency's
+    #: response at this stage; ``escalated_unanswered`` when the raising agency escalated first.
+    status: StageStatus = "open"
+    #: When the challenged agency responded at this stage (``None``: it never did).
     answered_at: datetime | None = None
     answered_on: date | None = None
-    answered_by: AnsweredBy | None = None
+    #: When the stage's clock stopped (the response, or the escalation, resolution or
+    #: withdrawal that came first), and what stopped it.
+    closed_at: datetime | None = None
+    closed_on: date | None = None
+    closed_by: ClosedBy | None = None
+    #: Working days in ``(started_on, closed_on]``.
     working_days_taken: int | None = None
     #: ``None`` while the stage is open.
     late: bool | None = None
-    #: Working days past ``due_on`` when answered: 0 when on time, at least 1 when late.
+    #: Working days past ``due_on`` when closed: 0 when on time, at least 1 when late.
     working_days_late: int | None = None
     #: Working days past ``due_on`` as of the query's day, for an open stage: 0 while the
     #: day is not after ``due_on``, at least 1 once it is (a Saturday after a Friday due day).
@@ -123,6 +153,9 @@ class ChallengeSummary(msgspec.Struct, frozen=True, kw_only=True):
     ended_at: datetime | None
     ended_on: date | None
     stages: list[StageTiming]
+    #: Working days in ``(raised_on, ended_on]`` of a resolved challenge; ``None`` while it
+    #: is open and for a withdrawn one (it was not resolved).
+    working_days_to_resolve: int | None = None
 
 
 class AgencyChallengeCounts(msgspec.Struct, frozen=True, kw_only=True):
@@ -159,7 +192,8 @@ _PARTNERSHIPS: Final = "challenge_partnership"
 _SELECT: Final = (
     "SELECT c.challenge, c.by_agency, c.against_agency, c.matter, c.case_id, c.raised,"
     " c.raised_day, c.status, c.outcome, c.ended, c.ended_day, s.stage, s.started, s.started_day,"
-    " s.started_by, s.limit_days, s.limit_defined, s.answered, s.answered_day, s.answered_by"
+    " s.started_by, s.limit_days, s.limit_defined, s.closed, s.closed_day, s.closed_by,"
+    " s.closed_agency"
     " FROM challenge c JOIN challenge_stage s"
     " ON s.partnership = c.partnership AND s.challenge = c.challenge"
 )
@@ -187,7 +221,7 @@ class ChallengeView(ClockedView):
         " partnership TEXT NOT NULL, challenge TEXT NOT NULL, stage INTEGER NOT NULL,"
         " started {bigint} NOT NULL, started_day TEXT NOT NULL, started_by TEXT NOT NULL,"
         " limit_days INTEGER NOT NULL, limit_defined INTEGER NOT NULL,"
-        " answered {bigint}, answered_day TEXT, answered_by TEXT,"
+        " closed {bigint}, closed_day TEXT, closed_by TEXT, closed_agency TEXT,"
         " PRIMARY KEY (partnership, challenge, stage))",
     )
 
@@ -228,11 +262,13 @@ class ChallengeView(ClockedView):
     def on_ChallengeResponded(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ChallengeResponded, event.fact)
         tx.execute(
-            "UPDATE challenge_stage SET answered = ?, answered_day = ?, answered_by = 'responded'"
-            " WHERE partnership = ? AND challenge = ? AND stage = ? AND answered IS NULL",
+            "UPDATE challenge_stage SET closed = ?, closed_day = ?, closed_by = 'responded',"
+            " closed_agency = ?"
+            " WHERE partnership = ? AND challenge = ? AND stage = ? AND closed IS NULL",
             (
                 event.occurred_us,
                 local_date(fact.occurred_at).isoformat(),
+                fact.by_agency,
                 event.partnership,
                 event.ident,
                 fact.stage,
@@ -242,15 +278,16 @@ class ChallengeView(ClockedView):
     def on_ChallengeEscalated(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ChallengeEscalated, event.fact)
         day = local_date(fact.occurred_at).isoformat()
-        self._stop_open_stage(tx, event, day, "escalated")
+        self._stop_open_stage(tx, event, day, "escalated", fact.by_agency)
         self._start_stage(tx, event, fact.to_stage, "escalated", day)
 
     def on_ChallengeResolved(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ChallengeResolved, event.fact)
-        self._end(tx, event, "resolved", fact.outcome.value)
+        self._end(tx, event, "resolved", fact.outcome.value, None)
 
     def on_ChallengeWithdrawn(self, tx: Tx, event: Envelope) -> None:
-        self._end(tx, event, "withdrawn", None)
+        fact = cast(ChallengeWithdrawn, event.fact)
+        self._end(tx, event, "withdrawn", None, fact.by_agency)
 
     def _end(
         self,
@@ -258,9 +295,10 @@ class ChallengeView(ClockedView):
         event: Envelope,
         status: Literal["resolved", "withdrawn"],
         outcome: str | None,
+        agency: str | None,
     ) -> None:
         day = local_date(event.fact.occurred_at).isoformat()
-        self._stop_open_stage(tx, event, day, status)
+        self._stop_open_stage(tx, event, day, status, agency)
         tx.execute(
             "UPDATE challenge SET status = ?, outcome = ?, ended = ?, ended_day = ?"
             " WHERE partnership = ? AND challenge = ?",
@@ -268,13 +306,15 @@ class ChallengeView(ClockedView):
         )
 
     @staticmethod
-    def _stop_open_stage(tx: Tx, event: Envelope, day: str, answered_by: AnsweredBy) -> None:
+    def _stop_open_stage(
+        tx: Tx, event: Envelope, day: str, closed_by: ClosedBy, agency: str | None
+    ) -> None:
         # Earlier stages were stopped when the challenge left them: only the current
-        # stage can still be unanswered.
+        # stage can still be open.
         tx.execute(
-            "UPDATE challenge_stage SET answered = ?, answered_day = ?, answered_by = ?"
-            " WHERE partnership = ? AND challenge = ? AND answered IS NULL",
-            (event.occurred_us, day, answered_by, event.partnership, event.ident),
+            "UPDATE challenge_stage SET closed = ?, closed_day = ?, closed_by = ?,"
+            " closed_agency = ? WHERE partnership = ? AND challenge = ? AND closed IS NULL",
+            (event.occurred_us, day, closed_by, agency, event.partnership, event.ident),
         )
 
     def _start_stage(
@@ -306,8 +346,8 @@ class ChallengeView(ClockedView):
         role: Role | None = None,
         case: str | None = None,
         matter: str | None = None,
-        date_from: date | None = None,
-        date_to: date | None = None,
+        date_from: Day | None = None,
+        date_to: Day | None = None,
         status: Status | None = None,
     ) -> list[ChallengeSummary]:
         """The partnership's challenges in the order raised, with their stages.
@@ -330,7 +370,7 @@ class ChallengeView(ClockedView):
             check_choice("matter", matter, _MATTERS, "a challenge matter")
         if status is not None:
             check_choice("status", status, _STATUSES, "a status")
-        check_range(date_from, date_to)
+        date_from, date_to = check_range(date_from, date_to)
 
         where = Where("c.partnership = ?", partnership)
         if agency is not None and role is None:
@@ -343,17 +383,17 @@ class ChallengeView(ClockedView):
         where.days("c.raised_day", date_from, date_to)
         return self._summaries(partnership, where, None)
 
-    def open_challenges(self, partnership: str, *, as_of: date) -> list[ChallengeSummary]:
+    def open_challenges(self, partnership: str, *, as_of: Day) -> list[ChallengeSummary]:
         """The challenges open on ``as_of`` as they stood then; open stages say days overdue."""
         check_id("partnership", partnership)
-        check_day("as_of", as_of)
+        as_of = check_day("as_of", as_of)
         day = as_of.isoformat()
         where = Where("c.partnership = ? AND c.raised_day <= ?", partnership, day)
         where.add("(c.ended_day IS NULL OR c.ended_day > ?)", day)
         return self._summaries(partnership, where, as_of)
 
     def by_agency(
-        self, partnership: str, *, as_of: date | None = None
+        self, partnership: str, *, as_of: Day | None = None
     ) -> list[AgencyChallengeCounts]:
         """Per agency, its challenges raised and received as they stood on ``as_of``.
 
@@ -361,11 +401,11 @@ class ChallengeView(ClockedView):
         challenge by then are listed, in name order.
         """
         check_id("partnership", partnership)
-        as_of = self._as_of(as_of)
+        day = self._as_of(as_of)
         summaries = self._summaries(
             partnership,
-            Where("c.partnership = ? AND c.raised_day <= ?", partnership, as_of.isoformat()),
-            as_of,
+            Where("c.partnership = ? AND c.raised_day <= ?", partnership, day.isoformat()),
+            day,
         )
         tallies: dict[str, _Tally] = defaultdict(_Tally)
         for c in summaries:
@@ -384,7 +424,7 @@ class ChallengeView(ClockedView):
                 receiver.resolved_received[c.outcome] += 1
             receiver.late += sum(1 for s in c.stages if s.late)
             receiver.overdue += sum(
-                1 for s in c.stages if s.days_overdue is not None and as_of > s.due_on
+                1 for s in c.stages if s.days_overdue is not None and day > s.due_on
             )
         return [tallies[agency].counts(agency) for agency in sorted(tallies)]
 
@@ -451,11 +491,12 @@ def _summary(
     if as_of is not None and ended_on is not None and ended_on > as_of:
         status, outcome, ended, ended_on = "open", None, None, None
     stages = [
-        _stage(row[11:], calendar, as_of)
+        _stage(row[11:], str(against_agency), calendar, as_of)
         for row in rows
         if as_of is None or date.fromisoformat(str(row[13])) <= as_of
     ]
     reached = max(s.stage for s in stages)
+    raised_on = date.fromisoformat(str(raised_day))
     return ChallengeSummary(
         challenge=str(challenge),
         by_agency=str(by_agency),
@@ -463,7 +504,7 @@ def _summary(
         matter=str(matter),
         case=case,
         raised_at=from_micros(int(raised)),
-        raised_on=date.fromisoformat(str(raised_day)),
+        raised_on=raised_on,
         current_stage=reached,
         stage_reached=reached,
         status=status,
@@ -471,15 +512,20 @@ def _summary(
         ended_at=_instant(ended),
         ended_on=ended_on,
         stages=stages,
+        working_days_to_resolve=None
+        if status != "resolved" or ended_on is None
+        else calendar.working_days_between(raised_on, ended_on),
     )
 
 
-def _stage(row: Sequence[Any], calendar: WorkingCalendar, as_of: date | None) -> StageTiming:
+def _stage(
+    row: Sequence[Any], against_agency: str, calendar: WorkingCalendar, as_of: date | None
+) -> StageTiming:
     stage, started, started_day, started_by, limit, defined = row[:6]
-    answered, answered_day, answered_by = row[6:]
+    closed, closed_day, closed_by, closed_agency = row[6:]
     started_on = date.fromisoformat(str(started_day))
     due_on = calendar.add_working_days(started_on, int(limit))
-    answered_on = _day(answered_day)
+    closed_on = _day(closed_day)
     base = StageTiming(
         stage=int(stage),
         started_at=from_micros(int(started)),
@@ -489,19 +535,34 @@ def _stage(row: Sequence[Any], calendar: WorkingCalendar, as_of: date | None) ->
         limit_defined=bool(defined),
         due_on=due_on,
     )
-    if answered_on is None or (as_of is not None and answered_on > as_of):
+    if closed_on is None or (as_of is not None and closed_on > as_of):
         if as_of is None:
             return base
         return msgspec.structs.replace(base, days_overdue=_past_due(due_on, as_of, calendar))
+    answered = closed_by == "responded"
     return msgspec.structs.replace(
         base,
-        answered_at=_instant(answered),
-        answered_on=answered_on,
-        answered_by=answered_by,
-        working_days_taken=calendar.working_days_between(started_on, answered_on),
-        late=answered_on > due_on,
-        working_days_late=_past_due(due_on, answered_on, calendar),
+        status=_stage_status(closed_by, closed_agency, against_agency),
+        answered_at=_instant(closed) if answered else None,
+        answered_on=closed_on if answered else None,
+        closed_at=_instant(closed),
+        closed_on=closed_on,
+        closed_by=closed_by,
+        working_days_taken=calendar.working_days_between(started_on, closed_on),
+        late=closed_on > due_on,
+        working_days_late=_past_due(due_on, closed_on, calendar),
     )
+
+
+def _stage_status(closed_by: str, closed_agency: Any, against_agency: str) -> StageStatus:
+    """How a closed stage went: answered only by a response from the agency challenged."""
+    if closed_by == "responded":
+        return "answered"
+    if closed_by == "escalated":
+        return (
+            "escalated_by_challenged" if closed_agency == against_agency else "escalated_unanswered"
+        )
+    return "resolved" if closed_by == "resolved" else "withdrawn"
 
 
 def _past_due(due_on: date, day: date, calendar: WorkingCalendar) -> int:

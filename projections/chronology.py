@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import msgspec
 
-from projections._checks import check_id, check_instant
+from projections._checks import Instant, check_id, check_optional_instant
 from projections._describe import describe
 from projections._store import Tx, ViewStore, to_micros
 from projections._view import Envelope, View
@@ -198,13 +198,12 @@ class ChronologyView(View):
     # -- querying ------------------------------------------------------------------
 
     def chronology(
-        self, partnership: str, case: str, *, as_of: datetime | None = None
+        self, partnership: str, case: str, *, as_of: Instant | None = None
     ) -> Chronology:
         """The case's chronology; with ``as_of``, only what the ledger had recorded by then."""
         check_id("partnership", partnership)
         check_id("case", case)
-        if as_of is not None:
-            check_instant("as_of", as_of)
+        as_of = check_optional_instant("as_of", as_of)
         bound = to_micros(as_of) if as_of is not None else 2**62
         # One row back: the database concatenates the entries in order, so a long case
         # costs one fetch and one decode rather than a Python object per row.

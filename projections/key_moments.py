@@ -12,6 +12,10 @@ Two questions reviews ask of every case:
   the case's closure) whether the child had been seen alone before it, when last,
   how many days before, and whether the child had been seen at all. A decision
   about the whole case asks it of every child of the case.
+* **Seen alone before the serious incident.** A ``SeriousIncidentNotified`` naming
+  the case is a key moment too: for each child of the case, whether it had been seen
+  alone before the local authority became aware of the incident (the rules and types
+  are in :mod:`projections._incidents`).
 
 **Protective actions** (:data:`PROTECTIVE_ACTIONS`, :data:`PROTECTIVE_OUTCOMES`): a
 strategy discussion, the start of a section 47 enquiry, an initial child
@@ -52,23 +56,37 @@ partnership's nation is kept in a small table and cached in memory.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import ClassVar, Final, Literal, TypeAlias, cast
+from typing import ClassVar, Final, cast
 
 import msgspec
 
-from projections._checks import check_id, check_range
+from projections._checks import Day, check_id, check_range
+from projections._incidents import ChildSeenAlone, Incident, IncidentCheck
+from projections._moments import (
+    CASE_CLOSED,
+    CONCERN,
+    DECISION,
+    KEY_DECISIONS,
+    PROTECTIVE_ACTIONS,
+    PROTECTIVE_OUTCOMES,
+    SIGHTINGS,
+    STORED_ACTIONS,
+    CaseMoments,
+    ConcernResponse,
+    DecisionCheck,
+    Row,
+    nearest_rank,
+    row_of,
+)
 from projections._partnerships import PartnershipTable
-from projections._store import Tx, ViewStore, from_micros
+from projections._store import Tx, ViewStore, to_micros
 from projections._view import Envelope, View
 from projections.calendar import WorkingCalendar, calendar_for, local_date
 from schemas import (
-    ActionKind,
     ActionOutcome,
     ActionRecorded,
     CaseOpened,
@@ -76,6 +94,7 @@ from schemas import (
     ChildIdentifierUnlinked,
     ConcernRaised,
     PartnershipEstablished,
+    SeriousIncidentNotified,
 )
 
 __all__ = [
@@ -84,101 +103,27 @@ __all__ = [
     "PROTECTIVE_ACTIONS",
     "PROTECTIVE_OUTCOMES",
     "CaseKeyMoments",
+    "ChildSeenAlone",
     "ConcernResponse",
     "DecisionCheck",
     "DecisionCount",
+    "IncidentCheck",
     "KeyMomentSummary",
     "KeyMomentView",
 ]
 
-#: Actions that protect a child whatever their outcome.
-PROTECTIVE_ACTIONS: Final[frozenset[str]] = frozenset(
-    {
-        ActionKind.STRATEGY_DISCUSSION.value,
-        ActionKind.SECTION47_STARTED.value,
-        ActionKind.INITIAL_CONFERENCE.value,
-        ActionKind.PROTECTION_PLAN_STARTED.value,
-    }
-)
-#: Outcomes that make a ``referral_decision`` a protective action.
-PROTECTIVE_OUTCOMES: Final[frozenset[str]] = frozenset(
-    {
-        ActionOutcome.SECTION47.value,
-        ActionOutcome.PROTECTION_PLAN.value,
-        ActionOutcome.SECTION17.value,
-    }
-)
-#: The decision kind a ``CaseClosed`` is reported as.
-CASE_CLOSED: Final = "case_closed"
-#: The key decisions, in the order the summary lists them.
-KEY_DECISIONS: Final[tuple[str, ...]] = (
-    ActionKind.STRATEGY_DISCUSSION.value,
-    ActionKind.INITIAL_CONFERENCE.value,
-    ActionKind.REVIEW_CONFERENCE.value,
-    CASE_CLOSED,
-)
-_SIGHTINGS: Final[frozenset[str]] = frozenset(
-    {ActionKind.CHILD_SEEN.value, ActionKind.HOME_VISIT.value}
-)
-_CONCERN: Final = "concern"
-_REFERRAL: Final = ActionKind.REFERRAL_RECEIVED.value
-_DECISION: Final = ActionKind.REFERRAL_DECISION.value
-#: Actions worth a row: concerns come from ``ConcernRaised``, closures from ``CaseClosed``.
-_STORED_ACTIONS: Final[frozenset[str]] = frozenset(
-    {*PROTECTIVE_ACTIONS, *KEY_DECISIONS, *_SIGHTINGS, _REFERRAL}
-)
-_US_PER_HOUR: Final = 3_600_000_000
 _PARTNERSHIPS: Final = "km_nation"
-
-ConcernSource: TypeAlias = Literal["concern", "referral"]
-
-
-class ConcernResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """A concern and the first protective action at or after it (``None`` fields: none yet)."""
-
-    source: ConcernSource
-    concern: str | None
-    kind: str
-    child: str | None
-    raised_at: datetime
-    sequence: int
-    action: str | None = None
-    outcome: str | None = None
-    action_at: datetime | None = None
-    action_sequence: int | None = None
-    hours: float | None = None
-    working_days: int | None = None
-
-
-class DecisionCheck(msgspec.Struct, frozen=True, kw_only=True):
-    """A key decision and what was known of the child's being seen before it.
-
-    For a decision naming no child (``child`` is ``None``) on a case of several
-    children, ``seen_alone_before`` holds only when every child of the case had been
-    seen alone, and ``last_seen_alone_at`` is then the least recent of their last
-    sightings alone.
-    """
-
-    decision: str
-    outcome: str | None
-    child: str | None
-    decided_at: datetime
-    sequence: int
-    seen_alone_before: bool
-    last_seen_alone_at: datetime | None
-    days_since_seen_alone: int | None
-    seen_before: bool
-    #: References of the children the decision is about who had not been seen alone.
-    children_not_seen_alone: list[str]
 
 
 class CaseKeyMoments(msgspec.Struct, frozen=True, kw_only=True):
-    """A case's concerns with their first protective action, and its key decisions."""
+    """A case's concerns with their first protective action, its key decisions, and the
+    serious incidents notified about it."""
 
     partnership: str
     case: str
     concerns: list[ConcernResponse]
     decisions: list[DecisionCheck]
+    incidents: list[IncidentCheck] = msgspec.field(default_factory=list)
 
 
 class DecisionCount(msgspec.Struct, frozen=True, kw_only=True):
@@ -209,26 +154,23 @@ class KeyMomentSummary(msgspec.Struct, frozen=True, kw_only=True):
     median_working_days: float | None
     decisions: list[DecisionCount]
     decisions_without_seen_alone: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    seq: int
-    occurred: int
-    kind: str
-    child: str | None
-    outcome: str | None
-    concern: str | None
-    concern_kind: str | None
-    seen: bool
-    seen_alone: bool
+    #: Serious incidents about the partnership's cases the LA became aware of in the range.
+    incidents: int = 0
+    #: Those before which some child of the case had not been seen alone.
+    incidents_without_seen_alone: int = 0
 
 
 class KeyMomentView(View):
     """The ``key_moments`` view."""
 
     name: str = "key_moments"
-    table_names: ClassVar[tuple[str, ...]] = ("km_event", "km_child", "km_link", _PARTNERSHIPS)
+    table_names: ClassVar[tuple[str, ...]] = (
+        "km_event",
+        "km_child",
+        "km_link",
+        "km_incident",
+        _PARTNERSHIPS,
+    )
     tables: ClassVar[tuple[str, ...]] = (
         "CREATE TABLE IF NOT EXISTS km_event ("
         " partnership TEXT NOT NULL, case_id TEXT NOT NULL, seq {bigint} NOT NULL,"
@@ -241,6 +183,10 @@ class KeyMomentView(View):
         "CREATE TABLE IF NOT EXISTS km_link ("
         " partnership TEXT NOT NULL, case_id TEXT NOT NULL, child TEXT NOT NULL,"
         " linked TEXT NOT NULL, PRIMARY KEY (partnership, case_id, child, linked))",
+        "CREATE TABLE IF NOT EXISTS km_incident ("
+        " partnership TEXT NOT NULL, case_id TEXT NOT NULL, review TEXT NOT NULL,"
+        " seq {bigint} NOT NULL, aware {bigint} NOT NULL, incident TEXT NOT NULL,"
+        " child TEXT NOT NULL, PRIMARY KEY (partnership, case_id, review))",
         PartnershipTable.ddl(_PARTNERSHIPS),
     )
 
@@ -283,22 +229,40 @@ class KeyMomentView(View):
     def on_ConcernRaised(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ConcernRaised, event.fact)
         child = fact.child if isinstance(fact.child, str) else None
-        self._insert(tx, event, _CONCERN, child, None, fact.concern, fact.kind.value, 0, 0)
+        self._insert(tx, event, CONCERN, child, None, fact.concern, fact.kind.value, 0, 0)
 
     def on_ActionRecorded(self, tx: Tx, event: Envelope) -> None:
         fact = cast(ActionRecorded, event.fact)
         action = fact.action.value
         outcome = fact.outcome.value if isinstance(fact.outcome, ActionOutcome) else None
-        if action not in _STORED_ACTIONS and not (
-            action == _DECISION and outcome in PROTECTIVE_OUTCOMES
+        if action not in STORED_ACTIONS and not (
+            action == DECISION and outcome in PROTECTIVE_OUTCOMES
         ):
             return
         child = fact.child if isinstance(fact.child, str) else None
         alone = fact.seen_alone is True
         seen = alone or fact.seen is True
-        if action in _SIGHTINGS and not seen:
+        if action in SIGHTINGS and not seen:
             return  # a visit that did not see the child counts for nothing here
         self._insert(tx, event, action, child, outcome, None, None, int(seen), int(alone))
+
+    def on_SeriousIncidentNotified(self, tx: Tx, event: Envelope) -> None:
+        fact = cast(SeriousIncidentNotified, event.fact)
+        if not isinstance(fact.case, str):
+            return  # an incident about no case is no key moment of one
+        tx.insert_later(
+            "INSERT INTO km_incident (partnership, case_id, review, seq, aware, incident, child)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.partnership,
+                fact.case,
+                event.ident,
+                event.seq,
+                to_micros(fact.became_aware_at),
+                fact.incident.value,
+                fact.child,
+            ),
+        )
 
     def on_CaseClosed(self, tx: Tx, event: Envelope) -> None:
         self._insert(tx, event, CASE_CLOSED, None, None, None, None, 0, 0)
@@ -332,9 +296,14 @@ class KeyMomentView(View):
                 "SELECT child, linked FROM km_link WHERE partnership = ? AND case_id = ?",
                 (partnership, case),
             )
+            incidents = tx.fetchall(
+                "SELECT review, seq, aware, incident, child FROM km_incident"
+                " WHERE partnership = ? AND case_id = ? ORDER BY aware, seq",
+                (partnership, case),
+            )
             calendar = self._calendar(tx, partnership)
-        moments = _CaseMoments(
-            [_row(r) for r in rows],
+        moments = CaseMoments(
+            [row_of(r) for r in rows],
             children=[str(c) for (c,) in children],
             links=[(str(a), str(b)) for a, b in links],
         )
@@ -343,23 +312,25 @@ class KeyMomentView(View):
             case=case,
             concerns=moments.concerns(calendar),
             decisions=moments.decisions(),
+            incidents=moments.incidents([_incident(r) for r in incidents]),
         )
 
     def summary(
         self,
         partnership: str,
         *,
-        date_from: date | None = None,
-        date_to: date | None = None,
+        date_from: Day | None = None,
+        date_to: Day | None = None,
     ) -> KeyMomentSummary:
-        """Counts and delays over the concerns and decisions whose London date is in the range.
+        """Counts and delays over the concerns, decisions and serious incidents (by the day the
+        LA became aware) whose London date is in the range.
 
         Matching uses every row of a case, so a sighting before ``date_from`` still
         counts for a decision inside the range, and a protective action after
         ``date_to`` still answers a concern inside it.
         """
         check_id("partnership", partnership)
-        check_range(date_from, date_to)
+        first, last = check_range(date_from, date_to)
         with self.view.reading() as tx:
             rows = tx.fetchall(
                 f"SELECT case_id, {_COLUMNS} FROM km_event WHERE partnership = ?"  # noqa: S608 -- constant column list
@@ -378,28 +349,40 @@ class KeyMomentView(View):
                 "SELECT case_id, child, linked FROM km_link WHERE partnership = ?", (partnership,)
             ):
                 links[str(case)].append((str(child), str(linked)))
+            incidents: dict[str, list[Incident]] = defaultdict(list)
+            for case, *incident in tx.fetchall(
+                "SELECT case_id, review, seq, aware, incident, child FROM km_incident"
+                " WHERE partnership = ? ORDER BY case_id, aware, seq",
+                (partnership,),
+            ):
+                incidents[str(case)].append(_incident(incident))
             calendar = self._calendar(tx, partnership)
-        by_case: dict[str, list[_Row]] = defaultdict(list)
+        by_case: dict[str, list[Row]] = defaultdict(list)
         for r in rows:
-            by_case[str(r[0])].append(_row(r[1:]))
+            by_case[str(r[0])].append(row_of(r[1:]))
 
         def in_range(instant: datetime) -> bool:
             day = local_date(instant)
-            return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
+            return (first is None or day >= first) and (last is None or day <= last)
 
         cases = 0
         concerns: list[ConcernResponse] = []
         decisions: list[DecisionCheck] = []
-        for case, case_rows in by_case.items():
-            moments = _CaseMoments(
-                case_rows, children=children.get(case, ()), links=links.get(case, ())
+        notified: list[IncidentCheck] = []
+        for case in sorted(by_case.keys() | incidents.keys()):
+            moments = CaseMoments(
+                by_case.get(case, []), children=children.get(case, ()), links=links.get(case, ())
             )
             chosen = [c for c in moments.concerns(calendar) if in_range(c.raised_at)]
             made = [d for d in moments.decisions() if in_range(d.decided_at)]
-            if chosen or made:
+            known = [
+                i for i in moments.incidents(incidents.get(case, [])) if in_range(i.became_aware_at)
+            ]
+            if chosen or made or known:
                 cases += 1
             concerns += chosen
             decisions += made
+            notified += known
         answered = [c for c in concerns if c.hours is not None]
         hours = sorted(cast(float, c.hours) for c in answered)
         days = [c.working_days for c in answered if c.working_days is not None]
@@ -416,17 +399,19 @@ class KeyMomentView(View):
         ]
         return KeyMomentSummary(
             partnership=partnership,
-            date_from=date_from,
-            date_to=date_to,
+            date_from=first,
+            date_to=last,
             cases=cases,
             concerns=len(concerns),
             concerns_with_action=len(answered),
             concerns_without_action=len(concerns) - len(answered),
             median_hours=statistics.median(hours) if hours else None,
-            p90_hours=_nearest_rank(hours, 0.9),
+            p90_hours=nearest_rank(hours, 0.9),
             median_working_days=float(statistics.median(days)) if days else None,
             decisions=counts,
             decisions_without_seen_alone=sum(c.without_seen_alone for c in counts),
+            incidents=len(notified),
+            incidents_without_seen_alone=sum(1 for i in notified if not i.seen_alone_before),
         )
 
     def _calendar(self, tx: Tx, partnership: str) -> WorkingCalendar | None:
@@ -438,153 +423,7 @@ class KeyMomentView(View):
 _COLUMNS: Final = "seq, occurred, kind, child, outcome, concern, concern_kind, seen, seen_alone"
 
 
-def _row(r: Sequence[object]) -> _Row:
-    return _Row(
-        seq=int(cast(int, r[0])),
-        occurred=int(cast(int, r[1])),
-        kind=str(r[2]),
-        child=None if r[3] is None else str(r[3]),
-        outcome=None if r[4] is None else str(r[4]),
-        concern=None if r[5] is None else str(r[5]),
-        concern_kind=None if r[6] is None else str(r[6]),
-        seen=bool(r[7]),
-        seen_alone=bool(r[8]),
-    )
-
-
-class _CaseMoments:
-    """One case's rows in ``occurred_at`` order, and the matching rules of the module."""
-
-    def __init__(
-        self, rows: list[_Row], *, children: Sequence[str], links: Iterable[tuple[str, str]]
-    ) -> None:
-        self.rows = rows
-        #: The children ``CaseOpened`` listed, in its order.
-        self.children = children
-        self.one_child = len(children) == 1
-        self._parent: dict[str, str] = {}
-        for a, b in links:
-            self._parent[self._root(a)] = self._root(b)
-
-    def _root(self, token: str) -> str:
-        while (parent := self._parent.get(token, token)) != token:
-            token = parent
-        return token
-
-    def _same(self, a: str, b: str) -> bool:
-        return a == b or self._root(a) == self._root(b)
-
-    def concerns(self, calendar: WorkingCalendar | None) -> list[ConcernResponse]:
-        protective = [r for r in self.rows if _is_protective(r)]
-        referral = next((r for r in self.rows if r.kind == _REFERRAL), None)
-        out: list[ConcernResponse] = []
-        for r in self.rows:
-            if r.kind == _CONCERN:
-                source: ConcernSource = "concern"
-            elif r is referral:
-                source = "referral"
-            else:
-                continue
-            found = next(
-                (
-                    p
-                    for p in protective
-                    if p.occurred >= r.occurred
-                    and (p.child is None or r.child is None or self._same(p.child, r.child))
-                ),
-                None,
-            )
-            raised = from_micros(r.occurred)
-            acted = None if found is None else from_micros(found.occurred)
-            out.append(
-                ConcernResponse(
-                    source=source,
-                    concern=r.concern,
-                    kind=r.concern_kind or r.kind,
-                    child=r.child,
-                    raised_at=raised,
-                    sequence=r.seq,
-                    action=None if found is None else found.kind,
-                    outcome=None if found is None else found.outcome,
-                    action_at=acted,
-                    action_sequence=None if found is None else found.seq,
-                    hours=None if found is None else (found.occurred - r.occurred) / _US_PER_HOUR,
-                    working_days=None
-                    if calendar is None or acted is None
-                    else calendar.working_days_between(local_date(raised), local_date(acted)),
-                )
-            )
-        return out
-
-    def decisions(self) -> list[DecisionCheck]:
-        out: list[DecisionCheck] = []
-        sightings = [r for r in self.rows if r.seen]
-        every_child = self._every_child()
-        for d in self.rows:
-            if d.kind not in KEY_DECISIONS:
-                continue
-            before = [s for s in sightings if s.occurred < d.occurred and self._sees(s, d)]
-            alone = [s for s in before if s.seen_alone]
-            children = every_child if d.child is None else {}
-            if children:
-                # Sightings are in time order: each child's last sighting alone wins.
-                last_alone = {self._child_seen(s): s.occurred for s in alone}
-                missing = [ref for root, ref in children.items() if root not in last_alone]
-                last_us = None if missing else min(last_alone[root] for root in children)
-            else:
-                missing = [] if alone or d.child is None else [d.child]
-                last_us = alone[-1].occurred if alone else None
-            decided = from_micros(d.occurred)
-            last = None if last_us is None else from_micros(last_us)
-            out.append(
-                DecisionCheck(
-                    decision=d.kind,
-                    outcome=d.outcome,
-                    child=d.child,
-                    decided_at=decided,
-                    sequence=d.seq,
-                    seen_alone_before=last is not None,
-                    last_seen_alone_at=last,
-                    days_since_seen_alone=None
-                    if last is None
-                    else (local_date(decided) - local_date(last)).days,
-                    seen_before=bool(before),
-                    children_not_seen_alone=missing,
-                )
-            )
-        return out
-
-    def _every_child(self) -> dict[str, str]:
-        """The case's children, one per group of linked tokens: the group's root token to
-        the reference shown for it (``CaseOpened``'s token, else the first named)."""
-        found: dict[str, str] = {}
-        named = (r.child for r in self.rows if r.child is not None)
-        for token in (*self.children, *named):
-            found.setdefault(self._root(token), token)
-        return found
-
-    def _child_seen(self, sighting: _Row) -> str | None:
-        """The root token of the child ``sighting`` saw (``None``: no child in particular)."""
-        if sighting.child is not None:
-            return self._root(sighting.child)
-        return self._root(self.children[0]) if self.one_child else None
-
-    def _sees(self, sighting: _Row, decision: _Row) -> bool:
-        """Whether ``sighting`` saw the child ``decision`` is about (see the module's rules)."""
-        if decision.child is None:
-            return True
-        if sighting.child is None:
-            return self.one_child
-        return self._same(sighting.child, decision.child)
-
-
-def _is_protective(r: _Row) -> bool:
-    if r.kind in PROTECTIVE_ACTIONS:
-        return True
-    return r.kind == _DECISION and r.outcome in PROTECTIVE_OUTCOMES
-
-
-def _nearest_rank(ordered: list[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
+def _incident(r: Sequence[object]) -> Incident:
+    """A stored incident from its columns: review, seq, aware, incident, child."""
+    review, seq, aware, kind, child = r
+    return Incident(str(review), int(cast(int, seq)), int(cast(int, aware)), str(kind), str(child))

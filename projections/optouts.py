@@ -49,7 +49,14 @@ from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
 
 import msgspec
 
-from projections._checks import check_choice, check_day, check_id, check_int, check_range
+from projections._checks import (
+    Day,
+    check_choice,
+    check_id,
+    check_int,
+    check_optional_day,
+    check_range,
+)
 from projections._store import Tx, from_micros, to_micros
 from projections._view import ClockedView, Envelope, Where
 from projections.calendar import local_date
@@ -325,10 +332,10 @@ class OptOutView(ClockedView):
         agency: str | None = None,
         kind: str | None = None,
         case: str | None = None,
-        date_from: date | None = None,
-        date_to: date | None = None,
+        date_from: Day | None = None,
+        date_to: Day | None = None,
         standing: Standing | None = None,
-        as_of: date | None = None,
+        as_of: Day | None = None,
     ) -> list[OptOutEntry]:
         """The register's entries, in date order, filtered by any of the arguments.
 
@@ -346,9 +353,8 @@ class OptOutView(ClockedView):
             check_choice("kind", kind, _KINDS, "a kind of opt-out")
         if standing is not None:
             check_choice("standing", standing, _STANDINGS, "a standing")
-        check_range(date_from, date_to)
-        if as_of is not None:
-            check_day("as_of", as_of)
+        date_from, date_to = check_range(date_from, date_to)
+        as_of = check_optional_day("as_of", as_of)
 
         where = Where("e.partnership = ?", partnership)
         where.equal("e.agency", agency)
@@ -443,7 +449,7 @@ class OptOutView(ClockedView):
         *,
         threshold: int = 3,
         within_days: int = 365,
-        as_of: date | None = None,
+        as_of: Day | None = None,
         include_decisions_not_to_share: bool = False,
     ) -> list[RepeatPattern]:
         """Agencies that refused at least ``threshold`` times in ``within_days`` days to ``as_of``.
@@ -461,13 +467,13 @@ class OptOutView(ClockedView):
             field = "include_decisions_not_to_share"
             msg = f"{field} {include_decisions_not_to_share!r} is not a bool; rule: True or False"
             raise InvalidViewQuery(msg, field=field)
-        as_of = self._as_of(as_of)
-        window_from = as_of - timedelta(days=within_days - 1)
+        day = self._as_of(as_of)
+        window_from = day - timedelta(days=within_days - 1)
         with self.view.reading() as tx:
             rows = tx.fetchall(
                 "SELECT agency, kind, basis, day FROM optout_entry WHERE partnership = ?"
                 " AND kind <> ? AND day >= ? AND day <= ? ORDER BY agency, day",
-                (partnership, RECOMMENDATION_REJECTED, window_from.isoformat(), as_of.isoformat()),
+                (partnership, RECOMMENDATION_REJECTED, window_from.isoformat(), day.isoformat()),
             )
         by_agency: dict[str, list[Sequence[Any]]] = defaultdict(list)
         for row in rows:
@@ -494,7 +500,7 @@ class OptOutView(ClockedView):
                     first_on=date.fromisoformat(str(refusals[0][3])),
                     last_on=date.fromisoformat(str(refusals[-1][3])),
                     window_from=window_from,
-                    window_to=as_of,
+                    window_to=day,
                 )
             )
         return patterns

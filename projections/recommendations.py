@@ -43,7 +43,7 @@ from typing import ClassVar, Final, Literal, TypeAlias, cast
 
 import msgspec
 
-from projections._checks import check_choice, check_id, check_int
+from projections._checks import Day, check_choice, check_id, check_int
 from projections._store import Tx, from_micros, to_micros
 from projections._view import ClockedView, Envelope, Where
 from projections.calendar import LONDON, local_date
@@ -282,7 +282,7 @@ class RecommendationView(ClockedView):
         owner: str | None = None,
         status: RecommendationState | None = None,
         theme: Theme | str | None = None,
-        as_of: date | None = None,
+        as_of: Day | None = None,
     ) -> list[RecommendationStatus]:
         """The partnership's recommendations at the end of ``as_of``, filtered, by review and issue.
 
@@ -332,7 +332,7 @@ class RecommendationView(ClockedView):
                 out.append(found)
         return out
 
-    def reviews(self, partnership: str, *, as_of: date | None = None) -> list[ReviewSummary]:
+    def reviews(self, partnership: str, *, as_of: Day | None = None) -> list[ReviewSummary]:
         """Every review notified by the end of ``as_of``, with its recommendations counted."""
         check_id("partnership", partnership)
         day = self._as_of(as_of)

@@ -44,7 +44,7 @@ from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 
-from projections._checks import check_choice, check_id
+from projections._checks import Day, check_choice, check_day, check_id
 from projections._partnerships import PartnershipTable
 from projections._store import Tx, ViewStore, to_micros
 from projections._view import Envelope, View, Where
@@ -210,13 +210,14 @@ class TimelinessView(View):
         self,
         partnership: str,
         *,
-        as_of: date,
+        as_of: Day,
         rule: str | None = None,
         agency: str | None = None,
         status: Status | None = None,
     ) -> list[ClockRow]:
         """Every clock of the partnership started by ``as_of``, with its status as of then."""
         check_id("partnership", partnership)
+        as_of = check_day("as_of", as_of)
         if rule is not None:
             check_choice("rule", rule, tuple(self._titles), "a timescale rule")
         where = Where("partnership = ? AND on_date <= ?", partnership, as_of.isoformat())
@@ -264,8 +265,10 @@ class TimelinessView(View):
             clocks.append(open_)
         return clocks
 
-    def performance(self, partnership: str, *, as_of: date) -> list[RulePerformance]:
+    def performance(self, partnership: str, *, as_of: Day) -> list[RulePerformance]:
         """Per agency and rule: on time, late and by how much, open and overdue, as of ``as_of``."""
+        check_id("partnership", partnership)
+        as_of = check_day("as_of", as_of)
         table: dict[tuple[str, str], list[ClockRow]] = {}
         for clock in self.clocks(partnership, as_of=as_of):
             table.setdefault((clock.agency, clock.rule), []).append(clock)

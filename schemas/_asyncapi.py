@@ -62,7 +62,9 @@ _UNION: Final = "LedgerEvent"
 
 _LEDGER_CHANNEL: Final = "ledger"
 _CASE_CHANNEL: Final = "caseEvents"
+_CHALLENGE_CHANNEL: Final = "challengeEvents"
 _RECEIVE_OPERATION: Final = "receiveCaseEvents"
+_RECEIVE_CHALLENGES: Final = "receiveChallengeEvents"
 _SERVER: Final = "production"
 
 
@@ -86,6 +88,7 @@ def asyncapi_document(
         raise ValueError(msg)
     schemas_, payloads = _component_schemas()
     case_tags = [tag for tag, cls in EVENT_TYPES.items() if cls.aggregate_kind == "case"]
+    challenge_tags = [tag for tag, cls in EVENT_TYPES.items() if cls.aggregate_kind == "challenge"]
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": _info(version if version is not None else _package_version()),
@@ -94,8 +97,12 @@ def asyncapi_document(
         "channels": {
             _LEDGER_CHANNEL: _ledger_channel(prefix, stream),
             _CASE_CHANNEL: _case_channel(prefix, stream, case_tags),
+            _CHALLENGE_CHANNEL: _challenge_channel(prefix, stream, challenge_tags),
         },
-        "operations": {_RECEIVE_OPERATION: _receive_operation(prefix, stream, case_tags)},
+        "operations": {
+            _RECEIVE_OPERATION: _receive_operation(prefix, stream, case_tags),
+            _RECEIVE_CHALLENGES: _receive_challenges(stream, challenge_tags),
+        },
         "components": {
             "schemas": schemas_,
             "messages": {tag: _message(tag, payloads[tag]) for tag in EVENT_TYPES},
@@ -231,6 +238,48 @@ def _case_channel(prefix: str, stream: str, case_tags: list[str]) -> dict[str, A
             "id": _id_parameter(),
         },
         "messages": {tag: {"$ref": f"#/components/messages/{tag}"} for tag in case_tags},
+    }
+
+
+def _challenge_channel(prefix: str, stream: str, challenge_tags: list[str]) -> dict[str, Any]:
+    delivery = delivery_stream(stream)
+    return {
+        "address": f"{delivery_prefix(prefix)}.{{agency}}.{{partnership}}.challenge.{{id}}",
+        "title": "Challenge events, delivered to an agency",
+        "summary": "The events of the challenges an agency raised or received.",
+        "description": (
+            f"The ledger service copies each event of a challenge of the stream `{stream}` "
+            "to the agency that raised it (`ChallengeRaised.by_agency`) and the agency it is "
+            f"against (`against_agency`), onto their own subjects of the stream `{delivery}`, "
+            "from the `ChallengeRaised` on. The fourth token is the word `challenge`, so these "
+            "subjects never meet a case's. Each message keeps the event's JSON and headers "
+            f"and adds `{HDR_SOURCE_SEQ}`, as for case events; the same consumer delivers both."
+        ),
+        "parameters": {
+            "agency": _id_parameter(),
+            "partnership": _partnership_parameter(),
+            "id": _id_parameter(),
+        },
+        "messages": {tag: {"$ref": f"#/components/messages/{tag}"} for tag in challenge_tags},
+    }
+
+
+def _receive_challenges(stream: str, challenge_tags: list[str]) -> dict[str, Any]:
+    consumer = consumer_name("{agency}")
+    return {
+        "action": "receive",
+        "channel": {"$ref": f"#/channels/{_CHALLENGE_CHANNEL}"},
+        "title": "Receive the events of your challenges",
+        "summary": "The same consumer as your cases' events also delivers your challenges'.",
+        "description": (
+            f"Challenge events arrive through the same consumer `{consumer}` on the stream "
+            f"`{delivery_stream(stream)}` as case events (see `{_RECEIVE_OPERATION}`), in "
+            "stream order, with the same acknowledgements; keep each challenge in order as "
+            "you keep each case."
+        ),
+        "messages": [
+            {"$ref": f"#/channels/{_CHALLENGE_CHANNEL}/messages/{tag}"} for tag in challenge_tags
+        ],
     }
 
 

@@ -26,7 +26,10 @@ subject sequence, atomic batches) are NATS's own contract and stay with the NATS
 (:func:`delivery_msg_id`) is the ledger's.
 
 **Delivery**: the stream ``<stream>_DELIVERY``, subjects
-``<prefix>-delivery.<agency>.<partnership>.<case>``, one durable pull consumer per agency
+``<prefix>-delivery.<agency>.<partnership>.<case>`` for a case's events and
+``<prefix>-delivery.<agency>.<partnership>.challenge.<challenge>`` for a challenge's
+(:func:`delivery_subject`, :func:`delivery_challenge_subject`; :func:`split_delivery_subject`
+reads either back), one durable pull consumer per agency
 ``agency_<agency>`` filtered to ``<prefix>-delivery.<agency>.>``, whose user's replies come
 under ``_INBOX_agency_<agency>``; each copy's ``Nats-Msg-Id`` is ``<source seq>.<agency>``
 so that a republish after a crash falls in the stream's duplicate window.
@@ -64,6 +67,7 @@ __all__ = [
     "aggregate_subject",
     "all_aggregates",
     "consumer_name",
+    "delivery_challenge_subject",
     "delivery_filter",
     "delivery_inbox",
     "delivery_msg_id",
@@ -77,6 +81,7 @@ __all__ = [
     "snapshot_stream",
     "split_aggregate_id",
     "split_delivery_msg_id",
+    "split_delivery_subject",
     "tracking_subject",
     "user_inbox",
 ]
@@ -207,6 +212,29 @@ def delivery_prefix(subject_prefix: str) -> str:
 def delivery_subject(subject_prefix: str, agency: str, partnership: str, case: str) -> str:
     """``<prefix>-delivery.<agency>.<partnership>.<case>``."""
     return f"{delivery_prefix(subject_prefix)}.{agency}.{partnership}.{case}"
+
+
+def delivery_challenge_subject(
+    subject_prefix: str, agency: str, partnership: str, challenge: str
+) -> str:
+    """``<prefix>-delivery.<agency>.<partnership>.challenge.<challenge>``: one token more
+    than a case's subject, so the two never meet."""
+    return f"{delivery_prefix(subject_prefix)}.{agency}.{partnership}.challenge.{challenge}"
+
+
+def split_delivery_subject(
+    delivery_prefix_: str, agency: str, subject: str
+) -> tuple[str, AggregateKind, str] | None:
+    """``(partnership, kind, id)`` of ``agency``'s delivery subject under ``delivery_prefix_``
+    (``ledger-delivery``), ``kind`` ``case`` or ``challenge``; None if it is neither."""
+    tokens = subject.split(".")
+    if len(tokens) < 4 or tokens[0] != delivery_prefix_ or tokens[1] != agency:
+        return None
+    if len(tokens) == 4:
+        return tokens[2], "case", tokens[3]
+    if len(tokens) == 5 and tokens[3] == "challenge":
+        return tokens[2], "challenge", tokens[4]
+    return None
 
 
 def delivery_filter(subject_prefix: str, agency: str) -> str:

@@ -31,6 +31,7 @@ from access_support import (
     stored,
     subscription_refused,
 )
+from ledger_scenario import establish
 from nats.js.api import ConsumerConfig
 from rich.pretty import pretty_repr
 
@@ -379,6 +380,9 @@ class TestServerConfig:
             fresh_server.reload()
 
 
+NORTHSHIRE = ("--partnership", "northshire")
+
+
 def ledger_command(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed ``ledger`` command in a process of its own, as a person would."""
     env = {
@@ -399,11 +403,20 @@ def ledger_command(*args: str, data_dir: Path) -> subprocess.CompletedProcess[st
     )
 
 
+def established(data_dir: Path) -> None:
+    """Establish northshire on the ledger of ``data_dir`` (la, police and health
+    registered), on an embedded server started for the while."""
+    settings = Settings(data_dir=data_dir, stream=STREAM, subject_prefix=PREFIX)
+    with open_ledger(settings, configure_logs=False) as running:
+        establish(running.ledger)
+
+
 class TestAgencyAddCommand:
     def test_it_writes_a_credentials_file_only_its_owner_reads_and_prints_its_path(
         self, tmp_path: Path
     ) -> None:
-        done = ledger_command("agency", "add", "police", data_dir=tmp_path)
+        established(tmp_path)
+        done = ledger_command("agency", "add", "police", *NORTHSHIRE, data_dir=tmp_path)
         assert done.returncode == 0, done.stderr
         path = Path(done.stdout.strip())
         assert path == tmp_path / "credentials" / "agency_police.json"
@@ -413,24 +426,64 @@ class TestAgencyAddCommand:
         assert credentials.password not in done.stderr
 
     def test_a_duplicate_names_the_agency_and_a_bad_id_is_not_echoed(self, tmp_path: Path) -> None:
-        assert ledger_command("agency", "add", "police", data_dir=tmp_path).returncode == 0
-        again = ledger_command("agency", "add", "police", data_dir=tmp_path)
+        established(tmp_path)
+        assert (
+            ledger_command("agency", "add", "police", *NORTHSHIRE, data_dir=tmp_path).returncode
+            == 0
+        )
+        again = ledger_command("agency", "add", "police", *NORTHSHIRE, data_dir=tmp_path)
         assert again.returncode == 1
         assert "error: agency 'police' already has a NATS user" in again.stderr
-        bad = ledger_command("agency", "add", "Jane Smith", data_dir=tmp_path)
+        bad = ledger_command("agency", "add", "Jane Smith", *NORTHSHIRE, data_dir=tmp_path)
         assert bad.returncode == 1
         assert "error: agency is not a valid agency id" in bad.stderr
         assert "Jane" not in bad.stderr  # a name typed where an id belongs is not echoed
-        assert [p.name for p in (tmp_path / "credentials").iterdir()] == ["agency_police.json"]
+        agencies = [p.name for p in (tmp_path / "credentials").glob("agency_*")]
+        assert agencies == ["agency_police.json"]
+
+    def test_an_agency_the_partnership_has_not_registered_is_refused_and_nothing_written(
+        self, tmp_path: Path
+    ) -> None:
+        established(tmp_path)  # la, police and health: no school
+        before = json.loads((tmp_path / "access.json").read_text())
+        refused = ledger_command("agency", "add", "school", *NORTHSHIRE, data_dir=tmp_path)
+        assert refused.returncode == 1
+        message = " ".join(refused.stderr.split())  # rich wraps long lines
+        assert "error: agency 'school' is not registered in partnership 'northshire'" in message
+        assert "/commands/RegisterAgency" in message  # how to register it
+        assert not (tmp_path / "credentials" / "agency_school.json").exists()
+        assert json.loads((tmp_path / "access.json").read_text()) == before
+
+    def test_a_partnership_the_ledger_does_not_hold_is_named_and_nothing_written(
+        self, tmp_path: Path
+    ) -> None:
+        established(tmp_path)
+        refused = ledger_command(
+            "agency", "add", "police", "--partnership", "southshire", data_dir=tmp_path
+        )
+        assert refused.returncode == 1
+        message = " ".join(refused.stderr.split())
+        assert "error: partnership 'southshire' is not established on this ledger" in message
+        assert "agency 'police'" in message
+        assert not (tmp_path / "credentials" / "agency_police.json").exists()
+
+    def test_the_partnership_is_required(self, tmp_path: Path) -> None:
+        usage = ledger_command("agency", "add", "police", data_dir=tmp_path)
+        assert usage.returncode == 2
+        assert "--partnership" in usage.stderr
 
     async def test_a_running_server_on_the_data_dir_reloads_and_lets_the_agency_in(
         self, tmp_path: Path
     ) -> None:
-        settings = Settings(data_dir=tmp_path, stream=STREAM, subject_prefix=PREFIX)
-        ensure_service_users(tmp_path, settings)
+        await asyncio.to_thread(established, tmp_path)
         with EmbeddedNats(tmp_path, auth=True) as server:  # as another process's would be
+            refused = await asyncio.to_thread(
+                ledger_command, "agency", "add", "school", *NORTHSHIRE, data_dir=tmp_path
+            )
+            assert refused.returncode == 1, refused.stderr
+            assert "'school' is not registered" in " ".join(refused.stderr.split())
             done = await asyncio.to_thread(
-                ledger_command, "agency", "add", "health", data_dir=tmp_path
+                ledger_command, "agency", "add", "health", *NORTHSHIRE, data_dir=tmp_path
             )
             assert done.returncode == 0, done.stderr
             assert f"the running nats-server (pid {server.pid}) reloaded its users" in done.stderr

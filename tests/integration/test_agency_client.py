@@ -51,6 +51,7 @@ from schemas import (
 from schemas.wire import (
     HDR_SOURCE_SEQ,
     consumer_name,
+    delivery_challenge_subject,
     delivery_prefix,
     delivery_stream,
     delivery_subject,
@@ -113,8 +114,12 @@ class Ledger:
     ) -> Published:
         """One message with ``payload``, whatever it holds, with the service's headers."""
         sequence = len(self.published) + 1
+        # "challenge.<id>" stands for a challenge: its events go on the challenge's subject.
+        challenge = case.removeprefix("challenge.") if case.startswith("challenge.") else None
         await self.nc.jetstream().publish(
-            delivery_subject(self.prefix, AGENCY, PARTNERSHIP, case),
+            delivery_subject(self.prefix, AGENCY, PARTNERSHIP, case)
+            if challenge is None
+            else delivery_challenge_subject(self.prefix, AGENCY, PARTNERSHIP, challenge),
             payload,
             headers={
                 "Ledger-Topic": "ActionRecorded",
@@ -218,7 +223,7 @@ class Recorder:
 
     def sequences(self, case: str | None = None, *, handled: bool = True) -> list[int]:
         deliveries = self.handled if handled else self.seen
-        return [d.sequence for d in deliveries if case is None or d.case == case]
+        return [d.sequence for d in deliveries if case is None or _key(d) == case]
 
 
 async def run_until(
@@ -520,6 +525,52 @@ class TestDeadLetters:
         with DeadLetterStore(ledger.dead_letters) as store:
             assert store.list() == []
             assert await replay(store, fixed) == 0
+
+
+def _key(delivery: Delivery) -> str | None:
+    """A delivery's case, or ``challenge.<id>`` for a challenge's (as ``publish`` names them)."""
+    return delivery.case if delivery.challenge is None else f"challenge.{delivery.challenge}"
+
+
+class TestChallenges:
+    async def test_a_challenge_is_kept_in_order_like_a_case_across_a_failed_delivery(
+        self, ledger: Ledger
+    ) -> None:
+        threads = ("challenge.ch-1", "c-1", "challenge.ch-2")
+        await ledger.publish(18, cases=threads)
+        failed_once: set[int] = set()
+
+        def fails(delivery: Delivery) -> bool:
+            if delivery.sequence == 4 and 4 not in failed_once:  # ch-1's second event
+                failed_once.add(4)
+                return True
+            return False
+
+        recorder = Recorder(fails)
+        async with asyncio.timeout(DEADLINE), ledger.subscribe() as sub:
+            await run_until(sub, recorder, lambda: len(recorder.handled) == 18)
+
+        for thread in threads:
+            assert recorder.sequences(thread) == ledger.of_case(thread)
+        assert [d.attempt for d in recorder.seen if d.sequence == 4] == [1, 2]
+        first = recorder.handled[0]
+        assert (first.partnership, first.case, first.challenge) == (PARTNERSHIP, None, "ch-1")
+        retried = max(i for i, d in enumerate(recorder.seen) if d.sequence == 4)
+        later = [i for i, d in enumerate(recorder.seen) if d.challenge == "ch-1" and d.sequence > 4]
+        assert min(later) > retried  # ch-1 waited for its failed event; the others went on
+
+    async def test_a_challenge_event_dead_lettered_is_replayed_as_the_challenge_s(
+        self, ledger: Ledger
+    ) -> None:
+        await ledger.publish(2, cases=("challenge.ch-1",))
+        recorder = Recorder(lambda d: d.sequence == 1)
+        async with asyncio.timeout(DEADLINE), ledger.subscribe() as sub:
+            await run_until(sub, recorder, lambda: len(recorder.handled) == 1 and _dead(ledger))
+            fixed = Recorder()
+            assert await sub.replay(fixed) == 1
+
+        (again,) = fixed.handled
+        assert (again.sequence, again.case, again.challenge) == (1, None, "ch-1")
 
 
 class TestFaultyMessages:

@@ -13,11 +13,12 @@ import pytest
 from ledger_scenario import establish
 
 import schemas
+from consumers.client import AgencySubscription, Delivery
 from consumers.manager import DeliveryPolicy, delivery_runner
 from ledger.application import Ledger
 from projections.sqlite import SQLiteViewStore
 from runtime.settings import Settings
-from schemas.wire import consumer_name, delivery_stream
+from schemas.wire import consumer_name, delivery_prefix, delivery_stream
 
 P = "northshire"
 LA = {"agency": "la", "actor": "act_sw-000001"}
@@ -170,3 +171,180 @@ class TestDelivery:
         received = _received(nats_url, settings, "la")
         assert len(received) == 21
         assert [s for _, _, s in received] == sorted({s for _, _, s in received})
+
+
+def _subjects(url: str, settings: Settings, agency: str) -> list[tuple[str, str]]:
+    """(subject after the agency's token, event type) of everything waiting for ``agency``."""
+    prefix = f"{delivery_prefix(settings.subject_prefix)}.{agency}."
+    return [
+        (subject.removeprefix(prefix), tag)
+        for subject, tag, _ in _received_full(url, settings, agency)
+    ]
+
+
+def _received_full(url: str, settings: Settings, agency: str) -> list[tuple[str, str, int]]:
+    """(subject, event type, ledger sequence) of everything waiting for ``agency``, acked."""
+
+    async def pull() -> list[tuple[str, str, int]]:
+        nc = await nats.connect(url)
+        try:
+            sub = await nc.jetstream().pull_subscribe_bind(
+                consumer_name(agency), stream=delivery_stream(settings.stream)
+            )
+            out: list[tuple[str, str, int]] = []
+            while True:
+                try:
+                    msgs = await sub.fetch(10, timeout=0.5)
+                except nats.errors.TimeoutError:
+                    return out
+                for msg in msgs:
+                    tag = type(schemas.decode_event(msg.data)).__struct_config__.tag
+                    out.append((msg.subject, tag, int(msg.headers["Ledger-Source-Sequence"])))
+                    await msg.ack()
+        finally:
+            await nc.close()
+
+    return asyncio.run(pull())
+
+
+def _challenges(ledger: Ledger) -> None:
+    """c1 opened by la; ch-1 la against police about c1, answered, escalated, resolved;
+    ch-2 health against la, withdrawn; a case event between them."""
+    ledger.open_case(
+        partnership=P,
+        case="c1",
+        recorded_by=LA,
+        children=[{"child": "ch_0123456789abcdef", "age_band": "5_9"}],
+    )
+    ledger.raise_challenge(
+        partnership=P,
+        challenge="ch-1",
+        recorded_by=LA,
+        against_agency="police",
+        matter="threshold_decision",
+        case="c1",
+        summary="a summary",
+    )
+    ledger.respond_to_challenge(
+        partnership=P, challenge="ch-1", recorded_by=POLICE, stage=1, response="a response"
+    )
+    ledger.record_action(partnership=P, case="c1", recorded_by=LA, action="home_visit")
+    ledger.raise_challenge(
+        partnership=P,
+        challenge="ch-2",
+        recorded_by=HEALTH,
+        against_agency="la",
+        matter="information_sharing",
+        summary="a summary",
+    )
+    ledger.escalate_challenge(partnership=P, challenge="ch-1", recorded_by=LA, to_stage=2)
+    ledger.resolve_challenge(
+        partnership=P, challenge="ch-1", recorded_by=LA, outcome="agreed_way_forward"
+    )
+    ledger.withdraw_challenge(partnership=P, challenge="ch-2", recorded_by=HEALTH)
+
+
+class TestChallengeDelivery:
+    def test_each_challenge_event_goes_to_the_raising_and_the_challenged_agency_in_order(
+        self, ledger: Ledger, settings: Settings, nats_url: str, tmp_path: Path
+    ) -> None:
+        _challenges(ledger)
+        store = SQLiteViewStore(tmp_path / "views.sqlite")
+        try:
+            delivery_runner(
+                ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
+            ).catch_up()
+        finally:
+            store.close()
+
+        assert _subjects(nats_url, settings, "la") == [
+            (f"{P}.c1", "CaseOpened"),
+            (f"{P}.challenge.ch-1", "ChallengeRaised"),
+            (f"{P}.challenge.ch-1", "ChallengeResponded"),
+            (f"{P}.c1", "ActionRecorded"),
+            (f"{P}.challenge.ch-2", "ChallengeRaised"),
+            (f"{P}.challenge.ch-1", "ChallengeEscalated"),
+            (f"{P}.challenge.ch-1", "ChallengeResolved"),
+            (f"{P}.challenge.ch-2", "ChallengeWithdrawn"),
+        ]
+        # police is party to ch-1 but not to case c1: it gets the challenge only.
+        assert _subjects(nats_url, settings, "police") == [
+            (f"{P}.challenge.ch-1", "ChallengeRaised"),
+            (f"{P}.challenge.ch-1", "ChallengeResponded"),
+            (f"{P}.challenge.ch-1", "ChallengeEscalated"),
+            (f"{P}.challenge.ch-1", "ChallengeResolved"),
+        ]
+        assert _subjects(nats_url, settings, "health") == [
+            (f"{P}.challenge.ch-2", "ChallengeRaised"),
+            (f"{P}.challenge.ch-2", "ChallengeWithdrawn"),
+        ]
+
+    def test_a_restart_after_a_crash_before_commit_republishes_nothing_twice(
+        self, ledger: Ledger, settings: Settings, nats_url: str, tmp_path: Path
+    ) -> None:
+        _challenges(ledger)
+        # A crash after publishing, before the position committed: the batch is published
+        # again by the next runner, and the duplicate window drops the copies.
+        first = SQLiteViewStore(tmp_path / "crashed.sqlite")
+        second = SQLiteViewStore(tmp_path / "restarted.sqlite")
+        try:
+            for store in (first, second):
+                delivery_runner(
+                    ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
+                ).catch_up()
+        finally:
+            first.close()
+            second.close()
+
+        police = _received_full(nats_url, settings, "police")
+        assert [tag for _, tag, _ in police] == [
+            "ChallengeRaised",
+            "ChallengeResponded",
+            "ChallengeEscalated",
+            "ChallengeResolved",
+        ]
+        assert [s for _, _, s in police] == sorted({s for _, _, s in police})
+
+    async def test_the_agency_client_hands_over_challenge_events_in_order_named_by_challenge(
+        self, ledger: Ledger, settings: Settings, nats_url: str, tmp_path: Path
+    ) -> None:
+        await asyncio.to_thread(_challenges, ledger)
+
+        def deliver() -> None:
+            store = SQLiteViewStore(tmp_path / "views.sqlite")
+            try:
+                delivery_runner(
+                    ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
+                ).catch_up()
+            finally:
+                store.close()
+
+        await asyncio.to_thread(deliver)
+        got: list[Delivery] = []
+        async with (
+            asyncio.timeout(20),
+            AgencySubscription.connect(
+                nats_url,
+                agency="la",
+                stream=settings.stream,
+                subject_prefix=settings.subject_prefix,
+                poll=0.5,
+            ) as sub,
+        ):
+            async for delivery in sub:
+                got.append(delivery)
+                if len(got) == 8:
+                    break
+
+        assert [(d.case, d.challenge, d.event_type) for d in got] == [
+            ("c1", None, "CaseOpened"),
+            (None, "ch-1", "ChallengeRaised"),
+            (None, "ch-1", "ChallengeResponded"),
+            ("c1", None, "ActionRecorded"),
+            (None, "ch-2", "ChallengeRaised"),
+            (None, "ch-1", "ChallengeEscalated"),
+            (None, "ch-1", "ChallengeResolved"),
+            (None, "ch-2", "ChallengeWithdrawn"),
+        ]
+        assert [d.version for d in got if d.challenge == "ch-1"] == [1, 2, 3, 4]
+        assert all(d.partnership == P for d in got)

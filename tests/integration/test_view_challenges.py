@@ -147,24 +147,35 @@ class TestStageTimes:
             limit_working_days=5,
             limit_defined=True,
             due_on=date(2026, 4, 13),
+            status="answered",
             answered_at=at(4, 8),
             answered_on=date(2026, 4, 8),
-            answered_by="responded",
+            closed_at=at(4, 8),
+            closed_on=date(2026, 4, 8),
+            closed_by="responded",
             working_days_taken=2,
             late=False,
             working_days_late=0,
         )
-        assert (two.started_by, two.due_on, two.answered_by) == (
+        assert (two.started_by, two.due_on, two.closed_by, two.closed_on) == (
             "escalated",
             date(2026, 4, 20),
             "escalated",
+            date(2026, 4, 22),
+        )
+        # la escalated before police answered stage 2: not an answer.
+        assert (two.status, two.answered_at, two.answered_on) == (
+            "escalated_unanswered",
+            None,
+            None,
         )
         assert (two.working_days_taken, two.late, two.working_days_late) == (7, True, 2)
         # The partnership gives stage 3 ten working days: 9 is on time (the default 5 would not be).
-        assert (three.limit_working_days, three.due_on, three.answered_by) == (
+        assert (three.limit_working_days, three.due_on, three.closed_by, three.status) == (
             10,
             date(2026, 5, 7),
             "responded",
+            "answered",
         )
         assert (three.working_days_taken, three.late) == (9, False)
 
@@ -294,17 +305,108 @@ class TestOutcomes:
             ("ch-4", "open", None),
         ]
         [withdrawn] = summaries["ch-3"].stages
-        assert (withdrawn.answered_by, withdrawn.working_days_taken, withdrawn.late) == (
+        assert (withdrawn.closed_by, withdrawn.working_days_taken, withdrawn.late) == (
             "withdrawn",
             2,
             False,
         )
+        assert (withdrawn.status, withdrawn.answered_on) == ("withdrawn", None)
         [open_stage] = summaries["ch-4"].stages
         assert (open_stage.answered_on, open_stage.late, open_stage.days_overdue) == (
             None,
             None,
             None,
         )
+        assert (open_stage.status, open_stage.closed_on) == ("open", None)
+
+
+class TestEscalatedUnanswered:
+    def test_a_stage_the_raiser_escalated_before_an_answer_is_escalated_unanswered(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        raise_(ledger, "ch-6", at(6, 1))
+        escalate(ledger, "ch-6", 2, at(6, 3))  # la escalates; police never answered stage 1
+        view = history(ledger, view_store)
+
+        one, two = view.challenges(PARTNERSHIP)[0].stages
+        assert (one.status, one.answered_at, one.answered_on) == (
+            "escalated_unanswered",
+            None,
+            None,
+        )
+        assert (one.closed_by, one.closed_on, one.working_days_taken, one.late) == (
+            "escalated",
+            date(2026, 6, 3),
+            2,
+            False,
+        )
+        assert (two.status, two.answered_on, two.closed_on) == ("open", None, None)
+
+    def test_a_stage_the_challenged_agency_escalated_itself_is_not_escalated_unanswered(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        raise_(ledger, "ch-7", at(6, 1))
+        ledger.escalate_challenge(
+            partnership=PARTNERSHIP,
+            challenge="ch-7",
+            recorded_by=POLICE,
+            to_stage=2,
+            occurred_at=at(6, 2),
+        )
+        view = history(ledger, view_store)
+
+        one, _ = view.challenges(PARTNERSHIP)[0].stages
+        assert (one.status, one.answered_on, one.closed_by) == (
+            "escalated_by_challenged",
+            None,
+            "escalated",
+        )
+
+    def test_a_stage_answered_then_escalated_stays_answered(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        raise_(ledger, "ch-8", at(6, 1))
+        respond(ledger, "ch-8", 1, at(6, 2))
+        escalate(ledger, "ch-8", 2, at(6, 4))
+        view = history(ledger, view_store)
+
+        one, _ = view.challenges(PARTNERSHIP)[0].stages
+        assert (one.status, one.answered_on, one.closed_on) == (
+            "answered",
+            date(2026, 6, 2),
+            date(2026, 6, 2),
+        )
+
+
+class TestTimeToResolve:
+    def test_a_resolved_challenge_took_the_working_days_from_raising_to_resolution(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        three_challenges(ledger)
+        view = history(ledger, view_store)
+
+        days = {c.challenge: c.working_days_to_resolve for c in view.challenges(PARTNERSHIP)}
+        # (Thu 2 April, Mon 11 May]: 18 in April without Good Friday and Easter Monday,
+        # 6 in May without the early May bank holiday.
+        assert days == {"ch-1": 24, "ch-3": None, "ch-4": None}  # withdrawn, open: None
+
+    def test_a_challenge_resolved_the_day_it_was_raised_took_no_working_day(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        raise_(ledger, "ch-9", at(6, 1, 9))
+        ledger.resolve_challenge(
+            partnership=PARTNERSHIP,
+            challenge="ch-9",
+            recorded_by=LA,
+            outcome="agreed_way_forward",
+            occurred_at=at(6, 1, 15),
+        )
+        view = history(ledger, view_store)
+
+        [challenge] = view.challenges(PARTNERSHIP)
+        assert challenge.working_days_to_resolve == 0
+        [stage] = challenge.stages
+        assert (stage.status, stage.answered_on) == ("resolved", None)
 
 
 class TestFilters:
@@ -380,6 +482,9 @@ class TestOpenChallenges:
         answered, waiting = ch1.stages
         assert (answered.answered_on, answered.days_overdue) == (date(2026, 4, 8), None)
         assert (waiting.answered_on, waiting.days_overdue) == (None, 1)
+        # Escalated on 22 April: on 21 April stage 2 was still open, not escalated unanswered.
+        assert (waiting.status, waiting.closed_on, waiting.closed_by) == ("open", None, None)
+        assert ch1.working_days_to_resolve is None  # resolved on 11 May, after the day asked
         # On 6 May ch-1's stage 3 was answered; ch-3 was open and not yet due.
         assert [
             (c.challenge, [s.days_overdue for s in c.stages])
@@ -490,7 +595,7 @@ class TestQueryValidation:
             ("challenges", {"date_from": datetime(2026, 5, 1, tzinfo=UTC)}, "date_from"),
             ("open_challenges", {"as_of": datetime(2026, 5, 1, tzinfo=UTC)}, "as_of"),
             ("open_challenges", {"partnership": "", "as_of": date(2026, 5, 1)}, "partnership"),
-            ("by_agency", {"as_of": "2026-05-01"}, "as_of"),
+            ("by_agency", {"as_of": "1 May 2026"}, "as_of"),
         ],
     )
     def test_a_query_argument_outside_its_rule_is_refused_naming_the_field(

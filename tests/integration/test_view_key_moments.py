@@ -234,6 +234,125 @@ class TestSeenAloneBeforeDecisions:
         ]
 
 
+def incident(
+    ledger: Ledger, review: str, aware: datetime, *, child: str = CHILD, **fields: Any
+) -> None:
+    """A serious incident about ``child``, notified a day after the LA became aware."""
+    ledger.notify_serious_incident(
+        partnership=PARTNERSHIP,
+        review=review,
+        recorded_by=LA,
+        child=child,
+        incident="serious_harm",
+        became_aware_at=aware,
+        notified_panel_at=aware + timedelta(days=1),
+        occurred_at=aware + timedelta(days=1),
+        **fields,
+    )
+
+
+def seen_before_incident(view: KeyMomentView) -> list[tuple[Any, ...]]:
+    return [
+        (c.child, c.seen_alone_before, c.last_seen_alone_at, c.days_since_seen_alone, c.seen_before)
+        for i in view.case(PARTNERSHIP, CASE).incidents
+        for c in i.children
+    ]
+
+
+class TestSeenAloneBeforeTheSeriousIncident:
+    def test_each_child_of_the_case_is_asked_about_and_only_sightings_before_awareness_count(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger, CASE, CHILD, SIBLING)
+        see(ledger, "child_seen", T0 + timedelta(hours=1), child=CHILD)
+        see(ledger, "home_visit", T0 + timedelta(hours=2), child=SIBLING, alone=False)
+        see(ledger, "home_visit", T0 + timedelta(hours=3))  # which child, not said: no one
+        see(ledger, "child_seen", T0 + timedelta(days=3), child=SIBLING)  # after: no count
+        incident(ledger, "r-1", T0 + timedelta(days=2), case=CASE)
+        view = view_of(ledger, view_store)
+
+        [found] = view.case(PARTNERSHIP, CASE).incidents
+        assert (found.review, found.incident, found.child, found.became_aware_at) == (
+            "r-1",
+            "serious_harm",
+            CHILD,
+            T0 + timedelta(days=2),
+        )
+        assert (found.seen_alone_before, found.children_not_seen_alone) == (False, [SIBLING])
+        assert seen_before_incident(view) == [
+            (CHILD, True, T0 + timedelta(hours=1), 2, True),
+            (SIBLING, False, None, None, True),  # seen, with a parent: not alone
+        ]
+
+    def test_a_sighting_recorded_late_counts_and_a_linked_token_is_the_same_child(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger)
+        link(ledger, CHILD, LINKED)
+        incident(ledger, "r-1", T0 + timedelta(days=2), case=CASE, child=LINKED)
+        # Recorded after the notification, happened before the LA became aware.
+        see(ledger, "home_visit", T0 + timedelta(days=1))  # a case of one child: CHILD
+        view = view_of(ledger, view_store)
+
+        [found] = view.case(PARTNERSHIP, CASE).incidents
+        assert (found.child, found.seen_alone_before) == (LINKED, True)
+        assert seen_before_incident(view) == [(CHILD, True, T0 + timedelta(days=1), 1, True)]
+
+    def test_the_child_the_notification_names_is_asked_about_even_if_the_case_never_named_it(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger)
+        see(ledger, "child_seen", T0, child=CHILD)
+        incident(ledger, "r-1", T0 + timedelta(days=1), case=CASE, child=SIBLING)
+        view = view_of(ledger, view_store)
+
+        assert seen_before_incident(view) == [
+            (CHILD, True, T0, 1, True),
+            (SIBLING, False, None, None, False),
+        ]
+
+    def test_an_incident_about_no_case_or_another_case_is_not_a_key_moment_of_this_one(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger)
+        open_case(ledger, "c-2")
+        incident(ledger, "r-1", T0 + timedelta(days=1))
+        incident(ledger, "r-2", T0 + timedelta(days=1), case="c-2")
+        view = view_of(ledger, view_store)
+
+        assert view.case(PARTNERSHIP, CASE).incidents == []
+        assert [i.review for i in view.case(PARTNERSHIP, "c-2").incidents] == ["r-2"]
+
+    def test_the_summary_counts_incidents_in_the_range_and_those_without_every_child_seen_alone(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger)  # nothing stored for c-1 but the incident itself
+        open_case(ledger, "c-2")
+        see(ledger, "child_seen", T0, case="c-2", child=CHILD)
+        incident(ledger, "r-1", T0 + timedelta(days=1), case=CASE)
+        incident(ledger, "r-2", T0 + timedelta(days=1), case="c-2")
+        incident(ledger, "r-3", T0 + timedelta(days=40), case="c-2")
+        view = view_of(ledger, view_store)
+
+        every = view.summary(PARTNERSHIP)
+        assert (every.cases, every.incidents, every.incidents_without_seen_alone) == (2, 3, 1)
+        march = view.summary(PARTNERSHIP, date_from="2026-03-01", date_to="2026-03-31")
+        assert (march.incidents, march.incidents_without_seen_alone) == (2, 1)
+
+    def test_a_rebuild_gives_the_same_incidents(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        open_case(ledger, CASE, CHILD, SIBLING)
+        see(ledger, "child_seen", T0, child=SIBLING)
+        incident(ledger, "r-1", T0 + timedelta(days=1), case=CASE)
+        view = KeyMomentView(view_store)
+        incremental, answer = assert_rebuild_changes_nothing(
+            ledger, view_store, view, lambda: view.case(PARTNERSHIP, CASE)
+        )
+        assert len(incremental["km_incident"]) == 1
+        assert [i.children_not_seen_alone for i in answer.incidents] == [[CHILD]]
+
+
 class TestConcernToProtectiveAction:
     def test_the_delay_across_a_weekend_is_counted_in_hours_and_working_days(
         self, ledger: Ledger, view_store: ViewStore
@@ -458,7 +577,7 @@ class TestPrivacyAndValidation:
                 ),
             ),
             ("date_from", lambda v: v.summary(PARTNERSHIP, date_from=T0)),
-            ("date_to", lambda v: v.summary(PARTNERSHIP, date_to="2026-04-01")),
+            ("date_to", lambda v: v.summary(PARTNERSHIP, date_to="2026-04-01T00:00:00Z")),
             ("date_from", lambda v: v.summary(PARTNERSHIP, date_from=date(1899, 12, 31))),
             ("date_to", lambda v: v.summary(PARTNERSHIP, date_to=date(2099, 1, 1))),
         ],

@@ -543,7 +543,7 @@ class TestPrivacyAndValidation:
             ("status", lambda v: v.recommendations(PARTNERSHIP, status="done")),
             ("theme", lambda v: v.recommendations(PARTNERSHIP, theme="lessons")),
             ("as_of", lambda v: v.recommendations(PARTNERSHIP, as_of=T0)),
-            ("as_of", lambda v: v.reviews(PARTNERSHIP, as_of="2026-03-01")),
+            ("as_of", lambda v: v.reviews(PARTNERSHIP, as_of="2026-02-30")),
             ("partnership", lambda v: v.reviews("x y")),
             ("period", lambda v: v.themes(PARTNERSHIP, period="month")),
             ("min_reviews", lambda v: v.recurring_themes(PARTNERSHIP, min_reviews=0)),

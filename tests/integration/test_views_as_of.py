@@ -283,6 +283,24 @@ class TestPastViews:
         assert all(a == answers[0] for a in answers)
         past.close()
 
+    def test_an_iso_instant_string_names_the_same_instant_and_a_day_is_refused(
+        self, ledger: Ledger, clock: FixedClock
+    ) -> None:
+        instant = clock.advance(hours=1)
+        clock.advance(hours=1)
+        _open(ledger, "c-2")
+        past = PastViews(ledger, clock=clock)
+        with (
+            past.at(instant.isoformat()) as views,
+            pytest.raises(UnknownEntity, match=r"^case 'c-2'"),
+        ):
+            views.directory.case(PARTNERSHIP, "c-2")
+        assert past.replays == 1
+        with pytest.raises(InvalidViewQuery, match=r"^as_of .* is a calendar date") as info:
+            past.at(instant.date()).__enter__()
+        assert info.value.field == "as_of"
+        past.close()
+
     def test_a_naive_or_future_instant_is_refused_naming_the_rule(
         self, ledger: Ledger, clock: FixedClock
     ) -> None:

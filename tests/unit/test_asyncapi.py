@@ -276,6 +276,27 @@ class TestChannels:
         assert "CaseOpened" in CASE_TAGS
         assert "ChallengeRaised" not in CASE_TAGS
 
+    def test_the_challenge_channel_carries_exactly_the_challenge_events_on_their_subjects(
+        self, document: dict[str, Any]
+    ) -> None:
+        channel = document["channels"]["challengeEvents"]
+        assert channel["address"] == "ledger-delivery.{agency}.{partnership}.challenge.{id}"
+        assert channel["address"].format(
+            agency="police", partnership="northshire", id="ch-1"
+        ) == wire.delivery_challenge_subject("ledger", "police", "northshire", "ch-1")
+        assert list(channel["parameters"]) == _parameter_names(channel["address"])
+        assert list(channel["messages"]) == [
+            "ChallengeRaised",
+            "ChallengeResponded",
+            "ChallengeEscalated",
+            "ChallengeResolved",
+            "ChallengeWithdrawn",
+        ]
+        receive = document["operations"]["receiveChallengeEvents"]
+        assert [_resolve(document, m["$ref"]) for m in receive["messages"]] == list(
+            channel["messages"].values()
+        )
+
     def test_the_prefix_and_stream_name_the_subjects_and_the_consumer(self) -> None:
         document = asyncapi_document(prefix="acme", stream="ACME_LEDGER")
         assert document["channels"]["ledger"]["address"] == "acme.{partnership}.{kind}.{id}"
@@ -317,7 +338,10 @@ class TestOperations:
         self, document: dict[str, Any]
     ) -> None:
         operations = document["operations"]
-        assert list(operations) == ["receiveCaseEvents"]
+        assert list(operations) == ["receiveCaseEvents", "receiveChallengeEvents"]
+        challenges = operations["receiveChallengeEvents"]
+        assert challenges["action"] == "receive"
+        assert challenges["channel"] == {"$ref": "#/channels/challengeEvents"}
         receive = operations["receiveCaseEvents"]
         assert receive["action"] == "receive"
         assert receive["channel"] == {"$ref": "#/channels/caseEvents"}

@@ -110,6 +110,33 @@ class TestDelivery:
         assert not _matches(f"{prefix}.>", subject)
         assert subject.split(".")[1:] == [agency, partnership, case]
 
+    @given(prefixes, ids, ids, ids)
+    def test_a_challenge_s_delivered_subject_is_the_agency_s_and_never_a_case_s(
+        self, prefix: str, agency: str, partnership: str, challenge: str
+    ) -> None:
+        subject = wire.delivery_challenge_subject(prefix, agency, partnership, challenge)
+        assert _matches(wire.delivery_filter(prefix, agency), subject)
+        assert not _matches(f"{prefix}.>", subject)
+        head = wire.delivery_prefix(prefix)
+        assert wire.split_delivery_subject(head, agency, subject) == (
+            partnership,
+            "challenge",
+            challenge,
+        )
+        case = wire.delivery_subject(prefix, agency, partnership, challenge)
+        assert wire.split_delivery_subject(head, agency, case) == (partnership, "case", challenge)
+
+    def test_a_subject_of_another_layout_or_agency_splits_into_nothing(self) -> None:
+        head = "ledger-delivery"
+        for subject in (
+            "ledger-delivery.police.northshire",
+            "ledger-delivery.police.northshire.review.r-1",
+            "ledger-delivery.police.northshire.challenge.ch-1.x",
+            "ledger-delivery.health.northshire.c-1",
+            "ledger.police.northshire.c-1",
+        ):
+            assert wire.split_delivery_subject(head, "police", subject) is None, subject
+
     @given(streams)
     def test_the_delivery_stream_is_beside_the_ledger_stream(self, stream: str) -> None:
         assert wire.delivery_stream(stream) == f"{stream}_DELIVERY"

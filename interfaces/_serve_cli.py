@@ -54,24 +54,31 @@ console = Console(stderr=True)
 
 
 class _Interrupted(BaseException):
-    """A signal arrived before uvicorn took over the signals: stop starting."""
+    """A signal arrived before serving began: stop starting (not an error)."""
 
 
 class _Signals:
-    """SIGINT/SIGTERM while starting stop the start; once serving, they ask uvicorn to
-    exit (uvicorn installs its own while it runs, and raises the signal again once it has
-    shut down: by then there is nothing more to do)."""
+    """SIGINT/SIGTERM: before serving, a request that the start checks for at each step
+    (:meth:`check`); once serving, they ask uvicorn to exit (uvicorn installs its own
+    handlers while it runs, and raises the signal again once it has shut down: by then
+    there is nothing more to do)."""
 
     def __init__(self) -> None:
         self.server: uvicorn.Server | None = None
+        self.requested = False
         self.done = False
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         if self.done:
             return
-        if self.server is None:
+        self.requested = True
+        if self.server is not None:
+            self.server.should_exit = True
+
+    def check(self) -> None:
+        """Raise :class:`_Interrupted` if a signal asked to stop."""
+        if self.requested:
             raise _Interrupted
-        self.server.should_exit = True
 
 
 def serve(
@@ -115,6 +122,7 @@ def serve(
             console.print(f"error: {error}", markup=False, style="bold red", soft_wrap=True)
             raise typer.Exit(1) from None
         try:
+            signals.check()
             with _listening(settings) as sock:
                 port = sock.getsockname()[1]
                 url = service_url(settings.http_host, port)
@@ -174,7 +182,9 @@ def _run(
     tokens = TokenStore(settings.data_dir)
     steps = [delivery_step(settings)] if workers else []
     with open_service(settings, admin_steps=steps) as service:
-        demo_tokens = _load_demo(service, tokens) if demo else None
+        signals.check()
+        demo_tokens = _load_demo(service, tokens, signals) if demo else None
+        signals.check()
         running = _workers(service) if workers else None
         try:
             views = service.views.runner(service.ledger)  # read positions only: never run
@@ -201,7 +211,8 @@ def _run(
                 f"{'' if workers else ', without workers'}; Ctrl-C stops",
                 markup=False,
             )
-            signals.server = server
+            signals.server = server  # from here a signal asks uvicorn to exit
+            signals.check()  # one that came before
             server.run(sockets=[sock])
             signals.done = True
         finally:
@@ -223,7 +234,7 @@ def _workers(service: Service) -> Workers:
     return running
 
 
-def _load_demo(service: Service, tokens: Any) -> dict[Role, str]:
+def _load_demo(service: Service, tokens: Any, signals: _Signals) -> dict[Role, str]:
     from runtime.demo_partnership import DEMO_EVENTS, demo_loaded, demo_tokens, load_demo
 
     if demo_loaded(service.ledger):
@@ -231,9 +242,12 @@ def _load_demo(service: Service, tokens: Any) -> dict[Role, str]:
     else:
         with demo_progress(console) as progress:
             task = progress.add_task("demo", total=DEMO_EVENTS)
-            summary = load_demo(
-                service.running, service.settings, progress=lambda n: progress.advance(task, n)
-            )
+
+            def advance(n: int) -> None:
+                signals.check()  # a signal stops the load (what is recorded stays)
+                progress.advance(task, n)
+
+            summary = load_demo(service.running, service.settings, progress=advance)
         if summary is not None:
             console.print(
                 f"loaded {summary.events:,} events in {summary.seconds:.1f} s: {summary.cases}"
@@ -275,3 +289,4 @@ def _print_tokens(url: str, tokens: dict[Role, str]) -> None:
         f"(kept in <data dir>/{DEMO_TOKENS_FILE}; send 'Authorization: Bearer <token>')",
         markup=False,
     )
+    out.file.flush()  # to a pipe too, before serving

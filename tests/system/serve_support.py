@@ -46,7 +46,11 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> Non
 class Served:
     """One ``ledger serve`` process and its base URL."""
 
-    def __init__(self, env: dict[str, str], *args: str, port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], *args: str, port: int | None = None, own_group: bool = False
+    ) -> None:
+        """``own_group`` starts it as a terminal's foreground job would be: a process group
+        of its own, which :meth:`interrupt` signals whole, as Ctrl-C does."""
         self.port = port or free_port()
         self.env = {**env, "LEDGER_HTTP_PORT": str(self.port)}
         self.url = f"http://127.0.0.1:{self.port}"
@@ -56,6 +60,7 @@ class Served:
             stderr=subprocess.PIPE,
             text=True,
             env=self.env,
+            process_group=0 if own_group else None,
         )
         self.stdout = ""
         self.stderr = ""
@@ -100,6 +105,11 @@ class Served:
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )
+
+    def interrupt(self) -> int:
+        """Ctrl-C: SIGINT to the whole process group; the exit status."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.stop(0)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Send ``sig``, wait for the exit, keep the output; the exit status."""

@@ -24,6 +24,7 @@ import schemas
 from ledger.application import Ledger
 from projections.sqlite import SQLiteViewStore
 from runtime.discovery import SERVICE_FILE, ServiceInfo, find_service, read_service
+from runtime.embedded import running_url
 from runtime.settings import Settings
 from runtime.tokens import Role, TokenStore
 
@@ -270,6 +271,32 @@ class TestDemo:
         assert "not loading it again" in second.stderr
         assert _printed_tokens(second.stdout) == printed
         assert len(store.list()) == len(Role)  # no token issued twice
+
+    def test_ctrl_c_during_the_demo_load_stops_quietly_and_the_server_with_it(
+        self, tmp_path: Path
+    ) -> None:
+        data_dir = tmp_path / "data"
+        env = ledger_env(data_dir, LEDGER_AUTH="0")  # so that the test may read the stream
+        served = Served(env, "--demo", own_group=True)
+        try:
+            wait_for(lambda: running_url(data_dir) is not None, "the embedded server")
+            url = running_url(data_dir)
+            assert url is not None
+            ledger = Ledger(env=Settings().persistence_env(url))
+            try:
+                wait_for(
+                    lambda: (ledger.recorder.max_notification_id() or 0) > 200,
+                    "the demo load to be under way",
+                )
+            finally:
+                ledger.close()
+        finally:
+            status = served.interrupt()
+        assert status == 0, served.stderr[-4000:]
+        assert "Traceback" not in served.stderr
+        assert "stopped before serving" in served.stderr
+        assert not (data_dir / SERVICE_FILE).exists()
+        assert running_url(data_dir) is None  # the embedded server was stopped, not orphaned
 
 
 def _printed_tokens(stdout: str) -> dict[str, str]:

@@ -101,8 +101,9 @@ def serve(
 ) -> None:
     """Serve the HTTP API and keep the views current and delivery running, until Ctrl-C.
 
-    /health answers while the process lives; /ready answers 200 once the stream answers
-    and the views are within LEDGER_READY_MAX_LAG events of it. OpenAPI is at /schema.
+    /ready answers 200 once the views are within LEDGER_READY_MAX_LAG events of the stream.
+
+    The API's OpenAPI document is at /schema; service.json in the data dir names the URL.
     """
     from runtime.discovery import ServiceClaim, ServiceRunning, service_url
 

@@ -22,7 +22,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 import typer
@@ -44,8 +44,9 @@ from runtime.settings import Settings
 if TYPE_CHECKING:
     import uvicorn
 
+    from runtime.discovery import ServiceClaim
     from runtime.service import Service
-    from runtime.tokens import Role
+    from runtime.tokens import Role, TokenStore
     from runtime.workers import Workers
 
 __all__ = ["serve"]
@@ -166,7 +167,7 @@ def _run(
     settings: Settings,
     sock: socket.socket,
     url: str,
-    claim: Any,
+    claim: ServiceClaim,
     signals: _Signals,
     *,
     demo: bool,
@@ -235,7 +236,7 @@ def _workers(service: Service) -> Workers:
     return running
 
 
-def _load_demo(service: Service, tokens: Any, signals: _Signals) -> dict[Role, str]:
+def _load_demo(service: Service, tokens: TokenStore, signals: _Signals) -> dict[Role, str]:
     from runtime.demo_partnership import DEMO_EVENTS, demo_loaded, demo_tokens, load_demo
 
     if demo_loaded(service.ledger):

@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# `make run` installs what running needs, not the test and lint tools: a stamp of its own,
+# so that `make test` after `make run` still installs them.
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: install run test lint bench clean
 
@@ -14,8 +17,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: install
-	$(BIN)/ledger demo
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+# Serves the HTTP API on a demo partnership until Ctrl-C; a second run reuses it.
+run: $(RUN_STAMP)
+	$(BIN)/ledger serve --demo
 
 test: install
 	$(BIN)/python -m pytest

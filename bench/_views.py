@@ -1,6 +1,6 @@
 """The views suite of ``make bench``: rebuild speed against a raw read, and the as-of chronology.
 
-A synthetic partnership (:mod:`bench.synthetic`, seeded, one case of 10,000
+A synthetic partnership (:mod:`runtime.synthetic`, seeded, one case of 10,000
 events among the rest) is written through the ledger once. Then, in interleaved
 rounds, the same stream is read raw (nats-py's ordered push consumer with a
 callback that only counts: the fastest way to read it) and every view is rebuilt
@@ -34,12 +34,12 @@ import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from rich.console import Console
 
-from bench.synthetic import generate
 from ledger.application import Ledger
 from projections import VIEW_NAMES, Views, from_micros
 from projections.as_of import PastViews
 from projections.sqlite import SQLiteViewStore
 from runtime.settings import Settings
+from runtime.synthetic import generate
 from schemas import wire
 
 STREAM = "VIEWS"

@@ -1,57 +1,294 @@
-"""``ledger serve``: the HTTP API (:mod:`interfaces.http`) on uvicorn, until SIGINT/SIGTERM.
+"""``ledger serve``: the HTTP API (:mod:`interfaces.http`) on uvicorn, with the workers.
 
-It opens the service from the environment's settings (starting the embedded
-nats-server when no ``NATS_URL`` is set) and listens on ``LEDGER_HTTP_HOST``
-(``127.0.0.1``) : ``LEDGER_HTTP_PORT`` (``8080``). A signal lets the requests in flight
-finish, then closes the ledger and exits 0, without a traceback. Keeping the views
-current and delivering to agencies are still separate commands (``ledger views follow``,
-``ledger delivery run``).
+One process: it claims the data dir (``<data dir>/service.json``, see
+:mod:`runtime.discovery`; a second ``ledger serve`` there is refused naming the first's
+URL), binds ``LEDGER_HTTP_HOST`` (``127.0.0.1``) : ``LEDGER_HTTP_PORT`` (``8080``), opens
+the service (starting the embedded nats-server when no ``NATS_URL`` is set), starts the
+workers (:mod:`runtime.workers`: the views' runner and delivery to the agencies, each on
+its own thread) and serves until SIGINT/SIGTERM. ``--no-workers`` serves HTTP alone, for
+several processes behind one balancer over the same stream and PostgreSQL views.
+``--demo`` first loads the synthetic partnership and prints one token per role
+(:mod:`runtime.demo_partnership`).
+
+On SIGINT/SIGTERM uvicorn stops accepting and lets the requests in flight finish; then the
+workers finish their batch and stop, the ledger closes (and the embedded server stops),
+``service.json`` is removed, and the process exits 0 without a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import socket
+from collections.abc import Iterator
 from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
+import msgspec
+import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
+from ledger.errors import LedgerError
 from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from runtime.discovery import ServiceClaim
+    from runtime.service import Service
+    from runtime.tokens import Role, TokenStore
+    from runtime.workers import Workers
 
 __all__ = ["serve"]
 
-
-def _ignore(signum: int, frame: FrameType | None) -> None:
-    """What a signal does once uvicorn has shut down on it: nothing more."""
+console = Console(stderr=True)
 
 
-def serve() -> None:
-    """Serve the HTTP API (commands, /health, /ready, OpenAPI at /schema) until Ctrl-C."""
+class _Interrupted(BaseException):
+    """A signal arrived before serving began: stop starting (not an error)."""
+
+
+class _Signals:
+    """SIGINT/SIGTERM: before serving, a request that the start checks for at each step
+    (:meth:`check`); once serving, they ask uvicorn to exit (uvicorn installs its own
+    handlers while it runs, and raises the signal again once it has shut down: by then
+    there is nothing more to do)."""
+
+    def __init__(self) -> None:
+        self.server: uvicorn.Server | None = None
+        self.requested = False
+        self.done = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.done:
+            return
+        self.requested = True
+        if self.server is not None:
+            self.server.should_exit = True
+
+    def check(self) -> None:
+        """Raise :class:`_Interrupted` if a signal asked to stop."""
+        if self.requested:
+            raise _Interrupted
+
+
+def serve(
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="First load a synthetic partnership (a few thousand events; once per data"
+            " dir) and print one API token per role.",
+        ),
+    ] = False,
+    no_workers: Annotated[
+        bool,
+        typer.Option(
+            "--no-workers",
+            help="Serve HTTP only: another process keeps the views current and delivers"
+            " (several processes behind one balancer).",
+        ),
+    ] = False,
+) -> None:
+    """Serve the HTTP API and keep the views current and delivery running, until Ctrl-C.
+
+    /ready answers 200 once the views are within LEDGER_READY_MAX_LAG events of the stream.
+
+    The API's OpenAPI document is at /schema; service.json in the data dir names the URL.
+    """
+    from runtime.discovery import ServiceClaim, ServiceRunning, service_url
+
+    settings = Settings.from_env()
+    if demo and settings.log_level == Settings().log_level:
+        # A person trying the demo reads the bar, the URL and the tokens, not a log line
+        # per event loaded; LEDGER_LOG_LEVEL set to anything but INFO still wins.
+        settings = msgspec.structs.replace(settings, log_level="WARNING")
+    signals = _Signals()
+    signal.signal(signal.SIGINT, signals)
+    signal.signal(signal.SIGTERM, signals)
+    claim = ServiceClaim(settings.data_dir)
+    try:
+        try:
+            claim.acquire()
+        except ServiceRunning as error:
+            console.print(f"error: {error}", markup=False, style="bold red", soft_wrap=True)
+            raise typer.Exit(1) from None
+        try:
+            signals.check()
+            with _listening(settings) as sock:
+                port = sock.getsockname()[1]
+                url = service_url(settings.http_host, port)
+                _run(settings, sock, url, claim, signals, demo=demo, workers=not no_workers)
+        except LedgerError as error:
+            console.print(f"error: {error}", markup=False, style="bold red", soft_wrap=True)
+            raise typer.Exit(1) from None
+        finally:
+            claim.release()
+    except _Interrupted:
+        signals.done = True
+        console.print("stopped before serving", markup=False)
+
+
+@contextlib.contextmanager
+def _listening(settings: Settings) -> Iterator[socket.socket]:
+    """The bound listening socket (bound before anything starts, so that a port in use is
+    said at once); uvicorn listens on it."""
+    family = socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((settings.http_host, settings.http_port))
+        except OSError as error:
+            console.print(
+                f"error: cannot listen on {settings.http_host}:{settings.http_port}"
+                f" ({error.strerror}); set LEDGER_HTTP_PORT to a free port",
+                markup=False,
+                style="bold red",
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+        yield sock
+    finally:
+        sock.close()
+
+
+def _run(
+    settings: Settings,
+    sock: socket.socket,
+    url: str,
+    claim: ServiceClaim,
+    signals: _Signals,
+    *,
+    demo: bool,
+    workers: bool,
+) -> None:
     import uvicorn
 
     from interfaces.http import create_app
+    from runtime.bootstrap import delivery_step
+    from runtime.readiness import Readiness
     from runtime.service import open_service
     from runtime.tokens import TokenStore
 
-    settings = Settings.from_env()
-    with open_service(settings) as service:
-        app = create_app(service.ledger, TokenStore(settings.data_dir))
-        config = uvicorn.Config(
-            app,
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,  # structlog owns logging; uvicorn's own lines stay out
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-        )
-        # uvicorn shuts down on SIGINT/SIGTERM, restores the handlers it found and raises
-        # the signal again: these handlers make that second delivery a no-op, so leaving
-        # closes the ledger (and the embedded server) and exits 0, not with a traceback.
-        signal.signal(signal.SIGINT, _ignore)
-        signal.signal(signal.SIGTERM, _ignore)
-        Console(stderr=True).print(
-            f"serving on http://{settings.http_host}:{settings.http_port}"
-            " (OpenAPI at /schema); Ctrl-C stops",
-            markup=False,
-        )
-        uvicorn.Server(config).run()
+    tokens = TokenStore(settings.data_dir)
+    steps = [delivery_step(settings)] if workers else []
+    with open_service(settings, admin_steps=steps) as service:
+        signals.check()
+        demo_tokens = _load_demo(service, tokens, signals) if demo else None
+        signals.check()
+        running = _workers(service) if workers else None
+        try:
+            views = service.views.runner(service.ledger)  # read positions only: never run
+            readiness = Readiness(
+                views.stream_position,
+                views.positions,
+                max_lag=settings.ready_max_lag,
+                failed_workers=running.failed if running is not None else dict,
+            )
+            app = create_app(service.ledger, tokens, readiness=readiness)
+            config = uvicorn.Config(
+                app,
+                log_config=None,  # structlog owns logging; uvicorn's own lines stay out
+                log_level="warning",
+                access_log=False,
+                server_header=False,
+            )
+            server = uvicorn.Server(config)
+            claim.publish(url, workers=workers)
+            if demo_tokens is not None:
+                _print_tokens(url, demo_tokens)
+            console.print(
+                f"serving on {url} (OpenAPI at /schema)"
+                f"{'' if workers else ', without workers'}; Ctrl-C stops",
+                markup=False,
+            )
+            signals.server = server  # from here a signal asks uvicorn to exit
+            signals.check()  # one that came before
+            server.run(sockets=[sock])
+            signals.done = True
+        finally:
+            if running is not None:
+                running.stop()
+    console.print("stopped", markup=False)
+
+
+def _workers(service: Service) -> Workers:
+    from runtime.workers import Worker, Workers
+
+    running = Workers(
+        [
+            Worker("views", service.views.runner(service.ledger)),
+            Worker("delivery", service.delivery()),
+        ]
+    )
+    running.start()
+    return running
+
+
+def _load_demo(service: Service, tokens: TokenStore, signals: _Signals) -> dict[Role, str]:
+    from runtime.demo_partnership import DEMO_EVENTS, demo_loaded, demo_tokens, load_demo
+
+    if demo_loaded(service.ledger):
+        console.print("the demo partnership is on this ledger already: not loading it again")
+    else:
+        with demo_progress(console) as progress:
+            task = progress.add_task("demo", total=DEMO_EVENTS)
+
+            def advance(n: int) -> None:
+                signals.check()  # a signal stops the load (what is recorded stays)
+                progress.advance(task, n)
+
+            summary = load_demo(service.running, service.settings, progress=advance)
+        if summary is not None:
+            console.print(
+                f"loaded {summary.events:,} events in {summary.seconds:.1f} s: {summary.cases}"
+                f" cases, {summary.challenges} challenges, {summary.reviews} reviews",
+                markup=False,
+            )
+    return demo_tokens(service.settings.data_dir, tokens)
+
+
+def demo_progress(out: Console) -> Progress:
+    """The demo's progress bar: the bar, the count and the rate, all of them within 80
+    columns (rich gives a flexible bar the width left over, which can be none)."""
+    return Progress(
+        TextColumn("loading the demo"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        _Rate(),
+        TimeRemainingColumn(),
+        console=out,
+    )
+
+
+class _Rate(ProgressColumn):
+    """Events per second, from rich's own estimate."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} events/s")
+
+
+def _print_tokens(url: str, tokens: dict[Role, str]) -> None:
+    from runtime.demo_partnership import DEMO_PARTNERSHIP, DEMO_TOKENS_FILE
+
+    out = Console()
+    out.print(f"demo partnership '{DEMO_PARTNERSHIP}' at {url}", markup=False)
+    for role, token in tokens.items():
+        out.print(f"  {role.value:<9} {token}", markup=False, soft_wrap=True)
+    out.print(
+        f"(kept in <data dir>/{DEMO_TOKENS_FILE}; send 'Authorization: Bearer <token>')",
+        markup=False,
+    )
+    out.file.flush()  # to a pipe too, before serving

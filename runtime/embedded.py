@@ -193,8 +193,16 @@ class EmbeddedNats:
                 fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
                 with os.fdopen(fd, "ab") as out:
                     since = out.tell()
+                    # A process group of its own: Ctrl-C in a terminal signals the whole
+                    # foreground group, and the server must outlive the ledger's shutdown
+                    # (requests in flight, workers finishing their batch); stop() ends it.
                     self._proc = proc = subprocess.Popen(
-                        args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=[lock_fd]
+                        args,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=out,
+                        pass_fds=[lock_fd],
+                        process_group=0,
                     )
                 self._finalizer = weakref.finalize(self, _reap, proc, lock_fd)
                 os.ftruncate(lock_fd, 0)

@@ -1,7 +1,7 @@
-"""``python -m bench.synthetic``."""
+"""``python -m bench.synthetic``: the same as ``python -m runtime.synthetic``."""
 
 import sys
 
-from bench.synthetic._cli import main
+from runtime.synthetic import main
 
 sys.exit(main())

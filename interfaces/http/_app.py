@@ -17,6 +17,7 @@ thread (``anyio.to_thread``), never on the event loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -36,10 +37,12 @@ from interfaces.http._problems import (
     from_http_exception,
     from_ledger_error,
     internal_error,
+    problem,
     refusal,
 )
 from ledger.application import Ledger, Receipt
 from ledger.errors import LedgerError, LedgerUnavailable
+from runtime.readiness import ReadyState
 from runtime.tokens import InvalidToken, TokenRecord, TokenStore
 from schemas.commands import BaseCommand
 
@@ -54,14 +57,28 @@ _MAX_BODY: Final = 1 << 20
 
 
 class Ready(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """The answer of ``/health`` and ``/ready`` (with the stream's last sequence)."""
+    """The answer of ``/health`` and ``/ready`` (with the stream's last sequence and, when
+    the app has a readiness check, the views' lowest position and their lag)."""
 
     status: str
     last_sequence: int | None = None
+    views_position: int | None = None
+    lag: int | None = None
 
 
-def create_app(ledger: Ledger, tokens: TokenStore, *, debug: bool = False) -> Litestar:
-    """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows."""
+def create_app(
+    ledger: Ledger,
+    tokens: TokenStore,
+    *,
+    debug: bool = False,
+    readiness: Callable[[], ReadyState] | None = None,
+) -> Litestar:
+    """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows.
+
+    ``readiness`` decides ``/ready`` (``ledger serve`` passes a
+    :class:`runtime.readiness.Readiness`: the stream answers and the views are caught up);
+    without it ``/ready`` asks only that the stream answers.
+    """
 
     @get("/health", sync_to_thread=False, tags=["service"])
     def health() -> Ready:
@@ -70,7 +87,20 @@ def create_app(ledger: Ledger, tokens: TokenStore, *, debug: bool = False) -> Li
 
     @get("/ready", sync_to_thread=True, tags=["service"])
     def ready() -> Response[Any]:
-        """The ledger stream answers: 200 with its last sequence, else 503."""
+        """The stream answers and the views are caught up: 200, else a 503 problem with
+        the lag, the views' positions and any stopped worker."""
+        if readiness is not None:
+            state = readiness()
+            if not state.ready:
+                return problem(503, "not-ready", "Not ready", state.reason, **_figures(state))
+            return Response(
+                Ready(
+                    status="ready",
+                    last_sequence=state.stream_position,
+                    views_position=state.views_position,
+                    lag=state.lag,
+                )
+            )
         try:
             last = ledger.recorder.max_notification_id()
         except LedgerUnavailable as error:
@@ -94,6 +124,18 @@ def create_app(ledger: Ledger, tokens: TokenStore, *, debug: bool = False) -> Li
         request_max_body_size=_MAX_BODY,
         debug=debug,
     )
+
+
+def _figures(state: ReadyState) -> dict[str, Any]:
+    """A readiness check's figures as problem-details members."""
+    return {
+        "last_sequence": state.stream_position,
+        "views_position": state.views_position,
+        "lag": state.lag,
+        "max_lag": state.max_lag,
+        "positions": state.positions or None,
+        "failed_workers": state.failed_workers or None,
+    }
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from typing import TypeVar
 import pytest
 
 import schemas
-from bench.synthetic import (
+from ledger.application import Ledger
+from runtime.settings import Settings
+from runtime.synthetic import (
     END,
     LATE,
     START,
@@ -22,8 +24,6 @@ from bench.synthetic import (
     SimulatedClock,
     generate,
 )
-from ledger.application import Ledger
-from runtime.settings import Settings
 
 EVENTS = 2000
 SEED = 20240101

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from bench.synthetic._case import _Case
-from bench.synthetic._clock import _office, _workdays
-from bench.synthetic._plan import _Plan, _Weights
+from runtime.synthetic._case import _Case
+from runtime.synthetic._clock import _office, _workdays
+from runtime.synthetic._plan import _Plan, _Weights
 
 _MATTERS: Final = _Weights(
     "threshold_decision:30 information_sharing:25 plan_or_decision:20 attendance:10 "

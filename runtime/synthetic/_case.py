@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from bench.synthetic._clock import _SECOND, _office, _workdays
-from bench.synthetic._plan import _Plan, _Weights
+from runtime.synthetic._clock import _SECOND, _office, _workdays
+from runtime.synthetic._plan import _Plan, _Weights
 
 _AGE_BANDS: Final = _Weights("unborn:4 under_1:10 1_4:22 5_9:26 10_15:28 16_17:10")
 _PARTNERS: Final = _Weights(

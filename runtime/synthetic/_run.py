@@ -11,12 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from bench.synthetic._clock import LATE, SimulatedClock
-from bench.synthetic._partnerships import _partnerships, _setup_steps
-from bench.synthetic._step import _Step
-from bench.synthetic._units import _units
 from ledger.application import Ledger, Receipt
 from ledger.errors import AggregateNotFound
+from runtime.synthetic._clock import LATE, SimulatedClock
+from runtime.synthetic._partnerships import _partnerships, _setup_steps
+from runtime.synthetic._step import _Step
+from runtime.synthetic._units import _units
 
 _PROGRESS_EVERY: Final = 64
 

@@ -1,4 +1,4 @@
-"""The command line: ``python -m bench.synthetic``."""
+"""The command line: ``python -m runtime.synthetic``."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from bench.synthetic._clock import SimulatedClock
-from bench.synthetic._run import GeneratedSummary, generate
 from ledger.application import Ledger
 from runtime.embedded import EmbeddedNats
 from runtime.logging import configure_logging
 from runtime.settings import Settings
+from runtime.synthetic._clock import SimulatedClock
+from runtime.synthetic._run import GeneratedSummary, generate
 
 
 class _RateColumn(ProgressColumn):
@@ -40,7 +40,7 @@ class _RateColumn(ProgressColumn):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.synthetic",
+        prog="python -m runtime.synthetic",
         description="Write a seeded synthetic safeguarding partnership through the ledger.",
     )
     parser.add_argument("--events", type=int, required=True, help="events to write")
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bench.synthetic``: returns the exit status."""
+    """``python -m runtime.synthetic``: returns the exit status."""
     args = _parser().parse_args(argv)
     console = Console(stderr=True)
     configure_logging(level=args.log_level)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from bench.synthetic._case import _Case
-from bench.synthetic._clock import END, _office, _workdays
-from bench.synthetic._plan import _Plan, _Weights
+from runtime.synthetic._case import _Case
+from runtime.synthetic._clock import END, _office, _workdays
+from runtime.synthetic._plan import _Plan, _Weights
 from schemas import Theme
 
 _RAPID: Final = _Weights("local_review:60 national_review:12 no_review:28")

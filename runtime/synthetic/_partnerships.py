@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from bench.synthetic._step import _SOURCES, _actor, _Step
+from runtime.synthetic._step import _SOURCES, _actor, _Step
 
 _SETUP_AT: Final = datetime(2023, 11, 1, 9, 0, tzinfo=UTC)
 

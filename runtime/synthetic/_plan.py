@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from bench.synthetic._clock import _SECOND, END, START, _delay
-from bench.synthetic._partnerships import _Partnership
-from bench.synthetic._step import _SOURCES, _actor, _Step
+from runtime.synthetic._clock import _SECOND, END, START, _delay
+from runtime.synthetic._partnerships import _Partnership
+from runtime.synthetic._step import _SOURCES, _actor, _Step
 from schemas import RecordedBy
 
 _LATE_SHARE: Final = 0.08  # of the steps that may be late; about 3 % of all events

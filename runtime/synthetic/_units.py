@@ -8,13 +8,13 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Final
 
-from bench.synthetic._case import _CONCERNS, _Case
-from bench.synthetic._challenge import _case_challenges, _standalone_challenge
-from bench.synthetic._clock import END, START, _office, _workdays
-from bench.synthetic._partnerships import _Partnership
-from bench.synthetic._plan import _Plan, _Weights
-from bench.synthetic._review import _review
-from bench.synthetic._step import _Step
+from runtime.synthetic._case import _CONCERNS, _Case
+from runtime.synthetic._challenge import _case_challenges, _standalone_challenge
+from runtime.synthetic._clock import END, START, _office, _workdays
+from runtime.synthetic._partnerships import _Partnership
+from runtime.synthetic._plan import _Plan, _Weights
+from runtime.synthetic._review import _review
+from runtime.synthetic._step import _Step
 
 _REVIEW_EVERY: Final = 120
 _REFERRERS: Final = _Weights("police:30 school:25 icb:8 trust:10 gp:7 housing:5 vcs:10 yjs:5")

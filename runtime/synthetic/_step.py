@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from bench.synthetic._clock import START
+from runtime.synthetic._clock import START
 from schemas import RecordedBy, Source, SourceKind
 
 _SOURCES: Final = {kind.value: Source(kind=kind) for kind in SourceKind}

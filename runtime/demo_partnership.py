@@ -1,0 +1,131 @@
+"""``ledger serve --demo``: a synthetic partnership on the ledger, and one token per role.
+
+:func:`load_demo` writes :data:`DEMO_EVENTS` events of the seeded synthetic partnership
+(:mod:`runtime.synthetic`: three partnerships, their agencies, cases, challenges and a
+review, recorded on a simulated 2024-2025 timeline) through the real commands, unless the
+ledger holds the demo partnership already: a second ``--demo`` on the same data dir loads
+nothing. (A load that was interrupted is not resumed: the ledger keeps what was recorded.)
+
+:func:`demo_tokens` issues one API token per role for the partnership
+:data:`DEMO_PARTNERSHIP`, each agency, board and admin token bound to an agency the
+partnership registered and a demo actor, and keeps them in ``<data dir>/demo-tokens.json``
+(mode 0600) so that a second run prints the same tokens; a token revoked since is
+replaced. These are demonstration credentials: revoke them (``ledger token revoke``) on a
+ledger that holds real records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from ledger.application import Ledger
+from ledger.errors import AggregateNotFound
+from runtime._files import write_private
+from runtime.bootstrap import Running
+from runtime.settings import Settings
+from runtime.synthetic import GeneratedSummary, SimulatedClock, generate
+from runtime.tokens import InvalidToken, Role, TokenStore
+
+__all__ = [
+    "DEMO_EVENTS",
+    "DEMO_PARTNERSHIP",
+    "DEMO_TOKENS_FILE",
+    "demo_loaded",
+    "demo_tokens",
+    "load_demo",
+]
+
+#: Events the demo writes: a few thousand (some 60 cases, challenges, a published review).
+DEMO_EVENTS: Final = 3_000
+DEMO_SEED: Final = 1
+#: The synthetic partnership the demo tokens are for (the largest of the three).
+DEMO_PARTNERSHIP: Final = "northvale"
+DEMO_TOKENS_FILE: Final = "demo-tokens.json"
+#: Role -> (agency, actor) it records as: children's social care leads every case.
+_BOUND: Final[dict[Role, tuple[str | None, str | None]]] = {
+    Role.ADMIN: (f"{DEMO_PARTNERSHIP}-csc", "act_demo-admin"),
+    Role.BOARD: (f"{DEMO_PARTNERSHIP}-csc", "act_demo-board"),
+    Role.AGENCY: (f"{DEMO_PARTNERSHIP}-csc", "act_demo-agency"),
+    Role.INSPECTOR: (None, None),
+}
+
+
+class _DemoTokens(msgspec.Struct, kw_only=True):
+    partnership: str
+    tokens: dict[Role, str]
+
+
+def demo_loaded(ledger: Ledger) -> bool:
+    """True when the ledger holds the demo partnership already."""
+    with contextlib.suppress(AggregateNotFound):
+        ledger.get_partnership(DEMO_PARTNERSHIP)
+        return True
+    return False
+
+
+def load_demo(
+    running: Running,
+    settings: Settings,
+    *,
+    events: int = DEMO_EVENTS,
+    workers: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> GeneratedSummary | None:
+    """Write the synthetic partnership (``events`` events) on ``running``'s stream, unless
+    it is there already (then None). ``progress(n)`` is called as each ``n`` more are written.
+
+    The events go through a second :class:`Ledger` on the same server and login, whose
+    clock is the generator's simulated one (their ``recorded_at`` lie in 2024-2025).
+    """
+    if demo_loaded(running.ledger):
+        return None
+    url = (
+        running.nats_url
+        if running.credentials is None
+        else running.credentials.url(running.nats_url)
+    )
+    clock = SimulatedClock()
+    ledger = Ledger(
+        env=settings.persistence_env(url, create_stream=running.credentials is None),
+        clock=clock,
+    )
+    try:
+        return generate(
+            ledger,
+            clock=clock,
+            events=events,
+            seed=DEMO_SEED,
+            workers=workers,
+            progress=progress,
+        )
+    finally:
+        ledger.close()
+
+
+def demo_tokens(data_dir: Path, store: TokenStore) -> dict[Role, str]:
+    """One valid token per role for :data:`DEMO_PARTNERSHIP`: those kept in
+    ``demo-tokens.json`` that still authenticate, and new ones for the rest."""
+    path = Path(data_dir) / DEMO_TOKENS_FILE
+    kept: dict[Role, str] = {}
+    with contextlib.suppress(OSError, msgspec.DecodeError):
+        kept = msgspec.json.decode(path.read_bytes(), type=_DemoTokens).tokens
+    tokens: dict[Role, str] = {}
+    for role, (agency, actor) in _BOUND.items():
+        token = kept.get(role)
+        if token is not None:
+            try:
+                store.authenticate(token)
+            except InvalidToken:
+                token = None
+        if token is None:
+            token, _ = store.issue(role, DEMO_PARTNERSHIP, agency=agency, actor=actor)
+        tokens[role] = token
+    if tokens != kept:
+        document = _DemoTokens(partnership=DEMO_PARTNERSHIP, tokens=tokens)
+        write_private(path, msgspec.json.encode(document))
+    return tokens

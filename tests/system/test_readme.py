@@ -1,0 +1,43 @@
+"""The README's Python runs as written on what ``make run`` (``ledger serve --demo``) leaves."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from serve_support import Served, ledger_env
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+@pytest.mark.slow
+class TestReadme:
+    def test_the_readmes_python_runs_as_written_after_the_demo_was_served(
+        self, tmp_path: Path
+    ) -> None:
+        blocks = BLOCK.findall((ROOT / "README.md").read_text())
+        assert len(blocks) >= 3
+        env = ledger_env(tmp_path / "data", LEDGER_LOG_LEVEL="WARNING")
+        served = Served(env, "--demo")
+        try:
+            served.wait_ready()
+        finally:
+            served.stop()
+        assert served.process.returncode == 0, served.stderr[-4000:]
+        # As a person would after Ctrl-C: in a fresh shell, on the same data dir.
+        result = subprocess.run(
+            [sys.executable, "-c", "\n".join(blocks)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-4000:]
+        first, *_ = result.stdout.split()
+        assert int(first) > 3000  # the action was recorded after the demo's events

@@ -63,7 +63,7 @@ __all__ = ["AccessRecorder", "AsOfViews", "read_routes"]
 
 log = structlog.get_logger()
 
-_CSV_MEDIA: Final = "text/csv; charset=utf-8"
+_CSV_MEDIA: Final = "text/csv"  # Litestar adds "; charset=utf-8" to a text type
 _encode = msgspec.json.Encoder().encode
 
 

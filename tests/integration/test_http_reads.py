@@ -20,11 +20,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
+from structlog.testing import capture_logs
 
 from interfaces import exports
 from interfaces.http import create_app
@@ -340,6 +342,23 @@ class TestRefusals:
         assert body["field"] == "limit"
         assert "more than once" in body["detail"]
 
+    def test_a_refusal_is_logged_with_who_asked_what_and_no_case(self, world: World) -> None:
+        with capture_logs() as logs:
+            problem(world["police"].get(path_of("chronology", "c2")), 403)
+        (line,) = [entry for entry in logs if entry["event"] == "read_refused"]
+        assert line["status"] == 403
+        assert (line["role"], line["partnership"], line["agency"]) == ("agency", P, "police")
+        assert line["query"] == "chronology"
+        assert "c2" not in {v for k, v in line.items() if k != "reason"}
+
+    def test_an_unreadable_view_store_is_503(self, world: World, tmp_path: Path) -> None:
+        closed = Views(SQLiteViewStore(tmp_path / "closed.sqlite"))
+        closed.close()
+        app = create_app(world.ledger, world.tokens, views=closed)
+        with TestClient(app=app) as client:
+            response = client.get(f"/partnerships/{P}/cases", headers=world["board"].headers)
+        assert "view store is closed" in problem(response, 503)["detail"]
+
     def test_a_bad_view_argument_is_400_with_its_field(self, world: World) -> None:
         body = problem(
             world["board"].get("challenges", date_from="2026-03-05", date_to="2026-03-01"), 400
@@ -429,6 +448,43 @@ class TestPages:
         )
         assert body["field"] == "as_of"
         ok(board.get("agencies", limit=1, cursor=first["next"], as_of=at.isoformat()))
+
+
+@pytest.fixture(scope="module")
+def document(world: World) -> dict[str, Any]:
+    """The service's OpenAPI document."""
+    response = world.client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+class TestOpenAPI:
+    @pytest.mark.parametrize("name", sorted(QUERIES))
+    def test_each_question_is_an_operation_whose_answer_matches_its_schema(
+        self, world: World, document: dict[str, Any], name: str
+    ) -> None:
+        query = QUERIES[name]
+        operation = document["paths"][query.path]["get"]
+        assert (operation["operationId"], operation["tags"]) == (name, ["views"])
+        assert operation["summary"] == query.summary
+        parameters = {p["name"]: p["in"] for p in operation["parameters"]}
+        for filter_name in query.filters.__struct_fields__:
+            if query.keyset is None:
+                assert parameters[filter_name] == "query"
+        assert parameters["partnership"] == "path"
+        assert {"as_of", "after", "format"} <= set(parameters)
+        assert ("cursor" in parameters) == query.is_list
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        jsonschema.Draft202012Validator(schema).validate(ok(world["board"].get(path_of(name))))
+
+    def test_a_filters_type_is_its_parameters_schema(self, document: dict[str, Any]) -> None:
+        operation = document["paths"][QUERIES["repeat-refusers"].path]["get"]
+        schemas = {p["name"]: p["schema"] for p in operation["parameters"]}
+        assert schemas["threshold"]["type"] == "integer"
+        assert schemas["threshold"]["minimum"] == 2
+        assert schemas["include_decisions_not_to_share"]["type"] == "boolean"
+        assert schemas["limit"]["maximum"] == 1000
 
 
 class TestAsOf:

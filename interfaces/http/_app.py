@@ -18,6 +18,7 @@ thread (``anyio.to_thread``), never on the event loop.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -43,6 +44,7 @@ from interfaces.http._reads import AccessRecorder, AsOfViews, read_routes
 from ledger.application import Ledger, Receipt
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
+from projections.as_of import PastViews
 from runtime.tokens import InvalidToken, TokenRecord, TokenStore
 from schemas.commands import BaseCommand
 
@@ -78,7 +80,8 @@ def create_app(
     With ``views``, one GET per question of :data:`interfaces.queries.QUERIES` too (see
     :mod:`interfaces.http._reads`): ``access_log`` records the reads of a case's
     chronology (without one they are refused, 503), ``read_wait_s`` bounds the wait of a
-    read ``after`` a sequence, and ``as_of_views`` gives the views as of an instant.
+    read ``after`` a sequence, and ``as_of_views`` gives the views as of an instant (by
+    default a :class:`~projections.as_of.PastViews` of ``ledger``, closed with the app).
     """
 
     @get("/health", sync_to_thread=False, tags=["service"])
@@ -101,7 +104,12 @@ def create_app(
         _command_route(ledger, tokens, tag, cls, documents[tag])
         for tag, cls in schemas.COMMAND_TYPES.items()
     ]
+    on_shutdown: list[Callable[[], None]] = []
     if views is not None:
+        if as_of_views is None:
+            past = PastViews(ledger, rules=views.rules)
+            as_of_views = past.at
+            on_shutdown.append(past.close)
         handlers += read_routes(
             views,
             authenticate=functools.partial(_authenticate, tokens),
@@ -119,6 +127,7 @@ def create_app(
             path="/schema",
         ),
         request_max_body_size=_MAX_BODY,
+        on_shutdown=on_shutdown,
         debug=debug,
     )
 

@@ -54,7 +54,7 @@ from interfaces.http._read_params import Asked, BadParameter, next_cursor, parse
 from interfaces.queries import QUERIES, Ask, Caller, Query, ReadRefused, permit
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
-from projections.calendar import LONDON
+from projections.calendar import local_date
 from projections.chronology import Chronology
 from projections.errors import InvalidViewQuery, UnknownEntity, ViewStoreError
 from runtime.tokens import TokenRecord
@@ -114,7 +114,7 @@ class _Reads:
     last_sequence: Callable[[], int | None]
     access_log: AccessRecorder | None
     wait_s: float
-    as_of_views: AsOfViews | None
+    as_of_views: AsOfViews
 
 
 @dataclass(frozen=True)
@@ -133,17 +133,17 @@ def read_routes(
     authenticate: Callable[[Request[Any, Any, Any]], TokenRecord],
     last_sequence: Callable[[], int | None],
     access_log: AccessRecorder | None = None,
+    as_of_views: AsOfViews,
     wait_s: float = 5.0,
-    as_of_views: AsOfViews | None = None,
 ) -> list[HTTPRouteHandler]:
     """One GET route per question of :data:`QUERIES`, answered from ``views``.
 
     ``authenticate`` gives a request's token record (or raises :class:`Refused`);
     ``last_sequence`` is the stream's last sequence (an ``after`` beyond it is refused);
     ``access_log`` records the reads of ``logged`` questions (without one they are
-    refused, 503); ``wait_s`` bounds the wait for ``after``; ``as_of_views`` gives the
-    views as they stood at an instant (without it, a question that does not answer as
-    of an instant itself is answered from the live views, its day being ``as_of``'s).
+    refused, 503); ``as_of_views`` gives the views as they stood at an instant
+    (:meth:`projections.as_of.PastViews.at`) for a question that does not answer as of
+    an instant itself; ``wait_s`` bounds the wait for ``after``.
     """
     reads = _Reads(
         views=views,
@@ -284,7 +284,7 @@ def _answer(
     ask = Ask(
         partnership=str(path["partnership"]),
         filters=asked.filters,
-        day=(asked.as_of or datetime.now(UTC)).astimezone(LONDON).date(),
+        day=local_date(asked.as_of or datetime.now(UTC)),
         as_of=asked.as_of,
         case=None if "case" not in path else str(path["case"]),
     )
@@ -303,7 +303,7 @@ def _answer(
 @contextmanager
 def _views_at(reads: _Reads, query: Query, as_of: datetime | None) -> Iterator[Views]:
     """The views to answer from: the live ones, or the views as the ledger stood at ``as_of``."""
-    if as_of is None or query.answers_as_of or reads.as_of_views is None:
+    if as_of is None or query.answers_as_of:
         yield reads.views
         return
     with reads.as_of_views(as_of) as past:

@@ -503,6 +503,30 @@ class TestAsOf:
         ]
         assert then["as_of"] is not None
 
+    @pytest.mark.parametrize("name", sorted(QUERIES))
+    def test_an_event_recorded_after_an_instant_changes_no_answer_as_of_it(
+        self, world: World, name: str
+    ) -> None:
+        board, police = world["board"], world["police"]
+        case = world.fresh("asof")
+        world["la"].post("OpenCase", case=case, children=[{"child": CHILD, "age_band": "5_9"}])
+        world["la"].post("JoinCase", case=case, agency="police")
+        instant = datetime.now().astimezone().isoformat()
+        path = path_of(name, case)
+        before = ok(board.get(path, as_of=instant))
+        police.post("RaiseConcern", case=case, concern=world.fresh("cn"), kind="neglect")
+        police.post("RecordAction", case=case, action="strategy_discussion")
+        sequence = police.post(
+            "RefuseCooperation",
+            case=case,
+            agency="police",
+            kind="report_not_provided",
+            basis="no_stated_basis",
+        )
+        assert ok(board.get(path, as_of=instant, after=sequence)) == before
+        if name in {"chronology", "opt-outs", "key-moments"}:
+            assert ok(board.get(path, after=sequence)) != before
+
     def test_a_date_means_the_end_of_that_day_in_london(self, world: World) -> None:
         body = ok(world["board"].get(path_of("chronology"), as_of="2026-07-01"))
         assert body["as_of"] == "2026-07-01T22:59:59.999999Z"  # BST: 23:59:59.999999+01:00

@@ -478,6 +478,11 @@ class TestOpenAPI:
         schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
         jsonschema.Draft202012Validator(schema).validate(ok(world["board"].get(path_of(name))))
 
+    def test_the_http_docs_list_every_question(self) -> None:
+        text = (Path(__file__).parents[2] / "docs" / "http.md").read_text()
+        for query in QUERIES.values():
+            assert f"| `{query.path}` | `{query.name}` |" in text
+
     def test_a_filters_type_is_its_parameters_schema(self, document: dict[str, Any]) -> None:
         operation = document["paths"][QUERIES["repeat-refusers"].path]["get"]
         schemas = {p["name"]: p["schema"] for p in operation["parameters"]}

@@ -117,14 +117,23 @@ class _Reads:
     as_of_views: AsOfViews
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Call:
-    """What a refusal is logged with: never a case or a filter's value."""
+    """Who asks what: a refusal is logged with these, never a case or a filter's value."""
 
     query: str
     role: str | None = None
     partnership: str | None = None
     agency: str | None = None
+    token: TokenRecord | None = None
+
+    def fields(self) -> dict[str, str | None]:
+        return {
+            "query": self.query,
+            "role": self.role,
+            "partnership": self.partnership,
+            "agency": self.agency,
+        }
 
 
 def read_routes(
@@ -162,22 +171,26 @@ def read_routes(
 def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
     async def read(request: Request[Any, Any, Any]) -> Response[Any]:
         call = _Call(query.name)
+        path = dict(request.path_params)
+        items = list(request.query_params.multi_items())
+        url = str(request.url)
         try:
-            caller = await anyio.to_thread.run_sync(reads.authenticate, request)
-            call = _Call(query.name, caller.role.value, caller.partnership, caller.agency)
-            asked = parse(
-                query, dict(request.path_params), list(request.query_params.multi_items())
+            # One worker-thread hop for a plain read; a read after a sequence waits
+            # for the views on the event loop between its two hops.
+            asked, response = await anyio.to_thread.run_sync(
+                _start, reads, query, call, request, path, items, url
             )
-            if asked.after is not None:
-                await _wait(reads, query, asked.after)
+            if response is not None:
+                return response
+            await _wait(reads, query, cast(int, asked.after))
             return await anyio.to_thread.run_sync(
-                _answer, reads, query, caller, dict(request.path_params), str(request.url), asked
+                _answer, reads, query, cast(TokenRecord, call.token), path, url, asked
             )
         except Refused as error:
-            log.warning("read_refused", status=error.status, reason=error.reason, **vars(call))
+            log.warning("read_refused", status=error.status, reason=error.reason, **call.fields())
             return refusal(error)
         except ReadRefused as error:
-            log.warning("read_refused", status=403, reason=error.reason, **vars(call))
+            log.warning("read_refused", status=403, reason=error.reason, **call.fields())
             return problem(403, "forbidden", "Not allowed for this token", error.reason)
         except (BadParameter, InvalidViewQuery) as error:
             field = error.field
@@ -229,7 +242,9 @@ def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
 
 
 def _failed(status: int, error: Exception, call: _Call, *, field: str | None = None) -> None:
-    log.warning("read_failed", status=status, error=type(error).__name__, field=field, **vars(call))
+    log.warning(
+        "read_failed", status=status, error=type(error).__name__, field=field, **call.fields()
+    )
 
 
 def _rule_of(message: str) -> str | None:
@@ -240,6 +255,25 @@ def _rule_of(message: str) -> str | None:
 def _litestar_path(path: str) -> str:
     """``/partnerships/{partnership}`` as Litestar spells a path parameter."""
     return re.sub(r"\{(\w+)\}", r"{\1:str}", path)
+
+
+def _start(
+    reads: _Reads,
+    query: Query,
+    call: _Call,
+    request: Request[Any, Any, Any],
+    path: dict[str, Any],
+    items: list[tuple[str, Any]],
+    url: str,
+) -> tuple[Asked, Response[Any] | None]:
+    """Authenticate (filling in ``call``) and parse; answer at once unless ``after`` is asked."""
+    token = reads.authenticate(request)
+    call.token = token
+    call.role, call.partnership, call.agency = token.role.value, token.partnership, token.agency
+    asked = parse(query, path, items)
+    if asked.after is not None:
+        return asked, None
+    return asked, _answer(reads, query, token, path, url, asked)
 
 
 # -- after=SEQ ---------------------------------------------------------------------------

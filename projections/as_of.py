@@ -38,7 +38,10 @@ recorded, and an answer for it would change as it is.
 
 The store is SQLite's ``memdb`` VFS, shared by name between the store's per-thread
 connections and freed with the last of them: the replayed rows (personal data) are
-never written to disk.
+never written to disk. A replay holds the views of every event up to ``T`` in memory, up to
+``cache_size`` of them at once, and SQLite caps a ``memdb`` database at its build's
+``SQLITE_MEMDB_DEFAULT_MAXSIZE`` (1 GiB by default): far beyond the views of a few hundred
+thousand events, but a stream of millions wants a file-backed store instead.
 """
 
 from __future__ import annotations

@@ -394,6 +394,20 @@ class TestFormats:
         expected = self.as_text(exports.rows(items))
         assert self.parsed(board.get(name, format="csv", after=world.last)) == expected
 
+    @pytest.mark.parametrize("name", sorted(QUERIES))
+    def test_every_question_answers_csv_with_a_row_per_record(
+        self, world: World, name: str
+    ) -> None:
+        board = world["board"]
+        body = ok(board.get(path_of(name)))
+        if QUERIES[name].is_list:
+            records = body["items"]
+        elif name == "chronology":
+            records = body["entries"]
+        else:
+            records = [body]
+        assert len(self.parsed(board.get(path_of(name), format="csv"))) == len(records)
+
     def test_the_chronology_as_csv_and_in_the_review_layout(self, world: World) -> None:
         board = world["board"]
         chronology = msgspec.convert(ok(board.get(path_of("chronology"))), Chronology)

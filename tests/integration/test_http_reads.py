@@ -30,6 +30,7 @@ from structlog.testing import capture_logs
 
 from interfaces import exports
 from interfaces.http import create_app
+from interfaces.http._read_params import parameters_of
 from interfaces.queries import QUERIES
 from ledger.application import Ledger
 from projections import Views
@@ -333,6 +334,31 @@ class TestRefusals:
         body = problem(world["board"].get("cases", **params), 400)
         assert body["field"] == field
         assert rule in body["rule"]
+
+    @settings(
+        max_examples=80,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(data=st.data())
+    def test_any_query_string_is_answered_or_refused_naming_a_parameter(
+        self, world: World, data: st.DataObject
+    ) -> None:
+        name = data.draw(st.sampled_from(sorted(QUERIES)))
+        names = [*parameters_of(QUERIES[name]), "junk"]
+        values = st.one_of(
+            st.text(max_size=12),
+            st.integers(-5, 3000).map(str),
+            st.sampled_from(["true", "open", "la", "2026-03-02", "json", "csv", "year"]),
+        )
+        params = data.draw(st.dictionaries(st.sampled_from(names), values, max_size=4))
+        response = world["board"].get(path_of(name), **({"after": "1"} | params))
+        assert response.status_code in {200, 400, 404}, response.text
+        if response.status_code == 400:
+            assert problem(response, 400)["field"] in names
+        if response.status_code == 404:  # as of a time before the partnership was established
+            assert "as_of" in params
+            assert problem(response, 404)["field"] == "partnership"
 
     def test_a_repeated_parameter_is_400(self, world: World) -> None:
         response = world.client.get(

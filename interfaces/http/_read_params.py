@@ -105,6 +105,7 @@ def filter_names(query: Query) -> tuple[str, ...]:
 
 
 def formats(query: Query) -> tuple[str, ...]:
+    """The ``format`` values ``query`` offers (``review``: the chronology's review layout)."""
     return ("json", "csv", "review") if query.review_layout else ("json", "csv")
 
 
@@ -124,8 +125,8 @@ def parse(
     raw: dict[str, str] = {}
     for name, value in items:
         if name not in allowed:
-            raise BadParameter(
-                name, "is not a parameter of this question", f"one of {', '.join(allowed)}"
+            raise BadParameter(  # a caller's text: named, but never more than 64 characters
+                name[:64], "is not a parameter of this question", f"one of {', '.join(allowed)}"
             )
         if name in raw:
             raise BadParameter(name, "is given more than once", "each parameter at most once")

@@ -518,6 +518,11 @@ class TestOpenAPI:
         schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
         jsonschema.Draft202012Validator(schema).validate(ok(world["board"].get(path_of(name))))
 
+    @pytest.mark.parametrize("name", sorted(QUERIES))
+    def test_no_filter_is_shadowed_by_a_common_parameter(self, name: str) -> None:
+        names = parameters_of(QUERIES[name])
+        assert len(names) == len(set(names))
+
     def test_the_http_docs_list_every_question(self) -> None:
         text = (Path(__file__).parents[2] / "docs" / "http.md").read_text()
         for query in QUERIES.values():

@@ -23,6 +23,7 @@ it needs from :class:`Settings` via :mod:`runtime.service` and :mod:`runtime.boo
 | ``LEDGER_HTTP_HOST`` | ``127.0.0.1`` | where ``ledger serve`` listens (loopback by default) |
 | ``LEDGER_HTTP_PORT`` | ``8080`` | the port ``ledger serve`` listens on |
 | ``LEDGER_READY_MAX_LAG`` | ``1000`` | events the views may lag while ``/ready`` says 200 |
+| ``LEDGER_READ_WAIT_S`` | ``5`` | seconds a GET with ``after=SEQ`` waits for the views (then 504) |
 
 With ``LEDGER_AUTH`` on (anything but ``0``/``false``/``no``/``off``), the embedded server
 lets in only the users of ``<data dir>/access.json`` (see :mod:`runtime.access`): the ledger
@@ -63,6 +64,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     ready_max_lag: int = 1000
+    read_wait_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +91,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             http_host=env.get("LEDGER_HTTP_HOST", "127.0.0.1"),
             http_port=int(env.get("LEDGER_HTTP_PORT", "8080")),
             ready_max_lag=int(env.get("LEDGER_READY_MAX_LAG", "1000")),
+            read_wait_s=float(env.get("LEDGER_READ_WAIT_S", "5")),
         )
 
     @property

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from interfaces.http._app import COMMAND_PATH, create_app
 from interfaces.http._permissions import MAY_SEND
+from interfaces.http._reads import AccessRecorder, AsOfViews
 
-__all__ = ["COMMAND_PATH", "MAY_SEND", "create_app"]
+__all__ = ["COMMAND_PATH", "MAY_SEND", "AccessRecorder", "AsOfViews", "create_app"]

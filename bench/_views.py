@@ -11,6 +11,12 @@ takes at the measured rate (``BENCH_EVENTS=1000000`` measures it directly).
 ``chronology_p95_ms`` times as-of chronology queries of the big case at instants
 spread over its life (each returns what the ledger had recorded by then, up to
 all 10,000 entries), after a warm-up.
+
+``as_of_replay_events_per_s`` is the rate at which :class:`~projections.as_of.PastViews`
+replays the whole stream into its in-memory store (every view as of now), and
+``as_of_replay_ratio_vs_rebuild`` that rate against the same run's rebuild rate (median
+of rounds); ``meta_views.as_of_index_s`` is the one-off read of the stream's sequences
+and ``recorded_at`` a process makes before its first replay.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import os
 import random
 import statistics
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,7 @@ from rich.console import Console
 from bench.synthetic import generate
 from ledger.application import Ledger
 from projections import VIEW_NAMES, Views, from_micros
+from projections.as_of import PastViews
 from projections.sqlite import SQLiteViewStore
 from runtime.settings import Settings
 from schemas import wire
@@ -74,6 +82,24 @@ def _rebuild(ledger: Ledger, path: Path) -> tuple[float, Views]:
     views = Views(SQLiteViewStore(path))
     stats = views.runner(ledger).rebuild()
     return stats.per_second, views
+
+
+def _as_of_replay(ledger: Ledger, console: Console) -> tuple[float, float]:
+    """Events per second replaying the whole stream into past views, and the index's read."""
+    past = PastViews(ledger)
+    try:
+        started = time.perf_counter()
+        with past.at(datetime.now(UTC)) as views:
+            views.directory.partnerships()
+        total = time.perf_counter() - started
+    finally:
+        past.close()
+    events, seconds = past.last_replay
+    rate = events / seconds if seconds > 0 else 0.0
+    console.log(
+        f"as-of replay: {events:,} events at {rate:,.0f}/s, index read {total - seconds:.1f} s"
+    )
+    return rate, total - seconds
 
 
 def _chronology_ms(views: Views, big_case: str, console: Console) -> tuple[float, float, int]:
@@ -131,6 +157,7 @@ def views_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[s
         assert views is not None
         p95, p50, entries = _chronology_ms(views, summary.big_case, console)
         views.close()
+        replay_rate, index_s = _as_of_replay(ledger, console)
     finally:
         ledger.close()
     rebuild_rate = statistics.median(row["rebuild"] for row in rows)
@@ -142,6 +169,8 @@ def views_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[s
         ),
         "rebuild_1m_projected_s": round(1_000_000 / rebuild_rate, 1),
         "chronology_p95_ms": round(p95, 2),
+        "as_of_replay_events_per_s": round(replay_rate, 1),
+        "as_of_replay_ratio_vs_rebuild": round(replay_rate / rebuild_rate, 3),
         "meta_views": {
             "events": total,
             "rounds": rounds,
@@ -150,6 +179,7 @@ def views_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[s
             "chronology_case_events": entries,
             "chronology_p50_ms": round(p50, 2),
             "chronology_queries": QUERIES + 1,
+            "as_of_index_s": round(index_s, 2),
             "per_round": [{k: round(v, 1) for k, v in row.items()} for row in rows],
         },
     }

@@ -15,6 +15,7 @@ the views evaluate overdue-ness on (London's date of ``as_of``, or today).
 from __future__ import annotations
 
 import enum
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,10 +25,22 @@ import msgspec
 
 from ledger.errors import LedgerError
 from projections import Views
+from projections.challenges import AgencyChallengeCounts, ChallengeSummary
 from projections.challenges import Role as ChallengeRole
 from projections.challenges import Status as ChallengeStatus
-from projections.optouts import Standing
-from projections.recommendations import Period, RecommendationState
+from projections.chronology import Chronology
+from projections.directory import AgencySummary, CaseSummary, PartnershipSummary
+from projections.key_moments import CaseKeyMoments, KeyMomentSummary
+from projections.optouts import OptOutEntry, QuarterCount, RepeatPattern, Standing
+from projections.recommendations import (
+    Period,
+    RecommendationState,
+    RecommendationStatus,
+    RecurringTheme,
+    ReviewSummary,
+    ThemeCount,
+)
+from projections.timeliness import ClockRow, RulePerformance
 from projections.timeliness import Status as ClockStatus
 from runtime.tokens import Role
 from schemas import AgencyId, CaseId, ChallengeMatter, ReviewId
@@ -178,7 +191,15 @@ class Query:
     summary: str
     access: Access
     answer: Callable[[Views, Ask], Answer]
+    #: The answer's type: a Struct, or ``list[Struct]`` for a list (paged over HTTP).
+    returns: Any
+    #: The views the answer reads (the directory too: every question checks that its
+    #: partnership and case exist there); a read ``after`` a sequence waits for these.
+    reads: tuple[str, ...] = ("directory",)
     filters: type[msgspec.Struct] = NoFilters
+    #: For a list the view pages itself by keyset: the item field whose value is the
+    #: next page's ``after`` filter (the filters then have ``after`` and ``limit``).
+    keyset: str | None = None
     #: For :attr:`Access.OWN`: the filters narrowed to the asking agency.
     own: Callable[[Any, str], Any] | None = None
     #: Has a case in its path (``{case}``).
@@ -187,6 +208,14 @@ class Query:
     review_layout: bool = False
     #: Each answer is recorded in the access log (who read which child's record).
     logged: bool = False
+    #: The answer honours :attr:`Ask.as_of` on the live views (the chronology keeps
+    #: every row's ``recorded_at``), so asking it as of an instant needs no replay.
+    answers_as_of: bool = False
+
+    @property
+    def is_list(self) -> bool:
+        """Whether the answer is a list (``returns`` is ``list[...]``)."""
+        return typing.get_origin(self.returns) is list
 
 
 def _narrow(field: str) -> Callable[[Any, str], Any]:
@@ -261,6 +290,7 @@ QUERIES: Final[dict[str, Query]] = {
     for q in (
         Query(
             name="partnership",
+            returns=PartnershipSummary,
             path=_P,
             summary="The partnership: its nation and when it was established.",
             access=Access.DIRECTORY,
@@ -268,6 +298,7 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="agencies",
+            returns=list[AgencySummary],
             path=_P + "/agencies",
             summary="The agencies registered in the partnership.",
             access=Access.DIRECTORY,
@@ -275,6 +306,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="cases",
+            returns=list[CaseSummary],
+            keyset="case",
             path=_P + "/cases",
             summary="The cases, with their lead agency, parties and state (open or closed).",
             access=Access.OWN,
@@ -290,6 +323,7 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="case",
+            returns=CaseSummary,
             path=_C,
             summary="One case: its lead agency, parties now and before, and state.",
             access=Access.CASE,
@@ -298,16 +332,21 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="chronology",
+            returns=Chronology,
+            reads=("directory", "chronology"),
             path=_C + "/chronology",
             summary="The multi-agency chronology of a case, in the order things happened.",
             access=Access.CASE,
             per_case=True,
             review_layout=True,
             logged=True,
+            answers_as_of=True,
             answer=lambda v, a: v.chronology.chronology(a.partnership, _case(a), as_of=a.as_of),
         ),
         Query(
             name="key-moments",
+            returns=CaseKeyMoments,
+            reads=("directory", "key_moments"),
             path=_C + "/key-moments",
             summary="Delay from concern to protective action; who was seen alone before decisions.",
             access=Access.CASE,
@@ -316,6 +355,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="key-moment-summary",
+            returns=KeyMomentSummary,
+            reads=("directory", "key_moments"),
             path=_P + "/key-moments",
             summary="Across the partnership: delays to protective action, children not seen alone.",
             access=Access.PARTNERSHIP,
@@ -326,6 +367,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="opt-outs",
+            returns=list[OptOutEntry],
+            reads=("directory", "optouts"),
             path=_P + "/opt-outs",
             summary="Where partners opted out: refusals, unanswered requests, rejections.",
             access=Access.PARTNERSHIP,
@@ -343,6 +386,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="opt-outs-by-quarter",
+            returns=list[QuarterCount],
+            reads=("directory", "optouts"),
             path=_P + "/opt-outs/by-quarter",
             summary="Opt-outs counted per agency, quarter and kind.",
             access=Access.PARTNERSHIP,
@@ -351,6 +396,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="repeat-refusers",
+            returns=list[RepeatPattern],
+            reads=("directory", "optouts"),
             path=_P + "/opt-outs/repeated",
             summary="Agencies that refused again and again within a window.",
             access=Access.PARTNERSHIP,
@@ -365,6 +412,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="timeliness",
+            returns=list[ClockRow],
+            reads=("directory", "timeliness"),
             path=_P + "/timeliness",
             summary="Every statutory clock: on time, late by how much, open or overdue.",
             access=Access.PARTNERSHIP,
@@ -379,6 +428,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="timeliness-by-rule",
+            returns=list[RulePerformance],
+            reads=("directory", "timeliness"),
             path=_P + "/timeliness/by-rule",
             summary="Performance against each statutory rule, per agency.",
             access=Access.PARTNERSHIP,
@@ -386,6 +437,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="challenges",
+            returns=list[ChallengeSummary],
+            reads=("directory", "challenges"),
             path=_P + "/challenges",
             summary="Challenges between partners, their stages and time at each stage.",
             access=Access.OWN,
@@ -404,6 +457,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="open-challenges",
+            returns=list[ChallengeSummary],
+            reads=("directory", "challenges"),
             path=_P + "/challenges/open",
             summary="The challenges open on the day, with the days each stage is overdue.",
             access=Access.PARTNERSHIP,
@@ -411,6 +466,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="challenges-by-agency",
+            returns=list[AgencyChallengeCounts],
+            reads=("directory", "challenges"),
             path=_P + "/challenges/by-agency",
             summary="Per agency: challenges raised and received, open, overdue and resolved.",
             access=Access.PARTNERSHIP,
@@ -418,6 +475,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="reviews",
+            returns=list[ReviewSummary],
+            reads=("directory", "recommendations"),
             path=_P + "/reviews",
             summary="Serious incidents, rapid reviews and commissioned and published reviews.",
             access=Access.PARTNERSHIP,
@@ -425,6 +484,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="recommendations",
+            returns=list[RecommendationStatus],
+            reads=("directory", "recommendations"),
             path=_P + "/recommendations",
             summary="Each recommendation: its owner, due date and red/amber/green status.",
             access=Access.OWN,
@@ -441,6 +502,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="themes",
+            returns=list[ThemeCount],
+            reads=("directory", "recommendations"),
             path=_P + "/themes",
             summary="The themes of recommendations, counted per year or quarter.",
             access=Access.PARTNERSHIP,
@@ -449,6 +512,8 @@ QUERIES: Final[dict[str, Query]] = {
         ),
         Query(
             name="recurring-themes",
+            returns=list[RecurringTheme],
+            reads=("directory", "recommendations"),
             path=_P + "/themes/recurring",
             summary="Themes that recur across reviews.",
             access=Access.PARTNERSHIP,

@@ -14,10 +14,12 @@ tracking position committed in the same transaction as its rows:
 ``chronology``            every event of a case in ``occurred_at`` order, as of any instant
 ``recommendations``       per review: owner, due date, RAG status; recurring themes
 ``key_moments``           concern to first protective action; seen alone before decisions
+``directory``             partnerships, agencies, cases, their state and parties (now and past)
 ========================  ===================================================
 
 Start with :class:`~projections.catalogue.Views` (the query API) and
-:class:`~projections.runner.ViewRunner` (rebuild, catch up, follow). Other packages
+:class:`~projections.runner.ViewRunner` (rebuild, catch up, follow);
+:class:`~projections.as_of.PastViews` answers every view as of a past instant. Other packages
 (delivery's membership view, the composition root, the bench) build on :class:`View`,
 :class:`Envelope`, :class:`ViewStore` and :class:`Tx` from here: the ``_store`` and
 ``_view`` modules are private to this package.

@@ -79,6 +79,9 @@ class Dialect:
     #: Appended to a table whose rows are read in primary-key order (SQLite: ``WITHOUT
     #: ROWID``, so the rows live in the key's own b-tree and a range scan reads no other).
     clustered: str = ""
+    #: Appended to a text column's type so that it compares and sorts bytewise (ids that
+    #: page by keyset order the same on both databases: PostgreSQL's ``COLLATE "C"``).
+    bytewise: str = ""
 
     def sql(self, statement: str) -> str:
         """``statement`` written with ``?`` placeholders, in this dialect."""
@@ -103,8 +106,10 @@ class Dialect:
         return f"group_concat({column}, ',')"
 
     def ddl(self, statement: str) -> str:
-        """``statement`` with ``{blob}``, ``{bigint}`` and ``{clustered}`` filled in."""
-        return statement.format(blob=self.blob, bigint=self.bigint, clustered=self.clustered)
+        """``statement`` with its ``{blob}``, ``{bigint}``, ``{clustered}``, ``{bytewise}`` set."""
+        return statement.format(
+            blob=self.blob, bigint=self.bigint, clustered=self.clustered, bytewise=self.bytewise
+        )
 
 
 class Cursor(Protocol):

@@ -10,16 +10,17 @@ returning msgspec Structs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import Application
 
 from projections._store import ViewStore
-from projections._view import View
+from projections._view import View, utc_now
 from projections.challenges import ChallengeView
 from projections.chronology import ChronologyView
 from projections.clocks import RuleSet, load_rules
+from projections.directory import DirectoryView
 from projections.errors import UnknownView
 from projections.key_moments import KeyMomentView
 from projections.optouts import OptOutView
@@ -30,6 +31,7 @@ from projections.sqlite import SQLiteViewStore
 from projections.timeliness import TimelinessView
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from pathlib import Path
 
 __all__ = ["VIEW_NAMES", "Views", "open_store"]
@@ -42,6 +44,7 @@ VIEW_NAMES: tuple[str, ...] = (
     "chronology",
     "recommendations",
     "key_moments",
+    "directory",
 )
 
 
@@ -71,18 +74,27 @@ class Views:
     chronology: ChronologyView
     recommendations: RecommendationView
     key_moments: KeyMomentView
+    directory: DirectoryView
 
     def __init__(
-        self, store: ViewStore, *, rules: RuleSet | None = None, rules_file: Path | None = None
+        self,
+        store: ViewStore,
+        *,
+        rules: RuleSet | None = None,
+        rules_file: Path | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """Every view on ``store``; ``clock`` is the "now" of queries that default to today
+        (:mod:`projections.as_of` gives the instant its views answer as of)."""
         self.store = store
         self.rules = rules if rules is not None else load_rules(rules_file)
-        self.optouts = OptOutView(store)
+        self.optouts = OptOutView(store, clock=clock)
         self.timeliness = TimelinessView(store, rules=self.rules)
-        self.challenges = ChallengeView(store)
+        self.challenges = ChallengeView(store, clock=clock)
         self.chronology = ChronologyView(store)
-        self.recommendations = RecommendationView(store)
+        self.recommendations = RecommendationView(store, clock=clock)
         self.key_moments = KeyMomentView(store)
+        self.directory = DirectoryView(store)
 
     @classmethod
     def open(cls, *, dsn: str | None, sqlite_file: Path, rules_file: Path | None = None) -> Views:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from schemas.errors import LedgerError
 
 __all__ = [
     "InvalidRules",
     "InvalidViewQuery",
+    "UnknownEntity",
     "UnknownEvent",
     "UnknownView",
     "ViewFailed",
@@ -31,6 +34,23 @@ class InvalidViewQuery(LedgerError, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class UnknownEntity(LedgerError, LookupError):
+    """Raised when a query names a partnership, agency or case the ledger does not hold.
+
+    ``kind`` is ``partnership``, ``agency`` or ``case`` and ``value`` the id asked for,
+    so an HTTP edge answers 404 naming it; a listing under an unknown parent raises it
+    too, never answering an empty list.
+    """
+
+    def __init__(self, kind: Literal["partnership", "agency", "case"], value: str) -> None:
+        super().__init__(
+            f"{kind} {value!r} is not known to the ledger;"
+            f" rule: a query names a {kind} the ledger has recorded"
+        )
+        self.kind = kind
+        self.value = value
 
 
 class UnknownEvent(LedgerError, LookupError):

@@ -25,6 +25,7 @@ class PostgresViewStore(ViewStore):
         blob="BYTEA",
         for_update=" FOR UPDATE",
         begin_read="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        bytewise=' COLLATE "C"',
     )
 
     def __init__(self, dsn: str, *, schema: str = "ledger_views") -> None:

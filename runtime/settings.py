@@ -22,6 +22,7 @@ it needs from :class:`Settings` via :mod:`runtime.service` and :mod:`runtime.boo
 | ``LEDGER_LOG_JSON`` | unset | ``1`` JSON lines, ``0`` console; unset decides by terminal |
 | ``LEDGER_HTTP_HOST`` | ``127.0.0.1`` | where ``ledger serve`` listens (loopback by default) |
 | ``LEDGER_HTTP_PORT`` | ``8080`` | the port ``ledger serve`` listens on |
+| ``LEDGER_READ_WAIT_S`` | ``5`` | seconds a GET with ``after=SEQ`` waits for the views (then 504) |
 
 With ``LEDGER_AUTH`` on (anything but ``0``/``false``/``no``/``off``), the embedded server
 lets in only the users of ``<data dir>/access.json`` (see :mod:`runtime.access`): the ledger
@@ -61,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_json: bool | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    read_wait_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +88,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_json=None if log_json is None else log_json.lower() in {"1", "true", "yes"},
             http_host=env.get("LEDGER_HTTP_HOST", "127.0.0.1"),
             http_port=int(env.get("LEDGER_HTTP_PORT", "8080")),
+            read_wait_s=float(env.get("LEDGER_READ_WAIT_S", "5")),
         )
 
     @property

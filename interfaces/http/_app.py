@@ -17,6 +17,8 @@ thread (``anyio.to_thread``), never on the event loop.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -38,8 +40,11 @@ from interfaces.http._problems import (
     internal_error,
     refusal,
 )
+from interfaces.http._reads import AccessRecorder, AsOfViews, read_routes
 from ledger.application import Ledger, Receipt
 from ledger.errors import LedgerError, LedgerUnavailable
+from projections import Views
+from projections.as_of import PastViews
 from runtime.tokens import InvalidToken, TokenRecord, TokenStore
 from schemas.commands import BaseCommand
 
@@ -60,8 +65,24 @@ class Ready(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     last_sequence: int | None = None
 
 
-def create_app(ledger: Ledger, tokens: TokenStore, *, debug: bool = False) -> Litestar:
-    """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows."""
+def create_app(
+    ledger: Ledger,
+    tokens: TokenStore,
+    *,
+    debug: bool = False,
+    views: Views | None = None,
+    access_log: AccessRecorder | None = None,
+    read_wait_s: float = 5.0,
+    as_of_views: AsOfViews | None = None,
+) -> Litestar:
+    """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows.
+
+    With ``views``, one GET per question of :data:`interfaces.queries.QUERIES` too (see
+    :mod:`interfaces.http._reads`): ``access_log`` records the reads of a case's
+    chronology (without one they are refused, 503), ``read_wait_s`` bounds the wait of a
+    read ``after`` a sequence, and ``as_of_views`` gives the views as of an instant (by
+    default a :class:`~projections.as_of.PastViews` of ``ledger``, closed with the app).
+    """
 
     @get("/health", sync_to_thread=False, tags=["service"])
     def health() -> Ready:
@@ -83,6 +104,20 @@ def create_app(ledger: Ledger, tokens: TokenStore, *, debug: bool = False) -> Li
         _command_route(ledger, tokens, tag, cls, documents[tag])
         for tag, cls in schemas.COMMAND_TYPES.items()
     ]
+    on_shutdown: list[Callable[[], None]] = []
+    if views is not None:
+        if as_of_views is None:
+            past = PastViews(ledger, rules=views.rules)
+            as_of_views = past.at
+            on_shutdown.append(past.close)
+        handlers += read_routes(
+            views,
+            authenticate=functools.partial(_authenticate, tokens),
+            last_sequence=ledger.recorder.max_notification_id,
+            access_log=access_log,
+            wait_s=read_wait_s,
+            as_of_views=as_of_views,
+        )
     return Litestar(
         route_handlers=handlers,
         exception_handlers={HTTPException: from_http_exception, Exception: internal_error},
@@ -92,6 +127,7 @@ def create_app(ledger: Ledger, tokens: TokenStore, *, debug: bool = False) -> Li
             path="/schema",
         ),
         request_max_body_size=_MAX_BODY,
+        on_shutdown=on_shutdown,
         debug=debug,
     )
 

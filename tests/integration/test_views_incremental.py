@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +22,8 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledger_scenario import (
-    CHILD,
-    HEALTH,
-    LA,
-    PARTNERSHIP,
-    POLICE,
-    SCHOOL,
-    SIBLING,
-    FixedClock,
-    establish,
-)
+from ledger_scenario import PARTNERSHIP, FixedClock
+from view_commands import random_commands, set_up
 from views_support import dump
 
 from ledger.application import Ledger
@@ -41,173 +32,6 @@ from projections._store import ViewStore
 from projections.catalogue import Views
 from projections.postgres import PostgresViewStore
 from projections.sqlite import SQLiteViewStore
-
-AGENCIES = [LA, POLICE, HEALTH, SCHOOL]
-NAMES = [a["agency"] for a in AGENCIES]
-CASES = ["c-1", "c-2"]
-ACTIONS = [
-    "referral_received",
-    "referral_decision",
-    "strategy_discussion",
-    "section47_started",
-    "assessment_completed",
-    "initial_conference",
-    "review_conference",
-    "child_seen",
-    "home_visit",
-]
-OUTCOMES = ["section47", "section17", "no_further_action", "protection_plan"]
-
-Op = Callable[[Ledger, Any], Any]
-
-
-def _ops() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
-    agency = st.sampled_from(NAMES)
-    who = st.sampled_from(AGENCIES)
-    case = st.sampled_from(CASES)
-    small = st.sampled_from(["r1", "r2"])
-    return st.one_of(
-        st.tuples(
-            st.just("open_case"),
-            st.fixed_dictionaries(
-                {
-                    "case": case,
-                    "recorded_by": who,
-                    "children": st.just([{"child": SIBLING, "age_band": "under_1"}]),
-                }
-            ),
-        ),
-        st.tuples(
-            st.just("join_case"),
-            st.fixed_dictionaries({"case": case, "recorded_by": who, "agency": agency}),
-        ),
-        st.tuples(
-            st.just("leave_case"),
-            st.fixed_dictionaries({"case": case, "recorded_by": who, "agency": agency}),
-        ),
-        st.tuples(
-            st.just("record_action"),
-            st.fixed_dictionaries(
-                {
-                    "case": case,
-                    "recorded_by": who,
-                    "action": st.sampled_from(ACTIONS),
-                    "child": st.sampled_from([CHILD, SIBLING]),
-                    "seen": st.booleans(),
-                    "seen_alone": st.booleans(),
-                    "outcome": st.sampled_from(OUTCOMES),
-                }
-            ),
-        ),
-        st.tuples(
-            st.just("raise_concern"),
-            st.fixed_dictionaries(
-                {
-                    "case": case,
-                    "recorded_by": who,
-                    "concern": small,
-                    "kind": st.sampled_from(["significant_harm", "neglect"]),
-                }
-            ),
-        ),
-        st.tuples(
-            st.just("request_information"),
-            st.fixed_dictionaries(
-                {"case": case, "recorded_by": who, "request": small, "to_agency": agency}
-            ),
-        ),
-        st.tuples(
-            st.just("provide_information"),
-            st.fixed_dictionaries({"case": case, "recorded_by": who, "request": small}),
-        ),
-        st.tuples(
-            st.just("refuse_cooperation"),
-            st.fixed_dictionaries(
-                {
-                    "case": case,
-                    "recorded_by": who,
-                    "agency": agency,
-                    "kind": st.sampled_from(
-                        ["information_withheld", "meeting_not_attended", "request_not_answered"]
-                    ),
-                    "basis": st.sampled_from(["more_detrimental_to_child", "no_stated_basis"]),
-                }
-            ),
-        ),
-        st.tuples(
-            st.just("close_case"),
-            st.fixed_dictionaries(
-                {"case": case, "recorded_by": who, "reason": st.just("no_further_action")}
-            ),
-        ),
-        st.tuples(
-            st.just("raise_challenge"),
-            st.fixed_dictionaries(
-                {
-                    "challenge": small,
-                    "recorded_by": who,
-                    "against_agency": agency,
-                    "matter": st.just("threshold_decision"),
-                    "summary": st.just("s"),
-                    "case": case,
-                }
-            ),
-        ),
-        st.tuples(
-            st.just("respond_to_challenge"),
-            st.fixed_dictionaries(
-                {
-                    "challenge": small,
-                    "recorded_by": who,
-                    "stage": st.integers(1, 3),
-                    "response": st.just("r"),
-                }
-            ),
-        ),
-        st.tuples(
-            st.just("escalate_challenge"),
-            st.fixed_dictionaries(
-                {"challenge": small, "recorded_by": who, "to_stage": st.integers(2, 3)}
-            ),
-        ),
-        st.tuples(
-            st.just("resolve_challenge"),
-            st.fixed_dictionaries(
-                {"challenge": small, "recorded_by": who, "outcome": st.just("agreed")}
-            ),
-        ),
-        st.tuples(
-            st.just("issue_recommendation"),
-            st.fixed_dictionaries(
-                {
-                    "review": st.just("rv1"),
-                    "recorded_by": who,
-                    "recommendation": small,
-                    "owner": agency,
-                    "due": st.dates(date(2026, 1, 1), date(2026, 12, 31)),
-                    "theme": st.sampled_from(["information_sharing", "voice_of_the_child"]),
-                    "text": st.just("t"),
-                }
-            ),
-        ),
-        st.tuples(
-            st.just("reject_recommendation"),
-            st.fixed_dictionaries(
-                {
-                    "review": st.just("rv1"),
-                    "recorded_by": who,
-                    "recommendation": small,
-                    "basis": st.just("b"),
-                }
-            ),
-        ),
-        st.tuples(
-            st.just("implement_recommendation"),
-            st.fixed_dictionaries(
-                {"review": st.just("rv1"), "recorded_by": who, "recommendation": small}
-            ),
-        ),
-    )
 
 
 @contextmanager
@@ -244,33 +68,13 @@ def _stores(kind: str, tmp: Path) -> Iterator[tuple[ViewStore, ViewStore]]:
                 connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def _setup(ledger: Ledger, clock: FixedClock) -> None:
-    establish(ledger, LA, POLICE, HEALTH, SCHOOL)
-    ledger.open_case(
-        partnership=PARTNERSHIP,
-        case="c-1",
-        recorded_by=LA,
-        children=[{"child": CHILD, "age_band": "5_9"}],
-    )
-    ledger.notify_serious_incident(
-        partnership=PARTNERSHIP,
-        review="rv1",
-        recorded_by=LA,
-        child=CHILD,
-        incident="serious_harm",
-        became_aware_at=clock.now - timedelta(days=3),
-        notified_panel_at=clock.now,
-        case="c-1",
-    )
-
-
 @pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     ops=st.lists(
-        st.tuples(_ops(), st.integers(0, 72), st.integers(0, 240)),
+        st.tuples(random_commands(), st.integers(0, 72), st.integers(0, 240)),
         min_size=5,
         max_size=60,
     ),
@@ -280,7 +84,7 @@ def test_following_event_by_event_equals_one_rebuild(
 ) -> None:
     clock = FixedClock()
     ledger = Ledger(clock=clock)
-    _setup(ledger, clock)
+    set_up(ledger, clock)
     with _stores(store_kind, tmp_path) as (live_store, clean_store):
         live = Views(live_store)
         runner = live.runner(ledger, batch_size=1)

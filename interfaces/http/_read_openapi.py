@@ -1,0 +1,148 @@
+"""The OpenAPI operation of a GET route: its parameters and its answer's schema.
+
+Each filter of a question is a query parameter with its JSON Schema (from msgspec, with
+``$defs`` inlined and ``null`` left out: a filter not wanted is not sent). The answer's
+schema is a standalone 2020-12 document (its ``$id`` anchors its ``#/$defs``), as the
+command routes' request bodies are: a list's is a :class:`Page` of its items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar, cast, get_args
+
+import msgspec
+from litestar.enums import ParamType
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Parameter, Schema
+
+from interfaces.http._read_params import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    PAGING,
+    formats,
+    parameter_schemas,
+)
+from interfaces.queries import Query
+
+__all__ = ["Page", "operation_for"]
+
+T = TypeVar("T")
+_PROBLEM_MEDIA: Final = "application/problem+json"
+
+
+class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    """One page of a list: its items and the cursor of the next page (``None``: the last)."""
+
+    items: list[T]
+    next: str | None
+
+
+_ANSWER_ID: Final = "urn:accountability-ledger:answer:"
+_PROBLEM_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": "string"},
+        "rule": {"type": "string"},
+    },
+}
+_ERRORS: Final = {
+    400: "A parameter is unknown, repeated or breaks its rule (`field`, `rule`)",
+    401: "No valid API token",
+    403: "The token may not ask this question (the reason is in `detail`)",
+    404: "The partnership or case does not exist (`field` names which, `id` the value)",
+    503: "The ledger, its views or the access log cannot be reached",
+    504: "The views have not applied `after` in time (`sequence_reached`)",
+}
+_COMMON_DOCS: Final = {
+    "as_of": (
+        {"type": "string"},
+        "Answer as of this instant: an aware ISO 8601 instant, or a date (the end of that"
+        " day in Europe/London). Not in the future.",
+    ),
+    "after": (
+        {"type": "integer", "minimum": 1},
+        "Wait until the views have applied this stream sequence (a command's receipt).",
+    ),
+    "cursor": ({"type": "string"}, "The `next` cursor of the previous page."),
+    "limit": (
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        "Items per page.",
+    ),
+}
+
+
+def _answer_document(query: Query) -> dict[str, Any]:
+    answer = Page[get_args(query.returns)[0]] if query.is_list else query.returns  # type: ignore[misc]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{_ANSWER_ID}{query.name}",
+        **msgspec.json.schema(answer),
+    }
+
+
+def operation_for(query: Query) -> type[Operation]:
+    """An Operation with the question's parameters and its answer's schema."""
+    parameters = [
+        Parameter(
+            name="format",
+            param_in=ParamType.QUERY,
+            required=False,
+            schema=cast(Schema, {"enum": list(formats(query)), "default": "json"}),
+            description="`json`, `csv` (UTF-8 with a BOM)"
+            + (
+                ", or `review` (the review chronology's columns, CSV)"
+                if query.review_layout
+                else ""
+            ),
+        )
+    ]
+    for name in ("as_of", "after") + (PAGING if query.is_list else ()):
+        schema, description = _COMMON_DOCS[name]
+        parameters.append(
+            Parameter(
+                name=name,
+                param_in=ParamType.QUERY,
+                required=False,
+                schema=cast(Schema, schema),
+                description=description,
+            )
+        )
+    for name, schema in parameter_schemas(query).items():
+        parameters.append(
+            Parameter(
+                name=name,
+                param_in=ParamType.QUERY,
+                required=False,
+                schema=cast(Schema, schema),
+                description=schema.get("description"),
+            )
+        )
+    responses: dict[str, OpenAPIResponse] = {
+        "200": OpenAPIResponse(
+            description="The answer" + (" (one page)" if query.is_list else ""),
+            content={
+                "application/json": OpenAPIMediaType(schema=cast(Schema, _answer_document(query))),
+                "text/csv": OpenAPIMediaType(schema=cast(Schema, {"type": "string"})),
+            },
+        )
+    }
+    for status, description in _ERRORS.items():
+        responses[str(status)] = OpenAPIResponse(
+            description=description,
+            content={_PROBLEM_MEDIA: OpenAPIMediaType(schema=cast(Schema, _PROBLEM_SCHEMA))},
+        )
+
+    @dataclass
+    class ReadOperation(Operation):
+        def __post_init__(self) -> None:
+            own = {p.name for p in parameters}
+            path = [p for p in self.parameters or [] if getattr(p, "name", None) not in own]
+            self.parameters = [*path, *parameters]
+            self.responses = dict(responses)
+
+    return ReadOperation

@@ -1,0 +1,384 @@
+"""The read side of the HTTP API: one GET per question of :data:`interfaces.queries.QUERIES`.
+
+Each question is served at its path (``/partnerships/{partnership}/cases/{case}/chronology``
+...), named by its ``operation_id``, with its filters as query-string parameters. Besides
+its filters, every GET takes ``as_of`` (an aware ISO 8601 instant, or a date: the end of
+that day in Europe/London), ``after`` (a stream sequence the views must have applied
+first: read your own writes) and ``format`` (``json``, ``csv``, and ``review`` for the
+chronology); a list also takes ``cursor`` and ``limit``.
+
+A request is checked in this order, and each refusal is an RFC 9457 problem:
+the bearer token (401); the parameters (400 naming the parameter and its rule:
+unknown, repeated or malformed); ``after`` (400 beyond the stream's end, else waiting
+without blocking the event loop until every view the question reads has applied it, 504
+with ``sequence_reached`` after ``LEDGER_READ_WAIT_S``); who may ask
+(:func:`~interfaces.queries.permit`: 403 with the reason, an agency's filters narrowed
+to itself); that the partnership and the case exist (404 naming it); then the view's own
+checks (400) and the store (503). A question that is ``logged`` (the chronology) is
+recorded in the access log before it is answered: if recording fails, it is not
+answered (503). Refusals are logged with the role, partnership, agency and question,
+never a case or a filter's value.
+
+**Pages.** A list is answered as ``{"items": [...], "next": cursor-or-null}``. The cases
+are paged by the directory's keyset (the last case id), every other list by an offset
+into its answer. The cursor is opaque: it names the question and filters it was given
+for (a cursor passed with other filters is refused) and carries the ``as_of`` of the
+first page, so the pages of a question asked as of an instant are of one answer. Asked
+without ``as_of``, each page reads the views as they are then: an item recorded between
+two pages may shift an offset page and be missed or seen twice (the cases' keyset
+pages see each case at most once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+import anyio.to_thread
+import msgspec
+import structlog
+from litestar import Request, Response, get
+from litestar.handlers import HTTPRouteHandler
+
+from interfaces import exports
+from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
+from interfaces.http._read_openapi import Page, operation_for
+from interfaces.http._read_params import Asked, BadParameter, next_cursor, parse
+from interfaces.queries import QUERIES, Ask, Caller, Query, ReadRefused, permit
+from ledger.errors import LedgerError, LedgerUnavailable
+from projections import Views
+from projections.calendar import local_date
+from projections.chronology import Chronology
+from projections.errors import InvalidViewQuery, UnknownEntity, ViewStoreError
+from runtime.tokens import TokenRecord
+
+__all__ = ["AccessRecorder", "AsOfViews", "read_routes"]
+
+log = structlog.get_logger()
+
+_CSV_MEDIA: Final = "text/csv"  # Litestar adds "; charset=utf-8" to a text type
+_encode = msgspec.json.Encoder().encode
+
+
+class AccessRecorder(Protocol):
+    """Records who read which case's record; a question that is ``logged`` is answered
+    only once :meth:`record` has returned."""
+
+    def record(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        query: str,
+        role: str,
+        agency: str | None,
+        token: str,
+        as_of: datetime | None,
+    ) -> None:
+        """Record one read (``token`` is the token's id, never its secret); raise to refuse it."""
+
+
+#: The views as the ledger stood at an instant (``projections.as_of``'s replay).
+AsOfViews = Callable[[datetime], AbstractContextManager[Views]]
+
+
+class _Behind(Exception):
+    """The views had not applied the sequence asked for within the bound (504)."""
+
+    def __init__(self, wanted: int, reached: int, waited: float) -> None:
+        super().__init__(
+            f"the views reached sequence {reached}, not {wanted}, within {waited:g} s;"
+            " rule: a read after a sequence waits at most LEDGER_READ_WAIT_S for the views"
+        )
+        self.wanted = wanted
+        self.reached = reached
+
+
+class _Unrecorded(Exception):
+    """The read could not be recorded in the access log, so it is not answered (503)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Reads:
+    """What the read routes need, passed once by :func:`read_routes`."""
+
+    views: Views
+    authenticate: Callable[[Request[Any, Any, Any]], TokenRecord]
+    last_sequence: Callable[[], int | None]
+    access_log: AccessRecorder | None
+    wait_s: float
+    as_of_views: AsOfViews
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a refusal is logged with: never a case or a filter's value."""
+
+    query: str
+    role: str | None = None
+    partnership: str | None = None
+    agency: str | None = None
+
+
+def read_routes(
+    views: Views,
+    *,
+    authenticate: Callable[[Request[Any, Any, Any]], TokenRecord],
+    last_sequence: Callable[[], int | None],
+    access_log: AccessRecorder | None = None,
+    as_of_views: AsOfViews,
+    wait_s: float = 5.0,
+) -> list[HTTPRouteHandler]:
+    """One GET route per question of :data:`QUERIES`, answered from ``views``.
+
+    ``authenticate`` gives a request's token record (or raises :class:`Refused`);
+    ``last_sequence`` is the stream's last sequence (an ``after`` beyond it is refused);
+    ``access_log`` records the reads of ``logged`` questions (without one they are
+    refused, 503); ``as_of_views`` gives the views as they stood at an instant
+    (:meth:`projections.as_of.PastViews.at`) for a question that does not answer as of
+    an instant itself; ``wait_s`` bounds the wait for ``after``.
+    """
+    reads = _Reads(
+        views=views,
+        authenticate=authenticate,
+        last_sequence=last_sequence,
+        access_log=access_log,
+        wait_s=wait_s,
+        as_of_views=as_of_views,
+    )
+    return [_route(reads, query) for query in QUERIES.values()]
+
+
+# -- the route ---------------------------------------------------------------------------
+
+
+def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
+    async def read(request: Request[Any, Any, Any]) -> Response[Any]:
+        call = _Call(query.name)
+        try:
+            caller = await anyio.to_thread.run_sync(reads.authenticate, request)
+            call = _Call(query.name, caller.role.value, caller.partnership, caller.agency)
+            asked = parse(
+                query, dict(request.path_params), list(request.query_params.multi_items())
+            )
+            if asked.after is not None:
+                await _wait(reads, query, asked.after)
+            return await anyio.to_thread.run_sync(
+                _answer, reads, query, caller, dict(request.path_params), str(request.url), asked
+            )
+        except Refused as error:
+            log.warning("read_refused", status=error.status, reason=error.reason, **vars(call))
+            return refusal(error)
+        except ReadRefused as error:
+            log.warning("read_refused", status=403, reason=error.reason, **vars(call))
+            return problem(403, "forbidden", "Not allowed for this token", error.reason)
+        except (BadParameter, InvalidViewQuery) as error:
+            field = error.field
+            _failed(400, error, call, field=field)
+            rule = getattr(error, "rule", None) or _rule_of(str(error))
+            return problem(
+                400,
+                "invalid-query",
+                "The question is not valid",
+                str(error),
+                field=field,
+                rule=rule,
+            )
+        except UnknownEntity as error:
+            _failed(404, error, call, field=error.kind)
+            return problem(
+                404, "not-found", "It does not exist", str(error), field=error.kind, id=error.value
+            )
+        except _Behind as error:
+            _failed(504, error, call)
+            return problem(
+                504,
+                "views-behind",
+                "The views have not applied that sequence yet",
+                str(error),
+                sequence=error.wanted,
+                sequence_reached=error.reached,
+            )
+        except _Unrecorded as error:
+            _failed(503, error, call)
+            return problem(503, "unrecorded", "The read could not be recorded", str(error))
+        except (LedgerUnavailable, ViewStoreError) as error:
+            _failed(503, error, call)
+            return problem(503, "unavailable", "The ledger or its views cannot be read", str(error))
+        except LedgerError as error:
+            response = from_ledger_error(error)
+            _failed(response.status_code or 500, error, call)
+            return response
+
+    read.__name__ = read.__qualname__ = f"read_{query.name.replace('-', '_')}"
+    return get(
+        _litestar_path(query.path),
+        name=f"read-{query.name}",
+        operation_id=query.name,
+        summary=query.summary,
+        tags=["views"],
+        operation_class=operation_for(query),
+    )(read)
+
+
+def _failed(status: int, error: Exception, call: _Call, *, field: str | None = None) -> None:
+    log.warning("read_failed", status=status, error=type(error).__name__, field=field, **vars(call))
+
+
+def _rule_of(message: str) -> str | None:
+    _, found, rule = message.rpartition("; rule: ")
+    return rule if found else None
+
+
+def _litestar_path(path: str) -> str:
+    """``/partnerships/{partnership}`` as Litestar spells a path parameter."""
+    return re.sub(r"\{(\w+)\}", r"{\1:str}", path)
+
+
+# -- after=SEQ ---------------------------------------------------------------------------
+
+
+async def _wait(reads: _Reads, query: Query, after: int) -> None:
+    """Return once every view ``query`` reads has applied ``after``; else :class:`_Behind`."""
+    last = await anyio.to_thread.run_sync(reads.last_sequence)
+    if after > (last or 0):
+        raise BadParameter(
+            "after",
+            f"{after} is beyond the stream's last sequence {last or 0}",
+            "after is the sequence of an event the ledger has recorded",
+        )
+    deadline = anyio.current_time() + reads.wait_s
+    pause = 0.005
+    while True:
+        positions = await anyio.to_thread.run_sync(reads.views.store.positions)
+        reached = min(positions.get(name, 0) for name in query.reads)
+        if reached >= after:
+            return
+        left = deadline - anyio.current_time()
+        if left <= 0:
+            raise _Behind(after, reached, reads.wait_s)
+        await anyio.sleep(min(pause, left))
+        pause = min(pause * 2, 0.1)
+
+
+# -- answering (in a worker thread) ------------------------------------------------------
+
+
+def _answer(
+    reads: _Reads,
+    query: Query,
+    token: TokenRecord,
+    path: dict[str, Any],
+    url: str,
+    asked: Asked,
+) -> Response[Any]:
+    views = reads.views
+    caller = Caller(role=token.role, partnership=token.partnership, agency=token.agency)
+    ask = Ask(
+        partnership=str(path["partnership"]),
+        filters=asked.filters,
+        day=local_date(asked.as_of or datetime.now(UTC)),
+        as_of=asked.as_of,
+        case=None if "case" not in path else str(path["case"]),
+    )
+    ask = permit(query, caller, views, ask)
+    if ask.case is not None:
+        views.directory.case(ask.partnership, ask.case)
+    else:
+        views.directory.partnership(ask.partnership)
+    with _views_at(reads, query, ask.as_of) as source:
+        answer, after = _page(query, source, ask, asked)
+    if query.logged:
+        _record(reads, query, token, ask)
+    return _render(query, ask, asked, answer, after, url)
+
+
+@contextmanager
+def _views_at(reads: _Reads, query: Query, as_of: datetime | None) -> Iterator[Views]:
+    """The views to answer from: the live ones, or the views as the ledger stood at ``as_of``."""
+    if as_of is None or query.answers_as_of:
+        yield reads.views
+        return
+    with reads.as_of_views(as_of) as past:
+        yield past
+
+
+def _page(query: Query, views: Views, ask: Ask, asked: Asked) -> tuple[Any, str | None]:
+    """The answer (a list's page) and the next page's cursor."""
+    if not query.is_list:
+        return query.answer(views, ask), None
+    if query.keyset is not None:
+        filters = msgspec.structs.replace(ask.filters, after=asked.key, limit=asked.limit)
+        items = list(
+            cast(Sequence[Any], query.answer(views, dataclasses.replace(ask, filters=filters)))
+        )
+        if len(items) < asked.limit:
+            return items, None
+        last = getattr(items[-1], query.keyset)
+        probe = msgspec.structs.replace(filters, after=last, limit=1)
+        more = query.answer(views, dataclasses.replace(ask, filters=probe))
+        return items, next_cursor(asked.question, asked.as_of, key=last) if more else None
+    everything = cast(Sequence[Any], query.answer(views, ask))
+    end = asked.offset + asked.limit
+    after = next_cursor(asked.question, asked.as_of, offset=end) if len(everything) > end else None
+    return list(everything[asked.offset : end]), after
+
+
+def _record(reads: _Reads, query: Query, token: TokenRecord, ask: Ask) -> None:
+    if reads.access_log is None:
+        msg = (
+            f"{query.name} is answered only once its reading is recorded, and this service"
+            " keeps no access log; rule: every read of a case's record is recorded"
+        )
+        raise _Unrecorded(msg)
+    try:
+        reads.access_log.record(
+            partnership=ask.partnership,
+            case=ask.case or "",
+            query=query.name,
+            role=token.role.value,
+            agency=token.agency,
+            token=token.id,
+            as_of=ask.as_of,
+        )
+    except Exception as error:
+        log.error("access_not_recorded", query=query.name, error=type(error).__name__)
+        msg = (
+            f"the read of {query.name} could not be recorded in the access log, so it is not"
+            " answered; rule: every read of a case's record is recorded"
+        )
+        raise _Unrecorded(msg) from error
+
+
+def _render(
+    query: Query, ask: Ask, asked: Asked, answer: Any, after: str | None, url: str
+) -> Response[Any]:
+    headers: dict[str, str] = {}
+    if after is not None:
+        headers["Link"] = f'<{_with_cursor(url, after)}>; rel="next"'
+    if asked.format == "json":
+        body = Page(items=answer, next=after) if query.is_list else answer
+        return Response(_encode(body), media_type="application/json", headers=headers)
+    if asked.format == "review":
+        table = exports.review_rows(cast(Chronology, answer))
+    else:
+        table = exports.rows(answer)
+    name = "-".join(p for p in (query.name, ask.partnership, ask.case) if p)
+    if asked.format == "review":
+        name += "-review"
+    headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return Response(exports.to_csv(table).encode("utf-8"), media_type=_CSV_MEDIA, headers=headers)
+
+
+def _with_cursor(url: str, cursor: str) -> str:
+    """``url`` with its ``cursor`` parameter set to ``cursor``."""
+    parts = urlsplit(url)
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "cursor"]
+    return urlunsplit(parts._replace(query=urlencode([*pairs, ("cursor", cursor)])))

@@ -4,7 +4,7 @@
 ``GET <url><query path>?<filters>&as_of=<ISO>&format=json`` for a question, following
 the ``next`` cursor of a list (``{"items": [...], "next": cursor}``) until the list
 ends, and ``POST <url>/commands/<Tag>`` for a command. An answer is decoded back into
-the very type the views return (:func:`answer_type`), so the command line prints the
+the very type the views return (:attr:`Query.returns`), so the command line prints the
 same rows whether it asked a service or the views on its own data dir.
 
 Failures are told apart, because a shell user acts on them differently: the service
@@ -18,29 +18,27 @@ problem (:class:`ServiceProblem`: 400 with the field, 404, 409, 503 ...).
 from __future__ import annotations
 
 import os
-import typing
-from collections import abc
 from collections.abc import Mapping
-from datetime import date, datetime
-from typing import Any, Final, NoReturn
+from datetime import datetime
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 
-from interfaces.queries import Ask, Query
+from interfaces.queries import Query
 from ledger.application import Receipt
 from ledger.errors import LedgerError
-from projections import Views
 from runtime.settings import Settings
 
 __all__ = [
+    "KEYSET_FIELDS",
+    "PAGE",
     "Client",
     "ServiceError",
     "ServiceProblem",
     "ServiceRefused",
     "ServiceUnreachable",
-    "answer_type",
     "query_params",
     "running_service",
 ]
@@ -104,49 +102,19 @@ def running_service(settings: Settings) -> str | None:
     return found.url.rstrip("/")
 
 
-class _Found(Exception):  # a signal inside answer_type, not an error
-    def __init__(self, view: str, method: str) -> None:
-        self.view = view
-        self.method = method
+#: The filters of a keyset-paged question (the cases) that its pages set instead.
+KEYSET_FIELDS: Final = ("after", "limit")
+#: The largest page a service answers.
+PAGE: Final = 1000
 
 
-class _Probe:
-    """Stands in for :class:`Views`: the first view method a query calls raises :class:`_Found`."""
-
-    def __init__(self, view: str | None = None) -> None:
-        self._view = view
-
-    def __getattr__(self, name: str) -> Any:
-        if self._view is None:
-            return _Probe(name)
-
-        def called(*args: object, **kwargs: object) -> NoReturn:
-            raise _Found(self._view or "", name)
-
-        return called
-
-
-def answer_type(query: Query) -> Any:
-    """The type ``query``'s answer has: the return annotation of the view method it calls."""
-    ask = Ask(
-        partnership="p",
-        filters=query.filters(),
-        day=date.min,  # not used: the probe never answers
-        case="c" if query.per_case else None,
-    )
-    try:
-        query.answer(typing.cast(Views, _Probe()), ask)
-    except _Found as found:
-        view = typing.get_type_hints(Views)[found.view]
-        return typing.get_type_hints(getattr(view, found.method))["return"]
-    raise TypeError(f"query {query.name} calls no view")
-
-
-def query_params(filters: msgspec.Struct) -> dict[str, str]:
-    """``filters`` as query-string parameters: ISO dates, enum values, ``true``/``false``."""
+def query_params(query: Query, filters: msgspec.Struct) -> dict[str, str]:
+    """``filters`` as query-string parameters: ISO dates, enum values, ``true``/``false``
+    (a keyset-paged question's ``after`` and ``limit`` are its pages', not filters)."""
+    skip = KEYSET_FIELDS if query.keyset is not None else ()
     params: dict[str, str] = {}
     for name, value in msgspec.to_builtins(filters).items():
-        if value is None:
+        if value is None or name in skip:
             continue
         params[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return params
@@ -191,29 +159,26 @@ class Client:
         filters: msgspec.Struct,
         case: str | None = None,
         as_of: datetime | None = None,
-    ) -> tuple[Any, str | None]:
-        """``query``'s answer as its views' type, and the cursor of a next page if one is
-        left (lists whose filters have a ``limit`` are one page; the others are followed)."""
+    ) -> Any:
+        """``query``'s answer, decoded into the type the views return (a list: every page)."""
         path = query.path.format(partnership=partnership, case=case)
-        params = query_params(filters)
+        params = query_params(query, filters)
         if as_of is not None:
             params["as_of"] = as_of.isoformat()
         params["format"] = "json"
-        kind = answer_type(query)
-        if typing.get_origin(kind) not in (list, abc.Sequence):
-            return msgspec.json.decode(self._get(path, params), type=kind), None
+        if not query.is_list:
+            return msgspec.json.decode(self._get(path, params), type=query.returns)
         page_type = msgspec.defstruct(
-            "Page", [("items", kind), ("next", str | int | None, None)], kw_only=True
+            "Page", [("items", query.returns), ("next", str | None, None)], kw_only=True
         )
+        params["limit"] = str(PAGE)
         items: list[Any] = []
         while True:
             page: Any = msgspec.json.decode(self._get(path, params), type=page_type)
             items.extend(page.items)
             if page.next is None:
-                return items, None
-            if any(f.name == "limit" for f in msgspec.structs.fields(type(filters))):
-                return items, str(page.next)  # the caller pages with --after
-            params["cursor"] = str(page.next)
+                return items
+            params = {"cursor": page.next, "format": "json", "limit": str(PAGE)}
 
     def record(self, tag: str, body: bytes) -> Receipt:
         """``POST /commands/<tag>`` with the command's JSON ``body``: the service's receipt."""

@@ -18,20 +18,22 @@ the views return (:func:`interfaces._client.answer_type`) before it is flattened
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from datetime import date, datetime
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Annotated, Any, cast
 
 import msgspec
 import typer
 
-from interfaces._client import Client, running_service
+from interfaces._client import KEYSET_FIELDS, PAGE, Client, running_service
 from interfaces._options import Field, fields_of, parameters, values
-from interfaces._shell import Format, fail, print_rows, say
+from interfaces._shell import Format, fail, print_rows
 from interfaces.exports import rows
 from interfaces.queries import QUERIES, Answer, Ask, Query
 from ledger.errors import LedgerError
-from projections.calendar import LONDON
+from projections import Views
+from projections.calendar import local_date
 from runtime.settings import Settings
 
 __all__ = ["add_query_commands", "remote_client"]
@@ -130,16 +132,46 @@ def _option_path(message: str) -> str:
 
 
 def _local_answer(settings: Settings, query: Query, ask: Ask) -> Answer:
+    """``ask`` answered from the data dir, as the HTTP API answers it (without ``permit``:
+    the data dir's holder reads as a board does): the views brought up to date first."""
+    from projections.as_of import PastViews
     from runtime.service import open_service
 
     with open_service(settings, role="projector") as service:
         views = service.views
         views.runner(service.ledger).catch_up()
+        if ask.case is not None:  # an unknown partnership or case is an error, not nothing
+            views.directory.case(ask.partnership, ask.case)
+        else:
+            views.directory.partnership(ask.partnership)
+        if ask.as_of is None or query.answers_as_of:
+            return _every_page(query, views, ask)
+        past = PastViews(service.ledger, rules=views.rules)
+        try:
+            with past.at(ask.as_of) as then:
+                return _every_page(query, then, ask)
+        finally:
+            past.close()
+
+
+def _every_page(query: Query, views: Views, ask: Ask) -> Answer:
+    """The whole answer: a keyset-paged list (the cases) is read page after page."""
+    if query.keyset is None:
         return query.answer(views, ask)
+    items: list[Any] = []
+    after = None
+    while True:
+        filters = msgspec.structs.replace(ask.filters, after=after, limit=PAGE)
+        page = list(cast(Sequence[Any], query.answer(views, replace(ask, filters=filters))))
+        items += page
+        if len(page) < PAGE:
+            return items
+        after = getattr(page[-1], query.keyset)
 
 
 def _command(query: Query) -> Callable[..., None]:
-    fields = fields_of(query.filters)
+    # A keyset-paged list (the cases) is printed whole: its pages are not options.
+    fields = fields_of(query.filters, skip=KEYSET_FIELDS if query.keyset else ())
 
     def run(**given: Any) -> None:
         try:
@@ -154,19 +186,17 @@ def _command(query: Query) -> Callable[..., None]:
         case: str | None = given.get("case")
         partnership: str = given["partnership"]
         client = remote_client(settings, given["url"], given["token"])
-        more: str | None = None
+        found: Answer
         if client is not None:
             with client:
-                found, more = client.ask(
+                found = client.ask(
                     query, partnership=partnership, filters=filters, case=case, as_of=as_of
                 )
         else:
-            day: date = (as_of or datetime.now(LONDON)).astimezone(LONDON).date()
+            day = local_date(as_of or datetime.now(UTC))
             ask = Ask(partnership=partnership, filters=filters, day=day, as_of=as_of, case=case)
             found = _local_answer(settings, query, ask)
         print_rows(rows(found), given["format"], title=query.name)
-        if more is not None:
-            say(f"more {query.name} follow: ask again with --after {more}")
 
     params: list[inspect.Parameter] = []
     if query.per_case:

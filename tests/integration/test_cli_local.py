@@ -144,12 +144,20 @@ class TestChronologyOnTheDataDir:
         assert then.exit_code == 0, then.output
         assert [r["sequence"] for r in json.loads(then.stdout)] == [4]
 
-    def test_the_partnership_comes_from_the_option_before_the_environment(
+    def test_an_unknown_partnership_given_as_an_option_is_an_error_naming_it(
         self, recorded: list[dict[str, object]]
     ) -> None:
         other = ledger("chronology", CASE, "--partnership", "southshire", "--format", "json")
-        assert other.exit_code == 0, other.output
-        assert json.loads(other.stdout) == []
+        assert other.exit_code == 1
+        assert "partnership 'southshire' is not known to the ledger" in other.stderr
+        assert other.stdout == ""
+
+    def test_an_unknown_case_is_an_error_naming_it_not_an_empty_chronology(
+        self, recorded: list[dict[str, object]]
+    ) -> None:
+        other = ledger("chronology", "c-nobody", "--format", "json")
+        assert other.exit_code == 1
+        assert "c-nobody" in other.stderr
 
 
 class TestOtherQuestionsOnTheDataDir:

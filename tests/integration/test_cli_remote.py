@@ -1,8 +1,10 @@
-"""``ledger record`` against a running HTTP API (uvicorn on a loopback port, real NATS).
+"""``ledger record`` and the questions against a running HTTP API (uvicorn on a loopback
+port, real NATS, real views).
 
 The service is reached by ``--url``/``LEDGER_URL``, or found through the data dir's
-``service.json``; the token says who records. Refusals are told as refusals, with the
-service's reason, never as "cannot reach the server".
+``service.json``; the token says who records and who reads. Refusals are told as
+refusals, with the service's reason, never as "cannot reach the server". Every question
+asked of the service prints what the same question prints on the data dir.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import uvicorn
-from cli_support import CASE, CASE_COMMANDS, PARTNERSHIP_COMMANDS, P, ledger, receipt
+from cli_support import CASE, CASE_COMMANDS, PARTNERSHIP_COMMANDS, P, csv_rows, ledger, receipt
 from structlog.testing import capture_logs
 
 from interfaces.http import create_app
+from interfaces.queries import QUERIES
 from ledger.application import Ledger
+from projections import Views
+from projections.sqlite import SQLiteViewStore
 from runtime.settings import Settings
 from runtime.tokens import Role, TokenStore
 
@@ -43,15 +49,55 @@ def tokens(data_dir: Path) -> TokenStore:
     return TokenStore(data_dir)
 
 
+class AccessLog:
+    """Who read which case's record, kept in memory."""
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[str, str, str]] = []
+
+    def record(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        query: str,
+        role: str,
+        agency: str | None,
+        token: str,
+        as_of: datetime | None,
+    ) -> None:
+        self.reads.append((query, case, role))
+
+
 @pytest.fixture
-def url(nats_url: str, stream_name: str, subject_prefix: str, tokens: TokenStore) -> Iterator[str]:
-    """The HTTP API over a ledger on the session's NATS, served by uvicorn in a thread."""
+def access_log() -> AccessLog:
+    return AccessLog()
+
+
+@pytest.fixture
+def service_ledger(nats_url: str, stream_name: str, subject_prefix: str) -> Iterator[Ledger]:
     env = Settings(stream=stream_name, subject_prefix=subject_prefix).persistence_env(nats_url)
     app = Ledger(env=env)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def service_views(tmp_path: Path) -> Iterator[Views]:
+    views = Views(SQLiteViewStore(tmp_path / "service-views.sqlite"))
+    yield views
+    views.close()
+
+
+@pytest.fixture
+def url(
+    service_ledger: Ledger, service_views: Views, tokens: TokenStore, access_log: AccessLog
+) -> Iterator[str]:
+    """The HTTP API (commands and questions) over a ledger on the session's NATS and its
+    views, served by uvicorn in a thread on a free loopback port."""
+    app = create_app(service_ledger, tokens, views=service_views, access_log=access_log)
     port = _free_port()
-    config = uvicorn.Config(
-        create_app(app, tokens), host="127.0.0.1", port=port, log_config=None, access_log=False
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     with capture_logs():
@@ -66,7 +112,6 @@ def url(nats_url: str, stream_name: str, subject_prefix: str, tokens: TokenStore
         finally:
             server.should_exit = True
             thread.join(timeout=30)
-            app.close()
 
 
 @pytest.fixture
@@ -148,3 +193,79 @@ class TestRecordThroughTheService:
         again = ledger("record", *CASE_COMMANDS[0], env=agency)
         assert again.exit_code == 1
         assert "answered 409" in again.stderr
+
+
+@pytest.fixture
+def case_recorded(
+    url: str, tokens: TokenStore, partnership: None, service_ledger: Ledger, service_views: Views
+) -> list[dict[str, object]]:
+    """The case recorded over HTTP by the local authority, and the service's views current."""
+    agency = {"LEDGER_URL": url, "LEDGER_TOKEN": _token(tokens, Role.AGENCY)}
+    done = [receipt(ledger("record", *args, env=agency)) for args in CASE_COMMANDS]
+    service_views.runner(service_ledger).catch_up()
+    return done
+
+
+@pytest.fixture
+def on_the_data_dir(
+    nats_url: str, stream_name: str, subject_prefix: str, tmp_path: Path
+) -> dict[str, str]:
+    """The environment of the same ledger's data dir (another one, where no service runs)."""
+    return {
+        "NATS_URL": nats_url,
+        "NATS_STREAM": stream_name,
+        "NATS_SUBJECT_PREFIX": subject_prefix,
+        "LEDGER_DATA_DIR": str(tmp_path / "local"),
+    }
+
+
+class TestQuestionsThroughTheService:
+    @pytest.mark.parametrize("name", list(QUERIES))
+    def test_every_question_prints_the_same_rows_from_the_service_as_from_the_data_dir(
+        self,
+        name: str,
+        url: str,
+        tokens: TokenStore,
+        case_recorded: list[dict[str, object]],
+        on_the_data_dir: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr("runtime.bootstrap.configure_logging", lambda **_: None)
+        args = [name, *([CASE] if QUERIES[name].per_case else []), "--format", "json"]
+        board = {"LEDGER_URL": url, "LEDGER_TOKEN": _token(tokens, Role.BOARD)}
+        remote = ledger(*args, env=board)
+        assert remote.exit_code == 0, remote.output
+        with capture_logs():
+            local = ledger(*args, env=on_the_data_dir)
+        assert local.exit_code == 0, local.output
+        assert remote.stdout == local.stdout
+        assert json.loads(remote.stdout) or not QUERIES[name].per_case
+
+    def test_the_chronology_as_of_an_instant_is_the_same_both_ways_and_its_read_is_logged(
+        self,
+        url: str,
+        tokens: TokenStore,
+        case_recorded: list[dict[str, object]],
+        on_the_data_dir: dict[str, str],
+        access_log: AccessLog,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr("runtime.bootstrap.configure_logging", lambda **_: None)
+        opened = str(case_recorded[0]["recorded_at"])
+        args = ["chronology", CASE, "--as-of", opened, "--format", "csv"]
+        board = {"LEDGER_URL": url, "LEDGER_TOKEN": _token(tokens, Role.BOARD)}
+        remote = ledger(*args, env=board)
+        assert remote.exit_code == 0, remote.output
+        with capture_logs():
+            local = ledger(*args, env=on_the_data_dir)
+        assert remote.stdout == local.stdout
+        assert [row["event_type"] for row in csv_rows(remote.stdout)] == ["CaseOpened"]
+        assert access_log.reads == [("chronology", CASE, "board")]
+
+    def test_an_agency_not_party_to_the_case_is_refused_with_the_reason(
+        self, url: str, tokens: TokenStore, case_recorded: list[dict[str, object]]
+    ) -> None:
+        health = {"LEDGER_URL": url, "LEDGER_TOKEN": _token(tokens, Role.AGENCY, "health")}
+        done = ledger("chronology", CASE, env=health)
+        assert done.exit_code == 1
+        assert "refused the request (403): agency 'health' is not a party to case" in done.stderr

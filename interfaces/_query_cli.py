@@ -29,11 +29,12 @@ import typer
 from interfaces._client import KEYSET_FIELDS, PAGE, Client, running_service
 from interfaces._options import Field, fields_of, parameters, values
 from interfaces._shell import Format, fail, print_rows
-from interfaces.exports import rows
+from interfaces.exports import review_rows, rows
 from interfaces.queries import QUERIES, Answer, Ask, Query
 from ledger.errors import LedgerError
 from projections import Views
 from projections.calendar import local_date
+from projections.chronology import Chronology
 from runtime.settings import Settings
 
 __all__ = ["add_query_commands", "remote_client"]
@@ -72,6 +73,14 @@ UrlOption = Annotated[
         help="A ledger service to ask (or LEDGER_URL), with the API token in LEDGER_TOKEN;"
         " when left out, the service running on the data dir, else the data dir itself.",
         show_default=False,
+    ),
+]
+ReviewOption = Annotated[
+    bool,
+    typer.Option(
+        "--review",
+        help="In the columns of review chronologies: date, time, sequence, source, agency,"
+        " event, action taken.",
     ),
 ]
 #: The token only from the environment: a command line is visible to every user's ps.
@@ -196,7 +205,11 @@ def _command(query: Query) -> Callable[..., None]:
             day = local_date(as_of or datetime.now(UTC))
             ask = Ask(partnership=partnership, filters=filters, day=day, as_of=as_of, case=case)
             found = _local_answer(settings, query, ask)
-        print_rows(rows(found), given["format"], title=query.name)
+        if given.get("review") and isinstance(found, Chronology):
+            table = review_rows(found)
+        else:
+            table = rows(found)
+        print_rows(table, given["format"], title=query.name)
 
     params: list[inspect.Parameter] = []
     if query.per_case:
@@ -220,6 +233,12 @@ def _command(query: Query) -> Callable[..., None]:
             )
         )
     params += parameters(fields)
+    if query.review_layout:
+        params.append(
+            inspect.Parameter(
+                "review", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=ReviewOption
+            )
+        )
     for name, annotation in (("format", FormatOption), ("url", UrlOption), ("token", TokenOption)):
         params.append(
             inspect.Parameter(

@@ -25,6 +25,8 @@ from cli_support import (
 )
 from structlog.testing import capture_logs
 
+from interfaces.exports import REVIEW_COLUMNS
+
 
 @pytest.fixture
 def env(
@@ -123,6 +125,19 @@ class TestChronologyOnTheDataDir:
         assert as_csv.exit_code == 0, as_csv.output
         assert as_csv.stdout.startswith("\ufeff")
         assert csv_rows(as_csv.stdout) == as_csv_cells(rows)
+
+    def test_review_prints_the_columns_of_review_chronologies(
+        self, recorded: list[dict[str, object]]
+    ) -> None:
+        done = ledger("chronology", CASE, "--review", "--format", "csv")
+        assert done.exit_code == 0, done.output
+        table = csv_rows(done.stdout)
+        assert list(table[0]) == list(REVIEW_COLUMNS)
+        assert [row["event"] for row in table] == [
+            "Case opened",
+            "Agency joined case",
+            "Action recorded",
+        ]
 
     def test_csv_is_the_default_into_a_pipe(self, recorded: list[dict[str, object]]) -> None:
         piped = ledger("chronology", CASE)

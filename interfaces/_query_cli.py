@@ -18,10 +18,11 @@ the views return (:func:`interfaces._client.answer_type`) before it is flattened
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Annotated, Any, cast
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Final, cast
 
 import msgspec
 import typer
@@ -33,11 +34,14 @@ from interfaces.exports import review_rows, rows
 from interfaces.queries import QUERIES, Answer, Ask, Query
 from ledger.errors import LedgerError
 from projections import Views
-from projections.calendar import local_date
+from projections.calendar import LONDON, local_date
 from projections.chronology import Chronology
 from runtime.settings import Settings
+from schemas import EARLIEST_YEAR
 
 __all__ = ["add_query_commands", "remote_client"]
+
+_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 PartnershipOption = Annotated[
     str,
@@ -54,7 +58,8 @@ AsOfOption = Annotated[
         "--as-of",
         metavar="INSTANT",
         help="Answer as the ledger stood at this instant (ISO 8601 with its time zone,"
-        " such as 2026-03-02T09:00:00Z); now when left out.",
+        " such as 2026-03-02T09:00:00Z) or at the end of this day in London (2026-03-02);"
+        " now when left out.",
     ),
 ]
 FormatOption = Annotated[
@@ -108,20 +113,35 @@ def remote_client(settings: Settings, url: str | None, token: str | None) -> Cli
     return Client(url, token)
 
 
-def _instant(text: str | None) -> datetime | None:
+def _instant(text: str | None, now: datetime) -> datetime | None:
+    """``--as-of``: an aware instant, or a date meaning the end of that day in London (as
+    the HTTP API reads ``as_of``), not in the future; a usage error (exit 2) otherwise."""
     if text is None:
         return None
-    try:
-        value = msgspec.convert(text, datetime)
-    except msgspec.ValidationError:
-        value = None
-    if value is None or value.tzinfo is None:
-        fail(
-            f"--as-of: {text!r} is not an instant with a time zone"
-            " (ISO 8601, such as 2026-03-02T09:00:00Z)",
-            2,
-        )
-    return value
+    value: datetime | None = None
+    if _DAY.fullmatch(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            fail(f"--as-of: {text!r} is not a calendar date", 2)
+        if day > now.astimezone(LONDON).date():
+            fail(f"--as-of: {text!r} is out of range (from {EARLIEST_YEAR} to now)", 2)
+        end = datetime.combine(day + timedelta(days=1), time(), LONDON) - timedelta(microseconds=1)
+        value = min(end.astimezone(UTC), now)
+    else:
+        try:
+            value = msgspec.convert(text, datetime)
+        except msgspec.ValidationError:
+            value = None
+        if value is None or value.tzinfo is None:
+            fail(
+                f"--as-of: {text!r} is neither a date nor an instant with a time zone"
+                " (ISO 8601, such as 2026-03-02 or 2026-03-02T09:00:00Z)",
+                2,
+            )
+    if value.year < EARLIEST_YEAR or value > now:
+        fail(f"--as-of: {text!r} is out of range (from {EARLIEST_YEAR} to now)", 2)
+    return value.astimezone(UTC)
 
 
 def _filters(query: Query, fields: list[Field], given: dict[str, Any]) -> msgspec.Struct:
@@ -190,7 +210,8 @@ def _command(query: Query) -> Callable[..., None]:
 
     def answer(**given: Any) -> None:
         settings = Settings.from_env()
-        as_of = _instant(given["as_of"])
+        now = datetime.now(UTC)
+        as_of = _instant(given["as_of"], now)
         filters = _filters(query, fields, given)
         case: str | None = given.get("case")
         partnership: str = given["partnership"]
@@ -202,7 +223,7 @@ def _command(query: Query) -> Callable[..., None]:
                     query, partnership=partnership, filters=filters, case=case, as_of=as_of
                 )
         else:
-            day = local_date(as_of or datetime.now(UTC))
+            day = local_date(as_of or now)
             ask = Ask(partnership=partnership, filters=filters, day=day, as_of=as_of, case=case)
             found = _local_answer(settings, query, ask)
         if given.get("review") and isinstance(found, Chronology):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from cli_support import (
 from structlog.testing import capture_logs
 
 from interfaces.exports import REVIEW_COLUMNS
+from projections.calendar import LONDON
 
 
 @pytest.fixture
@@ -158,6 +159,18 @@ class TestChronologyOnTheDataDir:
         then = ledger("chronology", CASE, "--as-of", opened_at, "--format", "json")
         assert then.exit_code == 0, then.output
         assert [r["sequence"] for r in json.loads(then.stdout)] == [4]
+
+    def test_as_of_a_day_answers_what_the_ledger_had_recorded_by_its_end(
+        self, recorded: list[dict[str, object]]
+    ) -> None:
+        today = datetime.now(LONDON).date()
+        by_today = ledger("chronology", CASE, "--as-of", today.isoformat(), "--format", "json")
+        assert by_today.exit_code == 0, by_today.output
+        assert [r["sequence"] for r in json.loads(by_today.stdout)] == [4, 5, 6]
+        before = (today - timedelta(days=1)).isoformat()
+        by_yesterday = ledger("chronology", CASE, "--as-of", before, "--format", "json")
+        assert by_yesterday.exit_code == 0, by_yesterday.output
+        assert json.loads(by_yesterday.stdout) == []
 
     def test_an_unknown_partnership_given_as_an_option_is_an_error_naming_it(
         self, recorded: list[dict[str, object]]

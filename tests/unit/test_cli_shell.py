@@ -111,7 +111,23 @@ class TestUsage:
             app, ["chronology", "c1", "--partnership", "p", "--as-of", "2026-03-02T09:00:00"]
         )
         assert result.exit_code == 2
-        assert "is not an instant with a time zone" in result.output
+        assert "is neither a date nor an instant with a time zone" in result.output
+
+    @pytest.mark.parametrize(
+        ("as_of", "problem"),
+        [
+            ("2999-01-01T00:00:00Z", "is out of range"),
+            ("2999-01-01", "is out of range"),
+            ("1899-12-31", "is out of range"),
+            ("2026-02-30", "is not a calendar date"),
+        ],
+    )
+    def test_an_as_of_in_the_future_or_not_a_day_is_usage_exit_2(
+        self, as_of: str, problem: str
+    ) -> None:
+        result = runner.invoke(app, ["opt-outs", "--partnership", "p", "--as-of", as_of])
+        assert result.exit_code == 2
+        assert f"--as-of: '{as_of}' {problem}" in result.output
 
     def test_a_question_without_its_partnership_is_usage_exit_2(self) -> None:
         assert runner.invoke(app, ["opt-outs"]).exit_code == 2

@@ -1,4 +1,5 @@
-"""Ctrl-C on a ``ledger`` command, as a person presses it: one line, exit 130."""
+"""The ``ledger`` command as its own process: Ctrl-C as a person presses it (one line, exit
+130), and an error that escapes every command printed literally (exit 1)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,21 @@ class TestInterrupt:
         assert command.returncode == 130
         assert err == "interrupted\n"
         assert out == ""
+
+
+class TestUncaughtLedgerErrors:
+    def test_an_error_no_command_caught_is_printed_literally_and_exits_1(
+        self, tmp_path: Path
+    ) -> None:
+        env = {**os.environ, "LEDGER_DATA_DIR": str(tmp_path)}
+        done = subprocess.run(
+            [LEDGER, "views", "rebuild", "--view", "[bold]gossip[/bold]"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )
+        assert done.returncode == 1
+        assert "view '[bold]gossip[/bold]' does not exist" in done.stderr
+        assert "Traceback" not in done.stderr

@@ -189,7 +189,7 @@ class TestChronologyOnTheDataDir:
 
 
 class TestOtherQuestionsOnTheDataDir:
-    def test_challenges_answer_an_empty_list_as_a_header_only_csv(
+    def test_challenges_with_none_raised_answer_an_empty_list(
         self, recorded: list[dict[str, object]]
     ) -> None:
         done = ledger("challenges", "--format", "json")

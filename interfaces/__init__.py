@@ -5,5 +5,5 @@ projections, consumers) and nothing imports it.
 """
 
 #: Nothing imports the interfaces; the ``ledger`` command is reached by its entry point
-#: (``interfaces.cli:app`` in pyproject.toml).
+#: (``interfaces.entry:main`` in pyproject.toml, which runs ``interfaces.cli:app``).
 __all__: list[str] = []

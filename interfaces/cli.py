@@ -1,8 +1,12 @@
-"""The ``ledger`` command: ``schema``, ``demo``, ``views rebuild|update|follow|status``,
-``agency add``, ``admin init``, ``delivery run`` and ``subscribe``.
+"""The ``ledger`` command: the questions (``chronology``, ``opt-outs`` ...: one per
+:data:`interfaces.queries.QUERIES` entry), ``record <Tag>``, ``serve``, ``token``,
+``schema``, ``demo``, ``views rebuild|update|follow|status``, ``agency add``,
+``admin init``, ``delivery run`` and ``subscribe``.
 
-Exit codes: 0 success; 1 a ledger error (its message says the field and the
-rule); 2 bad usage (typer's own).
+Exit codes (:data:`interfaces._shell.EXIT_CODES`): 0 done; 1 refused or failed (a
+ledger error, whose message says the field and the rule, or a service's refusal); 2
+usage (typer's own, and option values not of their kind); 130 interrupted (Ctrl-C,
+told in one line). Help texts are plain words: typer shows docstrings as they are.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ import typer
 from rich.console import Console
 
 import schemas
+from interfaces._query_cli import add_query_commands
+from interfaces._record_cli import record_app
 from interfaces._serve_cli import serve
+from interfaces._shell import EXIT_CODES, fail, say
 from interfaces._token_cli import token_app
 from ledger.errors import LedgerError
 from runtime.settings import Settings
@@ -27,6 +34,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="ledger",
     help="An event-sourced audit ledger for inter-agency accountability in child safeguarding.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     # Tracebacks with local variables would print event payloads: personal data.
@@ -39,7 +47,9 @@ views_app = typer.Typer(
 )
 app.add_typer(views_app, name="views")
 app.add_typer(token_app, name="token")
+app.add_typer(record_app, name="record")
 app.command("serve")(serve)
+add_query_commands(app)
 
 BatchOption = Annotated[
     int, typer.Option("--batch-size", min=1, help="Events applied per transaction.")
@@ -67,8 +77,7 @@ def schema(
 ) -> None:
     """Write the JSON Schema of every event and command type, and/or the AsyncAPI document."""
     if out is None and asyncapi is None:
-        console.print("[bold red]error:[/] give --out DIR, --asyncapi FILE, or both")
-        raise typer.Exit(2)
+        fail("give --out DIR, --asyncapi FILE, or both", 2)
     settings = Settings.from_env()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +90,7 @@ def schema(
         for name, document in sorted(commands.items()):
             text = json.dumps(document, indent=2, sort_keys=True) + "\n"
             (out / "commands" / f"{name}.json").write_text(text)
-        console.print(
+        say(
             f"wrote {len(documents)} JSON Schemas of events to {out} "
             f"and {len(commands)} of commands to {out / 'commands'}"
         )
@@ -89,7 +98,7 @@ def schema(
         document = schemas.asyncapi_document(prefix=settings.subject_prefix, stream=settings.stream)
         asyncapi.parent.mkdir(parents=True, exist_ok=True)
         asyncapi.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-        console.print(f"wrote the AsyncAPI document to {asyncapi}")
+        say(f"wrote the AsyncAPI document to {asyncapi}")
 
 
 @app.command()
@@ -109,7 +118,7 @@ def views_rebuild(view: ViewOption = None, batch_size: BatchOption = 2_000) -> N
     """Drop the views and rebuild them from the first event, with a progress bar.
 
     Commands may keep being recorded meanwhile; the rebuild stops at the stream's
-    position when it started. If it is interrupted, ``ledger views update`` resumes it.
+    position when it started. If it is interrupted, 'ledger views update' resumes it.
     """
     _run_views(view or [], rebuild=True, batch_size=batch_size)
 
@@ -136,7 +145,7 @@ def views_follow(view: ViewOption = None) -> None:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        console.print(f"following {', '.join(v.name for v in runner.views)}; Ctrl-C stops")
+        say(f"following {', '.join(v.name for v in runner.views)}; Ctrl-C stops")
         runner.follow()
 
 
@@ -157,45 +166,24 @@ def views_status() -> None:
 
 
 def _run_views(names: list[str], *, rebuild: bool, batch_size: int) -> None:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        Task,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
+    from interfaces._progress import progress_bar
     from projections.catalogue import check_names
     from runtime.service import open_service
-
-    class Rate(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text("" if speed is None else f"{speed:,.0f} events/s")
 
     settings = Settings.from_env()
     names = list(check_names(names))
     with open_service(settings, role="projector") as service:
         runner = service.views.runner(service.ledger, names, batch_size=batch_size)
         label = "rebuilding" if rebuild else "updating"
-        with Progress(
-            TextColumn(f"{label} {', '.join(v.name for v in runner.views)}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            Rate(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
+        say(f"{label} {', '.join(v.name for v in runner.views)}")
+        with progress_bar(console, label) as progress:
             task = progress.add_task(label, total=None)
 
             def advance(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
             stats = runner.rebuild(advance) if rebuild else runner.catch_up(advance)
-        console.print(
+        say(
             f"{stats.events:,} events applied in {stats.seconds:.1f} s"
             f" ({stats.per_second:,.0f}/s); views at position {stats.position:,}"
         )
@@ -242,19 +230,17 @@ def agency_add(
             settings.data_dir, settings, agency, consumer_stream=delivery_stream(settings.stream)
         )
     except LedgerError as e:
-        console.print("[bold red]error:[/] ", end="")
-        console.print(str(e), markup=False)  # printed literally: names may hold brackets
-        raise typer.Exit(1) from e
+        fail(str(e))
     typer.echo(str(path))
     if settings.nats_url is not None:
-        console.print("NATS_URL is set: this user exists on the embedded server only")
+        say("NATS_URL is set: this user exists on the embedded server only")
     try:
         pid = reload_running(settings.data_dir)
     except LedgerError as e:  # the user exists; only the running server has not learnt it
-        console.print(f"[yellow]warning:[/] {e}")
+        say(f"warning: {e}")
         return
     if pid is not None:
-        console.print(f"the running nats-server (pid {pid}) reloaded its users")
+        say(f"the running nats-server (pid {pid}) reloaded its users")
 
 
 admin_app = typer.Typer(
@@ -307,11 +293,10 @@ def admin_init(
                 )
                 if admin is None:
                     path = admin_credentials_path(settings.data_dir)
-                    console.print(
-                        f"[bold red]error:[/] the admin's credentials file {path} is not in"
+                    fail(
+                        f"the admin's credentials file {path} is not in"
                         " the data dir: give it with --credentials"
                     )
-                    raise typer.Exit(1)
                 typer.echo(str(credentials or admin_credentials_path(settings.data_dir)))
             url = running_url(settings.data_dir)
             if url is not None:
@@ -320,9 +305,8 @@ def admin_init(
                 with EmbeddedNats(settings.data_dir, auth=settings.auth) as server:
                     names = initialise_streams(settings, server.url, admin, steps=steps)
     except LedgerError as e:
-        console.print(f"[bold red]error:[/] {e}")
-        raise typer.Exit(1) from e
-    console.print(f"streams ready: {', '.join(names)}")
+        fail(str(e))
+    say(f"streams ready: {', '.join(names)}")
 
 
 delivery_app = typer.Typer(
@@ -346,7 +330,7 @@ def delivery_run() -> None:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        console.print("delivering case events to agencies; Ctrl-C stops")
+        say("delivering case events to agencies; Ctrl-C stops")
         runner.follow()
 
 
@@ -366,8 +350,8 @@ def subscribe(
 ) -> None:
     """Print the agency's events as JSON lines, each acknowledged once printed.
 
-    Connects to ``NATS_URL``, or to the embedded server another ``ledger`` process runs
-    on the data dir (``ledger delivery run``). Ctrl-C stops; unprinted events wait.
+    Connects to NATS_URL, or to the embedded server another ledger process runs
+    on the data dir ('ledger delivery run'). Ctrl-C stops; unprinted events wait.
     """
     import asyncio
     import sys
@@ -382,11 +366,10 @@ def subscribe(
     configure_logging(json=settings.log_json, level=settings.log_level)  # stdout is the events
     url = settings.nats_url or running_url(settings.data_dir)
     if url is None:
-        console.print(
-            "[bold red]error:[/] no NATS server: set NATS_URL, or start the embedded one"
-            " with `ledger delivery run` on this data dir"
+        fail(
+            "no NATS server: set NATS_URL, or start the embedded one"
+            " with 'ledger delivery run' on this data dir"
         )
-        raise typer.Exit(1)
     path = (
         credentials
         or settings.data_dir / "credentials" / f"{schemas.wire.consumer_name(agency)}.json"
@@ -422,9 +405,10 @@ def subscribe(
 
 
 def main() -> None:
-    """Console-script entry point: ledger errors become exit code 1 with their message."""
+    """Run the app: a ledger error no command caught becomes exit code 1 with its message
+    (printed literally). ``interfaces.entry.main`` runs this, and tells Ctrl-C."""
     try:
         app()
     except LedgerError as e:
-        console.print(f"[bold red]error:[/] {e}")
-        raise SystemExit(1) from e
+        say(f"error: {e}")
+        raise SystemExit(1) from None

@@ -1,7 +1,8 @@
 """Wiring in one place: settings in, a running ledger out.
 
 ``open_ledger(settings)`` configures logging, starts the embedded nats-server
-when no ``NATS_URL`` is given, and builds the :class:`~ledger.application.Ledger`
+when no ``NATS_URL`` is given (or shares the one another ledger process runs on the
+data dir), and builds the :class:`~ledger.application.Ledger`
 on the NATS persistence module. Leaving the ``with`` block closes the
 connections and stops the embedded server.
 
@@ -39,7 +40,7 @@ from runtime.access import (
     ensure_service_users,
     load_credentials,
 )
-from runtime.embedded import EmbeddedNats
+from runtime.embedded import EmbeddedNats, running_url
 from runtime.logging import configure_logging
 from runtime.settings import Settings
 
@@ -85,7 +86,16 @@ def open_ledger(
     server: EmbeddedNats | None = None
     credentials: Credentials | None = None
     url = settings.nats_url
-    if url is None:
+    if url is None and (shared := running_url(settings.data_dir)) is not None:
+        # Another ledger process runs the data dir's embedded server (ledger views follow,
+        # ledger demo ...): share it, logged in as this role's user, rather than fail on
+        # the data dir's lock. It stops when that process ends.
+        url = shared
+        if settings.auth:
+            users = ensure_service_users(settings.data_dir, settings)
+            credentials = users.projections if role == "projector" else users.ledger
+        log.info("nats_server_shared", data_dir=str(settings.data_dir))
+    elif url is None:
         server = EmbeddedNats(settings.data_dir, auth=settings.auth)
         admin: Credentials | None = None
         if settings.auth:

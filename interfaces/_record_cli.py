@@ -1,0 +1,163 @@
+"""``ledger record <Tag>``: one subcommand per command type of :data:`schemas.COMMAND_TYPES`.
+
+Its options are the command's fields (:mod:`interfaces._options`; a list or nested
+field takes JSON text), or the whole command comes from ``--json FILE`` (``-`` reads
+stdin), options overriding the file's fields. The command is recorded
+
+* by a service (``--url``/``LEDGER_URL``, or the ``ledger serve`` running on the data
+  dir) as ``POST /commands/<Tag>`` with ``LEDGER_TOKEN``: the token says who records it;
+* else on the data dir, as ``--as-agency`` and ``--as-actor`` (``LEDGER_AGENCY``,
+  ``LEDGER_ACTOR``): ``Ledger.execute`` with that ``recorded_by``.
+
+The receipt (sequence, ``recorded_at`` ...) is printed on stdout as JSON.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import typer
+
+import schemas
+from interfaces._options import Field, InvalidOption, fields_of, parameters, values
+from interfaces._query_cli import TokenOption, UrlOption, remote_client
+from interfaces._shell import fail, say
+from ledger.application import Receipt
+from ledger.errors import LedgerError
+from runtime.settings import Settings
+from schemas.commands import BaseCommand
+
+__all__ = ["record_app"]
+
+record_app = typer.Typer(
+    help="Record one command: its fields as options, or the whole command as JSON (--json).",
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--json",
+        metavar="FILE",
+        help="Read the command from this JSON file ('-' reads stdin); options override its fields.",
+        show_default=False,
+    ),
+]
+AgencyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-agency",
+        envvar="LEDGER_AGENCY",
+        help="The agency recording it, on the data dir (or LEDGER_AGENCY); a service"
+        " takes it from the token.",
+        show_default=False,
+    ),
+]
+ActorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-actor",
+        envvar="LEDGER_ACTOR",
+        help="The pseudonymous actor recording it, act_... (or LEDGER_ACTOR).",
+        show_default=False,
+    ),
+]
+_encode = msgspec.json.Encoder().encode
+_MARKUP = re.compile(r"``(.+?)``|:[a-z]+:`~?(.+?)`")
+
+
+def plain(text: str) -> str:
+    """A docstring's reST markup as plain words (``case`` -> case, :class:`X` -> X)."""
+    return _MARKUP.sub(lambda m: m.group(1) or m.group(2).rsplit(".", 1)[-1], text)
+
+
+def _body(fields: list[Field], given: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    source = given["json_file"]
+    if source is not None:
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text()
+            loaded = json.loads(text)
+        except (OSError, ValueError) as error:
+            raise InvalidOption(f"--json {source}: {error}") from None
+        if not isinstance(loaded, dict):
+            raise InvalidOption(f"--json {source}: not a JSON object")
+        body.update(loaded)
+    body.update(values(fields, given))
+    missing = [f.flag for f in fields if f.required and f.name not in body]
+    if missing:
+        raise InvalidOption(f"missing {', '.join(missing)} (or give them in --json FILE)")
+    return body
+
+
+def _record(tag: str, cls: type[BaseCommand], fields: list[Field], given: dict[str, Any]) -> None:
+    settings = Settings.from_env()
+    data = _encode(_body(fields, given))
+    client = remote_client(settings, given["url"], given["token"])
+    if client is not None:
+        with client:
+            receipt = client.record(tag, data)
+    else:
+        agency, actor = given["as_agency"], given["as_actor"]
+        if not agency or not actor:
+            raise InvalidOption(
+                "who records it: give --as-agency and --as-actor"
+                " (or LEDGER_AGENCY and LEDGER_ACTOR)"
+            )
+        command = schemas.decode_command_as(data, cls)
+        recorded_by = schemas.RecordedBy(agency=agency, actor=actor)
+        receipt = _execute(settings, command, recorded_by)
+    sys.stdout.buffer.write(_encode(receipt) + b"\n")
+    sys.stdout.flush()
+    say(f"recorded {receipt.event_type} at sequence {receipt.sequence}")
+
+
+def _execute(settings: Settings, command: Any, recorded_by: schemas.RecordedBy) -> Receipt:
+    from runtime.service import open_service
+
+    with open_service(settings) as service:
+        return service.ledger.execute(command, recorded_by=recorded_by)
+
+
+def _command(tag: str, cls: type[BaseCommand]) -> Callable[..., None]:
+    fields = fields_of(cls)
+
+    def run(**given: Any) -> None:
+        try:
+            _record(tag, cls, fields, given)
+        except InvalidOption as error:
+            fail(str(error), 2)
+        except LedgerError as error:
+            fail(str(error))
+
+    envvars = {"partnership": "LEDGER_PARTNERSHIP"}
+    params = parameters(fields, envvars)
+    for name, annotation in (
+        ("json_file", JsonOption),
+        ("as_agency", AgencyOption),
+        ("as_actor", ActorOption),
+        ("url", UrlOption),
+        ("token", TokenOption),
+    ):
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+            )
+        )
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    run.__name__ = f"record_{tag}"
+    first = (cls.__doc__ or tag).strip().split("\n\n")[0]
+    run.__doc__ = plain(" ".join(line.strip() for line in first.splitlines()))
+    return run
+
+
+for _tag, _cls in schemas.COMMAND_TYPES.items():
+    record_app.command(_tag)(_command(_tag, _cls))

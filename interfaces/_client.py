@@ -17,7 +17,6 @@ problem (:class:`ServiceProblem`: 400 with the field, 404, 409, 503 ...).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -29,6 +28,7 @@ import msgspec
 from interfaces.queries import Query
 from ledger.application import Receipt
 from ledger.errors import LedgerError
+from runtime.discovery import read_service
 from runtime.settings import Settings
 
 __all__ = [
@@ -43,9 +43,6 @@ __all__ = [
     "running_service",
 ]
 
-#: The file a running ``ledger serve`` keeps in its data dir (branch h3-serve's
-#: ``runtime/discovery.py`` owns it; this reader gives way to its ``find_service``).
-_SERVICE_FILE: Final = "service.json"
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -75,31 +72,16 @@ class ServiceProblem(ServiceError):
         self.field = field
 
 
-class _ServiceFile(msgspec.Struct, kw_only=True):
-    url: str
-    pid: int
-
-
 def running_service(settings: Settings) -> str | None:
-    """The URL of the ``ledger serve`` running on ``settings.data_dir``, else None.
+    """The URL of the ``ledger serve`` that holds ``settings.data_dir``, else None.
 
-    Reads ``<data dir>/service.json`` (``url`` and ``pid``); the service is taken to run
-    while its process exists. ``runtime.discovery.find_service`` (branch h3-serve) also
-    checks the service's lock and ``/health``, and replaces this once merged.
+    :func:`runtime.discovery.read_service`: its ``service.json``, written by a process
+    that still holds the data dir's service lock and is alive. ``/health`` is not asked
+    here: a service that does not answer is reported as unreachable, naming its URL,
+    rather than passed by for the data dir it holds.
     """
-    try:
-        found = msgspec.json.decode(
-            (settings.data_dir / _SERVICE_FILE).read_bytes(), type=_ServiceFile
-        )
-    except (OSError, msgspec.DecodeError):
-        return None
-    try:
-        os.kill(found.pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # alive, another user's
-    return found.url.rstrip("/")
+    info = read_service(settings.data_dir)
+    return None if info is None else info.url.rstrip("/")
 
 
 #: The filters of a keyset-paged question (the cases) that its pages set instead.

@@ -203,27 +203,44 @@ class TestRunningService:
         data = tmp_path / "data"
         data.mkdir()
         url = "http://127.0.0.1:9"
-        (data / "service.json").write_text(json.dumps({"url": url, "pid": os.getpid()}))
-        result = runner.invoke(app, ["opt-outs", "--partnership", "p"])
+        from runtime.discovery import ServiceClaim
+
+        with ServiceClaim(data) as claim:
+            claim.publish(url, workers=True)
+            result = runner.invoke(app, ["opt-outs", "--partnership", "p"])
+            asked = runner.invoke(
+                app, ["opt-outs", "--partnership", "p"], env={"LEDGER_TOKEN": "t"}
+            )
         assert result.exit_code == 1
         assert f"a ledger service runs on data dir {data} at {url}" in result.output
         assert "set LEDGER_TOKEN" in result.output
-        asked = runner.invoke(app, ["opt-outs", "--partnership", "p"], env={"LEDGER_TOKEN": "t"})
         assert "cannot reach the ledger service at http://127.0.0.1:9" in asked.output
 
-    def test_a_service_file_whose_process_is_gone_is_not_a_running_service(
+    def test_a_service_file_whose_lock_is_not_held_is_not_a_running_service(
         self, tmp_path: Path
     ) -> None:
         from interfaces._client import running_service
+        from runtime.discovery import ServiceClaim
         from runtime.settings import Settings
 
         data = tmp_path / "data"
         data.mkdir()
-        gone = max(int(p) for p in os.listdir("/proc") if p.isdigit()) + 1000
-        (data / "service.json").write_text(json.dumps({"url": "http://x:1", "pid": gone}))
+        # Left by a killed serve: the file names a live pid, but nobody holds the lock.
+        (data / "service.json").write_text(
+            json.dumps(
+                {
+                    "url": "http://x:1",
+                    "pid": os.getpid(),
+                    "started_at": "2026-01-01T00:00:00Z",
+                    "workers": True,
+                }
+            )
+        )
         assert running_service(Settings(data_dir=data)) is None
-        (data / "service.json").write_text(json.dumps({"url": "http://x:1", "pid": os.getpid()}))
-        assert running_service(Settings(data_dir=data)) == "http://x:1"
+        with ServiceClaim(data) as claim:
+            claim.publish("http://x:1", workers=True)
+            assert running_service(Settings(data_dir=data)) == "http://x:1"
+        assert running_service(Settings(data_dir=data)) is None
 
 
 class TestProgressBar:

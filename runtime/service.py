@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Literal
 
+from consumers.feed import AgencyFeed
 from consumers.manager import DeliveryPolicy, delivery_runner
 from ledger.application import Ledger
 from projections import ViewStore
@@ -62,6 +63,12 @@ class Service:
         return AccessLog.of(
             self.ledger, stream=self.settings.stream, subject_prefix=self.settings.subject_prefix
         )
+
+    @cached_property
+    def agency_feed(self) -> AgencyFeed:
+        """Each agency's events straight from the ledger (the HTTP API's Server-Sent
+        Events), filtered by the delivery view's memberships."""
+        return AgencyFeed(self.ledger, self.store, subject_prefix=self.settings.subject_prefix)
 
     def delivery(self, policy: DeliveryPolicy | None = None) -> ViewRunner:
         """A runner delivering case events to the agencies (creates the delivery stream if

@@ -17,6 +17,7 @@ thread (``anyio.to_thread``), never on the event loop.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -30,6 +31,8 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 
 import schemas
+from consumers.feed import AgencyFeed
+from interfaces.http._events import access_log_routes, event_routes
 from interfaces.http._permissions import MAY_SEND
 from interfaces.http._problems import (
     Refused,
@@ -40,6 +43,7 @@ from interfaces.http._problems import (
 )
 from ledger.application import Ledger, Receipt
 from ledger.errors import LedgerError, LedgerUnavailable
+from runtime.access_log import AccessLog
 from runtime.tokens import InvalidToken, TokenRecord, TokenStore
 from schemas.commands import BaseCommand
 
@@ -60,8 +64,20 @@ class Ready(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     last_sequence: int | None = None
 
 
-def create_app(ledger: Ledger, tokens: TokenStore, *, debug: bool = False) -> Litestar:
-    """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows."""
+def create_app(
+    ledger: Ledger,
+    tokens: TokenStore,
+    *,
+    debug: bool = False,
+    access_log: AccessLog | None = None,
+    feed: AgencyFeed | None = None,
+) -> Litestar:
+    """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows.
+
+    With ``access_log``, the board's ``GET /partnerships/{p}/access-log`` too; with
+    ``feed``, the agencies' Server-Sent Events ``GET /partnerships/{p}/events`` (see
+    :mod:`interfaces.http._events`).
+    """
 
     @get("/health", sync_to_thread=False, tags=["service"])
     def health() -> Ready:
@@ -83,6 +99,11 @@ def create_app(ledger: Ledger, tokens: TokenStore, *, debug: bool = False) -> Li
         _command_route(ledger, tokens, tag, cls, documents[tag])
         for tag, cls in schemas.COMMAND_TYPES.items()
     ]
+    authenticate = functools.partial(_authenticate, tokens)
+    if access_log is not None:
+        handlers += access_log_routes(access_log, authenticate)
+    if feed is not None:
+        handlers += event_routes(feed, authenticate)
     return Litestar(
         route_handlers=handlers,
         exception_handlers={HTTPException: from_http_exception, Exception: internal_error},

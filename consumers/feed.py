@@ -9,7 +9,8 @@ Server-Sent Events (``GET /partnerships/{p}/events``), resumable from any sequen
   kept by the delivery runner), asked when the page is read: an agency that is not, or no
   longer, party to a case gets nothing of it, however far back it resumes; one that joined
   gets the case's events from where it resumes, the earlier ones too, since it may now
-  read the whole chronology anyway.
+  read the whole chronology anyway. Its own ``AgencyLeftCase`` is sent to it too (as the
+  NATS delivery does), and nothing of the case after it.
 * **Never ahead of the view.** A page ends at the delivery view's position, so membership
   always reflects at least every event handed over (an agency's own join included): a
   feed read while the view lags waits for it, and loses nothing.
@@ -33,11 +34,12 @@ from consumers.delivery import DeliveryView, Outgoing
 from ledger.application import Ledger
 from ledger.errors import AggregateNotFound, CorruptHistory
 from projections import ViewStore
-from schemas import Event, encode_event
+from schemas import AgencyLeftCase, Event, encode_event
 from schemas.wire import split_aggregate_id
 
 __all__ = ["AgencyFeed", "FeedEvent", "FeedPage"]
 
+_LEFT: Final = "AgencyLeftCase"
 #: Notifications read per page unless told otherwise.
 DEFAULT_PAGE: Final = 200
 
@@ -104,9 +106,16 @@ class AgencyFeed:
                 owner, kind, ident = split_aggregate_id(str(notification.originator_id))
             except ValueError:
                 continue  # not a ledger aggregate's event (the library's own ids)
-            if owner != partnership or not self._may_see(agency, owner, kind, ident, members):
+            if owner != partnership:
                 continue
-            fact = self._fact(notification)
+            fact: Event | None = None
+            if not self._may_see(agency, owner, kind, ident, members):
+                if notification.topic != _LEFT:
+                    continue
+                fact = self._fact(notification)  # its own leave is the agency's to know
+                if not (isinstance(fact, AgencyLeftCase) and fact.agency == agency):
+                    continue
+            fact = fact or self._fact(notification)
             tag = type(fact).__struct_config__.tag
             events.append(FeedEvent(notification.id, str(tag), encode_event(fact)))
         position = notifications[-1].id

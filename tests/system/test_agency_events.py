@@ -121,13 +121,20 @@ class Sent:
 
 
 def events(
-    url: str, token: str | None, *, until: int, last_event_id: str | None = None
+    url: str,
+    token: str | None,
+    *,
+    until: int | None = None,
+    until_type: str | None = None,
+    last_event_id: str | None = None,
+    into: list[Sent] | None = None,
 ) -> list[Sent]:
-    """The stream's events up to (and with) sequence ``until``; then the connection closes."""
+    """The stream's events up to (and with) sequence ``until``, or the first event of type
+    ``until_type``; then the connection closes. Each is appended to ``into`` as it comes."""
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
-    out: list[Sent] = []
+    out: list[Sent] = [] if into is None else into
     with httpx.stream(
         "GET", f"{url}/partnerships/{P}/events", headers=headers, timeout=10
     ) as response:
@@ -144,7 +151,7 @@ def events(
             if "id" in fields:
                 sent = Sent(int(fields["id"]), fields["event"], msgspec.json.decode(fields["data"]))
                 out.append(sent)
-                if sent.id >= until:
+                if (until is not None and sent.id >= until) or sent.event == until_type:
                     return out
             fields = {}
     raise AssertionError("the stream ended before the last event")
@@ -253,8 +260,42 @@ class TestAgencyEvents:
         service.deliver()
         police = service.token(Role.AGENCY, "police")
         got = events(service.url, police, until=marker)
-        assert [s.id for s in got] == [*cases["ch1"], marker]
-        assert left not in [s.id for s in got]
+        assert [(s.id, s.event) for s in got] == [
+            (cases["ch1"][0], "ChallengeRaised"),
+            (left, "AgencyLeftCase"),  # its own leave, and nothing else of the case
+            (marker, "ChallengeResponded"),
+        ]
+
+    def test_an_open_stream_stops_sending_a_case_the_agency_leaves(
+        self, service: Service, cases: dict[str, list[int]]
+    ) -> None:
+        police = service.token(Role.AGENCY, "police")
+        received: list[Sent] = []
+        reader = threading.Thread(
+            target=events,
+            args=(service.url, police),
+            kwargs={
+                "until_type": "ChallengeResponded",
+                "last_event_id": str(cases["c1"][-1]),
+                "into": received,
+            },
+        )
+        reader.start()
+        before = service.record("la", "RecordAction", case="c1", action="home_visit")
+        service.deliver()
+        for _ in range(1000):  # the stream is open and has sent it before the agency leaves
+            if received:
+                break
+            time.sleep(0.01)
+        left = service.record("police", "LeaveCase", case="c1", agency="police")
+        after = service.record("la", "RecordAction", case="c1", action="home_visit")
+        marker = service.record(
+            "police", "RespondToChallenge", challenge="ch1", stage=1, response="ok"
+        )
+        service.deliver()
+        reader.join(10)
+        assert [s.id for s in received] == [before, left, marker]
+        assert after not in [s.id for s in received]
 
     def test_a_caught_up_stream_sends_heartbeats(
         self, service: Service, cases: dict[str, list[int]]

@@ -92,6 +92,8 @@ def event_routes(
         try:
             caller = await anyio.to_thread.run_sync(authenticate, request)
             _check_caller(caller, partnership, Role.AGENCY, "subscribes to events")
+            if caller.agency is None:  # issue() binds every agency token to its agency
+                raise Refused(403, "the token names no agency")
         except Refused as error:
             _log_refusal(error, "events", caller)
             return refusal(error)
@@ -104,9 +106,10 @@ def event_routes(
                 "Last-Event-ID is not a stream sequence; rule: an integer from 0",
                 field="Last-Event-ID",
             )
-        agency = caller.agency or ""
         return ServerSentEvent(
-            _stream(feed, authenticate, request, partnership, agency, after, heartbeat_s, poll_s)
+            _stream(
+                feed, authenticate, request, partnership, caller.agency, after, heartbeat_s, poll_s
+            )
         )
 
     return [events]

@@ -26,6 +26,7 @@ runs :meth:`AgencyFeed.page` in a worker thread, never on an event loop.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -80,8 +81,19 @@ class AgencyFeed:
         self._page_size = page_size
         # Only its memberships are asked (it publishes nothing here).
         self._members = DeliveryView(store, publish=_no_publishing, subject_prefix=subject_prefix)
+        self._closed = threading.Event()
         #: Each challenge's parties, learnt once (they never change once it is raised).
         self._challenges: dict[tuple[str, str], frozenset[str]] = {}
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: open streams end, new pages are empty."""
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        """End every stream reading this feed (a server shutting down calls it first, so
+        that its long-lived connections finish and the server can stop)."""
+        self._closed.set()
 
     def horizon(self) -> int:
         """How far the feed may read: the delivery view's position."""
@@ -91,7 +103,7 @@ class AgencyFeed:
         """The agency's events after ``after``, up to the delivery view's position, from at
         most ``page_size`` notifications; ``position`` is where the next page starts."""
         horizon = self.horizon()
-        if horizon <= after:
+        if horizon <= after or self.closed:
             return FeedPage([], after)
         recorder = self._ledger.recorder
         notifications = recorder.select_notifications(

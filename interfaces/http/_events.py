@@ -10,7 +10,9 @@ case; handlers key on the id. A comment line (``: heartbeat``) comes every
 ``heartbeat_s`` (15 s) while there is nothing to send. Each connection holds at most one
 page of events: the next page is read only once the last one has been written to the
 socket, so a slow client slows its own stream, never the server's memory. The token is
-checked again between pages: a revoked one ends the stream.
+checked again whenever the stream has caught up: a revoked one ends the stream. So does
+:meth:`AgencyFeed.close <consumers.feed.AgencyFeed.close>`: a server shutting down calls
+it first, else its open streams would keep it waiting.
 
 ``GET /partnerships/{partnership}/access-log`` (board tokens only): who read which case's
 chronology, when, as of when (:class:`runtime.access_log.AccessLog`), filtered by
@@ -130,7 +132,7 @@ async def _stream(
     beat = anyio.current_time()
     log.info("events_stream_opened", partnership=partnership, agency=agency, after=after)
     try:
-        while True:
+        while not feed.closed:
             page = await anyio.to_thread.run_sync(feed.page, partnership, agency, position)
             for event in page.events:
                 yield ServerSentEventMessage(

@@ -316,6 +316,28 @@ class TestAgencyEvents:
             line = next(line for line in response.iter_lines() if line)
         assert line == ": heartbeat"
 
+    def test_closing_the_feed_ends_the_open_streams(
+        self, service: Service, cases: dict[str, list[int]]
+    ) -> None:
+        feed = AgencyFeed(service.ledger, service.store, subject_prefix=service.prefix)
+        authenticate = functools.partial(_authenticate, service.tokens)
+        app = Litestar(route_handlers=event_routes(feed, authenticate))
+        token = service.token(Role.AGENCY, "police")
+        with (
+            serving(app) as url,
+            httpx.stream(
+                "GET",
+                f"{url}/partnerships/{P}/events",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            ) as response,
+        ):
+            lines = response.iter_lines()
+            assert next(lines) == f"id: {cases['c1'][0]}"
+            feed.close()
+            list(lines)  # the stream ends: a stream left open would time out here
+        assert feed.page(P, "police", 0).events == []
+
     def test_a_board_or_inspector_token_or_another_partnership_is_403(
         self, service: Service, cases: dict[str, list[int]]
     ) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol, TypeVar
 
 import msgspec
@@ -73,6 +73,9 @@ MAX_LIMIT: Final = 1000
 _DUPLICATE_WINDOW_S: Final = 120.0
 #: Messages asked for per batched direct get while paging.
 _BATCH: Final = 256
+#: How far the service's clock may run ahead of the NATS server's: ``since`` starts the
+#: scan at the server's stamp this much earlier, then filters on ``read_at``.
+_CLOCK_MARGIN: Final = timedelta(hours=1)
 #: Tries of one record whose acknowledgement did not come (same message id each time).
 _TRIES: Final = 3
 
@@ -279,9 +282,13 @@ class AccessLog:
         _check_query(partnership, case, since, until, after, limit)
         subject = access_filter(self._prefix, partnership, case)
         start = (after or 0) + 1
+        # Without a cursor, ``since`` skips the older records by the server's own stamp,
+        # less a margin for the service's clock running ahead of the server's.
+        start_time = None if since is None or after is not None else since - _CLOCK_MARGIN
         found: list[AccessEntry] = []
         while len(found) < limit:
-            msgs, pending = self._page(subject, start)
+            msgs, pending = self._page(subject, start, start_time)
+            start_time = None
             for stored in msgs:
                 record = self._decode(stored.data, stored.seq)
                 if (since is not None and record.read_at < since) or (
@@ -296,10 +303,16 @@ class AccessLog:
             start = msgs[-1].seq + 1
         return found
 
-    def _page(self, subject: str, start: int) -> tuple[list[StoredMsg], int]:
-        """Up to a batch of the messages on ``subject`` from ``start``, and how many remain."""
+    def _page(
+        self, subject: str, start: int, start_time: datetime | None
+    ) -> tuple[list[StoredMsg], int]:
+        """Up to a batch of the messages on ``subject`` from sequence ``start`` (or from
+        ``start_time``), and how many remain."""
+        at = None if start_time is None else start_time.astimezone(UTC).isoformat()
         return self._pool.run(
-            lambda nc: direct_get_batch(nc, self._stream, subject, start, _BATCH, self._timeout)
+            lambda nc: direct_get_batch(
+                nc, self._stream, subject, start, _BATCH, self._timeout, start_time=at
+            )
         )
 
     def _decode(self, data: bytes, seq: int) -> ChronologyRead:

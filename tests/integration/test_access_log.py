@@ -121,6 +121,24 @@ class TestRecordingAndReading:
         assert access_log.entries(P, case="c1", after=seqs[3]) == []
         assert access_log.entries("otherton") == []
 
+    def test_since_finds_reads_stamped_by_a_service_clock_ahead_of_the_servers(
+        self, ledger: Ledger, stream_name: str, subject_prefix: str
+    ) -> None:
+        ahead = AccessLog(
+            ledger.recorder.pool,  # type: ignore[attr-defined]
+            stream=stream_name,
+            subject_prefix=subject_prefix,
+            clock=lambda: datetime.now(UTC) + timedelta(minutes=30),
+        )
+        ahead.check(create=True)
+        first = read(ahead, "c1")
+        [entry] = ahead.entries(P)
+        assert [e.sequence for e in ahead.entries(P, since=entry.read_at)] == [first]
+        later = read(ahead, "c2")
+        assert [e.sequence for e in ahead.entries(P, since=entry.read_at)] == [first, later]
+        tomorrow = datetime.now(UTC) + timedelta(days=1)
+        assert ahead.entries(P, since=tomorrow) == []
+
     def test_paging_reads_past_a_batch_of_other_cases(self, access_log: AccessLog) -> None:
         wanted = read(access_log, "c1")
         for _ in range(300):  # more than one batched direct get of another case

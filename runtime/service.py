@@ -3,8 +3,8 @@
 ``open_service(settings)`` opens the view store, then the ledger (:func:`open_ledger`),
 checks the access log's stream (:mod:`runtime.access_log`: creating it when nobody logs
 in, else the admin made it), and yields a :class:`Service` for the CLI, the HTTP app and
-the tests. Leaving the
-``with`` block closes the ledger (and stops an embedded server), then the view store.
+the tests. Leaving the ``with`` block closes the ledger (and stops an embedded server),
+then the view store.
 The layers below receive plain values (a DSN, a file, a stream's name), never the settings.
 """
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -196,7 +196,15 @@ def _run(
                 max_lag=settings.ready_max_lag,
                 failed_workers=running.failed if running is not None else dict,
             )
-            app = create_app(service.ledger, tokens, readiness=readiness)
+            app = create_app(
+                service.ledger,
+                tokens,
+                readiness=readiness,
+                views=service.views,
+                access_log=service.access_log,
+                read_wait_s=settings.read_wait_s,
+                feed=service.agency_feed,
+            )
             config = uvicorn.Config(
                 app,
                 log_config=None,  # structlog owns logging; uvicorn's own lines stay out
@@ -204,7 +212,7 @@ def _run(
                 access_log=False,
                 server_header=False,
             )
-            server = uvicorn.Server(config)
+            server = _server(config, on_exit=service.agency_feed.close)
             claim.publish(url, workers=workers)
             if demo_tokens is not None:
                 _print_tokens(url, demo_tokens)
@@ -221,6 +229,20 @@ def _run(
             if running is not None:
                 running.stop()
     console.print("stopped", markup=False)
+
+
+def _server(config: uvicorn.Config, *, on_exit: Callable[[], None]) -> uvicorn.Server:
+    """uvicorn's server, calling ``on_exit`` (ending the agencies' event streams) as soon
+    as it is asked to exit: uvicorn waits for every open connection before it stops, and
+    an event stream stays open until its client leaves."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            on_exit()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
 
 
 def _workers(service: Service) -> Workers:

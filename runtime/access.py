@@ -27,7 +27,11 @@ delivery stream is ``<stream>_DELIVERY`` with subjects ``<prefix>-delivery.>``, 
   ``<prefix>-delivery.>``, ``$JS.API.STREAM.INFO.<stream>_DELIVERY`` and
   ``$JS.API.CONSUMER.DURABLE.CREATE.<stream>_DELIVERY.*`` (each agency's durable pull
   consumer, made before its first message: the service decides what each agency is
-  delivered, as the fan-out's writer it could do no less); subscribe ``_INBOX.>``.
+  delivered, as the fan-out's writer it could do no less); on the access stream
+  ``<stream>_ACCESS`` (the log of chronology reads) ``<prefix>-access.>``,
+  ``$JS.API.STREAM.INFO.<stream>_ACCESS``, ``$JS.API.DIRECT.GET.<stream>_ACCESS`` and
+  ``$JS.API.DIRECT.GET.<stream>_ACCESS.>`` (it appends and reads, nothing else);
+  subscribe ``_INBOX.>``.
 * ``projector``, user ``projections``: publish ``$JS.API.STREAM.INFO.<stream>``,
   ``$JS.API.DIRECT.GET.<stream>`` and ``$JS.API.DIRECT.GET.<stream>.>``; subscribe
   ``_INBOX_projections.>``. It reads the stream by batched direct gets only and may
@@ -348,6 +352,7 @@ def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
     if user.role == "service":
         delivery = wire.delivery_stream(stream)
         delivery_prefix = wire.delivery_prefix(user.subject_prefix)
+        access = wire.access_stream(stream)
         publish = [
             f"{user.subject_prefix}.>",
             "$JS.API.STREAM.NAMES",
@@ -357,6 +362,10 @@ def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
             f"{delivery_prefix}.>",
             f"$JS.API.STREAM.INFO.{delivery}",
             f"$JS.API.CONSUMER.DURABLE.CREATE.{delivery}.*",
+            f"{wire.access_prefix(user.subject_prefix)}.>",
+            f"$JS.API.STREAM.INFO.{access}",
+            f"$JS.API.DIRECT.GET.{access}",
+            f"$JS.API.DIRECT.GET.{access}.>",
         ]
         return publish, [f"{SERVICE_INBOX}.>"]
     if user.role == "projector":

@@ -11,10 +11,11 @@ With ``LEDGER_AUTH`` on, the embedded server runs with the users of
 first use); a ``NATS_URL`` server is logged in to with ``NATS_CREDENTIALS`` when given.
 The password travels only inside the URL handed to the persistence module.
 
-The ``ledger`` user may not create or configure streams. The streams are made by the
-admin (:func:`initialise_streams`, which ``ledger admin init`` runs, and which the
-embedded server's start runs while the admin's credentials file is in the data dir);
-the service only checks, at start, that the ledger stream cannot lose history.
+The ``ledger`` user may not create or configure streams. The streams (the ledger's, its
+access log's and the delivery stream) are made by the admin (:func:`initialise_streams`,
+which ``ledger admin init`` runs, and which the embedded server's start runs while the
+admin's credentials file is in the data dir); the service only checks, at start, that
+the ledger and access streams cannot lose history.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from runtime.access import (
     ensure_service_users,
     load_credentials,
 )
+from runtime.access_log import ensure_access_stream
 from runtime.embedded import EmbeddedNats, running_url
 from runtime.logging import configure_logging
 from runtime.settings import Settings
@@ -152,11 +154,12 @@ def initialise_streams(
     steps: Sequence[AdminStep] = (),
     timeout: float = 10.0,
 ) -> list[str]:
-    """As the admin: create the ledger stream if missing and check it; then each of
-    ``steps`` (``ledger admin init`` passes the delivery stream's).
+    """As the admin: create the ledger stream and its access log's stream
+    (:mod:`runtime.access_log`) if missing and check them; then each of ``steps``
+    (``ledger admin init`` passes the delivery stream's).
 
-    Idempotent. Raises :class:`~ledger.errors.StreamMisconfigured` when the ledger
-    stream exists with a setting that could lose history. Returns the streams' names.
+    Idempotent. Raises :class:`~ledger.errors.StreamMisconfigured` when the ledger or
+    access stream exists with a setting that could lose history. Returns the streams' names.
     """
 
     async def run() -> list[str]:
@@ -175,7 +178,15 @@ def initialise_streams(
                 create=True,
                 timeout=timeout,
             )
-            names = [settings.stream] + [await step(nc) for step in steps]
+            access = await ensure_access_stream(
+                nc,
+                stream=settings.stream,
+                subject_prefix=settings.subject_prefix,
+                replicas=settings.replicas,
+                create=True,
+                timeout=timeout,
+            )
+            names = [settings.stream, access] + [await step(nc) for step in steps]
         finally:
             await nc.close()
         log.info("streams_initialised", streams=names)

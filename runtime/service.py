@@ -1,8 +1,10 @@
 """The service in one object: the ledger, its views and delivery, wired from one Settings.
 
 ``open_service(settings)`` opens the view store, then the ledger (:func:`open_ledger`),
-and yields a :class:`Service` for the CLI, the HTTP app and the tests. Leaving the
-``with`` block closes the ledger (and stops an embedded server), then the view store.
+checks the access log's stream (:mod:`runtime.access_log`: creating it when nobody logs
+in, else the admin made it), and yields a :class:`Service` for the CLI, the HTTP app and
+the tests. Leaving the ``with`` block closes the ledger (and stops an embedded server),
+then the view store.
 The layers below receive plain values (a DSN, a file, a stream's name), never the settings.
 """
 
@@ -13,11 +15,13 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Literal
 
+from consumers.feed import AgencyFeed
 from consumers.manager import DeliveryPolicy, delivery_runner
 from ledger.application import Ledger
 from projections import ViewStore
 from projections.catalogue import Views, open_store
 from projections.runner import ViewRunner
+from runtime.access_log import AccessLog
 from runtime.bootstrap import AdminStep, Running, open_ledger
 from runtime.settings import Settings
 
@@ -35,7 +39,8 @@ def open_views(settings: Settings) -> Views:
 
 
 class Service:
-    """A running ledger, the views on the settings' store, and delivery to the agencies."""
+    """A running ledger, the views on the settings' store, delivery to the agencies, and
+    the access log."""
 
     def __init__(self, running: Running, store: ViewStore, settings: Settings) -> None:
         self.running = running
@@ -51,6 +56,19 @@ class Service:
     def views(self) -> Views:
         """The query API and the views' runners (the rules are read on first use)."""
         return Views(self.store, rules_file=self.settings.rules_file)
+
+    @cached_property
+    def access_log(self) -> AccessLog:
+        """Who read which case's chronology, when, as of when: on its own stream."""
+        return AccessLog.of(
+            self.ledger, stream=self.settings.stream, subject_prefix=self.settings.subject_prefix
+        )
+
+    @cached_property
+    def agency_feed(self) -> AgencyFeed:
+        """Each agency's events straight from the ledger (the HTTP API's Server-Sent
+        Events), filtered by the delivery view's memberships."""
+        return AgencyFeed(self.ledger, self.store, subject_prefix=self.settings.subject_prefix)
 
     def delivery(self, policy: DeliveryPolicy | None = None) -> ViewRunner:
         """A runner delivering case events to the agencies (creates the delivery stream if
@@ -79,6 +97,11 @@ def open_service(
         with open_ledger(
             settings, configure_logs=configure_logs, role=role, admin_steps=admin_steps
         ) as running:
-            yield Service(running, store, settings)
+            service = Service(running, store, settings)
+            if role == "service":  # the projection workers never touch the access log
+                service.access_log.check(
+                    create=running.credentials is None, replicas=settings.replicas
+                )
+            yield service
     finally:
         store.close()

@@ -12,6 +12,8 @@ of every event type, :data:`EVENT_TYPES` maps each ``type`` tag to its class, an
 * :func:`personal_data_fields` lists the fields that hold personal data, for
   crypto-shredding;
 * :func:`asyncapi_document` describes the subjects, headers and payloads as AsyncAPI 3.0;
+* :mod:`schemas.access` is the access log's record (:class:`ChronologyRead`: who read
+  which case's chronology, when, as of when);
 * :mod:`schemas.wire` is the wire contract: subjects, header names, name rules and the
   delivery names, the one place they are written.
 
@@ -74,6 +76,7 @@ from schemas._types import (
     UtcDatetime,
     anchored,
 )
+from schemas.access import AccessEntry, ChronologyRead
 from schemas.case import (
     ActionKind,
     ActionOutcome,
@@ -161,6 +164,7 @@ __all__ = [
     "MAX_STREAM_SEQUENCE",
     "PERSONAL_DATA",
     "YEARS_AHEAD",
+    "AccessEntry",
     "ActionKind",
     "ActionOutcome",
     "ActionRecorded",
@@ -193,6 +197,7 @@ __all__ = [
     "ChildIdentifierUnlinked",
     "ChildRef",
     "ChildSubject",
+    "ChronologyRead",
     "Command",
     "ConcernKind",
     "ConcernRaised",

@@ -34,6 +34,10 @@ reads either back), one durable pull consumer per agency
 under ``_INBOX_agency_<agency>``; each copy's ``Nats-Msg-Id`` is ``<source seq>.<agency>``
 so that a republish after a crash falls in the stream's duplicate window.
 
+**The access log**: the stream ``<stream>_ACCESS``, subjects
+``<prefix>-access.<partnership>.<case>``, one message per read of a case's chronology
+(:class:`schemas.access.ChronologyRead`); kept for ever, like the ledger.
+
 **Names** end at the true end: every rule is :func:`schemas.anchored` and is matched with
 ``fullmatch`` (Python's ``$`` alone lets a final newline through).
 """
@@ -63,6 +67,10 @@ __all__ = [
     "SNAPSHOT_SPACE",
     "STREAM_PATTERN",
     "TRACKING_SPACE",
+    "access_filter",
+    "access_prefix",
+    "access_stream",
+    "access_subject",
     "aggregate_id",
     "aggregate_subject",
     "all_aggregates",
@@ -269,6 +277,35 @@ def split_delivery_msg_id(value: str) -> tuple[int, str]:
         msg = "delivery message id is not '<source sequence>.<agency id>'"
         raise ValueError(msg)
     return int(seq), agency
+
+
+# -- the access log -------------------------------------------------------------------
+
+
+def access_stream(ledger_stream: str) -> str:
+    """``LEDGER`` -> ``LEDGER_ACCESS``: the log of who read which case's chronology."""
+    return f"{ledger_stream}_ACCESS"
+
+
+def access_prefix(subject_prefix: str) -> str:
+    """``ledger`` -> ``ledger-access`` (never under the ledger stream's own subjects)."""
+    return f"{subject_prefix}-access"
+
+
+def access_subject(subject_prefix: str, partnership: str, case: str) -> str:
+    """``<prefix>-access.<partnership>.<case>``; ``ValueError`` on an unsafe token."""
+    for field, value in (("partnership", partnership), ("case", case)):
+        if not is_identifier(value):
+            msg = f"{field} is not an identifier (lower-case letters, digits, '-', '_')"
+            raise ValueError(msg)
+    return f"{access_prefix(subject_prefix)}.{partnership}.{case}"
+
+
+def access_filter(subject_prefix: str, partnership: str, case: str | None = None) -> str:
+    """The subjects of one partnership's reads (of one case's, with ``case``)."""
+    if case is not None:
+        return access_subject(subject_prefix, partnership, case)
+    return access_subject(subject_prefix, partnership, "x").rsplit(".", 1)[0] + ".*"
 
 
 _ID: Final = re.compile(anchored(ID_BODY))

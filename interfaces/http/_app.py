@@ -32,6 +32,8 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 
 import schemas
+from consumers.feed import AgencyFeed
+from interfaces.http._events import access_log_routes, event_routes
 from interfaces.http._permissions import MAY_SEND
 from interfaces.http._problems import (
     Refused,
@@ -46,6 +48,7 @@ from ledger.application import Ledger, Receipt
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
 from projections.as_of import PastViews
+from runtime.access_log import AccessLog
 from runtime.readiness import ReadyState
 from runtime.tokens import InvalidToken, TokenRecord, TokenStore
 from schemas.commands import BaseCommand
@@ -80,6 +83,7 @@ def create_app(
     access_log: AccessRecorder | None = None,
     read_wait_s: float = 5.0,
     as_of_views: AsOfViews | None = None,
+    feed: AgencyFeed | None = None,
 ) -> Litestar:
     """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows.
 
@@ -92,6 +96,10 @@ def create_app(
     ``readiness`` decides ``/ready`` (``ledger serve`` passes a
     :class:`runtime.readiness.Readiness`: the stream answers and the views are caught up);
     without it ``/ready`` asks only that the stream answers.
+
+    With an :class:`~runtime.access_log.AccessLog` as ``access_log``, the board's
+    ``GET /partnerships/{p}/access-log`` too; with ``feed``, the agencies' Server-Sent
+    Events ``GET /partnerships/{p}/events`` (see :mod:`interfaces.http._events`).
     """
 
     @get("/health", sync_to_thread=False, tags=["service"])
@@ -127,6 +135,7 @@ def create_app(
         _command_route(ledger, tokens, tag, cls, documents[tag])
         for tag, cls in schemas.COMMAND_TYPES.items()
     ]
+    authenticate = functools.partial(_authenticate, tokens)
     on_shutdown: list[Callable[[], None]] = []
     if views is not None:
         if as_of_views is None:
@@ -135,12 +144,16 @@ def create_app(
             on_shutdown.append(past.close)
         handlers += read_routes(
             views,
-            authenticate=functools.partial(_authenticate, tokens),
+            authenticate=authenticate,
             last_sequence=ledger.recorder.max_notification_id,
             access_log=access_log,
             wait_s=read_wait_s,
             as_of_views=as_of_views,
         )
+    if isinstance(access_log, AccessLog):
+        handlers += access_log_routes(access_log, authenticate)
+    if feed is not None:
+        handlers += event_routes(feed, authenticate)
     return Litestar(
         route_handlers=handlers,
         exception_handlers={HTTPException: from_http_exception, Exception: internal_error},

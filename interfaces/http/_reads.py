@@ -81,7 +81,7 @@ class AccessRecorder(Protocol):
         agency: str | None,
         token: str,
         as_of: datetime | None,
-    ) -> None:
+    ) -> object:
         """Record one read (``token`` is the token's id, never its secret); raise to refuse it."""
 
 

@@ -15,7 +15,7 @@ from ledger.nats._recorders import (
     NatsProcessRecorder,
     NatsTrackingRecorder,
 )
-from ledger.nats._stream import HDR_MSG_ID, ensure_stream
+from ledger.nats._stream import HDR_MSG_ID, StoredMsg, direct_get_batch, ensure_stream
 from ledger.nats.persistence import Factory
 
 __all__ = [
@@ -25,5 +25,7 @@ __all__ = [
     "NatsApplicationRecorder",
     "NatsProcessRecorder",
     "NatsTrackingRecorder",
+    "StoredMsg",
+    "direct_get_batch",
     "ensure_stream",
 ]

@@ -235,19 +235,29 @@ async def direct_get(
 
 
 async def direct_get_batch(
-    nc: Client, stream: str, subject: str, start_seq: int, batch: int, timeout: float
+    nc: Client,
+    stream: str,
+    subject: str,
+    start_seq: int,
+    batch: int,
+    timeout: float,
+    *,
+    start_time: str | None = None,
 ) -> tuple[list[StoredMsg], int]:
-    """Up to ``batch`` messages matching ``subject`` from ``start_seq`` on, and how many remain."""
+    """Up to ``batch`` messages matching ``subject`` from ``start_seq`` on (or, with
+    ``start_time``, an RFC 3339 instant, from the first stored at or after it), and how
+    many remain."""
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     out: list[StoredMsg] = []
     pending = 0
+    start: dict[str, Any] = (
+        {"seq": max(start_seq, 1)} if start_time is None else {"start_time": start_time}
+    )
     try:
         await nc.publish(
             f"$JS.API.DIRECT.GET.{stream}",
-            json.dumps(
-                {"seq": max(start_seq, 1), "batch": batch, "next_by_subj": subject}
-            ).encode(),
+            json.dumps({**start, "batch": batch, "next_by_subj": subject}).encode(),
             reply=inbox,
         )
         while True:

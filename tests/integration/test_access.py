@@ -314,7 +314,9 @@ class TestServerConfig:
             'permissions: { publish: { allow: ["pfx.>", "$JS.API.STREAM.NAMES",'
             ' "$JS.API.STREAM.INFO.LDG", "$JS.API.DIRECT.GET.LDG", "$JS.API.DIRECT.GET.LDG.>",'
             ' "pfx-delivery.>",'
-            ' "$JS.API.STREAM.INFO.LDG_DELIVERY", "$JS.API.CONSUMER.DURABLE.CREATE.LDG_DELIVERY.*"]'
+            ' "$JS.API.STREAM.INFO.LDG_DELIVERY", "$JS.API.CONSUMER.DURABLE.CREATE.LDG_DELIVERY.*",'
+            ' "pfx-access.>", "$JS.API.STREAM.INFO.LDG_ACCESS", "$JS.API.DIRECT.GET.LDG_ACCESS",'
+            ' "$JS.API.DIRECT.GET.LDG_ACCESS.>"]'
             ' }, subscribe: { allow: ["_INBOX.>"] } } }'
         )
         assert users[1].endswith(

@@ -10,7 +10,6 @@ asked of the service prints what the same question prints on the data dir.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import time
@@ -28,6 +27,7 @@ from interfaces.queries import QUERIES
 from ledger.application import Ledger
 from projections import Views
 from projections.sqlite import SQLiteViewStore
+from runtime.discovery import ServiceClaim
 from runtime.settings import Settings
 from runtime.tokens import Role, TokenStore
 
@@ -151,9 +151,10 @@ class TestRecordThroughTheService:
     def test_the_service_running_on_the_data_dir_is_found_without_a_url(
         self, url: str, tokens: TokenStore, partnership: None, data_dir: Path
     ) -> None:
-        (data_dir / "service.json").write_text(json.dumps({"url": url, "pid": os.getpid()}))
         agency = {"LEDGER_TOKEN": _token(tokens, Role.AGENCY)}
-        assert receipt(ledger("record", *CASE_COMMANDS[0], env=agency))["sequence"] == 4
+        with ServiceClaim(data_dir) as claim:  # as ledger serve holds its data dir
+            claim.publish(url, workers=True)
+            assert receipt(ledger("record", *CASE_COMMANDS[0], env=agency))["sequence"] == 4
 
     def test_a_revoked_token_is_told_as_refused_with_the_reason_not_as_unreachable(
         self, url: str, tokens: TokenStore, partnership: None

@@ -168,12 +168,13 @@ class TestAdminInitCommand:
         admin = Path(done.stdout.strip())
         assert admin == tmp_path / "credentials" / "ledger-admin.json"
         assert stat.S_IMODE(admin.stat().st_mode) == 0o600
-        assert "streams ready: LEDGER, LEDGER_DELIVERY" in done.stderr
+        assert "streams ready: LEDGER, LEDGER_ACCESS, LEDGER_DELIVERY" in done.stderr
         again = _ledger("admin", "init", env=env)
         assert again.returncode == 0, again.stderr
         streams = _streams(tmp_path, admin)
-        assert set(streams) == {"LEDGER", "LEDGER_DELIVERY"}
-        assert (streams["LEDGER"]["deny_delete"], streams["LEDGER"]["deny_purge"]) == (True, True)
+        assert set(streams) == {"LEDGER", "LEDGER_ACCESS", "LEDGER_DELIVERY"}
+        for name in ("LEDGER", "LEDGER_ACCESS"):
+            assert (streams[name]["deny_delete"], streams[name]["deny_purge"]) == (True, True)
         assert load_password(admin) not in done.stderr + done.stdout
 
     def test_a_ledger_stream_that_could_lose_history_fails_init_and_start_naming_the_setting(

@@ -180,6 +180,30 @@ GOOD = {
 }
 
 
+class TestAccessLog:
+    @given(prefixes, ids, ids)
+    def test_a_read_s_subject_is_its_partnership_s_and_case_s_and_outside_the_ledger_s(
+        self, prefix: str, partnership: str, case: str
+    ) -> None:
+        subject = wire.access_subject(prefix, partnership, case)
+        assert _matches(wire.access_filter(prefix, partnership), subject)
+        assert _matches(wire.access_filter(prefix, partnership, case), subject)
+        assert not _matches(f"{prefix}.>", subject)
+        assert not _matches(f"{wire.delivery_prefix(prefix)}.>", subject)
+        assert subject.split(".")[1:] == [partnership, case]
+
+    @given(streams)
+    def test_the_access_stream_is_beside_the_ledger_stream(self, stream: str) -> None:
+        assert wire.access_stream(stream) == f"{stream}_ACCESS"
+
+    @pytest.mark.parametrize("case", ["c1\n", "C1", "c.1", "*", ">", ""])
+    def test_an_unsafe_case_is_refused(self, case: str) -> None:
+        with pytest.raises(ValueError, match="case"):
+            wire.access_subject("ledger", "northshire", case)
+        with pytest.raises(ValueError, match="partnership"):
+            wire.access_filter("ledger", case or "x.y")
+
+
 class TestTrueEnd:
     @pytest.mark.parametrize("rule", RULES)
     def test_every_name_is_refused_with_a_trailing_newline(self, rule: str) -> None:

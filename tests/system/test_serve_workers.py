@@ -400,3 +400,50 @@ class TestSigterm:
         without_201 = set(cases) - set(answered)
         assert without_201 <= unanswered  # never a command answered with another status
         assert not (set(cases) & refused)
+
+
+class TestServedQuestions:
+    def test_serve_answers_questions_records_the_read_streams_events_and_stops_with_a_stream_open(
+        self, shared_env: dict[str, str], tmp_path: Path
+    ) -> None:
+        admin, agency = _tokens(tmp_path / "data")
+        board, _ = TokenStore(tmp_path / "data").issue(
+            Role.BOARD, P, agency="la", actor="act_board-000001"
+        )
+        served = Served(shared_env)
+        try:
+            served.wait_ready()
+            _establish(served, admin)
+            opened = served.post("OpenCase", agency, _open_case("c-1"))
+            assert opened.status_code == 201, opened.text
+            sequence = opened.json()["sequence"]
+            as_board = {"Authorization": f"Bearer {board}"}
+
+            chronology = httpx.get(
+                f"{served.url}/partnerships/{P}/cases/c-1/chronology",
+                params={"after": str(sequence)},
+                headers=as_board,
+                timeout=30,
+            )
+            assert chronology.status_code == 200, chronology.text
+            assert [e["sequence"] for e in chronology.json()["entries"]] == [sequence]
+            log = httpx.get(
+                f"{served.url}/partnerships/{P}/access-log", headers=as_board, timeout=30
+            )
+            assert log.status_code == 200, log.text
+            assert [(r["case"], r["role"]) for r in log.json()["items"]] == [("c-1", "board")]
+
+            # The agency's event stream: its case's event, then SIGTERM with it still open.
+            with httpx.stream(
+                "GET",
+                f"{served.url}/partnerships/{P}/events",
+                headers={"Authorization": f"Bearer {agency}"},
+                timeout=30,
+            ) as events:
+                assert events.status_code == 200
+                lines = events.iter_lines()
+                assert next(line for line in lines if line.startswith("id:")) == f"id: {sequence}"
+                assert served.stop() == 0
+        finally:
+            served.stop()
+        _assert_clean_exit(served)

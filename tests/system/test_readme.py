@@ -12,6 +12,7 @@ from serve_support import Served, ledger_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+SHELL = re.compile(r"^```sh\n(.*?)^```", re.S | re.M)
 
 
 @pytest.mark.slow
@@ -41,3 +42,22 @@ class TestReadme:
         assert result.returncode == 0, result.stderr[-4000:]
         first, *_ = result.stdout.split()
         assert int(first) > 3000  # the action was recorded after the demo's events
+
+        # The shell tour, as written (``.venv/bin/ledger`` from the project's root).
+        (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+        tour = [b for b in SHELL.findall((ROOT / "README.md").read_text()) if "make " not in b]
+        assert len(tour) == 1
+        shell = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", tour[0]],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert shell.returncode == 0, shell.stderr[-4000:]
+        assert '"sequence"' in shell.stdout  # the receipts
+        review = (tmp_path / "c-1042.csv").read_text(encoding="utf-8-sig").splitlines()
+        assert review[0] == "date,time,sequence,source,agency,event,action taken"
+        assert len(review) == 3  # the case opened and the child seen

@@ -27,17 +27,8 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
+from interfaces._progress import progress_bar
 from ledger.errors import LedgerError
 from runtime.settings import Settings
 
@@ -264,7 +255,7 @@ def _load_demo(service: Service, tokens: TokenStore, signals: _Signals) -> dict[
     if demo_loaded(service.ledger):
         console.print("the demo partnership is on this ledger already: not loading it again")
     else:
-        with demo_progress(console) as progress:
+        with progress_bar(console, "loading the demo") as progress:
             task = progress.add_task("demo", total=DEMO_EVENTS)
 
             def advance(n: int) -> None:
@@ -279,27 +270,6 @@ def _load_demo(service: Service, tokens: TokenStore, signals: _Signals) -> dict[
                 markup=False,
             )
     return demo_tokens(service.settings.data_dir, tokens)
-
-
-def demo_progress(out: Console) -> Progress:
-    """The demo's progress bar: the bar, the count and the rate, all of them within 80
-    columns (rich gives a flexible bar the width left over, which can be none)."""
-    return Progress(
-        TextColumn("loading the demo"),
-        BarColumn(bar_width=24),
-        MofNCompleteColumn(),
-        _Rate(),
-        TimeRemainingColumn(),
-        console=out,
-    )
-
-
-class _Rate(ProgressColumn):
-    """Events per second, from rich's own estimate."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} events/s")
 
 
 def _print_tokens(url: str, tokens: dict[Role, str]) -> None:

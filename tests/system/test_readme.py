@@ -48,7 +48,7 @@ class TestReadme:
         tour = [b for b in SHELL.findall((ROOT / "README.md").read_text()) if "make " not in b]
         assert len(tour) == 1
         shell = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", tour[0]],
+            ["/bin/bash", "-euo", "pipefail", "-c", tour[0]],
             capture_output=True,
             text=True,
             timeout=300,

@@ -3,17 +3,14 @@ and the demo's progress bar."""
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
-from rich.console import Console
 from structlog.testing import capture_logs
 
-from interfaces._serve_cli import demo_progress
 from interfaces.http import create_app
 from ledger.application import Ledger
 from ledger.errors import LedgerUnavailable
@@ -226,22 +223,3 @@ class TestServiceFile:
         assert service_url("0.0.0.0", 80) == "http://127.0.0.1:80"  # noqa: S104
         assert service_url("::1", 8080) == "http://[::1]:8080"
         assert service_url("127.0.0.1", 8080) == "http://127.0.0.1:8080"
-
-
-class TestDemoProgress:
-    def test_the_bar_the_count_and_the_rate_all_show_at_80_columns(self) -> None:
-        out = io.StringIO()
-        console = Console(file=out, width=80, force_terminal=True, color_system=None)
-        now = [0.0]
-        progress = demo_progress(console)
-        progress.get_time = lambda: now[0]  # type: ignore[method-assign]
-        task = progress.add_task("demo", total=3000)
-        for _ in range(10):
-            now[0] += 0.1
-            progress.advance(task, 150)
-        console.print(progress.make_tasks_table(progress.tasks))
-        (line,) = [line for line in out.getvalue().splitlines() if line.strip()]
-        assert len(line) <= 80
-        assert "━" in line
-        assert "1500/3000" in line
-        assert "events/s" in line

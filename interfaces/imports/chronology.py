@@ -1,4 +1,4 @@
-"""A case's chronology in the review layout (as ``ledger chronology --review`` exports it) as commands.
+"""A case's chronology in the review layout (``ledger chronology --review``) as commands.
 
 Columns (docs/import.md): ``date``, ``source``, ``agency``, ``event``,
 ``action taken`` (required); ``time``, ``sequence`` (optional, as the export has

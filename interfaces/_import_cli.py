@@ -146,10 +146,15 @@ def _run(work: Callable[[Ledger, Callable[[int, int], None] | None], Outcome]) -
         say(f"{written} event(s) recorded" if written else "nothing new to record")
 
 
+def _on_terminal() -> bool:
+    """Whether the report goes to a terminal (a table) or a pipe or file (plain lines)."""
+    return sys.stdout.isatty()
+
+
 def _report(outcome: Outcome) -> None:
     """One row per line of the file: a table on a terminal, plain lines otherwise."""
     lines = [(str(r.line), r.status, r.detail) for r in outcome.lines]
-    if sys.stdout.isatty():
+    if _on_terminal():
         table = Table("line", "status", "detail", title="import", title_justify="left")
         for line, status, detail in lines:
             style = "red" if status == "refused" else ""

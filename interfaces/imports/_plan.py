@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import msgspec
+import structlog
 
 import schemas
 from interfaces.imports._sheet import ImportInterrupted, Problem
@@ -36,6 +37,8 @@ from schemas import AggregateKind, Command, RecordedBy, Source, SourceKind
 from schemas.commands import ExplainLateRecording
 
 __all__ = ["LineReport", "Outcome", "Plan", "Step", "digest", "run", "source"]
+
+log = structlog.get_logger()
 
 _KEY: Final = re.compile(r"#([0-9a-f]{16})$")
 #: The longest file name kept in a source reference (a reference is at most 200 characters).
@@ -205,6 +208,14 @@ def run(
             to_do.append(step)
     if not problems:
         problems += _rehearse(ledger, plan, to_do, reports)
+    log.info(
+        "import_checked",
+        partnership=plan.partnership,
+        lines=len(plan.lines),
+        steps=len(plan.steps),
+        to_record=len(to_do),
+        problems=len(problems),
+    )
     if problems or check_only:
         for problem in problems:
             report = reports.setdefault(problem.line, LineReport(problem.line, "refused"))
@@ -234,6 +245,7 @@ def run(
         report.detail = ", ".join(filter(None, (report.detail, *(r.event_type for r in receipts))))
         if advance is not None:
             advance(done, len(to_do))
+    log.info("import_written", partnership=plan.partnership, events=len(written))
     return Outcome(_sorted(reports), [], written, checked_only=False)
 
 

@@ -204,6 +204,17 @@ class TestImportEscalations:
         assert done.exit_code == 1
         assert "line 4, column from agency: " in done.stdout
 
+    def test_on_a_terminal_the_report_is_a_table(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr("interfaces._import_cli._on_terminal", lambda: True)
+        bad = ESCALATIONS.replace("E-2,2025-03-10,police,la", "E-2,2025-03-10,police,fire")
+        done = import_file("escalations", write(tmp_path, "log.csv", bad))
+        assert done.exit_code == 1
+        header = next(line for line in done.stdout.splitlines() if "status" in line)
+        assert header.split() == ["┃", "line", "┃", "status", "┃", "detail", "┃"]
+        assert "column to agency: against_agency 'fire' is not registered" in done.stdout
+
     def test_an_import_does_not_go_through_a_service(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

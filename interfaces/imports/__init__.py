@@ -81,7 +81,11 @@ def import_chronology(
     check_only: bool = False,
     advance: Advance | None = None,
 ) -> Outcome:
-    """Take in the chronology ``data`` (CSV bytes) on ``case``, each line as its agency."""
+    """Take in the chronology ``data`` (CSV bytes) on ``case``, each line as its agency.
+
+    Raises :class:`~ledger.errors.AggregateNotFound` when the case does not exist.
+    """
+    ledger.get_case(partnership, case)
     sheet = read_sheet(
         data,
         file_name,

@@ -197,7 +197,7 @@ def run(
     """Check every step of ``plan``, then write them all unless any line is refused."""
     problems = list(plan.problems)
     reports = {line: LineReport(line, "nothing to record") for line in plan.lines}
-    stored = _stored(ledger, plan) if not problems else {}
+    stored = _stored(ledger, plan)
     problems += _edited(plan, stored)
     to_do = []
     for step in plan.steps:
@@ -208,6 +208,11 @@ def run(
             to_do.append(step)
     if not problems:
         problems += _rehearse(ledger, plan, to_do, reports)
+    else:
+        for step in to_do:
+            if reports[step.line].status == "nothing to record":
+                reports[step.line].status = "not checked"
+                reports[step.line].detail = "other lines of the file are refused"
     log.info(
         "import_checked",
         partnership=plan.partnership,

@@ -149,6 +149,7 @@ class TestImportEscalations:
             "line 2, column date",
             "line 4, column matter",
         ]
+        assert "line 3: not checked: other lines of the file are refused" in done.stdout
         assert "(rule: one of threshold decision, information sharing" in problems[1]
 
     def test_a_second_import_of_the_same_file_writes_nothing(self, tmp_path: Path) -> None:
@@ -261,6 +262,11 @@ class TestImportChronology:
         done = import_file("chronology", write(tmp_path, "c.csv", bad), "--case", CASE)
         assert done.exit_code == 1
         assert "line 4, column agency: recorded_by.agency 'health' is not a party" in done.stdout
+
+    def test_a_case_that_does_not_exist_is_refused_before_any_line(self, tmp_path: Path) -> None:
+        done = import_file("chronology", write(tmp_path, "c.csv", CHRONOLOGY), "--case", "c-9")
+        assert done.exit_code == 1
+        assert "case 'c-9' does not exist in partnership 'northshire'" in done.stderr
 
     def test_a_second_import_of_the_same_chronology_writes_nothing(self, tmp_path: Path) -> None:
         path = write(tmp_path, "c.csv", "\ufeff" + CHRONOLOGY)

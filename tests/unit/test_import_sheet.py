@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, time
+from pathlib import Path
 
 import pytest
+
+import schemas
 
 from interfaces.imports._sheet import (
     MAX_BYTES,
@@ -97,3 +100,23 @@ class TestCells:
         assert parse_time("09:30") == time(9, 30)
         with pytest.raises(ValueError, match="is not a time"):
             parse_time("9.30am")
+
+
+class TestTheImportedSource:
+    def test_an_event_stored_before_imported_existed_still_decodes(self) -> None:
+        stored = (
+            b'{"type":"ChallengeResolved","occurred_at":"2025-02-17T00:00:00Z",'
+            b'"recorded_at":"2025-02-18T09:00:00Z","recorded_by":{"agency":"la",'
+            b'"actor":"act_sw00042"},"source":{"kind":"case_record"},"outcome":"upheld"}'
+        )
+        assert schemas.decode_event(stored).source.kind is schemas.SourceKind.CASE_RECORD
+        imported = stored.replace(
+            b'{"kind":"case_record"}',
+            b'{"kind":"imported","reference":"f.csv line 2 #0123456789abcdef"}',
+        )
+        assert schemas.decode_event(imported).source.kind is schemas.SourceKind.IMPORTED
+
+    def test_the_event_catalogue_lists_every_source_kind(self) -> None:
+        docs = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+        section = docs.split("### `SourceKind`", 1)[1].split("###", 1)[0]
+        assert all(f"`{kind.value}`" in section for kind in schemas.SourceKind)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import schemas
-
 from interfaces.imports._sheet import (
     MAX_BYTES,
     MAX_ROWS,

@@ -257,7 +257,12 @@ def run(
 def _rehearse(
     ledger: Ledger, plan: Plan, to_do: list[Step], reports: dict[int, LineReport]
 ) -> list[Problem]:
-    """Run ``to_do`` on a scratch copy of ``ledger``: a problem per refused line."""
+    """Run ``to_do`` on a scratch copy of ``ledger``: a problem per refused line.
+
+    A refused command changes nothing, so the lines after it are checked too, but for the
+    later lines of a refused challenge: those build on it (an escalation of a challenge
+    never raised) and are marked ``not checked`` rather than refused for its reason.
+    """
     if not to_do:
         return []
     scratch = rehearsal(
@@ -282,7 +287,8 @@ def _rehearse(
         except LedgerError as error:
             name = getattr(error, "field", None)
             problems.append(Problem(step.line, step.column_of(name), str(error)))
-            refused[(step.kind, step.ident)] = step.line
+            if step.kind == "challenge":  # its later stages build on this one: not checked
+                refused[(step.kind, step.ident)] = step.line
             continue
         report.status = "to record"
         report.detail = ", ".join(filter(None, (report.detail, *(r.event_type for r in receipts))))

@@ -257,11 +257,20 @@ class TestImportChronology:
         assert "line 5, column event: is not imported (rule: a chronology import" in done.stdout
         assert last_sequence() == before
 
-    def test_a_line_of_an_agency_not_party_to_the_case_is_refused(self, tmp_path: Path) -> None:
-        bad = CHRONOLOGY.replace("meeting minutes,police", "meeting minutes,health")
+    def test_every_line_of_an_agency_not_party_to_the_case_is_refused(self, tmp_path: Path) -> None:
+        bad = CHRONOLOGY.replace(",la,Action recorded,Strategy", ",health,Action recorded,Strategy")
+        bad = bad.replace("meeting minutes,police", "meeting minutes,health")
         done = import_file("chronology", write(tmp_path, "c.csv", bad), "--case", CASE)
         assert done.exit_code == 1
-        assert "line 4, column agency: recorded_by.agency 'health' is not a party" in done.stdout
+        assert (
+            done.stdout.splitlines()[0]
+            == "line 2: to record: ActionRecorded, LateRecordingExplained"
+        )
+        for line in (3, 4):
+            assert (
+                f"line {line}, column agency: recorded_by.agency 'health' is not a party"
+                in done.stdout
+            )
 
     def test_a_case_that_does_not_exist_is_refused_before_any_line(self, tmp_path: Path) -> None:
         done = import_file("chronology", write(tmp_path, "c.csv", CHRONOLOGY), "--case", "c-9")

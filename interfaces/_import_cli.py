@@ -204,8 +204,7 @@ def chronology(
     as_actor: ActorOption,
     check: CheckOption = False,
 ) -> None:
-    """A case's chronology in the review columns: date, time, sequence, source, agency, event,
-    action taken. Each line is recorded as the agency it names."""
+    """A case's chronology in the review columns, each line recorded as the agency it names."""
     from interfaces.imports import import_chronology
 
     data = _read(file)

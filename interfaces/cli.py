@@ -1,6 +1,7 @@
 """The ``ledger`` command: the questions (``chronology``, ``opt-outs`` ...: one per
 :data:`interfaces.queries.QUERIES` entry), ``record <Tag>``, ``serve``, ``token``,
-``schema``, ``demo``, ``views rebuild|update|follow|status``, ``agency add``,
+``import escalations|chronology``, ``schema``, ``demo``,
+``views rebuild|update|follow|status``, ``agency add``,
 ``admin init``, ``delivery run`` and ``subscribe``.
 
 Exit codes (:data:`interfaces._shell.EXIT_CODES`): 0 done; 1 refused or failed (a
@@ -21,6 +22,7 @@ import typer
 from rich.console import Console
 
 import schemas
+from interfaces._import_cli import import_app
 from interfaces._query_cli import add_query_commands
 from interfaces._record_cli import record_app
 from interfaces._serve_cli import serve
@@ -48,6 +50,7 @@ views_app = typer.Typer(
 app.add_typer(views_app, name="views")
 app.add_typer(token_app, name="token")
 app.add_typer(record_app, name="record")
+app.add_typer(import_app, name="import")
 app.command("serve")(serve)
 add_query_commands(app)
 

@@ -67,6 +67,9 @@ class SourceKind(enum.StrEnum):
     REFERRAL_FORM = "referral_form"
     SYSTEM = "system"
     OTHER = "other"
+    #: Taken in from a partnership's own spreadsheet by ``ledger import``; the
+    #: reference names the file, the line and the row's digest (docs/import.md).
+    IMPORTED = "imported"
 
 
 class Source(Strict, frozen=True, kw_only=True):

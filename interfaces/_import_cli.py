@@ -25,7 +25,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from interfaces._client import running_service
 from interfaces._shell import err, fail, say
 from interfaces.imports import MAX_BYTES, ImportRefused, Outcome
 from ledger import Ledger
@@ -102,14 +101,19 @@ def _read(path: Path) -> bytes:
 
 @contextmanager
 def _ledger() -> Iterator[Ledger]:
-    """The ledger of the data dir; refused when a service runs on it or one is named."""
+    """The ledger of the data dir, refused when a remote service is named (``LEDGER_URL``).
+
+    Beside a ``ledger serve`` on the same data dir the import shares its embedded server,
+    as every local command does ("data dir in use" is not an answer): the service's views
+    take the imported events from the stream like any others.
+    """
     settings = Settings.from_env()
-    url = os.environ.get("LEDGER_URL") or running_service(settings)
+    url = os.environ.get("LEDGER_URL")
     if url:
         fail(
             f"ledger import runs on the data dir, not through a service ({url}): it checks"
             " every line against the ledger before writing the first, which the HTTP API"
-            " cannot; stop ledger serve (or unset LEDGER_URL) and import again"
+            " cannot; unset LEDGER_URL and import on the service's data dir"
         )
     from runtime.service import open_service
 

@@ -8,6 +8,7 @@ views (``ledger challenges``, ``ledger chronology``) and the stream's last seque
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from cli_support import CASE, CASE_COMMANDS, PARTNERSHIP_COMMANDS, P, ledger, re
 from click.testing import Result
 from structlog.testing import capture_logs
 
+from runtime.discovery import ServiceClaim
 from runtime.service import open_service
 from runtime.settings import Settings
 
@@ -215,6 +217,15 @@ class TestImportEscalations:
         header = next(line for line in done.stdout.splitlines() if "status" in line)
         assert header.split() == ["┃", "line", "┃", "status", "┃", "detail", "┃"]
         assert "column to agency: against_agency 'fire' is not registered" in done.stdout
+
+    def test_an_import_beside_a_running_serve_shares_its_data_dir(self, tmp_path: Path) -> None:
+        before = last_sequence()
+        with ServiceClaim(Path(os.environ["LEDGER_DATA_DIR"])) as claim:  # as serve holds it
+            claim.publish("http://127.0.0.1:9", workers=True)
+            done = import_file("escalations", write(tmp_path, "log.csv", ESCALATIONS))
+        assert done.exit_code == 0, done.output + done.stderr
+        assert last_sequence() == before + 6
+        assert sum(str(c["challenge"]).startswith("imp-") for c in as_json("challenges")) == 2
 
     def test_an_import_does_not_go_through_a_service(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -23,6 +23,7 @@ from rich.console import Console
 import schemas
 from interfaces._query_cli import add_query_commands
 from interfaces._record_cli import record_app
+from interfaces._report_cli import report
 from interfaces._serve_cli import serve
 from interfaces._shell import EXIT_CODES, fail, say
 from interfaces._token_cli import token_app
@@ -49,6 +50,7 @@ app.add_typer(views_app, name="views")
 app.add_typer(token_app, name="token")
 app.add_typer(record_app, name="record")
 app.command("serve")(serve)
+app.command("report", rich_help_panel="Questions")(report)
 add_query_commands(app)
 
 BatchOption = Annotated[

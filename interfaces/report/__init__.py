@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Final, Literal
 
 from interfaces.report._figures import YearReport, assemble
-from interfaces.report._html import render_html
-from interfaces.report._pdf import render_pdf
 from interfaces.report._year import InvalidReportYear, ReportYear, parse_year
 from projections import Views
 from projections.errors import UnknownEntity
@@ -84,6 +82,20 @@ def build_report(
             )
             raise InvalidReportYear(msg) from None
         return assemble(views, partnership, year, as_of=as_of, complete=complete)
+
+
+def render_html(report: YearReport) -> bytes:
+    """The report as an HTML document (UTF-8)."""
+    from interfaces.report._html import render_html as html  # Jinja2 only when drawing
+
+    return html(report)
+
+
+def render_pdf(report: YearReport) -> bytes:
+    """The report as a PDF document."""
+    from interfaces.report._pdf import render_pdf as pdf  # fpdf2 only when drawing
+
+    return pdf(report)
 
 
 def render(report: YearReport, form: Format) -> bytes:

@@ -8,8 +8,10 @@ so nothing is told by colour alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from interfaces.report._figures import (
     CLOCK_STATUSES,
@@ -19,6 +21,9 @@ from interfaces.report._figures import (
     STANDINGS,
     YearReport,
 )
+
+#: A cell that is a figure: a count, a mean, or "-" for none.
+_FIGURE: Final = re.compile(r"-|[0-9]+(\.[0-9]+)?")
 
 __all__ = ["Bar", "Chart", "Section", "Table", "sections", "words"]
 
@@ -49,6 +54,14 @@ class Table:
     caption: str
     header: Sequence[str]
     rows: Sequence[Sequence[str]]
+
+    @property
+    def numeric(self) -> list[bool]:
+        """Per column: whether it holds figures (aligned right) rather than words."""
+        return [
+            bool(self.rows) and all(_FIGURE.fullmatch(row[i]) for row in self.rows)
+            for i in range(len(self.header))
+        ]
 
 
 @dataclass(frozen=True)
@@ -130,8 +143,9 @@ def _cooperation(r: YearReport) -> Section:
     by_agency = Chart(
         key="opt-outs-by-agency",
         title="Opt-outs by agency",
-        desc=f"Opt-outs recorded against each agency in {r.year.label}: {c.opt_outs} in all.",
-        bars=[Bar(a.agency, a.opt_outs) for a in agencies],
+        desc=f"Opt-outs recorded against each agency in {r.year.label}: {c.opt_outs} in all."
+        " Agencies with none are in the table only.",
+        bars=[Bar(a.agency, a.opt_outs) for a in agencies if a.opt_outs],
     )
     kinds = Chart(
         key="opt-outs-by-kind",

@@ -59,7 +59,7 @@ def render_pdf(report: YearReport) -> bytes:
     pdf.ln(2)
     for section in sections(report):
         pdf.set_font(_FONT, style="B", size=13)
-        if pdf.will_page_break(30):
+        if pdf.will_page_break(70):  # a heading is kept with what follows it
             pdf.add_page()
         pdf.ln(3)
         pdf.multi_cell(0, 7, _latin1(section.heading), new_x="LMARGIN", new_y="NEXT")
@@ -94,6 +94,7 @@ def _chart(pdf: FPDF, chart: Chart) -> None:
         pdf.set_xy(x0 + label_w + width + 1, y)
         pdf.cell(20, row, f"{bar.value:g}{chart.unit}")
         y += row
+    pdf.set_fill_color(255, 255, 255)  # tables fill with the current colour
     pdf.set_xy(x0, y + 2)
 
 
@@ -112,7 +113,7 @@ def _table(pdf: FPDF, table: Table) -> None:
         col_widths=widths,
         headings_style=_HEAD,
         line_height=4.5,
-        text_align=["LEFT", *["RIGHT"] * (len(table.header) - 1)],
+        text_align=["RIGHT" if n else "LEFT" for n in table.numeric],
         first_row_as_headings=True,
     ) as out:
         for cells in rows:

@@ -173,6 +173,8 @@ def _free_port() -> int:
 class World:
     url: str
     tokens: TokenStore
+    #: Where the ledger is: the session's nats-server, the stream and subject prefix.
+    nats: dict[str, str]
 
     def token(self, role: Role, agency: str | None = "la") -> str:
         agency = None if role is Role.INSPECTOR else agency
@@ -201,9 +203,14 @@ class World:
 @pytest.fixture(scope="module")
 def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     unique = f"{time.monotonic_ns():x}"[-10:]
-    env = Settings(stream=f"LEDGER_Y{unique}", subject_prefix=f"ldy{unique}").persistence_env(
-        nats_url
-    )
+    nats = {
+        "NATS_URL": nats_url,
+        "NATS_STREAM": f"LEDGER_Y{unique}",
+        "NATS_SUBJECT_PREFIX": f"ldy{unique}",
+    }
+    env = Settings(
+        stream=nats["NATS_STREAM"], subject_prefix=nats["NATS_SUBJECT_PREFIX"]
+    ).persistence_env(nats_url)
     data = tmp_path_factory.mktemp("report")
     clock = FixedClock()
     app = Ledger(env=env, clock=clock)
@@ -228,7 +235,7 @@ def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
                 assert time.monotonic() < deadline, "uvicorn did not start"
                 time.sleep(0.05)
             try:
-                yield World(url=f"http://127.0.0.1:{port}", tokens=tokens)
+                yield World(url=f"http://127.0.0.1:{port}", tokens=tokens, nats=nats)
             finally:
                 server.should_exit = True
                 thread.join(timeout=30)
@@ -490,6 +497,34 @@ class TestTheCommand:
             " ".join(page.extract_text().split()) for page in PdfReader(written[1]).pages
         )
         assert text == pdf_text
+
+    def test_on_the_data_dir_writes_the_same_report_as_the_service(
+        self,
+        world: World,
+        tmp_path: Path,
+        pdf_text: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        env = {**world.nats, "LEDGER_DATA_DIR": str(tmp_path / "data")}
+        for name in ("LEDGER_URL", "LEDGER_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setattr("runtime.bootstrap.configure_logging", lambda **_: None)
+        out = tmp_path / "out"
+        with capture_logs():
+            result = run_ledger(
+                "report", "--partnership", P, "--year", YEAR, "--out", str(out), env=env
+            )
+            unknown = run_ledger(
+                "report", "--partnership", "southshire", "--year", YEAR, "--out", str(out),
+                env=env,
+            )  # fmt: skip
+        assert result.exit_code == 0, result.output + result.stderr
+        pdf = out / f"report-{P}-{YEAR}.pdf"
+        text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(pdf).pages)
+        assert text == pdf_text
+        assert stat.S_IMODE(out.stat().st_mode) == 0o700
+        assert unknown.exit_code == 1
+        assert "partnership 'southshire' is not known to the ledger" in unknown.stderr
 
     def test_an_unknown_partnership_fails_with_exit_1_naming_it(
         self, world: World, tmp_path: Path

@@ -68,7 +68,7 @@ def render_pdf(report: YearReport) -> bytes:
             pdf.multi_cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1)
         for chart, table in section.blocks:
-            if chart is not None:
+            if chart is not None and chart.bars:
                 _chart(pdf, chart)
             _table(pdf, table)
     return bytes(pdf.output())

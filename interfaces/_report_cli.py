@@ -101,7 +101,7 @@ def _write(
             progress.advance(task)
             past = PastViews(service.ledger, rules=views.rules)
             try:
-                built = build_report(past.at, partnership, year, now=datetime.now(UTC))
+                built = build_report(past.at, partnership, year, now=datetime.now(UTC), live=views)
             finally:
                 past.close()
             progress.advance(task)

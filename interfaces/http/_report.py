@@ -91,7 +91,7 @@ def report_route(
             _permit(token, partnership)
             views.directory.partnership(partnership)
             year = parse_year(asked.year)
-            built = build_report(as_of_views, partnership, year, now=clock())
+            built = build_report(as_of_views, partnership, year, now=clock(), live=views)
             body = render(built, asked.form)
         except Refused as error:
             log.warning("read_refused", status=error.status, reason=error.reason, **call)

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final, Literal
 
-from interfaces.report._figures import YearReport, assemble
+from interfaces.report._figures import YearReport, assemble, recorded_after
 from interfaces.report._year import InvalidReportYear, ReportYear, parse_year
 from projections import Views
 from projections.errors import UnknownEntity
@@ -64,9 +64,14 @@ def build_report(
     year: ReportYear,
     *,
     now: datetime,
+    live: Views | None = None,
 ) -> YearReport:
     """The year's figures from the views as they stood at its end (``views_at``: the
     views as of an instant, such as :meth:`projections.as_of.PastViews.at`).
+
+    With the ``live`` views (as they are now), the report also says how many opt-outs,
+    challenges and clocks of the year's days were recorded after it ended, and so are
+    not in its figures.
 
     The caller checks first that the partnership exists now; one established after the
     year ended is refused here (:class:`InvalidReportYear`).
@@ -81,7 +86,10 @@ def build_report(
                 f" rule: a report covers a year the partnership existed in (year {year.label!r})"
             )
             raise InvalidReportYear(msg) from None
-        return assemble(views, partnership, year, as_of=as_of, complete=complete)
+        late = None
+        if live is not None and complete:
+            late = recorded_after(live, views, partnership, year, as_of=as_of)
+        return assemble(views, partnership, year, as_of=as_of, complete=complete, late=late)
 
 
 def render_html(report: YearReport) -> bytes:

@@ -19,6 +19,10 @@ end>`` answers, counted over the year's days. What counts for a year:
 - **Themes**: the themes of those recommendations; recurring when ``recurring-themes``
   (as of year end) finds the theme in at least two reviews.
 
+:func:`recorded_after` counts what the ledger holds now about the year's days and did not
+hold at its end (an opt-out recorded in April, backdated into March): not in the figures,
+but told beside them.
+
 No free text enters the report: opt-outs are counted by kind and stated basis (a
 refusal's reason and a rejection's written basis are left out), challenges by matter and
 outcome (never their summaries or responses), recommendations by id, owner, theme and
@@ -29,8 +33,8 @@ board registered it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any, Final, cast
 
 import msgspec
@@ -52,6 +56,7 @@ __all__ = [
     "Cooperation",
     "RecommendationLine",
     "Recommendations",
+    "RecordedAfter",
     "ReviewLine",
     "Reviews",
     "RuleTimeliness",
@@ -59,6 +64,7 @@ __all__ = [
     "ThemeLine",
     "YearReport",
     "assemble",
+    "recorded_after",
 ]
 
 #: The opt-out kinds and standings, in the order the report lists them.
@@ -198,6 +204,15 @@ class ThemeLine(msgspec.Struct, frozen=True, kw_only=True):
     reviews_to_date: int
 
 
+class RecordedAfter(msgspec.Struct, frozen=True, kw_only=True):
+    """What was recorded after the year ended about its days, so not in its figures: opt-outs
+    of its days, challenges raised on them, clocks started on them."""
+
+    opt_outs: int
+    challenges: int
+    clocks: int
+
+
 class YearReport(msgspec.Struct, frozen=True, kw_only=True):
     """The partnership's yearly accountability report: every figure it shows."""
 
@@ -214,13 +229,16 @@ class YearReport(msgspec.Struct, frozen=True, kw_only=True):
     reviews: Reviews
     recommendations: Recommendations
     themes: list[ThemeLine]
+    #: Known when the report was drawn beside the live views of a year that is over.
+    recorded_after: RecordedAfter | None = None
 
 
-def assemble(
-    views: Views, partnership: str, year: ReportYear, *, as_of: datetime, complete: bool
-) -> YearReport:
-    """The year's figures, from ``views`` as the ledger stood at ``as_of``."""
-    day = local_date(as_of)
+#: Asks a question by its name and filters (a dict).
+_Ask = Callable[..., Any]
+
+
+def _asker(views: Views, partnership: str, day: date, as_of: datetime | None) -> _Ask:
+    """Asks a question of ``views`` by its name and filters, as the API answers it."""
 
     def ask(name: str, filters: dict[str, Any] | None = None) -> Any:
         query = QUERIES[name]
@@ -229,6 +247,41 @@ def assemble(
             views, Ask(partnership=partnership, filters=given, day=day, as_of=as_of)
         )
 
+    return ask
+
+
+def recorded_after(
+    now: Views, then: Views, partnership: str, year: ReportYear, *, as_of: datetime
+) -> RecordedAfter:
+    """What the ledger holds ``now`` about the year's days that it did not hold ``then`` (at
+    ``as_of``): the same questions asked of both, their items told apart by identity."""
+    day = local_date(as_of)
+    days = {"date_from": year.first_day, "date_to": year.last_day}
+    asked = [_asker(now, partnership, day, None), _asker(then, partnership, day, as_of)]
+    opt_outs = [{e.sequence for e in ask("opt-outs", days)} for ask in asked]
+    challenges = [{c.challenge for c in ask("challenges", days)} for ask in asked]
+    clocks = [
+        {(c.rule, c.aggregate, c.key) for c in ask("timeliness") if year.contains(c.started_on)}
+        for ask in asked
+    ]
+    return RecordedAfter(
+        opt_outs=len(opt_outs[0] - opt_outs[1]),
+        challenges=len(challenges[0] - challenges[1]),
+        clocks=len(clocks[0] - clocks[1]),
+    )
+
+
+def assemble(
+    views: Views,
+    partnership: str,
+    year: ReportYear,
+    *,
+    as_of: datetime,
+    complete: bool,
+    late: RecordedAfter | None = None,
+) -> YearReport:
+    """The year's figures, from ``views`` as the ledger stood at ``as_of``."""
+    ask = _asker(views, partnership, local_date(as_of), as_of)
     days = {"date_from": year.first_day, "date_to": year.last_day}
     about = cast(PartnershipSummary, ask("partnership"))
     agencies = cast(list[AgencySummary], ask("agencies"))
@@ -258,6 +311,7 @@ def assemble(
             recommendations.items,
             cast(list[RecurringTheme], ask("recurring-themes", {"min_reviews": 2})),
         ),
+        recorded_after=late,
     )
 
 

@@ -124,6 +124,23 @@ def _summary(r: YearReport) -> Section:
             ["Recommendations overdue", _n(rec.overdue)],
         ],
     )
+    blocks: list[tuple[Chart | None, Table]] = [(None, table)]
+    late = r.recorded_after
+    if late is not None:
+        blocks.append(
+            (
+                None,
+                Table(
+                    caption="Recorded after the year ended about its days, so not counted above",
+                    header=["Recorded late", "Count"],
+                    rows=[
+                        ["opt-outs of the year's days", _n(late.opt_outs)],
+                        ["challenges raised on the year's days", _n(late.challenges)],
+                        ["statutory clocks started on the year's days", _n(late.clocks)],
+                    ],
+                ),
+            )
+        )
     return Section(
         key="summary",
         heading="Summary",
@@ -133,7 +150,7 @@ def _summary(r: YearReport) -> Section:
             "Every figure is an answer of the ledger's API for the year's days, asked as of"
             " that instant. Days are London's.",
         ],
-        blocks=[(None, table)],
+        blocks=blocks,
     )
 
 

@@ -408,6 +408,10 @@ class TestThePdf:
         assert "what was recorded after then, even about the year's days, is not counted" in (
             pdf_text
         )
+        # ... and says how much it leaves out: the one opt-out; the 2026-27 one is not the year's.
+        assert "opt-outs of the year's days 1" in pdf_text
+        assert "challenges raised on the year's days 0" in pdf_text
+        assert "statutory clocks started on the year's days 0" in pdf_text
 
 
 class TestTheHtml:

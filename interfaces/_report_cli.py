@@ -21,6 +21,7 @@ from interfaces._query_cli import PartnershipOption, TokenOption, UrlOption, rem
 from interfaces._shell import err, fail, say
 from interfaces.report import (
     FORMATS,
+    Format,
     InvalidReportYear,
     ReportYear,
     build_report,
@@ -80,16 +81,16 @@ def _write(
 ) -> list[Path]:
     settings = Settings.from_env()
     client = remote_client(settings, url, token)
-    written: list[Path] = []
+    # Both forms are had before either is written: a refusal writes nothing.
+    drawn: dict[Format, bytes] = {}
     with progress_bar(err, "report") as progress:
         if client is not None:
             task = progress.add_task("report", total=len(FORMATS))
             with client:
                 for form in FORMATS:
-                    data = client.report(partnership, year.label, form)
-                    written.append(write_report(out, partnership, year, form, data))
+                    drawn[form] = client.report(partnership, year.label, form)
                     progress.advance(task)
-            return written
+            return [write_report(out, partnership, year, f, drawn[f]) for f in FORMATS]
         from projections.as_of import PastViews
         from runtime.service import open_service
 
@@ -106,7 +107,8 @@ def _write(
                 past.close()
             progress.advance(task)
         for form in FORMATS:
-            written.append(write_report(out, partnership, year, form, render(built, form)))
+            drawn[form] = render(built, form)
             progress.advance(task)
+    written = [write_report(out, partnership, year, f, drawn[f]) for f in FORMATS]
     say(f"the yearly report {year.label} of {partnership}, as of {built.as_of:%Y-%m-%d %H:%M} UTC")
     return written

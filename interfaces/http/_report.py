@@ -25,6 +25,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Parameter, Schema
 
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
+from interfaces.http._reads import AsOfViews
 from interfaces.report import (
     FORMATS,
     MEDIA_TYPES,
@@ -69,7 +70,7 @@ def report_route(
     views: Views,
     *,
     authenticate: Callable[[Request[Any, Any, Any]], TokenRecord],
-    as_of_views: Callable[[datetime], Any],
+    as_of_views: AsOfViews,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> HTTPRouteHandler:
     """The report's route, answered from ``as_of_views`` (the views as of an instant),

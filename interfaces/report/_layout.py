@@ -179,19 +179,19 @@ def _cooperation(r: YearReport) -> Section:
         ]
         + [["all agencies", *[_n(c.by_kind[k]) for k in OPT_OUT_KINDS], _n(c.opt_outs)]],
     )
+    # The agencies with an opt-out (every agency is in the table by kind, zeros too).
+    some = [a for a in agencies if a.opt_outs]
     standing_table = Table(
         caption="Opt-outs by agency and standing: decisions not to share, with a stated basis,"
-        " with none",
+        " with none (agencies with an opt-out)",
         header=["Agency", *[words(s) for s in STANDINGS]],
-        rows=[[a.agency, *[_n(a.by_standing[s]) for s in STANDINGS]] for a in agencies],
+        rows=[[a.agency, *[_n(a.by_standing[s]) for s in STANDINGS]] for a in some],
     )
-    bases = sorted({b for a in agencies for b in a.by_basis})
+    bases = sorted({b for a in some for b in a.by_basis})
     basis_table = Table(
-        caption="Refusals by the basis the agency stated",
+        caption="Refusals by the basis the agency stated (agencies with a refusal)",
         header=["Agency", *[words(b) for b in bases]] if bases else ["Agency", "refusals"],
-        rows=[[a.agency, *[_n(a.by_basis.get(b, 0)) for b in bases]] for a in agencies]
-        if bases
-        else [[a.agency, "0"] for a in agencies],
+        rows=[[a.agency, *[_n(a.by_basis.get(b, 0)) for b in bases]] for a in some if a.by_basis],
     )
     by_agency_table = Table(
         caption="Opt-outs by agency",

@@ -162,6 +162,11 @@ class Client:
                 return items
             params = {"cursor": page.next, "format": "json", "limit": str(PAGE)}
 
+    def report(self, partnership: str, year: str, form: str) -> bytes:
+        """``GET /partnerships/<p>/report?year=<year>&format=<form>``: the yearly report's bytes."""
+        path = f"/partnerships/{partnership}/report"
+        return self._get(path, {"year": year, "format": form})
+
     def record(self, tag: str, body: bytes) -> Receipt:
         """``POST /commands/<tag>`` with the command's JSON ``body``: the service's receipt."""
         response = self._send("POST", f"/commands/{tag}", content=body)

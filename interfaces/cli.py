@@ -25,6 +25,7 @@ import schemas
 from interfaces._import_cli import import_app
 from interfaces._query_cli import add_query_commands
 from interfaces._record_cli import record_app
+from interfaces._report_cli import report
 from interfaces._serve_cli import serve
 from interfaces._shell import EXIT_CODES, fail, say
 from interfaces._token_cli import token_app
@@ -52,6 +53,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(record_app, name="record")
 app.add_typer(import_app, name="import")
 app.command("serve")(serve)
+app.command("report", rich_help_panel="Questions")(report)
 add_query_commands(app)
 
 BatchOption = Annotated[

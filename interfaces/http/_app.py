@@ -44,6 +44,7 @@ from interfaces.http._problems import (
     refusal,
 )
 from interfaces.http._reads import AccessRecorder, AsOfViews, read_routes
+from interfaces.http._report import report_route
 from ledger.application import Ledger, Receipt
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
@@ -88,10 +89,11 @@ def create_app(
     """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows.
 
     With ``views``, one GET per question of :data:`interfaces.queries.QUERIES` too (see
-    :mod:`interfaces.http._reads`): ``access_log`` records the reads of a case's
-    chronology (without one they are refused, 503), ``read_wait_s`` bounds the wait of a
-    read ``after`` a sequence, and ``as_of_views`` gives the views as of an instant (by
-    default a :class:`~projections.as_of.PastViews` of ``ledger``, closed with the app).
+    :mod:`interfaces.http._reads`) and the yearly report (:mod:`interfaces.http._report`):
+    ``access_log`` records the reads of a case's chronology (without one they are
+    refused, 503), ``read_wait_s`` bounds the wait of a read ``after`` a sequence, and
+    ``as_of_views`` gives the views as of an instant (by default a
+    :class:`~projections.as_of.PastViews` of ``ledger``, closed with the app).
 
     ``readiness`` decides ``/ready`` (``ledger serve`` passes a
     :class:`runtime.readiness.Readiness`: the stream answers and the views are caught up);
@@ -150,6 +152,7 @@ def create_app(
             wait_s=read_wait_s,
             as_of_views=as_of_views,
         )
+        handlers.append(report_route(views, authenticate=authenticate, as_of_views=as_of_views))
     if isinstance(access_log, AccessLog):
         handlers += access_log_routes(access_log, authenticate)
     if feed is not None:

@@ -356,9 +356,13 @@ class TestRefusals:
         assert response.status_code in {200, 400, 404}, response.text
         if response.status_code == 400:
             assert problem(response, 400)["field"] in names
-        if response.status_code == 404:  # as of a time before the partnership was established
-            assert "as_of" in params
-            assert problem(response, 404)["field"] == "partnership"
+        if response.status_code == 404:
+            body = problem(response, 404)
+            if body["field"] == "partnership":  # as of a time before it was established
+                assert "as_of" in params
+            else:  # a filter naming an agency or case that does not exist: 404 naming it
+                assert body["field"] in {"agency", "case"}
+                assert body["id"] in params.values()
 
     def test_a_repeated_parameter_is_400(self, world: World) -> None:
         response = world.client.get(

@@ -169,6 +169,7 @@ def _run(
     from interfaces.http import create_app
     from runtime.bootstrap import delivery_step
     from runtime.readiness import Readiness
+    from runtime.secret_key import secret_key
     from runtime.service import open_service
     from runtime.tokens import TokenStore
 
@@ -195,6 +196,7 @@ def _run(
                 access_log=service.access_log,
                 read_wait_s=settings.read_wait_s,
                 feed=service.agency_feed,
+                pages_secret=secret_key(settings.data_dir),
             )
             config = uvicorn.Config(
                 app,

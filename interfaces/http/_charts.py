@@ -15,9 +15,9 @@ from typing import Final
 __all__ = ["Bar", "Chart", "bar_chart"]
 
 #: The view box: labels on the left, bars after them, the number after each bar.
-WIDTH: Final = 640
-LABEL_W: Final = 220
-BAR_MAX_W: Final = 340
+WIDTH: Final = 700
+LABEL_W: Final = 340
+BAR_MAX_W: Final = 300
 ROW_H: Final = 28
 BAR_H: Final = 18
 PAD: Final = 8

@@ -207,13 +207,13 @@ def _run(
             )
             server = _server(config, on_exit=service.agency_feed.close)
             claim.publish(url, workers=workers)
-            if demo_tokens is not None:
-                _print_tokens(url, demo_tokens)
             console.print(
-                f"serving on {url} (OpenAPI at /schema)"
+                f"serving on {url} (OpenAPI at /schema, web pages at /sign-in)"
                 f"{'' if workers else ', without workers'}; Ctrl-C stops",
                 markup=False,
             )
+            if demo_tokens is not None:  # last: what a person trying the demo opens first
+                _print_tokens(url, demo_tokens)
             signals.server = server  # from here a signal asks uvicorn to exit
             signals.check()  # one that came before
             server.run(sockets=[sock])
@@ -285,4 +285,8 @@ def _print_tokens(url: str, tokens: dict[Role, str]) -> None:
         f"(kept in <data dir>/{DEMO_TOKENS_FILE}; send 'Authorization: Bearer <token>')",
         markup=False,
     )
+    pages = f"{url}/pages/{DEMO_PARTNERSHIP}"
+    out.print(f"web pages: sign in at {url}/sign-in with a token above, then", markup=False)
+    out.print(f"  board, inspector: the dashboard  {pages}/dashboard", markup=False, soft_wrap=True)
+    out.print(f"  agency:           its cases      {pages}/cases", markup=False, soft_wrap=True)
     out.file.flush()  # to a pipe too, before serving

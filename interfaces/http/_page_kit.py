@@ -173,6 +173,7 @@ def _nav(token: TokenRecord, current: str) -> list[_Link]:
         links.append(_Link("Dashboard", f"{base}/dashboard"))
     if token.role is not Role.ADMIN:
         links.append(_Link("Cases", f"{base}/cases"))
+        links.append(_Link("Challenges", f"{base}/challenges"))
     return [dataclasses.replace(link, current=link.label == current) for link in links]
 
 

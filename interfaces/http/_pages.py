@@ -33,6 +33,7 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 
 from interfaces import exports
+from interfaces.http._challenge_page import challenge_route
 from interfaces.http._dashboard import sections
 from interfaces.http._page_kit import (
     DATETIME_LOCAL,
@@ -79,6 +80,7 @@ def page_routes(
         _cases(pages),
         _case(pages),
         _case_csv(pages),
+        challenge_route(pages),
     ]
     router = Router(
         path="/",

@@ -300,6 +300,34 @@ class TestCasePage:
         shot(page, "case-refused")
 
 
+class TestChallengeHistory:
+    def test_a_filter_changes_what_is_listed_to_what_the_api_lists(
+        self, page: Any, demo: Demo
+    ) -> None:
+        base = f"/partnerships/{demo.partnership}/challenges"
+        sign_in(page, demo.tokens["board"])
+        page.goto(f"/pages/{demo.partnership}/challenges")
+        every = listed_challenges(page)
+        assert every == [c["challenge"] for c in demo.items(base)]
+        page.select_option("#status", "resolved")
+        page.focus("button >> text=Filter")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**status=resolved**")
+        resolved = listed_challenges(page)
+        assert resolved == [c["challenge"] for c in demo.items(base, status="resolved")]
+        assert resolved
+        assert len(resolved) < len(every)
+        shot(page, "challenges-resolved")
+
+
+def listed_challenges(page: Any) -> list[str]:
+    found: list[str] = page.eval_on_selector_all(
+        "#challenge-history-table tbody tr[data-challenge]",
+        "rows => rows.map(r => r.dataset.challenge)",
+    )
+    return found
+
+
 def issue_agency_token(demo: Demo, agency: str) -> str:
     issued = subprocess.run(
         [LEDGER, "token", "issue", "--role", "agency", "--partnership", demo.partnership,
@@ -323,6 +351,8 @@ PAGES = [
     ("dashboard-past", "inspector", f"/pages/{{p}}/dashboard?as_of={PAST_DAY}"),
     ("cases", "agency", "/pages/{p}/cases"),
     ("case", "inspector", "/pages/{p}/cases/{case}"),
+    ("challenges", "board", "/pages/{p}/challenges"),
+    ("challenges-agency", "agency", "/pages/{p}/challenges?status=open"),
     ("refused", "agency", "/pages/{p}/dashboard"),
 ]
 

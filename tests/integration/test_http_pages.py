@@ -77,7 +77,8 @@ def _issue(tokens: TokenStore, role: Role, agency: str | None) -> str:
 
 @pytest.fixture(scope="module")
 def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """westshire: la, police and health; c1 (la, police), c2 (la)."""
+    """westshire: la, police and health; c1 (la, police), c2 (la); la challenges police
+    about c1 (ch1)."""
     unique = secrets.token_hex(6)
     env = Settings(stream=f"LEDGER_W{unique}", subject_prefix=f"ldw{unique}").persistence_env(
         nats_url
@@ -95,6 +96,7 @@ def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
         "admin": _issue(tokens, Role.ADMIN, "la"),
         "la": _issue(tokens, Role.AGENCY, "la"),
         "police": _issue(tokens, Role.AGENCY, "police"),
+        "health": _issue(tokens, Role.AGENCY, "health"),
         "board": _issue(tokens, Role.BOARD, "la"),
         "inspector": _issue(tokens, Role.INSPECTOR, None),
     }
@@ -113,13 +115,16 @@ def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
 
             post("admin", "EstablishPartnership", name="Westshire", nation="england",
                  escalation_stages=STAGES)  # fmt: skip
-            for agency, kind in (("la", "local_authority"), ("police", "police")):
+            for agency, kind in (("la", "local_authority"), ("police", "police"),
+                                 ("health", "health")):  # fmt: skip
                 post("admin", "RegisterAgency", agency=agency, name=kind, kind=kind,
                      role="statutory_partner")  # fmt: skip
             for case in ("c1", "c2"):
                 post("la", "OpenCase", case=case, children=[{"child": CHILD, "age_band": "5_9"}])
             post("la", "JoinCase", case="c1", agency="police")
             post("la", "RecordAction", case="c1", action="home_visit", seen=True)
+            post("la", "RaiseChallenge", challenge="ch1", case="c1", against_agency="police",
+                 matter="information_sharing", summary="why")  # fmt: skip
             w.caught_up()
             yield w
     finally:
@@ -317,4 +322,43 @@ class TestRoles:
             assert page.status_code == api.status_code == 200
             assert page.content == api.content
             rows = list(csv.DictReader(io.StringIO(page.text)))
-            assert [r["event_type"] for r in rows][-1] == "ActionRecorded"
+            assert "ActionRecorded" in [r["event_type"] for r in rows]
+
+
+class TestChallengeHistory:
+    def test_the_board_filters_as_the_api_does_and_a_bad_filter_is_named(
+        self, world: World
+    ) -> None:
+        with world.client() as client:
+            _sign_in(client, world.issued["board"])
+            listed = client.get(f"/pages/{P}/challenges", params={"status": "open", "case": ""})
+            assert listed.status_code == 200
+            assert 'data-challenge="ch1"' in listed.text
+            assert "Stage 1: open, due" in listed.text
+            none = client.get(f"/pages/{P}/challenges", params={"status": "resolved"})
+            assert 'data-challenge="ch1"' not in none.text
+            bad = client.get(f"/pages/{P}/challenges", params={"status": "lost"})
+            assert bad.status_code == 400
+            assert "status breaks its rule; rule: one of open, resolved, withdrawn" in bad.text
+
+    def test_an_agency_sees_its_own_challenges_and_is_refused_anothers(self, world: World) -> None:
+        with world.client() as client:
+            _sign_in(client, world.issued["police"])
+            own = client.get(f"/pages/{P}/challenges")
+            assert 'data-challenge="ch1"' in own.text
+            assert 'id="agency"' not in own.text  # no agency to choose: its own only
+            refused = client.get(f"/pages/{P}/challenges", params={"agency": "la"})
+            assert refused.status_code == 403
+            assert "agency &#39;la&#39; is not the token&#39;s agency &#39;police&#39;" in (
+                refused.text
+            )
+        with world.client() as client:
+            _sign_in(client, world.issued["health"])
+            assert 'data-challenge="ch1"' not in client.get(f"/pages/{P}/challenges").text
+
+    def test_a_bad_as_of_on_a_page_is_refused_naming_it(self, world: World) -> None:
+        with world.client() as client:
+            _sign_in(client, world.issued["inspector"])
+            bad = client.get(f"/pages/{P}/cases/c1", params={"as_of": "yesterday"})
+            assert bad.status_code == 400
+            assert "as_of is not an ISO 8601 instant or date" in bad.text

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ARTIFACTS, Demo
+from browser_support import ARTIFACTS, Demo
 
 from projections.calendar import LONDON
 from tests.system.serve_support import LEDGER, ledger_env

@@ -274,6 +274,7 @@ class TestRoles:
             before = len(world.access_log.reads)
             own = client.get(f"/pages/{P}/cases/c1")
             assert own.status_code == 200, own.text
+            assert own.headers["cache-control"] == "no-store"  # a child's record stays uncached
             assert "home visit" in own.text.lower()
             assert world.access_log.reads[before:] == [
                 {

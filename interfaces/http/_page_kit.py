@@ -171,6 +171,7 @@ def _nav(token: TokenRecord, current: str) -> list[_Link]:
     links = []
     if token.role in PARTNERSHIP_READERS:
         links.append(_Link("Dashboard", f"{base}/dashboard"))
+        links.append(_Link("Timeliness", f"{base}/timeliness"))
     if token.role is not Role.ADMIN:
         links.append(_Link("Cases", f"{base}/cases"))
         links.append(_Link("Challenges", f"{base}/challenges"))

@@ -50,6 +50,7 @@ from interfaces.http._page_kit import (
 )
 from interfaces.http._reads import AccessRecorder, AsOfViews
 from interfaces.http._session import middleware, signed_in, start_session
+from interfaces.http._timeliness_page import timeliness_route
 from interfaces.queries import QUERIES
 from projections import Views
 from projections.calendar import LONDON, local_date
@@ -81,6 +82,7 @@ def page_routes(
         _case(pages),
         _case_csv(pages),
         challenge_route(pages),
+        timeliness_route(pages),
     ]
     router = Router(
         path="/",

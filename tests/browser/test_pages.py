@@ -320,6 +320,33 @@ class TestChallengeHistory:
         shot(page, "challenges-resolved")
 
 
+class TestTimeliness:
+    def test_a_status_filter_lists_the_clocks_the_api_lists(self, page: Any, demo: Demo) -> None:
+        sign_in(page, demo.tokens["inspector"])
+        page.goto(f"/pages/{demo.partnership}/timeliness")
+        every = listed(page, "clock-list-table", "clock")
+        page.select_option("#status", "overdue")
+        page.focus("button >> text=Filter")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**status=overdue**")
+        overdue = listed(page, "clock-list-table", "clock")
+        expected = [
+            f"{c['rule']}/{c['aggregate']}/{c['key']}"
+            for c in demo.items(f"/partnerships/{demo.partnership}/timeliness", status="overdue")
+        ]
+        assert overdue == expected
+        assert overdue
+        assert len(overdue) < len(every)
+        shot(page, "timeliness-overdue")
+
+
+def listed(page: Any, ident: str, key: str) -> list[str]:
+    found: list[str] = page.eval_on_selector_all(
+        f"#{ident} tbody tr[data-{key}]", f"rows => rows.map(r => r.dataset.{key})"
+    )
+    return found
+
+
 def listed_challenges(page: Any) -> list[str]:
     found: list[str] = page.eval_on_selector_all(
         "#challenge-history-table tbody tr[data-challenge]",
@@ -352,6 +379,7 @@ PAGES = [
     ("cases", "agency", "/pages/{p}/cases"),
     ("case", "inspector", "/pages/{p}/cases/{case}"),
     ("challenges", "board", "/pages/{p}/challenges"),
+    ("timeliness", "inspector", "/pages/{p}/timeliness?status=overdue"),
     ("challenges-agency", "agency", "/pages/{p}/challenges?status=open"),
     ("refused", "agency", "/pages/{p}/dashboard"),
 ]

@@ -123,6 +123,7 @@ def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
                 post("la", "OpenCase", case=case, children=[{"child": CHILD, "age_band": "5_9"}])
             post("la", "JoinCase", case="c1", agency="police")
             post("la", "RecordAction", case="c1", action="home_visit", seen=True)
+            post("la", "RecordAction", case="c2", action="referral_received")  # starts clocks
             post("la", "RaiseChallenge", challenge="ch1", case="c1", against_agency="police",
                  matter="information_sharing", summary="why")  # fmt: skip
             w.caught_up()
@@ -363,3 +364,21 @@ class TestChallengeHistory:
             bad = client.get(f"/pages/{P}/cases/c1", params={"as_of": "yesterday"})
             assert bad.status_code == 400
             assert "as_of is not an ISO 8601 instant or date" in bad.text
+
+
+class TestTimeliness:
+    def test_the_board_sees_the_clocks_and_an_agency_is_refused(self, world: World) -> None:
+        with world.client() as client:
+            _sign_in(client, world.issued["board"])
+            shown = client.get(f"/pages/{P}/timeliness", params={"agency": "la", "rule": ""})
+            assert shown.status_code == 200
+            assert 'data-agency="la"' in shown.text
+            assert 'data-agency="police"' not in shown.text
+            bad = client.get(f"/pages/{P}/timeliness", params={"status": "late-ish"})
+            assert bad.status_code == 400
+            assert "status breaks its rule" in bad.text
+        with world.client() as client:
+            _sign_in(client, world.issued["la"])
+            refused = client.get(f"/pages/{P}/timeliness")
+            assert refused.status_code == 403
+            assert "an agency token may not read timeliness" in refused.text

@@ -42,6 +42,7 @@ __all__ = [
     "guarded",
     "home_of",
     "http_error",
+    "internal_error_page",
     "page",
     "path_of",
     "template_config",
@@ -216,6 +217,18 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
     return page("refused.html", None, title, status=error.status_code, reason=reason)
 
 
+def internal_error_page(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """Anything unforeseen on a page: a 500 page naming no detail, logged without locals."""
+    log.error("page_failed", path=request.url.path, error=type(error).__name__, exc_info=error)
+    return page(
+        "refused.html",
+        None,
+        "The ledger failed",
+        status=500,
+        reason="an internal error stopped this page; the service's log says more",
+    )
+
+
 def home_of(token: TokenRecord) -> str:
     if token.role in PARTNERSHIP_READERS:
         return f"/pages/{token.partnership}/dashboard"
@@ -259,8 +272,10 @@ def as_of_param(text: str | None) -> datetime | None:
         local = datetime.strptime(text, DATETIME_LOCAL)
     except ValueError:
         return as_of_instant(text)
-    # The end of the minute shown: what was recorded at 09:00:30 is shown "as of 09:00".
-    return as_of_instant(local.replace(second=59, microsecond=999_999, tzinfo=LONDON).isoformat())
+    # The end of the minute shown: what was recorded at 09:00:30 is shown "as of 09:00"
+    # (the minute still running: as of now).
+    end = local.replace(second=59, microsecond=999_999, tzinfo=LONDON)
+    return as_of_instant(min(end, datetime.now(UTC)).isoformat())
 
 
 def path_of(request: Request[Any, Any, Any]) -> tuple[str, str]:

@@ -45,6 +45,7 @@ from interfaces.http._page_kit import (
     guarded,
     home_of,
     http_error,
+    internal_error_page,
     page,
     path_of,
 )
@@ -88,7 +89,7 @@ def page_routes(
         path="/",
         route_handlers=handlers,
         middleware=middleware(secret),
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, Exception: internal_error_page},
         response_headers={"Cache-Control": "no-store"},
         include_in_schema=False,
     )

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from litestar.testing import TestClient
 from interfaces.http import create_app
 from ledger.application import Ledger
 from projections import Views
+from projections.calendar import LONDON
 from projections.sqlite import SQLiteViewStore
 from runtime.settings import Settings
 from runtime.tokens import Role, TokenStore
@@ -357,6 +359,14 @@ class TestChallengeHistory:
         with world.client() as client:
             _sign_in(client, world.issued["health"])
             assert 'data-challenge="ch1"' not in client.get(f"/pages/{P}/challenges").text
+
+    def test_the_minute_now_running_is_a_valid_as_of(self, world: World) -> None:
+        now = datetime.now(UTC).astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
+        with world.client() as client:
+            _sign_in(client, world.issued["inspector"])
+            page = client.get(f"/pages/{P}/cases/c1", params={"as_of": now})
+            assert page.status_code == 200, page.text
+            assert 'id="entry-' in page.text
 
     def test_a_bad_as_of_on_a_page_is_refused_naming_it(self, world: World) -> None:
         with world.client() as client:

@@ -176,6 +176,7 @@ def _nav(token: TokenRecord, current: str) -> list[_Link]:
     if token.role is not Role.ADMIN:
         links.append(_Link("Cases", f"{base}/cases"))
         links.append(_Link("Challenges", f"{base}/challenges"))
+        links.append(_Link("Recommendations", f"{base}/recommendations"))
     return [dataclasses.replace(link, current=link.label == current) for link in links]
 
 

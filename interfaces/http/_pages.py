@@ -50,6 +50,7 @@ from interfaces.http._page_kit import (
     path_of,
 )
 from interfaces.http._reads import AccessRecorder, AsOfViews
+from interfaces.http._recommendations_page import recommendations_route
 from interfaces.http._session import middleware, signed_in, start_session
 from interfaces.http._timeliness_page import timeliness_route
 from interfaces.queries import QUERIES
@@ -84,6 +85,7 @@ def page_routes(
         _case_csv(pages),
         challenge_route(pages),
         timeliness_route(pages),
+        recommendations_route(pages),
     ]
     router = Router(
         path="/",

@@ -380,6 +380,7 @@ PAGES = [
     ("case", "inspector", "/pages/{p}/cases/{case}"),
     ("challenges", "board", "/pages/{p}/challenges"),
     ("timeliness", "inspector", "/pages/{p}/timeliness?status=overdue"),
+    ("recommendations", "board", "/pages/{p}/recommendations"),
     ("challenges-agency", "agency", "/pages/{p}/challenges?status=open"),
     ("refused", "agency", "/pages/{p}/dashboard"),
 ]

@@ -80,7 +80,7 @@ def _issue(tokens: TokenStore, role: Role, agency: str | None) -> str:
 @pytest.fixture(scope="module")
 def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """westshire: la, police and health; c1 (la, police), c2 (la); la challenges police
-    about c1 (ch1)."""
+    about c1 (ch1); review r1 recommends rec1 to police and rec2 to la."""
     unique = secrets.token_hex(6)
     env = Settings(stream=f"LEDGER_W{unique}", subject_prefix=f"ldw{unique}").persistence_env(
         nats_url
@@ -128,6 +128,15 @@ def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
             post("la", "RecordAction", case="c2", action="referral_received")  # starts clocks
             post("la", "RaiseChallenge", challenge="ch1", case="c1", against_agency="police",
                  matter="information_sharing", summary="why")  # fmt: skip
+            at = "2025-06-02T09:00:00Z"
+            post("board", "NotifySeriousIncident", review="r1", child=CHILD, case="c1",
+                 incident="serious_harm", became_aware_at=at, notified_panel_at=at)  # fmt: skip
+            post("board", "CommissionReview", review="r1", level="local", commissioned_at=at)
+            for rec, owner, theme in (("rec1", "police", "information_sharing"),
+                                      ("rec2", "la", "multi_agency_working")):  # fmt: skip
+                post("board", "IssueRecommendation", review="r1", recommendation=rec,
+                     owner=owner, due="2025-09-30", theme=theme, text="Do it",
+                     occurred_at="2025-06-03T09:00:00Z")  # fmt: skip
             w.caught_up()
             yield w
     finally:
@@ -392,3 +401,52 @@ class TestTimeliness:
             refused = client.get(f"/pages/{P}/timeliness")
             assert refused.status_code == 403
             assert "an agency token may not read timeliness" in refused.text
+
+
+class TestRecommendations:
+    def test_the_board_sees_every_recommendation_with_its_status_in_words_and_the_themes(
+        self, world: World
+    ) -> None:
+        with world.client() as client:
+            _sign_in(client, world.issued["board"])
+            shown = client.get(f"/pages/{P}/recommendations")
+            assert shown.status_code == 200, shown.text
+            assert 'data-recommendation="rec1"' in shown.text
+            assert 'data-recommendation="rec2"' in shown.text
+            assert '<span class="rag rag-red">Red</span>' in shown.text  # overdue: red, in words
+            assert 'id="themes-by-year-table"' in shown.text
+            one = client.get(f"/pages/{P}/recommendations", params={"theme": "information_sharing"})
+            assert 'data-recommendation="rec1"' in one.text
+            assert 'data-recommendation="rec2"' not in one.text
+
+    def test_an_agency_sees_the_recommendations_it_owns_and_no_themes(self, world: World) -> None:
+        with world.client() as client:
+            _sign_in(client, world.issued["police"])
+            own = client.get(f"/pages/{P}/recommendations")
+            assert own.status_code == 200, own.text
+            assert 'data-recommendation="rec1"' in own.text
+            assert 'data-recommendation="rec2"' not in own.text
+            assert 'id="themes-by-year-table"' not in own.text
+            refused = client.get(f"/pages/{P}/recommendations", params={"owner": "la"})
+            assert refused.status_code == 403
+            assert "owner &#39;la&#39; is not the token&#39;s agency &#39;police&#39;" in (
+                refused.text
+            )
+
+
+class TestDashboard:
+    def test_lists_the_apis_recommendations_overdue_first_with_their_status_in_words(
+        self, world: World
+    ) -> None:
+        with world.client() as client:
+            _sign_in(client, world.issued["inspector"])
+            page = client.get(f"/pages/{P}/dashboard")
+            api = client.get(
+                f"/partnerships/{P}/recommendations",
+                headers={"Authorization": f"Bearer {world.issued['inspector']}"},
+            ).json()["items"]
+        rows = re.findall(r'data-recommendation="([^"]+)" data-rag="([^"]+)"', page.text)
+        assert sorted(rows) == sorted((r["recommendation"], r["rag"]) for r in api)
+        assert {rag for _, rag in rows} == {"red"}  # both are overdue
+        assert "Overdue by" in page.text
+        assert re.search(r"<text[^>]*>Red</text>", page.text)  # the chart says the word

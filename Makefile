@@ -7,7 +7,14 @@ STAMP  := $(VENV)/.installed
 # so that `make test` after `make run` still installs them.
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean browser chromium
+
+# The browser tests (tests/browser/): Debian's Chromium driven by Playwright (from PyPI;
+# Playwright's own browser download cannot work on these machines), and axe-core from the
+# npm registry, pinned, injected into each page by the tests.
+AXE_VERSION := 4.11.0
+AXE_DIR     := .cache/axe-core-$(AXE_VERSION)
+AXE         := $(AXE_DIR)/package/axe.min.js
 
 install: $(STAMP)
 
@@ -27,8 +34,27 @@ $(RUN_STAMP): pyproject.toml
 run: $(RUN_STAMP)
 	$(BIN)/ledger serve --demo
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
+
+# Installs what the browser tests need where it can be had; where it cannot, they skip
+# saying why (and fail in CI: LEDGER_REQUIRE_BROWSER=1 in .ci/run, or CI set).
+browser: chromium $(AXE)
+
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| echo "chromium could not be installed: the browser tests will skip (CI: fail)"; \
+	else echo "chromium is missing and cannot be installed here (not root, or no apt-get):" \
+		"the browser tests will skip"; fi
+
+$(AXE):
+	@if command -v npm >/dev/null; then \
+		{ mkdir -p $(AXE_DIR) && cd $(AXE_DIR) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+		&& tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js package/LICENSE; } \
+		|| echo "axe-core could not be fetched: the accessibility checks will skip (CI: fail)"; \
+	else echo "npm is missing: the accessibility checks will skip"; fi
 
 lint: install
 	$(BIN)/ruff check .
@@ -39,4 +65,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .ledger .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .ledger .pytest_cache .mypy_cache .ruff_cache .cache tests/artifacts

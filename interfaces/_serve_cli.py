@@ -169,6 +169,7 @@ def _run(
     from interfaces.http import create_app
     from runtime.bootstrap import delivery_step
     from runtime.readiness import Readiness
+    from runtime.secret_key import secret_key
     from runtime.service import open_service
     from runtime.tokens import TokenStore
 
@@ -195,6 +196,7 @@ def _run(
                 access_log=service.access_log,
                 read_wait_s=settings.read_wait_s,
                 feed=service.agency_feed,
+                pages_secret=secret_key(settings.data_dir),
             )
             config = uvicorn.Config(
                 app,
@@ -205,13 +207,13 @@ def _run(
             )
             server = _server(config, on_exit=service.agency_feed.close)
             claim.publish(url, workers=workers)
-            if demo_tokens is not None:
-                _print_tokens(url, demo_tokens)
             console.print(
-                f"serving on {url} (OpenAPI at /schema)"
+                f"serving on {url} (OpenAPI at /schema, web pages at /sign-in)"
                 f"{'' if workers else ', without workers'}; Ctrl-C stops",
                 markup=False,
             )
+            if demo_tokens is not None:  # last: what a person trying the demo opens first
+                _print_tokens(url, demo_tokens)
             signals.server = server  # from here a signal asks uvicorn to exit
             signals.check()  # one that came before
             server.run(sockets=[sock])
@@ -283,4 +285,8 @@ def _print_tokens(url: str, tokens: dict[Role, str]) -> None:
         f"(kept in <data dir>/{DEMO_TOKENS_FILE}; send 'Authorization: Bearer <token>')",
         markup=False,
     )
+    pages = f"{url}/pages/{DEMO_PARTNERSHIP}"
+    out.print(f"web pages: sign in at {url}/sign-in with a token above, then", markup=False)
+    out.print(f"  board, inspector: the dashboard  {pages}/dashboard", markup=False, soft_wrap=True)
+    out.print(f"  agency:           its cases      {pages}/cases", markup=False, soft_wrap=True)
     out.file.flush()  # to a pipe too, before serving

@@ -18,6 +18,7 @@ thread (``anyio.to_thread``), never on the event loop.
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
@@ -30,10 +31,13 @@ from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.router import Router
 
 import schemas
 from consumers.feed import AgencyFeed
 from interfaces.http._events import access_log_routes, event_routes
+from interfaces.http._page_kit import template_config
+from interfaces.http._pages import page_routes
 from interfaces.http._permissions import MAY_SEND
 from interfaces.http._problems import (
     Refused,
@@ -85,6 +89,7 @@ def create_app(
     read_wait_s: float = 5.0,
     as_of_views: AsOfViews | None = None,
     feed: AgencyFeed | None = None,
+    pages_secret: str | None = None,
 ) -> Litestar:
     """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows.
 
@@ -102,6 +107,10 @@ def create_app(
     With an :class:`~runtime.access_log.AccessLog` as ``access_log``, the board's
     ``GET /partnerships/{p}/access-log`` too; with ``feed``, the agencies' Server-Sent
     Events ``GET /partnerships/{p}/events`` (see :mod:`interfaces.http._events`).
+
+    With ``views``, the web pages too (:mod:`interfaces.http._pages`: sign-in, the
+    dashboard, the case page), their CSRF tokens signed with ``pages_secret`` (``ledger
+    serve`` keeps one in the data dir; without it, a key of this app's own).
     """
 
     @get("/health", sync_to_thread=False, tags=["service"])
@@ -132,7 +141,7 @@ def create_app(
         return Response(Ready(status="ready", last_sequence=last))
 
     documents = schemas.command_schemas()
-    handlers: list[HTTPRouteHandler] = [health, ready]
+    handlers: list[HTTPRouteHandler | Router] = [health, ready]
     handlers += [
         _command_route(ledger, tokens, tag, cls, documents[tag])
         for tag, cls in schemas.COMMAND_TYPES.items()
@@ -153,6 +162,13 @@ def create_app(
             as_of_views=as_of_views,
         )
         handlers.append(report_route(views, authenticate=authenticate, as_of_views=as_of_views))
+        handlers += page_routes(
+            views,
+            tokens,
+            as_of_views=as_of_views,
+            access_log=access_log,
+            secret=pages_secret or secrets.token_hex(32),
+        )
     if isinstance(access_log, AccessLog):
         handlers += access_log_routes(access_log, authenticate)
     if feed is not None:
@@ -166,6 +182,7 @@ def create_app(
             path="/schema",
         ),
         request_max_body_size=_MAX_BODY,
+        template_config=template_config(),
         on_shutdown=on_shutdown,
         debug=debug,
     )

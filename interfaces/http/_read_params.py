@@ -34,6 +34,7 @@ __all__ = [
     "PAGING",
     "Asked",
     "BadParameter",
+    "as_of_instant",
     "filter_names",
     "formats",
     "next_cursor",
@@ -175,6 +176,12 @@ def _whole(field: str, text: str, low: int, high: int | None) -> int:
         bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise BadParameter(field, "is not a whole number in range", f"a whole number {bounds}")
     return value
+
+
+def as_of_instant(text: str, now: datetime | None = None) -> datetime:
+    """``as_of`` as every GET reads it (an aware instant, or a date: the end of that day in
+    London), else :class:`BadParameter` naming ``as_of`` and its rule."""
+    return _instant(text, now or datetime.now(UTC))
 
 
 def _instant(text: str, now: datetime) -> datetime:

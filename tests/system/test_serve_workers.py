@@ -258,6 +258,10 @@ class TestDemo:
             assert record.role.value == role
             assert record.partnership == "northvale"
         assert first.url in first.stdout
+        last = first.stdout.strip().splitlines()[-3:]  # make run's last lines: the pages
+        assert last[0] == f"web pages: sign in at {first.url}/sign-in with a token above, then"
+        assert last[1].endswith(f"{first.url}/pages/northvale/dashboard")
+        assert last[2].endswith(f"{first.url}/pages/northvale/cases")
         tokens_file = tmp_path / "data" / "demo-tokens.json"
         assert stat.S_IMODE(tokens_file.stat().st_mode) == 0o600
 

@@ -127,6 +127,7 @@ def _home(pages: Pages) -> Any:
 _ENDED: Final = {
     "revoked": "Your session ended: the token it was opened with has been revoked.",
     "signed-out": "You have signed out.",
+    "expired": "Your session ended: it is 8 hours since you signed in. Sign in again.",
 }
 
 

@@ -13,6 +13,7 @@ import io
 import re
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from interfaces.http import create_app
+from interfaces.http._session import SESSION_MAX_AGE_S
 from ledger.application import Ledger
 from projections import Views
 from projections.calendar import LONDON
@@ -53,6 +56,9 @@ class World:
     views: Views
     access_log: MemoryAccessLog
     issued: dict[str, str]
+    #: Another app over the same ledger, views and tokens with the same pages key: a
+    #: second ``ledger serve --no-workers`` behind the same balancer.
+    twin: Litestar
     last: int = 0
 
     @contextmanager
@@ -93,7 +99,9 @@ def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     runner = views.runner(ledger)
     follower = threading.Thread(target=runner.follow, daemon=True)
     follower.start()
-    app = create_app(ledger, tokens, views=views, access_log=access_log)
+    secret = secrets.token_hex(32)
+    app = create_app(ledger, tokens, views=views, access_log=access_log, pages_secret=secret)
+    twin = create_app(ledger, tokens, views=views, access_log=access_log, pages_secret=secret)
     issued = {
         "admin": _issue(tokens, Role.ADMIN, "la"),
         "la": _issue(tokens, Role.AGENCY, "la"),
@@ -104,7 +112,7 @@ def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     }
     try:
         with TestClient(app=app, base_url="http://testserver.local") as api:
-            w = World(api, tokens, views, access_log, issued)
+            w = World(api, tokens, views, access_log, issued, twin)
 
             def post(who: str, tag: str, **body: Any) -> None:
                 response = api.post(
@@ -196,15 +204,48 @@ class TestSessionCookie:
             )
             assert "secure" in _cookie(signed, "ledger_session")
 
-    def test_a_session_id_planted_before_sign_in_is_not_the_one_signed_in(
-        self, world: World
+    def test_a_cookie_the_key_did_not_seal_is_no_session(self, world: World) -> None:
+        with world.client() as client:
+            for planted in ("f" * 64, "AAAA" * 40, "not base64!"):
+                client.cookies.set("ledger_session", planted, domain="testserver.local")
+                page = client.get(f"/pages/{P}/dashboard", follow_redirects=False)
+                assert (page.status_code, page.headers["location"]) == (303, "/sign-in")
+            signed = _sign_in(client, world.issued["board"])
+            assert signed.url.path == f"/pages/{P}/dashboard"
+            assert client.cookies.get("ledger_session", domain="testserver.local") not in {
+                "f" * 64,
+                "AAAA" * 40,
+            }
+
+    def test_a_session_is_good_on_another_process_with_the_same_key(self, world: World) -> None:
+        with (
+            world.client() as client,
+            TestClient(app=world.twin, base_url="http://testserver.local") as other,
+        ):
+            _sign_in(client, world.issued["board"])
+            other.cookies.set(
+                "ledger_session",
+                client.cookies.get("ledger_session", domain="testserver.local") or "",
+                domain="testserver.local",
+            )
+            page = other.get(f"/pages/{P}/dashboard", follow_redirects=False)
+            assert page.status_code == 200, page.headers.get("location")
+
+    def test_a_session_ends_eight_hours_after_its_sign_in_however_busy(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         with world.client() as client:
-            client.cookies.set("ledger_session", "f" * 64, domain="testserver.local")
-            signed = _sign_in(client, world.issued["board"])
-            assert signed.status_code == 200
-            given = client.cookies.get("ledger_session", domain="testserver.local")
-            assert given not in (None, "f" * 64)
+            _sign_in(client, world.issued["board"])
+            signed_in_at = time.time()
+            monkeypatch.setattr(
+                "interfaces.http._session.time.time", lambda: signed_in_at + SESSION_MAX_AGE_S - 60
+            )
+            assert client.get(f"/pages/{P}/dashboard").status_code == 200  # and the cookie renewed
+            monkeypatch.setattr(
+                "interfaces.http._session.time.time", lambda: signed_in_at + SESSION_MAX_AGE_S + 60
+            )
+            page = client.get(f"/pages/{P}/dashboard", follow_redirects=False)
+            assert page.headers["location"] == "/sign-in?ended=expired"
 
     def test_a_revoked_token_ends_its_session_on_the_next_request(self, world: World) -> None:
         token = _issue(world.tokens, Role.BOARD, "la")

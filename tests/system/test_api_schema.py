@@ -18,8 +18,9 @@ repeats the last.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -64,6 +65,8 @@ class Service:
     url: str
     tokens: dict[Role, str]
     stream: Ledger
+    #: (method, status) -> how many answers: the run must reach real answers too.
+    answered: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def last_sequence(self) -> int:
         return self.stream.recorder.max_notification_id() or 0
@@ -93,10 +96,17 @@ def service(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         served.wait_ready()
         kept = msgspec.json.decode((data_dir / DEMO_TOKENS_FILE).read_bytes(), type=_DemoTokens)
-        yield Service(url=served.url, tokens=kept.tokens, stream=reader)
+        running = Service(url=served.url, tokens=kept.tokens, stream=reader)
+        yield running
     finally:
         reader.close()
         served.stop()
+    # Not only refusals: some generated commands were recorded and some questions answered.
+    sent = {method for method, _ in running.answered}
+    if "POST" in sent:
+        assert running.answered["POST", 201], running.answered
+    if "GET" in sent:
+        assert running.answered["GET", 200], running.answered
     assert served.process.returncode == 0, served.stderr[-4000:]
     assert "Traceback" not in served.stderr, served.stderr[-4000:]
 
@@ -183,6 +193,7 @@ def _call(service: Service, case: schemathesis.Case, role: Role) -> None:
         headers={"Authorization": f"Bearer {service.tokens[role]}"}, checks=CHECKS
     )
     after = service.last_sequence()
+    service.answered[case.method.upper(), response.status_code] += 1
     if case.method.upper() != "POST" or 400 <= response.status_code < 500:
         assert after == before, (
             f"{case.method} {case.formatted_path} answered {response.status_code}"

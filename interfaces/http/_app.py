@@ -36,6 +36,13 @@ from litestar.router import Router
 import schemas
 from consumers.feed import AgencyFeed
 from interfaces.http._events import access_log_routes, event_routes
+from interfaces.http._openapi import (
+    BEARER,
+    SECURITY_COMPONENTS,
+    inline,
+    problem_responses,
+    with_problems,
+)
 from interfaces.http._page_kit import template_config
 from interfaces.http._pages import page_routes
 from interfaces.http._permissions import MAY_SEND
@@ -66,6 +73,17 @@ log = structlog.get_logger()
 COMMAND_PATH: Final = "/commands/{tag}"
 #: A command is a few kilobytes at most (its texts are bounded by the schemas).
 _MAX_BODY: Final = 1 << 20
+#: The problems a command route answers with, as its OpenAPI operation documents them.
+_COMMAND_PROBLEMS: Final = {
+    400: "The body is not valid JSON or not a valid command (`field`, `rule`)",
+    401: "No valid API token",
+    403: "The token may not send this command, or not for this partnership or agency",
+    404: "The partnership, case, challenge or review does not exist",
+    409: "Another writer came first, or a rule of the ledger refuses it (`rule`)",
+    413: "The body is larger than a command can be",
+    503: "The ledger cannot be reached",
+}
+_READY_PROBLEMS: Final = {503: "Not ready: the stream does not answer or the views lag"}
 
 
 class Ready(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -113,12 +131,18 @@ def create_app(
     serve`` keeps one in the data dir; without it, a key of this app's own).
     """
 
-    @get("/health", sync_to_thread=False, tags=["service"])
+    @get("/health", sync_to_thread=False, tags=["service"], security=[])
     def health() -> Ready:
         """The process is live."""
         return Ready(status="live")
 
-    @get("/ready", sync_to_thread=True, tags=["service"])
+    @get(
+        "/ready",
+        sync_to_thread=True,
+        tags=["service"],
+        security=[],
+        operation_class=with_problems(_READY_PROBLEMS),
+    )
     def ready() -> Response[Any]:
         """The stream answers and the views are caught up: 200, else a 503 problem with
         the lag, the views' positions and any stopped worker."""
@@ -180,6 +204,7 @@ def create_app(
             title="Accountability ledger",
             version="1",
             path="/schema",
+            components=SECURITY_COMPONENTS,
         ),
         request_max_body_size=_MAX_BODY,
         template_config=template_config(),
@@ -259,6 +284,7 @@ def _command_route(
         status_code=201,
         operation_class=_operation_for(document),
         responses={201: ResponseSpec(data_container=Receipt, description="Recorded")},
+        security=BEARER,
     )(_named(record, tag))
 
 
@@ -305,21 +331,24 @@ def _check_acting_as_itself(caller: TokenRecord, command: BaseCommand) -> None:
 
 
 def _operation_for(document: dict[str, Any]) -> type[Operation]:
-    """An Operation whose request body is the command's published JSON Schema.
+    """An Operation whose request body is the command's published JSON Schema, and whose
+    responses are the receipt and every problem a command can meet.
 
     The handler reads the raw body, so that the ledger's own decoder names the field and
     rule of a bad value; Litestar would not know the body's schema, so it is set here:
-    the standalone 2020-12 document of :func:`schemas.command_schemas` (its ``$id``
-    anchors its ``#/$defs`` references), which OpenAPI 3.1 takes as it is (and Litestar
-    renders a plain dict as it is).
+    the document of :func:`schemas.command_schemas` with its ``$defs`` inlined
+    (:func:`~interfaces.http._openapi.inline`).
     """
+    body = inline(document)
+    problems = problem_responses(_COMMAND_PROBLEMS)
 
     @dataclass
     class CommandOperation(Operation):
         def __post_init__(self) -> None:
             self.request_body = RequestBody(
-                content={"application/json": OpenAPIMediaType(schema=cast(Schema, document))},
+                content={"application/json": OpenAPIMediaType(schema=cast(Schema, body))},
                 required=True,
             )
+            self.responses = {**(self.responses or {}), **problems}
 
     return CommandOperation

@@ -41,6 +41,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from consumers.feed import AgencyFeed
+from interfaces.http._openapi import BEARER, with_problems
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
 from ledger.errors import LedgerError
 from runtime.access_log import DEFAULT_LIMIT, AccessLog, InvalidAccessQuery
@@ -83,10 +84,14 @@ def event_routes(
         tags=["events"],
         media_type="text/event-stream",
         summary="An agency's events as Server-Sent Events",
-        responses={
-            401: ResponseSpec(data_container=dict[str, Any], description="No valid token"),
-            403: ResponseSpec(data_container=dict[str, Any], description="Not an agency token"),
-        },
+        security=BEARER,
+        operation_class=with_problems(
+            {
+                400: "Last-Event-ID is not a stream sequence",
+                401: "No valid API token",
+                403: "Not an agency token, or not for this partnership",
+            }
+        ),
     )
     async def events(request: Request[Any, Any, Any], partnership: FromPath[str]) -> Response[Any]:
         """The events of the agency's cases and challenges after ``Last-Event-ID``."""
@@ -177,6 +182,15 @@ def access_log_routes(access_log: AccessLog, authenticate: Authenticate) -> list
         responses={
             200: ResponseSpec(data_container=AccessLogPage, description="A page of the log"),
         },
+        security=BEARER,
+        operation_class=with_problems(
+            {
+                400: "A parameter breaks its rule (`field`)",
+                401: "No valid API token",
+                403: "Not a board token, or not for this partnership",
+                503: "The access log cannot be read",
+            }
+        ),
     )
     def read_access_log(
         request: Request[Any, Any, Any],

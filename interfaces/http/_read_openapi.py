@@ -2,8 +2,8 @@
 
 Each filter of a question is a query parameter with its JSON Schema (from msgspec, with
 ``$defs`` inlined and ``null`` left out: a filter not wanted is not sent). The answer's
-schema is a standalone 2020-12 document (its ``$id`` anchors its ``#/$defs``), as the
-command routes' request bodies are: a list's is a :class:`Page` of its items.
+schema is msgspec's with its ``$defs`` inlined, as the command routes' request bodies
+are: a list's is a :class:`Page` of its items.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import msgspec
 from litestar.enums import ParamType
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Parameter, Schema
 
+from interfaces.http._openapi import inline, problem_responses
 from interfaces.http._read_params import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -27,7 +28,6 @@ from interfaces.queries import Query
 __all__ = ["Page", "operation_for"]
 
 T = TypeVar("T")
-_PROBLEM_MEDIA: Final = "application/problem+json"
 
 
 class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
@@ -37,19 +37,6 @@ class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
     next: str | None
 
 
-_ANSWER_ID: Final = "urn:accountability-ledger:answer:"
-_PROBLEM_SCHEMA: Final[dict[str, Any]] = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "field": {"type": "string"},
-        "rule": {"type": "string"},
-    },
-}
 _ERRORS: Final = {
     400: "A parameter is unknown, repeated or breaks its rule (`field`, `rule`)",
     401: "No valid API token",
@@ -78,11 +65,7 @@ _COMMON_DOCS: Final = {
 
 def _answer_document(query: Query) -> dict[str, Any]:
     answer = Page[get_args(query.returns)[0]] if query.is_list else query.returns  # type: ignore[misc]
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"{_ANSWER_ID}{query.name}",
-        **msgspec.json.schema(answer),
-    }
+    return inline(msgspec.json.schema(answer))
 
 
 def operation_for(query: Query) -> type[Operation]:
@@ -131,11 +114,7 @@ def operation_for(query: Query) -> type[Operation]:
             },
         )
     }
-    for status, description in _ERRORS.items():
-        responses[str(status)] = OpenAPIResponse(
-            description=description,
-            content={_PROBLEM_MEDIA: OpenAPIMediaType(schema=cast(Schema, _PROBLEM_SCHEMA))},
-        )
+    responses.update(problem_responses(_ERRORS))
 
     @dataclass
     class ReadOperation(Operation):

@@ -48,6 +48,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
 from interfaces import exports
+from interfaces.http._openapi import BEARER
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
 from interfaces.http._read_openapi import Page, operation_for
 from interfaces.http._read_params import Asked, BadParameter, next_cursor, parse
@@ -238,6 +239,7 @@ def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
         summary=query.summary,
         tags=["views"],
         operation_class=operation_for(query),
+        security=BEARER,
     )(read)
 
 

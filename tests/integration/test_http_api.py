@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import TestClient
 from structlog.testing import capture_logs
 
+import schemas
 from interfaces.http import create_app
 from ledger.application import Ledger
 from runtime.settings import Settings
@@ -260,7 +261,46 @@ class TestService:
         body = document["paths"]["/commands/RecordAction"]["post"]["requestBody"]
         schema = body["content"]["application/json"]["schema"]
         assert schema["title"] == "RecordAction"
-        assert "RecordAction" in schema["$defs"]
+        assert schema["properties"]["source"]["properties"]["kind"]["enum"]  # $defs inlined
+
+    def test_every_reference_in_the_openapi_document_resolves_within_it(
+        self, client: TestClient[Any]
+    ) -> None:
+        # A command body's `#/$defs/...` resolved against the whole document named nothing,
+        # so Schemathesis could generate no body for any command.
+        document = client.get("/schema/openapi.json").json()
+        refs = _references(document)
+        assert refs
+        for ref in refs:
+            assert ref.startswith("#/"), ref
+            node = document
+            for part in ref.removeprefix("#/").split("/"):
+                assert part in node, f"{ref} does not resolve"
+                node = node[part]
+
+    def test_every_command_route_documents_its_problems_and_its_token(
+        self, client: TestClient[Any]
+    ) -> None:
+        document = client.get("/schema/openapi.json").json()
+        assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+        for tag in schemas.COMMAND_TYPES:
+            post = document["paths"][f"/commands/{tag}"]["post"]
+            assert set(post["responses"]) == {
+                "201",
+                "400",
+                "401",
+                "403",
+                "404",
+                "409",
+                "413",
+                "503",
+            }
+            for status, response in post["responses"].items():
+                if status != "201":
+                    assert set(response["content"]) == {"application/problem+json"}
+            assert post["security"] == [{"bearer": []}]
+        ready = document["paths"]["/ready"]["get"]["responses"]
+        assert set(ready["503"]["content"]) == {"application/problem+json"}
 
     def test_an_unknown_route_is_a_problem_404(self, client: TestClient[Any]) -> None:
         assert_problem(client.post("/commands/Nope", json={}), 404)
@@ -283,3 +323,13 @@ class TestRefusalLog:
         ]
         assert all(e["partnership"] == P and e["command"] == "RecordAction" for e in refused)
         assert note not in repr(logs)
+
+
+def _references(node: Any) -> list[str]:
+    """Every ``$ref`` value in a JSON document."""
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in _references(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _references(value)]
+    return []

@@ -47,17 +47,30 @@ class Served:
     """One ``ledger serve`` process and its base URL."""
 
     def __init__(
-        self, env: dict[str, str], *args: str, port: int | None = None, own_group: bool = False
+        self,
+        env: dict[str, str],
+        *args: str,
+        port: int | None = None,
+        own_group: bool = False,
+        output: Path | None = None,
     ) -> None:
         """``own_group`` starts it as a terminal's foreground job would be: a process group
-        of its own, which :meth:`interrupt` signals whole, as Ctrl-C does."""
+        of its own, which :meth:`interrupt` signals whole, as Ctrl-C does. With ``output``
+        (a directory), its stdout and stderr go to files there instead of pipes: a serve
+        that logs more than a pipe holds (64 KiB) before :meth:`stop` would block on it."""
         self.port = port or free_port()
         self.env = {**env, "LEDGER_HTTP_PORT": str(self.port)}
         self.url = f"http://127.0.0.1:{self.port}"
+        self._files = None
+        if output is not None:
+            self._files = (
+                (output / "serve.stdout").open("w+"),
+                (output / "serve.stderr").open("w+"),
+            )
         self.process = subprocess.Popen(
             [LEDGER, "serve", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE if self._files is None else self._files[0],
+            stderr=subprocess.PIPE if self._files is None else self._files[1],
             text=True,
             env=self.env,
             process_group=0 if own_group else None,
@@ -115,5 +128,13 @@ class Served:
         """Send ``sig``, wait for the exit, keep the output; the exit status."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        self.stdout, self.stderr = self.process.communicate(timeout=60)
+        if self._files is None:
+            self.stdout, self.stderr = self.process.communicate(timeout=60)
+            return self.process.returncode
+        self.process.wait(timeout=60)
+        for file in self._files:
+            file.seek(0)
+        self.stdout, self.stderr = (file.read() for file in self._files)
+        for file in self._files:
+            file.close()
         return self.process.returncode

@@ -24,6 +24,7 @@ from litestar.enums import ParamType
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Parameter, Schema
 
+from interfaces.http._openapi import BEARER, problem_responses
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
 from interfaces.http._reads import AsOfViews
 from interfaces.report import (
@@ -143,6 +144,7 @@ def report_route(
         operation_id="report",
         summary="The partnership's yearly accountability report, as HTML or PDF.",
         tags=["views"],
+        security=BEARER,
         operation_class=_operation(),
     )(report)
 
@@ -194,9 +196,6 @@ def _operation() -> type[Operation]:
             description="`pdf` or `html`.",
         ),
     ]
-    problem_media = {
-        "application/problem+json": OpenAPIMediaType(schema=cast(Schema, {"type": "object"}))
-    }
     responses = {
         "200": OpenAPIResponse(
             description="The report, as an attachment",
@@ -207,19 +206,15 @@ def _operation() -> type[Operation]:
                 "text/html": OpenAPIMediaType(schema=cast(Schema, {"type": "string"})),
             },
         ),
-        "400": OpenAPIResponse(
-            description="A parameter is missing, unknown or breaks its rule; or the year has"
-            " not begun, or the partnership did not exist by its end (`field`, `rule`)",
-            content=problem_media,
-        ),
-        "401": OpenAPIResponse(description="No valid API token", content=problem_media),
-        "403": OpenAPIResponse(
-            description="Not the board's or the inspector's token of this partnership",
-            content=problem_media,
-        ),
-        "404": OpenAPIResponse(description="No such partnership", content=problem_media),
-        "503": OpenAPIResponse(
-            description="The ledger or its views cannot be read", content=problem_media
+        **problem_responses(
+            {
+                400: "A parameter is missing, unknown or breaks its rule; or the year has"
+                " not begun, or the partnership did not exist by its end (`field`, `rule`)",
+                401: "No valid API token",
+                403: "Not the board's or the inspector's token of this partnership",
+                404: "No such partnership",
+                503: "The ledger or its views cannot be read",
+            }
         ),
     }
 

@@ -146,7 +146,10 @@ class AgencySubscription:
         self._batch = min(batch, max_pending) if max_pending and max_pending > 0 else batch
         # A held message is touched once it is a quarter of the shortest deadline old,
         # checked every quarter: touched by half its deadline, so the event loop may
-        # stall for half of it (a loaded machine) before the server redelivers.
+        # stall for half of it (a loaded machine) before the server redelivers. It is
+        # counted as a quarter old when taken in: it may have waited that long in the
+        # puller (the keeper takes in what came every quarter), and its deadline runs
+        # from its arrival.
         self._touch_every = max(_MIN_TOUCH, min((self.ack_wait, *self.backoff)) / 4)
         # Settled sequences remembered: several times what can be in flight at once.
         self._order = CaseOrder(remember=4 * max_pending if max_pending else 0)
@@ -345,7 +348,7 @@ class AgencySubscription:
 
     async def _take_in(self, msgs: list[Msg]) -> None:
         """Hold what came; ack again, without handling, copies of what we settled."""
-        if duplicates := self._order.receive(msgs, self._key_of):
+        if duplicates := self._order.receive(msgs, self._key_of, waited=self._touch_every):
             await self._settle.drop_duplicates(duplicates, self._key_of)
 
     def _key_of(self, subject: str) -> Key | None:

@@ -69,11 +69,14 @@ class CaseOrder:
         self._settled: set[int] = set()
         self._settled_order: deque[int] = deque()
 
-    def receive(self, msgs: list[Msg], key_of: Callable[[str], Key | None]) -> list[Msg]:
+    def receive(
+        self, msgs: list[Msg], key_of: Callable[[str], Key | None], *, waited: float = 0.0
+    ) -> list[Msg]:
         """Hold fetched messages and queue them; a redelivery of one already held
         replaces its message and queues nothing. Returns the redeliveries of messages
-        already settled, which the caller acks again and drops."""
-        now = time.monotonic()
+        already settled, which the caller acks again and drops. ``waited`` is how long
+        they may have come before (their deadline runs from then): counted as that old."""
+        now = time.monotonic() - waited
         duplicates: list[Msg] = []
         for msg in msgs:
             dseq = msg.metadata.sequence.stream

@@ -11,6 +11,13 @@ end a request, ``Nats-Pending-Messages`` saying how many of its batch went unfil
 (``Exceeded MaxWaiting``, ``Consumer Deleted``, ...) is logged, and requesting starts
 again after a pause. A watchdog starts again when nothing at all came for longer than a
 request lives (a reconnect drops the server's pending requests).
+
+Stopping waits, still subscribed, until every request has ended (filled, or its 404/408
+came), at most a request's life: the server hands a message to a waiting request and
+sends it a moment later, so one handed out just before the inbox went would be sent to
+no one. nats-server then queues it for redelivery at once, with an attempt spent, ahead
+of the NAKs the client sends next: the next client would get a case's later message
+before its earlier one. Requests live at most a second, so that a stop is quick.
 """
 
 from __future__ import annotations
@@ -34,8 +41,8 @@ __all__ = ["Puller"]
 _STATUS: Final = "Status"
 _DESCRIPTION: Final = "Description"
 _PENDING: Final = "Nats-Pending-Messages"
-_MAX_EXPIRES: Final = 30.0  # seconds a pull request lives at most
-_MIN_EXPIRES: Final = 1.0  # ... and at least
+_MAX_EXPIRES: Final = 1.0  # seconds a pull request lives at most: what a stop may wait
+_MIN_EXPIRES: Final = 0.5  # ... and at least
 _MARGIN: Final = 1.0  # seconds of silence past a request's life before starting again
 _RETRY_MAX: Final = 5.0  # longest pause after a refused or failed request
 
@@ -62,6 +69,9 @@ class Puller:
         self._errors = 0
         self._paused_until = 0.0
         self._gone = False  # the connection closed under us
+        self._stopping = False  # no more requests: the last ones are let run out
+        self._sending = False  # a request is being counted and published
+        self._ended = asyncio.Event()  # set while nothing is requested
         self._sub: Subscription | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._requesting: asyncio.Task[None] | None = None
@@ -99,21 +109,35 @@ class Puller:
         return msgs
 
     async def stop(self) -> list[Msg]:
-        """Stop pulling: drop the inbox's interest once what the server already sent has
-        come; return what came and was not taken."""
-        for task in (self._watchdog, self._requesting):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """Stop pulling: ask for nothing more, let the requests still waiting on the server
+        end (at most a request's life), then drop the inbox's interest once what the
+        server sent has come; return what came and was not taken."""
+        self._stopping = True
+        if self._requesting is not None:
+            if not self._sending:  # still pausing: nothing asked yet
+                self._requesting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._requesting
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         self._watchdog = self._requesting = None
+        if self._sub is not None and not self._gone and not self._nc.is_closed:
+            self._count_outstanding()
+            try:
+                async with asyncio.timeout(self._expires + _MARGIN):
+                    await self._ended.wait()
+            except TimeoutError:  # a status lost: the server's look below is the fallback
+                self._log.info("pull_requests_not_ended", outstanding=self._outstanding)
         if self._sub is not None:
             sub, self._sub = self._sub, None
             with contextlib.suppress(nats.errors.Error, TimeoutError, ValueError):
                 await asyncio.wait_for(sub.drain(), timeout=2)  # type: ignore[no-untyped-call]
-            # nats-server drops a request whose inbox is gone only when it next looks at
-            # its waiting requests; a NAK meeting one puts its message behind later ones
-            # (out of order for the next client). Describing the consumer makes it look.
+            # Should a request still wait (its end not seen in time), nats-server drops it
+            # once it looks at its waiting requests; a NAK meeting one puts its message
+            # behind later ones (out of order for the next client). Describing the
+            # consumer makes it look.
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await self._nc.jetstream().consumer_info(self._stream, self._consumer, timeout=2)
         msgs = list(self._queue)
@@ -129,6 +153,7 @@ class Puller:
         if not status:
             self._errors = 0
             self._outstanding = max(0, self._outstanding - 1)
+            self._count_outstanding()
             self._queue.append(msg)
             self._arrived.set()
             self._top_up()
@@ -139,6 +164,7 @@ class Puller:
         if status in ("404", "408"):  # a request ended (no messages, or expired)
             unfilled = _int(headers.get(_PENDING))
             self._outstanding = max(0, self._outstanding - unfilled) if unfilled is not None else 0
+            self._count_outstanding()
             self._top_up()
             return
         description = headers.get(_DESCRIPTION, "")
@@ -146,6 +172,12 @@ class Puller:
         pause = min(_RETRY_MAX, 0.1 * 2**self._errors)
         self._log.warning("pull_refused", status=status, description=description, retry_in=pause)
         self._restart(pause)
+
+    def _count_outstanding(self) -> None:
+        if self._outstanding == 0:
+            self._ended.set()
+        else:
+            self._ended.clear()
 
     def _check_open(self) -> None:
         if self._gone or self._nc.is_closed:
@@ -155,7 +187,7 @@ class Puller:
 
     def _top_up(self) -> None:
         """Request more once fewer than half a batch are requested ahead of the reader."""
-        if self._sub is None or self._requesting is not None:
+        if self._sub is None or self._stopping or self._requesting is not None:
             return
         ahead = self._outstanding + len(self._queue)
         if ahead * 2 >= self._batch and ahead > 0:
@@ -170,12 +202,16 @@ class Puller:
             wait = self._paused_until - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self._stopping:
+                return
             request = {
                 "batch": want,
                 "expires": int(self._expires * 1e9),
                 "idle_heartbeat": int(self._heartbeat * 1e9),
             }
+            self._sending = True
             self._outstanding += want
+            self._count_outstanding()
             self._seen = time.monotonic()
             await self._nc.publish(self._next_subject, json.dumps(request).encode(), self._inbox)
         except nats.errors.ConnectionClosedError:
@@ -185,12 +221,14 @@ class Puller:
         except nats.errors.Error as error:  # the watchdog asks again
             self._log.warning("pull_request_failed", error_type=type(error).__name__)
         finally:
+            self._sending = False
             self._requesting = None
         self._top_up()
 
     def _restart(self, pause: float) -> None:
         """Forget what was requested and ask again, after ``pause`` seconds."""
         self._outstanding = 0
+        self._count_outstanding()
         self._paused_until = time.monotonic() + pause
         self._top_up()
 

@@ -35,7 +35,10 @@ The rules, the same for both forms:
   redelivery. On close (or cancellation) all of them, and every failed delivery still
   waiting out its backoff, are NAKed at once in stream order: the next client gets
   redeliveries before new messages, so it sees each case in order. One on its last
-  attempt is dead-lettered instead, since the server would drop it.
+  attempt is dead-lettered instead, since the server would drop it. The client first lets
+  its pull requests on the server end (at most a second), still listening and keeping
+  what it holds alive: a message the server hands out as the inbox goes would come back
+  to the next client before those NAKed (see :mod:`consumers._pulling`).
 
 Limits: after a crash (no close), held messages come back after ``ack_wait``, possibly
 before a failed one still waiting out its backoff, and one on its last attempt is lost to
@@ -143,7 +146,10 @@ class AgencySubscription:
         self._batch = min(batch, max_pending) if max_pending and max_pending > 0 else batch
         # A held message is touched once it is a quarter of the shortest deadline old,
         # checked every quarter: touched by half its deadline, so the event loop may
-        # stall for half of it (a loaded machine) before the server redelivers.
+        # stall for half of it (a loaded machine) before the server redelivers. It is
+        # counted as a quarter old when taken in: it may have waited that long in the
+        # puller (the keeper takes in what came every quarter), and its deadline runs
+        # from its arrival.
         self._touch_every = max(_MIN_TOUCH, min((self.ack_wait, *self.backoff)) / 4)
         # Settled sequences remembered: several times what can be in flight at once.
         self._order = CaseOrder(remember=4 * max_pending if max_pending else 0)
@@ -342,7 +348,7 @@ class AgencySubscription:
 
     async def _take_in(self, msgs: list[Msg]) -> None:
         """Hold what came; ack again, without handling, copies of what we settled."""
-        if duplicates := self._order.receive(msgs, self._key_of):
+        if duplicates := self._order.receive(msgs, self._key_of, waited=self._touch_every):
             await self._settle.drop_duplicates(duplicates, self._key_of)
 
     def _key_of(self, subject: str) -> Key | None:
@@ -371,13 +377,17 @@ class AgencySubscription:
         self._closed = True
         self._settle.closing = True
         self._stop.set()
-        self._keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._keeper
         try:
-            # What the server already sent comes in before the inbox closes; held, it is
-            # handed back with the rest, in stream order.
-            await self._take_in(await self._puller.stop())
+            # What the server sends until its last pull request ends comes in before the
+            # inbox closes (kept alive meanwhile); held, it is handed back with the rest,
+            # in stream order.
+            try:
+                arrived = await self._puller.stop()
+            finally:
+                self._keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._keeper
+            await self._take_in(arrived)
             if self._current is not None:
                 dseq, _ = self._current
                 self._current = None

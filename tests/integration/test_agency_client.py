@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import nats.aio.subscription
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from structlog.testing import capture_logs
@@ -405,6 +406,36 @@ class TestAtLeastOnce:
         assert recorder.handled[recorder.sequences().index(8)].attempt == 2
         for each in CASES:
             assert recorder.sequences(each) == [s for s in ledger.of_case(each) if s not in acked]
+
+    async def test_the_client_stops_listening_only_once_its_pull_requests_have_ended(
+        self, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # nats-server hands a message to a waiting pull request and sends it a moment
+        # later: one handed out as the inbox went is sent to no one and queued for
+        # redelivery at once, ahead of the NAKs that follow (a case out of order for the
+        # next client, and an attempt spent). So no request may wait when the inbox goes.
+        await ledger.publish(3)
+        waiting_when_unsubscribed: list[int] = []
+        drain = nats.aio.subscription.Subscription.drain
+
+        async def drain_after_looking(sub: nats.aio.subscription.Subscription) -> None:
+            waiting_when_unsubscribed.append((await ledger.consumer_info()).num_waiting)
+            await drain(sub)  # type: ignore[no-untyped-call]
+
+        monkeypatch.setattr(nats.aio.subscription.Subscription, "drain", drain_after_looking)
+        recorder = Recorder()
+        async with asyncio.timeout(DEADLINE):
+            async with ledger.subscribe() as sub:  # asks for 7, gets 3: a request waits
+                async for delivery in sub:
+                    await recorder(delivery)
+                    if delivery.sequence == 2:
+                        break  # 2 given back, 3 held: both handed back on close
+            again = Recorder()
+            async with ledger.subscribe() as sub:
+                await run_until(sub, again, lambda: len(again.handled) == 2)
+
+        assert waiting_when_unsubscribed[0] == 0
+        assert [(d.sequence, d.attempt) for d in again.handled] == [(2, 2), (3, 2)]
 
     async def test_messages_waiting_behind_a_slow_handler_are_kept_and_not_redelivered(
         self, ledger: Ledger

@@ -58,7 +58,7 @@ def _received(
             while time.monotonic() < deadline:
                 try:
                     msgs = await sub.fetch(1, timeout=0.5)  # one in flight per agency
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nats-py's, or asyncio's when its deadline ran out first
                     break
                 for msg in msgs:
                     event = schemas.decode_event(msg.data)
@@ -195,7 +195,7 @@ def _received_full(url: str, settings: Settings, agency: str) -> list[tuple[str,
             while True:
                 try:
                     msgs = await sub.fetch(10, timeout=0.5)
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nats-py's, or asyncio's when its deadline ran out first
                     return out
                 for msg in msgs:
                     tag = type(schemas.decode_event(msg.data)).__struct_config__.tag

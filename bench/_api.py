@@ -145,22 +145,25 @@ async def _mix(
             case = cases[i % len(cases)]
             slot = i % 10
             if i % 100 == 99:
-                kind, r = "big_chronology", await client.get(f"{p}/cases/{big}/chronology", headers=reads)
+                kind, path = "big_chronology", f"{p}/cases/{big}/chronology"
             elif slot in (0, 1, 2):
-                kind, r = "cases", await client.get(f"{p}/cases", headers=reads)
+                kind, path = "cases", f"{p}/cases"
             elif slot == 3:
-                kind, r = "agencies", await client.get(f"{p}/agencies", headers=reads)
+                kind, path = "agencies", f"{p}/agencies"
             elif slot == 4:
-                kind, r = "case", await client.get(f"{p}/cases/{case}", headers=reads)
+                kind, path = "case", f"{p}/cases/{case}"
             elif slot in (5, 6, 7):
-                kind, r = "chronology", await client.get(f"{p}/cases/{case}/chronology", headers=reads)
+                kind, path = "chronology", f"{p}/cases/{case}/chronology"
             elif slot == 8:
-                kind, r = "challenges", await client.get(f"{p}/challenges", headers=reads)
+                kind, path = "challenges", f"{p}/challenges"
             else:
-                kind = "post"
+                kind, path = "post", ""
+            if kind == "post":
                 r = await client.post(
                     "/commands/RecordAction", json=_visit_body(case), headers=writes
                 )
+            else:
+                r = await client.get(path, headers=reads)
             if r.status_code not in (200, 201):
                 raise RuntimeError(f"{kind} answered {r.status_code}: {r.text[:300]}")
             counts[kind] = counts.get(kind, 0) + 1

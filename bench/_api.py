@@ -4,10 +4,12 @@ The service under test is ``ledger serve`` as a subprocess (its views and delive
 workers running) on loopback, on the benchmark's embedded nats-server
 (``sync_interval: always``, as the product runs it; reached by ``NATS_URL``, so the
 embedded server's users are not enforced) and a stream of its own. The clients are
-one separate process (:func:`_client`): an event loop with an ``httpx.AsyncClient``
-whose pool keeps 16 keep-alive connections, driven over a pipe. One process, as one
-busy front end would be; on a 2-core machine that client's CPU competes with the
-server's (and with the nats-server's), which the ratios include: ``meta_api`` says so.
+one separate process (:func:`_client`): an event loop holding 16 keep-alive
+connections, driven over a pipe, each request prebuilt as bytes (:mod:`bench._http1`:
+httpx's own CPU, about a millisecond a request, capped the first measurements at the
+client's ~400 requests a second on this machine). One process, as one busy front end
+would be; on a 2-core machine that client's CPU still competes with the server's (and
+with the nats-server's), which the ratios include: ``meta_api`` says so.
 
 * ``api_write_ratio_vs_python``: ``RecordAction`` commands per second POSTed by 16
   concurrent clients, over the same command through :class:`~ledger.application.Ledger`
@@ -41,6 +43,7 @@ from litestar import Litestar, MediaType, Response, get
 from rich.console import Console
 
 from bench import _workload as w
+from bench._http1 import Connection, request
 from ledger.application import Ledger
 from runtime.settings import Settings
 from runtime.tokens import Role, TokenStore
@@ -52,6 +55,7 @@ CASES = 64
 BIG_EVENTS = 1000
 LEDGER_BIN = str(Path(sys.executable).with_name("ledger"))
 SERVE_START_S = 120.0
+_COMMAND = "/commands/RecordAction"
 
 
 def _free_port() -> int:
@@ -79,96 +83,95 @@ def _visit_body(case: str) -> dict[str, Any]:
 # -- the client process ---------------------------------------------------------
 
 
-def _client(url: str, agency: str, board: str, conn: Any) -> None:
-    """Serve jobs sent over ``conn`` with 16 keep-alive connections; answer each result."""
+def _client(port: int, agency: str, board: str, conn: Any) -> None:
+    """Serve jobs sent over ``conn`` on 16 keep-alive connections; answer each result."""
 
     async def main() -> None:
-        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        pool = [await Connection.open(port) for _ in range(CLIENTS)]
+        try:
             while True:
                 job = await asyncio.to_thread(conn.recv)
                 if job[0] == "stop":
                     return
-                conn.send(await _JOBS[job[0]](client, agency, board, *job[1:]))
+                conn.send(await _JOBS[job[0]](pool, agency, board, *job[1:]))
+        finally:
+            for c in pool:
+                c.close()
 
     asyncio.run(main())
 
 
+def _check(kind: str, status: int, body: bytes) -> None:
+    if status not in (200, 201):
+        raise RuntimeError(f"{kind} answered {status}: {body[:300]!r}")
+
+
 async def _posts(
-    client: httpx.AsyncClient, agency: str, board: str, cases: list[str], n: int
+    pool: list[Connection], agency: str, board: str, cases: list[str], n: int
 ) -> float:
-    """``n`` POSTs by 16 concurrent tasks, each on its own cases; commands per second."""
-    headers = {"Authorization": f"Bearer {agency}"}
+    """``n`` POSTs by 16 concurrent connections, each on its own cases; commands per second."""
     per = n // CLIENTS
 
-    async def one(group: list[str]) -> None:
+    async def one(c: Connection, group: list[str]) -> None:
+        raws = [request("POST", _COMMAND, agency, _visit_body(case)) for case in group]
         for i in range(per):
-            r = await client.post(
-                "/commands/RecordAction", json=_visit_body(group[i % len(group)]), headers=headers
-            )
-            if r.status_code != 201:
-                raise RuntimeError(f"POST answered {r.status_code}: {r.text[:300]}")
+            _check("POST", *await c.send(raws[i % len(raws)]))
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(one(cases[k::CLIENTS]) for k in range(CLIENTS)))
+    await asyncio.gather(*(one(c, cases[k::CLIENTS]) for k, c in enumerate(pool)))
     return per * CLIENTS / (time.perf_counter() - t0)
 
 
 async def _latencies(
-    client: httpx.AsyncClient, agency: str, board: str, target: str, n: int
+    pool: list[Connection], agency: str, board: str, port: int, target: str, n: int
 ) -> list[float]:
-    """``n`` GETs of ``target`` one at a time; each one's milliseconds (body read)."""
-    headers = {"Authorization": f"Bearer {board}"}
+    """``n`` GETs of ``target`` at ``port`` one at a time on one connection; each one's ms."""
+    c = await Connection.open(port)
+    raw = request("GET", target, board)
     out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = await client.get(target, headers=headers)
-        _ = r.content
-        out.append((time.perf_counter() - t0) * 1000)
-        if r.status_code != 200:
-            raise RuntimeError(f"GET {target} answered {r.status_code}: {r.text[:300]}")
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            status, body = await c.send(raw)
+            out.append((time.perf_counter() - t0) * 1000)
+            _check(f"GET {target}", status, body)
+    finally:
+        c.close()
     return out
 
 
 async def _mix(
-    client: httpx.AsyncClient, agency: str, board: str, cases: list[str], big: str, n: int
+    pool: list[Connection], agency: str, board: str, cases: list[str], big: str, n: int
 ) -> dict[str, int]:
-    """``n`` requests of the service's everyday mix by 16 concurrent tasks; counts by kind."""
+    """``n`` requests of the service's everyday mix on 16 connections; counts by kind."""
     p = f"/partnerships/{w.PARTNERSHIP}"
-    reads = {"Authorization": f"Bearer {board}"}
-    writes = {"Authorization": f"Bearer {agency}"}
     counts: dict[str, int] = {}
     queue = iter(range(n))
 
-    async def one() -> None:
+    def build(i: int) -> tuple[str, bytes]:
+        case = cases[i % len(cases)]
+        slot = i % 10
+        if i % 100 == 99:
+            return "big_chronology", request("GET", f"{p}/cases/{big}/chronology", board)
+        if slot in (0, 1, 2):
+            return "cases", request("GET", f"{p}/cases", board)
+        if slot == 3:
+            return "agencies", request("GET", f"{p}/agencies", board)
+        if slot == 4:
+            return "case", request("GET", f"{p}/cases/{case}", board)
+        if slot in (5, 6, 7):
+            return "chronology", request("GET", f"{p}/cases/{case}/chronology", board)
+        if slot == 8:
+            return "challenges", request("GET", f"{p}/challenges", board)
+        return "post", request("POST", _COMMAND, agency, _visit_body(case))
+
+    async def one(c: Connection) -> None:
         for i in queue:
-            case = cases[i % len(cases)]
-            slot = i % 10
-            if i % 100 == 99:
-                kind, path = "big_chronology", f"{p}/cases/{big}/chronology"
-            elif slot in (0, 1, 2):
-                kind, path = "cases", f"{p}/cases"
-            elif slot == 3:
-                kind, path = "agencies", f"{p}/agencies"
-            elif slot == 4:
-                kind, path = "case", f"{p}/cases/{case}"
-            elif slot in (5, 6, 7):
-                kind, path = "chronology", f"{p}/cases/{case}/chronology"
-            elif slot == 8:
-                kind, path = "challenges", f"{p}/challenges"
-            else:
-                kind, path = "post", ""
-            if kind == "post":
-                r = await client.post(
-                    "/commands/RecordAction", json=_visit_body(case), headers=writes
-                )
-            else:
-                r = await client.get(path, headers=reads)
-            if r.status_code not in (200, 201):
-                raise RuntimeError(f"{kind} answered {r.status_code}: {r.text[:300]}")
+            kind, raw = build(i)
+            _check(kind, *await c.send(raw))
             counts[kind] = counts.get(kind, 0) + 1
 
-    await asyncio.gather(*(one() for _ in range(CLIENTS)))
+    await asyncio.gather(*(one(c) for c in pool))
     return counts
 
 
@@ -199,35 +202,38 @@ def _bare(port: int, body: bytes) -> None:
 
 
 @contextmanager
-def _served(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def _served(
+    env: dict[str, str], log: Path, *args: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str, int]]:
     """``ledger serve`` on a free port, until its views have caught up; its process and URL."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            [LEDGER_BIN, "serve"],
+            [LEDGER_BIN, "serve", *args],
             env={**env, "LEDGER_HTTP_PORT": str(port)},
             stdout=subprocess.DEVNULL,
             stderr=sink,
         )
     try:
-        _wait_caught_up(url, process)
-        yield process, url
+        _wait_caught_up(url, process, views="--no-workers" not in args)
+        yield process, url, port
     finally:
         process.terminate()
         process.wait(60)
 
 
-def _wait_caught_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    """Until /ready says 200 with the views at the stream's last sequence."""
+def _wait_caught_up(url: str, process: subprocess.Popen[bytes], *, views: bool) -> None:
+    """Until /ready says 200 with the views at the stream's last sequence (``views``), or
+    /health answers."""
     deadline = time.monotonic() + SERVE_START_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("ledger serve exited early (see its log in the bench's tmp dir)")
         try:
-            r = httpx.get(f"{url}/ready", timeout=5)
+            r = httpx.get(f"{url}/ready" if views else f"{url}/health", timeout=5)
             body = r.json()
-            if r.status_code == 200 and body.get("lag") == 0:
+            if r.status_code == 200 and (body.get("lag") == 0 or not views):
                 return
         except (httpx.TransportError, ValueError):
             pass
@@ -300,7 +306,7 @@ def api_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str
     ctx = mp.get_context("spawn")
     chronology = f"/partnerships/{w.PARTNERSHIP}/cases/{big}/chronology"
     rows: list[dict[str, float]] = []
-    with _served(env, log) as (service, base):
+    with _served(env, log) as (service, base, port):
         answer = httpx.get(
             f"{base}{chronology}", headers={"Authorization": f"Bearer {board}"}, timeout=60
         )
@@ -308,7 +314,7 @@ def api_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str
             raise RuntimeError(f"the chronology answered {answer.status_code}: {answer.text}")
         body = answer.content
         ours, theirs = ctx.Pipe()
-        client = ctx.Process(target=_client, args=(base, agency, board, theirs))
+        client = ctx.Process(target=_client, args=(port, agency, board, theirs))
         client.start()
 
         def ask(*job: Any) -> Any:
@@ -318,7 +324,7 @@ def api_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str
         bare_port = _free_port()
         bare = ctx.Process(target=_bare, args=(bare_port, body))
         bare.start()
-        bare_url = f"http://127.0.0.1:{bare_port}/bare"
+        bare_url = f"http://127.0.0.1:{bare_port}/bare"  # to wait for it
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -331,11 +337,11 @@ def api_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str
                     time.sleep(0.1)
             ask("posts", http_cases, CLIENTS * 8)  # warm the connections and the caches
             _threads(ledger, py_cases, CLIENTS * 8)
-            ask("latencies", chronology, 5)
-            ask("latencies", bare_url, 5)
+            ask("latencies", port, chronology, 5)
+            ask("latencies", bare_port, "/bare", 5)
             for r in range(rounds):
-                chron = ask("latencies", chronology, gets)
-                flat = ask("latencies", bare_url, gets)
+                chron = ask("latencies", port, chronology, gets)
+                flat = ask("latencies", bare_port, "/bare", gets)
                 row = {
                     "http": ask("posts", http_cases, n),
                     "python": _threads(ledger, py_cases, n),
@@ -357,9 +363,9 @@ def api_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str
     ledger.close()
 
     # Memory: a fresh service on the same data, its first 1,000 requests then the rest.
-    with _served(env, log) as (service, base):
+    with _served(env, log) as (service, base, port):
         ours, theirs = ctx.Pipe()
-        client = ctx.Process(target=_client, args=(base, agency, board, theirs))
+        client = ctx.Process(target=_client, args=(port, agency, board, theirs))
         client.start()
         try:
             ours.send(("mix", http_cases, big, rss_first))
@@ -401,9 +407,9 @@ def api_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str
             " bare GETs",
             "service": "ledger serve (views and delivery workers) as a subprocess on loopback,"
             " on the bench's embedded nats-server (sync_interval always) by NATS_URL",
-            "clients": f"one process, httpx.AsyncClient with {CLIENTS} keep-alive connections"
-            f" and {CLIENTS} concurrent tasks; the Python baseline is {CLIENTS} threads on one"
-            " Ledger in the bench's own process",
+            "clients": f"one process, {CLIENTS} keep-alive connections (bench._http1, requests"
+            f" prebuilt as bytes) each driven by a task; the Python baseline is {CLIENTS}"
+            " threads on one Ledger in the bench's own process",
             "cpus": os.cpu_count(),
             "cpu_note": "the client process, the service, the nats-server and the Python"
             " baseline share the machine's cpus: the HTTP rate pays for the client's own CPU",

@@ -27,19 +27,34 @@ def request(method: str, path: str, token: str, body: Any = None) -> bytes:
 class Connection:
     """One keep-alive connection to ``127.0.0.1:port``."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.port = port
         self.reader = reader
         self.writer = writer
 
     @classmethod
     async def open(cls, port: int) -> Connection:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
-        return cls(reader, writer)
+        return cls(port, reader, writer)
 
     async def send(self, raw: bytes) -> tuple[int, bytes]:
-        """Send one prebuilt request; its status and body."""
+        """Send one prebuilt request; its status and body. A connection the server closed
+        while idle (uvicorn's keep-alive timeout is 5 s) is opened again and the request
+        sent once more, as any keep-alive client does."""
         self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as error:
+            if error.partial:
+                raise
+            self.close()
+            self.reader, self.writer = await asyncio.open_connection(
+                "127.0.0.1", self.port, limit=1 << 22
+            )
+            self.writer.write(raw)
+            head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         length = 0

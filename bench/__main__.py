@@ -1,9 +1,12 @@
 """``make bench``: the write path and the views, each against its raw baseline, in one run.
 
-Two suites (``BENCH_SUITES=write,views`` by default; a suite left out keeps its
-figures from the last run): the write path against raw JetStream and
-eventsourcing's SQLite, and the views (:mod:`bench._views`: rebuild against a raw
-read of the same stream, and as-of chronology queries).
+Four suites (``BENCH_SUITES=write,views,delivery,api`` by default; a suite left out
+keeps its figures from the last run): the write path against raw JetStream and
+eventsourcing's SQLite, the views (:mod:`bench._views`: rebuild against a raw read of
+the same stream, and as-of chronology queries), delivery to the agencies
+(:mod:`bench._delivery`) and the HTTP API of ``ledger serve`` (:mod:`bench._api`:
+commands against ``Ledger`` in process, the chronology route against a bare Litestar
+app, the service's memory after 100,000 requests).
 
 All figures come from one process tree against the embedded nats-server as the
 ledger runs it (``sync_interval: always``: each write is on disk before it is

@@ -223,3 +223,32 @@ class TestServiceFile:
         assert service_url("0.0.0.0", 80) == "http://127.0.0.1:80"  # noqa: S104
         assert service_url("::1", 8080) == "http://[::1]:8080"
         assert service_url("127.0.0.1", 8080) == "http://127.0.0.1:8080"
+
+
+class TestListening:
+    async def test_connections_accepted_on_the_serve_socket_send_without_waiting_for_acks(
+        self,
+    ) -> None:
+        """asyncio sets TCP_NODELAY only on a socket made with IPPROTO_TCP named: without
+        it each answer waited ~40 ms for the client's delayed ACK."""
+        import asyncio
+        import socket
+
+        from interfaces._serve_cli import _listening
+
+        nodelay: list[int] = []
+
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            nodelay.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        settings = Settings(http_host="127.0.0.1", http_port=0)
+        with _listening(settings) as sock:
+            server = await asyncio.start_server(accepted, sock=sock)
+            async with server:
+                _, writer = await asyncio.open_connection(*sock.getsockname())
+                while not nodelay:
+                    await asyncio.sleep(0.01)
+                writer.close()
+        assert nodelay == [1]

@@ -1,10 +1,18 @@
 """``ledger serve --demo``: a synthetic partnership on the ledger, and one token per role.
 
 :func:`load_demo` writes :data:`DEMO_EVENTS` events of the seeded synthetic partnership
-(:mod:`runtime.synthetic`: three partnerships, their agencies, cases, challenges and a
-review, recorded on a simulated 2024-2025 timeline) through the real commands, unless the
+(:mod:`runtime.synthetic`: three partnerships, their agencies, cases, challenges and
+reviews, recorded on a simulated 2024-2025 timeline) through the real commands, unless the
 ledger holds the demo partnership already: a second ``--demo`` on the same data dir loads
 nothing. (A load that was interrupted is not resumed: the ledger keeps what was recorded.)
+
+The demo asks for a serious incident every :data:`DEMO_REVIEWS_EVERY` units instead of the
+generator's one in 120, so that :data:`DEMO_PARTNERSHIP` has reviews of its own: with
+seed :data:`DEMO_SEED` and :data:`DEMO_EVENTS` events it holds four serious incidents,
+three reviews published (October 2024, April and July 2025, so themes recur across
+years) and their recommendations, besides its cases, challenges and opt-outs. The seed
+was chosen for that: every dashboard question has rows for it, as of the timeline's
+last day (``tests/system/test_demo_partnership.py`` holds it to that).
 
 :func:`demo_tokens` issues one API token per role for the partnership
 :data:`DEMO_PARTNERSHIP`, each agency, board and admin token bound to an agency the
@@ -40,9 +48,11 @@ __all__ = [
     "load_demo",
 ]
 
-#: Events the demo writes: a few thousand (some 60 cases, challenges, a published review).
+#: Events the demo writes: a few thousand (some 80 cases, challenges, published reviews).
 DEMO_EVENTS: Final = 3_000
-DEMO_SEED: Final = 1
+DEMO_SEED: Final = 15
+#: A serious incident on every 20th unit of work: with this seed, four fall in northvale.
+DEMO_REVIEWS_EVERY: Final = 20
 #: The synthetic partnership the demo tokens are for (the largest of the three).
 DEMO_PARTNERSHIP: Final = "northvale"
 DEMO_TOKENS_FILE: Final = "demo-tokens.json"
@@ -100,6 +110,7 @@ def load_demo(
             clock=clock,
             events=events,
             seed=DEMO_SEED,
+            reviews_every=DEMO_REVIEWS_EVERY,
             workers=workers,
             progress=progress,
         )

@@ -32,8 +32,9 @@ parameters give the same commands on every aggregate, whatever the thread count)
 * **Challenges** on 18 % of cases (a second on 5 %) and on 5 % of units without a case:
   raised at stage 1, answered (80 %, mostly within the stage's working days), escalated
   to stage 2 and 3, resolved with an outcome, withdrawn, or left open.
-* **Reviews**: every 120th unit (the first early in 2024, so that even a small run has a
-  published review) has a serious incident on its (section 47) case:
+* **Reviews**: every 120th unit (``reviews_every``, ``--reviews-every``: the demo asks for
+  every 20th; the first early in 2024, so that even a small run has a published review)
+  has a serious incident on its (section 47) case:
   notification (within 5 working days for 85 %), rapid review, local or national review
   commissioned and published, 3-8 recommendations to registered owners, accepted (80 %)
   or rejected (10 %), progress reported red/amber/green, implemented (70 % of accepted,

@@ -28,6 +28,7 @@ from runtime.logging import configure_logging
 from runtime.settings import Settings
 from runtime.synthetic._clock import SimulatedClock
 from runtime.synthetic._run import GeneratedSummary, generate
+from runtime.synthetic._units import REVIEW_EVERY
 
 
 class _RateColumn(ProgressColumn):
@@ -48,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=8, help="writing threads")
     parser.add_argument(
         "--big-case-events", type=int, default=0, help="also write one case with this many events"
+    )
+    parser.add_argument(
+        "--reviews-every",
+        type=int,
+        default=REVIEW_EVERY,
+        help="a serious incident on every N-th unit's case (default %(default)s)",
     )
     parser.add_argument("--nats-url", help="a running NATS server (default: start one)")
     parser.add_argument(
@@ -94,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     seed=args.seed,
                     workers=args.workers,
                     big_case_events=args.big_case_events,
+                    reviews_every=args.reviews_every,
                     progress=lambda n: bar.advance(task, n),
                 )
             except ValueError as error:

@@ -16,7 +16,7 @@ from ledger.errors import AggregateNotFound
 from runtime.synthetic._clock import LATE, SimulatedClock
 from runtime.synthetic._partnerships import _partnerships, _setup_steps
 from runtime.synthetic._step import _Step
-from runtime.synthetic._units import _units
+from runtime.synthetic._units import REVIEW_EVERY, _units
 
 _PROGRESS_EVERY: Final = 64
 
@@ -92,6 +92,7 @@ def generate(
     clock: SimulatedClock | None = None,
     workers: int = 8,
     big_case_events: int = 0,
+    reviews_every: int = REVIEW_EVERY,
     progress: Callable[[int], None] | None = None,
 ) -> GeneratedSummary:
     """Write a synthetic partnership of exactly ``events`` events through the ledger's commands.
@@ -100,17 +101,26 @@ def generate(
     also passed here), or the eventsourcing environment to build one from (closed at the
     end). The partnerships are set up first on this thread; then ``workers`` threads
     write units of work (each its own case, challenges and review, so they never contend
-    on an aggregate). ``progress(n)`` is called from the writing threads each time ``n``
-    more events were written. Raises ``ValueError`` if a partnership exists already.
+    on an aggregate). Units 1, ``reviews_every + 1``, ``2 * reviews_every + 1``, ...
+    (counted from 0) have a serious incident on their case: a small run that wants several
+    reviews asks for them more often than the default. ``progress(n)`` is called from the writing
+    threads each time ``n`` more events were written. Raises ``ValueError`` if a
+    partnership exists already or ``reviews_every`` is below 2.
     """
+    if reviews_every < 2:
+        raise ValueError(f"reviews_every is {reviews_every}: a review every N units needs N >= 2")
     if isinstance(ledger, Ledger):
         if clock is None:
             raise ValueError("pass the SimulatedClock the Ledger was built with as clock=")
-        return _generate(ledger, clock, events, seed, workers, big_case_events, progress)
+        return _generate(
+            ledger, clock, events, seed, workers, big_case_events, reviews_every, progress
+        )
     clock = SimulatedClock()
     app = Ledger(env=dict(ledger), clock=clock)
     try:
-        return _generate(app, clock, events, seed, workers, big_case_events, progress)
+        return _generate(
+            app, clock, events, seed, workers, big_case_events, reviews_every, progress
+        )
     finally:
         app.close()
 
@@ -122,6 +132,7 @@ def _generate(
     seed: int,
     workers: int,
     big_case_events: int,
+    reviews_every: int,
     progress: Callable[[int], None] | None,
 ) -> GeneratedSummary:
     partnerships = _partnerships(seed)
@@ -153,7 +164,8 @@ def _generate(
     for thread in threads:
         thread.start()
     try:
-        for steps in _units(seed, events - len(setup), big_case_events, partnerships):
+        budget = events - len(setup)
+        for steps in _units(seed, budget, big_case_events, partnerships, reviews_every):
             if failures:
                 break
             work.put(steps)

@@ -16,7 +16,8 @@ from runtime.synthetic._plan import _Plan, _Weights
 from runtime.synthetic._review import _review
 from runtime.synthetic._step import _Step
 
-_REVIEW_EVERY: Final = 120
+#: Every how many units one has a serious incident on its case, unless told otherwise.
+REVIEW_EVERY: Final = 120
 _REFERRERS: Final = _Weights("police:30 school:25 icb:8 trust:10 gp:7 housing:5 vcs:10 yjs:5")
 _DECISIONS: Final = _Weights("no_further_action:25 early_help:15 section17:30 section47:30")
 
@@ -29,12 +30,14 @@ def _children(seed: int, unit: int, rng: random.Random) -> list[str]:
     ]
 
 
-def _plan_unit(seed: int, unit: int, partnerships: Sequence[_Partnership]) -> list[_Step]:
+def _plan_unit(
+    seed: int, unit: int, partnerships: Sequence[_Partnership], reviews_every: int = REVIEW_EVERY
+) -> list[_Step]:
     """The steps of unit ``unit``: a case, its challenges, maybe a review; in record order."""
     rng = random.Random(f"{seed}/unit/{unit}")
     p = rng.choices(partnerships, [q.weight for q in partnerships])[0]
     plan = _Plan(rng, p)
-    with_review = unit % _REVIEW_EVERY == 1
+    with_review = unit % reviews_every == 1
     span = (END - START).total_seconds()
     latest = span / 4 if unit == 1 else span - (200 * 86400 if with_review else 0)
     start = _office(rng, START + timedelta(seconds=rng.uniform(0, latest)))
@@ -100,7 +103,11 @@ def _plan_big_case(seed: int, events: int, partnerships: Sequence[_Partnership])
 
 
 def _units(
-    seed: int, budget: int, big_case_events: int, partnerships: Sequence[_Partnership]
+    seed: int,
+    budget: int,
+    big_case_events: int,
+    partnerships: Sequence[_Partnership],
+    reviews_every: int = REVIEW_EVERY,
 ) -> Iterator[list[_Step]]:
     """Planned units, the big case first, cut so that their steps add up to ``budget``."""
     if big_case_events > 0 and budget > 0:
@@ -109,7 +116,7 @@ def _units(
         yield big
     unit = 0
     while budget > 0:
-        steps = _plan_unit(seed, unit, partnerships)[:budget]
+        steps = _plan_unit(seed, unit, partnerships, reviews_every)[:budget]
         budget -= len(steps)
         unit += 1
         yield steps

@@ -100,7 +100,7 @@ def dashboard_figures(page: Any) -> dict[str, Any]:
         for r in table(page, "challenges-table", "challenge")
     }
     recommendations = {
-        r["row"]["recommendation"]: r["row"]["rag"]
+        (r["row"]["review"], r["row"]["recommendation"]): r["row"]["rag"]
         for r in table(page, "recommendations-table", "recommendation")
     }
     themes = {
@@ -135,7 +135,8 @@ def api_figures(demo: Demo, **asked: str) -> dict[str, Any]:
             for c in demo.items(f"{base}/challenges/open", **asked)
         },
         "recommendations": {
-            r["recommendation"]: r["rag"] for r in demo.items(f"{base}/recommendations", **asked)
+            (r["review"], r["recommendation"]): r["rag"]
+            for r in demo.items(f"{base}/recommendations", **asked)
         },
         "themes": {
             t["theme"]: (t["reviews"], t["recommendations"])
@@ -194,11 +195,12 @@ class TestDashboard:
         assert page.url.endswith(f"/pages/{demo.partnership}/dashboard")
         shown, expected = dashboard_figures(page), api_figures(demo)
         assert shown == expected
-        # The demo partnership's own figures (its review, recommendations and themes are
-        # another synthetic partnership's: those tables are compared empty here).
+        # The demo partnership's own figures: no table is compared empty.
         assert expected["optouts"]
         assert expected["clocks"]
         assert expected["challenges"]
+        assert expected["recommendations"]
+        assert expected["themes"]
         for chart in ("optouts", "clocks", "challenges", "recommendations", "themes"):
             svg = page.locator(f"#{chart}-chart-title")
             assert svg.count() == 1
@@ -220,6 +222,8 @@ class TestDashboard:
         assert f"at the end of {PAST_DAY}" in page.inner_text("main")
         shown, expected = dashboard_figures(page), api_figures(demo, as_of=PAST_DAY)
         assert shown == expected
+        assert expected["repeaters"]  # a year of refusals before that day: a repeat refuser
+        assert set(expected["recommendations"].values()) == {"red", "amber", "green"}
         assert shown != dashboard_figures_now(page, demo)
         shot(page, "dashboard-as-of")
 

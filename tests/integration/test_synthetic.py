@@ -200,3 +200,33 @@ class TestBigCase:
                 generate(ledger, clock=clock, events=200, seed=3)
         finally:
             ledger.close()
+
+
+class TestReviewsEvery:
+    def test_asking_for_reviews_more_often_gives_a_small_run_more_serious_incidents(
+        self, nats_url: str
+    ) -> None:
+        def reviews(**asked: int) -> int:
+            token = secrets.token_hex(6)
+            clock = SimulatedClock()
+            ledger = _ledger(nats_url, clock, f"SYNTH_R{token}", f"syr{token}")
+            try:
+                summary = generate(ledger, clock=clock, events=1200, seed=3, **asked)
+            finally:
+                ledger.close()
+            return summary.reviews
+
+        assert reviews() == 1  # one in 120 units: only the first, in a run this small
+        assert reviews(reviews_every=5) >= 3
+
+    def test_a_review_every_unit_is_refused_and_nothing_is_written(
+        self, nats_url: str, stream_name: str, subject_prefix: str
+    ) -> None:
+        clock = SimulatedClock()
+        ledger = _ledger(nats_url, clock, stream_name, subject_prefix)
+        try:
+            with pytest.raises(ValueError, match="reviews_every is 1"):
+                generate(ledger, clock=clock, events=200, seed=3, reviews_every=1)
+            assert (ledger.recorder.max_notification_id() or 0) == 0
+        finally:
+            ledger.close()

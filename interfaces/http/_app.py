@@ -38,7 +38,6 @@ from consumers.feed import AgencyFeed
 from interfaces.http._events import access_log_routes, event_routes
 from interfaces.http._page_kit import template_config
 from interfaces.http._pages import page_routes
-from interfaces.http._permissions import MAY_SEND
 from interfaces.http._problems import (
     Refused,
     from_http_exception,
@@ -49,6 +48,7 @@ from interfaces.http._problems import (
 )
 from interfaces.http._reads import AccessRecorder, AsOfViews, read_routes
 from interfaces.http._report import report_route
+from interfaces.http._send import send
 from ledger.application import Ledger, Receipt
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
@@ -163,6 +163,7 @@ def create_app(
         )
         handlers.append(report_route(views, authenticate=authenticate, as_of_views=as_of_views))
         handlers += page_routes(
+            ledger,
             views,
             tokens,
             as_of_views=as_of_views,
@@ -224,16 +225,7 @@ def _command_route(
         try:
             caller = _authenticate(tokens, request)
             call = _Call(tag, caller.role.value, caller.partnership, caller.agency)
-            if tag not in MAY_SEND[caller.role]:
-                raise Refused(403, f"{_article(caller.role.value)} token may not send {tag}")
-            command = schemas.decode_command_as(data, cls)
-            _check_acting_as_itself(caller, command)
-            if caller.agency is None or caller.actor is None:  # issue() gives writers both
-                raise Refused(403, "the token names no agency and actor to record as")
-            receipt = ledger.execute(
-                command,  # type: ignore[arg-type]  # every COMMAND_TYPES value is a Command
-                recorded_by=schemas.RecordedBy(agency=caller.agency, actor=caller.actor),
-            )
+            receipt = send(ledger, caller, tag, cls, data)
         except Refused as error:
             log.warning("request_refused", status=error.status, reason=error.reason, **vars(call))
             return refusal(error)
@@ -262,10 +254,6 @@ def _command_route(
     )(_named(record, tag))
 
 
-def _article(word: str) -> str:
-    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
-
-
 def _named(fn: Any, tag: str) -> Any:
     fn.__name__ = f"record_{tag}"
     fn.__qualname__ = fn.__name__
@@ -284,24 +272,6 @@ def _authenticate(tokens: TokenStore, request: Request[Any, Any, Any]) -> TokenR
         return tokens.authenticate(token.strip())
     except InvalidToken as error:
         raise Refused(401, str(error)) from None
-
-
-def _check_acting_as_itself(caller: TokenRecord, command: BaseCommand) -> None:
-    """403 unless the command is for the caller's partnership and names no other agency
-    as the one acting (the fields that default to the recording agency)."""
-    if command.partnership != caller.partnership:
-        raise Refused(
-            403,
-            f"the token is for partnership '{caller.partnership}', not '{command.partnership}'",
-        )
-    for name in type(command).by_recorder:
-        value = getattr(command, name)
-        if value is not msgspec.UNSET and value != caller.agency:
-            raise Refused(
-                403,
-                f"{name} '{value}' is not the token's agency '{caller.agency}' "
-                "(an agency acts only as itself)",
-            )
 
 
 def _operation_for(document: dict[str, Any]) -> type[Operation]:

@@ -169,6 +169,7 @@ def create_app(
             as_of_views=as_of_views,
             access_log=access_log,
             secret=pages_secret or secrets.token_hex(32),
+            wait_s=read_wait_s,
         )
     if isinstance(access_log, AccessLog):
         handlers += access_log_routes(access_log, authenticate)

@@ -15,15 +15,16 @@ practitioner reference the person gives (kept in the session, asked once). A ref
 form is shown again with the values entered and, beside the field the error names, the
 rule it broke (``aria-invalid``, ``aria-describedby``); an error naming no field of the
 form is said at the top. Nothing is recorded on a refusal. A recorded form waits (at most
-:data:`VIEW_WAIT_S`) for the views to apply it, then sends the browser (303) to the page
-that shows it (the case, the challenges, the recommendations) with a status message
-naming the stream sequence. Every form carries the CSRF token (the pages' middleware).
+``LEDGER_READ_WAIT_S``, as a read ``after`` a sequence does) for the views to apply it,
+then sends the browser (303) to the page that shows it (the case, the challenges, the
+recommendations) with a status message naming the stream sequence (and saying so if the
+views had not applied it in time). Every form carries the CSRF token (the pages' middleware).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -38,6 +39,7 @@ from interfaces.http._page_kit import NOTICE_KEY, PageError, Pages, guarded, pag
 from interfaces.http._permissions import MAY_SEND
 from interfaces.http._problems import Refused, from_ledger_error
 from interfaces.http._send import article, send
+from interfaces.queries import QUERIES
 from ledger.application import Ledger, Receipt
 from ledger.errors import InvalidCommand, InvalidEvent, LedgerError
 from runtime.tokens import TokenRecord
@@ -60,8 +62,6 @@ FORMS: Final[dict[str, str]] = {
 }
 #: The session key of the practitioner reference given once a session.
 ACTOR_KEY: Final = "actor"
-#: How long a recorded form waits for the views to show it before redirecting.
-VIEW_WAIT_S: Final = 5.0
 _ACTOR = FormField(
     name="actor",
     label="Your practitioner reference",
@@ -87,7 +87,7 @@ class _Shown:
     refusal: str | None = None
 
 
-def form_routes(pages: Pages, ledger: Ledger) -> list[Any]:
+def form_routes(pages: Pages, ledger: Ledger, *, wait_s: float = 5.0) -> list[Any]:
     @get("/pages/{partnership:str}/forms", sync_to_thread=True, name="page-forms")
     def index(request: Request[Any, Any, Any]) -> Any:
         partnership = str(request.path_params["partnership"])
@@ -144,16 +144,17 @@ def form_routes(pages: Pages, ledger: Ledger) -> list[Any]:
                     field=getattr(error, "field", None),
                 )
                 return _refused(token, partnership, tag, posted, error)
+            log.info("form_recorded", command=tag, sequence=receipt.sequence)
+            where, question = _shown_at(partnership, posted, tag, receipt)
+            shown = _wait_for_views(pages, receipt, QUERIES[question].reads, wait_s)
             session = dict(request.session) if isinstance(request.session, dict) else {}
             session[ACTOR_KEY] = actor
             session[NOTICE_KEY] = (
                 f"{FORMS[tag]}: recorded as {receipt.event_type}, stream sequence"
                 f" {receipt.sequence}."
-            )
+            ) + ("" if shown else " The views have not applied it yet: reload in a moment.")
             request.set_session(session)
-            log.info("form_recorded", command=tag, sequence=receipt.sequence)
-            _wait_for_views(pages, receipt)
-            return Redirect(_shown_at(partnership, posted, tag, receipt), status_code=303)
+            return Redirect(where, status_code=303)
 
         return await anyio.to_thread.run_sync(guarded(pages, render), request)
 
@@ -202,7 +203,7 @@ def _form(
         status=status,
         partnership=partnership,
         tag=tag,
-        summary=doc.replace('"', "'"),
+        summary=doc.replace("``", "").replace('"', "'"),
         actor=_ACTOR,
         fields=fields_of(cls),
         values=shown.values,
@@ -249,27 +250,32 @@ def _plain(error: LedgerError) -> str:
     return text.replace("; rule: ", ". Rule: ")
 
 
-def _shown_at(partnership: str, posted: Mapping[str, str], tag: str, receipt: Receipt) -> str:
-    """The page that shows what ``tag`` recorded."""
+def _shown_at(
+    partnership: str, posted: Mapping[str, str], tag: str, receipt: Receipt
+) -> tuple[str, str]:
+    """The page that shows what ``tag`` recorded, and the question it shows it by."""
     base = f"/pages/{partnership}"
     kind = receipt.aggregate_id.split(".")[1] if receipt.aggregate_id.count(".") >= 2 else ""
     if kind == "challenge":
-        return f"{base}/challenges"
+        return f"{base}/challenges", "challenges"
     if kind == "review":
-        return f"{base}/recommendations"
+        return f"{base}/recommendations", "recommendations"
     if posted.get("case"):
-        return f"{base}/cases/{posted['case'].strip()}#entry-{receipt.sequence}"
-    return f"{base}/forms/{tag}"
+        return f"{base}/cases/{posted['case'].strip()}#entry-{receipt.sequence}", "chronology"
+    return f"{base}/forms/{tag}", "partnership"
 
 
-def _wait_for_views(pages: Pages, receipt: Receipt) -> None:
-    """Until the views have applied ``receipt`` (at most :data:`VIEW_WAIT_S`)."""
+def _wait_for_views(pages: Pages, receipt: Receipt, reads: Iterable[str], wait_s: float) -> bool:
+    """Whether the views ``reads`` applied ``receipt`` within ``wait_s`` (waiting)."""
     waited = threading.Event()
-    pause, left = 0.005, VIEW_WAIT_S
-    while left > 0:
-        if min(pages.views.store.positions().values(), default=0) >= receipt.sequence:
-            return
-        waited.wait(pause)
+    pause, left = 0.005, wait_s
+    while True:
+        positions = pages.views.store.positions()
+        if min(positions.get(name, 0) for name in reads) >= receipt.sequence:
+            return True
+        if left <= 0:
+            log.warning("form_views_behind", sequence=receipt.sequence)
+            return False
+        waited.wait(min(pause, left))
         left -= pause
         pause = min(pause * 2, 0.1)
-    log.warning("form_views_behind", sequence=receipt.sequence)

@@ -75,9 +75,11 @@ def page_routes(
     as_of_views: AsOfViews,
     access_log: AccessRecorder | None,
     secret: str,
+    wait_s: float = 5.0,
 ) -> list[Router]:
-    """The pages, their forms (recording through ``ledger``) and their stylesheet, behind
-    the session and CSRF middleware."""
+    """The pages, their forms (recording through ``ledger``, then waiting at most
+    ``wait_s`` for the views to show it) and their stylesheet, behind the session and
+    CSRF middleware."""
     pages = Pages(views=views, tokens=tokens, as_of_views=as_of_views, access_log=access_log)
     handlers = [
         _home(pages),
@@ -91,7 +93,7 @@ def page_routes(
         challenge_route(pages),
         timeliness_route(pages),
         recommendations_route(pages),
-        *form_routes(pages, ledger),
+        *form_routes(pages, ledger, wait_s=wait_s),
     ]
     router = Router(
         path="/",

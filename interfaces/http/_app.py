@@ -5,7 +5,9 @@ and ``POST /commands/{Tag}`` for every tag of :data:`schemas.COMMAND_TYPES`, who
 is that command as JSON (``type`` may be left out). A command is answered 201 with its
 :class:`~ledger.application.Receipt` (``sequence``, ``recorded_at`` ...).
 
-Each command request is checked in this order, and nothing is written on any refusal:
+Each command request is checked in this order (the bearer token here, the rest in
+:func:`interfaces.http._send.send`, which the pages' forms call too), and nothing is
+written on any refusal:
 the bearer token (401), the role may send the command (:data:`MAY_SEND`, 403), the body
 decodes (400), it is for the token's partnership and names no other agency where it
 names the recording one (``by_agency``, ``from_agency``, ``lead_agency``: 403); then the

@@ -37,6 +37,7 @@ DATETIME_LOCAL: Final = "%Y-%m-%dT%H:%M"
 _NOT_ASKED: Final = frozenset({"partnership", "source", "type"})
 #: Free text longer than this is a text area.
 _LONG_TEXT: Final = 200
+_ONE_OF: Final = "One of the values listed."
 _OCCURRED_HINT: Final = "When it happened, London time; leave empty for now. Not in the future."
 
 
@@ -74,11 +75,12 @@ def _field(field: inspect.Field) -> FormField:
     base = FormField(name=field.name, label=label, kind="text", required=field.required, hint=hint)
     if isinstance(kind_of, inspect.EnumType):
         values = tuple(str(m.value) for m in kind_of.cls)
-        return replace(base, kind="select", choices=values)
+        return replace(base, kind="select", choices=values, hint=hint or _ONE_OF)
     if isinstance(kind_of, inspect.LiteralType):
-        return replace(base, kind="select", choices=tuple(map(str, kind_of.values)))
+        values = tuple(map(str, kind_of.values))
+        return replace(base, kind="select", choices=values, hint=hint or _ONE_OF)
     if isinstance(kind_of, inspect.BoolType):
-        return replace(base, kind="yesno", choices=("yes", "no"))
+        return replace(base, kind="yesno", choices=("yes", "no"), hint=hint or "Yes or no.")
     if isinstance(kind_of, inspect.IntType):
         default = field.default
         return replace(

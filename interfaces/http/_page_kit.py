@@ -21,6 +21,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
+from interfaces.http._forms import DATETIME_LOCAL
 from interfaces.http._read_params import BadParameter, as_of_instant
 from interfaces.http._reads import AccessRecorder, AsOfViews
 from interfaces.http._session import signed_in
@@ -58,7 +59,6 @@ NOTICE_KEY: Final = "notice"
 WRITERS: Final = frozenset({Role.AGENCY, Role.BOARD})
 #: The roles that read partnership-wide figures (the dashboard).
 PARTNERSHIP_READERS: Final = frozenset({Role.BOARD, Role.INSPECTOR})
-DATETIME_LOCAL: Final = "%Y-%m-%dT%H:%M"
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

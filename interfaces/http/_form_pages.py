@@ -7,7 +7,8 @@
 | ``POST /pages/{partnership}/forms/{Tag}`` | record it |
 
 A form is a command type of :data:`FORMS` with its fields made from the type
-(:mod:`interfaces.http._forms`), offered only to the roles :data:`MAY_SEND` lets send it
+(:mod:`interfaces.http._forms`; an agency field is a choice of the partnership's
+agencies), offered only to the roles :data:`MAY_SEND` lets send it
 (an inspector has none; another role's form is a 403 page, as the API's 403). A posted
 form goes through :func:`interfaces.http._send.send`, the API's own path: the same
 decoder, role check and ``Ledger.execute``, recorded by the token's agency and the
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import anyio.to_thread
@@ -116,7 +117,7 @@ def form_routes(pages: Pages, ledger: Ledger, *, wait_s: float = 5.0) -> list[An
             _offered(token, partnership, tag)
             given = {k: str(v) for k, v in request.query_params.items()}
             given[_ACTOR.name] = _actor_of(request, token)
-            return _form(token, partnership, tag, _Shown(values=given, errors={}))
+            return _form(pages, token, partnership, tag, _Shown(values=given, errors={}))
 
         return guarded(pages, render)(request)
 
@@ -143,7 +144,7 @@ def form_routes(pages: Pages, ledger: Ledger, *, wait_s: float = 5.0) -> list[An
                     error=type(error).__name__,
                     field=getattr(error, "field", None),
                 )
-                return _refused(token, partnership, tag, posted, error)
+                return _refused(pages, token, partnership, tag, posted, error)
             log.info("form_recorded", command=tag, sequence=receipt.sequence)
             where, question = _shown_at(partnership, posted, tag, receipt)
             shown = _wait_for_views(pages, receipt, QUERIES[question].reads, wait_s)
@@ -191,9 +192,19 @@ def _actor_of(request: Request[Any, Any, Any], token: TokenRecord) -> str:
 
 
 def _form(
-    token: TokenRecord, partnership: str, tag: str, shown: _Shown, status: int = 200
+    pages: Pages,
+    token: TokenRecord,
+    partnership: str,
+    tag: str,
+    shown: _Shown,
+    status: int = 200,
 ) -> Template:
     cls = schemas.COMMAND_TYPES[tag]
+    agencies = tuple(a.agency for a in pages.ask("agencies", token, partnership))
+    fields = [
+        replace(f, kind="choice", choices=agencies) if f.names == "AgencyId" else f
+        for f in fields_of(cls)
+    ]
     doc = (cls.__doc__ or "").strip().splitlines()[0]
     return page(
         "form.html",
@@ -205,7 +216,7 @@ def _form(
         tag=tag,
         summary=doc.replace("``", "").replace('"', "'"),
         actor=_ACTOR,
-        fields=fields_of(cls),
+        fields=fields,
         values=shown.values,
         errors=shown.errors,
         refusal=shown.refusal,
@@ -214,7 +225,12 @@ def _form(
 
 
 def _refused(
-    token: TokenRecord, partnership: str, tag: str, posted: Mapping[str, str], error: LedgerError
+    pages: Pages,
+    token: TokenRecord,
+    partnership: str,
+    tag: str,
+    posted: Mapping[str, str],
+    error: LedgerError,
 ) -> Template:
     """The form again, with the values entered and the rule beside its field."""
     status = from_ledger_error(error).status_code or 400
@@ -223,6 +239,7 @@ def _refused(
     if field in names:
         said = _plain(error)
         return _form(
+            pages,
             token,
             partnership,
             tag,
@@ -234,6 +251,7 @@ def _refused(
             status=status,
         )
     return _form(
+        pages,
         token,
         partnership,
         tag,

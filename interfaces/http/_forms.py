@@ -5,9 +5,11 @@ needs no new template: a string is a text input (free text of more than 200 char
 a text area), an enum a ``<select>`` of its values, a boolean a yes/no ``<select>``, an
 integer a number input with its bounds, a date a date input, an instant a
 ``datetime-local`` input read as Europe/London time. A field with a default is
-optional. What the page fills itself is not a field: ``partnership`` (the page's),
-``source`` (the agency's case record), and the fields that default to the recording
-agency (``by_recorder``). Each field's hint is its type's published rule.
+optional. The page may offer a type's known values (the partnership's agencies for an
+``AgencyId``) as a ``<select>`` (``names`` is the type's title). What the page fills
+itself is not a field: ``partnership`` (the page's), ``source`` (the agency's case
+record), and the fields that default to the recording agency (``by_recorder``). Each
+field's hint is its type's published rule.
 
 :func:`to_json` turns the posted values into the command's JSON for
 :func:`schemas.decode_command_as`, the API's decoder: empty fields are left out, so a
@@ -55,6 +57,8 @@ class FormField:
     maximum: int | None = None
     max_length: int | None = None
     default: str = ""
+    #: The title of the field's type (``AgencyId``, ``CaseId`` ...), if it has one.
+    names: str = ""
 
 
 def fields_of(cls: type[BaseCommand]) -> list[FormField]:
@@ -67,12 +71,15 @@ def fields_of(cls: type[BaseCommand]) -> list[FormField]:
 
 
 def _field(field: inspect.Field) -> FormField:
-    kind_of, hint = field.type, ""
+    kind_of, hint, names = field.type, "", ""
     if isinstance(kind_of, inspect.Metadata):
         hint = str((kind_of.extra_json_schema or {}).get("description", ""))
+        names = str((kind_of.extra_json_schema or {}).get("title", ""))
         kind_of = kind_of.type
     label = field.name.replace("_", " ").capitalize()
-    base = FormField(name=field.name, label=label, kind="text", required=field.required, hint=hint)
+    base = FormField(
+        name=field.name, label=label, kind="text", required=field.required, hint=hint, names=names
+    )
     if isinstance(kind_of, inspect.EnumType):
         values = tuple(str(m.value) for m in kind_of.cls)
         return replace(base, kind="select", choices=values, hint=hint or _ONE_OF)

@@ -115,6 +115,15 @@ class TestOffered:
             assert '<select id="action"' in form.text  # an enum is a select
             assert 'type="datetime-local"' in form.text  # occurred_at
 
+    def test_an_agency_field_offers_the_partnerships_agencies(self, world: World) -> None:
+        with world.client() as client:
+            _signed_in(client, world, "la")
+            form = client.get(f"/pages/{P}/forms/RaiseChallenge")
+            chosen = re.search(r'<select id="against_agency".*?</select>', form.text, re.S)
+            assert chosen, "against_agency is not a select"
+            offered = re.findall(r'<option value="([^"]*)"', chosen[0])
+            assert offered == ["", "health", "la", "police"]
+
     def test_a_form_that_is_no_form_is_404(self, world: World) -> None:
         with world.client() as client:
             _signed_in(client, world, "la")

@@ -5,7 +5,9 @@ and ``POST /commands/{Tag}`` for every tag of :data:`schemas.COMMAND_TYPES`, who
 is that command as JSON (``type`` may be left out). A command is answered 201 with its
 :class:`~ledger.application.Receipt` (``sequence``, ``recorded_at`` ...).
 
-Each command request is checked in this order, and nothing is written on any refusal:
+Each command request is checked in this order (the bearer token here, the rest in
+:func:`interfaces.http._send.send`, which the pages' forms call too), and nothing is
+written on any refusal:
 the bearer token (401), the role may send the command (:data:`MAY_SEND`, 403), the body
 decodes (400), it is for the token's partnership and names no other agency where it
 names the recording one (``by_agency``, ``from_agency``, ``lead_agency``: 403); then the
@@ -45,7 +47,6 @@ from interfaces.http._openapi import (
 )
 from interfaces.http._page_kit import template_config
 from interfaces.http._pages import page_routes
-from interfaces.http._permissions import MAY_SEND
 from interfaces.http._problems import (
     Refused,
     from_http_exception,
@@ -56,6 +57,7 @@ from interfaces.http._problems import (
 )
 from interfaces.http._reads import AccessRecorder, AsOfViews, read_routes
 from interfaces.http._report import report_route
+from interfaces.http._send import send
 from ledger.application import Ledger, Receipt
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
@@ -187,11 +189,13 @@ def create_app(
         )
         handlers.append(report_route(views, authenticate=authenticate, as_of_views=as_of_views))
         handlers += page_routes(
+            ledger,
             views,
             tokens,
             as_of_views=as_of_views,
             access_log=access_log,
             secret=pages_secret or secrets.token_hex(32),
+            wait_s=read_wait_s,
         )
     if isinstance(access_log, AccessLog):
         handlers += access_log_routes(access_log, authenticate)
@@ -249,16 +253,7 @@ def _command_route(
         try:
             caller = _authenticate(tokens, request)
             call = _Call(tag, caller.role.value, caller.partnership, caller.agency)
-            if tag not in MAY_SEND[caller.role]:
-                raise Refused(403, f"{_article(caller.role.value)} token may not send {tag}")
-            command = schemas.decode_command_as(data, cls)
-            _check_acting_as_itself(caller, command)
-            if caller.agency is None or caller.actor is None:  # issue() gives writers both
-                raise Refused(403, "the token names no agency and actor to record as")
-            receipt = ledger.execute(
-                command,  # type: ignore[arg-type]  # every COMMAND_TYPES value is a Command
-                recorded_by=schemas.RecordedBy(agency=caller.agency, actor=caller.actor),
-            )
+            receipt = send(ledger, caller, tag, cls, data)
         except Refused as error:
             log.warning("request_refused", status=error.status, reason=error.reason, **vars(call))
             return refusal(error)
@@ -288,10 +283,6 @@ def _command_route(
     )(_named(record, tag))
 
 
-def _article(word: str) -> str:
-    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
-
-
 def _named(fn: Any, tag: str) -> Any:
     fn.__name__ = f"record_{tag}"
     fn.__qualname__ = fn.__name__
@@ -310,24 +301,6 @@ def _authenticate(tokens: TokenStore, request: Request[Any, Any, Any]) -> TokenR
         return tokens.authenticate(token.strip())
     except InvalidToken as error:
         raise Refused(401, str(error)) from None
-
-
-def _check_acting_as_itself(caller: TokenRecord, command: BaseCommand) -> None:
-    """403 unless the command is for the caller's partnership and names no other agency
-    as the one acting (the fields that default to the recording agency)."""
-    if command.partnership != caller.partnership:
-        raise Refused(
-            403,
-            f"the token is for partnership '{caller.partnership}', not '{command.partnership}'",
-        )
-    for name in type(command).by_recorder:
-        value = getattr(command, name)
-        if value is not msgspec.UNSET and value != caller.agency:
-            raise Refused(
-                403,
-                f"{name} '{value}' is not the token's agency '{caller.agency}' "
-                "(an agency acts only as itself)",
-            )
 
 
 def _operation_for(document: dict[str, Any]) -> type[Operation]:

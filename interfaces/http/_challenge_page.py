@@ -18,6 +18,7 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Template
 
+from interfaces.http._form_pages import forms_for
 from interfaces.http._page_kit import Pages, guarded, page
 from interfaces.http._read_params import BadParameter, parse
 from interfaces.queries import QUERIES
@@ -67,6 +68,7 @@ def challenge_route(pages: Pages) -> Any:
                 chosen={k: v for k, v in given if k in _FIELDS},
                 agencies=[a.agency for a in agencies],
                 own_only=token.role is Role.AGENCY,
+                forms=dict(forms_for(token)),
                 stages=setup.escalation_stages,
                 matters=[m.value for m in ChallengeMatter],
                 describe=_stage_text,

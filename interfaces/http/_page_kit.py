@@ -21,6 +21,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
+from interfaces.http._forms import DATETIME_LOCAL
 from interfaces.http._read_params import BadParameter, as_of_instant
 from interfaces.http._reads import AccessRecorder, AsOfViews
 from interfaces.http._session import signed_in
@@ -34,6 +35,7 @@ from runtime.tokens import Role, TokenRecord, TokenStore
 __all__ = [
     "DATETIME_LOCAL",
     "HERE",
+    "NOTICE_KEY",
     "PARTNERSHIP_READERS",
     "PageError",
     "Pages",
@@ -51,9 +53,12 @@ __all__ = [
 log = structlog.get_logger()
 
 HERE: Final = Path(__file__).parent
+#: The session key of a message for the next page (a form's "recorded as ...").
+NOTICE_KEY: Final = "notice"
+#: The roles that record by hand (offered the forms).
+WRITERS: Final = frozenset({Role.AGENCY, Role.BOARD})
 #: The roles that read partnership-wide figures (the dashboard).
 PARTNERSHIP_READERS: Final = frozenset({Role.BOARD, Role.INSPECTOR})
-DATETIME_LOCAL: Final = "%Y-%m-%dT%H:%M"
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -177,6 +182,8 @@ def _nav(token: TokenRecord, current: str) -> list[_Link]:
         links.append(_Link("Cases", f"{base}/cases"))
         links.append(_Link("Challenges", f"{base}/challenges"))
         links.append(_Link("Recommendations", f"{base}/recommendations"))
+    if token.role in WRITERS:
+        links.append(_Link("Record", f"{base}/forms"))
     return [dataclasses.replace(link, current=link.label == current) for link in links]
 
 
@@ -246,7 +253,7 @@ def guarded(
         if token is None:
             return Redirect("/sign-in" + (f"?ended={ended}" if ended else ""), status_code=303)
         try:
-            return render(token)
+            shown = render(token)
         except PageError as error:
             log.warning("page_refused", status=error.status, role=token.role.value)
             return error_page(token, error)
@@ -260,8 +267,19 @@ def guarded(
         except (LedgerUnavailable, ViewStoreError) as error:
             log.error("page_failed", error=type(error).__name__)
             return error_page(token, PageError(503, "The ledger cannot be read", str(error)))
+        if isinstance(shown, Template):
+            _show_notice(request, shown)
+        return shown
 
     return run
+
+
+def _show_notice(request: Request[Any, Any, Any], shown: Template) -> None:
+    """Put the session's message (a form's "recorded as ...") on ``shown``, once."""
+    session = request.session if isinstance(request.session, dict) else {}
+    if NOTICE_KEY in session:
+        shown.context["recorded"] = session[NOTICE_KEY]
+        request.set_session({k: v for k, v in session.items() if k != NOTICE_KEY})
 
 
 def as_of_param(text: str | None) -> datetime | None:

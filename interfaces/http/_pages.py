@@ -12,6 +12,7 @@ another host. Routes:
 | ``GET /pages/{partnership}/cases`` | the cases the role may open |
 | ``GET /pages/{partnership}/cases/{case}?as_of=T`` | a case's chronology and key moments |
 | ``GET /pages/{partnership}/cases/{case}/chronology.csv?as_of=T`` | the page's entries, as CSV |
+| ``GET``/``POST /pages/{partnership}/forms/{Tag}`` | the forms (see ``_form_pages``) |
 
 Pages ask the questions of :data:`interfaces.queries.QUERIES` with the API's permission
 checks (:func:`~interfaces.queries.permit`), as the token signed in (see
@@ -35,6 +36,7 @@ from litestar.static_files import create_static_files_router
 from interfaces import exports
 from interfaces.http._challenge_page import challenge_route
 from interfaces.http._dashboard import sections
+from interfaces.http._form_pages import form_routes, forms_for
 from interfaces.http._page_kit import (
     DATETIME_LOCAL,
     HERE,
@@ -54,6 +56,7 @@ from interfaces.http._recommendations_page import recommendations_route
 from interfaces.http._session import middleware, signed_in, start_session
 from interfaces.http._timeliness_page import timeliness_route
 from interfaces.queries import QUERIES
+from ledger.application import Ledger
 from projections import Views
 from projections.calendar import LONDON, local_date
 from projections.chronology import Chronology
@@ -65,14 +68,18 @@ log = structlog.get_logger()
 
 
 def page_routes(
+    ledger: Ledger,
     views: Views,
     tokens: TokenStore,
     *,
     as_of_views: AsOfViews,
     access_log: AccessRecorder | None,
     secret: str,
+    wait_s: float = 5.0,
 ) -> list[Router]:
-    """The pages and their stylesheet, behind the session and CSRF middleware."""
+    """The pages, their forms (recording through ``ledger``, then waiting at most
+    ``wait_s`` for the views to show it) and their stylesheet, behind the session and
+    CSRF middleware."""
     pages = Pages(views=views, tokens=tokens, as_of_views=as_of_views, access_log=access_log)
     handlers = [
         _home(pages),
@@ -86,6 +93,7 @@ def page_routes(
         challenge_route(pages),
         timeliness_route(pages),
         recommendations_route(pages),
+        *form_routes(pages, ledger, wait_s=wait_s),
     ]
     router = Router(
         path="/",
@@ -277,6 +285,7 @@ def _case(pages: Pages) -> Any:
                 if when is None
                 else when.astimezone(LONDON).strftime(DATETIME_LOCAL),
                 csv_href=csv,
+                forms=dict(forms_for(token)),
             )
 
         return guarded(pages, render)(request)

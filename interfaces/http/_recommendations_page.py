@@ -15,6 +15,7 @@ from typing import Any, get_args
 from litestar import Request, get
 from litestar.response import Template
 
+from interfaces.http._form_pages import forms_for
 from interfaces.http._page_kit import PARTNERSHIP_READERS, Pages, guarded, page
 from interfaces.http._read_params import parse
 from interfaces.queries import QUERIES
@@ -74,6 +75,7 @@ def recommendations_route(pages: Pages) -> Any:
                 recurring=recurring,
                 agencies=[a.agency for a in agencies],
                 own_only=token.role is Role.AGENCY,
+                forms=dict(forms_for(token)),
                 states=get_args(RecommendationState),
                 theme_names=[t.value for t in Theme],
                 chosen={k: v for k, v in given if k in _FIELDS},

@@ -7,7 +7,6 @@ critical violation. Each page visited is screenshotted under ``tests/artifacts/`
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,47 +14,19 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_support import ARTIFACTS, Demo
+from browser_support import (
+    Demo,
+    issue_agency_token,
+    serious_violations,
+    shot,
+    sign_in,
+    tab_order_is_document_order,
+)
 
 from projections.calendar import LONDON
-from tests.system.serve_support import LEDGER, ledger_env
 
 #: A day of the demo's simulated 2024-2025 timeline that the board looks back on.
 PAST_DAY = "2025-06-30"
-_FOCUSABLE = """
-() => {
-  const all = Array.from(document.querySelectorAll('a[href], button, select, textarea,'
-    + ' input:not([type=hidden]), [tabindex]:not([tabindex="-1"])'));
-  const shown = all.filter(e => !e.disabled && e.getClientRects().length > 0);
-  shown.forEach((e, i) => e.setAttribute('data-tab-order', String(i)));
-  return shown.length;
-}
-"""
-
-
-def shot(page: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def sign_in(page: Any, token: str) -> None:
-    """Sign in with the keyboard: type the token, Enter."""
-    page.goto("/sign-in")
-    page.fill("#token", token)
-    page.press("#token", "Enter")
-    page.wait_for_load_state()
-
-
-def serious_violations(page: Any, axe: Path) -> list[str]:
-    page.add_script_tag(path=str(axe))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:5]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def table(page: Any, ident: str, key: str) -> list[dict[str, Any]]:
@@ -143,22 +114,6 @@ def api_figures(demo: Demo, **asked: str) -> dict[str, Any]:
             for t in demo.items(f"{base}/themes/recurring", **asked)
         },
     }
-
-
-def tab_order_is_document_order(page: Any) -> None:
-    """Tab from the top of a freshly loaded page reaches every link and control, in the
-    order of the page (a date input takes a Tab per part: day, month, year, and so on)."""
-    count = page.evaluate(_FOCUSABLE)
-    assert count > 0
-    reached: list[str] = []
-    for _ in range(4 * count):
-        page.keyboard.press("Tab")
-        now = page.evaluate("() => document.activeElement.getAttribute('data-tab-order')")
-        if not reached or reached[-1] != now:
-            reached.append(now)
-        if now == str(count - 1):
-            break
-    assert reached == [str(i) for i in range(count)]
 
 
 def late_case(demo: Demo) -> tuple[str, dict[str, Any]]:
@@ -357,17 +312,6 @@ def listed_challenges(page: Any) -> list[str]:
         "rows => rows.map(r => r.dataset.challenge)",
     )
     return found
-
-
-def issue_agency_token(demo: Demo, agency: str) -> str:
-    issued = subprocess.run(
-        [LEDGER, "token", "issue", "--role", "agency", "--partnership", demo.partnership,
-         "--agency", agency, "--actor", "act_browser-test"],
-        capture_output=True, text=True, timeout=60, check=False,
-        env=ledger_env(demo.data_dir),
-    )  # fmt: skip
-    assert issued.returncode == 0, issued.stderr
-    return issued.stdout.strip()
 
 
 def _first_case(demo: Demo) -> str:

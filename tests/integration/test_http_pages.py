@@ -11,158 +11,20 @@ from __future__ import annotations
 import csv
 import io
 import re
-import secrets
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from litestar.testing import TestClient
+from pages_support import TLS, P, World, csrf, issue, sign_in, world
 
-from interfaces.http import create_app
 from interfaces.http._session import SESSION_MAX_AGE_S
-from ledger.application import Ledger
-from projections import Views
 from projections.calendar import LONDON
-from projections.sqlite import SQLiteViewStore
-from runtime.settings import Settings
-from runtime.tokens import Role, TokenStore
+from runtime.tokens import Role
 
-P = "westshire"
-CHILD = "ch_0123456789abcdef"
-STAGES = [{"stage": 1, "title": "Practitioners", "response_working_days": 5}]
-_TLS = "https://testserver.local"
-_CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
-
-
-@dataclass
-class MemoryAccessLog:
-    reads: list[dict[str, Any]] = field(default_factory=list)
-
-    def record(self, **read: Any) -> None:
-        self.reads.append(read)
-
-
-@dataclass
-class World:
-    app: TestClient[Any]
-    tokens: TokenStore
-    views: Views
-    access_log: MemoryAccessLog
-    issued: dict[str, str]
-    #: Another app over the same ledger, views and tokens with the same pages key: a
-    #: second ``ledger serve --no-workers`` behind the same balancer.
-    twin: Litestar
-    last: int = 0
-
-    @contextmanager
-    def client(self) -> Iterator[TestClient[Any]]:
-        """The module's client, with no cookie of an earlier test (one client: the app
-        starts and stops once)."""
-        self.app.cookies.clear()
-        yield self.app
-        self.app.cookies.clear()
-
-    def caught_up(self) -> None:
-        """Until the views have applied every write of the setup."""
-        done = threading.Event()
-        while not done.wait(0.02):
-            if min(self.views.store.positions().values(), default=0) >= self.last:
-                done.set()
-
-
-def _issue(tokens: TokenStore, role: Role, agency: str | None) -> str:
-    actor = None if role is Role.INSPECTOR else f"act_{agency}-000001"
-    token, _ = tokens.issue(role, P, agency=None if role is Role.INSPECTOR else agency, actor=actor)
-    return token
-
-
-@pytest.fixture(scope="module")
-def world(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """westshire: la, police and health; c1 (la, police), c2 (la); la challenges police
-    about c1 (ch1); review r1 recommends rec1 to police and rec2 to la."""
-    unique = secrets.token_hex(6)
-    env = Settings(stream=f"LEDGER_W{unique}", subject_prefix=f"ldw{unique}").persistence_env(
-        nats_url
-    )
-    data = tmp_path_factory.mktemp("pages")
-    ledger = Ledger(env=env)
-    views = Views(SQLiteViewStore(data / "views.sqlite"))
-    tokens = TokenStore(data)
-    access_log = MemoryAccessLog()
-    runner = views.runner(ledger)
-    follower = threading.Thread(target=runner.follow, daemon=True)
-    follower.start()
-    secret = secrets.token_hex(32)
-    app = create_app(ledger, tokens, views=views, access_log=access_log, pages_secret=secret)
-    twin = create_app(ledger, tokens, views=views, access_log=access_log, pages_secret=secret)
-    issued = {
-        "admin": _issue(tokens, Role.ADMIN, "la"),
-        "la": _issue(tokens, Role.AGENCY, "la"),
-        "police": _issue(tokens, Role.AGENCY, "police"),
-        "health": _issue(tokens, Role.AGENCY, "health"),
-        "board": _issue(tokens, Role.BOARD, "la"),
-        "inspector": _issue(tokens, Role.INSPECTOR, None),
-    }
-    try:
-        with TestClient(app=app, base_url="http://testserver.local") as api:
-            w = World(api, tokens, views, access_log, issued, twin)
-
-            def post(who: str, tag: str, **body: Any) -> None:
-                response = api.post(
-                    f"/commands/{tag}",
-                    json={"partnership": P, **body},
-                    headers={"Authorization": f"Bearer {issued[who]}"},
-                )
-                assert response.status_code == 201, response.text
-                w.last = max(w.last, response.json()["sequence"])
-
-            post("admin", "EstablishPartnership", name="Westshire", nation="england",
-                 escalation_stages=STAGES)  # fmt: skip
-            for agency, kind in (("la", "local_authority"), ("police", "police"),
-                                 ("health", "health")):  # fmt: skip
-                post("admin", "RegisterAgency", agency=agency, name=kind, kind=kind,
-                     role="statutory_partner")  # fmt: skip
-            for case in ("c1", "c2"):
-                post("la", "OpenCase", case=case, children=[{"child": CHILD, "age_band": "5_9"}])
-            post("la", "JoinCase", case="c1", agency="police")
-            post("la", "RecordAction", case="c1", action="home_visit", seen=True)
-            post("la", "RecordAction", case="c2", action="referral_received")  # starts clocks
-            post("la", "RaiseChallenge", challenge="ch1", case="c1", against_agency="police",
-                 matter="information_sharing", summary="why")  # fmt: skip
-            at = "2025-06-02T09:00:00Z"
-            post("board", "NotifySeriousIncident", review="r1", child=CHILD, case="c1",
-                 incident="serious_harm", became_aware_at=at, notified_panel_at=at)  # fmt: skip
-            post("board", "CommissionReview", review="r1", level="local", commissioned_at=at)
-            for rec, owner, theme in (("rec1", "police", "information_sharing"),
-                                      ("rec2", "la", "multi_agency_working")):  # fmt: skip
-                post("board", "IssueRecommendation", review="r1", recommendation=rec,
-                     owner=owner, due="2025-09-30", theme=theme, text="Do it",
-                     occurred_at="2025-06-03T09:00:00Z")  # fmt: skip
-            w.caught_up()
-            yield w
-    finally:
-        runner.stop()
-        follower.join(timeout=30)
-        ledger.close()
-        views.close()
-
-
-def _csrf(page: str) -> str:
-    found = _CSRF.search(page)
-    assert found, "the page has no CSRF token"
-    return found[1]
-
-
-def _sign_in(client: TestClient[Any], token: str) -> Any:
-    form = client.get("/sign-in")
-    return client.post("/sign-in", data={"token": token, "_csrf_token": _csrf(form.text)})
+__all__ = ["world"]  # the module's fixture
 
 
 def _cookie(response: Any, name: str) -> list[str]:
@@ -185,7 +47,7 @@ class TestSessionCookie:
             assert {"httponly", "samesite=strict", "path=/"} <= set(attributes)
             signed = client.post(
                 "/sign-in",
-                data={"token": world.issued["board"], "_csrf_token": _csrf(form.text)},
+                data={"token": world.issued["board"], "_csrf_token": csrf(form.text)},
                 follow_redirects=False,
             )
             assert signed.status_code == 303
@@ -195,11 +57,11 @@ class TestSessionCookie:
 
     def test_over_tls_every_cookie_is_secure(self, world: World) -> None:
         with world.client() as client:
-            form = client.get(f"{_TLS}/sign-in")
+            form = client.get(f"{TLS}/sign-in")
             assert "secure" in _cookie(form, "ledger_csrf")
             signed = client.post(
-                f"{_TLS}/sign-in",
-                data={"token": world.issued["board"], "_csrf_token": _csrf(form.text)},
+                f"{TLS}/sign-in",
+                data={"token": world.issued["board"], "_csrf_token": csrf(form.text)},
                 follow_redirects=False,
             )
             assert "secure" in _cookie(signed, "ledger_session")
@@ -210,7 +72,7 @@ class TestSessionCookie:
                 client.cookies.set("ledger_session", planted, domain="testserver.local")
                 page = client.get(f"/pages/{P}/dashboard", follow_redirects=False)
                 assert (page.status_code, page.headers["location"]) == (303, "/sign-in")
-            signed = _sign_in(client, world.issued["board"])
+            signed = sign_in(client, world.issued["board"])
             assert signed.url.path == f"/pages/{P}/dashboard"
             assert client.cookies.get("ledger_session", domain="testserver.local") not in {
                 "f" * 64,
@@ -222,7 +84,7 @@ class TestSessionCookie:
             world.client() as client,
             TestClient(app=world.twin, base_url="http://testserver.local") as other,
         ):
-            _sign_in(client, world.issued["board"])
+            sign_in(client, world.issued["board"])
             other.cookies.set(
                 "ledger_session",
                 client.cookies.get("ledger_session", domain="testserver.local") or "",
@@ -235,7 +97,7 @@ class TestSessionCookie:
         self, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["board"])
+            sign_in(client, world.issued["board"])
             signed_in_at = time.time()
             monkeypatch.setattr(
                 "interfaces.http._session.time.time", lambda: signed_in_at + SESSION_MAX_AGE_S - 60
@@ -248,9 +110,9 @@ class TestSessionCookie:
             assert page.headers["location"] == "/sign-in?ended=expired"
 
     def test_a_revoked_token_ends_its_session_on_the_next_request(self, world: World) -> None:
-        token = _issue(world.tokens, Role.BOARD, "la")
+        token = issue(world.tokens, Role.BOARD, "la")
         with world.client() as client:
-            assert _sign_in(client, token).url.path == f"/pages/{P}/dashboard"
+            assert sign_in(client, token).url.path == f"/pages/{P}/dashboard"
             world.tokens.revoke(token.split("_")[1])
             page = client.get(f"/pages/{P}/dashboard", follow_redirects=False)
             assert page.status_code == 303
@@ -277,16 +139,16 @@ class TestCsrf:
         self, world: World
     ) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["board"])
+            sign_in(client, world.issued["board"])
             refused = client.post("/sign-out", data={"_csrf_token": "0" * 128})
             assert refused.status_code == 403
             assert client.get(f"/pages/{P}/dashboard").status_code == 200
             page = client.get(f"/pages/{P}/dashboard")
-            out = client.post("/sign-out", data={"_csrf_token": _csrf(page.text)})
+            out = client.post("/sign-out", data={"_csrf_token": csrf(page.text)})
             assert out.url.path == "/sign-in"
             assert "You have signed out." in out.text
 
-    def test_the_api_takes_bearer_tokens_without_csrf(self, world: World) -> None:
+    def test_the_api_takes_bearer_tokens_withoutcsrf(self, world: World) -> None:
         with world.client() as client:
             response = client.get(
                 f"/partnerships/{P}/cases",
@@ -298,12 +160,12 @@ class TestCsrf:
 class TestRoles:
     def test_a_bad_token_is_refused_with_the_reason(self, world: World) -> None:
         with world.client() as client:
-            refused = _sign_in(client, "ldg_00000000_nope")
+            refused = sign_in(client, "ldg_00000000_nope")
             assert refused.status_code == 401
             assert "The token was not accepted: the token is unknown." in refused.text
             assert client.get("/", follow_redirects=False).headers["location"] == "/sign-in"
 
-    def test_without_a_session_every_page_sends_the_browser_to_sign_in(self, world: World) -> None:
+    def test_without_a_session_every_page_sends_the_browser_tosign_in(self, world: World) -> None:
         with world.client() as client:
             for path in ("/", f"/pages/{P}/dashboard", f"/pages/{P}/cases/c1"):
                 response = client.get(path, follow_redirects=False)
@@ -311,7 +173,7 @@ class TestRoles:
 
     def test_an_agency_is_refused_the_dashboard_with_the_reason(self, world: World) -> None:
         with world.client() as client:
-            home = _sign_in(client, world.issued["police"])
+            home = sign_in(client, world.issued["police"])
             assert home.url.path == f"/pages/{P}/cases"
             assert f'href="/pages/{P}/dashboard"' not in home.text
             refused = client.get(f"/pages/{P}/dashboard")
@@ -323,7 +185,7 @@ class TestRoles:
         self, world: World
     ) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["police"])
+            sign_in(client, world.issued["police"])
             before = len(world.access_log.reads)
             own = client.get(f"/pages/{P}/cases/c1")
             assert own.status_code == 200, own.text
@@ -350,7 +212,7 @@ class TestRoles:
 
     def test_a_token_of_another_partnership_is_refused(self, world: World) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["inspector"])
+            sign_in(client, world.issued["inspector"])
             refused = client.get("/pages/eastshire/dashboard")
             assert refused.status_code == 403
             assert "the token is for partnership &#39;westshire&#39;, not &#39;eastshire&#39;" in (
@@ -360,13 +222,13 @@ class TestRoles:
 
     def test_an_admin_opens_no_page(self, world: World) -> None:
         with world.client() as client:
-            refused = _sign_in(client, world.issued["admin"])
+            refused = sign_in(client, world.issued["admin"])
             assert refused.status_code == 403
             assert "an admin token opens no pages" in refused.text
 
     def test_the_case_pages_csv_is_the_apis_csv(self, world: World, tmp_path: Path) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["inspector"])
+            sign_in(client, world.issued["inspector"])
             page = client.get(f"/pages/{P}/cases/c1/chronology.csv")
             api = client.get(
                 f"/partnerships/{P}/cases/c1/chronology",
@@ -384,7 +246,7 @@ class TestChallengeHistory:
         self, world: World
     ) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["board"])
+            sign_in(client, world.issued["board"])
             listed = client.get(f"/pages/{P}/challenges", params={"status": "open", "case": ""})
             assert listed.status_code == 200
             assert 'data-challenge="ch1"' in listed.text
@@ -397,7 +259,7 @@ class TestChallengeHistory:
 
     def test_an_agency_sees_its_own_challenges_and_is_refused_anothers(self, world: World) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["police"])
+            sign_in(client, world.issued["police"])
             own = client.get(f"/pages/{P}/challenges")
             assert 'data-challenge="ch1"' in own.text
             assert 'id="agency"' not in own.text  # no agency to choose: its own only
@@ -407,20 +269,20 @@ class TestChallengeHistory:
                 refused.text
             )
         with world.client() as client:
-            _sign_in(client, world.issued["health"])
+            sign_in(client, world.issued["health"])
             assert 'data-challenge="ch1"' not in client.get(f"/pages/{P}/challenges").text
 
     def test_the_minute_now_running_is_a_valid_as_of(self, world: World) -> None:
         now = datetime.now(UTC).astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
         with world.client() as client:
-            _sign_in(client, world.issued["inspector"])
+            sign_in(client, world.issued["inspector"])
             page = client.get(f"/pages/{P}/cases/c1", params={"as_of": now})
             assert page.status_code == 200, page.text
             assert 'id="entry-' in page.text
 
     def test_a_bad_as_of_on_a_page_is_refused_naming_it(self, world: World) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["inspector"])
+            sign_in(client, world.issued["inspector"])
             bad = client.get(f"/pages/{P}/cases/c1", params={"as_of": "yesterday"})
             assert bad.status_code == 400
             assert "as_of is not an ISO 8601 instant or date" in bad.text
@@ -429,7 +291,7 @@ class TestChallengeHistory:
 class TestTimeliness:
     def test_the_board_sees_the_clocks_and_an_agency_is_refused(self, world: World) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["board"])
+            sign_in(client, world.issued["board"])
             shown = client.get(f"/pages/{P}/timeliness", params={"agency": "la", "rule": ""})
             assert shown.status_code == 200
             assert 'data-agency="la"' in shown.text
@@ -438,7 +300,7 @@ class TestTimeliness:
             assert bad.status_code == 400
             assert "status breaks its rule" in bad.text
         with world.client() as client:
-            _sign_in(client, world.issued["la"])
+            sign_in(client, world.issued["la"])
             refused = client.get(f"/pages/{P}/timeliness")
             assert refused.status_code == 403
             assert "an agency token may not read timeliness" in refused.text
@@ -449,7 +311,7 @@ class TestRecommendations:
         self, world: World
     ) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["board"])
+            sign_in(client, world.issued["board"])
             shown = client.get(f"/pages/{P}/recommendations")
             assert shown.status_code == 200, shown.text
             assert 'data-recommendation="rec1"' in shown.text
@@ -462,7 +324,7 @@ class TestRecommendations:
 
     def test_an_agency_sees_the_recommendations_it_owns_and_no_themes(self, world: World) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["police"])
+            sign_in(client, world.issued["police"])
             own = client.get(f"/pages/{P}/recommendations")
             assert own.status_code == 200, own.text
             assert 'data-recommendation="rec1"' in own.text
@@ -480,7 +342,7 @@ class TestDashboard:
         self, world: World
     ) -> None:
         with world.client() as client:
-            _sign_in(client, world.issued["inspector"])
+            sign_in(client, world.issued["inspector"])
             page = client.get(f"/pages/{P}/dashboard")
             api = client.get(
                 f"/partnerships/{P}/recommendations",

@@ -3,7 +3,9 @@ and the demo's progress bar."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import threading
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from litestar.testing import TestClient
 from structlog.testing import capture_logs
 
+from interfaces._serve_cli import _listening
 from interfaces.http import create_app
 from ledger.application import Ledger
 from ledger.errors import LedgerUnavailable
@@ -223,3 +226,31 @@ class TestServiceFile:
         assert service_url("0.0.0.0", 80) == "http://127.0.0.1:80"  # noqa: S104
         assert service_url("::1", 8080) == "http://[::1]:8080"
         assert service_url("127.0.0.1", 8080) == "http://127.0.0.1:8080"
+
+
+class TestListeningSocket:
+    def test_the_connections_it_accepts_send_without_waiting_for_acks(self) -> None:
+        """asyncio (as uvicorn runs it) sets TCP_NODELAY on an accepted connection only when
+        the listening socket says TCP; else each response after the first on a kept-alive
+        connection waits for the client's delayed ACK."""
+        accepted: list[int] = []
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                accepted.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        async def accept_one(sock: socket.socket) -> None:
+            server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+            async with server:
+                host, port = sock.getsockname()[:2]
+                _, writer = await asyncio.open_connection(host, port)
+                while not accepted:
+                    await asyncio.sleep(0.01)
+                writer.close()
+
+        with _listening(Settings(http_host="127.0.0.1", http_port=0)) as sock:
+            asyncio.run(accept_one(sock))
+        assert len(accepted) == 1
+        assert accepted[0] != 0

@@ -45,6 +45,7 @@ from rich.table import Table
 from bench import _workload as w
 from bench._concurrent import concurrent_append
 from bench._delivery import delivery_suite
+from bench._pages import pages_suite
 from bench._views import views_suite
 from ledger.application import Ledger
 from runtime.access import SYNC_ALWAYS
@@ -116,7 +117,7 @@ def _threads_in_process(ledger: Ledger, n: int, groups: list[list[str]]) -> floa
 
 def main() -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
-    suites = set(os.environ.get("BENCH_SUITES", "write,views,delivery").split(","))
+    suites = set(os.environ.get("BENCH_SUITES", "write,views,delivery,pages").split(","))
     console = Console()
     w.quiet_logs()
     # A suite that is not run keeps its figures from the last run that did.
@@ -137,6 +138,8 @@ def main() -> int:
             results.update(views_suite(server.url, Path(tmp), quick=quick, console=console))
         if "delivery" in suites:
             results.update(delivery_suite(server.url, Path(tmp), quick=quick, console=console))
+        if "pages" in suites:
+            results.update(pages_suite(server.url, Path(tmp), quick=quick, console=console))
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     table = Table(title="make bench (medians of rounds)")
     table.add_column("measure")

@@ -135,10 +135,11 @@ def _listening(settings: Settings) -> Iterator[socket.socket]:
     """The bound listening socket (bound before anything starts, so that a port in use is
     said at once); uvicorn listens on it.
 
-    Made with ``IPPROTO_TCP`` named: asyncio sets ``TCP_NODELAY`` on a connection only
-    when its socket says so (a socket made with protocol 0 does not), and without it an
-    answer written in two parts (headers, then body) waits ~40 ms for the client's
-    delayed ACK: every request took 44 ms on loopback."""
+    Made with ``IPPROTO_TCP`` named: asyncio sets ``TCP_NODELAY`` on the connections it
+    accepts only when their protocol says TCP, and a socket made with the default
+    protocol (0) does not; without it, every response after the first on a kept-alive
+    connection (a browser's) waited about 40 ms for the client's delayed ACK (Nagle's
+    algorithm holding the body back behind the headers)."""
     family = socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:

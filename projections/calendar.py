@@ -82,7 +82,7 @@ class WorkingCalendar:
     subdivision; pass any container of dates to use another source (a test's fake).
     """
 
-    __slots__ = ("_added", "_holidays", "nation", "subdivision")
+    __slots__ = ("_added", "_holidays", "_years", "nation", "subdivision")
 
     def __init__(self, nation: Nation, bank_holidays: Container[date] | None = None) -> None:
         self.nation: Final = nation
@@ -91,6 +91,8 @@ class WorkingCalendar:
             bank_holidays if bank_holidays is not None else _bank_holidays(self.subdivision)
         )
         self._added: dict[tuple[date, int], date] = {}
+        #: Per year, the working days among its first ``i`` days, for ``i`` of 0 to its length.
+        self._years: dict[int, tuple[int, ...]] = {}
 
     def __repr__(self) -> str:
         return f"WorkingCalendar({self.nation.value!r}, subdivision={self.subdivision!r})"
@@ -123,16 +125,32 @@ class WorkingCalendar:
         return day
 
     def working_days_between(self, a: date, b: date) -> int:
-        """The number of working days in ``(a, b]``; negative when ``b`` is before ``a``."""
+        """The number of working days in ``(a, b]``; negative when ``b`` is before ``a``.
+
+        Counted from each year's running total of working days (:meth:`_year`, worked out
+        once per year), not day by day: a board's dashboard counts how late every overdue
+        clock is to today, years of days for each of thousands of clocks.
+        """
         if b < a:
             return -self.working_days_between(b, a)
-        count = 0
-        day = a
-        while day < b:
-            day += timedelta(days=1)
-            if self.is_working_day(day):
-                count += 1
+        count = self._through(b) - self._through(a)
+        for year in range(a.year, b.year):
+            count += self._year(year)[-1]
         return count
+
+    def _through(self, d: date) -> int:
+        """The working days of ``d``'s year up to and including ``d``."""
+        return self._year(d.year)[d.timetuple().tm_yday]
+
+    def _year(self, year: int) -> tuple[int, ...]:
+        table = self._years.get(year)
+        if table is None:
+            first = date(year, 1, 1)
+            totals = [0]
+            for offset in range((date(year + 1, 1, 1) - first).days):
+                totals.append(totals[-1] + self.is_working_day(first + timedelta(days=offset)))
+            table = self._years[year] = tuple(totals)
+        return table
 
 
 @functools.cache  # an lru_cache without a bound: one calendar per nation

@@ -105,6 +105,23 @@ class TestWorkingDays:
         assert calendar.working_days_between(start, end) == n
         assert n == 0 or calendar.is_working_day(end)
 
+    @given(
+        a=st.dates(min_value=D(2019, 1, 1), max_value=D(2031, 12, 31)),
+        b=st.dates(min_value=D(2019, 1, 1), max_value=D(2031, 12, 31)),
+    )
+    def test_working_days_between_is_the_count_of_working_days_day_by_day(
+        self, a: dt.date, b: dt.date
+    ) -> None:
+        """Over years (leap ones and bank holidays on either end), whatever the counting."""
+        calendar = WorkingCalendar(
+            Nation.ENGLAND, bank_holidays={D(2020, 2, 29), D(2024, 12, 31), D(2025, 1, 1)}
+        )
+        low, high = min(a, b), max(a, b)
+        days = (low + dt.timedelta(days=i + 1) for i in range((high - low).days))
+        count = sum(1 for day in days if calendar.is_working_day(day))
+        assert calendar.working_days_between(low, high) == count
+        assert calendar.working_days_between(high, low) == -count
+
 
 class TestNations:
     def test_the_calendars_of_england_and_wales_are_looked_up_by_their_own_subdivision(

@@ -3,7 +3,9 @@ and the demo's progress bar."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import threading
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from litestar.testing import TestClient
 from structlog.testing import capture_logs
 
+from interfaces._serve_cli import _listening
 from interfaces.http import create_app
 from ledger.application import Ledger
 from ledger.errors import LedgerUnavailable
@@ -232,9 +235,6 @@ class TestListening:
         """asyncio sets TCP_NODELAY only on a socket made with IPPROTO_TCP named: without
         it each answer waited ~40 ms for the client's delayed ACK."""
         import asyncio
-        import socket
-
-        from interfaces._serve_cli import _listening
 
         nodelay: list[int] = []
 

@@ -23,6 +23,7 @@ import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 import anyio.to_thread
@@ -110,6 +111,7 @@ def create_app(
     as_of_views: AsOfViews | None = None,
     feed: AgencyFeed | None = None,
     pages_secret: str | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Litestar:
     """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows.
 
@@ -131,6 +133,9 @@ def create_app(
     With ``views``, the web pages too (:mod:`interfaces.http._pages`: sign-in, the
     dashboard, the case page), their CSRF tokens signed with ``pages_secret`` (``ledger
     serve`` keeps one in the data dir; without it, a key of this app's own).
+
+    ``clock`` is the yearly report's now (the route's and the page's; UTC now by
+    default): a year not over is reported as of it.
     """
 
     @get("/health", sync_to_thread=False, tags=["service"], security=[])
@@ -187,7 +192,10 @@ def create_app(
             wait_s=read_wait_s,
             as_of_views=as_of_views,
         )
-        handlers.append(report_route(views, authenticate=authenticate, as_of_views=as_of_views))
+        now = clock or _utc_now
+        handlers.append(
+            report_route(views, authenticate=authenticate, as_of_views=as_of_views, clock=now)
+        )
         handlers += page_routes(
             ledger,
             views,
@@ -196,6 +204,7 @@ def create_app(
             access_log=access_log,
             secret=pages_secret or secrets.token_hex(32),
             wait_s=read_wait_s,
+            clock=now,
         )
     if isinstance(access_log, AccessLog):
         handlers += access_log_routes(access_log, authenticate)
@@ -215,6 +224,10 @@ def create_app(
         on_shutdown=on_shutdown,
         debug=debug,
     )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _figures(state: ReadyState) -> dict[str, Any]:

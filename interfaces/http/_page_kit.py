@@ -24,6 +24,7 @@ from litestar.template.config import TemplateConfig
 from interfaces.http._forms import DATETIME_LOCAL
 from interfaces.http._read_params import BadParameter, as_of_instant
 from interfaces.http._reads import AccessRecorder, AsOfViews
+from interfaces.http._report import REPORT_READERS
 from interfaces.http._session import signed_in
 from interfaces.queries import QUERIES, Ask, Caller, ReadRefused, permit
 from ledger.errors import LedgerUnavailable
@@ -182,6 +183,8 @@ def _nav(token: TokenRecord, current: str) -> list[_Link]:
         links.append(_Link("Cases", f"{base}/cases"))
         links.append(_Link("Challenges", f"{base}/challenges"))
         links.append(_Link("Recommendations", f"{base}/recommendations"))
+    if token.role in REPORT_READERS:  # whom the report's route lets read it
+        links.append(_Link("Yearly report", f"{base}/report"))
     if token.role in WRITERS:
         links.append(_Link("Record", f"{base}/forms"))
     return [dataclasses.replace(link, current=link.label == current) for link in links]

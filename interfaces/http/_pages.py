@@ -12,6 +12,8 @@ another host. Routes:
 | ``GET /pages/{partnership}/cases`` | the cases the role may open |
 | ``GET /pages/{partnership}/cases/{case}?as_of=T`` | a case's chronology and key moments |
 | ``GET /pages/{partnership}/cases/{case}/chronology.csv?as_of=T`` | the page's entries, as CSV |
+| ``GET /pages/{partnership}/report?year=Y&format=F`` | board, inspector: the yearly report |
+| ``GET /pages/{partnership}/report/download?year=Y&format=F`` | its file (``_report_page``) |
 | ``GET``/``POST /pages/{partnership}/forms/{Tag}`` | the forms (see ``_form_pages``) |
 
 Pages ask the questions of :data:`interfaces.queries.QUERIES` with the API's permission
@@ -24,6 +26,7 @@ recorded in the access log first, as the API's read is (not recorded: not shown,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -53,6 +56,7 @@ from interfaces.http._page_kit import (
 )
 from interfaces.http._reads import AccessRecorder, AsOfViews
 from interfaces.http._recommendations_page import recommendations_route
+from interfaces.http._report_page import report_page_routes
 from interfaces.http._session import middleware, signed_in, start_session
 from interfaces.http._timeliness_page import timeliness_route
 from interfaces.queries import QUERIES
@@ -76,10 +80,11 @@ def page_routes(
     access_log: AccessRecorder | None,
     secret: str,
     wait_s: float = 5.0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[Router]:
     """The pages, their forms (recording through ``ledger``, then waiting at most
     ``wait_s`` for the views to show it) and their stylesheet, behind the session and
-    CSRF middleware."""
+    CSRF middleware; ``clock`` is the yearly report's now."""
     pages = Pages(views=views, tokens=tokens, as_of_views=as_of_views, access_log=access_log)
     handlers = [
         _home(pages),
@@ -93,6 +98,7 @@ def page_routes(
         challenge_route(pages),
         timeliness_route(pages),
         recommendations_route(pages),
+        *report_page_routes(pages, clock=clock),
         *form_routes(pages, ledger, wait_s=wait_s),
     ]
     router = Router(

@@ -8,6 +8,10 @@ left out; no other parameter), who asks (403), the partnership exists (404), the
 has begun and the partnership existed by its end (400). The report is built from the
 views replayed as of the year's end (:func:`interfaces.report.build_report`) in a
 worker thread, and sent as an attachment named ``report-<p>-<year>.<format>``.
+
+The yearly report page (:mod:`interfaces.http._report_page`) downloads the same file:
+it refuses whom this route refuses (:func:`permit_report`, :data:`REPORT_READERS`) and
+draws it with the same function (:func:`draw_report`), so the bytes are the same.
 """
 
 from __future__ import annotations
@@ -42,18 +46,31 @@ from projections import Views
 from projections.errors import UnknownEntity, ViewStoreError
 from runtime.tokens import Role, TokenRecord
 
-__all__ = ["REPORT_PATH", "report_route"]
+__all__ = [
+    "REPORT_PATH",
+    "REPORT_READERS",
+    "BadReportParameter",
+    "ReportAsked",
+    "ReportFile",
+    "draw_report",
+    "permit_report",
+    "report_parameters",
+    "report_route",
+]
 
 log = structlog.get_logger()
 
 REPORT_PATH: Final = "/partnerships/{partnership}/report"
-_READERS: Final = frozenset({Role.BOARD, Role.INSPECTOR})
+#: The roles that may read the yearly report (partnership-wide figures).
+REPORT_READERS: Final = frozenset({Role.BOARD, Role.INSPECTOR})
 _YEAR_RULE: Final = (
     "year is a reporting year such as 2025-26 (1 April to 31 March) or a calendar year such as 2025"
 )
 
 
-class _BadParameter(Exception):
+class BadReportParameter(Exception):
+    """Raised when the report's query has a parameter missing, unknown, twice or bad."""
+
     def __init__(self, field: str, message: str, rule: str) -> None:
         super().__init__(f"{field} {message}; rule: {rule}")
         self.field = field
@@ -61,10 +78,53 @@ class _BadParameter(Exception):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Asked:
+class ReportAsked:
+    """The report's query, checked: the year as given (not yet parsed) and the format."""
+
     partnership: str
     year: str
     form: Format
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportFile:
+    """A drawn report: its file name (as ``ledger report`` writes it), media type, bytes."""
+
+    name: str
+    media_type: str
+    body: bytes
+
+    def response(self) -> Response[bytes]:
+        """The file as an attachment."""
+        return Response(
+            self.body,
+            media_type=self.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{self.name}"'},
+        )
+
+
+def draw_report(
+    views: Views,
+    as_of_views: AsOfViews,
+    partnership: str,
+    year: str,
+    form: Format,
+    *,
+    now: datetime,
+) -> ReportFile:
+    """The report of ``partnership`` for ``year`` (``2025-26`` or ``2025``) in ``form``,
+    as the route and the page send it: the partnership known to the live ``views``
+    (:class:`~projections.errors.UnknownEntity`), the year parsed and begun, then built
+    from ``as_of_views`` as of its end (:class:`~interfaces.report.InvalidReportYear`)
+    and rendered. The caller has checked who asks (:func:`permit_report`)."""
+    views.directory.partnership(partnership)
+    parsed = parse_year(year)
+    built = build_report(as_of_views, partnership, parsed, now=now, live=views)
+    return ReportFile(
+        name=file_name(partnership, parsed, form),
+        media_type=MEDIA_TYPES[form],
+        body=render(built, form),
+    )
 
 
 def report_route(
@@ -89,16 +149,15 @@ def report_route(
         try:
             token = authenticate(request)
             call |= {"role": token.role.value, "agency": token.agency}
-            asked = _parse(partnership, items)
-            _permit(token, partnership)
-            views.directory.partnership(partnership)
-            year = parse_year(asked.year)
-            built = build_report(as_of_views, partnership, year, now=clock(), live=views)
-            body = render(built, asked.form)
+            asked = report_parameters(partnership, items)
+            permit_report(token, partnership)
+            drawn = draw_report(
+                views, as_of_views, partnership, asked.year, asked.form, now=clock()
+            )
         except Refused as error:
             log.warning("read_refused", status=error.status, reason=error.reason, **call)
             return refusal(error)
-        except _BadParameter as error:
+        except BadReportParameter as error:
             log.warning("read_failed", status=400, field=error.field, **call)
             return problem(
                 400,
@@ -130,12 +189,7 @@ def report_route(
             response = from_ledger_error(error)
             log.warning("read_failed", status=response.status_code, **call)
             return response
-        name = file_name(partnership, year, asked.form)
-        return Response(
-            body,
-            media_type=MEDIA_TYPES[asked.form],
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return drawn.response()
 
     report.__name__ = report.__qualname__ = "read_report"
     return get(
@@ -149,28 +203,32 @@ def report_route(
     )(report)
 
 
-def _parse(partnership: str, items: list[tuple[str, Any]]) -> _Asked:
+def report_parameters(partnership: str, items: list[tuple[str, Any]]) -> ReportAsked:
+    """The report's query (``year``, ``format``: ``pdf`` when left out), else
+    :class:`BadReportParameter` naming the parameter and its rule."""
     given: dict[str, str] = {}
     for name, value in items:
         if name not in ("year", "format"):
-            raise _BadParameter(name, "is not a parameter of the report", "year and format")
+            raise BadReportParameter(name, "is not a parameter of the report", "year and format")
         if name in given:
-            raise _BadParameter(name, "is given twice", "each parameter once")
+            raise BadReportParameter(name, "is given twice", "each parameter once")
         given[name] = str(value)
     if "year" not in given:
-        raise _BadParameter("year", "is missing", _YEAR_RULE)
+        raise BadReportParameter("year", "is missing", _YEAR_RULE)
     form = given.get("format", "pdf")
     if form not in FORMATS:
-        raise _BadParameter("format", f"{form!r} is not a format", "html or pdf")
-    return _Asked(partnership=partnership, year=given["year"], form=form)
+        raise BadReportParameter("format", f"{form!r} is not a format", "html or pdf")
+    return ReportAsked(partnership=partnership, year=given["year"], form=form)
 
 
-def _permit(token: TokenRecord, partnership: str) -> None:
+def permit_report(token: TokenRecord, partnership: str) -> None:
+    """Whether ``token`` may read ``partnership``'s yearly report, else
+    :class:`~interfaces.http._problems.Refused` (403) saying why."""
     if token.partnership != partnership:
         raise Refused(
             403, f"the token is for partnership '{token.partnership}', not '{partnership}'"
         )
-    if token.role not in _READERS:
+    if token.role not in REPORT_READERS:
         raise Refused(
             403,
             f"{'an' if token.role.value[0] in 'aeiou' else 'a'} {token.role.value} token may not"

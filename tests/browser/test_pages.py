@@ -299,6 +299,43 @@ class TestTimeliness:
         shot(page, "timeliness-overdue")
 
 
+class TestYearlyReport:
+    def test_the_board_chooses_a_year_with_the_keyboard_and_downloads_the_apis_pdf(
+        self, page: Any, demo: Demo
+    ) -> None:
+        year = "2024-25"  # over: the same file at every ask
+        sign_in(page, demo.tokens["board"])
+        page.focus("nav a >> text=Yearly report")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**/pages/{demo.partnership}/report")
+        years = page.eval_on_selector_all("#year option", "os => os.map(o => o.value)")
+        assert year in years
+        page.focus("#year")
+        for _ in years:
+            if page.input_value("#year") == year:
+                break
+            page.keyboard.press("ArrowDown")  # newest first: down goes back in time
+        assert page.input_value("#year") == year
+        page.focus("button >> text=Show the download")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**year={year}**")
+        page.focus("a[data-format=pdf]")
+        with page.expect_download() as started:
+            page.keyboard.press("Enter")
+        download = started.value
+        assert download.suggested_filename == f"report-{demo.partnership}-{year}.pdf"
+        body = Path(download.path()).read_bytes()
+        assert body.startswith(b"%PDF")
+        api = httpx.get(
+            f"{demo.url}/partnerships/{demo.partnership}/report",
+            params={"year": year, "format": "pdf"},
+            headers={"Authorization": f"Bearer {demo.tokens['board']}"},
+            timeout=120,
+        )
+        assert body == api.content
+        shot(page, "report-chosen")
+
+
 def listed(page: Any, ident: str, key: str) -> list[str]:
     found: list[str] = page.eval_on_selector_all(
         f"#{ident} tbody tr[data-{key}]", f"rows => rows.map(r => r.dataset.{key})"
@@ -331,6 +368,8 @@ PAGES = [
     ("recommendations", "board", "/pages/{p}/recommendations"),
     ("challenges-agency", "agency", "/pages/{p}/challenges?status=open"),
     ("refused", "agency", "/pages/{p}/dashboard"),
+    ("report", "board", "/pages/{p}/report"),
+    ("report-bad-year", "inspector", "/pages/{p}/report?other_year=2025-27"),
 ]
 
 

@@ -9,23 +9,36 @@ header JetStream de-duplicates on (delivery sets it on each copy it publishes).
 
 from __future__ import annotations
 
+from ledger.nats._bridge import Driver
 from ledger.nats._recorders import (
     NatsAggregateRecorder,
     NatsApplicationRecorder,
     NatsProcessRecorder,
     NatsTrackingRecorder,
 )
-from ledger.nats._stream import HDR_MSG_ID, StoredMsg, direct_get_batch, ensure_stream
+from ledger.nats._stream import (
+    HDR_MSG_ID,
+    OutMsg,
+    StoredMsg,
+    direct_get_batch,
+    ensure_stream,
+    publish_sync,
+)
+from ledger.nats._syncwire import WireTimeout
 from ledger.nats.persistence import Factory
 
 __all__ = [
     "HDR_MSG_ID",
+    "Driver",
     "Factory",
     "NatsAggregateRecorder",
     "NatsApplicationRecorder",
     "NatsProcessRecorder",
     "NatsTrackingRecorder",
+    "OutMsg",
     "StoredMsg",
+    "WireTimeout",
     "direct_get_batch",
     "ensure_stream",
+    "publish_sync",
 ]

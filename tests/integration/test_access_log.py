@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pytest
 from access_support import Secured, connect, publish_refused, secured_server
 
 from ledger.application import Ledger
-from ledger.errors import StreamMisconfigured
+from ledger.errors import LedgerUnavailable, StreamMisconfigured
+from ledger.nats import Driver
 from runtime.access_log import (
     AccessLog,
     InvalidAccessQuery,
@@ -65,6 +67,21 @@ def access_log(ledger: Ledger, stream_name: str, subject_prefix: str, clock: Clo
     )
     log.check(create=True)
     return log
+
+
+class WithoutWire:
+    """The ledger's driver pool as a ``tls://`` URL leaves it: no synchronous wire."""
+
+    def __init__(self, pool: object) -> None:
+        self.pool = pool
+
+    def run(self, fn: object) -> object:
+        return self.pool.run(fn)  # type: ignore[attr-defined]
+
+    @contextmanager
+    def borrow(self) -> Iterator[Driver]:
+        with self.pool.borrow() as driver:  # type: ignore[attr-defined]
+            yield Driver(driver.loop, driver.nc, None)
 
 
 def read(log: AccessLog, which: str, **kw: object) -> int:
@@ -240,6 +257,29 @@ class TestTheAccessStream:
             log.check(create=True)
         assert "deny_delete" in str(refused.value)
         assert "deny_purge" in str(refused.value)
+
+    def test_a_record_with_no_access_stream_to_take_it_is_refused_not_lost(
+        self, ledger: Ledger, stream_name: str, subject_prefix: str
+    ) -> None:
+        log = AccessLog.of(ledger, stream=stream_name, subject_prefix=subject_prefix)
+        with pytest.raises(LedgerUnavailable, match=access_stream(stream_name)):
+            read(log, "c1")
+
+    def test_without_a_synchronous_wire_a_record_goes_through_nats_py_alike(
+        self, ledger: Ledger, stream_name: str, subject_prefix: str, clock: Clock
+    ) -> None:
+        wired = AccessLog.of(ledger, stream=stream_name, subject_prefix=subject_prefix)
+        wired.check(create=True)
+        log = AccessLog(
+            WithoutWire(ledger.recorder.pool),  # type: ignore[attr-defined]
+            stream=stream_name,
+            subject_prefix=subject_prefix,
+            clock=clock,
+        )
+        first = read(wired, "c1")
+        second = read(log, "c2")
+        assert second == first + 1
+        assert [(e.case, e.read_at) for e in log.entries(P, after=first)] == [("c2", clock.now)]
 
     def test_a_missing_access_stream_is_the_admins_to_create(
         self, ledger: Ledger, stream_name: str, subject_prefix: str

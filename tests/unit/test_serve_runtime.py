@@ -252,3 +252,33 @@ class TestListening:
                     await asyncio.sleep(0.01)
                 writer.close()
         assert nodelay == [1]
+
+    def test_connections_on_uvloop_send_without_waiting_for_acks_too(self) -> None:
+        """serve's loop is uvloop's (:func:`_config`): the same guarantee holds there."""
+        import asyncio
+
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(
+                self.test_connections_accepted_on_the_serve_socket_send_without_waiting_for_acks()
+            )
+
+
+class TestServerSettings:
+    def test_serve_parses_http_with_httptools_on_uvloop(self) -> None:
+        from litestar import Litestar
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        from interfaces._serve_cli import _config
+
+        config = _config(Litestar([]))
+        config.load()
+        assert config.http_protocol_class is HttpToolsProtocol
+        factory = config.get_loop_factory()
+        assert factory is not None
+        loop = factory()
+        try:
+            assert type(loop).__module__.startswith("uvloop")
+        finally:
+            loop.close()

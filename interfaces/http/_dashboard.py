@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from interfaces.http._charts import Bar, Chart, bar_chart
+from interfaces.http._page_kit import RAG_ORDER, overdue_first
 from projections.challenges import ChallengeSummary
 from projections.optouts import QuarterCount, RepeatPattern
 from projections.recommendations import RecommendationStatus, RecurringTheme
@@ -34,7 +35,6 @@ __all__ = [
 ]
 
 #: Red first: the order a board reads recommendations in.
-_RAG_ORDER = {"red": 0, "amber": 1, "green": 2}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,18 +156,9 @@ def sections(
         [Bar(label=f"Stage {stage}", value=n) for stage, n in by_stage],
     )
 
-    ordered = sorted(
-        recommendations,
-        key=lambda r: (
-            not r.overdue,
-            _RAG_ORDER.get(str(r.rag), 3),
-            -r.days_overdue,
-            r.due,
-            r.recommendation,
-        ),
-    )
+    ordered = overdue_first(recommendations)
     rag = Counter(str(r.rag) for r in recommendations)
-    rag_counts = [(word, rag.get(word, 0)) for word in _RAG_ORDER]
+    rag_counts = [(word, rag.get(word, 0)) for word in RAG_ORDER]
     recommendations_chart = bar_chart(
         "recommendations-chart",
         "Recommendations by red, amber and green status",

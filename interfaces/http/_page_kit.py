@@ -7,7 +7,7 @@ See :mod:`interfaces.http._pages` for the pages themselves.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +31,7 @@ from ledger.errors import LedgerUnavailable
 from projections import Views
 from projections.calendar import LONDON, local_date
 from projections.errors import InvalidViewQuery, UnknownEntity, ViewStoreError
+from projections.recommendations import RecommendationStatus
 from runtime.tokens import Role, TokenRecord, TokenStore
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "HERE",
     "NOTICE_KEY",
     "PARTNERSHIP_READERS",
+    "RAG_ORDER",
     "PageError",
     "Pages",
     "as_of_param",
@@ -46,12 +48,32 @@ __all__ = [
     "home_of",
     "http_error",
     "internal_error_page",
+    "overdue_first",
     "page",
     "path_of",
     "template_config",
 ]
 
 log = structlog.get_logger()
+
+#: Red, amber, green: the order a recommendation's status is listed in.
+RAG_ORDER: Final = {"red": 0, "amber": 1, "green": 2}
+
+
+def overdue_first(recommendations: Iterable[RecommendationStatus]) -> list[RecommendationStatus]:
+    """Recommendations as the pages list them: overdue first, then red, amber, green, the
+    longest overdue, the earliest due."""
+    return sorted(
+        recommendations,
+        key=lambda r: (
+            not r.overdue,
+            RAG_ORDER.get(str(r.rag), 3),
+            -r.days_overdue,
+            r.due,
+            r.recommendation,
+        ),
+    )
+
 
 HERE: Final = Path(__file__).parent
 #: The session key of a message for the next page (a form's "recorded as ...").

@@ -16,7 +16,7 @@ from litestar import Request, get
 from litestar.response import Template
 
 from interfaces.http._form_pages import forms_for
-from interfaces.http._page_kit import PARTNERSHIP_READERS, Pages, guarded, page
+from interfaces.http._page_kit import PARTNERSHIP_READERS, Pages, guarded, overdue_first, page
 from interfaces.http._read_params import parse
 from interfaces.queries import QUERIES
 from projections.recommendations import RecommendationState
@@ -26,7 +26,6 @@ from schemas import Theme
 __all__ = ["recommendations_route"]
 
 _FIELDS = ("review", "owner", "status", "theme", "as_of")
-_RAG_ORDER = {"red": 0, "amber": 1, "green": 2}
 
 
 def recommendations_route(pages: Pages) -> Any:
@@ -54,16 +53,7 @@ def recommendations_route(pages: Pages) -> Any:
                 if token.role in PARTNERSHIP_READERS:
                     themes = ask("themes")
                     recurring = ask("recurring-themes")
-            ordered = sorted(
-                listed,
-                key=lambda r: (
-                    not r.overdue,
-                    _RAG_ORDER.get(str(r.rag), 3),
-                    -r.days_overdue,
-                    r.due,
-                    r.recommendation,
-                ),
-            )
+            ordered = overdue_first(listed)
             return page(
                 "recommendations.html",
                 token,

@@ -52,6 +52,10 @@ from schemas._base import AggregateKind
 from schemas._types import ID_BODY, anchored
 
 __all__ = [
+    "checkpoint_prefix",
+    "checkpoint_stream",
+    "checkpoint_subject",
+    "cosignature_subject",
     "AGGREGATE_ID_PATTERN",
     "AGGREGATE_KINDS",
     "APP_TOKEN_PATTERN",
@@ -102,9 +106,9 @@ HDR_TOPIC: Final = "Ledger-Topic"
 HDR_VERSION: Final = "Ledger-Version"
 #: On a delivered copy: the event's sequence in the ledger stream.
 HDR_SOURCE_SEQ: Final = "Ledger-Source-Sequence"
-#: Reserved for the proofs to come: the hash of the previous event on the subject.
+#: The hash of the previous event on the subject (docs/proofs.md, "Hash chain").
 HDR_PREV_HASH: Final = "Ledger-Prev-Hash"
-#: Reserved for the proofs to come: the recording agency's signature over this event.
+#: The recording agency's signature over what it asserts (docs/proofs.md, "Signatures").
 HDR_SIGNATURE: Final = "Ledger-Signature"
 #: Every ``Ledger-*`` header of the contract.
 LEDGER_HEADERS: Final = (HDR_TOPIC, HDR_VERSION, HDR_SOURCE_SEQ, HDR_PREV_HASH, HDR_SIGNATURE)
@@ -306,6 +310,32 @@ def access_filter(subject_prefix: str, partnership: str, case: str | None = None
     if case is not None:
         return access_subject(subject_prefix, partnership, case)
     return access_subject(subject_prefix, partnership, "x").rsplit(".", 1)[0] + ".*"
+
+
+# -- the Merkle log's checkpoints and their witnesses ----------------------------------
+
+
+def checkpoint_stream(ledger_stream: str) -> str:
+    """``LEDGER`` -> ``LEDGER_LOG``: signed checkpoints of the ledger stream and cosignatures."""
+    return f"{ledger_stream}_LOG"
+
+
+def checkpoint_prefix(subject_prefix: str) -> str:
+    """``ledger`` -> ``ledger-log`` (never under the ledger stream's own subjects)."""
+    return f"{subject_prefix}-log"
+
+
+def checkpoint_subject(subject_prefix: str) -> str:
+    """``<prefix>-log.checkpoint``: one signed checkpoint note per message."""
+    return f"{checkpoint_prefix(subject_prefix)}.checkpoint"
+
+
+def cosignature_subject(subject_prefix: str, agency: str) -> str:
+    """``<prefix>-log.cosignature.<agency>``: one agency's cosignatures; ``ValueError`` if unsafe."""
+    if not is_identifier(agency):
+        msg = "agency is not an identifier (lower-case letters, digits, '-', '_')"
+        raise ValueError(msg)
+    return f"{checkpoint_prefix(subject_prefix)}.cosignature.{agency}"
 
 
 _ID: Final = re.compile(anchored(ID_BODY))

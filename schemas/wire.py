@@ -52,10 +52,6 @@ from schemas._base import AggregateKind
 from schemas._types import ID_BODY, anchored
 
 __all__ = [
-    "checkpoint_prefix",
-    "checkpoint_stream",
-    "checkpoint_subject",
-    "cosignature_subject",
     "AGGREGATE_ID_PATTERN",
     "AGGREGATE_KINDS",
     "APP_TOKEN_PATTERN",
@@ -78,7 +74,11 @@ __all__ = [
     "aggregate_id",
     "aggregate_subject",
     "all_aggregates",
+    "checkpoint_prefix",
+    "checkpoint_stream",
+    "checkpoint_subject",
     "consumer_name",
+    "cosignature_subject",
     "delivery_challenge_subject",
     "delivery_filter",
     "delivery_inbox",
@@ -331,7 +331,7 @@ def checkpoint_subject(subject_prefix: str) -> str:
 
 
 def cosignature_subject(subject_prefix: str, agency: str) -> str:
-    """``<prefix>-log.cosignature.<agency>``: one agency's cosignatures; ``ValueError`` if unsafe."""
+    """``<prefix>-log.cosignature.<agency>``; ``ValueError`` on an unsafe agency id."""
     if not is_identifier(agency):
         msg = "agency is not an identifier (lower-case letters, digits, '-', '_')"
         raise ValueError(msg)

@@ -1,0 +1,160 @@
+"""What is hashed and what is signed: the entry of a stored message, and an agency's assertion.
+
+The byte-exact definitions are docs/proofs.md's ("Entries and leaf hashes", "Signatures");
+this module is their one implementation. Pure: standard library, msgspec and
+``cryptography`` only, so the offline verifier can use it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping
+from typing import Any, Final
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ledger.proofs.errors import SignatureInvalid
+from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
+
+__all__ = [
+    "ASSERTION_CONTEXT",
+    "ENTRY_CONTEXT",
+    "ENTRY_HEADERS",
+    "SignatureHeader",
+    "asserted_bytes",
+    "b64",
+    "entry_bytes",
+    "entry_hash",
+    "jcs",
+    "sign_assertion",
+    "unb64",
+    "verify_assertion",
+]
+
+ENTRY_CONTEXT: Final = b"ledger-entry/v1\n"
+ASSERTION_CONTEXT: Final = b"ledger-assertion/v1\n"
+#: The headers an entry covers, in this order; transport headers (``Nats-*``) are not covered.
+ENTRY_HEADERS: Final = (HDR_TOPIC, HDR_VERSION, HDR_PREV_HASH, HDR_SIGNATURE)
+#: The member of a stored payload that the ledger stamps, so no agency asserts it.
+STAMPED: Final = "recorded_at"
+_ALGORITHM: Final = "ed25519"
+_SIGNATURE_SIZE: Final = 64
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 with padding, as text."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str, *, field: str, size: int | None = None) -> bytes:
+    """Canonical standard base64 (with padding) to bytes, else :class:`SignatureInvalid`."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as e:
+        msg = f"{field}: is not standard base64 with padding"
+        raise SignatureInvalid(msg) from e
+    if b64(raw) != text:  # unused bits set: another spelling of the same bytes
+        msg = f"{field}: is not the canonical base64 of its bytes"
+        raise SignatureInvalid(msg)
+    if size is not None and len(raw) != size:
+        msg = f"{field}: holds {len(raw)} bytes where {size} are required"
+        raise SignatureInvalid(msg)
+    return raw
+
+
+def entry_bytes(subject: str, headers: Mapping[str, str] | None, payload: bytes) -> bytes:
+    """The entry of a stored message (docs/proofs.md): what its leaf hash covers."""
+    h = headers or {}
+    parts = [subject, *(h.get(name, "") for name in ENTRY_HEADERS), str(len(payload))]
+    return ENTRY_CONTEXT + "\n".join(parts).encode() + b"\n" + payload
+
+
+def entry_hash(subject: str, headers: Mapping[str, str] | None, payload: bytes) -> bytes:
+    """The RFC 6962 leaf hash of a stored message's entry: ``SHA-256(0x00 || entry)``."""
+    return hashlib.sha256(b"\x00" + entry_bytes(subject, headers, payload)).digest()
+
+
+def _canonical(value: Any, path: str) -> Any:
+    """``value`` with every object's members in RFC 8785 order; floats refused."""
+    if isinstance(value, dict):
+        return {
+            k: _canonical(value[k], f"{path}.{k}")
+            for k in sorted(value, key=lambda k: k.encode("utf-16-be"))
+        }
+    if isinstance(value, list):
+        return [_canonical(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, float):
+        msg = f"{path}: is a floating-point number, which no signed payload may hold"
+        raise SignatureInvalid(msg)
+    return value
+
+
+def jcs(value: Any) -> bytes:
+    """RFC 8785 canonical JSON of a decoded JSON value without floats (docs/proofs.md).
+
+    msgspec writes strings exactly as RFC 8785 does (minimal escapes, UTF-8, lower-case
+    ``\\u00xx``); the members are put in RFC 8785's order (UTF-16 code units) first.
+    """
+    return msgspec.json.encode(_canonical(value, "$"))
+
+
+def asserted_bytes(subject: str, payload: bytes) -> bytes:
+    """What an agency signs for the stored ``payload`` on ``subject`` (docs/proofs.md)."""
+    try:
+        obj = msgspec.json.decode(payload)
+    except msgspec.DecodeError as e:
+        msg = "payload: is not JSON"
+        raise SignatureInvalid(msg) from e
+    if not isinstance(obj, dict):
+        msg = "payload: is not a JSON object"
+        raise SignatureInvalid(msg)
+    obj.pop(STAMPED, None)
+    return ASSERTION_CONTEXT + subject.encode() + b"\n" + jcs(obj)
+
+
+class SignatureHeader(msgspec.Struct, frozen=True):
+    """A ``Ledger-Signature`` header: ``ed25519 <agency> <key_id> <base64 signature>``."""
+
+    agency: str
+    key_id: str
+    signature: bytes
+
+    def format(self) -> str:
+        return f"{_ALGORITHM} {self.agency} {self.key_id} {b64(self.signature)}"
+
+    @classmethod
+    def parse(cls, value: str) -> SignatureHeader:
+        parts = value.split(" ")
+        if len(parts) != 4 or parts[0] != _ALGORITHM or not parts[1] or not parts[2]:
+            msg = (
+                "Ledger-Signature: is not 'ed25519 <agency> <key_id> <base64 signature>'"
+                " (single spaces)"
+            )
+            raise SignatureInvalid(msg)
+        raw = unb64(parts[3], field="Ledger-Signature", size=_SIGNATURE_SIZE)
+        return cls(agency=parts[1], key_id=parts[2], signature=raw)
+
+
+def sign_assertion(
+    key: Ed25519PrivateKey, agency: str, key_id: str, subject: str, payload: bytes
+) -> SignatureHeader:
+    """The agency's signature over what it asserts with ``payload`` on ``subject``."""
+    return SignatureHeader(agency, key_id, key.sign(asserted_bytes(subject, payload)))
+
+
+def verify_assertion(
+    public_key: Ed25519PublicKey, header: SignatureHeader, subject: str, payload: bytes
+) -> None:
+    """Return if ``header`` signs ``payload`` on ``subject`` with ``public_key``, else raise."""
+    try:
+        public_key.verify(header.signature, asserted_bytes(subject, payload))
+    except InvalidSignature as e:
+        msg = (
+            f"Ledger-Signature: does not verify with key '{header.key_id}' of agency "
+            f"'{header.agency}' over what the event asserts"
+        )
+        raise SignatureInvalid(msg) from e

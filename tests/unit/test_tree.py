@@ -189,6 +189,17 @@ class TestFileTree:
             tree.append(leaves[size:])
             assert tree.root() == root_from_leaves(leaves)
 
+    def test_a_zeroed_last_leaf_that_completes_no_parent_is_dropped(self, tmp_path: Path) -> None:
+        path = tmp_path / "t.tree"
+        leaves = distinct_leaves(5)
+        with FileTree(path) as tree:
+            tree.append(leaves)  # leaf 4 is the last node: no parent to check it against
+        with path.open("r+b") as f:
+            f.seek(file_length(5) - HASH_SIZE)
+            f.write(bytes(HASH_SIZE))
+        with FileTree(path) as tree:
+            assert (tree.size, tree.root()) == (4, root_from_leaves(leaves[:4]))
+
     def test_a_corrupted_parent_drops_the_leaf_that_completed_it(self, tmp_path: Path) -> None:
         path = tmp_path / "t.tree"
         leaves = distinct_leaves(16)

@@ -19,6 +19,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +69,16 @@ def proofs_suite(tmp: Path, *, quick: bool, console: Console) -> dict[str, Any]:
         inclusion: list[float] = []
         for _ in range(QUERIES):
             i = rng.randrange(n)
-            ms, proof = _timed(lambda i=i: tree.inclusion_proof(i))
+            ms, proof = _timed(partial(tree.inclusion_proof, i))
             inclusion.append(ms)
             verify_inclusion(_leaf(i), i, n, proof, root)
         consistency: list[float] = []
         roots: list[float] = []
         for _ in range(QUERIES):
             size1 = rng.randrange(1, n + 1)
-            ms, proof = _timed(lambda s=size1: tree.consistency_proof(s))
+            ms, proof = _timed(partial(tree.consistency_proof, size1))
             consistency.append(ms)
-            ms, root1 = _timed(lambda s=size1: tree.root(s))
+            ms, root1 = _timed(partial(tree.root, size1))
             roots.append(ms)
             verify_consistency(size1, n, root1, root, proof)
     result = {

@@ -1,5 +1,13 @@
 """Proofs that hold without trusting the server: entries, hash chains, signatures, the Merkle log.
 
-Pure code (no I/O, no network), so that ``python -m ledger.verify`` checks a bundle offline.
-The byte-exact definitions are in docs/proofs.md.
+No network, and no I/O but the checkpointer's tree file (:mod:`ledger.proofs.tree`), so that
+``python -m ledger.verify`` checks a bundle offline. The byte-exact definitions are in
+docs/proofs.md. Its face is its modules: :mod:`~ledger.proofs.entry` (what is hashed and
+signed), :mod:`~ledger.proofs.merkle` (RFC 6962 hashing, proofs and their checks),
+:mod:`~ledger.proofs.tree` (the persistent tree), :mod:`~ledger.proofs.note` (C2SP signed
+notes, checkpoints, cosignatures) and :mod:`~ledger.proofs.errors`.
 """
+
+from ledger.proofs import entry, errors, merkle, note, tree
+
+__all__ = ["entry", "errors", "merkle", "note", "tree"]

@@ -22,7 +22,6 @@ tree's last leaf with the stream before it appends.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -273,6 +272,8 @@ class FileTree(_PostOrderTree):
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             os.fchmod(self._fd, 0o600)
+            import fcntl  # here, so the offline verifier imports this module on any OS
+
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as e:

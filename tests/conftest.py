@@ -14,11 +14,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 
 from projections._store import ViewStore
 from projections.postgres import PostgresViewStore
 from projections.sqlite import SQLiteViewStore
 from runtime.embedded import EmbeddedNats
+
+# The machines are shared and noisy: no property test fails for taking long (speed is
+# measured by `make bench`, as ratios). A test's own @settings still overrides the rest.
+settings.register_profile("ledger", deadline=None)
+settings.load_profile("ledger")
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ from ledger.nats import (
     ensure_stream,
 )
 from ledger.nats._stream import PubAck
+from ledger.proofs.errors import LogCorrupt
 from schemas.wire import (
     checkpoint_prefix,
     checkpoint_stream,
@@ -44,7 +45,6 @@ from schemas.wire import (
 )
 
 __all__ = [
-    "LogConflict",
     "LogStream",
     "ensure_log_stream",
     "log_admin_step",
@@ -62,11 +62,6 @@ _ack: Final = msgspec.json.Decoder(PubAck)
 _HDR_EXPECTED_SUBJECT_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
 #: JetStream's error codes for a failed expected-last-subject-sequence check.
 _WRONG_LAST: Final = frozenset({10071})
-
-
-class LogConflict(LedgerUnavailable):
-    """Raised when a checkpoint is refused because another checkpoint was published on the
-    log since the one the publisher last saw (two checkpointers on one log)."""
 
 
 class _Pool(Protocol):
@@ -161,9 +156,10 @@ class LogStream:
         """Publish the signed checkpoint ``note`` of tree size ``size``; ``after`` is the
         sequence of the last checkpoint message the publisher knows (0: none).
 
-        Returns the message's sequence. Raises :class:`LogConflict` if another checkpoint
-        was published since ``after``, :class:`~ledger.errors.LedgerUnavailable` if the
-        stream does not take it. A retry of the same size is stored once (its message id).
+        Returns the message's sequence. Raises :class:`~ledger.proofs.errors.LogCorrupt` if
+        another checkpoint was published since ``after`` (a second checkpointer),
+        :class:`~ledger.errors.LedgerUnavailable` if the stream does not take it. A retry
+        of the same size is stored once (its message id).
         """
         headers = {
             HDR_MSG_ID: f"checkpoint.{size}",
@@ -176,7 +172,7 @@ class LogStream:
                 f"checkpoint of size {size} refused: the log stream {self.name!r} has a"
                 f" checkpoint after sequence {after}; rule: one checkpointer per log"
             )
-            raise LogConflict(msg)
+            raise LogCorrupt(msg, size=size)
         return self._sequence(ack, "checkpoint")
 
     def publish_cosignature(self, agency: str, note: bytes) -> int:

@@ -137,6 +137,9 @@ class Checkpointer:
         except LogCorrupt as error:
             log.critical("log_corrupt", seq=error.seq, size=error.size, reason=str(error))
             raise
+        finally:
+            if self._stop.is_set():
+                self._tree.close()  # stopped for good: release the writer's lock
 
     # -- resuming ----------------------------------------------------------------------
 

@@ -32,8 +32,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.errors import LedgerUnavailable
-from ledger.nats import NatsApplicationRecorder, StoredMsg, read_stored
-from ledger.nats._stream import direct_get
+from ledger.nats import NatsApplicationRecorder, StoredMsg, direct_get, read_stored
 from ledger.proofs.entry import b64, entry_hash
 from ledger.proofs.errors import CheckpointInvalid, LogCorrupt
 from ledger.proofs.note import Checkpoint, open_checkpoint, sign_checkpoint

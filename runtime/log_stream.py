@@ -30,12 +30,12 @@ from ledger.errors import LedgerUnavailable
 from ledger.nats import (
     HDR_MSG_ID,
     NatsAggregateRecorder,
+    PubAck,
     StoredMsg,
     direct_get,
     direct_get_batch,
     ensure_stream,
 )
-from ledger.nats._stream import PubAck
 from ledger.proofs.errors import LogCorrupt
 from schemas.wire import (
     checkpoint_prefix,

@@ -20,6 +20,7 @@ from ledger.nats._recorders import (
 from ledger.nats._stream import (
     HDR_MSG_ID,
     OutMsg,
+    PubAck,
     StoredMsg,
     direct_get,
     direct_get_batch,
@@ -38,6 +39,7 @@ __all__ = [
     "NatsProcessRecorder",
     "NatsTrackingRecorder",
     "OutMsg",
+    "PubAck",
     "StoredMsg",
     "WireTimeout",
     "direct_get",

@@ -205,6 +205,7 @@ def _run(
                 read_wait_s=settings.read_wait_s,
                 feed=service.agency_feed,
                 pages_secret=secret_key(settings.data_dir),
+                merkle_log=service.merkle_log,
             )
             server = _server(_config(app), on_exit=service.agency_feed.close)
             claim.publish(url, workers=workers)

@@ -39,6 +39,7 @@ from litestar.router import Router
 import schemas
 from consumers.feed import AgencyFeed
 from interfaces.http._events import access_log_routes, event_routes
+from interfaces.http._log import log_routes
 from interfaces.http._openapi import (
     BEARER,
     SECURITY_COMPONENTS,
@@ -64,6 +65,7 @@ from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
 from projections.as_of import PastViews
 from runtime.access_log import AccessLog
+from runtime.log import MerkleLog
 from runtime.readiness import ReadyState
 from runtime.tokens import InvalidToken, TokenRecord, TokenStore
 from schemas.commands import BaseCommand
@@ -112,6 +114,7 @@ def create_app(
     feed: AgencyFeed | None = None,
     pages_secret: str | None = None,
     clock: Callable[[], datetime] | None = None,
+    merkle_log: MerkleLog | None = None,
 ) -> Litestar:
     """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows.
 
@@ -133,6 +136,9 @@ def create_app(
     With ``views``, the web pages too (:mod:`interfaces.http._pages`: sign-in, the
     dashboard, the case page), their CSRF tokens signed with ``pages_secret`` (``ledger
     serve`` keeps one in the data dir; without it, a key of this app's own).
+
+    With ``merkle_log``, the Merkle log's checkpoints, proofs and cosignatures too
+    (:mod:`interfaces.http._log`).
 
     ``clock`` is the yearly report's now (the route's and the page's; UTC now by
     default): a year not over is reported as of it.
@@ -210,6 +216,8 @@ def create_app(
         handlers += access_log_routes(access_log, authenticate)
     if feed is not None:
         handlers += event_routes(feed, authenticate)
+    if merkle_log is not None:
+        handlers += log_routes(merkle_log, authenticate)
     return Litestar(
         route_handlers=handlers,
         exception_handlers={HTTPException: from_http_exception, Exception: internal_error},

@@ -30,6 +30,8 @@ from nats.js.errors import APIError
 from consumers import delivery_prefix, delivery_stream
 from consumers.manager import DeliveryPolicy, ensure_delivery_stream
 from ledger.errors import StreamMisconfigured
+from runtime.log_stream import ensure_log_stream
+from schemas.wire import checkpoint_subject, cosignature_subject
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +260,74 @@ async def test_no_reader_of_the_ledger_stream_can_aim_a_consumer_at_an_agencys_i
         assert kept.config.filter_subject == CASE_A
         assert kept.config.durable_name == "agency_a"
     await ledger_still_works(secured)
+
+
+class TestTheMerkleLog:
+    """The service publishes checkpoints; an agency may only read them and send its own
+    cosignatures (runtime/access.py)."""
+
+    @pytest.fixture
+    async def log_stream(self, secured: Secured) -> str:
+        async with connect(secured.url, secured.admin) as adm:
+            return await ensure_log_stream(
+                adm.nc, stream=STREAM, subject_prefix=PREFIX, create=True
+            )
+
+    async def test_the_service_publishes_a_checkpoint_and_an_agency_reads_it_by_direct_get(
+        self, secured: Secured, log_stream: str
+    ) -> None:
+        async with connect(secured.url, secured.service.ledger) as svc:
+            ack = await svc.nc.jetstream(timeout=5).publish(
+                checkpoint_subject(PREFIX), b"checkpoint", stream=log_stream
+            )
+            assert await svc.refusals(0) == []
+        async with connect(secured.url, secured.agencies["a"]) as a:
+            got = await a.nc.jetstream(timeout=5).get_msg(log_stream, seq=ack.seq, direct=True)
+            assert got.data == b"checkpoint"
+            assert await a.refusals(0) == []
+
+    async def test_an_agency_publishes_its_own_cosignature(
+        self, secured: Secured, log_stream: str
+    ) -> None:
+        async with connect(secured.url, secured.agencies["a"]) as a:
+            ack = await a.nc.jetstream(timeout=5).publish(
+                cosignature_subject(PREFIX, "a"), b"cosigned", stream=log_stream
+            )
+            assert ack.stream == log_stream
+            assert await a.refusals(0) == []
+
+    @pytest.mark.parametrize(
+        "subject",
+        [
+            pytest.param(checkpoint_subject(PREFIX), id="a checkpoint"),
+            pytest.param(cosignature_subject(PREFIX, "b"), id="another agency's cosignature"),
+        ],
+    )
+    async def test_an_agency_publishing_a_checkpoint_or_anothers_cosignature_is_refused(
+        self, secured: Secured, log_stream: str, subject: str
+    ) -> None:
+        async with connect(secured.url, secured.service.ledger) as svc:
+            before = (await svc.nc.jetstream(timeout=5).stream_info(log_stream)).state.messages
+        async with connect(secured.url, secured.agencies["a"]) as a:
+            await a.nc.publish(subject, b"forged")
+            assert await a.refusals(1) == [publish_refused(subject)]
+        async with connect(secured.url, secured.service.ledger) as svc:
+            after = (await svc.nc.jetstream(timeout=5).stream_info(log_stream)).state.messages
+        assert after == before
+
+    @pytest.mark.parametrize(
+        "user", [pytest.param("ledger", id="the service"), pytest.param("a", id="an agency")]
+    )
+    async def test_nobody_but_the_admin_may_delete_or_purge_the_log_stream(
+        self, secured: Secured, log_stream: str, user: str
+    ) -> None:
+        credentials = secured.service.ledger if user == "ledger" else secured.agencies["a"]
+        async with connect(secured.url, credentials) as c:
+            with pytest.raises(TimeoutError):
+                await c.js.purge_stream(log_stream)
+            with pytest.raises(TimeoutError):
+                await c.js.delete_stream(log_stream)
+            assert await c.refusals(2) == [
+                publish_refused(f"$JS.API.STREAM.PURGE.{log_stream}"),
+                publish_refused(f"$JS.API.STREAM.DELETE.{log_stream}"),
+            ]

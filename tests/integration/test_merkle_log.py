@@ -1,0 +1,282 @@
+"""The checkpointer and the Merkle log's read side against a real nats-server: checkpoints
+every N events whose roots are the stream's, restarts that never publish a different root,
+proofs that verify against the published checkpoints, a tampered tree that stops it, and
+cosignatures counted only when they verify with the agency's registered key."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from ledger_scenario import PARTNERSHIP, POLICE, establish
+from merkle_support import (
+    ORIGIN,
+    b64key,
+    key,
+    ledger,
+    log_stream,
+    merkle_log,
+    published,
+    record,
+    recorder,
+    run_checkpointer,
+    sized,
+    stream_leaves,
+    tree_file,
+)
+
+from ledger.application import Ledger
+from ledger.nats import NatsApplicationRecorder
+from ledger.proofs.entry import entry_hash
+from ledger.proofs.errors import CosignatureRefused, LogCorrupt, ProofUnavailable
+from ledger.proofs.merkle import root_from_leaves, verify_consistency, verify_inclusion
+from ledger.proofs.note import Checkpoint, cosign, open_checkpoint, quorum, split_checkpoint
+from ledger.proofs.tree import FileTree
+from runtime.log import MerkleLog
+from runtime.log_stream import LogStream
+
+#: The fixtures this module takes from merkle_support.
+__all__ = ["key", "ledger", "log_stream", "merkle_log", "recorder", "tree_file"]
+
+
+class TestCheckpoints:
+    def test_a_checkpoint_comes_every_n_events_with_the_root_of_the_stream_read_back(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+    ) -> None:
+        establish(ledger)  # 4 events
+        record(ledger, 7)  # 11 in all
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(8), every=4)
+        leaves = stream_leaves(recorder)
+        assert len(leaves) == 11
+        cps = published(log_stream, key)
+        assert [cp.size for cp in cps] == [4, 8]
+        for cp in cps:
+            assert cp.origin == ORIGIN
+            assert cp.root == root_from_leaves(leaves[: cp.size])
+
+    def test_a_grown_tree_is_checkpointed_after_the_seconds_even_short_of_n_events(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+    ) -> None:
+        establish(ledger)
+        record(ledger, 2)
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(6), every=1000, seconds=0.3)
+        [cp] = published(log_stream, key)
+        assert cp.size == 6
+        assert cp.root == root_from_leaves(stream_leaves(recorder))
+
+    def test_a_restart_resumes_from_the_tree_and_never_publishes_a_size_again(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+    ) -> None:
+        establish(ledger)
+        record(ledger, 5)  # 9
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(8), every=4)
+        record(ledger, 8, start=5)  # 17
+        again = run_checkpointer(recorder, log_stream, tree_file, key, sized(16), every=4)
+        assert again.size == 17
+        cps = published(log_stream, key)
+        assert [cp.size for cp in cps] == [4, 8, 12, 16]
+        leaves = stream_leaves(recorder)
+        assert all(cp.root == root_from_leaves(leaves[: cp.size]) for cp in cps)
+
+    def test_a_lost_tree_file_catches_up_checks_the_published_root_and_goes_on(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+    ) -> None:
+        establish(ledger)
+        record(ledger, 5)  # 9
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(8), every=4)
+        tree_file.unlink()
+        record(ledger, 4, start=5)  # 13
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(12), every=4)
+        assert [cp.size for cp in published(log_stream, key)] == [4, 8, 12]
+
+    def test_a_tree_whose_root_differs_from_a_published_checkpoint_stops_naming_the_size(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+    ) -> None:
+        establish(ledger)
+        record(ledger, 4)  # 8
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(8), every=4)
+        leaves = stream_leaves(recorder)
+        tree_file.unlink()  # rewritten whole: one earlier leaf altered, every parent recomputed
+        with FileTree(tree_file) as forged:
+            forged.append([*leaves[:2], entry_hash("x", {}, b"altered"), *leaves[3:]])
+        with pytest.raises(LogCorrupt, match="tree size 8") as raised:
+            run_checkpointer(recorder, log_stream, tree_file, key, sized(100), every=4)
+        assert raised.value.size == 8
+        assert [cp.size for cp in published(log_stream, key)] == [4, 8]
+
+    def test_a_tree_whose_last_leaf_is_not_the_streams_message_stops_naming_the_sequence(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+    ) -> None:
+        establish(ledger)
+        leaves = stream_leaves(recorder)
+        with FileTree(tree_file) as forged:
+            forged.append([*leaves[:3], entry_hash("x", {}, b"altered")])
+        with pytest.raises(LogCorrupt, match="sequence 4") as raised:
+            run_checkpointer(recorder, log_stream, tree_file, key, sized(100), every=4)
+        assert raised.value.seq == 4
+
+
+class TestProofs:
+    def test_every_event_has_an_inclusion_proof_that_verifies_against_the_checkpoint(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+        merkle_log: MerkleLog,
+    ) -> None:
+        establish(ledger)
+        record(ledger, 5)  # 9
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(8), every=4)
+        cp = open_checkpoint(merkle_log.latest_checkpoint(), ORIGIN, key.public_key())
+        assert cp.size == 8
+        leaves = stream_leaves(recorder)
+        for seq in range(1, 9):
+            proof = merkle_log.inclusion_proof(seq)
+            assert (proof.seq, proof.index, proof.size) == (seq, seq - 1, 8)
+            assert proof.leaf_hash == leaves[seq - 1]
+            verify_inclusion(proof.leaf_hash, proof.index, proof.size, proof.proof, cp.root)
+
+    def test_consecutive_checkpoints_are_proven_consistent(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+        merkle_log: MerkleLog,
+    ) -> None:
+        establish(ledger)
+        record(ledger, 9)  # 13
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(12), every=4)
+        cps = published(log_stream, key)
+        for old, new in itertools.pairwise(cps):
+            proof = merkle_log.consistency_proof(old.size, new.size)
+            assert (proof.first, proof.to) == (old.size, new.size)
+            verify_consistency(old.size, new.size, old.root, new.root, proof.proof)
+        assert merkle_log.checkpoint(4).startswith(f"{ORIGIN}\n4\n")
+
+    def test_a_size_beyond_the_latest_checkpoint_has_no_proof(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+        merkle_log: MerkleLog,
+    ) -> None:
+        establish(ledger)
+        record(ledger, 1)  # 5
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(4), every=4)
+        with pytest.raises(ProofUnavailable, match="size 5"):
+            merkle_log.inclusion_proof(1, 5)
+        with pytest.raises(ProofUnavailable, match="seq 5"):
+            merkle_log.inclusion_proof(5)
+        with pytest.raises(ProofUnavailable, match="size 5"):
+            merkle_log.checkpoint(5)
+
+
+class TestCosignatures:
+    @pytest.fixture
+    def police_key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.generate()
+
+    @pytest.fixture
+    def checkpoint(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+        police_key: Ed25519PrivateKey,
+    ) -> Checkpoint:
+        establish(ledger)
+        ledger.register_agency_key(
+            partnership=PARTNERSHIP,
+            recorded_by=POLICE,
+            agency="police",
+            key_id="k1",
+            public_key=b64key(police_key),
+        )  # 5
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(4), every=4)
+        [cp] = published(log_stream, key)
+        return cp
+
+    def test_a_verified_cosignature_is_stored_and_served_with_the_checkpoint(
+        self,
+        merkle_log: MerkleLog,
+        checkpoint: Checkpoint,
+        police_key: Ed25519PrivateKey,
+        key: Ed25519PrivateKey,
+    ) -> None:
+        line = cosign(checkpoint, "police", police_key, 1_700_000_000)
+        accepted = merkle_log.add_cosignature("police", f"{checkpoint.body()}\n{line}\n".encode())
+        assert (accepted.agency, accepted.size) == ("police", 4)
+        note = merkle_log.latest_checkpoint()
+        assert open_checkpoint(note, ORIGIN, key.public_key()) == checkpoint
+        _, lines = split_checkpoint(note)
+        assert line in lines
+        assert quorum(checkpoint, lines, {"police": police_key.public_key()}, 1) == ["police"]
+
+    @pytest.mark.parametrize("who", ["another key", "another agency's name"])
+    def test_a_cosignature_that_does_not_verify_with_the_registered_key_is_refused(
+        self, merkle_log: MerkleLog, checkpoint: Checkpoint, who: str
+    ) -> None:
+        name = "police" if who == "another key" else "health"
+        line = cosign(checkpoint, name, Ed25519PrivateKey.generate(), 1)
+        with pytest.raises(CosignatureRefused, match="police") as raised:
+            merkle_log.add_cosignature("police", f"{checkpoint.body()}\n{line}\n".encode())
+        assert not raised.value.conflict
+        _, lines = split_checkpoint(merkle_log.latest_checkpoint())
+        assert len(lines) == 1  # the log's own signature, no cosignature
+
+    def test_a_cosignature_of_a_checkpoint_the_log_never_published_is_a_conflict(
+        self, merkle_log: MerkleLog, checkpoint: Checkpoint, police_key: Ed25519PrivateKey
+    ) -> None:
+        forged = Checkpoint(checkpoint.origin, checkpoint.size, bytes(32))
+        line = cosign(forged, "police", police_key, 1)
+        with pytest.raises(CosignatureRefused, match="not one this log") as raised:
+            merkle_log.add_cosignature("police", f"{forged.body()}\n{line}\n".encode())
+        assert raised.value.conflict
+
+    @pytest.mark.parametrize("note", [b"", b"not a note", b"\xff\xfe", b"x" * 10_000])
+    def test_a_malformed_note_is_refused(
+        self, merkle_log: MerkleLog, checkpoint: Checkpoint, note: bytes
+    ) -> None:
+        with pytest.raises(CosignatureRefused) as raised:
+            merkle_log.add_cosignature("police", note)
+        assert not raised.value.conflict

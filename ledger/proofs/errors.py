@@ -13,6 +13,7 @@ __all__ = [
     "ProofInvalid",
     "SignatureInvalid",
     "SignatureRefused",
+    "TreeError",
     "VerificationFailed",
 ]
 
@@ -35,6 +36,10 @@ class ProofInvalid(ProofError, ValueError):
 
 class CheckpointInvalid(ProofError, ValueError):
     """Raised when a checkpoint or cosignature is malformed, unsigned or from another origin."""
+
+
+class TreeError(ProofError, ValueError):
+    """Raised when a tree file is foreign, locked or read-only, or a leaf hash is not 32 bytes."""
 
 
 class VerificationFailed(ProofError):

@@ -61,6 +61,10 @@ class RootCheck:
     does not start at 1 (no root can be checked without every entry before it).
     """
 
+    def bind(self, keys: KeyRing) -> None:
+        """Check cosignatures against ``keys``, the verifier's ring as it folds the stream."""
+        raise NotImplementedError
+
     def append(self, seq: int, leaf: bytes) -> None:
         """Add the entry hash of sequence ``seq``; raise :class:`VerificationFailed` at a
         checkpoint's size whose root differs."""
@@ -122,6 +126,8 @@ class StreamVerifier:
         self._roots = roots
         self._append: Callable[[int, bytes], None] | None = roots.append if roots else None
         self.keys = KeyRing()
+        if roots is not None:
+            roots.bind(self.keys)
         self._chains: dict[str, _Chain] = {}
         self.summary = Summary(first=start, last=start - 1)
 

@@ -67,9 +67,11 @@ def fails_on_its_own(messages: Sequence[StoredMessage], at: int) -> bool:
     try:
         verify(messages[: at + 1], roots=[])
     except VerificationFailed as e:
-        assert e.seq == messages[at].seq, e  # nothing before it is blamed
-        return True
-    return False
+        blamed = e.seq
+    else:
+        return False
+    assert blamed == messages[at].seq  # nothing before it is blamed
+    return True
 
 
 def next_on(messages: Sequence[StoredMessage], subject: str, after: int) -> int | None:

@@ -21,12 +21,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from ledger.application import Ledger
 from ledger.proofs.entry import b64, entry_hash, sign_assertion
 from ledger.proofs.merkle import Frontier
-from ledger.proofs.roots import WitnessedRoot
+from ledger.proofs.note import Checkpoint, cosign, cosigned_note, sign_checkpoint
+from ledger.proofs.roots import WitnessedRoot, checkpoint_roots, cosigned_roots
 from ledger.proofs.verifier import StoredMessage
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
 from tests.ledger_scenario import CASE, HEALTH, LA, PARTNERSHIP, POLICE, FixedClock, establish
 
 PREFIX = "ledger"
+ORIGIN = "ledger.test/LEDGER"
+LOG_KEY = Ed25519PrivateKey.from_private_bytes(b"the log's key".ljust(32, b"."))
 AGENCIES = ("la", "police", "health")
 
 
@@ -179,3 +182,33 @@ def recorded_day(message: StoredMessage) -> dt.date:
     """The day a stored event was recorded."""
     stamp = msgspec.json.decode(message.payload)["recorded_at"]
     return dt.datetime.fromisoformat(stamp).date()
+
+
+def checkpoints_of(messages: Sequence[StoredMessage], sizes: Iterable[int]) -> list[Checkpoint]:
+    """The checkpoints of ``messages`` at ``sizes``, as the checkpointer makes them."""
+    return [Checkpoint(ORIGIN, w.size, w.root) for w in roots_at(messages, sizes)]
+
+
+def signed_notes(checkpoints: Iterable[Checkpoint]) -> list[str]:
+    """Each checkpoint as the log publishes it: a note signed by the log key."""
+    return [sign_checkpoint(cp, ORIGIN, LOG_KEY) for cp in checkpoints]
+
+
+def cosignature_note(cp: Checkpoint, agency: str, key: Ed25519PrivateKey) -> str:
+    """What an agency's witness publishes: the checkpoint text and its cosignature line."""
+    return cosigned_note(cp, [cosign(cp, agency, key, timestamp=1_780_000_000)])
+
+
+def witnessed(
+    notes: Iterable[str], cosignatures: Iterable[tuple[str, str]] = ()
+) -> list[WitnessedRoot]:
+    """The roots of checkpoint ``notes`` and ``(agency, note)`` cosignatures, as the
+    verifier takes them."""
+    out: list[WitnessedRoot] = []
+    for n, note in enumerate(notes, start=1):
+        out += checkpoint_roots(
+            f"checkpoint {n}", note, origin=ORIGIN, log_key=LOG_KEY.public_key()
+        )
+    for n, (agency, note) in enumerate(cosignatures, start=1):
+        out += cosigned_roots(f"cosignature {n}", agency, note, origin=ORIGIN)
+    return out

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.proofs.entry import unb64
 from ledger.proofs.errors import SignatureInvalid
-from schemas import Event
+from schemas import AgencyKeyRegistered, AgencyKeyRevoked, Event, SignaturesRequired
 
 __all__ = ["KEY_EVENTS", "AgencyKey", "KeyRing"]
 
@@ -43,12 +43,12 @@ class KeyRing:
     keys: dict[tuple[str, str, str], AgencyKey] = field(default_factory=dict)
     required_from: dict[str, dt.date] = field(default_factory=dict)
 
-    def fold(self, seq: int, partnership: str, tag: str, event: Event) -> str | None:
+    def fold(self, seq: int, partnership: str, event: Event) -> str | None:
         """Fold a partnership event; the rule it breaks if it cannot be folded, else None."""
-        if tag == "AgencyKeyRegistered":
-            agency, key_id = getattr(event, "agency"), getattr(event, "key_id")  # noqa: B009
+        if isinstance(event, AgencyKeyRegistered):
+            agency, key_id = event.agency, event.key_id
             try:
-                raw = unb64(getattr(event, "public_key"), field="public_key", size=_PUBLIC_KEY_SIZE)  # noqa: B009
+                raw = unb64(event.public_key, field="public_key", size=_PUBLIC_KEY_SIZE)
             except SignatureInvalid as e:
                 return str(e)
             previous = self.keys.get((partnership, agency, key_id))
@@ -60,11 +60,11 @@ class KeyRing:
             self.keys[(partnership, agency, key_id)] = AgencyKey(
                 public_key=Ed25519PublicKey.from_public_bytes(raw),
                 raw=raw,
-                custody=str(getattr(event, "custody", "agency")),
+                custody=event.custody,
                 registered_at=seq,
             )
-        elif tag == "AgencyKeyRevoked":
-            agency, key_id = getattr(event, "agency"), getattr(event, "key_id")  # noqa: B009
+        elif isinstance(event, AgencyKeyRevoked):
+            agency, key_id = event.agency, event.key_id
             key = self.keys.get((partnership, agency, key_id))
             if key is None:
                 return (
@@ -73,9 +73,8 @@ class KeyRing:
                 )
             if key.revoked_at is None:
                 key.revoked_at = seq
-        elif tag == "SignaturesRequired":
-            required: dt.date = getattr(event, "required_from")  # noqa: B009
-            self.required_from[partnership] = required
+        elif isinstance(event, SignaturesRequired):
+            self.required_from[partnership] = event.required_from
         return None
 
     def requires_signature(self, partnership: str, recorded_at: dt.datetime) -> bool:

@@ -22,9 +22,16 @@ from ledger.proofs._keyring import KeyRing
 from ledger.proofs.entry import b64
 from ledger.proofs.errors import CheckpointInvalid, VerificationFailed
 from ledger.proofs.merkle import Frontier
+from ledger.proofs.note import (
+    Checkpoint,
+    note_signatures,
+    open_checkpoint,
+    split_checkpoint,
+    verify_cosignature,
+)
 from ledger.proofs.verifier import RootCheck
 
-__all__ = ["CosignatureCheck", "Roots", "WitnessedRoot"]
+__all__ = ["CosignatureCheck", "Roots", "WitnessedRoot", "checkpoint_roots", "cosigned_roots"]
 
 #: Checks a cosignature with one of the agency's public keys; raises CheckpointInvalid.
 CosignatureCheck = Callable[[Ed25519PublicKey], object]
@@ -128,3 +135,61 @@ class Roots(RootCheck):
                 return True
         why = f"{w.label}: verifies with none of agency '{agency}' keys ({problems[0]})"
         raise VerificationFailed(None, why)
+
+
+def _cosignature(cp: Checkpoint, line: str, agency: str) -> CosignatureCheck:
+    def check(public_key: Ed25519PublicKey) -> object:
+        return verify_cosignature(cp, line, agency, public_key)
+
+    return check
+
+
+def checkpoint_roots(
+    label: str, note: str, *, origin: str, log_key: Ed25519PublicKey
+) -> list[WitnessedRoot]:
+    """The roots a checkpoint note vouches for: the log's (its signature checked now) and
+    one per cosignature line on it (checked as the stream's keys allow).
+
+    :class:`VerificationFailed` (no sequence) if the note is not ``origin``'s or not signed
+    by ``log_key``.
+    """
+    try:
+        cp = open_checkpoint(note, origin, log_key)
+        _, lines = split_checkpoint(note)
+        names = [name for name, _ in note_signatures(note)[1]]
+    except CheckpointInvalid as e:
+        raise VerificationFailed(None, f"{label}: {e}") from e
+    out = [WitnessedRoot(cp.size, cp.root, f"{label} (size {cp.size}, signed by the log)")]
+    for name, line in zip(names, lines, strict=True):
+        if name != origin:
+            out.append(_cosigned(cp, label, name, line))
+    return out
+
+
+def cosigned_roots(label: str, agency: str, note: str, *, origin: str) -> list[WitnessedRoot]:
+    """The root an agency's cosignature note vouches for (the checkpoint text and its
+    cosignature line; docs/proofs.md, "Witnesses"). Its signature is checked against the
+    agency's keys as the stream registers them; :class:`VerificationFailed` (no sequence)
+    if the note is malformed, of another origin or holds no line by ``agency``."""
+    try:
+        cp, lines = split_checkpoint(note)
+        names = [name for name, _ in note_signatures(note)[1]]
+    except CheckpointInvalid as e:
+        raise VerificationFailed(None, f"{label}: {e}") from e
+    if cp.origin != origin:
+        why = f"{label}: is of origin {cp.origin!r} where {origin!r} is expected"
+        raise VerificationFailed(None, why)
+    mine = [line for name, line in zip(names, lines, strict=True) if name == agency]
+    if not mine:
+        raise VerificationFailed(None, f"{label}: holds no cosignature by agency '{agency}'")
+    return [_cosigned(cp, label, agency, line) for line in mine]
+
+
+def _cosigned(cp: Checkpoint, label: str, agency: str, line: str) -> WitnessedRoot:
+    return WitnessedRoot(
+        cp.size,
+        cp.root,
+        f"{label} (size {cp.size}, cosigned by {agency})",
+        agency=agency,
+        check=_cosignature(cp, line, agency),
+    )

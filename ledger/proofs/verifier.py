@@ -146,7 +146,7 @@ class StreamVerifier:
             event = decode_event_as(payload, cls)
         except InvalidEvent:
             return
-        self.keys.fold(seq, match.group(1), topic, event)
+        self.keys.fold(seq, match.group(1), event)
 
     # -- the range -------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ class StreamVerifier:
         event, tag = self._decode(seq, headers.get(HDR_TOPIC, ""), payload, chain.kind, version)
         self._signature(seq, subject, headers, payload, chain.partnership, event)
         if tag in KEY_EVENTS:
-            problem = self.keys.fold(seq, chain.partnership, tag, event)
+            problem = self.keys.fold(seq, chain.partnership, event)
             if problem is not None:
                 raise VerificationFailed(seq, problem)
         chain.version, chain.last_hash = version, leaf

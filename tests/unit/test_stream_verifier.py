@@ -13,21 +13,34 @@ from collections.abc import Sequence
 
 import msgspec
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.proofs.errors import VerificationFailed
+from ledger.proofs.note import Checkpoint, sign_checkpoint
 from ledger.proofs.roots import Roots, WitnessedRoot
 from ledger.proofs.verifier import StoredMessage, StreamVerifier, Summary
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
-from tests.proof_stream import PREFIX, Keys, ledger_facts, roots_at, with_keys, write
+from tests.proof_stream import (
+    LOG_KEY,
+    ORIGIN,
+    PREFIX,
+    Fact,
+    Keys,
+    checkpoints_of,
+    cosignature_note,
+    ledger_facts,
+    signed_notes,
+    with_keys,
+    write,
+)
+from tests.proof_stream import witnessed as roots_of
 
 PARTS = ("subject", HDR_TOPIC, HDR_VERSION, HDR_PREV_HASH, HDR_SIGNATURE, "payload")
 #: The headers a changed byte of is always caught at its own message.
 SELF_CHECKED = (HDR_TOPIC, HDR_VERSION, HDR_PREV_HASH, HDR_SIGNATURE)
-PROPERTY = settings(
-    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @functools.cache
@@ -41,8 +54,12 @@ def checkpoint_sizes() -> tuple[int, ...]:
     return (len(stream()) // 2, len(stream()))
 
 
-def witnessed() -> list[WitnessedRoot]:
-    return roots_at(stream(), checkpoint_sizes())
+@functools.cache
+def witnessed() -> tuple[WitnessedRoot, ...]:
+    """The log's checkpoints at :func:`checkpoint_sizes`; police cosigned the first."""
+    checkpoints = checkpoints_of(stream(), checkpoint_sizes())
+    police = cosignature_note(checkpoints[0], "police", Keys.seeded().private["police"])
+    return tuple(roots_of(signed_notes(checkpoints), [("police", police)]))
 
 
 def verify(
@@ -111,6 +128,7 @@ class TestTheStreamAsWritten:
         signed = sum(1 for m in stream() if HDR_SIGNATURE in m.headers)
         assert summary.signatures == signed > 0
         assert summary.checkpoints == len(checkpoint_sizes())
+        assert summary.cosignatures == 1
 
     def test_a_range_from_the_middle_takes_each_chains_first_link_on_trust(self) -> None:
         start = 10
@@ -224,3 +242,68 @@ class TestARepublishedCopy:
         else:  # two independent entries: only the root shows the order
             got = named(messages)
             assert got in (a.seq, first_checkpoint_covering(a.seq))
+
+
+class TestCheckpointsAndCosignatures:
+    def test_a_checkpoint_of_another_origin_is_refused_before_any_message(self) -> None:
+        cp = checkpoints_of(stream(), [len(stream())])[0]
+        note = sign_checkpoint(
+            Checkpoint("elsewhere.example/LOG", cp.size, cp.root), ORIGIN, LOG_KEY
+        )
+        with pytest.raises(VerificationFailed, match="origin") as info:
+            roots_of([note])
+        assert info.value.seq is None
+
+    def test_a_checkpoint_the_log_key_did_not_sign_is_refused(self) -> None:
+        cp = checkpoints_of(stream(), [len(stream())])[0]
+        forged = sign_checkpoint(cp, ORIGIN, Ed25519PrivateKey.generate())
+        with pytest.raises(VerificationFailed, match="no signature by key") as info:
+            roots_of([forged])
+        assert info.value.seq is None
+
+    def test_a_cosignature_by_a_key_the_agency_never_registered_is_refused(self) -> None:
+        cp = checkpoints_of(stream(), [len(stream())])[0]
+        forged = cosignature_note(cp, "police", Ed25519PrivateKey.generate())
+        with pytest.raises(VerificationFailed, match="cosigned by police") as info:
+            verify(stream(), roots_of([], [("police", forged)]))
+        assert info.value.seq is None
+
+    def test_a_cosignature_by_an_agency_without_a_key_is_refused(self) -> None:
+        cp = checkpoints_of(stream(), [len(stream())])[0]
+        note = cosignature_note(cp, "school", Ed25519PrivateKey.generate())
+        with pytest.raises(VerificationFailed, match="registered no key"):
+            verify(stream(), roots_of([], [("school", note)]))
+
+    def test_a_root_that_differs_is_named_at_the_checkpoints_size(self) -> None:
+        cp = checkpoints_of(stream(), [5])[0]
+        wrong = Checkpoint(ORIGIN, 5, bytes(32))
+        assert named(stream(), roots_of(signed_notes([wrong]))) == cp.size
+
+
+class TestTheOperatorsRewrite:
+    """All chains rewritten, one unsigned fact altered and one event removed: only a root an
+    agency cosigned before shows it; the operator's own new checkpoints do not."""
+
+    def rewritten(self) -> list[StoredMessage]:
+        keys = Keys.seeded()
+        facts = with_keys(ledger_facts(), keys)
+        refusal = next(i for i, f in enumerate(facts) if f.topic == "CooperationRefused")
+        del facts[refusal]
+        first = facts[0]  # PartnershipEstablished: recorded before any key, so unsigned
+        facts[0] = Fact(
+            first.subject, first.topic, first.payload.replace(b"Northshire", b"Southshire")
+        )
+        return write(facts, keys)
+
+    def test_passes_against_the_operators_own_checkpoints(self) -> None:
+        messages = self.rewritten()
+        notes = signed_notes(checkpoints_of(messages, [len(messages)]))
+        assert verify(messages, roots_of(notes)).checkpoints == 1
+
+    def test_fails_against_a_checkpoint_an_agency_cosigned_before(self) -> None:
+        messages = self.rewritten()
+        notes = signed_notes(checkpoints_of(messages, [len(messages)]))
+        cosigned = [w for w in witnessed() if w.agency == "police"]
+        with pytest.raises(VerificationFailed, match="cosigned by police") as info:
+            verify(messages, [*roots_of(notes), *cosigned])
+        assert info.value.seq == checkpoint_sizes()[0]

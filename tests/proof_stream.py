@@ -59,7 +59,7 @@ class Keys:
         return b64(raw)
 
 
-def ledger_facts() -> list[Fact]:
+def ledger_facts(prefix: str = PREFIX) -> list[Fact]:
     """The facts of a small partnership's life, as the Ledger writes them, in order."""
     clock = FixedClock()
     app = Ledger(clock=clock)
@@ -95,7 +95,7 @@ def ledger_facts() -> list[Fact]:
         )
         app.record_action(**c, recorded_by=POLICE, action="home_visit")
         notes = app.recorder.select_notifications(start=1, limit=1000)
-        return [Fact(f"{PREFIX}.{n.originator_id}", n.topic, n.state) for n in notes]
+        return [Fact(f"{prefix}.{n.originator_id}", n.topic, n.state) for n in notes]
     finally:
         app.close()
 
@@ -132,7 +132,8 @@ def with_keys(facts: Sequence[Fact], keys: Keys) -> list[Fact]:
                     Fact(f.subject, "AgencyKeyRegistered", _key_registered(f.payload, agency, keys))
                 )
         elif ".case." in f.subject and not tracked:
-            out.append(Fact(f"{PREFIX}._tracking.views", "Tracking", b'{"position":1}'))
+            prefix = f.subject.split(".", 1)[0]
+            out.append(Fact(f"{prefix}._tracking.views", "Tracking", b'{"position":1}'))
             tracked = True
     return out
 

@@ -1,14 +1,15 @@
 """``make bench``: the write path, the views, the service and its pages, each against its
 baseline, in one run.
 
-Five suites (``BENCH_SUITES=write,views,delivery,api,pages`` by default; a suite left out
+Six suites (``BENCH_SUITES=write,views,delivery,api,pages,verify`` by default; a suite left out
 keeps its figures from the last run): the write path against raw JetStream and
 eventsourcing's SQLite, the views (:mod:`bench._views`: rebuild against a raw read of
 the same stream, and as-of chronology queries), delivery to the agencies
 (:mod:`bench._delivery`) and the HTTP API of ``ledger serve`` (:mod:`bench._api`:
 commands against ``Ledger`` in process, the chronology route against a bare Litestar
 app, the service's memory after 100,000 requests) and the dashboard page
-(:mod:`bench._pages`: served end to end against the API's JSON for the same questions).
+(:mod:`bench._pages`: served end to end against the API's JSON for the same questions) and
+``ledger verify`` (:mod:`bench._verify`: against the raw batched read of the same stream).
 
 All figures come from one process tree against the embedded nats-server as the
 ledger runs it (``sync_interval: always``: each write is on disk before it is
@@ -52,6 +53,7 @@ from bench._api import api_suite
 from bench._concurrent import concurrent_append
 from bench._delivery import delivery_suite
 from bench._pages import pages_suite
+from bench._verify import verify_suite
 from bench._views import views_suite
 from ledger.application import Ledger
 from runtime.access import SYNC_ALWAYS
@@ -123,7 +125,7 @@ def _threads_in_process(ledger: Ledger, n: int, groups: list[list[str]]) -> floa
 
 def main() -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
-    suites = set(os.environ.get("BENCH_SUITES", "write,views,delivery,api,pages").split(","))
+    suites = set(os.environ.get("BENCH_SUITES", "write,views,delivery,api,pages,verify").split(","))
     console = Console()
     w.quiet_logs()
     # A suite that is not run keeps its figures from the last run that did.
@@ -148,6 +150,8 @@ def main() -> int:
             results.update(api_suite(server.url, Path(tmp), quick=quick, console=console))
         if "pages" in suites:
             results.update(pages_suite(server.url, Path(tmp), quick=quick, console=console))
+        if "verify" in suites:
+            results.update(verify_suite(server.url, Path(tmp), quick=quick, console=console))
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     table = Table(title="make bench (medians of rounds)")
     table.add_column("measure")

@@ -10,9 +10,10 @@ cosignatures come from the log stream (``<stream>_LOG``) and from notes the call
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -25,6 +26,8 @@ from ledger.proofs.verifier import StreamVerifier, Summary
 from runtime.log_stream import LogStream
 
 __all__ = ["LogKey", "VerifyRange", "stream_end", "verify_stream", "witnessed_roots"]
+
+T = TypeVar("T")
 
 #: Messages handed to the verifier per batch.
 _BATCH: Final = 2_000
@@ -55,6 +58,16 @@ def _recorder(ledger: Ledger) -> NatsApplicationRecorder:
         )
         raise LedgerUnavailable(msg)
     return recorder
+
+
+@contextmanager
+def _closing(batches: Iterator[T]) -> Iterator[Iterator[T]]:
+    """``batches``, its reader closed on the way out (its connection and loop with it)."""
+    try:
+        yield batches
+    finally:
+        if isinstance(batches, Generator):
+            batches.close()
 
 
 def stream_end(ledger: Ledger) -> int:
@@ -120,23 +133,26 @@ def verify_stream(
     verifier = StreamVerifier(prefix, start=span.first, roots=checker)
     if span.first > 1:
         partnerships = f"{prefix}.*.partnership.*"
-        for batch in read_stored(
+        before = read_stored(
             recorder, gt=0, until=span.first - 1, size=_BATCH, subject=partnerships
-        ):
-            for m in batch:
-                verifier.prime(m.subject, m.headers, m.data, m.seq)
+        )
+        with _closing(before):
+            for batch in before:
+                for m in batch:
+                    verifier.prime(m.subject, m.headers, m.data, m.seq)
     feed = verifier.feed
     done = 0
     if last >= span.first:
         batches = read_stored(
             recorder, gt=span.first - 1, until=last, size=_BATCH, subject=f"{prefix}.>"
         )
-        for batch in batches:
-            for m in batch:
-                feed(m.seq, m.subject, m.headers, m.data)
-            done += len(batch)
-            if progress is not None:
-                progress(done)
+        with _closing(batches):  # closed now, not when a failure's traceback goes
+            for batch in batches:
+                for m in batch:
+                    feed(m.seq, m.subject, m.headers, m.data)
+                done += len(batch)
+                if progress is not None:
+                    progress(done)
     if verifier.summary.last < last:  # the stream ended before the sequence it said it held
         missing = verifier.summary.last + 1
         raise VerificationFailed(

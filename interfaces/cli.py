@@ -29,6 +29,7 @@ from interfaces._report_cli import report
 from interfaces._serve_cli import serve
 from interfaces._shell import EXIT_CODES, fail, say
 from interfaces._token_cli import token_app
+from interfaces._verify_cli import verify
 from ledger.errors import LedgerError
 from runtime.settings import Settings
 
@@ -54,6 +55,7 @@ app.add_typer(record_app, name="record")
 app.add_typer(import_app, name="import")
 app.command("serve")(serve)
 app.command("report", rich_help_panel="Questions")(report)
+app.command("verify", rich_help_panel="Questions")(verify)
 add_query_commands(app)
 
 BatchOption = Annotated[

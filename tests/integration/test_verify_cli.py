@@ -1,0 +1,220 @@
+"""``ledger verify`` against a real nats-server: a copy of a stream republished with one
+message altered or removed, and the operator's rewrite with the log stream kept.
+
+The stream is the one tests/proof_stream.py builds from the Ledger's own events (chains,
+signatures, a tracking position), published message by message with its headers into a
+stream of the test's own, as a copy would be; the log stream holds the log's checkpoints and
+a police cosignature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import nats
+import pytest
+from click.testing import Result
+
+from ledger.application import Ledger
+from ledger.proofs.note import format_verifier_key
+from ledger.proofs.verifier import StoredMessage
+from runtime.log_stream import LogStream
+from runtime.settings import Settings
+from schemas.wire import HDR_TOPIC
+from tests.cli_support import ledger
+from tests.proof_stream import (
+    LOG_KEY,
+    ORIGIN,
+    Fact,
+    Keys,
+    checkpoints_of,
+    cosignature_note,
+    ledger_facts,
+    signed_notes,
+    with_keys,
+    write,
+)
+
+VKEY = format_verifier_key(ORIGIN, LOG_KEY.public_key())
+
+
+class Streams:
+    """The test's ledger stream and its log stream on the session's server."""
+
+    def __init__(self, nats_url: str, stream: str, prefix: str) -> None:
+        self.url, self.stream, self.prefix = nats_url, stream, prefix
+        self.settings = Settings(stream=stream, subject_prefix=prefix)
+
+    def facts(self) -> list[Fact]:
+        return with_keys(ledger_facts(self.prefix), Keys.seeded())
+
+    def create(self) -> None:
+        """Make both streams as the ledger makes them."""
+        app = Ledger(env=self.settings.persistence_env(self.url))
+        try:
+            LogStream.of(app, stream=self.stream, subject_prefix=self.prefix).check(create=True)
+        finally:
+            app.close()
+
+    def publish(self, messages: Sequence[StoredMessage]) -> None:
+        """Publish ``messages`` in order (a copy: the stream numbers them from 1)."""
+
+        async def go() -> None:
+            nc = await nats.connect(self.url)
+            try:
+                js = nc.jetstream()
+                for m in messages:
+                    await js.publish(
+                        m.subject, m.payload, headers=dict(m.headers), stream=self.stream
+                    )
+            finally:
+                await nc.close()
+
+        asyncio.run(go())
+
+    def delete_ledger_stream(self) -> None:
+        async def go() -> None:
+            nc = await nats.connect(self.url)
+            try:
+                await nc.jetstream().delete_stream(self.stream)
+            finally:
+                await nc.close()
+
+        asyncio.run(go())
+
+    def witness(self, messages: Sequence[StoredMessage], sizes: Sequence[int]) -> str:
+        """Publish the log's checkpoints of ``messages`` at ``sizes``, and police's
+        cosignature of the first; return that cosigned note."""
+        app = Ledger(env=self.settings.persistence_env(self.url, create_stream=False))
+        try:
+            log = LogStream.of(app, stream=self.stream, subject_prefix=self.prefix)
+            checkpoints = checkpoints_of(messages, sizes)
+            after = 0
+            for cp, note in zip(checkpoints, signed_notes(checkpoints), strict=True):
+                after = log.publish_checkpoint(note.encode(), cp.size, after=after)
+            cosigned = cosignature_note(checkpoints[0], "police", Keys.seeded().private["police"])
+            log.publish_cosignature("police", cosigned.encode())
+            return cosigned
+        finally:
+            app.close()
+
+    def verify(self, tmp_path: Path, *args: str) -> Result:
+        env = {
+            "NATS_URL": self.url,
+            "NATS_STREAM": self.stream,
+            "NATS_SUBJECT_PREFIX": self.prefix,
+            "LEDGER_DATA_DIR": str(tmp_path / "data"),
+            "LEDGER_LOG_JSON": "1",
+            "COLUMNS": "80",
+        }
+        return ledger("verify", "--log-key", VKEY, *args, env=env)
+
+
+@pytest.fixture
+def streams(
+    nats_url: str, stream_name: str, subject_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> Streams:
+    # The command would point the logs at the runner's stdout, closed once it returns.
+    monkeypatch.setattr("runtime.bootstrap.configure_logging", lambda **_: None)
+    s = Streams(nats_url, stream_name, subject_prefix)
+    s.create()
+    return s
+
+
+def fails_at(result: Result, seq: int) -> str:
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert f"verification failed at sequence {seq}:" in result.stderr
+    return result.stderr
+
+
+class TestACopyOfTheStream:
+    def test_as_written_verifies_and_says_what_it_checked(
+        self, streams: Streams, tmp_path: Path
+    ) -> None:
+        messages = write(streams.facts(), Keys.seeded())
+        streams.publish(messages)
+        streams.witness(messages, [8, len(messages)])
+        result = streams.verify(tmp_path)
+        assert result.exit_code == 0, result.stderr
+        signed = sum(1 for m in messages if "Ledger-Signature" in m.headers)
+        assert f"verified sequences 1 to {len(messages)}" in result.stdout
+        assert (
+            f"events: {len(messages) - 1} on 3 subjects (and 1 tracking positions)" in result.stdout
+        )
+        assert f"signatures: {signed}" in result.stdout
+        assert "checkpoints: 2" in result.stdout
+        assert "cosignatures: 1" in result.stdout
+
+    def test_with_one_payload_byte_altered_fails_at_that_sequence(
+        self, streams: Streams, tmp_path: Path
+    ) -> None:
+        messages = write(streams.facts(), Keys.seeded())
+        i = next(
+            k for k, m in enumerate(messages) if m.headers.get(HDR_TOPIC) == "CooperationRefused"
+        )
+        changed = messages[i].payload.replace(b"consent_not_given", b"legal_prohibition")
+        assert changed != messages[i].payload
+        streams.publish([*messages[:i], messages[i]._replace(payload=changed), *messages[i + 1 :]])
+        assert "does not verify" in fails_at(streams.verify(tmp_path), messages[i].seq)
+
+    def test_with_one_event_removed_fails_where_its_subjects_next_event_now_lies(
+        self, streams: Streams, tmp_path: Path
+    ) -> None:
+        messages = write(streams.facts(), Keys.seeded())
+        i = next(
+            k for k, m in enumerate(messages) if m.headers.get(HDR_TOPIC) == "CooperationRefused"
+        )
+        successor = next(m.seq for m in messages[i + 1 :] if m.subject == messages[i].subject)
+        streams.publish(messages[:i] + messages[i + 1 :])
+        assert "Ledger-Version" in fails_at(streams.verify(tmp_path), successor - 1)
+
+    def test_a_range_is_checked_from_its_first_sequence(
+        self, streams: Streams, tmp_path: Path
+    ) -> None:
+        messages = write(streams.facts(), Keys.seeded())
+        streams.publish(messages)
+        result = streams.verify(tmp_path, "--from", "10", "--to", "15")
+        assert result.exit_code == 0, result.stderr
+        assert "verified sequences 10 to 15" in result.stdout
+        assert "first link taken on trust" in result.stdout
+
+
+class TestTheOperatorsRewrite:
+    """The stream deleted and republished with one fact altered and one event removed, every
+    chain rewritten so the sequences line up; the log stream (and police's cosignature) kept."""
+
+    def rewrite(self, streams: Streams) -> list[StoredMessage]:
+        facts = streams.facts()
+        refusal = next(i for i, f in enumerate(facts) if f.topic == "CooperationRefused")
+        del facts[refusal]
+        first = facts[0]  # PartnershipEstablished: unsigned, so the operator can change it
+        facts[0] = Fact(
+            first.subject, first.topic, first.payload.replace(b"Northshire", b"Southshire")
+        )
+        return write(facts, Keys.seeded())
+
+    def test_fails_against_the_checkpoint_police_cosigned_before(
+        self, streams: Streams, tmp_path: Path
+    ) -> None:
+        original = write(streams.facts(), Keys.seeded())
+        streams.publish(original)
+        streams.witness(original, [8])
+        streams.delete_ledger_stream()
+        streams.create()
+        streams.publish(self.rewrite(streams))
+        assert "altered, added or removed" in fails_at(streams.verify(tmp_path), 8)
+
+    def test_fails_against_a_witnesss_kept_checkpoint_when_the_log_is_rewritten_too(
+        self, streams: Streams, tmp_path: Path
+    ) -> None:
+        original = write(streams.facts(), Keys.seeded())
+        kept = tmp_path / "police-checkpoint.note"
+        kept.write_text(signed_notes(checkpoints_of(original, [8]))[0])
+        rewritten = self.rewrite(streams)
+        streams.publish(rewritten)
+        streams.witness(rewritten, [8, len(rewritten)])  # the operator's own checkpoints pass
+        assert streams.verify(tmp_path).exit_code == 0
+        stderr = fails_at(streams.verify(tmp_path, "--checkpoint", str(kept)), 8)
+        assert "police-checkpoint.note" in stderr

@@ -185,7 +185,7 @@ class StreamVerifier:
     def _position(self, seq: int, headers: Mapping[str, str]) -> None:
         topic = headers.get(HDR_TOPIC, "")
         if topic != _TRACKING_TOPIC:
-            why = f"Ledger-Topic: is '{topic}' on a tracking subject, where only 'Tracking' is"
+            why = f"{HDR_TOPIC}: is '{topic}' on a tracking subject, where only 'Tracking' is"
             raise VerificationFailed(seq, why)
         self.summary.positions += 1
 
@@ -209,18 +209,18 @@ class StreamVerifier:
             self.summary.trusted_links += 1  # the chain entered mid-way: taken on trust
         elif version != last_version + 1:
             why = (
-                f"Ledger-Version: is {version} where the subject's last version is "
+                f"{HDR_VERSION}: is {version} where the subject's last version is "
                 f"{last_version}; versions run on by one from 1"
             )
             raise VerificationFailed(seq, why)
         elif last_hash is None and prev:
-            why = "Ledger-Prev-Hash: is set on the first event of its subject, which has none"
+            why = f"{HDR_PREV_HASH}: is set on the first event of its subject, which has none"
             raise VerificationFailed(seq, why)
         elif last_hash is not None and prev != b64(last_hash):
             why = (
-                "Ledger-Prev-Hash: is not the entry hash of the subject's previous event"
+                f"{HDR_PREV_HASH}: is not the entry hash of the subject's previous event"
                 if prev
-                else "Ledger-Prev-Hash: is missing where the subject has a previous event"
+                else f"{HDR_PREV_HASH}: is missing where the subject has a previous event"
             )
             raise VerificationFailed(seq, why)
         event, tag = self._decode(seq, headers.get(HDR_TOPIC, ""), payload, chain.kind, version)
@@ -236,7 +236,7 @@ class StreamVerifier:
     @staticmethod
     def _version(seq: int, value: str) -> int:
         if not (value.isascii() and value.isdigit()) or str(int(value)) != value:
-            why = "Ledger-Version: is not a version in decimal (1, 2, ... without leading zeros)"
+            why = f"{HDR_VERSION}: is not a version in decimal (1, 2, ... without leading zeros)"
             raise VerificationFailed(seq, why)
         return int(value)
 
@@ -244,13 +244,13 @@ class StreamVerifier:
     def _decode(seq: int, topic: str, payload: bytes, kind: str, version: int) -> tuple[Event, str]:
         cls = EVENT_TYPES.get(topic)
         if cls is None:
-            raise VerificationFailed(seq, "Ledger-Topic: names no event type of the ledger")
+            raise VerificationFailed(seq, f"{HDR_TOPIC}: names no event type of the ledger")
         try:
             event = decode_event_as(payload, cls)
         except InvalidEvent as e:
             raise VerificationFailed(seq, f"payload: {e}") from e
         if cls.aggregate_kind != kind:
-            why = f"Ledger-Topic: {topic} is an event of a {cls.aggregate_kind}, not of a {kind}"
+            why = f"{HDR_TOPIC}: {topic} is an event of a {cls.aggregate_kind}, not of a {kind}"
             raise VerificationFailed(seq, why)
         if cls.opens != (version == 1):
             why = (
@@ -274,7 +274,7 @@ class StreamVerifier:
             if self.keys.requires_signature(partnership, event.recorded_at):
                 since = self.keys.required_from[partnership]
                 why = (
-                    f"Ledger-Signature: is missing; partnership '{partnership}' requires "
+                    f"{HDR_SIGNATURE}: is missing; partnership '{partnership}' requires "
                     f"signatures on events recorded from {since.isoformat()}"
                 )
                 raise VerificationFailed(seq, why)
@@ -285,20 +285,20 @@ class StreamVerifier:
             raise VerificationFailed(seq, str(e)) from e
         if header.agency != event.recorded_by.agency:
             why = (
-                f"Ledger-Signature: is by agency '{header.agency}' on an event recorded by "
+                f"{HDR_SIGNATURE}: is by agency '{header.agency}' on an event recorded by "
                 f"'{event.recorded_by.agency}'; an agency signs only what it records"
             )
             raise VerificationFailed(seq, why)
         key = self.keys.key(partnership, header.agency, header.key_id)
         if key is None:
             why = (
-                f"Ledger-Signature: key '{header.key_id}' of agency '{header.agency}' is not "
+                f"{HDR_SIGNATURE}: key '{header.key_id}' of agency '{header.agency}' is not "
                 f"registered on partnership '{partnership}' before this event"
             )
             raise VerificationFailed(seq, why)
         if key.revoked_at is not None:
             why = (
-                f"Ledger-Signature: key '{header.key_id}' of agency '{header.agency}' was "
+                f"{HDR_SIGNATURE}: key '{header.key_id}' of agency '{header.agency}' was "
                 f"revoked at sequence {key.revoked_at}, before this event"
             )
             raise VerificationFailed(seq, why)

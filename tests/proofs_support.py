@@ -68,6 +68,7 @@ class MemoryLog:
         sign: bool = True,
         key: Ed25519PrivateKey | None = None,
         key_id: str | None = None,
+        signed_as: str | None = None,
     ) -> Message:
         """Record one event on ``subj``, signed by ``agency``'s key when it has one."""
         previous = [m for m in self.messages if m.subject == subj]
@@ -84,7 +85,8 @@ class MemoryLog:
             headers[HDR_PREV_HASH] = b64(entry_hash(last.subject, last.headers, last.payload))
         signer = key or self.agency_keys.get(agency)
         if sign and signer is not None:
-            header = sign_assertion(signer, agency, key_id or f"{agency}-1", subj, payload)
+            by = signed_as or agency
+            header = sign_assertion(signer, by, key_id or f"{by}-1", subj, payload)
             headers[HDR_SIGNATURE] = header.format()
         return self.store(Message(self.size + 1, subj, headers, payload))
 

@@ -4,9 +4,11 @@ One process: it claims the data dir (``<data dir>/service.json``, see
 :mod:`runtime.discovery`; a second ``ledger serve`` there is refused naming the first's
 URL), binds ``LEDGER_HTTP_HOST`` (``127.0.0.1``) : ``LEDGER_HTTP_PORT`` (``8080``), opens
 the service (starting the embedded nats-server when no ``NATS_URL`` is set), starts the
-workers (:mod:`runtime.workers`: the views' runner and delivery to the agencies, each on
-its own thread) and serves until SIGINT/SIGTERM. ``--no-workers`` serves HTTP alone, for
-several processes behind one balancer over the same stream and PostgreSQL views.
+workers (:mod:`runtime.workers`: the views' runner, delivery to the agencies and the
+Merkle log's checkpointer, each on its own thread) and serves until SIGINT/SIGTERM.
+``--no-workers`` serves HTTP alone, for several processes behind one balancer over the same
+stream and PostgreSQL views (and the one checkpointer of the data dir: the process with
+workers).
 ``--demo`` first loads the synthetic partnership and prints one token per role
 (:mod:`runtime.demo_partnership`).
 
@@ -262,6 +264,7 @@ def _workers(service: Service) -> Workers:
         [
             Worker("views", service.views.runner(service.ledger)),
             Worker("delivery", service.delivery()),
+            Worker("checkpointer", service.checkpointer()),
         ]
     )
     running.start()

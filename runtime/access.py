@@ -30,8 +30,10 @@ delivery stream is ``<stream>_DELIVERY`` with subjects ``<prefix>-delivery.>``, 
   delivered, as the fan-out's writer it could do no less); on the access stream
   ``<stream>_ACCESS`` (the log of chronology reads) ``<prefix>-access.>``,
   ``$JS.API.STREAM.INFO.<stream>_ACCESS``, ``$JS.API.DIRECT.GET.<stream>_ACCESS`` and
-  ``$JS.API.DIRECT.GET.<stream>_ACCESS.>`` (it appends and reads, nothing else);
-  subscribe ``_INBOX.>``.
+  ``$JS.API.DIRECT.GET.<stream>_ACCESS.>`` (it appends and reads, nothing else); on the
+  Merkle log's stream ``<stream>_LOG`` ``<prefix>-log.>`` (the checkpointer's signed
+  checkpoints, and the cosignatures agencies send over HTTP), its ``STREAM.INFO`` and
+  direct gets; subscribe ``_INBOX.>``.
 * ``projector``, user ``projections``: publish ``$JS.API.STREAM.INFO.<stream>``,
   ``$JS.API.DIRECT.GET.<stream>`` and ``$JS.API.DIRECT.GET.<stream>.>``; subscribe
   ``_INBOX_projections.>``. It reads the stream by batched direct gets only and may
@@ -41,6 +43,8 @@ delivery stream is ``<stream>_DELIVERY`` with subjects ``<prefix>-delivery.>``, 
 * ``agency``, user ``agency_<id>``: publish
   ``$JS.API.CONSUMER.MSG.NEXT.<stream>.agency_<id>``,
   ``$JS.API.CONSUMER.INFO.<stream>.agency_<id>`` and ``$JS.ACK.<stream>.agency_<id>.>``;
+  its own cosignature subject ``<prefix>-log.cosignature.<id>`` (its witness) and the
+  log stream's ``STREAM.INFO`` and direct gets (it reads checkpoints, never publishes one);
   subscribe ``_INBOX_agency_<id>.>``.
 
 The projector and agencies are also denied ``<prefix>.>`` outright: only the service
@@ -155,6 +159,9 @@ class _User(msgspec.Struct, frozen=True, kw_only=True):
     stream: str
     subject_prefix: str
     agency: str | None = None
+    #: An agency's ledger stream, whose Merkle log it may read and cosign (its ``stream``
+    #: is its consumer's, the delivery stream); unset in a registry from before the log.
+    ledger_stream: str | None = None
 
 
 class _Registry(msgspec.Struct, kw_only=True):
@@ -255,7 +262,15 @@ def add_agency(
             )
             raise AgencyAlreadyAdded(msg)
         _new_user(
-            data_dir, registry, name, "agency", wire.delivery_inbox(agency), stream, prefix, agency
+            data_dir,
+            registry,
+            name,
+            "agency",
+            wire.delivery_inbox(agency),
+            stream,
+            prefix,
+            agency,
+            ledger_stream=settings.stream,
         )
     log.info("nats_user_created", user=name, role="agency", agency=agency)
     return _credentials_path(data_dir, name)
@@ -366,6 +381,8 @@ def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
             f"$JS.API.STREAM.INFO.{access}",
             f"$JS.API.DIRECT.GET.{access}",
             f"$JS.API.DIRECT.GET.{access}.>",
+            f"{wire.checkpoint_prefix(user.subject_prefix)}.>",
+            *_log_reads(wire.checkpoint_stream(stream)),
         ]
         return publish, [f"{SERVICE_INBOX}.>"]
     if user.role == "projector":
@@ -381,7 +398,21 @@ def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
         f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
         f"$JS.ACK.{stream}.{consumer}.>",
     ]
+    if user.agency is not None and user.ledger_stream is not None:
+        publish += [
+            wire.cosignature_subject(user.subject_prefix, user.agency),
+            *_log_reads(wire.checkpoint_stream(user.ledger_stream)),
+        ]
     return publish, [f"{wire.user_inbox(user.name)}.>"]
+
+
+def _log_reads(log_stream: str) -> list[str]:
+    """Reading the Merkle log's stream: its info and direct gets (no consumer)."""
+    return [
+        f"$JS.API.STREAM.INFO.{log_stream}",
+        f"$JS.API.DIRECT.GET.{log_stream}",
+        f"$JS.API.DIRECT.GET.{log_stream}.>",
+    ]
 
 
 def _render_user(user: _User) -> str:
@@ -442,6 +473,8 @@ def _new_user(
     stream: str,
     prefix: str,
     agency: str | None = None,
+    *,
+    ledger_stream: str | None = None,
 ) -> Credentials:
     """A fresh password: the credentials file first, then its hash in the registry."""
     password = secrets.token_urlsafe(32)
@@ -463,6 +496,7 @@ def _new_user(
             stream=stream,
             subject_prefix=prefix,
             agency=agency,
+            ledger_stream=ledger_stream,
         )
     )
     return credentials

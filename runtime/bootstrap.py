@@ -12,10 +12,10 @@ first use); a ``NATS_URL`` server is logged in to with ``NATS_CREDENTIALS`` when
 The password travels only inside the URL handed to the persistence module.
 
 The ``ledger`` user may not create or configure streams. The streams (the ledger's, its
-access log's and the delivery stream) are made by the admin (:func:`initialise_streams`,
-which ``ledger admin init`` runs, and which the embedded server's start runs while the
-admin's credentials file is in the data dir); the service only checks, at start, that
-the ledger and access streams cannot lose history.
+access log's, its Merkle log's and the delivery stream) are made by the admin
+(:func:`initialise_streams`, which ``ledger admin init`` runs, and which the embedded
+server's start runs while the admin's credentials file is in the data dir); the service
+only checks, at start, that the ledger, access and log streams cannot lose history.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from runtime.access import (
 )
 from runtime.access_log import ensure_access_stream
 from runtime.embedded import EmbeddedNats, running_url
+from runtime.log_stream import ensure_log_stream
 from runtime.logging import configure_logging
 from runtime.settings import Settings
 
@@ -154,8 +155,9 @@ def initialise_streams(
     steps: Sequence[AdminStep] = (),
     timeout: float = 10.0,
 ) -> list[str]:
-    """As the admin: create the ledger stream and its access log's stream
-    (:mod:`runtime.access_log`) if missing and check them; then each of ``steps``
+    """As the admin: create the ledger stream, its access log's stream
+    (:mod:`runtime.access_log`) and its Merkle log's stream (:mod:`runtime.log_stream`) if
+    missing and check them; then each of ``steps``
     (``ledger admin init`` passes the delivery stream's).
 
     Idempotent. Raises :class:`~ledger.errors.StreamMisconfigured` when the ledger or
@@ -186,7 +188,15 @@ def initialise_streams(
                 create=True,
                 timeout=timeout,
             )
-            names = [settings.stream, access] + [await step(nc) for step in steps]
+            merkle_log = await ensure_log_stream(
+                nc,
+                stream=settings.stream,
+                subject_prefix=settings.subject_prefix,
+                replicas=settings.replicas,
+                create=True,
+                timeout=timeout,
+            )
+            names = [settings.stream, access, merkle_log] + [await step(nc) for step in steps]
         finally:
             await nc.close()
         log.info("streams_initialised", streams=names)

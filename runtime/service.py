@@ -1,10 +1,10 @@
 """The service in one object: the ledger, its views and delivery, wired from one Settings.
 
 ``open_service(settings)`` opens the view store, then the ledger (:func:`open_ledger`),
-checks the access log's stream (:mod:`runtime.access_log`: creating it when nobody logs
-in, else the admin made it), and yields a :class:`Service` for the CLI, the HTTP app and
-the tests. Leaving the ``with`` block closes the ledger (and stops an embedded server),
-then the view store.
+checks the access log's and the Merkle log's streams (:mod:`runtime.access_log`,
+:mod:`runtime.log_stream`: creating them when nobody logs in, else the admin made them),
+and yields a :class:`Service` for the CLI, the HTTP app and the tests. Leaving the ``with``
+block closes the ledger (and stops an embedded server), then the view store.
 The layers below receive plain values (a DSN, a file, a stream's name), never the settings.
 """
 
@@ -23,6 +23,10 @@ from projections.catalogue import Views, open_store
 from projections.runner import ViewRunner
 from runtime.access_log import AccessLog
 from runtime.bootstrap import AdminStep, Running, open_ledger
+from runtime.checkpointer import Checkpointer
+from runtime.log import MerkleLog, tree_path
+from runtime.log_key import log_key
+from runtime.log_stream import LogStream
 from runtime.settings import Settings
 
 __all__ = ["Service", "open_service", "open_view_store", "open_views"]
@@ -39,8 +43,8 @@ def open_views(settings: Settings) -> Views:
 
 
 class Service:
-    """A running ledger, the views on the settings' store, delivery to the agencies, and
-    the access log."""
+    """A running ledger, the views on the settings' store, delivery to the agencies, the
+    access log and the Merkle log."""
 
     def __init__(self, running: Running, store: ViewStore, settings: Settings) -> None:
         self.running = running
@@ -69,6 +73,42 @@ class Service:
         """Each agency's events straight from the ledger (the HTTP API's Server-Sent
         Events), filtered by the delivery view's memberships."""
         return AgencyFeed(self.ledger, self.store, subject_prefix=self.settings.subject_prefix)
+
+    @cached_property
+    def merkle_log(self) -> MerkleLog:
+        """The Merkle log's checkpoints, cosignatures and proofs (docs/proofs.md)."""
+        return MerkleLog.of(
+            self.ledger,
+            stream=self.settings.stream,
+            subject_prefix=self.settings.subject_prefix,
+            tree_file=tree_path(self.settings.data_dir, self.settings.stream),
+            origin=self.settings.origin,
+            log_key=log_key(self.settings.data_dir).public_key(),
+            timeout=self.settings.timeout_s,
+        )
+
+    def checkpointer(self) -> Checkpointer:
+        """The data dir's checkpointer (one per data dir: it locks the tree file)."""
+        from ledger.nats import NatsApplicationRecorder
+        from ledger.proofs.tree import FileTree
+
+        recorder = self.ledger.recorder
+        assert isinstance(recorder, NatsApplicationRecorder)  # merkle_log checked it
+        settings = self.settings
+        return Checkpointer(
+            recorder,
+            FileTree(tree_path(settings.data_dir, settings.stream)),
+            LogStream.of(
+                self.ledger,
+                stream=settings.stream,
+                subject_prefix=settings.subject_prefix,
+                timeout=settings.timeout_s,
+            ),
+            origin=settings.origin,
+            key=log_key(settings.data_dir),
+            every=settings.checkpoint_every,
+            seconds=settings.checkpoint_seconds,
+        )
 
     def delivery(self, policy: DeliveryPolicy | None = None) -> ViewRunner:
         """A runner delivering case events to the agencies (creates the delivery stream if
@@ -100,6 +140,9 @@ def open_service(
             service = Service(running, store, settings)
             if role == "service":  # the projection workers never touch the access log
                 service.access_log.check(
+                    create=running.credentials is None, replicas=settings.replicas
+                )
+                service.merkle_log.stream.check(
                     create=running.credentials is None, replicas=settings.replicas
                 )
             yield service

@@ -24,6 +24,9 @@ it needs from :class:`Settings` via :mod:`runtime.service` and :mod:`runtime.boo
 | ``LEDGER_HTTP_PORT`` | ``8080`` | the port ``ledger serve`` listens on |
 | ``LEDGER_READY_MAX_LAG`` | ``1000`` | events the views may lag while ``/ready`` says 200 |
 | ``LEDGER_READ_WAIT_S`` | ``5`` | seconds a GET with ``after=SEQ`` waits for the views (then 504) |
+| ``LEDGER_LOG_ORIGIN`` | ``ledger.local/<stream>`` | the Merkle log's origin and its key's name |
+| ``LEDGER_CHECKPOINT_EVERY`` | ``1000`` | events between two signed checkpoints |
+| ``LEDGER_CHECKPOINT_SECONDS`` | ``10`` | seconds after which a grown log is checkpointed anyway |
 
 With ``LEDGER_AUTH`` on (anything but ``0``/``false``/``no``/``off``), the embedded server
 lets in only the users of ``<data dir>/access.json`` (see :mod:`runtime.access`): the ledger
@@ -65,6 +68,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_port: int = 8080
     ready_max_lag: int = 1000
     read_wait_s: float = 5.0
+    log_origin: str | None = None
+    checkpoint_every: int = 1000
+    checkpoint_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,7 +98,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             http_port=int(env.get("LEDGER_HTTP_PORT", "8080")),
             ready_max_lag=int(env.get("LEDGER_READY_MAX_LAG", "1000")),
             read_wait_s=float(env.get("LEDGER_READ_WAIT_S", "5")),
+            log_origin=env.get("LEDGER_LOG_ORIGIN") or None,
+            checkpoint_every=int(env.get("LEDGER_CHECKPOINT_EVERY", "1000")),
+            checkpoint_seconds=float(env.get("LEDGER_CHECKPOINT_SECONDS", "10")),
         )
+
+    @property
+    def origin(self) -> str:
+        """The Merkle log's origin (docs/proofs.md, "Checkpoints"): ``LEDGER_LOG_ORIGIN``,
+        else ``ledger.local/<stream>``."""
+        return self.log_origin or f"ledger.local/{self.stream}"
 
     @property
     def views_file(self) -> Path:

@@ -10,6 +10,7 @@ header JetStream de-duplicates on (delivery sets it on each copy it publishes).
 from __future__ import annotations
 
 from ledger.nats._bridge import Driver
+from ledger.nats._reader import read_stored
 from ledger.nats._recorders import (
     NatsAggregateRecorder,
     NatsApplicationRecorder,
@@ -20,6 +21,7 @@ from ledger.nats._stream import (
     HDR_MSG_ID,
     OutMsg,
     StoredMsg,
+    direct_get,
     direct_get_batch,
     ensure_stream,
     publish_sync,
@@ -38,7 +40,9 @@ __all__ = [
     "OutMsg",
     "StoredMsg",
     "WireTimeout",
+    "direct_get",
     "direct_get_batch",
     "ensure_stream",
     "publish_sync",
+    "read_stored",
 ]

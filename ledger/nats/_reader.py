@@ -28,8 +28,8 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import nats.errors
 from eventsourcing.persistence import Notification
@@ -42,7 +42,9 @@ from ledger.nats import _stream
 if TYPE_CHECKING:
     from ledger.nats._recorders import NatsApplicationRecorder
 
-__all__ = ["read_batches"]
+__all__ = ["read_batches", "read_stored"]
+
+T = TypeVar("T")
 
 #: Messages one direct-get request asks for.
 _REQUEST_BATCH: Final = 5_000
@@ -65,8 +67,41 @@ def read_batches(
     follows the stream: a batch is handed over once it is full or once nothing more
     is there for now, and the iterator ends when ``stop`` is set.
     """
+    batch = _Batch(recorder, size, gt, until, recorder.subjects.all_aggregates)
+    yield from _follow(recorder, batch, idle_s, stop, _Batch.take, idle_yield=False)
+
+
+def read_stored(
+    recorder: NatsApplicationRecorder,
+    *,
+    gt: int,
+    until: int | None,
+    size: int,
+    subject: str,
+    idle_s: float = 0.05,
+    stop: threading.Event | None = None,
+) -> Iterator[list[_stream.StoredMsg]]:
+    """The stored messages on ``subject`` (a wildcard: ``<prefix>.>`` is the whole stream)
+    after ``gt``, as :func:`read_batches` reads notifications, with their subjects and
+    headers as stored (what the Merkle log hashes).
+
+    Following (no ``until``), an empty list comes each time the stream has nothing more
+    for ``idle_s``, so that the caller can act on time passing (the checkpointer's timer).
+    """
+    batch = _Batch(recorder, size, gt, until, subject)
+    yield from _follow(recorder, batch, idle_s, stop, _Batch.take_stored, idle_yield=True)
+
+
+def _follow(
+    recorder: NatsApplicationRecorder,
+    batch: _Batch,
+    idle_s: float,
+    stop: threading.Event | None,
+    take: Callable[[_Batch], list[T]],
+    *,
+    idle_yield: bool,
+) -> Iterator[list[T]]:
     loop = asyncio.new_event_loop()
-    batch = _Batch(recorder, size, gt, until)
     try:
         nc = loop.run_until_complete(recorder.pool.connect())
         try:
@@ -75,8 +110,8 @@ def read_batches(
                 if stop is not None and stop.is_set():
                     return
                 loop.run_until_complete(batch.wait(idle_s))
-                taken = batch.take()
-                if taken:
+                taken = take(batch)
+                if taken or (idle_yield and not batch.done):
                     yield taken
         finally:
             loop.run_until_complete(batch.close(nc))
@@ -89,9 +124,15 @@ class _Batch:
     """The messages received and not yet taken, and the direct-get request in flight."""
 
     def __init__(
-        self, recorder: NatsApplicationRecorder, size: int, gt: int, until: int | None
+        self,
+        recorder: NatsApplicationRecorder,
+        size: int,
+        gt: int,
+        until: int | None,
+        subject: str,
     ) -> None:
         self._recorder = recorder
+        self._subject = subject
         self._size = size
         self._until = until
         self._messages: list[Msg] = []
@@ -133,7 +174,7 @@ class _Batch:
         request = {
             "seq": self._next,
             "batch": count,
-            "next_by_subj": self._recorder.subjects.all_aggregates,
+            "next_by_subj": self._subject,
         }
         self._asked_at = time.monotonic()
         try:
@@ -202,18 +243,30 @@ class _Batch:
                 await asyncio.wait_for(self._arrived.wait(), timeout=min(timeout, 0.5))
         await self._prefetch()
 
-    def take(self) -> list[Notification]:
-        """At most ``size`` notifications; what arrived beyond them waits for the next batch."""
+    def _taken(self) -> list[tuple[int, Msg]]:
+        """At most ``size`` messages (with their sequences) in range and not handed over;
+        what arrived beyond them waits for the next batch."""
         messages, self._messages = self._messages[: self._size], self._messages[self._size :]
-        subjects = self._recorder.subjects
-        out: list[Notification] = []
+        out: list[tuple[int, Msg]] = []
         for msg in messages:
-            headers = msg.headers or {}
-            seq = int(headers["Nats-Sequence"])
+            seq = int((msg.headers or {})["Nats-Sequence"])
             if seq <= self._last:
                 continue
             if self._until is not None and seq > self._until:
                 break
+            out.append((seq, msg))
+            self._last = seq
+        if self._until is not None and not self._messages:
+            # Done at ``until``, or earlier when the stream has nothing more to give.
+            self.done = self._last >= self._until or self._next > self._until or self._caught_up
+        return out
+
+    def take(self) -> list[Notification]:
+        """At most ``size`` notifications."""
+        subjects = self._recorder.subjects
+        out: list[Notification] = []
+        for seq, msg in self._taken():
+            headers = msg.headers or {}
             out.append(
                 Notification(
                     id=seq,
@@ -223,8 +276,8 @@ class _Batch:
                     state=msg.data,
                 )
             )
-            self._last = seq
-        if self._until is not None and not self._messages:
-            # Done at ``until``, or earlier when the stream has nothing more to give.
-            self.done = self._last >= self._until or self._next > self._until or self._caught_up
         return out
+
+    def take_stored(self) -> list[_stream.StoredMsg]:
+        """At most ``size`` stored messages, with their subjects and headers."""
+        return [_stream.stored(msg) for _, msg in self._taken()]

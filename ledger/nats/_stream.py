@@ -45,6 +45,7 @@ __all__ = [
     "headers",
     "publish",
     "publish_sync",
+    "stored",
     "stream_problems",
 ]
 
@@ -201,7 +202,8 @@ async def api(nc: Client, subject: str, body: Mapping[str, Any] | None, timeout:
     return bytes(reply.data)
 
 
-def _stored(msg: Msg) -> StoredMsg:
+def stored(msg: Msg) -> StoredMsg:
+    """A direct get's answer as a :class:`StoredMsg` (subject and sequence from its headers)."""
     headers = msg.headers or {}
     return StoredMsg(
         subject=headers.get("Nats-Subject", ""),
@@ -231,7 +233,7 @@ async def direct_get(
     if status:
         msg = f"direct get on stream {stream!r} answered status {status}"
         raise LedgerUnavailable(msg)
-    return _stored(reply)
+    return stored(reply)
 
 
 async def direct_get_batch(
@@ -272,7 +274,7 @@ async def direct_get_batch(
             if status:
                 err = f"direct get on stream {stream!r} answered status {status}"
                 raise LedgerUnavailable(err)
-            out.append(_stored(msg))
+            out.append(stored(msg))
     except nats.errors.Error as e:
         msg_ = f"batched direct get on stream {stream!r} failed: {e!r}"
         raise LedgerUnavailable(msg_) from e

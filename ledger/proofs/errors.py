@@ -9,8 +9,11 @@ from schemas.errors import LedgerError
 
 __all__ = [
     "CheckpointInvalid",
+    "CosignatureRefused",
+    "LogCorrupt",
     "ProofError",
     "ProofInvalid",
+    "ProofUnavailable",
     "SignatureInvalid",
     "SignatureRefused",
     "SplitView",
@@ -68,3 +71,31 @@ class VerificationFailed(ProofError):
         self.reason = reason
         where = f"sequence {seq}" if seq is not None else "the stream"
         super().__init__(f"{where}: {reason}")
+
+
+class LogCorrupt(ProofError):
+    """Raised when the Merkle log disagrees with the stream or with itself: a sequence gap,
+    a tree whose root differs from a checkpoint the log published, a checkpoint the log's key
+    did not sign, or a second checkpointer publishing on the same log.
+
+    ``seq`` is the stream sequence at fault and ``size`` the tree size, when one is.
+    """
+
+    def __init__(self, message: str, *, seq: int | None = None, size: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
+        self.size = size
+
+
+class ProofUnavailable(ProofError, LookupError):
+    """Raised when a checkpoint or proof is asked for a size or sequence that no checkpoint
+    the log published covers."""
+
+
+class CosignatureRefused(ProofError, ValueError):
+    """Raised when a cosignature is malformed or does not verify with a key the agency has
+    registered (``conflict`` is set when it is for a checkpoint the log never published)."""
+
+    def __init__(self, message: str, *, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.conflict = conflict

@@ -316,7 +316,8 @@ class TestServerConfig:
             ' "pfx-delivery.>",'
             ' "$JS.API.STREAM.INFO.LDG_DELIVERY", "$JS.API.CONSUMER.DURABLE.CREATE.LDG_DELIVERY.*",'
             ' "pfx-access.>", "$JS.API.STREAM.INFO.LDG_ACCESS", "$JS.API.DIRECT.GET.LDG_ACCESS",'
-            ' "$JS.API.DIRECT.GET.LDG_ACCESS.>"]'
+            ' "$JS.API.DIRECT.GET.LDG_ACCESS.>", "pfx-log.>", "$JS.API.STREAM.INFO.LDG_LOG",'
+            ' "$JS.API.DIRECT.GET.LDG_LOG", "$JS.API.DIRECT.GET.LDG_LOG.>"]'
             ' }, subscribe: { allow: ["_INBOX.>"] } } }'
         )
         assert users[1].endswith(
@@ -326,7 +327,9 @@ class TestServerConfig:
         )
         assert users[2].endswith(
             'permissions: { publish: { allow: ["$JS.API.CONSUMER.MSG.NEXT.LDG.agency_a",'
-            ' "$JS.API.CONSUMER.INFO.LDG.agency_a", "$JS.ACK.LDG.agency_a.>"], deny: ["pfx.>"] },'
+            ' "$JS.API.CONSUMER.INFO.LDG.agency_a", "$JS.ACK.LDG.agency_a.>",'
+            ' "pfx-log.cosignature.a", "$JS.API.STREAM.INFO.LDG_LOG",'
+            ' "$JS.API.DIRECT.GET.LDG_LOG", "$JS.API.DIRECT.GET.LDG_LOG.>"], deny: ["pfx.>"] },'
             ' subscribe: { allow: ["_INBOX_agency_a.>"] } } }'
         )
 

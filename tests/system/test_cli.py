@@ -168,12 +168,12 @@ class TestAdminInitCommand:
         admin = Path(done.stdout.strip())
         assert admin == tmp_path / "credentials" / "ledger-admin.json"
         assert stat.S_IMODE(admin.stat().st_mode) == 0o600
-        assert "streams ready: LEDGER, LEDGER_ACCESS, LEDGER_DELIVERY" in done.stderr
+        assert "streams ready: LEDGER, LEDGER_ACCESS, LEDGER_LOG, LEDGER_DELIVERY" in done.stderr
         again = _ledger("admin", "init", env=env)
         assert again.returncode == 0, again.stderr
         streams = _streams(tmp_path, admin)
-        assert set(streams) == {"LEDGER", "LEDGER_ACCESS", "LEDGER_DELIVERY"}
-        for name in ("LEDGER", "LEDGER_ACCESS"):
+        assert set(streams) == {"LEDGER", "LEDGER_ACCESS", "LEDGER_LOG", "LEDGER_DELIVERY"}
+        for name in ("LEDGER", "LEDGER_ACCESS", "LEDGER_LOG"):
             assert (streams[name]["deny_delete"], streams[name]["deny_purge"]) == (True, True)
         assert load_password(admin) not in done.stderr + done.stdout
 

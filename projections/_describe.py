@@ -21,7 +21,9 @@ __all__ = ["describe", "humanise"]
 _DETAIL_FIELDS: dict[str, tuple[str, ...]] = {
     "PartnershipEstablished": ("nation",),
     "AgencyRegistered": ("agency", "kind", "role"),
-    "AgencyKeyRegistered": ("agency", "key_id"),
+    "AgencyKeyRegistered": ("agency", "key_id", "custody"),
+    "AgencyKeyRevoked": ("agency", "key_id", "reason"),
+    "SignaturesRequired": ("required_from",),
     "CaseOpened": ("lead_agency",),
     "ChildIdentifierLinked": ("identifier_kind",),
     "ChildIdentifierUnlinked": ("identifier_kind",),

@@ -127,6 +127,7 @@ from schemas.errors import (
 )
 from schemas.partnership import (
     AgencyKeyRegistered,
+    AgencyKeyRevoked,
     AgencyKind,
     AgencyRegistered,
     AgencyRole,
@@ -135,6 +136,7 @@ from schemas.partnership import (
     Nation,
     PartnershipEstablished,
     PartnershipEvent,
+    SignaturesRequired,
 )
 from schemas.review import (
     IncidentKind,
@@ -173,6 +175,7 @@ __all__ = [
     "AgencyId",
     "AgencyJoinedCase",
     "AgencyKeyRegistered",
+    "AgencyKeyRevoked",
     "AgencyKind",
     "AgencyLeftCase",
     "AgencyRegistered",
@@ -241,6 +244,7 @@ __all__ = [
     "ReviewPublished",
     "SeriousIncidentNotified",
     "ShortText",
+    "SignaturesRequired",
     "Source",
     "SourceKind",
     "StageNumber",

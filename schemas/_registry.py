@@ -28,7 +28,13 @@ from schemas.challenge import (
     ChallengeResponded,
     ChallengeWithdrawn,
 )
-from schemas.partnership import AgencyKeyRegistered, AgencyRegistered, PartnershipEstablished
+from schemas.partnership import (
+    AgencyKeyRegistered,
+    AgencyKeyRevoked,
+    AgencyRegistered,
+    PartnershipEstablished,
+    SignaturesRequired,
+)
 from schemas.review import (
     RapidReviewCompleted,
     RecommendationAccepted,
@@ -49,6 +55,8 @@ LedgerEvent: TypeAlias = (
     PartnershipEstablished
     | AgencyRegistered
     | AgencyKeyRegistered
+    | AgencyKeyRevoked
+    | SignaturesRequired
     # case
     | CaseOpened
     | ChildIdentifierLinked

@@ -3,11 +3,13 @@
 A partnership is established once, with its nation (whose bank holidays count as
 non-working days) and its escalation procedure for professional disagreements;
 agencies are then registered with it, and each agency registers the public keys
-it will sign with.
+it will sign with (or one the service holds for it), revokes them, and the partnership
+may require signatures on everything recorded from a date on (docs/proofs.md).
 """
 
 from __future__ import annotations
 
+import datetime
 import enum
 from typing import Annotated, ClassVar, Literal
 
@@ -18,6 +20,7 @@ from schemas._types import AgencyId, Id, OrgName, StageNumber, anchored
 
 __all__ = [
     "AgencyKeyRegistered",
+    "AgencyKeyRevoked",
     "AgencyKind",
     "AgencyRegistered",
     "AgencyRole",
@@ -26,6 +29,7 @@ __all__ = [
     "Nation",
     "PartnershipEstablished",
     "PartnershipEvent",
+    "SignaturesRequired",
 ]
 
 #: An Ed25519 public key: 32 bytes in standard base64 (43 characters and one ``=``).
@@ -111,3 +115,20 @@ class AgencyKeyRegistered(PartnershipEvent, tag="AgencyKeyRegistered", frozen=Tr
     key_id: Id
     algorithm: Literal["ed25519"]
     public_key: Ed25519PublicKey
+    #: ``agency``: the agency holds the private key; ``service``: the ledger service holds
+    #: it on the agency's behalf and signs with it for the agency (delegation).
+    custody: Literal["agency", "service"] = "agency"
+
+
+class AgencyKeyRevoked(PartnershipEvent, tag="AgencyKeyRevoked", frozen=True, kw_only=True):
+    """An agency revoked one of its keys: nothing recorded from now on may be signed by it."""
+
+    agency: AgencyId
+    key_id: Id
+    reason: Literal["rotated", "compromised", "retired"]
+
+
+class SignaturesRequired(PartnershipEvent, tag="SignaturesRequired", frozen=True, kw_only=True):
+    """The partnership requires an agency's signature on every event recorded from a date on."""
+
+    required_from: datetime.date

@@ -24,6 +24,8 @@ CASE: Final = "c-1"
 #: A third child token, linked to CHILD in the scenario so that it can be unlinked.
 OTHER_TOKEN: Final = "ch_00000000000000000000000000000001"  # noqa: S105 - a child token
 KEY: Final = base64.b64encode(bytes(range(32))).decode()
+#: Police's key, registered in the scenario so that it can be revoked.
+POLICE_KEY: Final = base64.b64encode(bytes(range(1, 33))).decode()
 
 
 # -- the scenario every baseline call is valid on ------------------------------------
@@ -90,6 +92,9 @@ def scenario(ledger: Ledger) -> dict[str, int]:
             text="Share records within 5 working days.",
         )
     ledger.accept_recommendation(**r, recorded_by=HEALTH, recommendation="rec-2")
+    ledger.register_agency_key(
+        **p, recorded_by=POLICE, agency="police", key_id="k-0", public_key=POLICE_KEY
+    )
     return {"case_opened": opened.sequence}
 
 
@@ -119,6 +124,17 @@ _BASELINES: Final[dict[str, Callable[[dict[str, int]], dict[str, Any]]]] = {
         "key_id": "k-1",
         "public_key": KEY,
         "algorithm": "ed25519",
+        "custody": "agency",
+    },
+    "revoke_agency_key": lambda _: {
+        "recorded_by": POLICE,
+        "agency": "police",
+        "key_id": "k-0",
+        "reason": "rotated",
+    },
+    "require_signatures": lambda _: {
+        "recorded_by": LA,
+        "required_from": T0.date() + dt.timedelta(days=30),
     },
     "open_case": lambda _: {
         "case": "c-2",

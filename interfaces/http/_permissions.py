@@ -6,7 +6,8 @@ refusals, concerns, late-recording explanations, closing), raises, answers, esca
 and withdraws challenges as itself, and answers for the recommendations it owns. A
 board raises and resolves challenges, notifies serious incidents, and commissions,
 completes and publishes reviews and issues their recommendations. An inspector
-writes nothing. An admin establishes the partnership and registers agencies and keys.
+writes nothing. An admin establishes the partnership, registers agencies and keys, revokes
+keys and requires signatures from a date.
 The domain's own rules (a party records on a case, the challenged agency responds ...)
 still apply after this table lets a command through.
 """
@@ -58,5 +59,13 @@ MAY_SEND: Final[dict[Role, frozenset[str]]] = {
         }
     ),
     Role.INSPECTOR: frozenset(),
-    Role.ADMIN: frozenset({"EstablishPartnership", "RegisterAgency", "RegisterAgencyKey"}),
+    Role.ADMIN: frozenset(
+        {
+            "EstablishPartnership",
+            "RegisterAgency",
+            "RegisterAgencyKey",
+            "RevokeAgencyKey",
+            "RequireSignatures",
+        }
+    ),
 }

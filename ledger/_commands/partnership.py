@@ -1,4 +1,5 @@
-"""Commands on a partnership: establish it, register its agencies and their keys.
+"""Commands on a partnership: establish it, register its agencies and their keys, revoke
+keys and require signatures.
 
 Each method builds the command of the same name in :mod:`schemas.commands`
 (``register_agency`` builds ``RegisterAgency``) and executes it.
@@ -7,7 +8,7 @@ Each method builds the command of the same name in :mod:`schemas.commands`
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ledger._commands._base import (
@@ -22,6 +23,8 @@ from schemas.commands import (
     EstablishPartnership,
     RegisterAgency,
     RegisterAgencyKey,
+    RequireSignatures,
+    RevokeAgencyKey,
 )
 
 __all__ = ["PartnershipCommands"]
@@ -89,10 +92,12 @@ class PartnershipCommands(CommandBase):
         key_id: str,
         public_key: str,
         algorithm: str = "ed25519",
+        custody: str = "agency",
         source: SourceInput = DEFAULT_SOURCE,
         occurred_at: datetime | None = None,
     ) -> Receipt:
-        """Register a public key of ``agency`` (recorded by that agency itself)."""
+        """Register a public key of ``agency`` (recorded by that agency itself); ``custody``
+        ``service`` when the service holds the private key for the agency."""
         return self._run(
             RegisterAgencyKey,
             recorded_by,
@@ -101,6 +106,49 @@ class PartnershipCommands(CommandBase):
             key_id=key_id,
             public_key=public_key,
             algorithm=algorithm,
+            custody=custody,
+            source=source,
+            occurred_at=occurred_at,
+        )
+
+    def revoke_agency_key(
+        self,
+        *,
+        partnership: str,
+        recorded_by: RecordedByInput,
+        agency: str,
+        key_id: str,
+        reason: str,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Revoke key ``key_id`` of ``agency`` (recorded by that agency itself)."""
+        return self._run(
+            RevokeAgencyKey,
+            recorded_by,
+            partnership=partnership,
+            agency=agency,
+            key_id=key_id,
+            reason=reason,
+            source=source,
+            occurred_at=occurred_at,
+        )
+
+    def require_signatures(
+        self,
+        *,
+        partnership: str,
+        recorded_by: RecordedByInput,
+        required_from: date,
+        source: SourceInput = DEFAULT_SOURCE,
+        occurred_at: datetime | None = None,
+    ) -> Receipt:
+        """Require agencies' signatures on every event recorded from ``required_from`` on."""
+        return self._run(
+            RequireSignatures,
+            recorded_by,
+            partnership=partnership,
+            required_from=required_from,
             source=source,
             occurred_at=occurred_at,
         )

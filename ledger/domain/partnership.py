@@ -1,5 +1,9 @@
 """The partnership aggregate: a safeguarding partnership, its agencies and their keys.
 
+The key state (each agency's keys, who holds them, which are revoked) and the date from
+which signatures are required are what the write path checks a command's signature
+against (``ledger/_signing.py``).
+
 Every other aggregate asks the partnership whether an agency is registered and
 which escalation stages exist, so this aggregate answers those questions cheaply
 (dict and set look-ups) and keeps nothing else.
@@ -7,23 +11,26 @@ which escalation stages exist, so this aggregate answers those questions cheaply
 
 from __future__ import annotations
 
-from typing import Any, Final, NamedTuple, cast
+from datetime import date
+from typing import Any, Final, Literal, NamedTuple, cast
 
 from ledger._aggregate import LedgerAggregate, register_aggregate
 from ledger.domain._rules import Rule, check_occurred_at, violation
 from ledger.errors import InvalidCommand
 from schemas import (
     AgencyKeyRegistered,
+    AgencyKeyRevoked,
     AgencyKind,
     AgencyRegistered,
     AgencyRole,
     Nation,
     PartnershipEstablished,
+    SignaturesRequired,
     tag_of,
 )
 from schemas import Event as Fact
 
-__all__ = ["AgencyEntry", "Partnership"]
+__all__ = ["AgencyEntry", "AgencyKey", "Partnership"]
 
 STAGES_IN_ORDER: Final = Rule(
     "stages_in_order", "escalation stages are numbered 1, 2, 3 ... in order, each once"
@@ -35,6 +42,15 @@ AGENCY_REGISTERED: Final = Rule(
 )
 OWN_KEYS: Final = Rule("own_keys", "an agency registers its own keys")
 UNIQUE_KEY: Final = Rule("unique_key", "an agency's key ids are unique")
+UNIQUE_PUBLIC_KEY: Final = Rule(
+    "unique_public_key", "a public key is registered once in a partnership, for one agency"
+)
+KNOWN_KEY: Final = Rule("known_key", "a key is registered before it is revoked")
+REVOKED_ONCE: Final = Rule("revoked_once", "a revoked key stays revoked and is revoked once")
+NEVER_RELAXED: Final = Rule(
+    "signatures_never_relaxed",
+    "once signatures are required from a date, a later requirement may only bring it forward",
+)
 
 
 class AgencyEntry(NamedTuple):
@@ -42,6 +58,14 @@ class AgencyEntry(NamedTuple):
 
     kind: AgencyKind
     role: AgencyRole
+
+
+class AgencyKey(NamedTuple):
+    """A registered key of an agency: its public key, who holds the private key, revoked?"""
+
+    public_key: str
+    custody: Literal["agency", "service"]
+    revoked: bool = False
 
 
 @register_aggregate
@@ -56,8 +80,10 @@ class Partnership(LedgerAggregate):
         self.stages: dict[int, int] = {}
         self.strategy_discussion_working_days: int = 0
         self.agencies: dict[str, AgencyEntry] = {}
-        #: agency id -> the ids of the keys it registered
-        self.keys: dict[str, set[str]] = {}
+        #: agency id -> key id -> the key (revoked keys stay, marked)
+        self.keys: dict[str, dict[str, AgencyKey]] = {}
+        #: signatures are required on events recorded on or after this date
+        self.signatures_from: date | None = None
 
     # -- queries other aggregates use ------------------------------------------------
 
@@ -76,6 +102,20 @@ class Partnership(LedgerAggregate):
             raise violation(
                 field, f"'{agency}' is not registered in partnership '{self.ident}'", rule
             )
+
+    def key(self, agency: str, key_id: str) -> AgencyKey | None:
+        """Key ``key_id`` of ``agency`` (revoked or not), or ``None`` if it was never registered."""
+        return self.keys.get(agency, {}).get(key_id)
+
+    def service_key(self, agency: str) -> str | None:
+        """The id of a non-revoked key the service holds for ``agency`` (the latest registered)."""
+        held = [k for k, v in self.keys.get(agency, {}).items() if v.custody == "service"]
+        live = [k for k in held if not self.keys[agency][k].revoked]
+        return live[-1] if live else None
+
+    def signatures_required(self, on: date) -> bool:
+        """Whether an event recorded on ``on`` must be signed by its agency."""
+        return self.signatures_from is not None and on >= self.signatures_from
 
     # -- commands --------------------------------------------------------------------
 
@@ -128,6 +168,45 @@ class Partnership(LedgerAggregate):
                         f"'{fact.key_id}' is already registered for agency '{fact.agency}'",
                         UNIQUE_KEY,
                     )
+                if any(
+                    k.public_key == fact.public_key
+                    for ks in self.keys.values()
+                    for k in ks.values()
+                ):
+                    raise violation(
+                        "public_key",
+                        f"is already registered in partnership '{self.ident}'",
+                        UNIQUE_PUBLIC_KEY,
+                    )
+            case AgencyKeyRevoked():
+                self.require_registered("agency", fact.agency)
+                if fact.recorded_by.agency != fact.agency:
+                    raise violation(
+                        "recorded_by.agency",
+                        f"'{fact.recorded_by.agency}' is not the key's agency '{fact.agency}'",
+                        OWN_KEYS,
+                    )
+                key = self.key(fact.agency, fact.key_id)
+                if key is None:
+                    raise violation(
+                        "key_id",
+                        f"'{fact.key_id}' is not a registered key of agency '{fact.agency}'",
+                        KNOWN_KEY,
+                    )
+                if key.revoked:
+                    raise violation(
+                        "key_id",
+                        f"'{fact.key_id}' of agency '{fact.agency}' is already revoked",
+                        REVOKED_ONCE,
+                    )
+            case SignaturesRequired():
+                if self.signatures_from is not None and fact.required_from > self.signatures_from:
+                    raise violation(
+                        "required_from",
+                        f"{fact.required_from} is later than {self.signatures_from}, from "
+                        "which signatures are already required",
+                        NEVER_RELAXED,
+                    )
             case _:
                 raise InvalidCommand(
                     f"type '{tag_of(type(fact))}' is not an event of a partnership", field="type"
@@ -144,7 +223,14 @@ class Partnership(LedgerAggregate):
             case AgencyRegistered():
                 self.agencies[fact.agency] = AgencyEntry(fact.kind, fact.role)
             case AgencyKeyRegistered():
-                self.keys.setdefault(fact.agency, set()).add(fact.key_id)
+                self.keys.setdefault(fact.agency, {})[fact.key_id] = AgencyKey(
+                    fact.public_key, fact.custody
+                )
+            case AgencyKeyRevoked():
+                found = self.keys[fact.agency][fact.key_id]
+                self.keys[fact.agency][fact.key_id] = found._replace(revoked=True)
+            case SignaturesRequired():
+                self.signatures_from = fact.required_from
             case _:
                 pass
 
@@ -156,5 +242,6 @@ class Partnership(LedgerAggregate):
             "stages": dict(self.stages),
             "strategy_discussion_working_days": self.strategy_discussion_working_days,
             "agencies": {a: (e.kind, e.role) for a, e in self.agencies.items()},
-            "keys": {a: sorted(k) for a, k in self.keys.items()},
+            "keys": {a: dict(sorted(k.items())) for a, k in self.keys.items()},
+            "signatures_from": self.signatures_from,
         }

@@ -43,6 +43,8 @@ ENTRY_HEADERS: Final = (HDR_TOPIC, HDR_VERSION, HDR_PREV_HASH, HDR_SIGNATURE)
 STAMPED: Final = "recorded_at"
 _ALGORITHM: Final = "ed25519"
 _SIGNATURE_SIZE: Final = 64
+#: RFC 8785 numbers are IEEE doubles: integers beyond this cannot be written unambiguously.
+_MAX_EXACT_INT: Final = 2**53 - 1
 
 
 def b64(data: bytes) -> str:
@@ -79,7 +81,8 @@ def entry_hash(subject: str, headers: Mapping[str, str] | None, payload: bytes) 
 
 
 def _canonical(value: Any, path: str) -> Any:
-    """``value`` with every object's members in RFC 8785 order; floats refused."""
+    """``value`` with every object's members in RFC 8785 order; floats and integers a
+    double cannot hold exactly refused."""
     if isinstance(value, dict):
         return {
             k: _canonical(value[k], f"{path}.{k}")
@@ -89,6 +92,12 @@ def _canonical(value: Any, path: str) -> Any:
         return [_canonical(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, float):
         msg = f"{path}: is a floating-point number, which no signed payload may hold"
+        raise SignatureInvalid(msg)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_EXACT_INT:
+        msg = (
+            f"{path}: is an integer beyond 2**53 - 1, which RFC 8785 (numbers as IEEE "
+            "doubles) cannot write exactly"
+        )
         raise SignatureInvalid(msg)
     return value
 

@@ -46,7 +46,13 @@ from schemas.commands.challenge import (
     RespondToChallenge,
     WithdrawChallenge,
 )
-from schemas.commands.partnership import EstablishPartnership, RegisterAgency, RegisterAgencyKey
+from schemas.commands.partnership import (
+    EstablishPartnership,
+    RegisterAgency,
+    RegisterAgencyKey,
+    RequireSignatures,
+    RevokeAgencyKey,
+)
 from schemas.commands.review import (
     AcceptRecommendation,
     CommissionReview,
@@ -91,8 +97,10 @@ __all__ = [
     "RejectRecommendation",
     "ReportRecommendationProgress",
     "RequestInformation",
+    "RequireSignatures",
     "ResolveChallenge",
     "RespondToChallenge",
+    "RevokeAgencyKey",
     "UnlinkChildIdentifier",
     "WithdrawChallenge",
     "command_schemas",
@@ -108,6 +116,8 @@ Command: TypeAlias = (
     EstablishPartnership
     | RegisterAgency
     | RegisterAgencyKey
+    | RevokeAgencyKey
+    | RequireSignatures
     # case
     | OpenCase
     | LinkChildIdentifier

@@ -1,4 +1,5 @@
-"""Commands on a partnership: establish it, register its agencies and their keys.
+"""Commands on a partnership: establish it, register its agencies and their keys,
+revoke keys and require signatures.
 
 Each command names the event it records (``records``); ``by_recorder`` lists the
 fields that default to the recording agency when not given.
@@ -6,6 +7,7 @@ fields that default to the recording agency when not given.
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
@@ -15,6 +17,7 @@ from schemas._types import AgencyId, Id, OrgName
 from schemas.commands._base import BaseCommand
 from schemas.partnership import (
     AgencyKeyRegistered,
+    AgencyKeyRevoked,
     AgencyKind,
     AgencyRegistered,
     AgencyRole,
@@ -22,9 +25,16 @@ from schemas.partnership import (
     EscalationStage,
     Nation,
     PartnershipEstablished,
+    SignaturesRequired,
 )
 
-__all__ = ["EstablishPartnership", "RegisterAgency", "RegisterAgencyKey"]
+__all__ = [
+    "EstablishPartnership",
+    "RegisterAgency",
+    "RegisterAgencyKey",
+    "RequireSignatures",
+    "RevokeAgencyKey",
+]
 
 
 class EstablishPartnership(BaseCommand, tag="EstablishPartnership", frozen=True, kw_only=True):
@@ -58,3 +68,22 @@ class RegisterAgencyKey(BaseCommand, tag="RegisterAgencyKey", frozen=True, kw_on
     key_id: Id
     public_key: Ed25519PublicKey
     algorithm: Literal["ed25519"] = "ed25519"
+    custody: Literal["agency", "service"] = "agency"
+
+
+class RevokeAgencyKey(BaseCommand, tag="RevokeAgencyKey", frozen=True, kw_only=True):
+    """Revoke key ``key_id`` of ``agency`` (recorded by that agency itself)."""
+
+    records: ClassVar[type[Event]] = AgencyKeyRevoked
+
+    agency: AgencyId
+    key_id: Id
+    reason: Literal["rotated", "compromised", "retired"]
+
+
+class RequireSignatures(BaseCommand, tag="RequireSignatures", frozen=True, kw_only=True):
+    """Require agencies' signatures on every event recorded from ``required_from`` on."""
+
+    records: ClassVar[type[Event]] = SignaturesRequired
+
+    required_from: datetime.date

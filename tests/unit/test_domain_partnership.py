@@ -21,10 +21,12 @@ from ledger_scenario import (
 from ledger._aggregate import aggregate_id
 from ledger.application import Ledger
 from ledger.domain import Partnership
+from ledger.domain.partnership import AgencyKey
 from ledger.errors import AggregateNotFound, InvalidCommand, RuleViolation
 from schemas import AgencyKind, AgencyRole, Nation, PartnershipEstablished, RecordedBy, Source
 
 KEY = base64.b64encode(bytes(range(32))).decode()
+OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
 
 
 def establish_with(ledger: Ledger, **overrides: object) -> None:
@@ -138,7 +140,9 @@ class TestRegisteringKeys:
             key_id="k1",
             public_key=KEY,
         )
-        assert ledger.get_partnership(partnership).keys == {"police": {"k1"}}
+        assert ledger.get_partnership(partnership).keys == {
+            "police": {"k1": AgencyKey(KEY, "agency", revoked=False)}
+        }
 
     def test_a_key_for_an_unregistered_agency_is_rejected(
         self, ledger: Ledger, partnership: str, rejected: Rejected
@@ -194,6 +198,127 @@ class TestRegisteringKeys:
                 key_id="k1",
                 public_key="not-a-key",
             )
+
+
+class TestRevokingKeysAndRequiringSignatures:
+    def _register(self, ledger: Ledger, key_id: str = "k1", **more: str) -> None:
+        ledger.register_agency_key(
+            partnership=PARTNERSHIP,
+            recorded_by=POLICE,
+            agency="police",
+            key_id=key_id,
+            public_key=KEY if key_id == "k1" else OTHER_KEY,
+            **more,
+        )
+
+    def test_a_service_custody_key_is_the_agency_s_service_key_until_revoked(
+        self, ledger: Ledger, partnership: str
+    ) -> None:
+        self._register(ledger, "k1")
+        self._register(ledger, "k2", custody="service")
+        found = ledger.get_partnership(partnership)
+        assert found.key("police", "k2") == AgencyKey(OTHER_KEY, "service")
+        assert found.service_key("police") == "k2"
+        assert found.service_key("health") is None
+        ledger.revoke_agency_key(
+            partnership=partnership,
+            recorded_by=POLICE,
+            agency="police",
+            key_id="k2",
+            reason="retired",
+        )
+        found = ledger.get_partnership(partnership)
+        assert found.key("police", "k2") == AgencyKey(OTHER_KEY, "service", revoked=True)
+        assert found.service_key("police") is None
+        assert found.key("police", "k1") == AgencyKey(KEY, "agency", revoked=False)
+
+    def test_revoking_an_unknown_key_is_rejected(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        with rejected(RuleViolation, field="key_id", match="registered before it is revoked"):
+            ledger.revoke_agency_key(
+                partnership=partnership,
+                recorded_by=POLICE,
+                agency="police",
+                key_id="k9",
+                reason="compromised",
+            )
+
+    def test_revoking_a_key_twice_is_rejected(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        self._register(ledger)
+        revoke = {
+            "partnership": partnership,
+            "recorded_by": POLICE,
+            "agency": "police",
+            "key_id": "k1",
+            "reason": "compromised",
+        }
+        ledger.revoke_agency_key(**revoke)  # type: ignore[arg-type]
+        with rejected(RuleViolation, field="key_id", match="already revoked"):
+            ledger.revoke_agency_key(**revoke)  # type: ignore[arg-type]
+
+    def test_another_agency_cannot_revoke_a_key(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        self._register(ledger)
+        with rejected(RuleViolation, field="recorded_by.agency", match="registers its own keys"):
+            ledger.revoke_agency_key(
+                partnership=partnership,
+                recorded_by=LA,
+                agency="police",
+                key_id="k1",
+                reason="compromised",
+            )
+
+    def test_one_public_key_cannot_be_registered_for_two_agencies(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        self._register(ledger)
+        with rejected(RuleViolation, field="public_key", match="registered once in a partnership"):
+            ledger.register_agency_key(
+                partnership=partnership,
+                recorded_by=LA,
+                agency="la",
+                key_id="k1",
+                public_key=KEY,
+            )
+
+    def test_signatures_required_applies_from_its_date_and_is_never_put_back(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        day = T0.date() + timedelta(days=10)
+        ledger.require_signatures(partnership=partnership, recorded_by=LA, required_from=day)
+        found = ledger.get_partnership(partnership)
+        assert not found.signatures_required(day - timedelta(days=1))
+        assert found.signatures_required(day)
+        with rejected(RuleViolation, field="required_from", match="may only bring it forward"):
+            ledger.require_signatures(
+                partnership=partnership, recorded_by=LA, required_from=day + timedelta(days=1)
+            )
+        ledger.require_signatures(
+            partnership=partnership, recorded_by=LA, required_from=day - timedelta(days=5)
+        )
+        assert ledger.get_partnership(partnership).signatures_from == day - timedelta(days=5)
+
+    def test_the_key_state_replays_from_the_store_to_the_same_state(
+        self, ledger: Ledger, partnership: str
+    ) -> None:
+        self._register(ledger)
+        self._register(ledger, "k2", custody="service")
+        ledger.revoke_agency_key(
+            partnership=partnership,
+            recorded_by=POLICE,
+            agency="police",
+            key_id="k1",
+            reason="rotated",
+        )
+        ledger.require_signatures(partnership=partnership, recorded_by=LA, required_from=T0.date())
+        live = ledger.get_partnership(partnership).state()
+        replayed = ledger.repository.get(aggregate_id(partnership, "partnership", partnership))
+        assert replayed.state() == live
+        assert live["keys"]["police"]["k1"].revoked
 
 
 class TestWhenThingsHappened:

@@ -21,6 +21,7 @@ from schemas import (
     AgeBand,
     AgencyJoinedCase,
     AgencyKeyRegistered,
+    AgencyKeyRevoked,
     AgencyKind,
     AgencyLeftCase,
     AgencyRegistered,
@@ -69,6 +70,7 @@ from schemas import (
     ReviewLevel,
     ReviewPublished,
     SeriousIncidentNotified,
+    SignaturesRequired,
     Source,
     SourceKind,
     Theme,
@@ -87,6 +89,8 @@ FROZEN_TAGS: dict[str, str] = {
     "PartnershipEstablished": "partnership",
     "AgencyRegistered": "partnership",
     "AgencyKeyRegistered": "partnership",
+    "AgencyKeyRevoked": "partnership",
+    "SignaturesRequired": "partnership",
     "CaseOpened": "case",
     "ChildIdentifierLinked": "case",
     "ChildIdentifierUnlinked": "case",
@@ -176,6 +180,8 @@ SAMPLES: list[Event] = [
     AgencyKeyRegistered(
         **common(), agency="police", key_id="police-2025-1", algorithm="ed25519", public_key=KEY
     ),
+    AgencyKeyRevoked(**common(), agency="police", key_id="police-2025-1", reason="compromised"),
+    SignaturesRequired(**common(), required_from=dt.date(2026, 4, 1)),
     CaseOpened(
         **common(),
         children=[

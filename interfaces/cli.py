@@ -23,6 +23,7 @@ from rich.console import Console
 
 import schemas
 from interfaces._import_cli import import_app
+from interfaces._proof_cli import export, witness
 from interfaces._query_cli import add_query_commands
 from interfaces._record_cli import record_app
 from interfaces._report_cli import report
@@ -56,6 +57,8 @@ app.add_typer(import_app, name="import")
 app.command("serve")(serve)
 app.command("report", rich_help_panel="Questions")(report)
 app.command("verify", rich_help_panel="Questions")(verify)
+app.command("export")(export)
+app.command("witness")(witness)
 add_query_commands(app)
 
 BatchOption = Annotated[

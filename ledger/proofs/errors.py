@@ -16,6 +16,7 @@ __all__ = [
     "ProofUnavailable",
     "SignatureInvalid",
     "SignatureRefused",
+    "SplitView",
     "TreeError",
     "VerificationFailed",
 ]
@@ -39,6 +40,19 @@ class ProofInvalid(ProofError, ValueError):
 
 class CheckpointInvalid(ProofError, ValueError):
     """Raised when a checkpoint or cosignature is malformed, unsigned or from another origin."""
+
+
+class SplitView(CheckpointInvalid):
+    """Raised when a witness is shown a checkpoint the log cannot prove follows the one it cosigned.
+
+    A smaller tree, another root at the same size, or a consistency proof that fails: the
+    log shows (or has shown) someone another history. ``evidence`` is the file the witness
+    kept with both checkpoints and the proof.
+    """
+
+    def __init__(self, message: str, evidence: str | None = None) -> None:
+        self.evidence = evidence
+        super().__init__(message)
 
 
 class TreeError(ProofError, ValueError):

@@ -65,6 +65,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_port: int = 8080
     ready_max_lag: int = 1000
     read_wait_s: float = 5.0
+    #: The hash chain on every aggregate subject (docs/proofs.md); off only to measure it.
+    proofs: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,7 +94,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             http_port=int(env.get("LEDGER_HTTP_PORT", "8080")),
             ready_max_lag=int(env.get("LEDGER_READY_MAX_LAG", "1000")),
             read_wait_s=float(env.get("LEDGER_READ_WAIT_S", "5")),
+            # Anything but an explicit "off" keeps the proofs on.
+            proofs=env.get("LEDGER_PROOFS", "1").strip().lower() not in {"0", "false", "no", "off"},
         )
+
+    @property
+    def agency_keys_dir(self) -> Path:
+        """``<data dir>/keys/agencies``: the keys the service holds for agencies
+        (``custody: service``), ``<agency>/<key_id>.key``, 0600 in 0700 directories."""
+        return self.data_dir / "keys" / "agencies"
 
     @property
     def views_file(self) -> Path:
@@ -119,4 +129,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "NATS_TIMEOUT": str(self.timeout_s),
             "NATS_WRITE_RETRY_S": str(self.write_retry_s),
             "NATS_POOL_SIZE": str(self.pool_size),
+            "LEDGER_PROOFS": "y" if self.proofs else "n",
+            "LEDGER_AGENCY_KEYS_DIR": str(self.agency_keys_dir),
         }

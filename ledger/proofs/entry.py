@@ -140,11 +140,11 @@ class SignatureHeader(msgspec.Struct, frozen=True):
         parts = value.split(" ")
         if len(parts) != 4 or parts[0] != _ALGORITHM or not parts[1] or not parts[2]:
             msg = (
-                "Ledger-Signature: is not 'ed25519 <agency> <key_id> <base64 signature>'"
+                f"{HDR_SIGNATURE}: is not 'ed25519 <agency> <key_id> <base64 signature>'"
                 " (single spaces)"
             )
             raise SignatureInvalid(msg)
-        raw = unb64(parts[3], field="Ledger-Signature", size=_SIGNATURE_SIZE)
+        raw = unb64(parts[3], field=HDR_SIGNATURE, size=_SIGNATURE_SIZE)
         return cls(agency=parts[1], key_id=parts[2], signature=raw)
 
 
@@ -163,7 +163,7 @@ def verify_assertion(
         public_key.verify(header.signature, asserted_bytes(subject, payload))
     except InvalidSignature as e:
         msg = (
-            f"Ledger-Signature: does not verify with key '{header.key_id}' of agency "
+            f"{HDR_SIGNATURE}: does not verify with key '{header.key_id}' of agency "
             f"'{header.agency}' over what the event asserts"
         )
         raise SignatureInvalid(msg) from e

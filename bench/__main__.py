@@ -52,6 +52,7 @@ from bench._api import api_suite
 from bench._concurrent import concurrent_append
 from bench._delivery import delivery_suite
 from bench._pages import pages_suite
+from bench._proofs import proofs_suite
 from bench._views import views_suite
 from ledger.application import Ledger
 from runtime.access import SYNC_ALWAYS
@@ -123,7 +124,7 @@ def _threads_in_process(ledger: Ledger, n: int, groups: list[list[str]]) -> floa
 
 def main() -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
-    suites = set(os.environ.get("BENCH_SUITES", "write,views,delivery,api,pages").split(","))
+    suites = set(os.environ.get("BENCH_SUITES", "write,views,delivery,api,pages,proofs").split(","))
     console = Console()
     w.quiet_logs()
     # A suite that is not run keeps its figures from the last run that did.
@@ -148,6 +149,8 @@ def main() -> int:
             results.update(api_suite(server.url, Path(tmp), quick=quick, console=console))
         if "pages" in suites:
             results.update(pages_suite(server.url, Path(tmp), quick=quick, console=console))
+        if "proofs" in suites:
+            results.update(proofs_suite(server.url, Path(tmp), quick=quick, console=console))
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     table = Table(title="make bench (medians of rounds)")
     table.add_column("measure")

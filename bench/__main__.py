@@ -1,15 +1,16 @@
 """``make bench``: the write path, the views, the service and its pages, each against its
 baseline, in one run.
 
-Seven suites (``BENCH_SUITES=write,views,delivery,api,pages,proofs,verify`` by default; a
-suite left out keeps its figures from the last run): the write path against raw JetStream and
-eventsourcing's SQLite, the views (:mod:`bench._views`: rebuild against a raw read of
+Eight suites (``BENCH_SUITES=write,views,delivery,api,pages,proofs,signing,verify`` by
+default; a suite left out keeps its figures from the last run): the write path against
+raw JetStream and eventsourcing's SQLite, the views (:mod:`bench._views`: rebuild against a raw read of
 the same stream, and as-of chronology queries), delivery to the agencies
 (:mod:`bench._delivery`) and the HTTP API of ``ledger serve`` (:mod:`bench._api`:
 commands against ``Ledger`` in process, the chronology route against a bare Litestar
 app, the service's memory after 100,000 requests) and the dashboard page
 (:mod:`bench._pages`: served end to end against the API's JSON for the same questions),
-the Merkle tree file at a million leaves (:mod:`bench._proofs`: inclusion proofs) and
+the Merkle tree file at a million leaves (:mod:`bench._proofs`: inclusion proofs), what
+signatures and chaining cost the write path (:mod:`bench._signing`) and
 ``ledger verify`` (:mod:`bench._verify`: against the raw batched read of the same stream).
 
 All figures come from one process tree against the embedded nats-server as the
@@ -55,6 +56,7 @@ from bench._concurrent import concurrent_append
 from bench._delivery import delivery_suite
 from bench._pages import pages_suite
 from bench._proofs import proofs_suite
+from bench._signing import signing_suite
 from bench._verify import verify_suite
 from bench._views import views_suite
 from ledger.application import Ledger
@@ -66,7 +68,7 @@ RESULTS = Path(__file__).with_name("results.json")
 SYNC_DEFAULT = "2m"
 WRITERS = 8
 CASES = 64
-DEFAULT_SUITES = "write,views,delivery,api,pages,proofs,verify"
+DEFAULT_SUITES = "write,views,delivery,api,pages,proofs,signing,verify"
 
 
 def _rate(n: int, fn: Callable[[], None]) -> float:
@@ -155,6 +157,8 @@ def main() -> int:
             results.update(pages_suite(server.url, Path(tmp), quick=quick, console=console))
         if "proofs" in suites:
             results.update(proofs_suite(Path(tmp), quick=quick, console=console))
+        if "signing" in suites:
+            results.update(signing_suite(server.url, Path(tmp), quick=quick, console=console))
         if "verify" in suites:
             results.update(verify_suite(server.url, Path(tmp), quick=quick, console=console))
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

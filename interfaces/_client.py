@@ -24,12 +24,16 @@ from urllib.parse import urlsplit
 
 import httpx
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from interfaces.queries import Query
 from ledger.application import Receipt
 from ledger.errors import LedgerError
+from ledger.signing import DEFAULT_PREFIX, sign_command
 from runtime.discovery import read_service
 from runtime.settings import Settings
+from schemas import Command, RecordedBy
+from schemas.wire import HDR_SIGNATURE
 
 __all__ = [
     "KEYSET_FIELDS",
@@ -167,18 +171,42 @@ class Client:
         path = f"/partnerships/{partnership}/report"
         return self._get(path, {"year": year, "format": form})
 
-    def record(self, tag: str, body: bytes) -> Receipt:
-        """``POST /commands/<tag>`` with the command's JSON ``body``: the service's receipt."""
-        response = self._send("POST", f"/commands/{tag}", content=body)
+    def record(self, tag: str, body: bytes, *, signature: str | None = None) -> Receipt:
+        """``POST /commands/<tag>`` with the command's JSON ``body``: the service's receipt.
+
+        ``signature`` (:func:`ledger.signing.sign_command`, or :meth:`record_signed`) goes
+        as the detached ``Ledger-Signature`` header.
+        """
+        headers = {HDR_SIGNATURE: signature} if signature is not None else None
+        response = self._send("POST", f"/commands/{tag}", content=body, headers=headers)
         return msgspec.json.decode(response.content, type=Receipt)
+
+    def record_signed(
+        self,
+        command: Command,
+        *,
+        recorded_by: RecordedBy,
+        key: Ed25519PrivateKey,
+        key_id: str,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> Receipt:
+        """Sign ``command`` with the agency's ``key`` and record it. ``recorded_by`` is the
+        token's agency and actor (the service records as them, so the signature covers
+        them); ``prefix`` the service's subject prefix."""
+        signature = sign_command(command, recorded_by, key, key_id, prefix=prefix)
+        tag = type(command).__struct_config__.tag
+        return self.record(str(tag), msgspec.json.encode(command), signature=signature)
 
     def _get(self, path: str, params: Mapping[str, str]) -> bytes:
         return self._send("GET", path, params=dict(params)).content
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Content-Type": "application/json"} if method == "POST" else {}
+    def _send(
+        self, method: str, path: str, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        sent = {"Content-Type": "application/json"} if method == "POST" else {}
+        sent.update(headers or {})
         try:
-            response = self._http.request(method, path, headers=headers, **kwargs)
+            response = self._http.request(method, path, headers=sent, **kwargs)
         except httpx.TransportError as error:
             raise ServiceUnreachable(
                 f"cannot reach the ledger service at {self.url}: {_reason(error)}"

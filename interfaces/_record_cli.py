@@ -9,6 +9,12 @@ stdin), options overriding the file's fields. The command is recorded
 * else on the data dir, as ``--as-agency`` and ``--as-actor`` (``LEDGER_AGENCY``,
   ``LEDGER_ACTOR``): ``Ledger.execute`` with that ``recorded_by``.
 
+With ``--key FILE --key-id ID`` the command is signed with the agency's private key
+(:func:`ledger.signing.sign_command`) and sent with its signature; to a service the
+``--as-agency``/``--as-actor`` given must be the token's, as the service records as them.
+A command with a ``key_id`` field of its own (registering or revoking a key) is signed
+by that very key: its ``--key-id`` names both.
+
 The receipt (sequence, ``recorded_at`` ...) is printed on stdout as JSON.
 """
 
@@ -31,6 +37,7 @@ from interfaces._query_cli import TokenOption, UrlOption, remote_client
 from interfaces._shell import fail, say
 from ledger.application import Receipt
 from ledger.errors import LedgerError
+from ledger.signing import load_private_key, sign_command
 from runtime.settings import Settings
 from schemas.commands import BaseCommand
 
@@ -69,6 +76,24 @@ ActorOption = Annotated[
         show_default=False,
     ),
 ]
+KeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        metavar="FILE",
+        help="Sign with the agency's Ed25519 private key in this PEM file (0600).",
+        show_default=False,
+    ),
+]
+KeyIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key-id",
+        metavar="ID",
+        help="The id under which the key is registered (AgencyKeyRegistered.key_id).",
+        show_default=False,
+    ),
+]
 _encode = msgspec.json.Encoder().encode
 _MARKUP = re.compile(r"``(.+?)``|:[a-z]+:`~?(.+?)`")
 
@@ -101,29 +126,59 @@ def _record(tag: str, cls: type[BaseCommand], fields: list[Field], given: dict[s
     settings = Settings.from_env()
     data = _encode(_body(fields, given))
     client = remote_client(settings, given["url"], given["token"])
+    signature = _signature(settings, cls, data, given)
     if client is not None:
         with client:
-            receipt = client.record(tag, data)
+            receipt = client.record(tag, data, signature=signature)
     else:
-        agency, actor = given["as_agency"], given["as_actor"]
-        if not agency or not actor:
-            raise InvalidOption(
-                "who records it: give --as-agency and --as-actor"
-                " (or LEDGER_AGENCY and LEDGER_ACTOR)"
-            )
         command = schemas.decode_command_as(data, cls)
-        recorded_by = schemas.RecordedBy(agency=agency, actor=actor)
-        receipt = _execute(settings, command, recorded_by)
+        receipt = _execute(settings, command, _recorded_by(given), signature)
     sys.stdout.buffer.write(_encode(receipt) + b"\n")
     sys.stdout.flush()
     say(f"recorded {receipt.event_type} at sequence {receipt.sequence}")
 
 
-def _execute(settings: Settings, command: Any, recorded_by: schemas.RecordedBy) -> Receipt:
+def _recorded_by(given: dict[str, Any]) -> schemas.RecordedBy:
+    agency, actor = given["as_agency"], given["as_actor"]
+    if not agency or not actor:
+        raise InvalidOption(
+            "who records it: give --as-agency and --as-actor (or LEDGER_AGENCY and LEDGER_ACTOR)"
+        )
+    return schemas.RecordedBy(agency=agency, actor=actor)
+
+
+def _signature(
+    settings: Settings, cls: type[BaseCommand], data: bytes, given: dict[str, Any]
+) -> str | None:
+    """The command's signature with ``--key``/``--key-id``, else None."""
+    key_file = given["key"]
+    own_id = "key_id" in cls.__struct_fields__  # the command's own key_id names the key
+    key_id = None if own_id else given["key_id"]
+    if key_file is None and key_id is None:
+        return None
+    if key_file is None:
+        raise InvalidOption("--key-id needs --key FILE, the private key to sign with")
+    command = schemas.decode_command_as(data, cls)
+    key_id = getattr(command, "key_id") if own_id else key_id  # noqa: B009 - not on every type
+    if key_id is None:
+        raise InvalidOption("signing needs both --key FILE and --key-id ID")
+    key = load_private_key(key_file)
+    return sign_command(
+        command,  # type: ignore[arg-type]  # every COMMAND_TYPES value is a Command
+        _recorded_by(given),
+        key,
+        key_id,
+        prefix=settings.subject_prefix,
+    )
+
+
+def _execute(
+    settings: Settings, command: Any, recorded_by: schemas.RecordedBy, signature: str | None
+) -> Receipt:
     from runtime.service import open_service
 
     with open_service(settings) as service:
-        return service.ledger.execute(command, recorded_by=recorded_by)
+        return service.ledger.execute(command, recorded_by=recorded_by, signature=signature)
 
 
 def _command(tag: str, cls: type[BaseCommand]) -> Callable[..., None]:
@@ -145,7 +200,11 @@ def _command(tag: str, cls: type[BaseCommand]) -> Callable[..., None]:
         ("as_actor", ActorOption),
         ("url", UrlOption),
         ("token", TokenOption),
+        ("key", KeyOption),
+        ("key_id", KeyIdOption),
     ):
+        if name in cls.__struct_fields__:  # RegisterAgencyKey's own key_id: it names both
+            continue
         params.append(
             inspect.Parameter(
                 name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation

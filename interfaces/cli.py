@@ -23,6 +23,7 @@ from rich.console import Console
 
 import schemas
 from interfaces._import_cli import import_app
+from interfaces._keys_cli import keys_app
 from interfaces._proof_cli import export, witness
 from interfaces._query_cli import add_query_commands
 from interfaces._record_cli import record_app
@@ -54,6 +55,7 @@ app.add_typer(views_app, name="views")
 app.add_typer(token_app, name="token")
 app.add_typer(record_app, name="record")
 app.add_typer(import_app, name="import")
+app.add_typer(keys_app, name="keys")
 app.command("serve")(serve)
 app.command("report", rich_help_panel="Questions")(report)
 app.command("verify", rich_help_panel="Questions")(verify)

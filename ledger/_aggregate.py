@@ -20,8 +20,9 @@ persistence turns into the subject ``ledger.<partnership>.<kind>.<id>``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import msgspec
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
@@ -39,10 +40,36 @@ __all__ = [
     "LedgerMapper",
     "Opened",
     "Recorded",
+    "SignedStoredEvent",
     "aggregate_id",
+    "proofs_on",
     "register_aggregate",
+    "signature_of",
     "split_aggregate_id",
 ]
+
+_YES: Final = frozenset({"y", "yes", "t", "true", "on", "1"})
+
+
+def proofs_on(value: str | None) -> bool:
+    """``LEDGER_PROOFS`` as a switch: on unless set to a false word (``n``, ``off`` ...)."""
+    return value is None or value == "" or value.strip().lower() in _YES
+
+
+@dataclass(frozen=True)
+class SignedStoredEvent(StoredEvent):
+    """A stored event with the ``Ledger-Signature`` header value the store writes beside it.
+
+    The signature travels with the event it signs, from the application service through
+    the library's recording path to the recorder: no state on the side.
+    """
+
+    signature: str = ""
+
+
+def signature_of(stored: StoredEvent) -> str | None:
+    """The ``Ledger-Signature`` value to store with ``stored``, if it has one."""
+    return stored.signature or None if isinstance(stored, SignedStoredEvent) else None
 
 
 class _FactEvent:
@@ -52,6 +79,9 @@ class _FactEvent:
     originator_version: int
     timestamp: datetime
     fact: Fact
+    #: The ``Ledger-Signature`` header value the event is stored with ("" for none); set by
+    #: the application service after checking it, before the save.
+    signature: str = ""
 
     def __init__(
         self,
@@ -141,6 +171,14 @@ class LedgerMapper(Mapper[str]):
             state = self.compressor.compress(state)
         if self.cipher:
             state = self.cipher.encrypt(state)
+        if domain_event.signature:
+            return SignedStoredEvent(
+                originator_id=domain_event.originator_id,
+                originator_version=domain_event.originator_version,
+                topic=domain_event.fact.__struct_config__.tag,  # type: ignore[arg-type]
+                state=state,
+                signature=domain_event.signature,
+            )
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,

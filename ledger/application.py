@@ -9,8 +9,10 @@ each (``open_case``, ``raise_challenge``, ... in :mod:`ledger._commands`). A com
 2. loads the aggregate and the partnership (:class:`~ledger.errors.AggregateNotFound`),
    from the cache when they are there: the cache neither reads the stream again
    (no fast-forward) nor deep-copies;
-3. lets the aggregate check its rules (:class:`~ledger.errors.RuleViolation`) and record;
-4. saves, and returns a :class:`Receipt` with the stream sequence.
+3. checks the agency's signature against the partnership's keys (:mod:`ledger._signing`);
+4. lets the aggregate check its rules (:class:`~ledger.errors.RuleViolation`) and record;
+5. saves (the signature riding on the recorded event itself, which the mapper makes a
+   :class:`~ledger._aggregate.SignedStoredEvent`), and returns a :class:`Receipt`.
 
 Nothing is written on any error. Because cached aggregates are shared, not copied,
 an aggregate that may have been changed by a command that then failed is evicted
@@ -32,8 +34,6 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import Environment, EnvType, get_topic
-from msgspec import UNSET
-from msgspec.structs import asdict
 
 from ledger._aggregate import (
     LedgerAggregate,
@@ -54,12 +54,14 @@ from ledger._commands import (
     build_fact,
     check_identifier,
 )
-from ledger._commands._base import listed, or_recorder
-from ledger._commands._routes import ROUTES
+from ledger._commands._unpack import unpack
 from ledger._history import project_without_gaps
+from ledger._signing import ServiceKeys, Signing, signature_to_store
 from ledger.domain import Case, Challenge, Partnership, Review
 from ledger.domain._rules import Rule, violation
 from ledger.errors import AggregateNotFound, ConcurrencyConflict, InvalidCommand, RuleViolation
+from ledger.proofs.errors import SignatureRefused
+from ledger.signing import DEFAULT_PREFIX, SIGNED_NEEDS_OCCURRED_AT
 from schemas import (
     CaseOpened,
     ChallengeRaised,
@@ -136,6 +138,8 @@ class Ledger(
         # write, and a case named by a challenge or review is only checked to exist.
         self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
         super().__init__(env)
+        self._prefix = self.env.get("NATS_SUBJECT_PREFIX") or DEFAULT_PREFIX  # signed subjects
+        self._service_keys = ServiceKeys.at(self.env.get(ServiceKeys.ENV))
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """The class defaults and the given ``env``, and nothing from ``os.environ``.
@@ -192,7 +196,9 @@ class Ledger(
 
     # -- the command pipeline -------------------------------------------------------
 
-    def execute(self, command: Command, *, recorded_by: RecordedByInput) -> Receipt:
+    def execute(
+        self, command: Command, *, recorded_by: RecordedByInput, signature: str | None = None
+    ) -> Receipt:
         """Record the event ``command`` asks for, as ``recorded_by``, and return its receipt.
 
         ``command`` is any of :data:`schemas.Command` (``RecordAction``, ``OpenCase`` ...),
@@ -201,32 +207,23 @@ class Ledger(
         are checked as the event's, by the same pipeline every keyword method uses
         (:class:`~ledger.errors.InvalidCommand`, :class:`~ledger.errors.RuleViolation`,
         :class:`~ledger.errors.AggregateNotFound`); nothing is written on any error.
+
+        ``signature`` (:func:`ledger.signing.sign_command`; a signed command states its
+        ``occurred_at``) is checked against the partnership's keys and stored with the
+        event (docs/proofs.md, "Signatures").
         """
-        route = ROUTES.get(type(command))
-        if route is None:
-            msg = (
-                f"command is a {type(command).__name__}, not a ledger command "
-                "(rule: a command is one of schemas.Command)"
-            )
-            raise InvalidCommand(msg, field="type")
-        event, ident, _, lists, by_recorder = route
-        fields = asdict(command)  # in C: the event's fields and the four routing ones
-        partnership = fields.pop("partnership")
-        source = fields.pop("source")
-        occurred_at = fields.pop("occurred_at")
-        target = partnership if ident == "partnership" else fields.pop(ident)
-        for name in lists:
-            fields[name] = listed(name, fields[name])
-        for name in by_recorder:
-            fields[name] = or_recorder(fields[name], recorded_by)
+        found = unpack(command, recorded_by)
+        if signature is not None and found.occurred_at is None:
+            raise InvalidCommand(SIGNED_NEEDS_OCCURRED_AT, field="occurred_at")
         return self._submit(
-            event,
-            partnership,
-            target,
+            found.event,
+            found.partnership,
+            found.ident,
             recorded_by,
-            source,
-            None if occurred_at is UNSET else occurred_at,
-            **fields,
+            found.source,
+            found.occurred_at,
+            _signature=signature,
+            **found.fields,
         )
 
     def _submit(
@@ -238,6 +235,7 @@ class Ledger(
         source: SourceInput,
         occurred_at: datetime | None,
         /,
+        _signature: str | None = None,
         **fields: Any,
     ) -> Receipt:
         kind = event_type.aggregate_kind
@@ -254,21 +252,30 @@ class Ledger(
             fields=fields,
         )
         target = aggregate_id(partnership, kind, ident)
+        signing = Signing(f"{self._prefix}.{target}", _signature)
         with self._locks[hash(target) % _LOCK_STRIPES]:
             try:
-                return self._attempt(fact, partnership, ident, target, last=False)
+                return self._attempt(fact, partnership, ident, target, signing, last=False)
             except _Retry:
                 pass
-            return self._attempt(fact, partnership, ident, target, last=True)
+            return self._attempt(fact, partnership, ident, target, signing, last=True)
 
     def _attempt(
-        self, fact: Fact, partnership: str, ident: str, target: str, *, last: bool
+        self,
+        fact: Fact,
+        partnership: str,
+        ident: str,
+        target: str,
+        signing: Signing,
+        *,
+        last: bool,
     ) -> Receipt:
         """Check, record and save ``fact`` once; raise :class:`_Retry` for a second try."""
         loads = _Loads()
         try:
+            stored_signature = self._signature(loads, fact, partnership, signing)
             aggregate = self._decide(loads, fact, partnership, ident, target)
-        except RuleViolation:
+        except (RuleViolation, SignatureRefused):
             if last or not loads.from_cache:
                 raise
             self._evict(*loads.from_cache)  # checked against cached state: look again
@@ -279,7 +286,7 @@ class Ledger(
             self._evict(target)  # may have been changed half-way
             raise
         try:
-            recordings = self._save_one(aggregate)
+            recordings = self._save_one(aggregate, fact, stored_signature)
         except IntegrityError as error:
             self._evict(target)
             if not last:
@@ -292,6 +299,14 @@ class Ledger(
             self._evict(target)
             raise
         return self._receipt(fact, partnership, ident, aggregate, recordings[-1].notification.id)
+
+    def _signature(
+        self, loads: _Loads, fact: Fact, partnership: str, signing: Signing
+    ) -> str | None:
+        """The signature to store with ``fact`` (:mod:`ledger._signing`), checked against
+        the partnership as it stands before ``fact``."""
+        party = self._partnership(loads, partnership) if signing.needs_partnership(fact) else None
+        return signature_to_store(party, fact, signing, self._service_keys)
 
     def _decide(
         self, loads: _Loads, fact: Fact, partnership: str, ident: str, target: str
@@ -334,7 +349,9 @@ class Ledger(
         review.handle(fact, party)
         return review
 
-    def _save_one(self, aggregate: LedgerAggregate) -> list[Recording[str]]:
+    def _save_one(
+        self, aggregate: LedgerAggregate, fact: Fact, signature: str | None
+    ) -> list[Recording[str]]:
         """``save(aggregate)`` without the library's generic collection step.
 
         ``Application.save`` sorts what it is given with ``isinstance`` checks against
@@ -342,8 +359,13 @@ class Ledger(
         cProfile: a third of an in-memory command). The ledger only ever saves one of
         its own aggregates, so it hands the events to the same recording path directly.
         """
+        events = aggregate.collect_events()
+        if signature is not None:
+            for event in events:
+                if isinstance(event, Opened | Recorded) and event.fact is fact:
+                    event.signature = signature
         processing_event: ProcessingEvent[str] = ProcessingEvent()
-        processing_event.events.extend(aggregate.collect_events())
+        processing_event.events.extend(events)
         processing_event.aggregates[aggregate.id] = aggregate
         recordings = self._record(processing_event)
         self._notify(recordings)

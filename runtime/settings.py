@@ -71,6 +71,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_origin: str | None = None
     checkpoint_every: int = 1000
     checkpoint_seconds: float = 10.0
+    #: The hash chain on every aggregate subject (docs/proofs.md); off only to measure it.
+    proofs: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +103,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_origin=env.get("LEDGER_LOG_ORIGIN") or None,
             checkpoint_every=int(env.get("LEDGER_CHECKPOINT_EVERY", "1000")),
             checkpoint_seconds=float(env.get("LEDGER_CHECKPOINT_SECONDS", "10")),
+            # Anything but an explicit "off" keeps the proofs on.
+            proofs=env.get("LEDGER_PROOFS", "1").strip().lower() not in {"0", "false", "no", "off"},
         )
 
     @property
@@ -108,6 +112,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """The Merkle log's origin (docs/proofs.md, "Checkpoints"): ``LEDGER_LOG_ORIGIN``,
         else ``ledger.local/<stream>``."""
         return self.log_origin or f"ledger.local/{self.stream}"
+
+    @property
+    def agency_keys_dir(self) -> Path:
+        """``<data dir>/keys/agencies``: the keys the service holds for agencies
+        (``custody: service``), ``<agency>/<key_id>.key``, 0600 in 0700 directories."""
+        return self.data_dir / "keys" / "agencies"
 
     @property
     def views_file(self) -> Path:
@@ -134,4 +144,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "NATS_TIMEOUT": str(self.timeout_s),
             "NATS_WRITE_RETRY_S": str(self.write_retry_s),
             "NATS_POOL_SIZE": str(self.pool_size),
+            "LEDGER_PROOFS": "y" if self.proofs else "n",
+            "LEDGER_AGENCY_KEYS_DIR": str(self.agency_keys_dir),
         }

@@ -203,8 +203,10 @@ def _ledger_channel(prefix: str, stream: str) -> dict[str, Any]:
             "Each message's payload is one event (the `LedgerEvent` union, discriminated "
             f"by `type`); its headers are `{HDR_TOPIC}` (the event's `type` tag) and "
             f"`{HDR_VERSION}` (the aggregate's version after the event, from 1). "
-            f"`{HDR_PREV_HASH}` and `{HDR_SIGNATURE}` are reserved for the proofs to come "
-            "(a hash chain per subject, agency signatures).\n\n"
+            f"`{HDR_PREV_HASH}` (on every event after a subject's first: the base64 leaf hash "
+            f"of the subject's previous event) and `{HDR_SIGNATURE}` (the recording agency's "
+            "Ed25519 signature over what the event asserts) are the proofs' (docs/proofs.md); "
+            "only the ledger sets them.\n\n"
             "Agencies never publish to these subjects: writes go through the ledger "
             "service. Agencies receive events through `receiveCaseEvents`."
         ),
@@ -366,11 +368,20 @@ def _headers(tag: str) -> dict[str, Any]:
             },
             HDR_PREV_HASH: {
                 "type": "string",
-                "description": "Reserved: the hash of the previous event on the subject.",
+                "pattern": anchored(r"[A-Za-z0-9+/]{43}="),
+                "description": (
+                    "The leaf hash (SHA-256, standard base64) of the previous event on the "
+                    "subject; absent on a subject's first event (docs/proofs.md)."
+                ),
             },
             HDR_SIGNATURE: {
                 "type": "string",
-                "description": "Reserved: the recording agency's signature over this event.",
+                "pattern": anchored(r"ed25519 [^ ]+ [^ ]+ [A-Za-z0-9+/]{86}=="),
+                "description": (
+                    "`ed25519 <agency> <key_id> <base64 signature>`: the recording agency's "
+                    "signature over what the event asserts (docs/proofs.md); absent on an "
+                    "unsigned event."
+                ),
             },
         },
         "required": [HDR_TOPIC, HDR_VERSION],

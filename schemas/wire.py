@@ -19,8 +19,10 @@ layout under :func:`snapshot_prefix`).
 
 **Headers** of a ledger message: :data:`HDR_TOPIC` (the event's type tag) and
 :data:`HDR_VERSION` (the aggregate's version after the event); a delivered copy adds
-:data:`HDR_SOURCE_SEQ`. :data:`HDR_PREV_HASH` and :data:`HDR_SIGNATURE` are reserved for
-the proofs to come. The ``Nats-*`` headers the store sets (message id, expected stream and
+:data:`HDR_SOURCE_SEQ`. :data:`HDR_PREV_HASH` (the hash chain per subject) and
+:data:`HDR_SIGNATURE` (the recording agency's signature) are the proofs' (docs/proofs.md):
+the ledger sets them, no caller may (:data:`RESERVED_HEADERS`). The ``Nats-*`` headers the
+store sets (message id, expected stream and
 subject sequence, atomic batches) are NATS's own contract and stay with the NATS adapter
 (``ledger/nats/_stream.py``), except the delivered copy's message id, whose *value*
 (:func:`delivery_msg_id`) is the ledger's.
@@ -112,7 +114,8 @@ HDR_PREV_HASH: Final = "Ledger-Prev-Hash"
 HDR_SIGNATURE: Final = "Ledger-Signature"
 #: Every ``Ledger-*`` header of the contract.
 LEDGER_HEADERS: Final = (HDR_TOPIC, HDR_VERSION, HDR_SOURCE_SEQ, HDR_PREV_HASH, HDR_SIGNATURE)
-#: The headers no writer may set yet.
+#: The headers only the ledger's own write path sets: no caller's message may carry them
+#: (a signature reaches the ledger as an argument, checked before it is stored).
 RESERVED_HEADERS: Final = frozenset({HDR_PREV_HASH, HDR_SIGNATURE})
 
 # -- name rules ----------------------------------------------------------------------

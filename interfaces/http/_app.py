@@ -30,10 +30,18 @@ import anyio.to_thread
 import msgspec
 import structlog
 from litestar import Litestar, Request, Response, get, post
+from litestar.enums import ParamType
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    RequestBody,
+    Schema,
+)
 from litestar.router import Router
 
 import schemas
@@ -69,6 +77,7 @@ from runtime.log import MerkleLog
 from runtime.readiness import ReadyState
 from runtime.tokens import InvalidToken, TokenRecord, TokenStore
 from schemas.commands import BaseCommand
+from schemas.wire import HDR_SIGNATURE
 
 __all__ = ["COMMAND_PATH", "create_app"]
 
@@ -80,9 +89,12 @@ COMMAND_PATH: Final = "/commands/{tag}"
 _MAX_BODY: Final = 1 << 20
 #: The problems a command route answers with, as its OpenAPI operation documents them.
 _COMMAND_PROBLEMS: Final = {
-    400: "The body is not valid JSON or not a valid command (`field`, `rule`)",
+    400: "The body is not valid JSON or not a valid command (`field`, `rule`), or the "
+    "signature is malformed or does not verify",
     401: "No valid API token",
-    403: "The token may not send this command, or not for this partnership or agency",
+    403: "The token may not send this command, or not for this partnership or agency; or the "
+    "signature is by another agency's, an unknown or a revoked key, or is missing where the "
+    "partnership requires one",
     404: "The partnership, case, challenge or review does not exist",
     409: "Another writer came first, or a rule of the ledger refuses it (`rule`)",
     413: "The body is larger than a command can be",
@@ -274,7 +286,8 @@ def _command_route(
         try:
             caller = _authenticate(tokens, request)
             call = _Call(tag, caller.role.value, caller.partnership, caller.agency)
-            receipt = send(ledger, caller, tag, cls, data)
+            signature = request.headers.get(HDR_SIGNATURE)
+            receipt = send(ledger, caller, tag, cls, data, signature=signature)
         except Refused as error:
             log.warning("request_refused", status=error.status, reason=error.reason, **vars(call))
             return refusal(error)
@@ -344,5 +357,22 @@ def _operation_for(document: dict[str, Any]) -> type[Operation]:
                 required=True,
             )
             self.responses = {**(self.responses or {}), **problems}
+            self.parameters = [*(self.parameters or []), _SIGNATURE_PARAMETER]
 
     return CommandOperation
+
+
+#: The detached signature a command may carry (docs/proofs.md, "Signatures").
+_SIGNATURE_PARAMETER: Final = Parameter(
+    name=HDR_SIGNATURE,
+    param_in=ParamType.HEADER,
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING, pattern=r"^ed25519 [^ ]+ [^ ]+ [A-Za-z0-9+/]{86}==$"),
+    description=(
+        "The recording agency's detached Ed25519 signature over what the command asserts: "
+        "`ed25519 <agency> <key_id> <base64 signature>` (docs/proofs.md). Checked against the "
+        "partnership's keys and stored with the event; required once the partnership requires "
+        "signatures, unless the service holds a key for the agency. A signed command states "
+        "`occurred_at`."
+    ),
+)

@@ -25,6 +25,7 @@ from ledger.errors import (
     LedgerUnavailable,
     RuleViolation,
 )
+from ledger.proofs.errors import SignatureInvalid, SignatureRefused
 
 __all__ = [
     "MEDIA_TYPE",
@@ -46,6 +47,8 @@ _RULE: Final = re.compile(r"; rule: (?P<rule>.+)$")
 _STATUS: Final[tuple[tuple[type[LedgerError], int, str, str], ...]] = (
     (InvalidCommand, 400, "invalid-command", "The command is not valid"),
     (InvalidEvent, 400, "invalid-command", "The command is not valid"),
+    (SignatureInvalid, 400, "invalid-signature", "The signature is malformed or does not verify"),
+    (SignatureRefused, 403, "signature-refused", "The ledger refuses the command's signature"),
     (AggregateNotFound, 404, "not-found", "It does not exist"),
     (ConcurrencyConflict, 409, "conflict", "Another writer came first"),
     (RuleViolation, 409, "rule-violation", "A rule of the ledger refuses it"),

@@ -32,11 +32,13 @@ def send(
     data: bytes,
     *,
     actor: str | None = None,
+    signature: str | None = None,
 ) -> Receipt:
     """Record the JSON command ``data`` of type ``cls`` (tagged ``tag``) as ``caller``.
 
     ``actor`` (a page's pseudonymous practitioner reference) stands for the token's
-    actor when given, checked against the :data:`schemas.ActorRef` rule.
+    actor when given, checked against the :data:`schemas.ActorRef` rule. ``signature`` is
+    the request's detached ``Ledger-Signature`` header, checked and stored by the ledger.
     """
     if tag not in MAY_SEND[caller.role]:
         raise Refused(403, f"{article(caller.role.value)} token may not send {tag}")
@@ -47,6 +49,7 @@ def send(
     return ledger.execute(
         command,  # type: ignore[arg-type]  # every COMMAND_TYPES value is a Command
         recorded_by=_recorded_by(caller.agency, actor or caller.actor),
+        signature=signature,
     )
 
 

@@ -30,7 +30,7 @@ from ledger.nats import _reader, _stream
 from ledger.nats._bridge import DriverPool
 from ledger.nats._subjects import SubjectMap
 from ledger.nats._subscription import NatsSubscription
-from ledger.nats._writer import Positions, SaveWriter
+from ledger.nats._writer import Positions, SaveWriter, stored_hash
 
 __all__ = [
     "NatsAggregateRecorder",
@@ -56,12 +56,14 @@ class NatsAggregateRecorder(SaveWriter, AggregateRecorder):
         subjects: SubjectMap,
         timeout: float,
         write_retry_s: float,
+        chain: bool = True,
     ) -> None:
         self.pool = pool
         self.stream = stream
         self.subjects = subjects
         self.timeout = timeout
         self.write_retry_s = write_retry_s
+        self.chain = chain
         self.positions = Positions()
         # Save ids: random per recorder, counted per save (no syscall on the hot path).
         self._attempts_prefix = secrets.token_hex(8)
@@ -162,7 +164,13 @@ class NatsAggregateRecorder(SaveWriter, AggregateRecorder):
             msg = f"the replicas of stream {self.stream!r} are behind this writer on {subject!r}"
             raise LedgerUnavailable(msg)
         if msgs and gt is None and lte is None:
-            self.positions.put(subject, int(msgs[-1].headers[_stream.HDR_VERSION]), msgs[-1].seq)
+            last = msgs[-1]
+            self.positions.put(
+                subject,
+                int(last.headers[_stream.HDR_VERSION]),
+                last.seq,
+                stored_hash(last) if self.chain else None,
+            )
         return msgs
 
     async def _read_subject_once(
@@ -337,6 +345,7 @@ class NatsProcessRecorder(NatsTrackingRecorder, NatsApplicationRecorder, Process
         subjects: SubjectMap,
         timeout: float,
         write_retry_s: float,
+        chain: bool = True,
     ) -> None:
         NatsApplicationRecorder.__init__(
             self,
@@ -345,4 +354,5 @@ class NatsProcessRecorder(NatsTrackingRecorder, NatsApplicationRecorder, Process
             subjects=subjects,
             timeout=timeout,
             write_retry_s=write_retry_s,
+            chain=chain,
         )

@@ -109,16 +109,22 @@ def headers(
     *,
     topic: str,
     version: int,
+    prev_hash: str | None = None,
+    signature: str | None = None,
 ) -> dict[str, str]:
     """The headers of one ledger message: its id, the stream it must land in, its topic and
-    version and, on the first message of a subject in a save, the subject's last sequence
-    it expects."""
+    version, its link in the subject's hash chain and its signature when it has them and,
+    on the first message of a subject in a save, the subject's last sequence it expects."""
     h = {
         HDR_MSG_ID: msg_id,
         _HDR_EXPECTED_STREAM: stream,
         HDR_TOPIC: topic,
         HDR_VERSION: str(version),
     }
+    if prev_hash is not None:
+        h[HDR_PREV_HASH] = prev_hash
+    if signature is not None:
+        h[HDR_SIGNATURE] = signature
     if expected_subject_seq is not None:
         h[HDR_EXPECTED_SUBJECT_SEQ] = str(expected_subject_seq)
     return h

@@ -8,6 +8,15 @@ last saw) or a look-up. When the stream refuses it, the writer looks at who took
 the place: an earlier try of this very save whose acknowledgement was lost (then
 the save is done), or another writer (a conflict, or a stale hint retried once).
 Look-ups and retries stay within ``NATS_WRITE_RETRY_S`` (:mod:`ledger.nats._lookups`).
+
+**The hash chain** (docs/proofs.md, "Hash chain"): every event after the first on a
+subject carries ``Ledger-Prev-Hash``, the base64 leaf hash of the entry of the subject's
+previous event. :class:`Positions` keeps that hash beside the sequence, so the common case
+chains without a read; a look-up of the subject's last message computes it from the
+message fetched. Several events of one subject in one save chain within the batch. A
+signed event carries the ``Ledger-Signature`` its :class:`ledger._aggregate.SignedStoredEvent`
+brings from the application service; both headers are part of the entry, so each event's
+hash covers its signature and its link.
 """
 
 from __future__ import annotations
@@ -15,19 +24,21 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import structlog
 from eventsourcing.persistence import StoredEvent, Tracking
 from nats.aio.client import Client
 
+from ledger._aggregate import signature_of
 from ledger.errors import ConcurrencyConflict, LedgerError, LedgerUnavailable
 from ledger.nats import _stream
 from ledger.nats._bridge import Driver, DriverPool
 from ledger.nats._lookups import Deadline, WireRequests, may_have_landed, patiently, unavailable
 from ledger.nats._subjects import SubjectMap
+from ledger.proofs.entry import b64, entry_hash
 
-__all__ = ["Positions", "SaveWriter"]
+__all__ = ["Position", "Positions", "SaveWriter", "stored_hash"]
 
 log = structlog.get_logger()
 
@@ -36,29 +47,45 @@ T = TypeVar("T")
 _CACHE_SIZE: Final = 100_000
 
 
-class Positions:
-    """What this process last saw of each aggregate: ``originator -> (version, stream seq)``.
+class Position(NamedTuple):
+    """The last event this process saw on a subject."""
 
-    It lets a save name the expected last subject sequence without a read. It is
-    only a hint: the server checks, and a stale hint costs one extra read.
+    version: int
+    seq: int
+    #: The leaf hash of its entry (the next event's ``Ledger-Prev-Hash``); None if unknown.
+    hash: bytes | None = None
+
+
+def stored_hash(msg: _stream.StoredMsg) -> bytes:
+    """The leaf hash of a stored message's entry."""
+    return entry_hash(msg.subject, msg.headers, msg.data)
+
+
+class Positions:
+    """What this process last saw of each subject: ``subject -> Position``.
+
+    It lets a save name the expected last subject sequence, and the hash it chains to,
+    without a read. It is only a hint: the server checks the sequence, and a stale hint
+    costs one extra read (a hint whose sequence is right has the right hash: both come
+    from the same message).
     """
 
     def __init__(self, size: int = _CACHE_SIZE) -> None:
         self._size = size
-        self._data: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._data: OrderedDict[str, Position] = OrderedDict()
         self._lock = threading.Lock()
         self.max_seq = 0
 
-    def get(self, key: str) -> tuple[int, int] | None:
+    def get(self, key: str) -> Position | None:
         with self._lock:
             return self._data.get(key)
 
-    def put(self, key: str, version: int, seq: int) -> None:
+    def put(self, key: str, version: int, seq: int, hash_: bytes | None = None) -> None:
         with self._lock:
             current = self._data.get(key)
             if current is not None and current[1] > seq:
                 return
-            self._data[key] = (version, seq)
+            self._data[key] = Position(version, seq, hash_)
             self._data.move_to_end(key)
             if len(self._data) > self._size:
                 self._data.popitem(last=False)
@@ -75,6 +102,8 @@ class SaveWriter:
     timeout: float
     write_retry_s: float
     positions: Positions
+    #: Whether saves carry the hash chain (``LEDGER_PROOFS``; on unless switched off).
+    chain: bool = True
 
     def _write(
         self,
@@ -90,14 +119,14 @@ class SaveWriter:
         only look-ups run on the driver's loop.
         """
         deadline = Deadline(self.write_retry_s)
-        expected: dict[str, int] = {}
+        expected: dict[str, Position] = {}
         for s, ev in groups.items():
-            hinted = self._hinted_seq(s, ev[0].originator_version)
+            hinted = self._hinted(s, ev[0].originator_version)
             expected[s] = (
                 hinted
                 if hinted is not None
                 else self._look_up(
-                    driver, deadline, False, self._looked_up_seq, s, ev[0].originator_version
+                    driver, deadline, False, self._looked_up, s, ev[0].originator_version
                 )
             )
         tracking_out = (
@@ -108,7 +137,7 @@ class SaveWriter:
         resolved_once = False
         uncertain = False  # whether a try reached the server and its answer was lost
         while True:
-            msgs = self._messages(groups, expected, attempt)
+            msgs, hashes = self._messages(groups, expected, attempt)
             if tracking_out is not None:
                 msgs.append(tracking_out)
             try:
@@ -121,26 +150,26 @@ class SaveWriter:
                 deadline.pause()
                 continue
             if ack.error is None:
-                return self._remember(groups, ack.seq, len(msgs))
+                return self._remember(groups, ack.seq, len(msgs), hashes)
             if ack.error.err_code not in _stream.WRONG_LAST_SEQUENCE:
                 msg = f"stream {self.stream!r} refused the save: {ack.error.description}"
                 if uncertain:  # this try was refused, but an earlier one may have landed
                     found = self._look_up(driver, deadline, True, self._already_stored, msgs)
                     if found is not None:
-                        return self._remember(groups, found, len(msgs))
+                        return self._remember(groups, found, len(msgs), hashes)
                 raise LedgerError(msg)
             # Someone appended first, our hint was stale, or an earlier try of this
             # very save was stored and its ack lost: look at who took the place.
             stored_seq = self._look_up(driver, deadline, uncertain, self._already_stored, msgs)
             if stored_seq is not None:
-                return self._remember(groups, stored_seq, len(msgs))
+                return self._remember(groups, stored_seq, len(msgs), hashes)
             if resolved_once or tracking_out is not None:
                 raise self._conflict(groups)
             for s, events in groups.items():
-                version, seq = self._look_up(driver, deadline, uncertain, self._last_position, s)
+                version, last = self._look_up(driver, deadline, uncertain, self._last_position, s)
                 if version is not None and version != events[0].originator_version - 1:
                     raise self._conflict(groups)
-                expected[s] = seq
+                expected[s] = last
             resolved_once = True
 
     def _look_up(
@@ -170,41 +199,53 @@ class SaveWriter:
         return driver.run(_stream.publish(driver.nc, self.stream, msgs, self.timeout))
 
     def _messages(
-        self, groups: dict[str, list[StoredEvent]], expected: dict[str, int], attempt: str
-    ) -> list[_stream.OutMsg]:
+        self, groups: dict[str, list[StoredEvent]], expected: dict[str, Position], attempt: str
+    ) -> tuple[list[_stream.OutMsg], dict[str, bytes | None]]:
+        """The save's messages, and the hash of each subject's last one (when chained)."""
         msgs: list[_stream.OutMsg] = []
+        hashes: dict[str, bytes | None] = {}
         for subject, events in groups.items():
+            prev = expected[subject].hash
             for i, e in enumerate(events):
                 h = _stream.headers(
                     self.stream,
                     f"{attempt}-{len(msgs)}",
-                    expected[subject] if i == 0 else None,
+                    expected[subject].seq if i == 0 else None,
                     topic=e.topic,
                     version=e.originator_version,
+                    prev_hash=b64(prev) if prev is not None else None,
+                    signature=signature_of(e),
                 )
+                if self.chain:
+                    prev = entry_hash(subject, h, e.state)
                 msgs.append(_stream.OutMsg(subject, e.state, h))
-        return msgs
+            hashes[subject] = prev
+        return msgs, hashes
 
-    def _hinted_seq(self, subject: str, first_version: int) -> int | None:
-        """The expected last sequence if this process knows it without a read."""
+    def _hinted(self, subject: str, first_version: int) -> Position | None:
+        """The subject's last position (and hash) if this process knows it without a read."""
         hint = self.positions.get(subject)
-        if hint is not None and hint[0] == first_version - 1:
-            return hint[1]
+        if hint is not None and hint.version == first_version - 1:
+            if self.chain and hint.hash is None:
+                return None  # learned without its hash: the look-up brings it
+            return hint
         if hint is None and first_version <= 1:
-            return 0  # a new aggregate: its subject must be empty
+            return Position(0, 0)  # a new aggregate: its subject must be empty
         return None
 
-    async def _looked_up_seq(self, nc: Client, subject: str, first_version: int) -> int:
-        version, seq = await self._last_position(nc, subject)
+    async def _looked_up(self, nc: Client, subject: str, first_version: int) -> Position:
+        version, last = await self._last_position(nc, subject)
         if version is not None and version != first_version - 1:
             raise self._conflict({subject: []}, detail=f"it is at version {version}")
-        return seq
+        return last
 
-    async def _last_position(self, nc: Client, subject: str) -> tuple[int | None, int]:
+    async def _last_position(self, nc: Client, subject: str) -> tuple[int | None, Position]:
+        """The subject's last version (None when it is empty) and its position with hash."""
         last = await _stream.direct_get(nc, self.stream, {"last_by_subj": subject}, self.timeout)
         if last is None:
-            return None, 0
-        return int(last.headers[_stream.HDR_VERSION]), last.seq
+            return None, Position(0, 0)
+        version = int(last.headers[_stream.HDR_VERSION])
+        return version, Position(version, last.seq, stored_hash(last) if self.chain else None)
 
     async def _already_stored(self, nc: Client, msgs: list[_stream.OutMsg]) -> int | None:
         """The last sequence of this save if an earlier try of it was stored, else ``None``.
@@ -228,14 +269,18 @@ class SaveWriter:
         return taken.seq + len(msgs) - 1
 
     def _remember(
-        self, groups: dict[str, list[StoredEvent]], last_seq: int, count: int
+        self,
+        groups: dict[str, list[StoredEvent]],
+        last_seq: int,
+        count: int,
+        hashes: dict[str, bytes | None],
     ) -> list[int]:
         """The notification ids of a stored save (a batch is contiguous, events first)."""
         seq = last_seq - count
         for subject, events in groups.items():
             seq += len(events)
             if events:
-                self.positions.put(subject, events[-1].originator_version, seq)
+                self.positions.put(subject, events[-1].originator_version, seq, hashes[subject])
         first = last_seq - count + 1
         return list(range(first, first + sum(len(ev) for ev in groups.values())))
 

@@ -4,7 +4,9 @@ Select it with ``PERSISTENCE_MODULE=ledger.nats`` (the package re-exports
 :class:`Factory`) and configure it with ``NATS_URL`` (required), ``NATS_STREAM``
 (default ``LEDGER``), ``NATS_SUBJECT_PREFIX`` (default ``ledger``), ``NATS_REPLICAS`` (1),
 ``NATS_TIMEOUT`` (seconds, 5), ``NATS_WRITE_RETRY_S`` (seconds a write keeps
-retrying after a lost connection, 5) and ``NATS_POOL_SIZE`` (32). Each name can
+retrying after a lost connection, 5), ``NATS_POOL_SIZE`` (32) and ``LEDGER_PROOFS``
+(``y``: each aggregate subject's events carry the hash chain of docs/proofs.md; ``n``
+only to measure what it costs). Each name can
 be prefixed with the application's name, as eventsourcing allows.
 
 How the library's model maps onto the stream:
@@ -19,6 +21,9 @@ How the library's model maps onto the stream:
   so a writer working from an old version is refused and nothing is written;
 * every message has a ``Nats-Msg-Id`` made once per save, so a save retried after
   a lost acknowledgement is recognised as already stored, not stored twice;
+* every event after the first on an aggregate subject carries ``Ledger-Prev-Hash``,
+  and a signed one ``Ledger-Signature`` (see :mod:`ledger.nats._writer`); tracking
+  messages and snapshots are not chained;
 * snapshots (``IS_SNAPSHOTTING_ENABLED``) live outside the ledger stream, on the
   disposable stream ``<NATS_STREAM>_SNAPSHOTS`` and the subjects
   ``<prefix>_snapshots.<...>`` (see :mod:`ledger.nats._snapshots`).
@@ -44,7 +49,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, resolve_topic
 from nats.aio.client import Client
 
-from ledger._aggregate import LedgerMapper
+from ledger._aggregate import LedgerMapper, proofs_on
 from ledger._transcoder import MsgspecTranscoder
 from ledger.errors import LedgerError, LedgerUnavailable
 from ledger.nats import _stream
@@ -86,6 +91,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
     NATS_POOL_SIZE: Final = "NATS_POOL_SIZE"
     CREATE_TABLE: Final = "CREATE_TABLE"
     NATS_INBOX_PREFIX: Final = "NATS_INBOX_PREFIX"
+    LEDGER_PROOFS: Final = "LEDGER_PROOFS"
 
     def __init__(self, env: Environment | dict[str, str] | None) -> None:
         super().__init__(env)
@@ -105,6 +111,8 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         # Replies come to inboxes under this prefix: a user that may read only its own
         # inboxes (the projection workers' `_INBOX_projections`) needs it set.
         self.inbox_prefix = self.env.get(self.NATS_INBOX_PREFIX, "_INBOX")
+        # The hash chain on every aggregate subject (docs/proofs.md); off only to measure it.
+        self.chain = proofs_on(self.env.get(self.LEDGER_PROOFS))
         self._shared_wire: SyncWire | None = None
         self._wire_lock = threading.Lock()
         self.pool = DriverPool(
@@ -191,7 +199,9 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         if purpose == "snapshots":
             return self._snapshot_recorder()
-        return NatsAggregateRecorder(self.pool, write_retry_s=self.write_retry_s, **self._kwargs())
+        return NatsAggregateRecorder(
+            self.pool, write_retry_s=self.write_retry_s, chain=self.chain, **self._kwargs()
+        )
 
     def _snapshot_recorder(self) -> NatsSnapshotRecorder:
         """Snapshots on a stream and subjects of their own (see :mod:`ledger.nats._snapshots`)."""
@@ -219,7 +229,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         cls: type[NatsApplicationRecorder] = (
             resolve_topic(topic) if topic else NatsApplicationRecorder
         )
-        return cls(self.pool, write_retry_s=self.write_retry_s, **self._kwargs())
+        return cls(self.pool, write_retry_s=self.write_retry_s, chain=self.chain, **self._kwargs())
 
     def tracking_recorder(
         self, tracking_recorder_class: type[TrackingRecorder] | None = None
@@ -232,7 +242,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
     def process_recorder(self) -> ProcessRecorder:
         topic = self.env.get(self.PROCESS_RECORDER_TOPIC)
         cls: type[NatsProcessRecorder] = resolve_topic(topic) if topic else NatsProcessRecorder
-        return cls(self.pool, write_retry_s=self.write_retry_s, **self._kwargs())
+        return cls(self.pool, write_retry_s=self.write_retry_s, chain=self.chain, **self._kwargs())
 
     def close(self) -> None:
         self.pool.close()

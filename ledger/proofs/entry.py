@@ -144,7 +144,7 @@ class SignatureHeader(msgspec.Struct, frozen=True):
                 " (single spaces)"
             )
             raise SignatureInvalid(msg)
-        raw = unb64(parts[3], field=f"{HDR_SIGNATURE}", size=_SIGNATURE_SIZE)
+        raw = unb64(parts[3], field=HDR_SIGNATURE, size=_SIGNATURE_SIZE)
         return cls(agency=parts[1], key_id=parts[2], signature=raw)
 
 

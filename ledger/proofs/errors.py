@@ -10,6 +10,7 @@ from schemas.errors import LedgerError
 __all__ = [
     "CheckpointInvalid",
     "CosignatureRefused",
+    "KeyFileInvalid",
     "LogCorrupt",
     "ProofError",
     "ProofInvalid",
@@ -32,6 +33,10 @@ class SignatureInvalid(ProofError, ValueError):
 
 class SignatureRefused(ProofError, PermissionError):
     """Raised when the ledger refuses a command for its signature (missing, forged, revoked)."""
+
+
+class KeyFileInvalid(ProofError, ValueError):
+    """Raised when a private key file is missing, readable by others, or not an Ed25519 key."""
 
 
 class ProofInvalid(ProofError, ValueError):

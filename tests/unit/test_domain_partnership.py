@@ -211,15 +211,9 @@ class TestRevokingKeysAndRequiringSignatures:
             **more,
         )
 
-    def test_a_service_custody_key_is_the_agency_s_service_key_until_revoked(
-        self, ledger: Ledger, partnership: str
-    ) -> None:
+    def test_a_revoked_key_stays_known_and_marked(self, ledger: Ledger, partnership: str) -> None:
         self._register(ledger, "k1")
-        self._register(ledger, "k2", custody="service")
-        found = ledger.get_partnership(partnership)
-        assert found.key("police", "k2") == AgencyKey(OTHER_KEY, "service")
-        assert found.service_key("police") == "k2"
-        assert found.service_key("health") is None
+        self._register(ledger, "k2")
         ledger.revoke_agency_key(
             partnership=partnership,
             recorded_by=POLICE,
@@ -228,9 +222,10 @@ class TestRevokingKeysAndRequiringSignatures:
             reason="retired",
         )
         found = ledger.get_partnership(partnership)
-        assert found.key("police", "k2") == AgencyKey(OTHER_KEY, "service", revoked=True)
-        assert found.service_key("police") is None
+        assert found.key("police", "k2") == AgencyKey(OTHER_KEY, "agency", revoked=True)
         assert found.key("police", "k1") == AgencyKey(KEY, "agency", revoked=False)
+        assert found.key("police", "k3") is None
+        assert found.service_key("police") is None
 
     def test_revoking_an_unknown_key_is_rejected(
         self, ledger: Ledger, partnership: str, rejected: Rejected
@@ -306,7 +301,7 @@ class TestRevokingKeysAndRequiringSignatures:
         self, ledger: Ledger, partnership: str
     ) -> None:
         self._register(ledger)
-        self._register(ledger, "k2", custody="service")
+        self._register(ledger, "k2")
         ledger.revoke_agency_key(
             partnership=partnership,
             recorded_by=POLICE,

@@ -39,7 +39,7 @@ class TestHeaders:
             "Ledger-Signature",
         )
 
-    def test_the_hash_chain_and_signature_headers_are_reserved(self) -> None:
+    def test_the_hash_chain_and_signature_headers_are_the_ledger_s_own(self) -> None:
         assert {"Ledger-Prev-Hash", "Ledger-Signature"} == wire.RESERVED_HEADERS
         assert set(wire.LEDGER_HEADERS) >= wire.RESERVED_HEADERS
 
@@ -49,7 +49,22 @@ class TestHeaders:
         headers = _stream.headers("LEDGER", "m-1", None, topic="CaseOpened", version=1)
         assert headers[wire.HDR_TOPIC] == "CaseOpened"
         assert headers[wire.HDR_VERSION] == "1"
-        assert not wire.RESERVED_HEADERS & set(headers)
+        assert not wire.RESERVED_HEADERS & set(headers)  # a subject's first, unsigned event
+
+    def test_the_ledger_store_sets_the_proofs_headers_when_it_has_them(self) -> None:
+        from ledger.nats import _stream
+
+        headers = _stream.headers(
+            "LEDGER",
+            "m-2",
+            7,
+            topic="T",
+            version=2,
+            prev_hash="aGFzaA==",
+            signature="ed25519 a k s",
+        )
+        assert headers[wire.HDR_PREV_HASH] == "aGFzaA=="
+        assert headers[wire.HDR_SIGNATURE] == "ed25519 a k s"
 
 
 class TestLedgerSubjects:

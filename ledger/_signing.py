@@ -1,0 +1,199 @@
+"""The write path's signature check: which ``Ledger-Signature`` an event is stored with.
+
+:func:`signature_to_store` is asked by :class:`~ledger.application.Ledger` for every fact
+before it is recorded, with the partnership as it stands before the fact (docs/proofs.md,
+"Signatures"). It returns the header value to store, or ``None``, and refuses, with
+nothing written:
+
+* a malformed header or a signature that does not verify over what the event asserts
+  (:class:`SignatureInvalid`);
+* a signature by another agency than the recording one, by a key that is unknown or
+  revoked (:class:`SignatureRefused`);
+* an unsigned command once the partnership requires signatures on the recording date,
+  unless the agency's key is in the service's custody.
+
+An agency with a key in the service's custody (delegation) has every unsigned command
+signed by the service with that key (:class:`ServiceKeys`): the header names the key, and
+its registration says ``custody: service``. Registering such a key is itself signed by
+the service with it, so a key the service does not hold cannot be registered as its.
+
+An agency may sign the registration of a key with that very key (proof that it holds
+it): it is checked against the public key being registered.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+import schemas
+from ledger.domain import Partnership
+from ledger.proofs.entry import SignatureHeader, sign_assertion, unb64, verify_assertion
+from ledger.proofs.errors import KeyFileInvalid, SignatureRefused
+from ledger.signing import load_private_key, public_key_text
+from schemas import AgencyKeyRegistered, PartnershipEstablished
+from schemas import Event as Fact
+from schemas.wire import HDR_SIGNATURE
+
+__all__ = ["ServiceKeys", "Signing", "signature_to_store"]
+
+_KEY_SIZE: Final = 32
+
+
+class ServiceKeys:
+    """The private keys the service holds for agencies (``custody: service``).
+
+    ``<root>/<agency>/<key_id>.key``, PEM, 0600 in 0700 directories
+    (:mod:`runtime.agency_keys` writes them; ``root`` is ``<data dir>/keys/agencies``).
+    Loaded once each and kept.
+    """
+
+    #: The environment key (of the ledger's eventsourcing env) naming the directory.
+    ENV: Final = "LEDGER_AGENCY_KEYS_DIR"
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        self._loaded: dict[tuple[str, str], Ed25519PrivateKey] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def at(cls, root: str | None) -> ServiceKeys:
+        """The keys under ``root``; none at all when it is not set."""
+        return cls(Path(root) if root else None)
+
+    def path(self, agency: str, key_id: str) -> Path | None:
+        return None if self.root is None else self.root / agency / f"{key_id}.key"
+
+    def load(self, agency: str, key_id: str) -> Ed25519PrivateKey:
+        """The service's key ``key_id`` for ``agency``; :class:`SignatureRefused` if absent."""
+        with self._lock:
+            found = self._loaded.get((agency, key_id))
+            if found is not None:
+                return found
+            path = self.path(agency, key_id)
+            if path is None:
+                msg = (
+                    f"{HDR_SIGNATURE}: key '{key_id}' of agency '{agency}' is in the service's "
+                    "custody, but this ledger has no agency key directory configured"
+                )
+                raise SignatureRefused(msg)
+            try:
+                key = load_private_key(path)
+            except KeyFileInvalid as error:
+                msg = (
+                    f"{HDR_SIGNATURE}: the service cannot sign for agency '{agency}' with its "
+                    f"key '{key_id}': {error}"
+                )
+                raise SignatureRefused(msg) from error
+            self._loaded[(agency, key_id)] = key
+            return key
+
+
+class Signing:
+    """A command's signature, the subject it covers and, once made, the payload it is over."""
+
+    __slots__ = ("payload", "signature", "subject")
+
+    def __init__(self, subject: str, signature: str | None) -> None:
+        self.subject = subject
+        self.signature = signature
+        self.payload: bytes | None = None
+
+    def needs_partnership(self, fact: Fact) -> bool:
+        """Whether the check needs the partnership: not for the one establishing it."""
+        return not isinstance(fact, PartnershipEstablished)
+
+
+def signature_to_store(
+    party: Partnership | None, fact: Fact, signing: Signing, keys: ServiceKeys
+) -> str | None:
+    """The ``Ledger-Signature`` value to store with ``fact``, checked against ``party``
+    (the partnership as it stands before ``fact``; ``None`` for the one establishing it)."""
+    signature = signing.signature
+    if (
+        signature is None
+        and (party is None or (not party.keys and party.signatures_from is None))
+        and not isinstance(fact, AgencyKeyRegistered)
+    ):
+        return None  # the common case before any key: nothing to sign with, nothing required
+    if signing.payload is None:
+        signing.payload = schemas.encode_event(fact)
+    subject, payload = signing.subject, signing.payload
+    agency = fact.recorded_by.agency
+    if signature is not None:
+        header = SignatureHeader.parse(signature)
+        if header.agency != agency:
+            msg = (
+                f"{HDR_SIGNATURE}: is by agency '{header.agency}', but the command is recorded "
+                f"by '{agency}' (rule: an agency signs only what it records itself)"
+            )
+            raise SignatureRefused(msg)
+        verify_assertion(_public_key(party, fact, header), header, subject, payload)
+        return signature
+    if isinstance(fact, AgencyKeyRegistered) and fact.custody == "service":
+        return _sign_own_registration(fact, subject, payload, keys)
+    if party is None:
+        return None
+    service_key = party.service_key(agency)
+    if service_key is not None:
+        signed = sign_assertion(
+            keys.load(agency, service_key), agency, service_key, subject, payload
+        )
+        return signed.format()
+    if party.signatures_required(fact.recorded_at.date()):
+        msg = (
+            f"{HDR_SIGNATURE}: is missing; partnership '{party.ident}' requires signatures on "
+            f"events recorded from {party.signatures_from} and agency '{agency}' has no key "
+            "in the service's custody (rule: sign the command with a registered key)"
+        )
+        raise SignatureRefused(msg)
+    return None
+
+
+def _sign_own_registration(
+    fact: AgencyKeyRegistered, subject: str, payload: bytes, keys: ServiceKeys
+) -> str:
+    """A key registered into the service's custody is signed by itself, by the service: the
+    registration is refused unless the service really holds the private key."""
+    key = keys.load(fact.agency, fact.key_id)
+    if public_key_text(key) != fact.public_key:
+        msg = (
+            f"public_key: is not the public key of the service's key '{fact.key_id}' for agency "
+            f"'{fact.agency}' (rule: a key in the service's custody is one the service holds)"
+        )
+        raise SignatureRefused(msg)
+    return sign_assertion(key, fact.agency, fact.key_id, subject, payload).format()
+
+
+def _public_key(party: Partnership | None, fact: Fact, header: SignatureHeader) -> Ed25519PublicKey:
+    """The registered, unrevoked key ``header`` names (or the one ``fact`` registers)."""
+    if (
+        isinstance(fact, AgencyKeyRegistered)
+        and fact.agency == header.agency
+        and fact.key_id == header.key_id
+    ):
+        return _decoded(fact.public_key)
+    where = (
+        f"partnership '{party.ident}'" if party is not None else "a partnership not yet established"
+    )
+    key = party.key(header.agency, header.key_id) if party is not None else None
+    if key is None:
+        msg = (
+            f"{HDR_SIGNATURE}: key '{header.key_id}' of agency '{header.agency}' is not "
+            f"registered in {where} (rule: a signature is by a registered key)"
+        )
+        raise SignatureRefused(msg)
+    if key.revoked:
+        msg = (
+            f"{HDR_SIGNATURE}: key '{header.key_id}' of agency '{header.agency}' is revoked "
+            "(rule: nothing is recorded under a revoked key)"
+        )
+        raise SignatureRefused(msg)
+    return _decoded(key.public_key)
+
+
+def _decoded(text: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(unb64(text, field="public_key", size=_KEY_SIZE))

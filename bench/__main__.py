@@ -3,8 +3,8 @@ baseline, in one run.
 
 Eight suites (``BENCH_SUITES=write,views,delivery,api,pages,proofs,signing,verify`` by
 default; a suite left out keeps its figures from the last run): the write path against
-raw JetStream and eventsourcing's SQLite, the views (:mod:`bench._views`: rebuild against a raw read of
-the same stream, and as-of chronology queries), delivery to the agencies
+raw JetStream and eventsourcing's SQLite, the views (:mod:`bench._views`: rebuild against
+a raw read of the same stream, and as-of chronology queries), delivery to the agencies
 (:mod:`bench._delivery`) and the HTTP API of ``ledger serve`` (:mod:`bench._api`:
 commands against ``Ledger`` in process, the chronology route against a bare Litestar
 app, the service's memory after 100,000 requests) and the dashboard page

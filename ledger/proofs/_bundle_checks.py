@@ -164,7 +164,7 @@ def check_case(bundle: Bundle, keys: KeyFold) -> int:
         _check_link(bundle, entry, previous)
         obj = payload_of(entry)
         if obj.get("type") != entry.headers.get(HDR_TOPIC):
-            raise VerificationFailed(entry.seq, "the Ledger-Topic header is not the payload's type")
+            raise VerificationFailed(entry.seq, f"the {HDR_TOPIC} header is not the payload's type")
         recorded_at = _recorded_at(entry.seq, obj)
         if bundle.as_of is not None and recorded_at > bundle.as_of:
             raise VerificationFailed(entry.seq, "the event was recorded after the bundle's as-of")
@@ -181,20 +181,20 @@ def _check_link(bundle: Bundle, entry: BundleEntry, previous: BundleEntry | None
     if version != str(want):
         where = "first event shown" if previous is None else f"event after version {want - 1}"
         reason = (
-            f"Ledger-Version is '{version}' where {want} is required ({where}; rule: a case's "
+            f"{HDR_VERSION} is '{version}' where {want} is required ({where}; rule: a case's "
             "versions run 1, 2, 3 ... with none missing)"
         )
         raise VerificationFailed(entry.seq, reason)
     if previous is None:
         if entry.headers.get(HDR_PREV_HASH):
-            raise VerificationFailed(entry.seq, "the case's first event carries a Ledger-Prev-Hash")
+            raise VerificationFailed(entry.seq, f"the case's first event carries a {HDR_PREV_HASH}")
         return
     if entry.seq <= previous.seq:
         raise VerificationFailed(entry.seq, "the case's events are not in sequence order")
     link = b64(entry_hash(previous.subject, previous.headers, previous.payload))
     if entry.headers.get(HDR_PREV_HASH) != link:
         reason = (
-            f"Ledger-Prev-Hash is not the leaf hash of the case's previous event (sequence "
+            f"{HDR_PREV_HASH} is not the leaf hash of the case's previous event (sequence "
             f"{previous.seq}): an event is missing, altered or out of place"
         )
         raise VerificationFailed(entry.seq, reason)

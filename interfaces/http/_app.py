@@ -38,6 +38,7 @@ from litestar.router import Router
 
 import schemas
 from consumers.feed import AgencyFeed
+from interfaces.http._bundle import BundleExporter, bundle_route
 from interfaces.http._events import access_log_routes, event_routes
 from interfaces.http._log import log_routes
 from interfaces.http._openapi import (
@@ -115,6 +116,7 @@ def create_app(
     pages_secret: str | None = None,
     clock: Callable[[], datetime] | None = None,
     merkle_log: MerkleLog | None = None,
+    bundles: BundleExporter | None = None,
 ) -> Litestar:
     """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows.
 
@@ -138,7 +140,9 @@ def create_app(
     serve`` keeps one in the data dir; without it, a key of this app's own).
 
     With ``merkle_log``, the Merkle log's checkpoints, proofs and cosignatures too
-    (:mod:`interfaces.http._log`).
+    (:mod:`interfaces.http._log`). With ``views`` and ``bundles`` (``ledger serve`` passes
+    :meth:`runtime.service.Service.bundle`), a case's inspector's bundle
+    (:mod:`interfaces.http._bundle`), read as its chronology is.
 
     ``clock`` is the yearly report's now (the route's and the page's; UTC now by
     default): a year not over is reported as of it.
@@ -202,6 +206,10 @@ def create_app(
         handlers.append(
             report_route(views, authenticate=authenticate, as_of_views=as_of_views, clock=now)
         )
+        if bundles is not None:
+            handlers.append(
+                bundle_route(views, bundles, authenticate=authenticate, access_log=access_log)
+            )
         handlers += page_routes(
             ledger,
             views,

@@ -61,6 +61,7 @@ __all__ = [
     "HDR_SOURCE_SEQ",
     "HDR_TOPIC",
     "HDR_VERSION",
+    "HTTP_ATTESTATION",
     "LEDGER_HEADERS",
     "PREFIX_PATTERN",
     "RESERVED_HEADERS",
@@ -114,6 +115,9 @@ HDR_SIGNATURE: Final = "Ledger-Signature"
 LEDGER_HEADERS: Final = (HDR_TOPIC, HDR_VERSION, HDR_SOURCE_SEQ, HDR_PREV_HASH, HDR_SIGNATURE)
 #: The headers no writer may set yet.
 RESERVED_HEADERS: Final = frozenset({HDR_PREV_HASH, HDR_SIGNATURE})
+#: An HTTP response header, not a stream one: on a case chronology's download, what vouches
+#: for its entries ("verified against checkpoint N, witnessed by X, Y"; docs/http.md).
+HTTP_ATTESTATION: Final = "Ledger-Attestation"
 
 # -- name rules ----------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 :class:`Client` speaks to the HTTP API (``docs/http.md``) with a bearer token:
 ``GET <url><query path>?<filters>&as_of=<ISO>&format=json`` for a question, following
 the ``next`` cursor of a list (``{"items": [...], "next": cursor}``) until the list
-ends, and ``POST <url>/commands/<Tag>`` for a command. An answer is decoded back into
+ends, ``POST <url>/commands/<Tag>`` for a command, and ``GET <url>/log/...`` for the Merkle
+log's key, checkpoints and proofs (``ledger log``). An answer is decoded back into
 the very type the views return (:attr:`Query.returns`), so the command line prints the
 same rows whether it asked a service or the views on its own data dir.
 
@@ -170,6 +171,10 @@ class Client:
         """``GET /partnerships/<p>/report?year=<year>&format=<form>``: the yearly report's bytes."""
         path = f"/partnerships/{partnership}/report"
         return self._get(path, {"year": year, "format": form})
+
+    def log(self, path: str, params: Mapping[str, str] | None = None) -> bytes:
+        """``GET /log/<path>``: the Merkle log's key, a checkpoint note or a proof, as bytes."""
+        return self._get(f"/log/{path}", params or {})
 
     def record(self, tag: str, body: bytes, *, signature: str | None = None) -> Receipt:
         """``POST /commands/<tag>`` with the command's JSON ``body``: the service's receipt.

@@ -45,26 +45,12 @@ def export(
 ) -> None:
     """Write the inspector's bundle of a case: its events, their inclusion proofs, a witnessed
     checkpoint and the public keys; 'python -m ledger.verify FILE' checks it offline."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    from runtime.bundle_export import export_bundle
     from runtime.service import open_service
 
     settings = Settings.from_env()
     instant = _instant(as_of, datetime.now(UTC))
     with open_service(settings) as service:
-        log = service.merkle_log
-        assert isinstance(log.log_key, Ed25519PublicKey)
-        bundle = export_bundle(
-            service.ledger.recorder.pool,  # type: ignore[attr-defined]
-            log,
-            stream=settings.stream,
-            subject_prefix=settings.subject_prefix,
-            partnership=partnership,
-            case=case,
-            as_of=instant,
-            timeout=settings.timeout_s,
-        )
+        bundle = service.bundle(partnership, case, instant)
     write_bundle(out, bundle)
     say(f"wrote {len(bundle.events)} events of case {case} to {out}")
 

@@ -206,6 +206,7 @@ def _run(
                 feed=service.agency_feed,
                 pages_secret=secret_key(settings.data_dir),
                 merkle_log=service.merkle_log,
+                bundles=service.bundle,
             )
             server = _server(_config(app), on_exit=service.agency_feed.close)
             claim.publish(url, workers=workers)

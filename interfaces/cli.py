@@ -1,6 +1,7 @@
 """The ``ledger`` command: the questions (``chronology``, ``opt-outs`` ...: one per
 :data:`interfaces.queries.QUERIES` entry), ``record <Tag>``, ``serve``, ``token``,
-``import escalations|chronology``, ``schema``, ``demo``,
+``import escalations|chronology``, ``log key|checkpoint|prove|consistency``, ``verify``,
+``export``, ``witness``, ``schema``, ``demo``,
 ``views rebuild|update|follow|status``, ``agency add``,
 ``admin init``, ``delivery run`` and ``subscribe``.
 
@@ -24,6 +25,7 @@ from rich.console import Console
 import schemas
 from interfaces._import_cli import import_app
 from interfaces._keys_cli import keys_app
+from interfaces._log_cli import log_app
 from interfaces._proof_cli import export, witness
 from interfaces._query_cli import add_query_commands
 from interfaces._record_cli import record_app
@@ -56,6 +58,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(record_app, name="record")
 app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
+app.add_typer(log_app, name="log")
 app.command("serve")(serve)
 app.command("report", rich_help_panel="Questions")(report)
 app.command("verify", rich_help_panel="Questions")(verify)

@@ -12,15 +12,21 @@ key the agency registered (:class:`runtime._agency_keys.AgencyKeys`). The latest
 is served with every cosignature counted for its size appended as further signature lines.
 An agency sends one with :meth:`MerkleLog.add_cosignature` (``POST /log/cosignatures``): it is
 checked the same way before it is published to the agency's cosignature subject.
+
+:meth:`MerkleLog.attestation` says what vouches for the events up to a sequence (the case
+page's and the chronology downloads' "verified against checkpoint N, witnessed by X, Y"):
+two binary searches over what has been read already, after reading what is new.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+import msgspec
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -40,12 +46,31 @@ from runtime.log_stream import LogStream
 from schemas.log import ConsistencyProof, CosignatureAccepted, InclusionProof
 from schemas.wire import is_identifier
 
-__all__ = ["MerkleLog", "tree_path"]
+__all__ = ["Attestation", "MerkleLog", "tree_path"]
 
 log = structlog.get_logger()
 
 #: The longest note a cosignature may be (a checkpoint and a few signature lines).
 MAX_NOTE: Final = 8192
+
+
+class Attestation(msgspec.Struct, frozen=True, kw_only=True):
+    """What vouches for the events up to a sequence: the checkpoint of tree size ``size``
+    (``None``: no published checkpoint covers it yet) and the agencies whose cosignatures of
+    it verify (:attr:`witnesses`, sorted)."""
+
+    size: int | None
+    witnesses: tuple[str, ...] = ()
+
+    def sentence(self) -> str:
+        """``verified against checkpoint N, witnessed by X, Y`` (``ledger.verify``'s words),
+        ``..., not witnessed``, or ``not yet covered by a checkpoint``."""
+        if self.size is None:
+            return "not yet covered by a checkpoint"
+        who = ", ".join(self.witnesses)
+        return f"verified against checkpoint {self.size}, " + (
+            f"witnessed by {who}" if who else "not witnessed"
+        )
 
 
 def tree_path(data_dir: Path, stream: str) -> Path:
@@ -77,6 +102,8 @@ class MerkleLog:
         self._latest: tuple[Checkpoint, str] | None = None
         self._cosignatures: dict[int, dict[str, str]] = {}  # size -> line -> agency
         self._cosignatures_seen = 0
+        self._sizes: list[int] = []  # every published checkpoint's size, sorted
+        self._witnessed: list[int] = []  # the sizes with a counted cosignature, sorted
 
     @classmethod
     def of(
@@ -132,6 +159,22 @@ class MerkleLog:
             self._read_cosignatures()
             return self._with_cosignatures(*found)
 
+    def attestation(self, seq: int) -> Attestation:
+        """What vouches for stream sequences ``1..seq``: the smallest published checkpoint
+        whose tree holds ``seq`` and that an agency cosigned, else the smallest one that holds
+        it (as :func:`ledger.proofs.bundle.select_checkpoint` chooses a bundle's), with the
+        agencies whose cosignatures of it verify."""
+        with self._lock:
+            self._read_checkpoints()
+            self._read_cosignatures()
+            i = bisect.bisect_left(self._witnessed, seq)
+            if i < len(self._witnessed):
+                size = self._witnessed[i]
+                agencies = tuple(sorted(set(self._cosignatures[size].values())))
+                return Attestation(size=size, witnesses=agencies)
+            j = bisect.bisect_left(self._sizes, seq)
+            return Attestation(size=self._sizes[j] if j < len(self._sizes) else None)
+
     def _with_cosignatures(self, cp: Checkpoint, note: str) -> str:
         lines = list(self._cosignatures.get(cp.size, {}))
         if not lines:
@@ -159,7 +202,9 @@ class MerkleLog:
                     # one its key did not sign (LogCorrupt). Never served.
                     log.critical("checkpoint_unsigned", log_seq=msg.seq)
                     continue
-                self._checkpoints.setdefault(cp.size, (cp, note))
+                if cp.size not in self._checkpoints:
+                    self._checkpoints[cp.size] = (cp, note)
+                    bisect.insort(self._sizes, cp.size)
                 if self._latest is None or cp.size > self._latest[0].size:
                     self._latest = (cp, note)
 
@@ -169,13 +214,26 @@ class MerkleLog:
                 self._cosignatures_seen = msg.seq
                 agency = msg.subject.rsplit(".", 1)[-1]
                 try:
-                    cp, lines = self._verified(agency, msg.data)
+                    cp, lines = self._verified_now(agency, msg.data)
                 except CosignatureRefused:
                     log.warning("cosignature_not_counted", agency=agency, log_seq=msg.seq)
                     continue
+                if cp.size not in self._cosignatures:
+                    bisect.insort(self._witnessed, cp.size)
                 counted = self._cosignatures.setdefault(cp.size, {})
                 for line in lines:
                     counted[line] = agency
+
+    def _verified_now(self, agency: str, note: bytes) -> tuple[Checkpoint, list[str]]:
+        """:meth:`_verified`, reading the checkpoints again once if the note's is not known:
+        it may have been published after they were last read and cosigned since."""
+        try:
+            return self._verified(agency, note)
+        except CosignatureRefused as error:
+            if not error.conflict:
+                raise
+        self._read_checkpoints()
+        return self._verified(agency, note)
 
     # -- cosignatures ------------------------------------------------------------------
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from consumers.feed import AgencyFeed
 from consumers.manager import DeliveryPolicy, delivery_runner
@@ -28,6 +29,9 @@ from runtime.log import MerkleLog, tree_path
 from runtime.log_key import log_key
 from runtime.log_stream import LogStream
 from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from ledger.proofs.bundle import Bundle
 
 __all__ = ["Service", "open_service", "open_view_store", "open_views"]
 
@@ -84,6 +88,25 @@ class Service:
             tree_file=tree_path(self.settings.data_dir, self.settings.stream),
             origin=self.settings.origin,
             log_key=log_key(self.settings.data_dir).public_key(),
+            timeout=self.settings.timeout_s,
+        )
+
+    def bundle(self, partnership: str, case: str, as_of: datetime | None = None) -> Bundle:
+        """The inspector's bundle of ``case`` (:func:`runtime.bundle_export.export_bundle`):
+        ``ledger export`` writes it, ``GET .../cases/{case}/bundle`` answers it."""
+        from ledger.nats import NatsAggregateRecorder
+        from runtime.bundle_export import export_bundle
+
+        recorder = self.ledger.recorder
+        assert isinstance(recorder, NatsAggregateRecorder)  # merkle_log checked it
+        return export_bundle(
+            recorder.pool,
+            self.merkle_log,
+            stream=self.settings.stream,
+            subject_prefix=self.settings.subject_prefix,
+            partnership=partnership,
+            case=case,
+            as_of=as_of,
             timeout=self.settings.timeout_s,
         )
 

@@ -63,6 +63,7 @@ __all__ = [
     "HDR_SOURCE_SEQ",
     "HDR_TOPIC",
     "HDR_VERSION",
+    "HTTP_ATTESTATION",
     "LEDGER_HEADERS",
     "PREFIX_PATTERN",
     "RESERVED_HEADERS",
@@ -117,6 +118,9 @@ LEDGER_HEADERS: Final = (HDR_TOPIC, HDR_VERSION, HDR_SOURCE_SEQ, HDR_PREV_HASH, 
 #: The headers only the ledger's own write path sets: no caller's message may carry them
 #: (a signature reaches the ledger as an argument, checked before it is stored).
 RESERVED_HEADERS: Final = frozenset({HDR_PREV_HASH, HDR_SIGNATURE})
+#: An HTTP response header, not a stream one: on a case chronology's download, what vouches
+#: for its entries ("verified against checkpoint N, witnessed by X, Y"; docs/http.md).
+HTTP_ATTESTATION: Final = "Ledger-Attestation"
 
 # -- name rules ----------------------------------------------------------------------
 

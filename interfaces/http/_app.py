@@ -46,6 +46,7 @@ from litestar.router import Router
 
 import schemas
 from consumers.feed import AgencyFeed
+from interfaces.http._bundle import BundleExporter, bundle_route
 from interfaces.http._events import access_log_routes, event_routes
 from interfaces.http._log import log_routes
 from interfaces.http._openapi import (
@@ -127,6 +128,7 @@ def create_app(
     pages_secret: str | None = None,
     clock: Callable[[], datetime] | None = None,
     merkle_log: MerkleLog | None = None,
+    bundles: BundleExporter | None = None,
 ) -> Litestar:
     """The HTTP API over ``ledger``, letting in the callers ``tokens`` knows.
 
@@ -150,7 +152,10 @@ def create_app(
     serve`` keeps one in the data dir; without it, a key of this app's own).
 
     With ``merkle_log``, the Merkle log's checkpoints, proofs and cosignatures too
-    (:mod:`interfaces.http._log`).
+    (:mod:`interfaces.http._log`), and a case's chronology says what vouches for it (the
+    ``Ledger-Attestation`` header, the case page's line). With ``views`` and ``bundles``
+    (``ledger serve`` passes :meth:`runtime.service.Service.bundle`), a case's inspector's
+    bundle (:mod:`interfaces.http._bundle`), read as its chronology is.
 
     ``clock`` is the yearly report's now (the route's and the page's; UTC now by
     default): a year not over is reported as of it.
@@ -197,6 +202,7 @@ def create_app(
     ]
     authenticate = functools.partial(_authenticate, tokens)
     on_shutdown: list[Callable[[], None]] = []
+    attest = merkle_log.attestation if merkle_log is not None else None
     if views is not None:
         if as_of_views is None:
             past = PastViews(ledger, rules=views.rules)
@@ -209,11 +215,16 @@ def create_app(
             access_log=access_log,
             wait_s=read_wait_s,
             as_of_views=as_of_views,
+            attest=attest,
         )
         now = clock or _utc_now
         handlers.append(
             report_route(views, authenticate=authenticate, as_of_views=as_of_views, clock=now)
         )
+        if bundles is not None:
+            handlers.append(
+                bundle_route(views, bundles, authenticate=authenticate, access_log=access_log)
+            )
         handlers += page_routes(
             ledger,
             views,
@@ -223,6 +234,7 @@ def create_app(
             secret=pages_secret or secrets.token_hex(32),
             wait_s=read_wait_s,
             clock=now,
+            attest=attest,
         )
     if isinstance(access_log, AccessLog):
         handlers += access_log_routes(access_log, authenticate)

@@ -2,6 +2,8 @@
 
 Readable by every authenticated role (hashes and signatures only, no personal data):
 
+* ``GET /log/key``: the log's C2SP verifier key (``<origin>+<key id>+<key>``, ``text/plain``):
+  what ``ledger log`` checks checkpoints with when no key is pinned;
 * ``GET /log/checkpoint``: the latest signed checkpoint note (``text/plain``), with every
   cosignature counted for it as further signature lines;
 * ``GET /log/checkpoints/{size}``: the checkpoint of that tree size, the same way;
@@ -33,6 +35,7 @@ from interfaces.http._openapi import BEARER, with_problems
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
 from ledger.errors import LedgerError
 from ledger.proofs.errors import CosignatureRefused, ProofUnavailable
+from ledger.proofs.note import format_verifier_key
 from runtime.log import MAX_NOTE, MerkleLog
 from runtime.tokens import Role, TokenRecord
 from schemas.log import ConsistencyProof, CosignatureAccepted, InclusionProof
@@ -73,6 +76,21 @@ def log_routes(merkle_log: MerkleLog, authenticate: Authenticate) -> list[HTTPRo
             return problem(404, "not-found", "No checkpoint covers it", str(error))
         except LedgerError as error:
             return from_ledger_error(error)
+
+    @get(
+        "/log/key",
+        name="log-key",
+        tags=["log"],
+        sync_to_thread=True,
+        media_type=_TEXT,
+        summary="The log's verifier key (C2SP signed-note)",
+        security=BEARER,
+        operation_class=with_problems({401: "No valid API token"}),
+    )
+    def key(request: Request[Any, Any, Any]) -> Response[Any]:
+        """The key the log signs its checkpoints with, as ``<origin>+<key id>+<key>``."""
+        vkey = format_verifier_key(merkle_log.origin, merkle_log.log_key)
+        return answer(request, "log-key", lambda: _text(vkey + "\n"))
 
     @get(
         "/log/checkpoint",
@@ -176,7 +194,7 @@ def log_routes(merkle_log: MerkleLog, authenticate: Authenticate) -> list[HTTPRo
         data = await request.body()
         return await anyio.to_thread.run_sync(_cosign, merkle_log, authenticate, request, data)
 
-    return [latest, of_size, inclusion, consistency, cosignature]
+    return [key, latest, of_size, inclusion, consistency, cosignature]
 
 
 def _cosign(

@@ -23,7 +23,7 @@ from litestar.template.config import TemplateConfig
 
 from interfaces.http._forms import DATETIME_LOCAL
 from interfaces.http._read_params import BadParameter, as_of_instant
-from interfaces.http._reads import AccessRecorder, AsOfViews
+from interfaces.http._reads import AccessRecorder, AsOfViews, Attest
 from interfaces.http._report import REPORT_READERS
 from interfaces.http._session import signed_in
 from interfaces.queries import QUERIES, Ask, Caller, ReadRefused, permit
@@ -123,6 +123,8 @@ class Pages:
     tokens: TokenStore
     as_of_views: AsOfViews
     access_log: AccessRecorder | None
+    #: What vouches for a chronology's entries (the Merkle log's), if the service keeps one.
+    attest: Attest | None = None
 
     def ask(
         self,

@@ -22,6 +22,10 @@ checks (:func:`~interfaces.queries.permit`), as the token signed in (see
 and nothing more; a refusal is a 403 page saying why, and a page asked without a session
 sends the browser to the sign-in. Reading a case's chronology, on the page or as CSV, is
 recorded in the access log first, as the API's read is (not recorded: not shown, 503).
+
+With a Merkle log, the case page says what vouches for the entries it shows ("Verified
+against checkpoint N, witnessed by X, Y", or that no checkpoint covers them yet, or that no
+witness has cosigned it yet), and its CSV carries the API's ``Ledger-Attestation`` header.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from interfaces.http._page_kit import (
     page,
     path_of,
 )
-from interfaces.http._reads import AccessRecorder, AsOfViews
+from interfaces.http._reads import AccessRecorder, AsOfViews, Attest, attestation_of
 from interfaces.http._recommendations_page import recommendations_route
 from interfaces.http._report_page import report_page_routes
 from interfaces.http._session import middleware, signed_in, start_session
@@ -65,6 +69,7 @@ from projections import Views
 from projections.calendar import LONDON, local_date
 from projections.chronology import Chronology
 from runtime.tokens import InvalidToken, Role, TokenRecord, TokenStore
+from schemas.wire import HTTP_ATTESTATION
 
 __all__ = ["page_routes"]
 
@@ -81,11 +86,19 @@ def page_routes(
     secret: str,
     wait_s: float = 5.0,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    attest: Attest | None = None,
 ) -> list[Router]:
     """The pages, their forms (recording through ``ledger``, then waiting at most
     ``wait_s`` for the views to show it) and their stylesheet, behind the session and
-    CSRF middleware; ``clock`` is the yearly report's now."""
-    pages = Pages(views=views, tokens=tokens, as_of_views=as_of_views, access_log=access_log)
+    CSRF middleware; ``clock`` is the yearly report's now; ``attest`` says what vouches for
+    a case's chronology (:meth:`runtime.log.MerkleLog.attestation`)."""
+    pages = Pages(
+        views=views,
+        tokens=tokens,
+        as_of_views=as_of_views,
+        access_log=access_log,
+        attest=attest,
+    )
     handlers = [
         _home(pages),
         _sign_in_form(pages),
@@ -292,6 +305,8 @@ def _case(pages: Pages) -> Any:
                 else when.astimezone(LONDON).strftime(DATETIME_LOCAL),
                 csv_href=csv,
                 forms=dict(forms_for(token)),
+                attested=pages.attest is not None,
+                attestation=attestation_of(pages.attest, chronology),
             )
 
         return guarded(pages, render)(request)
@@ -314,11 +329,11 @@ def _case_csv(pages: Pages) -> Any:
             pages.record(token, partnership, case, when)
             body = exports.to_csv(exports.rows(chronology)).encode("utf-8")
             name = f"chronology-{partnership}-{case}"  # the API's name for the same CSV
-            return Response(
-                body,
-                media_type="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-            )
+            headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+            attestation = attestation_of(pages.attest, chronology)
+            if attestation is not None:
+                headers[HTTP_ATTESTATION] = attestation.sentence()
+            return Response(body, media_type="text/csv", headers=headers)
 
         return guarded(pages, render)(request)
 

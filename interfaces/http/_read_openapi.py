@@ -13,7 +13,16 @@ from typing import Any, Final, Generic, TypeVar, cast, get_args
 
 import msgspec
 from litestar.enums import ParamType
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Parameter, Schema
+from litestar.openapi.spec import (
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    Reference,
+    Schema,
+)
 
 from interfaces.http._openapi import inline, problem_responses
 from interfaces.http._read_params import (
@@ -24,6 +33,8 @@ from interfaces.http._read_params import (
     parameter_schemas,
 )
 from interfaces.queries import Query
+from projections.chronology import Chronology
+from schemas.wire import HTTP_ATTESTATION
 
 __all__ = ["Page", "operation_for"]
 
@@ -60,6 +71,18 @@ _COMMON_DOCS: Final = {
         {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
         "Items per page.",
     ),
+}
+
+
+#: A chronology's answer, in every format, says what vouches for it (with a Merkle log).
+_ATTESTED: Final[dict[str, OpenAPIHeader | Reference]] = {
+    HTTP_ATTESTATION: OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING),
+        required=False,
+        description="What vouches for the entries shown: 'verified against checkpoint N,"
+        " witnessed by X, Y', '..., not witnessed' or 'not yet covered by a checkpoint'"
+        " (docs/http.md). Absent with no entry, or when the service keeps no Merkle log.",
+    )
 }
 
 
@@ -112,6 +135,7 @@ def operation_for(query: Query) -> type[Operation]:
                 "application/json": OpenAPIMediaType(schema=cast(Schema, _answer_document(query))),
                 "text/csv": OpenAPIMediaType(schema=cast(Schema, {"type": "string"})),
             },
+            headers=_ATTESTED if query.returns is Chronology else None,
         )
     }
     responses.update(problem_responses(_ERRORS))

@@ -19,6 +19,13 @@ recorded in the access log before it is answered: if recording fails, it is not
 answered (503). Refusals are logged with the role, partnership, agency and question,
 never a case or a filter's value.
 
+**Attestation.** With a Merkle log (``attest``), a case's chronology in every format carries
+the ``Ledger-Attestation`` header: what vouches for its entries, the checkpoint covering the
+last one shown and the agencies that cosigned it (:meth:`runtime.log.MerkleLog.attestation`),
+as ``python -m ledger.verify`` says it ("verified against checkpoint N, witnessed by X, Y").
+The answer's own schema is unchanged; a chronology with no entry carries none, and one whose
+log cannot be read is answered without it.
+
 **Pages.** A list is answered as ``{"items": [...], "next": cursor-or-null}``. The cases
 are paged by the directory's keyset (the last case id), every other list by an offset
 into its answer. The cursor is opaque: it names the question and filters it was given
@@ -58,9 +65,11 @@ from projections import Views
 from projections.calendar import local_date
 from projections.chronology import Chronology
 from projections.errors import InvalidViewQuery, UnknownEntity, ViewStoreError
+from runtime.log import Attestation
 from runtime.tokens import TokenRecord
+from schemas.wire import HTTP_ATTESTATION
 
-__all__ = ["AccessRecorder", "AsOfViews", "read_routes"]
+__all__ = ["AccessRecorder", "AsOfViews", "Attest", "attestation_of", "read_routes"]
 
 log = structlog.get_logger()
 
@@ -88,6 +97,20 @@ class AccessRecorder(Protocol):
 
 #: The views as the ledger stood at an instant (``projections.as_of``'s replay).
 AsOfViews = Callable[[datetime], AbstractContextManager[Views]]
+#: What vouches for stream sequences up to one: :meth:`runtime.log.MerkleLog.attestation`.
+Attest = Callable[[int], Attestation]
+
+
+def attestation_of(attest: Attest | None, chronology: Chronology) -> Attestation | None:
+    """What vouches for ``chronology``'s entries (up to the last sequence shown); None with
+    no log, no entry, or a log that cannot be read now (logged)."""
+    if attest is None or not chronology.entries:
+        return None
+    try:
+        return attest(max(e.sequence for e in chronology.entries))
+    except LedgerError as error:
+        log.warning("attestation_unavailable", error=type(error).__name__)
+        return None
 
 
 class _Behind(Exception):
@@ -116,6 +139,7 @@ class _Reads:
     access_log: AccessRecorder | None
     wait_s: float
     as_of_views: AsOfViews
+    attest: Attest | None = None
 
 
 @dataclass
@@ -145,6 +169,7 @@ def read_routes(
     access_log: AccessRecorder | None = None,
     as_of_views: AsOfViews,
     wait_s: float = 5.0,
+    attest: Attest | None = None,
 ) -> list[HTTPRouteHandler]:
     """One GET route per question of :data:`QUERIES`, answered from ``views``.
 
@@ -153,7 +178,8 @@ def read_routes(
     ``access_log`` records the reads of ``logged`` questions (without one they are
     refused, 503); ``as_of_views`` gives the views as they stood at an instant
     (:meth:`projections.as_of.PastViews.at`) for a question that does not answer as of
-    an instant itself; ``wait_s`` bounds the wait for ``after``.
+    an instant itself; ``wait_s`` bounds the wait for ``after``; ``attest`` gives a
+    chronology's ``Ledger-Attestation`` header.
     """
     reads = _Reads(
         views=views,
@@ -162,6 +188,7 @@ def read_routes(
         access_log=access_log,
         wait_s=wait_s,
         as_of_views=as_of_views,
+        attest=attest,
     )
     return [_route(reads, query) for query in QUERIES.values()]
 
@@ -333,7 +360,12 @@ def _answer(
         answer, after = _page(query, source, ask, asked)
     if query.logged:
         _record(reads, query, token, ask)
-    return _render(query, ask, asked, answer, after, url)
+    headers: dict[str, str] = {}
+    if isinstance(answer, Chronology):
+        attestation = attestation_of(reads.attest, answer)
+        if attestation is not None:
+            headers[HTTP_ATTESTATION] = attestation.sentence()
+    return _render(query, ask, asked, answer, after, url, headers)
 
 
 @contextmanager
@@ -394,9 +426,14 @@ def _record(reads: _Reads, query: Query, token: TokenRecord, ask: Ask) -> None:
 
 
 def _render(
-    query: Query, ask: Ask, asked: Asked, answer: Any, after: str | None, url: str
+    query: Query,
+    ask: Ask,
+    asked: Asked,
+    answer: Any,
+    after: str | None,
+    url: str,
+    headers: dict[str, str],
 ) -> Response[Any]:
-    headers: dict[str, str] = {}
     if after is not None:
         headers["Link"] = f'<{_with_cursor(url, after)}>; rel="next"'
     if asked.format == "json":

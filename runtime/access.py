@@ -35,8 +35,9 @@ delivery stream is ``<stream>_DELIVERY`` with subjects ``<prefix>-delivery.>``, 
   checkpoints, and the cosignatures agencies send over HTTP), its ``STREAM.INFO`` and
   direct gets; subscribe ``_INBOX.>``.
 * ``projector``, user ``projections``: publish ``$JS.API.STREAM.INFO.<stream>``,
-  ``$JS.API.DIRECT.GET.<stream>`` and ``$JS.API.DIRECT.GET.<stream>.>``; subscribe
-  ``_INBOX_projections.>``. It reads the stream by batched direct gets only and may
+  ``$JS.API.DIRECT.GET.<stream>`` and ``$JS.API.DIRECT.GET.<stream>.>``, and the same
+  reads of the Merkle log's stream (``ledger verify`` checks the stream against its
+  checkpoints); subscribe ``_INBOX_projections.>``. It reads the stream by batched direct gets only and may
   create no consumer: a push consumer's ``deliver_subject`` is not checked against its
   creator's publish permissions (nats-server 2.15, nats-io/nats-server#8274), so any
   user that may create consumers can aim one at an agency's inbox.
@@ -390,6 +391,8 @@ def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
             f"$JS.API.STREAM.INFO.{stream}",
             f"$JS.API.DIRECT.GET.{stream}",
             f"$JS.API.DIRECT.GET.{stream}.>",
+            # `ledger verify` reads as the projector: the checkpoints it checks the stream against.
+            *_log_reads(wire.checkpoint_stream(stream)),
         ]
         return publish, [f"{wire.user_inbox(user.name)}.>"]
     consumer = user.name

@@ -322,7 +322,9 @@ class TestServerConfig:
         )
         assert users[1].endswith(
             'permissions: { publish: { allow: ["$JS.API.STREAM.INFO.LDG",'
-            ' "$JS.API.DIRECT.GET.LDG", "$JS.API.DIRECT.GET.LDG.>"], deny: ["pfx.>"] },'
+            ' "$JS.API.DIRECT.GET.LDG", "$JS.API.DIRECT.GET.LDG.>",'
+            ' "$JS.API.STREAM.INFO.LDG_LOG", "$JS.API.DIRECT.GET.LDG_LOG",'
+            ' "$JS.API.DIRECT.GET.LDG_LOG.>"], deny: ["pfx.>"] },'
             ' subscribe: { allow: ["_INBOX_projections.>"] } } }'
         )
         assert users[2].endswith(

@@ -286,6 +286,19 @@ class TestTheMerkleLog:
             assert got.data == b"checkpoint"
             assert await a.refusals(0) == []
 
+    async def test_the_projections_user_reads_the_log_for_ledger_verify_and_cannot_write_it(
+        self, secured: Secured, log_stream: str
+    ) -> None:
+        async with connect(secured.url, secured.service.ledger) as svc:
+            ack = await svc.nc.jetstream(timeout=5).publish(
+                checkpoint_subject(PREFIX), b"checkpoint", stream=log_stream
+            )
+        async with connect(secured.url, secured.service.projections) as p:
+            got = await p.nc.jetstream(timeout=5).get_msg(log_stream, seq=ack.seq, direct=True)
+            assert got.data == b"checkpoint"
+            await p.nc.publish(checkpoint_subject(PREFIX), b"forged")
+            assert await p.refusals(1) == [publish_refused(checkpoint_subject(PREFIX))]
+
     async def test_an_agency_publishes_its_own_cosignature(
         self, secured: Secured, log_stream: str
     ) -> None:

@@ -78,7 +78,7 @@ import bcrypt
 import msgspec
 import structlog
 
-from runtime._files import write_private
+from ledger.private_files import write_private
 from runtime.settings import Settings
 from schemas import Id, wire
 from schemas.credentials import (

@@ -21,7 +21,7 @@ from typing import Final
 
 import msgspec
 
-from ledger.proofs._private_files import private_dir, write_private
+from ledger.private_files import private_dir, write_private
 from ledger.proofs.errors import CheckpointInvalid
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
 

@@ -111,7 +111,7 @@ def check_case(bundle: Bundle, keys: KeyRing) -> int:
         agency = recorded_by.get("agency") if isinstance(recorded_by, dict) else None
         found = signer(keys, seq, bundle.partnership, headers, agency, recorded_at)
         if found is not None:
-            verify_signature(Signed(seq, entry.subject, entry.payload, *found))
+            verify_signature(Signed(seq, entry.subject, obj, *found))
             signed += 1
         last_seq, version = seq, current
         last_hash = entry_hash(entry.subject, headers, entry.payload)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from ledger.proofs.entry import SignatureHeader, b64, verify_assertion
+from ledger.proofs.entry import SignatureHeader, assertion, b64, verify_asserted
 from ledger.proofs.errors import SignatureInvalid, VerificationFailed
 from ledger.proofs.keys import AgencyKey, KeyRing
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_VERSION
@@ -28,11 +28,12 @@ __all__ = ["Signed", "check_link", "parse_version", "signer", "verify_signature"
 
 
 class Signed(NamedTuple):
-    """A signature to verify: the event's sequence, subject and payload, the key and header."""
+    """A signature to verify: the event's sequence, subject and payload (decoded, as the
+    JSON object stored), the key and the header."""
 
     seq: int
     subject: str
-    payload: bytes
+    payload: Mapping[str, Any]
     key: AgencyKey
     header: SignatureHeader
 
@@ -111,6 +112,7 @@ def signer(
 def verify_signature(signed: Signed) -> None:
     """The signature verifies over what the event asserts, else :class:`VerificationFailed`."""
     try:
-        verify_assertion(signed.key.public_key, signed.header, signed.subject, signed.payload)
+        message = assertion(signed.subject, signed.payload)
+        verify_asserted(signed.key.public_key, signed.header, message)
     except SignatureInvalid as e:
         raise VerificationFailed(signed.seq, str(e)) from e

@@ -32,7 +32,9 @@ import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
+
+import msgspec
 
 from ledger.proofs._checks import Signed, check_link, parse_version, signer
 from ledger.proofs._signatures import BATCH as SIGNATURE_BATCH
@@ -52,6 +54,8 @@ from schemas.wire import (
 __all__ = ["RootCheck", "StoredMessage", "StreamVerifier", "Summary"]
 
 _TRACKING_TOPIC: Final = "Tracking"
+_json: Final = msgspec.json.Decoder()
+E = TypeVar("E", bound=Event)
 
 
 class StoredMessage(NamedTuple):
@@ -264,12 +268,13 @@ class StreamVerifier:
         else:
             prev = headers.get(HDR_PREV_HASH, "")
             check_link(seq, version, prev, chain.version, chain.last_hash)
-        event, tag = self._decode(seq, headers.get(HDR_TOPIC, ""), payload, chain.kind, version)
+        tag = headers.get(HDR_TOPIC, "")
+        event, obj = self._decode(seq, tag, payload, chain.kind, version)
         found = signer(
             self.keys, seq, chain.partnership, headers, event.recorded_by.agency, event.recorded_at
         )
         if found is not None:
-            self._signatures.add(Signed(seq, subject, payload, *found))
+            self._signatures.add(Signed(seq, subject, obj, *found))
         if tag in KEY_EVENTS:
             problem = self.keys.fold(seq, chain.partnership, event)
             if problem is not None:
@@ -279,14 +284,20 @@ class StreamVerifier:
         self.summary.events += 1
 
     @staticmethod
-    def _decode(seq: int, topic: str, payload: bytes, kind: str, version: int) -> tuple[Event, str]:
+    def _decode(
+        seq: int, topic: str, payload: bytes, kind: str, version: int
+    ) -> tuple[Event, dict[str, Any]]:
         cls = EVENT_TYPES.get(topic)
         if cls is None:
             raise VerificationFailed(seq, f"{HDR_TOPIC}: names no event type of the ledger")
-        try:
-            event = decode_event_as(payload, cls)
-        except InvalidEvent as e:
-            raise VerificationFailed(seq, f"payload: {e}") from e
+        event, obj = decode_once(payload, cls)
+        if event is None:
+            try:
+                decode_event_as(payload, cls)  # the schemas' own words for what is wrong
+            except InvalidEvent as e:
+                raise VerificationFailed(seq, f"payload: {e}") from e
+            why = f"payload: does not convert to {topic} (though it decodes as one)"
+            raise VerificationFailed(seq, why)
         if cls.aggregate_kind != kind:
             why = f"{HDR_TOPIC}: {topic} is an event of a {cls.aggregate_kind}, not of a {kind}"
             raise VerificationFailed(seq, why)
@@ -296,7 +307,25 @@ class StreamVerifier:
                 "is one that opens it"
             )
             raise VerificationFailed(seq, why)
-        return event, topic
+        return event, obj
+
+
+def decode_once(payload: bytes, cls: type[E]) -> tuple[E | None, dict[str, Any]]:
+    """``payload`` decoded once: as a JSON object (what a signature covers) and, from that,
+    as ``cls`` (``None`` where it is not one, or not a JSON object: the caller asks the
+    schemas' decoder why). msgspec's ``convert`` applies the same rules to the decoded
+    object as its decoder applies to the bytes (tests/unit/test_stream_verifier.py checks
+    that they accept the same payloads)."""
+    try:
+        obj = _json.decode(payload)
+    except (msgspec.DecodeError, RecursionError):
+        return None, {}
+    if type(obj) is not dict:
+        return None, {}
+    try:
+        return msgspec.convert(obj, cls), obj
+    except (msgspec.ValidationError, RecursionError):
+        return None, obj
 
 
 def _at(failure: VerificationFailed) -> float:

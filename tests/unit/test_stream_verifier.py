@@ -22,7 +22,8 @@ from ledger.proofs.entry import sign_assertion
 from ledger.proofs.errors import VerificationFailed
 from ledger.proofs.note import Checkpoint, sign_checkpoint
 from ledger.proofs.roots import Roots, WitnessedRoot
-from ledger.proofs.verifier import StoredMessage, StreamVerifier, Summary
+from ledger.proofs.verifier import StoredMessage, StreamVerifier, Summary, decode_once
+from schemas import EVENT_TYPES, InvalidEvent, decode_event_as
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
 from tests.proof_stream import (
     LOG_KEY,
@@ -429,3 +430,27 @@ class TestACosignatureByARevokedKey:
     def test_a_root_it_vouched_for_before_the_revocation_is_named_at_its_size(self) -> None:
         messages = self.messages(self.AFTER)
         assert named(messages, self.cosigned(messages, root=bytes(32))) == 5
+
+
+class TestDecodingOnce:
+    """The verifier decodes a payload once (as JSON, then converted to its event type)."""
+
+    @PROPERTY
+    @given(data=st.data())
+    def test_it_accepts_exactly_the_payloads_the_schemas_decoder_accepts(
+        self, data: st.DataObject
+    ) -> None:
+        m = data.draw(st.sampled_from([m for m in stream() if "._tracking." not in m.subject]))
+        payload = bytearray(m.payload)
+        for _ in range(data.draw(st.integers(0, 2), label="changes")):
+            at = data.draw(st.integers(0, len(payload) - 1), label="byte")
+            payload[at] = data.draw(st.integers(0, 255), label="value")
+        cls = EVENT_TYPES[m.headers[HDR_TOPIC]]
+        once, obj = decode_once(bytes(payload), cls)
+        try:
+            expected = decode_event_as(bytes(payload), cls)
+        except InvalidEvent:
+            expected = None
+        assert once == expected
+        if once is not None:
+            assert obj == msgspec.json.decode(bytes(payload))

@@ -10,9 +10,10 @@ cosignatures come from the log stream (``<stream>_LOG``) and from notes the call
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -24,7 +25,7 @@ from ledger.errors import LedgerUnavailable
 from ledger.nats import NatsApplicationRecorder, direct_get, read_stored
 from ledger.proofs.errors import VerificationFailed
 from ledger.proofs.roots import Roots, WitnessedRoot, checkpoint_roots, cosigned_roots
-from ledger.proofs.verifier import StreamVerifier, Summary
+from ledger.proofs.verifier import SIGNATURE_WORKER, StreamVerifier, Summary
 from runtime.log_stream import LogStream
 
 __all__ = ["LogKey", "VerifyRange", "stream_end", "verify_stream", "witnessed_roots"]
@@ -33,6 +34,9 @@ T = TypeVar("T")
 
 #: Messages handed to the verifier per batch.
 _BATCH: Final = 2_000
+#: Ranges of at least this many messages have their signatures verified by a pool of
+#: processes (starting one costs about half a second; below this, one at a time).
+PARALLEL_FROM: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,27 +127,38 @@ def verify_stream(
     roots: Sequence[WitnessedRoot],
     *,
     progress: Callable[[int], None] | None = None,
+    parallel_from: int | None = None,
 ) -> Summary:
     """Verify ``span`` of ``ledger``'s stream against ``roots`` (ignored unless ``span``
-    starts at 1); :class:`VerificationFailed` names the first sequence that fails."""
+    starts at 1); :class:`VerificationFailed` names the first sequence that fails. A span of
+    ``parallel_from`` messages or more (default :data:`PARALLEL_FROM`) has its signatures
+    verified by a pool of processes."""
     recorder = _recorder(ledger)
     end = stream_end(ledger)
     last = end if span.last is None else min(span.last, end)
     whole = last == end
-    with ThreadPoolExecutor(_cores(), thread_name_prefix="verify") as pool:
+    if last - span.first + 1 < (PARALLEL_FROM if parallel_from is None else parallel_from):
+        return _verify(recorder, span, roots, None, last, whole=whole, progress=progress)
+    with _signature_pool() as pool:
         return _verify(recorder, span, roots, pool, last, whole=whole, progress=progress)
 
 
-def _cores() -> int:
-    """The cores this process may run on: one signature-verifying thread each."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def _signature_pool() -> ProcessPoolExecutor:
+    """One worker process per core this process may run on, each verifying signatures
+    (:mod:`ledger.proofs._signatures` says why processes). Forked from a fork server that
+    has imported the worker's module (not from this process: it runs the NATS client's
+    thread, and a fork of a threaded process may inherit a held lock)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([SIGNATURE_WORKER])
+    return ProcessPoolExecutor(cores or 1, mp_context=context)
 
 
 def _verify(
     recorder: NatsApplicationRecorder,
     span: VerifyRange,
     roots: Sequence[WitnessedRoot],
-    pool: Executor,
+    pool: Executor | None,
     last: int,
     *,
     whole: bool,

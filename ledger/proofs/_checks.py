@@ -36,6 +36,8 @@ class Signed(NamedTuple):
     payload: Mapping[str, Any]
     key: AgencyKey
     header: SignatureHeader
+    #: The payload as stored (what a process pool is sent instead of ``payload``).
+    stored: bytes = b""
 
 
 def parse_version(seq: int, value: str) -> int:

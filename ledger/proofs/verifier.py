@@ -36,6 +36,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 
 import msgspec
 
+from ledger.proofs import _signatures
 from ledger.proofs._checks import Signed, check_link, parse_version, signer
 from ledger.proofs._signatures import BATCH as SIGNATURE_BATCH
 from ledger.proofs._signatures import SignatureChecks
@@ -51,9 +52,18 @@ from schemas.wire import (
     TRACKING_SPACE,
 )
 
-__all__ = ["RootCheck", "StoredMessage", "StreamVerifier", "Summary"]
+__all__ = [
+    "SIGNATURE_WORKER",
+    "RootCheck",
+    "StoredMessage",
+    "StreamVerifier",
+    "Summary",
+    "decode_once",
+]
 
 _TRACKING_TOPIC: Final = "Tracking"
+#: The module a worker process of the signature pool runs (to import it ahead of time).
+SIGNATURE_WORKER: Final = _signatures.__name__
 _json: Final = msgspec.json.Decoder()
 E = TypeVar("E", bound=Event)
 
@@ -274,7 +284,7 @@ class StreamVerifier:
             self.keys, seq, chain.partnership, headers, event.recorded_by.agency, event.recorded_at
         )
         if found is not None:
-            self._signatures.add(Signed(seq, subject, obj, *found))
+            self._signatures.add(Signed(seq, subject, obj, *found, stored=payload))
         if tag in KEY_EVENTS:
             problem = self.keys.fold(seq, chain.partnership, event)
             if problem is not None:

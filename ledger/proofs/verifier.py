@@ -21,9 +21,10 @@ Memory is O(subjects): per subject its partnership, kind, version and last entry
 the tree, a frontier of O(log n) hashes; never a payload but those of the signatures queued.
 
 The link and signature checks are :mod:`ledger.proofs._checks`' (the bundle verifier's too);
-the Ed25519 verifications run in batches on a thread pool when one is given
-(:mod:`ledger.proofs._signatures`), and every failure found is held back until the queued
-signatures before it are settled, so the sequence named is the same with a pool or without.
+the Ed25519 verifications run in batches on a pool when one is given (worker processes in
+``ledger verify``; :mod:`ledger.proofs._signatures`), and every failure found is held back
+until the queued signatures before it are settled, so the sequence named is the same with a
+pool or without.
 """
 
 from __future__ import annotations

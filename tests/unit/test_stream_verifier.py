@@ -67,7 +67,9 @@ def witnessed() -> tuple[WitnessedRoot, ...]:
 
 @functools.cache
 def pool() -> ThreadPoolExecutor:
-    """Two signature-verifying threads, for the whole session."""
+    """Two signature-verifying threads, for the whole session: the batching and ordering
+    are the same as with the processes ``ledger verify`` uses (tests/integration/
+    test_verify_cli.py runs those), and threads start at once."""
     return ThreadPoolExecutor(2, thread_name_prefix="test-verify")
 
 

@@ -149,7 +149,12 @@ def _report(summary: Summary, keyed: bool, first: int) -> None:
     ]
     if first == 1:
         lines.append(f"checkpoints: {summary.checkpoints:,}" + ("" if keyed else " (no log key)"))
-        lines.append(f"cosignatures: {summary.cosignatures:,}")
+        uncounted = (
+            f" ({summary.uncounted:,} more by keys revoked before they were made: not counted)"
+            if summary.uncounted
+            else ""
+        )
+        lines.append(f"cosignatures: {summary.cosignatures:,}{uncounted}")
     else:
         lines.append(
             f"chains entered mid-way (first link taken on trust): {summary.trusted_links:,};"

@@ -77,23 +77,28 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.events} {noun} of case {self.case}{as_of} {self.attestation()}"
 
 
-def _witness_keys(
-    bundle: Bundle, pinned: Sequence[str], checkpoint: Checkpoint
-) -> dict[str, Ed25519PublicKey]:
-    """The witnesses whose cosignatures count: pinned ones, else the bundle's own whose key
-    is a key of that agency registered (and not revoked) within the checkpoint's tree."""
-    keys: dict[str, Ed25519PublicKey] = {}
+def _witnessed_by(bundle: Bundle, pinned: Sequence[str], checkpoint: Checkpoint) -> list[str]:
+    """The witnesses (sorted) whose cosignature of ``checkpoint`` counts: with ``pinned``
+    keys, those that verify with one; else those that count by the key registry folded from
+    the bundle's key events (:meth:`KeyRing.cosigning_key`), among the bundle's own
+    witness keys."""
+    _, lines = split_checkpoint(bundle.checkpoint)
     if pinned:
+        keys: dict[str, Ed25519PublicKey] = {}
         for text in pinned:
             name, raw = _parse_key(text, SIG_COSIGNATURE_V1, "--witness-key")
             keys[name] = Ed25519PublicKey.from_public_bytes(raw)
-        return keys
-    registered = fold_keys(bundle)
+        return quorum(checkpoint, lines, keys, 0)
+    ring = fold_keys(bundle)
+    listed: dict[str, set[bytes]] = {}
     for text in bundle.witnesses:
         name, raw = _parse_key(text, SIG_COSIGNATURE_V1, "a witness key of the bundle")
-        if raw in registered.agency_keys(name, checkpoint.size):
-            keys[name] = Ed25519PublicKey.from_public_bytes(raw)
-    return keys
+        listed.setdefault(name, set()).add(raw)
+    return sorted(
+        name
+        for name, raws in listed.items()
+        if any(ring.cosigning_key(name, checkpoint, line, among=raws).counts for line in lines)
+    )
 
 
 def _parse_key(text: str, sig_type: int, what: str) -> tuple[str, bytes]:
@@ -125,12 +130,14 @@ def verify_bundle(
     # Proven before they are believed: key events vouch for witness and agency keys.
     check_inclusion(bundle.keys, checkpoint)
     check_inclusion(bundle.events, checkpoint)
-    known = _witness_keys(bundle, witness_keys, checkpoint)
-    _, lines = split_checkpoint(bundle.checkpoint)
-    try:
-        witnessed_by = quorum(checkpoint, lines, known, witnesses)
-    except ProofError as e:
-        raise VerificationFailed(None, f"the checkpoint's witnesses: {e}") from e
+    witnessed_by = _witnessed_by(bundle, witness_keys, checkpoint)
+    if len(witnessed_by) < witnesses:
+        who = ", ".join(witnessed_by) or "none"
+        reason = (
+            f"the checkpoint's witnesses: cosigned by {len(witnessed_by)} known witnesses "
+            f"({who}) where {witnesses} are required"
+        )
+        raise VerificationFailed(None, reason)
     if not bundle.events:
         raise VerificationFailed(None, f"the bundle holds no event of case {bundle.case}")
     signed = check_case(bundle, fold_keys(bundle))

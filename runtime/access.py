@@ -37,10 +37,11 @@ delivery stream is ``<stream>_DELIVERY`` with subjects ``<prefix>-delivery.>``, 
 * ``projector``, user ``projections``: publish ``$JS.API.STREAM.INFO.<stream>``,
   ``$JS.API.DIRECT.GET.<stream>`` and ``$JS.API.DIRECT.GET.<stream>.>``, and the same
   reads of the Merkle log's stream (``ledger verify`` checks the stream against its
-  checkpoints); subscribe ``_INBOX_projections.>``. It reads the stream by batched direct gets only and may
-  create no consumer: a push consumer's ``deliver_subject`` is not checked against its
-  creator's publish permissions (nats-server 2.15, nats-io/nats-server#8274), so any
-  user that may create consumers can aim one at an agency's inbox.
+  checkpoints); subscribe ``_INBOX_projections.>``. It reads the stream by batched
+  direct gets only and may create no consumer: a push consumer's ``deliver_subject`` is
+  not checked against its creator's publish permissions (nats-server 2.15,
+  nats-io/nats-server#8274), so any user that may create consumers can aim one at an
+  agency's inbox.
 * ``agency``, user ``agency_<id>``: publish
   ``$JS.API.CONSUMER.MSG.NEXT.<stream>.agency_<id>``,
   ``$JS.API.CONSUMER.INFO.<stream>.agency_<id>`` and ``$JS.ACK.<stream>.agency_<id>.>``;
@@ -79,7 +80,7 @@ import bcrypt
 import msgspec
 import structlog
 
-from runtime._files import write_private
+from ledger.private_files import write_private
 from runtime.settings import Settings
 from schemas import Id, wire
 from schemas.credentials import (

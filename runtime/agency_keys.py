@@ -13,8 +13,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger.private_files import write_private
 from ledger.signing import generate_key, private_key_pem
-from runtime._files import write_private
 from schemas.wire import is_identifier
 
 __all__ = ["service_key_path", "write_key_file", "write_service_key"]

@@ -11,7 +11,6 @@ message gets its inclusion proof in that checkpoint's tree (:class:`runtime.log.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, Protocol, TypeVar
@@ -23,6 +22,7 @@ from ledger.errors import AggregateNotFound
 from ledger.nats import StoredMsg, direct_get_batch
 from ledger.proofs.bundle import KEY_EVENTS, Bundle, BundleEntry, stored_headers
 from ledger.proofs.errors import ProofUnavailable
+from ledger.proofs.keys import KeyRing
 from ledger.proofs.note import (
     SIG_COSIGNATURE_V1,
     format_verifier_key,
@@ -45,13 +45,7 @@ class _Stamped(msgspec.Struct):
     recorded_at: dt.datetime
 
 
-class _KeyEvent(msgspec.Struct):
-    agency: str = ""
-    public_key: str = ""
-
-
 _stamped: Final = msgspec.json.Decoder(_Stamped)
-_key_event: Final = msgspec.json.Decoder(_KeyEvent)
 
 
 def _read_subject(pool: _Pool, stream: str, subject: str, timeout: float) -> list[StoredMsg]:
@@ -140,13 +134,11 @@ def export_bundle(
             seq=m.seq, subject=m.subject, headers=headers, payload=m.data, proof=proof
         )
 
+    ring = KeyRing()  # the registry the verifier folds from the same events
+    for m in keys:
+        ring.fold_stored(m.seq, partnership, m.headers.get(HDR_TOPIC, ""), m.data)
     witnesses = sorted(
-        {
-            format_verifier_key(k.agency, _raw(k.public_key), SIG_COSIGNATURE_V1)
-            for m in keys
-            if m.headers.get(HDR_TOPIC) == "AgencyKeyRegistered"
-            and (k := _key_event.decode(m.data)).public_key
-        }
+        {format_verifier_key(k.agency, k.raw, SIG_COSIGNATURE_V1) for k in ring.keys.values()}
     )
     return Bundle(
         origin=merkle_log.origin,
@@ -160,7 +152,3 @@ def export_bundle(
         events=[entry(m) for m in events],
         keys=[entry(m) for m in keys],
     )
-
-
-def _raw(public_key: str) -> bytes:
-    return base64.b64decode(public_key)

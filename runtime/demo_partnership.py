@@ -33,7 +33,7 @@ import msgspec
 
 from ledger.application import Ledger
 from ledger.errors import AggregateNotFound
-from runtime._files import write_private
+from ledger.private_files import write_private
 from runtime.bootstrap import Running
 from runtime.settings import Settings
 from runtime.synthetic import GeneratedSummary, SimulatedClock, generate

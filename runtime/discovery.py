@@ -35,7 +35,7 @@ from typing import Final, Self
 
 import msgspec
 
-from runtime._files import write_private
+from ledger.private_files import write_private
 from runtime.access import private_data_dir
 from runtime.settings import Settings
 from schemas.errors import LedgerError

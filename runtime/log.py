@@ -8,7 +8,9 @@ than the last published checkpoint's: each is checked against a signed checkpoin
 
 Cosignatures are read from ``<prefix>-log.cosignature.*`` and counted only once they verify
 (:func:`ledger.proofs.note.verify_cosignature`) over a checkpoint the log published, with a
-key the agency registered (:class:`runtime._agency_keys.AgencyKeys`). The latest checkpoint
+key that counts for it (:meth:`ledger.proofs.keys.KeyRing.cosigning_key`: registered by the
+agency, not revoked before the cosignature was made; the ring read by
+:class:`runtime._agency_keys.AgencyKeys`). The latest checkpoint
 is served with every cosignature counted for its size appended as further signature lines.
 An agency sends one with :meth:`MerkleLog.add_cosignature` (``POST /log/cosignatures``): it is
 checked the same way before it is published to the agency's cosignature subject.
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
@@ -38,7 +39,6 @@ from ledger.proofs.note import (
     cosigned_note,
     open_checkpoint,
     split_checkpoint,
-    verify_cosignature,
 )
 from ledger.proofs.tree import FileTree
 from runtime._agency_keys import AgencyKeys
@@ -271,12 +271,15 @@ class MerkleLog:
                 f" ({self.origin}) published; rule: a witness cosigns the log's own checkpoints"
             )
             raise CosignatureRefused(msg, conflict=True)
-        keys = self._keys.of(agency)
-        good = [line for line in lines if _verifies(cp, line, agency, keys.values())]
+        ring = self._keys.ring()
+        verdicts = [ring.cosigning_key(agency, cp, line) for line in lines]
+        good = [line for line, v in zip(lines, verdicts, strict=True) if v.counts]
         if not good:
+            first = verdicts[0].problem if verdicts else "it has no signature line"
+            why = next((v.problem for v in verdicts if v.verified), first)
             msg = (
-                f"cosignature of size {cp.size}: no line by {agency!r} verifies with a key it"
-                " has registered (and not revoked); rule: cosignature/v1 by the agency's key"
+                f"cosignature of size {cp.size}: no line by {agency!r} counts ({why}); rule:"
+                " cosignature/v1 by a key the agency registered, made before any revocation"
             )
             raise CosignatureRefused(msg)
         return cp, good
@@ -342,13 +345,3 @@ class MerkleLog:
             )
             raise ProofUnavailable(msg)
         return self._tree
-
-
-def _verifies(cp: Checkpoint, line: str, agency: str, keys: Iterable[Ed25519PublicKey]) -> bool:
-    for key in keys:
-        try:
-            verify_cosignature(cp, line, agency, key)
-        except CheckpointInvalid:
-            continue
-        return True
-    return False

@@ -22,8 +22,8 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger.private_files import write_private
 from ledger.proofs.errors import SignatureInvalid
-from runtime._files import write_private
 
 __all__ = ["KEYS_DIR", "LOG_KEY_FILE", "log_key", "log_key_path"]
 

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Final
 
-from runtime._files import write_private
+from ledger.private_files import write_private
 
 __all__ = ["SECRET_KEY_FILE", "secret_key"]
 

@@ -32,7 +32,7 @@ from typing import Final
 
 import msgspec
 
-from runtime._files import write_private
+from ledger.private_files import write_private
 from schemas import ActorRef, AgencyId, PartnershipId
 from schemas.errors import LedgerError
 

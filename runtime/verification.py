@@ -10,7 +10,10 @@ cosignatures come from the log stream (``<stream>_LOG``) and from notes the call
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -22,7 +25,7 @@ from ledger.errors import LedgerUnavailable
 from ledger.nats import NatsApplicationRecorder, direct_get, read_stored
 from ledger.proofs.errors import VerificationFailed
 from ledger.proofs.roots import Roots, WitnessedRoot, checkpoint_roots, cosigned_roots
-from ledger.proofs.verifier import StreamVerifier, Summary
+from ledger.proofs.verifier import SIGNATURE_WORKER, StreamVerifier, Summary
 from runtime.log_stream import LogStream
 
 __all__ = ["LogKey", "VerifyRange", "stream_end", "verify_stream", "witnessed_roots"]
@@ -31,6 +34,9 @@ T = TypeVar("T")
 
 #: Messages handed to the verifier per batch.
 _BATCH: Final = 2_000
+#: Ranges of at least this many messages have their signatures verified by a pool of
+#: processes (starting one costs about half a second; below this, one at a time).
+PARALLEL_FROM: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +127,46 @@ def verify_stream(
     roots: Sequence[WitnessedRoot],
     *,
     progress: Callable[[int], None] | None = None,
+    parallel_from: int | None = None,
 ) -> Summary:
     """Verify ``span`` of ``ledger``'s stream against ``roots`` (ignored unless ``span``
-    starts at 1); :class:`VerificationFailed` names the first sequence that fails."""
+    starts at 1); :class:`VerificationFailed` names the first sequence that fails. A span of
+    ``parallel_from`` messages or more (default :data:`PARALLEL_FROM`) has its signatures
+    verified by a pool of processes."""
     recorder = _recorder(ledger)
-    prefix = recorder.subjects.prefix
     end = stream_end(ledger)
     last = end if span.last is None else min(span.last, end)
     whole = last == end
+    if last - span.first + 1 < (PARALLEL_FROM if parallel_from is None else parallel_from):
+        return _verify(recorder, span, roots, None, last, whole=whole, progress=progress)
+    with _signature_pool() as pool:
+        return _verify(recorder, span, roots, pool, last, whole=whole, progress=progress)
+
+
+def _signature_pool() -> ProcessPoolExecutor:
+    """One worker process per core this process may run on, each verifying signatures
+    (:mod:`ledger.proofs._signatures` says why processes). Forked from a fork server that
+    has imported the worker's module (not from this process: it runs the NATS client's
+    thread, and a fork of a threaded process may inherit a held lock)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([SIGNATURE_WORKER])
+    return ProcessPoolExecutor(cores or 1, mp_context=context)
+
+
+def _verify(
+    recorder: NatsApplicationRecorder,
+    span: VerifyRange,
+    roots: Sequence[WitnessedRoot],
+    pool: Executor | None,
+    last: int,
+    *,
+    whole: bool,
+    progress: Callable[[int], None] | None,
+) -> Summary:
+    prefix = recorder.subjects.prefix
     checker = Roots(roots) if span.first == 1 else None
-    verifier = StreamVerifier(prefix, start=span.first, roots=checker)
+    verifier = StreamVerifier(prefix, start=span.first, roots=checker, pool=pool)
     if span.first > 1:
         partnerships = f"{prefix}.*.partnership.*"
         before = read_stored(
@@ -153,9 +189,4 @@ def verify_stream(
                 done += len(batch)
                 if progress is not None:
                     progress(done)
-    if verifier.summary.last < last:  # the stream ended before the sequence it said it held
-        missing = verifier.summary.last + 1
-        raise VerificationFailed(
-            missing, f"sequence {missing} is missing: the stream ends before it"
-        )
-    return verifier.finish(whole=whole)
+    return verifier.finish(whole=whole, last=last)

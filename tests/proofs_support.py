@@ -72,10 +72,13 @@ class MemoryLog:
     ) -> Message:
         """Record one event on ``subj``, signed by ``agency``'s key when it has one."""
         previous = [m for m in self.messages if m.subject == subj]
+        at = (T0 + dt.timedelta(minutes=self.size)).isoformat()
         payload_obj = {
             "type": tag,
-            "recorded_at": (T0 + dt.timedelta(minutes=self.size)).isoformat(),
-            "recorded_by": {"agency": agency, "actor": "a1"},
+            "occurred_at": at,
+            "recorded_at": at,
+            "recorded_by": {"agency": agency, "actor": "act_000001"},
+            "source": {"kind": "case_record"},
             **(body or {}),
         }
         payload = msgspec.json.encode(payload_obj)

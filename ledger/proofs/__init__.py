@@ -5,9 +5,10 @@ No network, and no I/O but the checkpointer's tree file (:mod:`ledger.proofs.tre
 docs/proofs.md. Its face is its modules: :mod:`~ledger.proofs.entry` (what is hashed and
 signed), :mod:`~ledger.proofs.merkle` (RFC 6962 hashing, proofs and their checks),
 :mod:`~ledger.proofs.tree` (the persistent tree), :mod:`~ledger.proofs.note` (C2SP signed
-notes, checkpoints, cosignatures) and :mod:`~ledger.proofs.errors`.
+notes, checkpoints, cosignatures), :mod:`~ledger.proofs.keys` (the agencies' key registry,
+as every verifier folds it) and :mod:`~ledger.proofs.errors`.
 """
 
-from ledger.proofs import entry, errors, merkle, note, tree
+from ledger.proofs import entry, errors, keys, merkle, note, tree
 
-__all__ = ["entry", "errors", "merkle", "note", "tree"]
+__all__ = ["entry", "errors", "keys", "merkle", "note", "tree"]

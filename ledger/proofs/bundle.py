@@ -21,8 +21,9 @@ from typing import Final
 
 import msgspec
 
-from ledger.proofs._private_files import private_dir, write_private
+from ledger.private_files import private_dir, write_private
 from ledger.proofs.errors import CheckpointInvalid
+from ledger.proofs.keys import KEY_EVENTS  # the partnership events a bundle carries
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
 
 __all__ = [
@@ -40,8 +41,6 @@ __all__ = [
 
 #: The format's version; a reader refuses any other.
 BUNDLE_VERSION: Final = 1
-#: The partnership events a bundle carries so that signatures can be checked offline.
-KEY_EVENTS: Final = frozenset({"AgencyKeyRegistered", "AgencyKeyRevoked", "SignaturesRequired"})
 #: The headers a bundle keeps of a stored message: those its entry covers.
 _KEPT: Final = (HDR_TOPIC, HDR_VERSION, HDR_PREV_HASH, HDR_SIGNATURE)
 

@@ -26,12 +26,15 @@ __all__ = [
     "ENTRY_HEADERS",
     "SignatureHeader",
     "asserted_bytes",
+    "assertion",
     "b64",
+    "decode_payload",
     "entry_bytes",
     "entry_hash",
     "jcs",
     "sign_assertion",
     "unb64",
+    "verify_asserted",
     "verify_assertion",
 ]
 
@@ -45,6 +48,7 @@ _ALGORITHM: Final = "ed25519"
 _SIGNATURE_SIZE: Final = 64
 #: RFC 8785 numbers are IEEE doubles: integers beyond this cannot be written unambiguously.
 _MAX_EXACT_INT: Final = 2**53 - 1
+_sorted_encoder: Final = msgspec.json.Encoder(order="sorted")
 
 
 def b64(data: bytes) -> str:
@@ -102,17 +106,50 @@ def _canonical(value: Any, path: str) -> Any:
     return value
 
 
+def _plain(value: Any) -> bool:
+    """Whether ``value`` holds only objects with ASCII member names, arrays, strings,
+    booleans, nulls and integers a double holds exactly (so that :func:`jcs` may sort the
+    members by their bytes: for ASCII names that is RFC 8785's UTF-16 order)."""
+    kind = type(value)
+    if kind is dict:
+        items: Any = value.values()
+        for name in value:
+            if type(name) is not str or not name.isascii():
+                return False
+    elif kind is list:
+        items = value
+    else:
+        items = (value,)
+    for item in items:
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if -_MAX_EXACT_INT <= item <= _MAX_EXACT_INT:
+                continue
+            return False
+        if (kind is dict or kind is list) and _plain(item):
+            continue
+        return False  # a float, a large integer, another type: the full path decides
+    return True
+
+
 def jcs(value: Any) -> bytes:
     """RFC 8785 canonical JSON of a decoded JSON value without floats (docs/proofs.md).
 
     msgspec writes strings exactly as RFC 8785 does (minimal escapes, UTF-8, lower-case
-    ``\\u00xx``); the members are put in RFC 8785's order (UTF-16 code units) first.
+    ``\\u00xx``). The members are put in RFC 8785's order (UTF-16 code units): by msgspec
+    itself (``order="sorted"``, code point order) when every member name is ASCII and the
+    value holds nothing RFC 8785 cannot write (the usual case: the two orders agree on
+    ASCII), else by sorting each object here first.
     """
+    if _plain(value):
+        return _sorted_encoder.encode(value)
     return msgspec.json.encode(_canonical(value, "$"))
 
 
-def asserted_bytes(subject: str, payload: bytes) -> bytes:
-    """What an agency signs for the stored ``payload`` on ``subject`` (docs/proofs.md)."""
+def decode_payload(payload: bytes) -> dict[str, Any]:
+    """A stored payload as a JSON object, else :class:`SignatureInvalid`."""
     try:
         obj = msgspec.json.decode(payload)
     except msgspec.DecodeError as e:
@@ -121,8 +158,19 @@ def asserted_bytes(subject: str, payload: bytes) -> bytes:
     if not isinstance(obj, dict):
         msg = "payload: is not a JSON object"
         raise SignatureInvalid(msg)
-    obj.pop(STAMPED, None)
-    return ASSERTION_CONTEXT + subject.encode() + b"\n" + jcs(obj)
+    return obj
+
+
+def assertion(subject: str, obj: Mapping[str, Any]) -> bytes:
+    """What an agency signs for a payload on ``subject``, decoded as ``obj`` (a JSON object;
+    not changed): the context, the subject and the JCS of ``obj`` less ``recorded_at``."""
+    asserted = {name: value for name, value in obj.items() if name != STAMPED}
+    return ASSERTION_CONTEXT + subject.encode() + b"\n" + jcs(asserted)
+
+
+def asserted_bytes(subject: str, payload: bytes) -> bytes:
+    """What an agency signs for the stored ``payload`` on ``subject`` (docs/proofs.md)."""
+    return assertion(subject, decode_payload(payload))
 
 
 class SignatureHeader(msgspec.Struct, frozen=True):
@@ -159,8 +207,13 @@ def verify_assertion(
     public_key: Ed25519PublicKey, header: SignatureHeader, subject: str, payload: bytes
 ) -> None:
     """Return if ``header`` signs ``payload`` on ``subject`` with ``public_key``, else raise."""
+    verify_asserted(public_key, header, asserted_bytes(subject, payload))
+
+
+def verify_asserted(public_key: Ed25519PublicKey, header: SignatureHeader, message: bytes) -> None:
+    """Return if ``header`` signs the assertion ``message`` with ``public_key``, else raise."""
     try:
-        public_key.verify(header.signature, asserted_bytes(subject, payload))
+        public_key.verify(header.signature, message)
     except InvalidSignature as e:
         msg = (
             f"{HDR_SIGNATURE}: does not verify with key '{header.key_id}' of agency "

@@ -6,50 +6,52 @@ every entry hash to a :class:`~ledger.proofs.merkle.Frontier` and, as the tree r
 witnessed size, compares the roots (docs/proofs.md, "Verifying the stream").
 
 A cosignature is checked against the cosigning agency's keys as the stream registered them
-(key name = agency id): when its size is reached if the agency has a key by then, else at the
-end, with every key the stream registered. A cosigned root is a root in its own right: the
-log key's holder (the operator) can sign any checkpoint, only the agencies cannot be made to.
+(key name = agency id; :meth:`ledger.proofs.keys.KeyRing.cosigning_key`, the rule every
+verifier uses): when its size is reached if it counts with the keys folded by then, else at
+the end. A cosigned root is a root in its own right: the log key's holder (the operator) can
+sign any checkpoint, only the agencies cannot be made to. A revocation later in the stream
+can take a cosignature's count back (a key counts only for cosignatures made before it was
+revoked), so a cosigned root that differs is held until a failure or the end shows whether it
+still counts, and then named at its size; one that matched and no longer counts is left
+uncounted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.proofs._keyring import KeyRing
 from ledger.proofs.entry import b64
 from ledger.proofs.errors import CheckpointInvalid, VerificationFailed
+from ledger.proofs.keys import KeyRing
 from ledger.proofs.merkle import Frontier
 from ledger.proofs.note import (
     Checkpoint,
     note_signatures,
     open_checkpoint,
     split_checkpoint,
-    verify_cosignature,
 )
 from ledger.proofs.verifier import RootCheck
 
-__all__ = ["CosignatureCheck", "Roots", "WitnessedRoot", "checkpoint_roots", "cosigned_roots"]
-
-#: Checks a cosignature with one of the agency's public keys; raises CheckpointInvalid.
-CosignatureCheck = Callable[[Ed25519PublicKey], object]
+__all__ = ["Roots", "WitnessedRoot", "checkpoint_roots", "cosigned_roots"]
 
 
 @dataclass(frozen=True, slots=True)
 class WitnessedRoot:
-    """A tree size and root, who vouches for it, and (for a cosignature) how to check it.
+    """A tree size and root, who vouches for it, and (for a cosignature) what to check.
 
-    ``label`` names it in a failure (``checkpoint at log sequence 7``); ``agency`` and
-    ``check`` are set for a cosignature, whose signature is not checked yet.
+    ``label`` names it in a failure (``checkpoint at log sequence 7``); ``agency``,
+    ``checkpoint`` and ``line`` are set for a cosignature, whose signature is not checked yet.
     """
 
     size: int
     root: bytes
     label: str
     agency: str | None = None
-    check: CosignatureCheck | None = None
+    checkpoint: Checkpoint | None = None
+    line: str = ""
 
 
 class Roots(RootCheck):
@@ -60,10 +62,11 @@ class Roots(RootCheck):
         self._due: dict[int, list[WitnessedRoot]] = {}
         for w in witnessed:
             self._due.setdefault(w.size, []).append(w)
-        self._keys = keys
-        self._later: list[tuple[WitnessedRoot, bytes]] = []
+        self._keys = keys if keys is not None else KeyRing()
+        self._met: list[WitnessedRoot] = []  # cosigned roots met; counted if still counting
+        self._differ: list[tuple[WitnessedRoot, bytes]] = []  # cosigned roots that differ
+        self._later: list[tuple[WitnessedRoot, bytes]] = []  # cosignatures not counting yet
         self.checkpoints = 0
-        self.cosignatures = 0
 
     def bind(self, keys: KeyRing) -> None:
         """Use ``keys`` (the verifier's ring, as it folds the stream) for cosignatures."""
@@ -77,18 +80,39 @@ class Roots(RootCheck):
             return
         root = tree.root()
         for w in due:
-            if w.check is None:
+            if w.agency is None:
                 self._meet(w, root, seq)
-            elif not self._cosigned(w, final=False):
+            elif not self._counts(w):
                 self._later.append((w, root))
+            elif root == w.root:
+                self._met.append(w)
             else:
-                self._meet(w, root, seq)
+                self._differ.append((w, root))
 
-    def finish(self, last: int, *, whole: bool, keys: KeyRing) -> tuple[int, int]:
+    def pending(self, keys: KeyRing) -> VerificationFailed | None:
+        """The failure of the first cosigned root that differs and still counts with
+        ``keys``, if any."""
         self._keys = keys
+        for w, root in self._differ:
+            if self._counts(w):
+                return _differs(w, root, w.size)
+        return None
+
+    def finish(self, last: int, *, whole: bool, keys: KeyRing) -> tuple[int, int, int]:
+        self._keys = keys
+        counted = sum(1 for w in self._met if self._counts(w))
+        uncounted = len(self._met) - counted + len(self._differ)  # pending() was None
         for w, root in self._later:
-            self._cosigned(w, final=True)
-            self._meet(w, root, w.size)
+            assert w.agency is not None
+            assert w.checkpoint is not None
+            verdict = keys.cosigning_key(w.agency, w.checkpoint, w.line)
+            if verdict.counts:
+                self._meet(w, root, w.size)
+                counted += 1
+            elif verdict.verified:
+                uncounted += 1
+            else:
+                raise VerificationFailed(None, f"{w.label}: {verdict.problem}")
         self._later = []
         if whole and self._due:
             size = min(self._due)
@@ -98,50 +122,27 @@ class Roots(RootCheck):
                 f"entries: sequences {last + 1} to {size} are missing"
             )
             raise VerificationFailed(last + 1, why)
-        return self.checkpoints, self.cosignatures
+        return self.checkpoints, counted, uncounted
+
+    def _counts(self, w: WitnessedRoot) -> bool:
+        assert w.agency is not None
+        assert w.checkpoint is not None
+        return self._keys.cosigning_key(w.agency, w.checkpoint, w.line).counts
 
     def _meet(self, w: WitnessedRoot, root: bytes, seq: int) -> None:
         if root != w.root:
-            why = (
-                f"the Merkle tree of the first {w.size} entries has root {b64(root)} where "
-                f"{w.label} says {b64(w.root)}: an entry at or before sequence {w.size} was "
-                "altered, added or removed"
-            )
-            raise VerificationFailed(seq, why)
-        if w.check is None:
+            raise _differs(w, root, seq)
+        if w.agency is None:
             self.checkpoints += 1
-        else:
-            self.cosignatures += 1
-
-    def _cosigned(self, w: WitnessedRoot, *, final: bool) -> bool:
-        """Whether ``w``'s cosignature verifies; False if its agency has no key yet (and
-        ``final`` is not set); :class:`VerificationFailed` if it does not verify."""
-        agency, check = w.agency, w.check
-        if agency is None or check is None:  # a checkpoint's root: its signature was checked
-            return True
-        keys = self._keys.agency_keys(agency) if self._keys is not None else []
-        if not keys:
-            if not final:
-                return False
-            why = f"{w.label}: agency '{agency}' registered no key on the stream"
-            raise VerificationFailed(None, why)
-        problems: list[str] = []
-        for _, public_key in keys:
-            try:
-                check(public_key)
-            except CheckpointInvalid as e:
-                problems.append(str(e))
-            else:
-                return True
-        why = f"{w.label}: verifies with none of agency '{agency}' keys ({problems[0]})"
-        raise VerificationFailed(None, why)
 
 
-def _cosignature(cp: Checkpoint, line: str, agency: str) -> CosignatureCheck:
-    def check(public_key: Ed25519PublicKey) -> object:
-        return verify_cosignature(cp, line, agency, public_key)
-
-    return check
+def _differs(w: WitnessedRoot, root: bytes, seq: int) -> VerificationFailed:
+    why = (
+        f"the Merkle tree of the first {w.size} entries has root {b64(root)} where "
+        f"{w.label} says {b64(w.root)}: an entry at or before sequence {w.size} was "
+        "altered, added or removed"
+    )
+    return VerificationFailed(seq, why)
 
 
 def checkpoint_roots(
@@ -191,5 +192,6 @@ def _cosigned(cp: Checkpoint, label: str, agency: str, line: str) -> WitnessedRo
         cp.root,
         f"{label} (size {cp.size}, cosigned by {agency})",
         agency=agency,
-        check=_cosignature(cp, line, agency),
+        checkpoint=cp,
+        line=line,
     )

@@ -18,31 +18,55 @@ docs/proofs.md's ("Verifying the stream"). In order, for each message:
    Merkle tree over the entries so far.
 
 Memory is O(subjects): per subject its partnership, kind, version and last entry hash; for
-the tree, a frontier of O(log n) hashes; never a payload.
+the tree, a frontier of O(log n) hashes; never a payload but those of the signatures queued.
+
+The link and signature checks are :mod:`ledger.proofs._checks`' (the bundle verifier's too);
+the Ed25519 verifications run in batches on a pool when one is given (worker processes in
+``ledger verify``; :mod:`ledger.proofs._signatures`), and every failure found is held back
+until the queued signatures before it are settled, so the sequence named is the same with a
+pool or without.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 
-from ledger.proofs._keyring import KEY_EVENTS, KeyRing
-from ledger.proofs.entry import SignatureHeader, b64, entry_hash, verify_assertion
-from ledger.proofs.errors import SignatureInvalid, VerificationFailed
+import msgspec
+
+from ledger.proofs import _signatures
+from ledger.proofs._checks import Signed, check_link, parse_version, signer
+from ledger.proofs._signatures import BATCH as SIGNATURE_BATCH
+from ledger.proofs._signatures import SignatureChecks
+from ledger.proofs.entry import entry_hash
+from ledger.proofs.errors import VerificationFailed
+from ledger.proofs.keys import KEY_EVENTS, KeyRing
 from schemas import EVENT_TYPES, Event, InvalidEvent, decode_event_as
 from schemas.wire import (
     AGGREGATE_ID_PATTERN,
     HDR_PREV_HASH,
-    HDR_SIGNATURE,
     HDR_TOPIC,
     HDR_VERSION,
     TRACKING_SPACE,
 )
 
-__all__ = ["RootCheck", "StoredMessage", "StreamVerifier", "Summary"]
+__all__ = [
+    "SIGNATURE_WORKER",
+    "RootCheck",
+    "StoredMessage",
+    "StreamVerifier",
+    "Summary",
+    "decode_once",
+]
 
 _TRACKING_TOPIC: Final = "Tracking"
+#: The module a worker process of the signature pool runs (to import it ahead of time).
+SIGNATURE_WORKER: Final = _signatures.__name__
+_json: Final = msgspec.json.Decoder()
+E = TypeVar("E", bound=Event)
 
 
 class StoredMessage(NamedTuple):
@@ -70,8 +94,14 @@ class RootCheck:
         checkpoint's size whose root differs."""
         raise NotImplementedError
 
-    def finish(self, last: int, *, whole: bool, keys: KeyRing) -> tuple[int, int]:
-        """Check what waited for the end; ``(checkpoints, cosignatures)`` checked."""
+    def pending(self, keys: KeyRing) -> VerificationFailed | None:
+        """A failure held back (a cosigned root that differs) that still counts with
+        ``keys``, the earliest; None if there is none."""
+        raise NotImplementedError
+
+    def finish(self, last: int, *, whole: bool, keys: KeyRing) -> tuple[int, int, int]:
+        """Check what waited for the end; ``(checkpoints, cosignatures, uncounted)``:
+        cosignatures counted, and those by a key revoked before they were made."""
         raise NotImplementedError
 
 
@@ -100,6 +130,8 @@ class Summary:
     trusted_links: int = 0
     checkpoints: int = 0
     cosignatures: int = 0
+    #: Cosignatures that verify with a key revoked before they were made: not counted.
+    uncounted: int = 0
 
 
 class StreamVerifier:
@@ -108,10 +140,20 @@ class StreamVerifier:
     ``prefix`` is the stream's subject prefix. From a ``start`` after 1, each subject's first
     event in range is taken on trust for its ``Ledger-Version`` and ``Ledger-Prev-Hash``
     (counted as a trusted link), and the key ring must be :meth:`prime`'d with the partnership
-    events before ``start``. ``roots`` checks checkpoints (only from ``start`` 1).
+    events before ``start``. ``roots`` checks checkpoints (only from ``start`` 1). ``pool``
+    verifies signatures in parallel (see the module's doc), ``signature_batch`` at a time; the
+    caller owns it.
     """
 
-    def __init__(self, prefix: str, *, start: int = 1, roots: RootCheck | None = None) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        *,
+        start: int = 1,
+        roots: RootCheck | None = None,
+        pool: Executor | None = None,
+        signature_batch: int = SIGNATURE_BATCH,
+    ) -> None:
         if start < 1:
             msg = f"start: {start} is not a stream sequence (they begin at 1)"
             raise ValueError(msg)
@@ -129,6 +171,7 @@ class StreamVerifier:
         if roots is not None:
             roots.bind(self.keys)
         self._chains: dict[str, _Chain] = {}
+        self._signatures = SignatureChecks(pool, batch=signature_batch)
         self.summary = Summary(first=start, last=start - 1)
 
     # -- before the range ------------------------------------------------------------
@@ -139,19 +182,56 @@ class StreamVerifier:
         match = AGGREGATE_ID_PATTERN.fullmatch(subject[self._cut :])
         if topic not in KEY_EVENTS or match is None or seq >= self._start:
             return
-        cls = EVENT_TYPES.get(topic)
-        if cls is None:
-            return
-        try:
-            event = decode_event_as(payload, cls)
-        except InvalidEvent:
-            return
-        self.keys.fold(seq, match.group(1), event)
+        self.keys.fold_stored(seq, match.group(1), topic, payload)
 
     # -- the range -------------------------------------------------------------------
 
     def feed(self, seq: int, subject: str, headers: Mapping[str, str], payload: bytes) -> None:
-        """Check one message; :class:`VerificationFailed` names it (or the sequence missing)."""
+        """Check one message; :class:`VerificationFailed` names it (or the sequence missing),
+        or an earlier one whose failure was held back."""
+        try:
+            self._feed(seq, subject, headers, payload)
+        except VerificationFailed as found:
+            failure = self._earliest(found)
+            assert failure is not None
+            if failure is found:
+                raise
+            raise failure from None
+
+    def finish(self, *, whole: bool, last: int | None = None) -> Summary:
+        """End of the range: check what waited for it. ``whole``: the range ran to the
+        stream's end, so a checkpoint beyond the last sequence means messages were removed.
+        ``last``: the sequence the stream said it holds up to, if known."""
+        found = None
+        if last is not None and self.summary.last < last:
+            missing = self.summary.last + 1
+            why = f"sequence {missing} is missing: the stream ends before it"
+            found = VerificationFailed(missing, why)
+        held = self._earliest(found)
+        if held is not None:
+            raise held
+        self.summary.signatures = self._signatures.checked
+        if self._roots is not None:
+            checked = self._roots.finish(self.summary.last, whole=whole, keys=self.keys)
+            self.summary.checkpoints, self.summary.cosignatures, self.summary.uncounted = checked
+        self.summary.subjects = len(self._chains)
+        return self.summary
+
+    def _earliest(self, found: VerificationFailed | None) -> VerificationFailed | None:
+        """The failure to name: of ``found``, a queued signature's and a held-back root's,
+        the one at the earliest sequence (at one sequence, in the order they are checked)."""
+        failures: list[tuple[float, int, VerificationFailed]] = []
+        try:
+            self._signatures.drain()
+        except VerificationFailed as e:
+            failures.append((_at(e), 0, e))
+        if found is not None:
+            failures.append((_at(found), 1, found))
+        if self._roots is not None and (held := self._roots.pending(self.keys)) is not None:
+            failures.append((_at(held), 2, held))
+        return min(failures, key=lambda f: f[:2])[2] if failures else None
+
+    def _feed(self, seq: int, subject: str, headers: Mapping[str, str], payload: bytes) -> None:
         expected = self._next
         if seq != expected:
             if seq < expected:
@@ -170,15 +250,6 @@ class StreamVerifier:
         self.summary.last = seq
         if self._append is not None:
             self._append(seq, leaf)
-
-    def finish(self, *, whole: bool) -> Summary:
-        """End of the range: check what waited for it. ``whole``: the range ran to the
-        stream's end, so a checkpoint beyond the last sequence means messages were removed."""
-        if self._roots is not None:
-            checked = self._roots.finish(self.summary.last, whole=whole, keys=self.keys)
-            self.summary.checkpoints, self.summary.cosignatures = checked
-        self.summary.subjects = len(self._chains)
-        return self.summary
 
     # -- one message -----------------------------------------------------------------
 
@@ -202,29 +273,19 @@ class StreamVerifier:
                 )
                 raise VerificationFailed(seq, why)
             chain = _Chain(match.group(1), match.group(2))
-        last_version, last_hash = chain.version, chain.last_hash
-        version = self._version(seq, headers.get(HDR_VERSION, ""))
-        prev = headers.get(HDR_PREV_HASH, "")
-        if last_hash is None and self._start > 1 and version > 1:
+        version = parse_version(seq, headers.get(HDR_VERSION, ""))
+        if chain.last_hash is None and self._start > 1 and version > 1:
             self.summary.trusted_links += 1  # the chain entered mid-way: taken on trust
-        elif version != last_version + 1:
-            why = (
-                f"{HDR_VERSION}: is {version} where the subject's last version is "
-                f"{last_version}; versions run on by one from 1"
-            )
-            raise VerificationFailed(seq, why)
-        elif last_hash is None and prev:
-            why = f"{HDR_PREV_HASH}: is set on the first event of its subject, which has none"
-            raise VerificationFailed(seq, why)
-        elif last_hash is not None and prev != b64(last_hash):
-            why = (
-                f"{HDR_PREV_HASH}: is not the entry hash of the subject's previous event"
-                if prev
-                else f"{HDR_PREV_HASH}: is missing where the subject has a previous event"
-            )
-            raise VerificationFailed(seq, why)
-        event, tag = self._decode(seq, headers.get(HDR_TOPIC, ""), payload, chain.kind, version)
-        self._signature(seq, subject, headers, payload, chain.partnership, event)
+        else:
+            prev = headers.get(HDR_PREV_HASH, "")
+            check_link(seq, version, prev, chain.version, chain.last_hash)
+        tag = headers.get(HDR_TOPIC, "")
+        event, obj = self._decode(seq, tag, payload, chain.kind, version)
+        found = signer(
+            self.keys, seq, chain.partnership, headers, event.recorded_by.agency, event.recorded_at
+        )
+        if found is not None:
+            self._signatures.add(Signed(seq, subject, obj, *found, stored=payload))
         if tag in KEY_EVENTS:
             problem = self.keys.fold(seq, chain.partnership, event)
             if problem is not None:
@@ -234,21 +295,20 @@ class StreamVerifier:
         self.summary.events += 1
 
     @staticmethod
-    def _version(seq: int, value: str) -> int:
-        if not (value.isascii() and value.isdigit()) or str(int(value)) != value:
-            why = f"{HDR_VERSION}: is not a version in decimal (1, 2, ... without leading zeros)"
-            raise VerificationFailed(seq, why)
-        return int(value)
-
-    @staticmethod
-    def _decode(seq: int, topic: str, payload: bytes, kind: str, version: int) -> tuple[Event, str]:
+    def _decode(
+        seq: int, topic: str, payload: bytes, kind: str, version: int
+    ) -> tuple[Event, dict[str, Any]]:
         cls = EVENT_TYPES.get(topic)
         if cls is None:
             raise VerificationFailed(seq, f"{HDR_TOPIC}: names no event type of the ledger")
-        try:
-            event = decode_event_as(payload, cls)
-        except InvalidEvent as e:
-            raise VerificationFailed(seq, f"payload: {e}") from e
+        event, obj = decode_once(payload, cls)
+        if event is None:
+            try:
+                decode_event_as(payload, cls)  # the schemas' own words for what is wrong
+            except InvalidEvent as e:
+                raise VerificationFailed(seq, f"payload: {e}") from e
+            why = f"payload: does not convert to {topic} (though it decodes as one)"
+            raise VerificationFailed(seq, why)
         if cls.aggregate_kind != kind:
             why = f"{HDR_TOPIC}: {topic} is an event of a {cls.aggregate_kind}, not of a {kind}"
             raise VerificationFailed(seq, why)
@@ -258,52 +318,26 @@ class StreamVerifier:
                 "is one that opens it"
             )
             raise VerificationFailed(seq, why)
-        return event, topic
+        return event, obj
 
-    def _signature(
-        self,
-        seq: int,
-        subject: str,
-        headers: Mapping[str, str],
-        payload: bytes,
-        partnership: str,
-        event: Event,
-    ) -> None:
-        value = headers.get(HDR_SIGNATURE)
-        if not value:
-            if self.keys.requires_signature(partnership, event.recorded_at):
-                since = self.keys.required_from[partnership]
-                why = (
-                    f"{HDR_SIGNATURE}: is missing; partnership '{partnership}' requires "
-                    f"signatures on events recorded from {since.isoformat()}"
-                )
-                raise VerificationFailed(seq, why)
-            return
-        try:
-            header = SignatureHeader.parse(value)
-        except SignatureInvalid as e:
-            raise VerificationFailed(seq, str(e)) from e
-        if header.agency != event.recorded_by.agency:
-            why = (
-                f"{HDR_SIGNATURE}: is by agency '{header.agency}' on an event recorded by "
-                f"'{event.recorded_by.agency}'; an agency signs only what it records"
-            )
-            raise VerificationFailed(seq, why)
-        key = self.keys.key(partnership, header.agency, header.key_id)
-        if key is None:
-            why = (
-                f"{HDR_SIGNATURE}: key '{header.key_id}' of agency '{header.agency}' is not "
-                f"registered on partnership '{partnership}' before this event"
-            )
-            raise VerificationFailed(seq, why)
-        if key.revoked_at is not None:
-            why = (
-                f"{HDR_SIGNATURE}: key '{header.key_id}' of agency '{header.agency}' was "
-                f"revoked at sequence {key.revoked_at}, before this event"
-            )
-            raise VerificationFailed(seq, why)
-        try:
-            verify_assertion(key.public_key, header, subject, payload)
-        except SignatureInvalid as e:
-            raise VerificationFailed(seq, str(e)) from e
-        self.summary.signatures += 1
+
+def decode_once(payload: bytes, cls: type[E]) -> tuple[E | None, dict[str, Any]]:
+    """``payload`` decoded once: as a JSON object (what a signature covers) and, from that,
+    as ``cls`` (``None`` where it is not one, or not a JSON object: the caller asks the
+    schemas' decoder why). msgspec's ``convert`` applies the same rules to the decoded
+    object as its decoder applies to the bytes (tests/unit/test_stream_verifier.py checks
+    that they accept the same payloads)."""
+    try:
+        obj = _json.decode(payload)
+    except (msgspec.DecodeError, RecursionError):
+        return None, {}
+    if type(obj) is not dict:
+        return None, {}
+    try:
+        return msgspec.convert(obj, cls), obj
+    except (msgspec.ValidationError, RecursionError):
+        return None, obj
+
+
+def _at(failure: VerificationFailed) -> float:
+    return math.inf if failure.seq is None else failure.seq

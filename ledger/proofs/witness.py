@@ -31,7 +31,7 @@ import msgspec
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger.proofs._private_files import private_dir, write_private
+from ledger.private_files import private_dir, write_private
 from ledger.proofs.errors import CheckpointInvalid, ProofInvalid, SplitView
 from ledger.proofs.merkle import verify_consistency
 from ledger.proofs.note import Checkpoint, cosign, open_checkpoint

@@ -6,6 +6,7 @@ cosignatures counted only when they verify with the agency's registered key."""
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -263,6 +264,29 @@ class TestCosignatures:
         assert not raised.value.conflict
         _, lines = split_checkpoint(merkle_log.latest_checkpoint())
         assert len(lines) == 1  # the log's own signature, no cosignature
+
+    def test_a_revoked_key_counts_only_for_cosignatures_made_before_its_revocation(
+        self,
+        ledger: Ledger,
+        merkle_log: MerkleLog,
+        checkpoint: Checkpoint,
+        police_key: Ed25519PrivateKey,
+    ) -> None:
+        ledger.revoke_agency_key(
+            partnership=PARTNERSHIP,
+            recorded_by=POLICE,
+            agency="police",
+            key_id="k1",
+            reason="compromised",
+        )  # 6: recorded now, after the tree of size 4
+        after = cosign(checkpoint, "police", police_key, int(time.time()) + 1)
+        with pytest.raises(CosignatureRefused, match="revoked") as raised:
+            merkle_log.add_cosignature("police", f"{checkpoint.body()}\n{after}\n".encode())
+        assert not raised.value.conflict
+        before = cosign(checkpoint, "police", police_key, 1_700_000_000)
+        merkle_log.add_cosignature("police", f"{checkpoint.body()}\n{before}\n".encode())
+        _, lines = split_checkpoint(merkle_log.latest_checkpoint())
+        assert (before in lines, after in lines) == (True, False)
 
     def test_a_cosignature_of_a_checkpoint_the_log_never_published_is_a_conflict(
         self, merkle_log: MerkleLog, checkpoint: Checkpoint, police_key: Ed25519PrivateKey

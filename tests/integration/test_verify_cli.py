@@ -18,6 +18,7 @@ import pytest
 from click.testing import Result
 
 from ledger.application import Ledger
+from ledger.proofs.entry import sign_assertion
 from ledger.proofs.note import format_verifier_key
 from ledger.proofs.verifier import StoredMessage
 from runtime.log_stream import LogStream
@@ -130,9 +131,12 @@ def fails_at(result: Result, seq: int) -> str:
 
 
 class TestACopyOfTheStream:
+    @pytest.mark.parametrize("pool", [False, True])
     def test_as_written_verifies_and_says_what_it_checked(
-        self, streams: Streams, tmp_path: Path
+        self, streams: Streams, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool: bool
     ) -> None:
+        if pool:  # signatures verified by worker processes
+            monkeypatch.setattr("runtime.verification.PARALLEL_FROM", 1)
         messages = write(streams.facts(), Keys.seeded())
         streams.publish(messages)
         streams.witness(messages, [8, len(messages)])
@@ -169,6 +173,24 @@ class TestACopyOfTheStream:
         successor = next(m.seq for m in messages[i + 1 :] if m.subject == messages[i].subject)
         streams.publish(messages[:i] + messages[i + 1 :])
         assert "Ledger-Version" in fails_at(streams.verify(tmp_path), successor - 1)
+
+    def test_with_signatures_verified_by_worker_processes_verifies_or_names_the_first(
+        self, streams: Streams, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr("runtime.verification.PARALLEL_FROM", 1)  # a pool for any range
+        messages = write(streams.facts(), Keys.seeded())
+        first = next(i for i, m in enumerate(messages) if "Ledger-Signature" in m.headers)
+        m = messages[first]
+        agency = m.headers["Ledger-Signature"].split(" ")[1]
+        other = sign_assertion(
+            Keys.seeded().private[agency], agency, f"{agency}-1", m.subject, b'{"other":1}'
+        )
+        copy = list(messages)  # a signature over other bytes, then a later version skipped
+        copy[first] = m._replace(headers={**m.headers, "Ledger-Signature": other.format()})
+        last = copy[-1]
+        copy[-1] = last._replace(headers={**last.headers, "Ledger-Version": "99"})
+        streams.publish(copy)
+        assert "does not verify" in fails_at(streams.verify(tmp_path), m.seq)
 
     def test_a_range_is_checked_from_its_first_sequence(
         self, streams: Streams, tmp_path: Path

@@ -131,7 +131,7 @@ class TestTheCase:
     def test_a_tampered_payload_is_refused_at_its_sequence(self) -> None:
         _, bundle = honest()
         event = bundle.events[2]
-        payload = event.payload.replace(b'"a1"', b'"a2"')
+        payload = event.payload.replace(b'"act_000001"', b'"act_000002"')
         assert payload != event.payload
         assert failure(replace_event(bundle, 2, payload=payload)).seq == event.seq
 
@@ -140,7 +140,7 @@ class TestTheCase:
         events = [bundle.events[0], bundle.events[1], bundle.events[3]]
         found = failure(msgspec.structs.replace(bundle, events=events))
         assert found.seq == bundle.events[3].seq
-        assert "versions run 1, 2, 3" in found.reason
+        assert "versions run on by one from 1" in found.reason
 
     def test_a_removed_first_event_is_refused(self) -> None:
         _, bundle = honest()
@@ -255,6 +255,17 @@ class TestWitnesses:
         )
         assert failure(bundle, witnesses=1).seq is None
         assert verify_bundle(bundle).witnessed_by == []
+
+    def test_a_witness_whose_key_the_tree_holds_revoked_counts_for_no_one(self) -> None:
+        log = sample_log()
+        log.append(
+            subject("partnership", PARTNERSHIP),
+            "AgencyKeyRevoked",
+            "admin",
+            {"agency": "police", "key_id": "police-1", "reason": "rotated"},
+        )
+        report = verify_bundle(log.bundle("c1", witnessed(log)))  # cosigned at time 1,700
+        assert report.witnessed_by == ["health", "la"]
 
     def test_pinned_witness_keys_are_the_only_ones_that_count(self) -> None:
         log, bundle = honest()

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 
+import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
@@ -17,6 +18,8 @@ from hypothesis import strategies as st
 
 from ledger.proofs.entry import (
     SignatureHeader,
+    _canonical,
+    _plain,
     asserted_bytes,
     b64,
     entry_bytes,
@@ -137,6 +140,72 @@ class TestJcs:
         out = jcs(value)
         assert json.loads(out) == value
         assert jcs(json.loads(out)) == out
+
+
+#: JSON values as a payload holds them: member names ASCII (mostly) or not, integers a
+#: double holds exactly or not, and now and then a float.
+#: Names where code point and UTF-16 orders disagree: U+E000-U+FFFF against U+10000 and up.
+_WIDE = ["a", "B", "\u00e9", "\ue000", "\uffff", "\U00010000", "\U0001f600"]
+_NAMES = st.text(st.characters(max_codepoint=0x7F), max_size=6) | st.text(max_size=4)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.integers(2**53 - 3, 2**64)
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_NAMES, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+def _full_path(value: object) -> bytes | str:
+    """What the member-by-member path of :func:`jcs` gives (or the error it raises)."""
+    try:
+        return msgspec.json.encode(_canonical(value, "$"))
+    except SignatureInvalid as e:
+        return str(e)
+
+
+class TestJcsFastPath:
+    """msgspec sorts members by code point; that is RFC 8785's UTF-16 order for ASCII names."""
+
+    @given(_JSON)
+    def test_jcs_is_what_the_member_by_member_path_gives_for_every_value(
+        self, value: object
+    ) -> None:
+        try:
+            got: bytes | str = jcs(value)
+        except SignatureInvalid as e:
+            got = str(e)
+        assert got == _full_path(value)
+
+    @given(st.dictionaries(st.text(st.sampled_from(_WIDE), max_size=3), _JSON, min_size=2))
+    def test_names_whose_orders_disagree_come_out_as_the_member_by_member_path_gives(
+        self, value: dict[str, object]
+    ) -> None:
+        try:
+            got: bytes | str = jcs(value)
+        except SignatureInvalid as e:
+            got = str(e)
+        assert got == _full_path(value)
+
+    @given(st.dictionaries(st.text(st.characters(max_codepoint=0x7F)), st.integers(0, 9)))
+    def test_ascii_names_take_the_fast_path_and_come_out_in_utf16_order(
+        self, value: dict[str, int]
+    ) -> None:
+        assert _plain(value)
+        names = list(json.loads(jcs(value)))
+        assert names == sorted(value, key=lambda name: name.encode("utf-16-be"))
+
+    @pytest.mark.parametrize(
+        "value",
+        [{"\ue000": 1}, {"a": 1.0}, {"a": [2**53]}, [{"b": {"c": -(2**53)}}], {1: 2}],
+    )
+    def test_a_non_ascii_name_a_float_or_a_large_integer_takes_the_full_path(
+        self, value: object
+    ) -> None:
+        assert not _plain(value)
 
 
 class TestAssertedBytes:

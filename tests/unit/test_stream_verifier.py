@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
 import pytest
@@ -17,10 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.proofs.entry import sign_assertion
 from ledger.proofs.errors import VerificationFailed
 from ledger.proofs.note import Checkpoint, sign_checkpoint
 from ledger.proofs.roots import Roots, WitnessedRoot
-from ledger.proofs.verifier import StoredMessage, StreamVerifier, Summary
+from ledger.proofs.verifier import StoredMessage, StreamVerifier, Summary, decode_once
+from schemas import EVENT_TYPES, InvalidEvent, decode_event_as
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
 from tests.proof_stream import (
     LOG_KEY,
@@ -62,21 +65,42 @@ def witnessed() -> tuple[WitnessedRoot, ...]:
     return tuple(roots_of(signed_notes(checkpoints), [("police", police)]))
 
 
+@functools.cache
+def pool() -> ThreadPoolExecutor:
+    """Two signature-verifying threads, for the whole session: the batching and ordering
+    are the same as with the processes ``ledger verify`` uses (tests/integration/
+    test_verify_cli.py runs those), and threads start at once."""
+    return ThreadPoolExecutor(2, thread_name_prefix="test-verify")
+
+
 def verify(
-    messages: Sequence[StoredMessage], roots: Sequence[WitnessedRoot] | None = None
+    messages: Sequence[StoredMessage],
+    roots: Sequence[WitnessedRoot] | None = None,
+    *,
+    parallel: bool = False,
 ) -> Summary:
-    verifier = StreamVerifier(PREFIX, roots=Roots(witnessed() if roots is None else roots))
+    verifier = StreamVerifier(
+        PREFIX,
+        roots=Roots(witnessed() if roots is None else roots),
+        pool=pool() if parallel else None,
+        signature_batch=2,
+    )
     for m in messages:
         verifier.feed(*m)
     return verifier.finish(whole=True)
 
 
 def named(messages: Sequence[StoredMessage], roots: Sequence[WitnessedRoot] | None = None) -> int:
-    """The sequence the verifier names for ``messages``; fails the test if none is."""
-    with pytest.raises(VerificationFailed) as info:
-        verify(messages, roots)
-    assert info.value.seq is not None, info.value
-    return info.value.seq
+    """The sequence the verifier names for ``messages``, the same with signatures verified
+    in parallel (batches of two) as one at a time; fails the test if none is."""
+    found = []
+    for parallel in (False, True):
+        with pytest.raises(VerificationFailed) as info:
+            verify(messages, roots, parallel=parallel)
+        assert info.value.seq is not None, info.value
+        found.append((info.value.seq, info.value.reason))
+    assert found[0] == found[1]
+    return found[0][0]
 
 
 def fails_on_its_own(messages: Sequence[StoredMessage], at: int) -> bool:
@@ -120,8 +144,9 @@ def altered(message: StoredMessage, part: str, at: int, new: str | int) -> Store
 
 
 class TestTheStreamAsWritten:
-    def test_verifies_and_says_what_it_checked(self) -> None:
-        summary = verify(stream())
+    @pytest.mark.parametrize("parallel", [False, True])
+    def test_verifies_and_says_what_it_checked(self, parallel: bool) -> None:
+        summary = verify(stream(), parallel=parallel)
         assert summary.events == len(stream()) - 1  # one tracking position
         assert summary.positions == 1
         assert summary.subjects == 3
@@ -307,3 +332,127 @@ class TestTheOperatorsRewrite:
         with pytest.raises(VerificationFailed, match="cosigned by police") as info:
             verify(messages, [*roots_of(notes), *cosigned])
         assert info.value.seq == checkpoint_sizes()[0]
+
+
+def signed_indexes() -> list[int]:
+    return [i for i, m in enumerate(stream()) if HDR_SIGNATURE in m.headers]
+
+
+def with_bad_signature(messages: list[StoredMessage], i: int) -> None:
+    """Message ``i`` signed by its agency's key over other bytes: well formed, not verifying."""
+    m = messages[i]
+    agency = m.headers[HDR_SIGNATURE].split(" ")[1]
+    key = Keys.seeded().private[agency]
+    other = sign_assertion(key, agency, f"{agency}-1", m.subject, b'{"other":1}')
+    messages[i] = m._replace(headers={**m.headers, HDR_SIGNATURE: other.format()})
+
+
+class TestSignaturesInParallel:
+    """Signatures are verified in batches on a pool; the failure named is still the first."""
+
+    @given(data=st.data())
+    def test_a_bad_signature_is_named_before_any_later_failure(self, data: st.DataObject) -> None:
+        messages = list(stream())
+        i = data.draw(st.sampled_from(signed_indexes()[:-1]), label="bad signature")
+        j = data.draw(st.integers(i + 1, len(messages) - 1), label="later failure")
+        with_bad_signature(messages, i)
+        if data.draw(st.booleans(), label="second bad signature") and j in signed_indexes():
+            with_bad_signature(messages, j)
+        else:
+            messages[j] = altered(messages[j], "payload", 0, 0x20)  # no longer JSON
+        with pytest.raises(VerificationFailed) as info:
+            verify(messages, roots=[], parallel=True)
+        assert info.value.seq == messages[i].seq
+        assert "does not verify" in info.value.reason
+
+    def test_a_bad_signature_in_the_last_batch_is_named_at_the_end(self) -> None:
+        messages = list(stream())
+        with_bad_signature(messages, signed_indexes()[-1])
+        assert named(messages, roots=[]) == messages[signed_indexes()[-1]].seq
+
+
+def revocation(recorded_at: str) -> Fact:
+    """Police's key revoked (as compromised) by the local authority, recorded at the time given."""
+    registration = next(
+        f for f in with_keys(ledger_facts(), Keys.seeded()) if f.topic == "AgencyKeyRegistered"
+    )
+    base = msgspec.json.decode(registration.payload)
+    payload = {
+        "type": "AgencyKeyRevoked",
+        "schema_version": 1,
+        "occurred_at": recorded_at,
+        "recorded_at": recorded_at,
+        "recorded_by": {"agency": "la", "actor": "act_keys0001"},
+        "source": base["source"],
+        "agency": "police",
+        "key_id": "police-1",
+        "reason": "compromised",
+    }
+    return Fact(registration.subject, "AgencyKeyRevoked", msgspec.json.encode(payload))
+
+
+class TestACosignatureByARevokedKey:
+    """Police cosigned (at time 1,780,000,000: 2026-05-28) a checkpoint of the first five
+    entries; its key is revoked at the end of the stream."""
+
+    BEFORE = "2026-05-01T00:00:00+00:00"  # revoked before the cosignature was made
+    AFTER = "2026-06-30T00:00:00+00:00"  # revoked after it
+
+    def messages(self, revoked_at: str) -> list[StoredMessage]:
+        keys = Keys.seeded()
+        return write([*with_keys(ledger_facts(), keys), revocation(revoked_at)], keys)
+
+    def cosigned(
+        self, messages: Sequence[StoredMessage], root: bytes | None = None
+    ) -> list[WitnessedRoot]:
+        cp = checkpoints_of(messages, [5])[0]
+        if root is not None:
+            cp = Checkpoint(cp.origin, cp.size, root)
+        note = cosignature_note(cp, "police", Keys.seeded().private["police"])
+        return roots_of([], [("police", note)])
+
+    @pytest.mark.parametrize("parallel", [False, True])
+    def test_made_after_the_revocation_it_is_left_uncounted(self, parallel: bool) -> None:
+        messages = self.messages(self.BEFORE)
+        summary = verify(messages, self.cosigned(messages), parallel=parallel)
+        assert (summary.cosignatures, summary.uncounted) == (0, 1)
+
+    def test_made_before_the_revocation_it_counts(self) -> None:
+        messages = self.messages(self.AFTER)
+        summary = verify(messages, self.cosigned(messages))
+        assert (summary.cosignatures, summary.uncounted) == (1, 0)
+
+    def test_a_root_it_vouches_for_after_the_revocation_is_not_held_against_the_stream(
+        self,
+    ) -> None:
+        messages = self.messages(self.BEFORE)
+        summary = verify(messages, self.cosigned(messages, root=bytes(32)))
+        assert (summary.cosignatures, summary.uncounted) == (0, 1)
+
+    def test_a_root_it_vouched_for_before_the_revocation_is_named_at_its_size(self) -> None:
+        messages = self.messages(self.AFTER)
+        assert named(messages, self.cosigned(messages, root=bytes(32))) == 5
+
+
+class TestDecodingOnce:
+    """The verifier decodes a payload once (as JSON, then converted to its event type)."""
+
+    @PROPERTY
+    @given(data=st.data())
+    def test_it_accepts_exactly_the_payloads_the_schemas_decoder_accepts(
+        self, data: st.DataObject
+    ) -> None:
+        m = data.draw(st.sampled_from([m for m in stream() if "._tracking." not in m.subject]))
+        payload = bytearray(m.payload)
+        for _ in range(data.draw(st.integers(0, 2), label="changes")):
+            at = data.draw(st.integers(0, len(payload) - 1), label="byte")
+            payload[at] = data.draw(st.integers(0, 255), label="value")
+        cls = EVENT_TYPES[m.headers[HDR_TOPIC]]
+        once, obj = decode_once(bytes(payload), cls)
+        try:
+            expected = decode_event_as(bytes(payload), cls)
+        except InvalidEvent:
+            expected = None
+        assert once == expected
+        if once is not None:
+            assert obj == msgspec.json.decode(bytes(payload))

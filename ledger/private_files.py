@@ -1,8 +1,10 @@
-"""Files a witness or an export keeps: written whole, readable by the owner only.
+"""Files that hold keys, secrets or personal data: written whole, readable by the owner only.
 
-The ledger layer's own copy of the rule (``runtime`` sits above it): a 0700 directory, a
-0600 file written to a synced temporary file and renamed over the old one, so a reader
-sees the old content or the new, never a part, and nobody else ever sees either.
+The one implementation of the rule (docs/proofs.md; the witness's state, bundles, and the
+service's keys and tokens in :mod:`runtime`): a 0700 directory, a 0600 file written to a
+synced temporary file and renamed over the old one, so a reader sees the old content or the
+new, never a part, and nobody else ever sees either. In the ledger layer so that the pure
+proofs (:mod:`ledger.proofs`) and the runtime above them share it.
 """
 
 from __future__ import annotations

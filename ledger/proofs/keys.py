@@ -1,0 +1,241 @@
+"""The agencies' keys, folded from the stream's own partnership events: the one key registry.
+
+Keys are registered (``AgencyKeyRegistered``) and revoked (``AgencyKeyRevoked``) by events on
+the partnership's subject; ``SignaturesRequired`` makes signatures compulsory from a date on.
+Every verifier folds those events in stream order into a :class:`KeyRing` and asks it the same
+questions (docs/proofs.md, "Signatures" and "Witnesses"):
+
+- :meth:`KeyRing.signing_key`: may this key sign the event at sequence ``seq``? It was
+  registered by the agency on the event's partnership at an earlier sequence and not revoked
+  at an earlier sequence;
+- :meth:`KeyRing.required_from`: must the event at ``seq`` be signed? A ``SignaturesRequired``
+  at an earlier sequence dates it on or before the event's ``recorded_at``;
+- :meth:`KeyRing.cosigning_key`: does this cosignature count? It verifies with a key the
+  agency registered (on any partnership: a cosignature names no partnership) that had not
+  been revoked when the cosignature was made (:meth:`AgencyKey.cosigns`).
+
+The stream verifier (:mod:`ledger.proofs.verifier`), the bundle verifier
+(:mod:`ledger.verify`) and the service counting cosignatures (:mod:`runtime.log`) all use it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.proofs.entry import unb64
+from ledger.proofs.errors import CheckpointInvalid, SignatureInvalid
+from ledger.proofs.note import Checkpoint, verify_cosignature
+from schemas import (
+    EVENT_TYPES,
+    AgencyKeyRegistered,
+    AgencyKeyRevoked,
+    Event,
+    InvalidEvent,
+    SignaturesRequired,
+    decode_event_as,
+)
+
+__all__ = ["KEY_EVENTS", "AgencyKey", "CosignatureVerdict", "KeyRing"]
+
+#: The type tags of the partnership events a key ring folds.
+KEY_EVENTS: Final = frozenset({"AgencyKeyRegistered", "AgencyKeyRevoked", "SignaturesRequired"})
+_PUBLIC_KEY_SIZE: Final = 32
+
+
+@dataclass(slots=True)
+class AgencyKey:
+    """One registered key: whose, its public half, its custody, and when it was revoked."""
+
+    partnership: str
+    agency: str
+    key_id: str
+    public_key: Ed25519PublicKey
+    raw: bytes
+    custody: str
+    registered_at: int
+    revoked_at: int | None = None
+    #: The revocation's ``recorded_at``: when the ledger accepted it.
+    revoked_time: dt.datetime | None = None
+    revoked_reason: str | None = None
+
+    def signs_at(self, seq: int) -> str | None:
+        """Why this key may not sign the event at ``seq``, or None if it may: registered at
+        an earlier sequence, not revoked at an earlier sequence."""
+        if self.registered_at >= seq:
+            return (
+                f"key '{self.key_id}' of agency '{self.agency}' is not registered on "
+                f"partnership '{self.partnership}' before this event"
+            )
+        if self.revoked_at is not None and self.revoked_at < seq:
+            return (
+                f"key '{self.key_id}' of agency '{self.agency}' was revoked at sequence "
+                f"{self.revoked_at}, before this event"
+            )
+        return None
+
+    def cosigns(self, size: int, timestamp: int) -> str | None:
+        """Why this key's cosignature of a tree of ``size`` made at ``timestamp`` (POSIX
+        seconds) does not count, or None if it does.
+
+        A revoked key counts only for a cosignature made before its revocation: over a tree
+        that does not hold the revocation (``size`` below its sequence: a checkpoint that
+        holds it was made after it) and timestamped before the revocation's ``recorded_at``.
+        Whatever the reason (``rotated``, ``retired``, ``compromised``): a thief of the key
+        can set any timestamp, but cannot cosign a tree that holds the revocation.
+        """
+        if self.revoked_at is None or self.revoked_time is None:
+            return None
+        if size >= self.revoked_at:
+            return (
+                f"key '{self.key_id}' of agency '{self.agency}' was revoked at sequence "
+                f"{self.revoked_at} ({self.revoked_reason}), within the tree of size {size} "
+                "it cosigns"
+            )
+        if timestamp >= self.revoked_time.timestamp():
+            return (
+                f"key '{self.key_id}' of agency '{self.agency}' was revoked "
+                f"({self.revoked_reason}) at {self.revoked_time.isoformat()}, before the "
+                f"cosignature's time {timestamp}"
+            )
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CosignatureVerdict:
+    """What a key ring says of one cosignature line."""
+
+    #: The key it counts for; None if it does not count.
+    key: AgencyKey | None
+    #: It verifies with a key the agency registered (counted, or revoked before it was made).
+    verified: bool
+    #: Why it does not count ("" if it does).
+    problem: str = ""
+
+    @property
+    def counts(self) -> bool:
+        return self.key is not None
+
+
+@dataclass(slots=True)
+class KeyRing:
+    """Every partnership's agency keys and signature requirements, as of the events folded."""
+
+    keys: dict[tuple[str, str, str], AgencyKey] = field(default_factory=dict)
+    #: Per partnership, each ``SignaturesRequired`` as (its sequence, its date), in order.
+    required: dict[str, list[tuple[int, dt.date]]] = field(default_factory=dict)
+    _by_agency: dict[str, list[AgencyKey]] = field(default_factory=dict)
+
+    # -- folding -----------------------------------------------------------------------
+
+    def fold(self, seq: int, partnership: str, event: Event) -> str | None:
+        """Fold a partnership event; the rule it breaks if it cannot be folded, else None."""
+        if isinstance(event, AgencyKeyRegistered):
+            return self._register(seq, partnership, event)
+        if isinstance(event, AgencyKeyRevoked):
+            key = self.keys.get((partnership, event.agency, event.key_id))
+            if key is None:
+                return (
+                    f"AgencyKeyRevoked: key '{event.key_id}' of agency '{event.agency}' was "
+                    "never registered; only a registered key can be revoked"
+                )
+            if key.revoked_at is None:
+                key.revoked_at, key.revoked_time = seq, event.recorded_at
+                key.revoked_reason = event.reason
+        elif isinstance(event, SignaturesRequired):
+            self.required.setdefault(partnership, []).append((seq, event.required_from))
+        return None
+
+    def fold_stored(self, seq: int, partnership: str, topic: str, payload: bytes) -> str | None:
+        """Fold a stored message of ``partnership`` (decoded here if it is a key event; any
+        other is ignored); the rule it breaks if it cannot be folded, else None."""
+        if topic not in KEY_EVENTS:
+            return None
+        try:
+            event = decode_event_as(payload, EVENT_TYPES[topic])
+        except InvalidEvent as e:
+            return f"{topic}: {e}"
+        return self.fold(seq, partnership, event)
+
+    def _register(self, seq: int, partnership: str, event: AgencyKeyRegistered) -> str | None:
+        agency, key_id = event.agency, event.key_id
+        try:
+            raw = unb64(event.public_key, field="public_key", size=_PUBLIC_KEY_SIZE)
+        except SignatureInvalid as e:
+            return str(e)
+        previous = self.keys.get((partnership, agency, key_id))
+        if previous is not None:
+            return (
+                f"AgencyKeyRegistered: key '{key_id}' of agency '{agency}' was registered "
+                f"before (at sequence {previous.registered_at}); a key id is registered once"
+            )
+        key = AgencyKey(
+            partnership=partnership,
+            agency=agency,
+            key_id=key_id,
+            public_key=Ed25519PublicKey.from_public_bytes(raw),
+            raw=raw,
+            custody=event.custody,
+            registered_at=seq,
+        )
+        self.keys[(partnership, agency, key_id)] = key
+        self._by_agency.setdefault(agency, []).append(key)
+        return None
+
+    # -- questions ---------------------------------------------------------------------
+
+    def required_from(self, partnership: str, seq: int, recorded_at: dt.datetime) -> dt.date | None:
+        """The date from which ``partnership`` requires the event at ``seq``, recorded at
+        ``recorded_at``, to be signed; None if it need not be."""
+        found = None
+        for at, since in self.required.get(partnership, ()):
+            if at >= seq:
+                break
+            found = since
+        return found if found is not None and recorded_at.date() >= found else None
+
+    def signing_key(self, partnership: str, agency: str, key_id: str, seq: int) -> AgencyKey | str:
+        """The key that may sign the event at ``seq`` (see :meth:`AgencyKey.signs_at`), or
+        why there is none."""
+        key = self.keys.get((partnership, agency, key_id))
+        if key is None:
+            return (
+                f"key '{key_id}' of agency '{agency}' is not registered on partnership "
+                f"'{partnership}' before this event"
+            )
+        problem = key.signs_at(seq)
+        return key if problem is None else problem
+
+    def registered(self, agency: str) -> list[AgencyKey]:
+        """Every key ``agency`` registered, on any partnership, in sequence order."""
+        return list(self._by_agency.get(agency, ()))
+
+    def cosigning_key(
+        self, agency: str, cp: Checkpoint, line: str, *, among: Collection[bytes] | None = None
+    ) -> CosignatureVerdict:
+        """Whether ``agency``'s cosignature ``line`` of ``cp`` counts: it verifies with a key
+        the agency registered and that key :meth:`AgencyKey.cosigns` it. ``among``: only
+        keys with these raw public bytes are tried."""
+        keys = [k for k in self.registered(agency) if among is None or k.raw in among]
+        if not keys:
+            return CosignatureVerdict(None, False, f"agency '{agency}' registered no key")
+        failures: list[str] = []
+        revoked: list[str] = []
+        for key in keys:
+            try:
+                timestamp = verify_cosignature(cp, line, agency, key.public_key)
+            except CheckpointInvalid as e:
+                failures.append(str(e))
+                continue
+            problem = key.cosigns(cp.size, timestamp)
+            if problem is None:
+                return CosignatureVerdict(key, True)
+            revoked.append(problem)
+        if revoked:
+            return CosignatureVerdict(None, True, f"it does not count: {revoked[0]}")
+        why = f"verifies with none of agency '{agency}' keys ({failures[0]})"
+        return CosignatureVerdict(None, False, why)

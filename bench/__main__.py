@@ -158,7 +158,11 @@ def main() -> int:
         if "proofs" in suites:
             results.update(proofs_suite(Path(tmp), quick=quick, console=console))
         if "signing" in suites:
-            results.update(signing_suite(server.url, Path(tmp), quick=quick, console=console))
+            results.update(
+                signing_suite(
+                    server.url, Path(tmp), quick=quick, console=console, server_pid=server.pid
+                )
+            )
         if "verify" in suites:
             results.update(verify_suite(server.url, Path(tmp), quick=quick, console=console))
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -28,13 +28,18 @@ median of the rounds (issue 12's target: >= 0.85). Beside it:
 * ``signing_overhead_ratio_with_client_signing``: the same, with each command signed in
   the writer's thread inside the timed section (what the ledger and an agency's client
   cost together when they share a process and its cores, as here);
-* ``signing_overhead_ratio_sequential``: one writer instead of ``WRITERS``.
+* ``signing_overhead_ratio_sequential``: one writer instead of ``WRITERS``;
+* ``signing_cpu_ratio``: CPU a command off over CPU a command on, this process (its
+  checkpointer's catching up included) and nats-server together (``/proc/<pid>/stat``),
+  ``WRITERS`` threads. On cores that something else keeps busy, as these shared ones, the
+  rate ratio tends to it: what a command costs, not how long it waits, decides the rate.
 
 Rounds alternate which side goes first, so that a noisy neighbour hurts each alike.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -67,6 +72,7 @@ _CHECKPOINT_SECONDS: Final = 10.0
 #: The sides of a round: off, on (signed beforehand), on with the client's signing timed.
 _SIDES: Final = ("off", "on", "on_client")
 
+_TICKS: Final = os.sysconf("SC_CLK_TCK")
 #: One command to record: its case, the command, and its signature (None: unsigned).
 Job = tuple[str, RecordAction, str | None]
 
@@ -182,9 +188,24 @@ class _Timing(NamedTuple):
     rate: float  #: commands per second, to the last acknowledgement
     behind: int  #: events the checkpointer's tree did not hold yet at that moment
     catch_up_ms: float  #: how long it took then to hold them all (not timed)
+    cpu_us: float  #: CPU of this process a command, its checkpointer's catching up included
+    server_cpu_us: float  #: CPU of nats-server a command (0 when its pid is not known)
 
 
-def _timed(side: _Side, groups: list[list[Job]], *, sign_now: bool) -> _Timing:
+def _server_cpu_s(pid: int | None) -> float:
+    """The CPU seconds (user and system) nats-server ``pid`` has used so far (Linux)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _timed(
+    side: _Side, groups: list[list[Job]], *, sign_now: bool, server_pid: int | None
+) -> _Timing:
     """Record ``groups`` (one thread each) and let the checkpointer catch up after the clock."""
     last = [0] * len(groups)
 
@@ -192,6 +213,7 @@ def _timed(side: _Side, groups: list[list[Job]], *, sign_now: bool) -> _Timing:
         last[k] = side.record(groups[k], sign_now=sign_now)
 
     workers = [threading.Thread(target=run, args=(k,)) for k in range(len(groups))]
+    cpu0, server0 = time.process_time(), _server_cpu_s(server_pid)
     t0 = time.perf_counter()
     for t in workers:
         t.start()
@@ -201,10 +223,12 @@ def _timed(side: _Side, groups: list[list[Job]], *, sign_now: bool) -> _Timing:
     behind = max(0, max(last) - side.checkpointer.size) if side.checkpointer else 0
     side.settled(max(last))  # nothing of this side's spills into the next one's clock
     caught_up = time.perf_counter()
-    return _Timing(sum(len(g) for g in groups) / (t1 - t0), behind, (caught_up - t1) * 1000)
+    cpu, server = time.process_time() - cpu0, _server_cpu_s(server_pid) - server0
+    n = sum(len(g) for g in groups)
+    return _Timing(n / (t1 - t0), behind, (caught_up - t1) * 1000, cpu / n * 1e6, server / n * 1e6)
 
 
-def _round(sides: dict[str, _Side], n: int, r: int) -> dict[str, float]:
+def _round(sides: dict[str, _Side], n: int, r: int, server_pid: int | None) -> dict[str, float]:
     row: dict[str, float] = {}
     order = _SIDES[r % len(_SIDES) :] + _SIDES[: r % len(_SIDES)]  # rotate who goes first
     for name in order:
@@ -213,18 +237,23 @@ def _round(sides: dict[str, _Side], n: int, r: int) -> dict[str, float]:
         groups = [
             side.jobs(side.cases[k::WRITERS], n // WRITERS, signed=signed) for k in range(WRITERS)
         ]
-        timing = _timed(side, groups, sign_now=sign_now)
+        timing = _timed(side, groups, sign_now=sign_now, server_pid=server_pid)
         row[f"threads_{name}"] = timing.rate
+        row[f"cpu_us_{name}"] = timing.cpu_us
+        row[f"server_cpu_us_{name}"] = timing.server_cpu_us
         if name != "off":
             row[f"behind_{name}"] = timing.behind
             row[f"catch_up_ms_{name}"] = timing.catch_up_ms
         one = [side.jobs(side.cases, n // 3, signed=signed)]
-        row[f"sequential_{name}"] = _timed(side, one, sign_now=sign_now).rate
+        row[f"sequential_{name}"] = _timed(side, one, sign_now=sign_now, server_pid=None).rate
     return row
 
 
-def signing_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str, Any]:
-    """``signing_overhead_ratio`` and its rates (see the module docstring)."""
+def signing_suite(
+    url: str, tmp: Path, *, quick: bool, console: Console, server_pid: int | None = None
+) -> dict[str, Any]:
+    """``signing_overhead_ratio`` and its rates (see the module docstring); ``server_pid``
+    (nats-server's) lets it count the server's CPU too."""
     n = 800 if quick else 3000
     rounds = 2 if quick else 5
     sides = {
@@ -237,14 +266,20 @@ def signing_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict
             side.start()
             side.record(side.jobs(side.cases, CASES, signed=True), sign_now=False)  # warm up
         for r in range(rounds):
-            rows.append(_round(sides, n, r))
+            rows.append(_round(sides, n, r, server_pid))
             console.log(
                 f"proofs round {r + 1}/{rounds}: "
-                + ", ".join(f"{k} {v:.0f}" for k, v in rows[-1].items())
+                + ", ".join(
+                    f"{k} {v:.0f}" for k, v in rows[-1].items() if k.startswith(("threads", "cpu"))
+                )
             )
     finally:
         for side in sides.values():
             side.close()
+
+    for row in rows:
+        for name in _SIDES:
+            row[f"cpu_total_{name}"] = row[f"cpu_us_{name}"] + row[f"server_cpu_us_{name}"]
 
     def median(key_: str) -> float:
         return statistics.median(row[key_] for row in rows)
@@ -260,6 +295,11 @@ def signing_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict
         "proofs_off_append_per_s": round(median("threads_off"), 1),
         "checkpointer_behind_events": round(median("behind_on")),
         "checkpointer_catch_up_ms": round(median("catch_up_ms_on"), 1),
+        "signing_cpu_ratio": ratio("cpu_total_off", "cpu_total_on"),
+        "proofs_on_cpu_us_per_command": round(median("cpu_us_on"), 1),
+        "proofs_off_cpu_us_per_command": round(median("cpu_us_off"), 1),
+        "proofs_on_server_cpu_us_per_command": round(median("server_cpu_us_on"), 1),
+        "proofs_off_server_cpu_us_per_command": round(median("server_cpu_us_off"), 1),
         "meta_proofs": {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "method": (

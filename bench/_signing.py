@@ -300,7 +300,7 @@ def signing_suite(
         "proofs_off_cpu_us_per_command": round(median("cpu_us_off"), 1),
         "proofs_on_server_cpu_us_per_command": round(median("server_cpu_us_on"), 1),
         "proofs_off_server_cpu_us_per_command": round(median("server_cpu_us_off"), 1),
-        "meta_proofs": {
+        "meta_signing": {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "method": (
                 "on: chained, signed before the clock starts, verified by the ledger, the "

@@ -10,7 +10,7 @@ commands against ``Ledger`` in process, the chronology route against a bare Lite
 app, the service's memory after 100,000 requests) and the dashboard page
 (:mod:`bench._pages`: served end to end against the API's JSON for the same questions),
 the Merkle tree file at a million leaves (:mod:`bench._proofs`: inclusion proofs), what
-signatures and chaining cost the write path (:mod:`bench._signing`) and
+signatures, chaining and checkpoints cost the write path (:mod:`bench._signing`) and
 ``ledger verify`` (:mod:`bench._verify`: against the raw batched read of the same stream).
 
 All figures come from one process tree against the embedded nats-server as the
@@ -158,7 +158,11 @@ def main() -> int:
         if "proofs" in suites:
             results.update(proofs_suite(Path(tmp), quick=quick, console=console))
         if "signing" in suites:
-            results.update(signing_suite(server.url, Path(tmp), quick=quick, console=console))
+            results.update(
+                signing_suite(
+                    server.url, Path(tmp), quick=quick, console=console, server_pid=server.pid
+                )
+            )
         if "verify" in suites:
             results.update(verify_suite(server.url, Path(tmp), quick=quick, console=console))
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

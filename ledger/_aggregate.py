@@ -82,6 +82,9 @@ class _FactEvent:
     #: The ``Ledger-Signature`` header value the event is stored with ("" for none); set by
     #: the application service after checking it, before the save.
     signature: str = ""
+    #: The fact's payload as the signature check encoded it (``schemas.encode_event``), so
+    #: that the mapper stores the very bytes checked without encoding them again; or None.
+    payload: bytes | None = None
 
     def __init__(
         self,
@@ -166,7 +169,9 @@ class LedgerMapper(Mapper[str]):
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         if not isinstance(domain_event, _FactEvent):
             return super().to_stored_event(domain_event)
-        state = schemas.encode_event(domain_event.fact)
+        state = domain_event.payload
+        if state is None:
+            state = schemas.encode_event(domain_event.fact)
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:

@@ -141,6 +141,38 @@ class TestJcs:
         assert json.loads(out) == value
         assert jcs(json.loads(out)) == out
 
+    @given(
+        st.recursive(
+            st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+            lambda inner: (
+                st.lists(inner)
+                | st.dictionaries(st.text(), inner)
+                | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=127)), inner)
+            ),
+            max_leaves=20,
+        )
+    )
+    def test_jcs_is_json_with_members_in_utf16_order_on_ascii_names_and_others_alike(
+        self, value: object
+    ) -> None:
+        # An oracle apart from the code: the standard library's JSON (whose escapes are
+        # RFC 8785's) of the value with every object's members sorted by UTF-16 code units.
+        def ordered(v: object) -> object:
+            if isinstance(v, dict):
+                return {k: ordered(v[k]) for k in sorted(v, key=lambda k: k.encode("utf-16-be"))}
+            return [ordered(x) for x in v] if isinstance(v, list) else v
+
+        expected = json.dumps(ordered(value), ensure_ascii=False, separators=(",", ":"))
+        assert jcs(value) == expected.encode()
+
+    def test_a_big_integer_or_a_float_under_ascii_names_is_refused_naming_its_path(
+        self,
+    ) -> None:
+        with pytest.raises(SignatureInvalid, match=r"\$\.a\.b\[0\]: is an integer beyond"):
+            jcs({"a": {"b": [2**53], "c": "x"}})
+        with pytest.raises(SignatureInvalid, match=r"\$\.z: is a floating-point"):
+            jcs({"a": 1, "z": 0.5})
+
 
 #: JSON values as a payload holds them: member names ASCII (mostly) or not, integers a
 #: double holds exactly or not, and now and then a float.

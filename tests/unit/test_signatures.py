@@ -8,6 +8,7 @@ The stored signature is read back from the recorder and verified with
 from __future__ import annotations
 
 import base64
+import copy
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,13 +17,19 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_scenario import CASE, LA, PARTNERSHIP, POLICE, T0, FixedClock, Rejected, written
 
+import ledger._signing as signing_module
+import ledger.application as application_module
 from ledger._aggregate import signature_of
+from ledger._commands._base import build_fact
+from ledger._commands._unpack import unpack
+from ledger._signing import Signing
 from ledger.application import Ledger
 from ledger.errors import InvalidCommand
 from ledger.proofs.entry import SignatureHeader, verify_assertion
 from ledger.proofs.errors import SignatureInvalid, SignatureRefused
 from ledger.signing import command_payload, public_key_text, sign_command
 from runtime.agency_keys import service_key_path, write_service_key
+from schemas import Event as Fact
 from schemas.commands import RecordAction, RegisterAgencyKey
 
 SUBJECT = f"ledger.{PARTNERSHIP}.case.{CASE}"
@@ -169,6 +176,81 @@ class TestRefusedSignatures:
     ) -> None:
         with rejected(SignatureInvalid, match="Ledger-Signature: is not 'ed25519"):
             ledger.execute(action(), recorded_by=POLICE, signature="ed25519 police k1")
+
+
+class TestVerifiedBeforeTheLock:
+    """The Ed25519 arithmetic runs before the command takes its aggregate's lock; every
+    check is made again under it, and only the arithmetic over the same bytes with the
+    same key is not repeated."""
+
+    def test_the_signature_is_verified_once_outside_the_lock_over_the_bytes_then_stored(
+        self, ledger: Ledger, police_key: Ed25519PrivateKey, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        seen: list[tuple[bool, bytes]] = []
+        stripe = ledger._locks[hash(f"{PARTNERSHIP}.case.{CASE}") % len(ledger._locks)]
+
+        def spy(key: object, header: SignatureHeader, subject: str, payload: bytes) -> None:
+            seen.append((stripe.locked(), payload))
+            verify_assertion(key, header, subject, payload)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(signing_module, "verify_assertion", spy)
+        command = action()
+        ledger.execute(
+            command, recorded_by=POLICE, signature=sign_command(command, POLICE, police_key, "k1")
+        )
+        _, stored = stored_signature(ledger)
+        assert seen == [(False, stored)]
+
+    def test_a_key_revoked_after_the_early_check_is_still_refused_and_nothing_written(
+        self,
+        ledger: Ledger,
+        police_key: Ed25519PrivateKey,
+        rejected: Rejected,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        stale = copy.deepcopy(ledger.get_partnership(PARTNERSHIP))  # k1 not yet revoked here
+        ledger.revoke_agency_key(
+            partnership=PARTNERSHIP,
+            recorded_by=POLICE,
+            agency="police",
+            key_id="k1",
+            reason="compromised",
+        )
+        early: list[str | None] = []
+
+        def on_stale(party: object, fact: object, signing: Signing) -> None:
+            signing_module.verify_early(stale, fact, signing)  # type: ignore[arg-type]
+            early.append(signing.verified)
+
+        monkeypatch.setattr(application_module, "verify_early", on_stale)
+        signature = sign_command(action(), POLICE, police_key, "k1")
+        with rejected(SignatureRefused, match="key 'k1' of agency 'police' is revoked"):
+            ledger.execute(action(), recorded_by=POLICE, signature=signature)
+        assert early == [public_key_text(police_key)]  # it did verify, early, on stale state
+
+    def test_a_forged_signature_is_refused_under_the_lock_whatever_the_early_check_saw(
+        self, ledger: Ledger, police_key: Ed25519PrivateKey, rejected: Rejected
+    ) -> None:
+        forged = sign_command(action(), POLICE, Ed25519PrivateKey.generate(), "k1")
+        signing = Signing(SUBJECT, forged)
+        party = ledger.get_partnership(PARTNERSHIP)
+        signing_module.verify_early(party, _fact(ledger), signing)
+        assert signing.verified is None
+        with rejected(SignatureInvalid, match="does not verify with key 'k1'"):
+            ledger.execute(action(), recorded_by=POLICE, signature=forged)
+
+
+def _fact(ledger: Ledger) -> Fact:
+    """The fact the ledger would build for :func:`action` by police now."""
+    found = unpack(action(), POLICE)
+    return build_fact(
+        found.event,
+        recorded_at=T0,
+        occurred_at=HAPPENED,
+        recorded_by=POLICE,
+        source=found.source,
+        fields=found.fields,
+    )
 
 
 class TestRequiringSignatures:

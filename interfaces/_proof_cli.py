@@ -15,7 +15,7 @@ import base64
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
@@ -25,11 +25,14 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from interfaces._query_cli import AsOfOption, PartnershipOption, _instant
 from interfaces._shell import fail, say
 from ledger.errors import LedgerError
-from ledger.proofs.bundle import write_bundle
-from ledger.proofs.errors import SplitView
+from ledger.proofs.bundle import Bundle, write_bundle
+from ledger.proofs.errors import ProofUnavailable, SplitView, TreeBusy
 from ledger.proofs.note import parse_verifier_key, split_checkpoint
 from ledger.proofs.witness import Witness
 from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from runtime.service import Service
 
 __all__ = ["export", "witness"]
 
@@ -50,9 +53,40 @@ def export(
     settings = Settings.from_env()
     instant = _instant(as_of, datetime.now(UTC))
     with open_service(settings) as service:
-        bundle = service.bundle(partnership, case, instant)
+        _checkpoint_if_nobody_does(service)
+        bundle = _bundle_when_covered(service, partnership, case, instant)
     write_bundle(out, bundle)
     say(f"wrote {len(bundle.events)} events of case {case} to {out}")
+
+
+def _checkpoint_if_nobody_does(service: Service) -> None:
+    """On a data dir no ``ledger serve`` runs on, nobody else checkpoints: bring the log up
+    to the stream's end here, so that the bundle holds the case's latest events. Beside a
+    running serve, its checkpointer holds the tree and publishes within
+    ``LEDGER_CHECKPOINT_SECONDS``."""
+    from runtime.verification import stream_end
+
+    try:
+        checkpointer = service.checkpointer()
+    except TreeBusy:
+        return
+    checkpointer.checkpoint_to(stream_end(service.ledger))
+
+
+def _bundle_when_covered(
+    service: Service, partnership: str, case: str, as_of: datetime | None
+) -> Bundle:
+    """The bundle, once a checkpoint holds the case's last event: a running serve's
+    checkpointer publishes one within ``LEDGER_CHECKPOINT_SECONDS``; waited for up to twice
+    that (and 5 s more), then its refusal stands."""
+    deadline = time.monotonic() + 2 * service.settings.checkpoint_seconds + 5
+    while True:
+        try:
+            return service.bundle(partnership, case, as_of)
+        except ProofUnavailable:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _agency_key(path: Path) -> Ed25519PrivateKey:

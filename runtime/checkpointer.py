@@ -115,6 +115,26 @@ class Checkpointer:
             log.critical("log_corrupt", seq=error.seq, size=error.size, reason=str(error))
             raise
 
+    def checkpoint_to(self, end: int) -> None:
+        """Append the stream up to sequence ``end``, publish a checkpoint of it and release
+        the tree: what ``ledger export`` does on a data dir that no ``ledger serve`` runs on
+        (no other checkpointer would, and the bundle must hold the case's last event)."""
+        try:
+            self.catch_up()
+            if end > self._tree.size:
+                for batch in read_stored(
+                    self._recorder,
+                    gt=self._tree.size,
+                    until=end,
+                    size=_BATCH,
+                    subject=self._subject,
+                    idle_s=_IDLE_S,
+                ):
+                    self._take(batch)
+            self._publish()
+        finally:
+            self._tree.close()
+
     def follow(self) -> None:
         """Read the stream from the tree's size on, append, and publish, until :meth:`stop`."""
         if self._tree.size and self._tree.size % self._every == 0:

@@ -18,6 +18,7 @@ __all__ = [
     "SignatureInvalid",
     "SignatureRefused",
     "SplitView",
+    "TreeBusy",
     "TreeError",
     "VerificationFailed",
 ]
@@ -62,6 +63,10 @@ class SplitView(CheckpointInvalid):
 
 class TreeError(ProofError, ValueError):
     """Raised when a tree file is foreign, locked or read-only, or a leaf hash is not 32 bytes."""
+
+
+class TreeBusy(TreeError):
+    """Raised when the tree file is held by another writer (a running checkpointer)."""
 
 
 class VerificationFailed(ProofError):

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Protocol, Self
 
-from ledger.proofs.errors import ProofInvalid, TreeError
+from ledger.proofs.errors import ProofInvalid, TreeBusy, TreeError
 from ledger.proofs.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -278,7 +278,7 @@ class FileTree(_PostOrderTree):
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as e:
                 msg = f"{path}: is held by another writer (a second checkpointer?)"
-                raise TreeError(msg) from e
+                raise TreeBusy(msg) from e
             self._check_header(writing=True)
             if created:
                 _fsync_dir(path.parent)

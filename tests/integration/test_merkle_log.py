@@ -31,10 +31,11 @@ from merkle_support import (
 from ledger.application import Ledger
 from ledger.nats import NatsApplicationRecorder
 from ledger.proofs.entry import entry_hash
-from ledger.proofs.errors import CosignatureRefused, LogCorrupt, ProofUnavailable
+from ledger.proofs.errors import CosignatureRefused, LogCorrupt, ProofUnavailable, TreeBusy
 from ledger.proofs.merkle import root_from_leaves, verify_consistency, verify_inclusion
 from ledger.proofs.note import Checkpoint, cosign, open_checkpoint, quorum, split_checkpoint
 from ledger.proofs.tree import FileTree
+from runtime.checkpointer import Checkpointer
 from runtime.log import MerkleLog
 from runtime.log_stream import LogStream
 
@@ -147,6 +148,38 @@ class TestCheckpoints:
         with pytest.raises(LogCorrupt, match="sequence 4") as raised:
             run_checkpointer(recorder, log_stream, tree_file, key, sized(100), every=4)
         assert raised.value.seq == 4
+
+
+class TestCheckpointingOnDemand:
+    """``ledger export`` on a data dir no serve runs on checkpoints the stream itself."""
+
+    def test_the_stream_up_to_its_end_is_checkpointed_and_the_tree_released(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+    ) -> None:
+        establish(ledger)
+        record(ledger, 3)  # 7 events: no multiple of `every`, no time passed
+        end = recorder.max_notification_id() or 0
+        checkpointer = Checkpointer(
+            recorder, FileTree(tree_file), log_stream, origin=ORIGIN, key=key, every=1000
+        )
+        checkpointer.checkpoint_to(end)
+        [cp] = published(log_stream, key)
+        assert cp.size == end == 7
+        assert cp.root == root_from_leaves(stream_leaves(recorder))
+        FileTree(tree_file).close()  # released: another writer may open it now
+
+    def test_a_tree_held_by_a_running_checkpointer_is_busy(self, tree_file: Path) -> None:
+        held = FileTree(tree_file)
+        try:
+            with pytest.raises(TreeBusy, match="held by another writer"):
+                FileTree(tree_file)
+        finally:
+            held.close()
 
 
 class TestProofs:

@@ -124,16 +124,25 @@ class TestWorkers:
                 response = served.get("/ready")
                 return response is not None and response.json().get("views_position", 0) >= sequence
 
+            def positions() -> dict[str, int]:
+                store = SQLiteViewStore(tmp_path / "data" / "views.sqlite")
+                try:
+                    return store.positions()
+                finally:
+                    store.close()
+
+            # /ready speaks for the query views; delivery is a worker of its own, which
+            # follows the stream at its own pace: wait for it too, then look at them all.
             wait_for(applied, "the views to apply the new case")
-            store = SQLiteViewStore(tmp_path / "data" / "views.sqlite")
-            try:
-                positions = store.positions()
-            finally:
-                store.close()
+            wait_for(
+                lambda: positions().get("delivery", 0) >= sequence,
+                "the delivery worker to pass the new case",
+            )
             # Every view of the store, the delivery view too, has passed the new event.
-            assert positions
-            assert all(position >= sequence for position in positions.values()), positions
-            assert "delivery" in positions
+            got = positions()
+            assert got
+            assert all(position >= sequence for position in got.values()), got
+            assert "delivery" in got
         finally:
             served.stop()
         _assert_clean_exit(served)

@@ -12,14 +12,13 @@ partnerships.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, Final, Protocol, TypeVar
+from typing import Final, TypeVar
 
 import structlog
-from nats.aio.client import Client
 
 from ledger.nats import direct_get_batch
 from ledger.proofs.keys import KeyRing
+from runtime._side_streams import Pool
 from schemas.wire import AGGREGATE_ID_PATTERN, HDR_TOPIC
 
 __all__ = ["AgencyKeys"]
@@ -31,15 +30,11 @@ T = TypeVar("T")
 _BATCH: Final = 256
 
 
-class _Pool(Protocol):
-    def run(self, fn: Callable[[Client], Coroutine[Any, Any, T]]) -> T: ...
-
-
 class AgencyKeys:
     """The key ring of the ledger stream's partnership events, read as the stream grows."""
 
     def __init__(
-        self, pool: _Pool, *, stream: str, subject_prefix: str, timeout: float = 5.0
+        self, pool: Pool, *, stream: str, subject_prefix: str, timeout: float = 5.0
     ) -> None:
         self._pool = pool
         self._stream = stream

@@ -43,14 +43,13 @@ from ledger.errors import CorruptHistory, LedgerUnavailable
 from ledger.nats import (
     HDR_MSG_ID,
     Driver,
-    NatsAggregateRecorder,
     OutMsg,
     StoredMsg,
     WireTimeout,
     direct_get_batch,
-    ensure_stream,
     publish_sync,
 )
+from runtime._side_streams import ensure_side_stream, nats_pool
 from schemas.access import (
     AccessEntry,
     ChronologyRead,
@@ -77,9 +76,6 @@ T = TypeVar("T")
 #: Entries in one page unless asked otherwise, and at most.
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
-#: The access stream's duplicate window: a record retried after a lost acknowledgement
-#: is stored once within it (the same as the ledger stream's).
-_DUPLICATE_WINDOW_S: Final = 120.0
 #: Messages asked for per batched direct get while paging.
 _BATCH: Final = 256
 #: How far the service's clock may run ahead of the NATS server's: ``since`` starts the
@@ -129,17 +125,14 @@ async def ensure_access_stream(
     """Create the access stream of the ledger stream ``stream`` if missing (with
     ``create``), and refuse one that could lose a record with
     :class:`~ledger.errors.StreamMisconfigured`, as the ledger stream is. Returns its name."""
-    name = access_stream(stream)
-    await ensure_stream(
+    return await ensure_side_stream(
         nc,
-        name=name,
-        subjects=[f"{access_prefix(subject_prefix)}.>"],
+        name=access_stream(stream),
+        subject_space=access_prefix(subject_prefix),
         replicas=replicas,
-        duplicate_window_s=_DUPLICATE_WINDOW_S,
         create=create,
         timeout=timeout,
     )
-    return name
 
 
 def access_admin_step(
@@ -179,14 +172,8 @@ class AccessLog:
         cls, ledger: Ledger, *, stream: str, subject_prefix: str, timeout: float = 5.0
     ) -> AccessLog:
         """The access log beside ``ledger``'s stream, on the ledger's own NATS connections."""
-        recorder = ledger.recorder
-        if not isinstance(recorder, NatsAggregateRecorder):
-            msg = (
-                "the access log lives on NATS JetStream; this ledger's store is"
-                f" {type(recorder).__name__} (set PERSISTENCE_MODULE=ledger.nats)"
-            )
-            raise LedgerUnavailable(msg)
-        return cls(recorder.pool, stream=stream, subject_prefix=subject_prefix, timeout=timeout)
+        pool = nats_pool(ledger, "the access log")
+        return cls(pool, stream=stream, subject_prefix=subject_prefix, timeout=timeout)
 
     @property
     def stream(self) -> str:

@@ -12,8 +12,7 @@ message gets its inclusion proof in that checkpoint's tree (:class:`runtime.log.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Coroutine
-from typing import Any, Final, Protocol, TypeVar
+from typing import Final, TypeVar
 
 import msgspec
 from nats.aio.client import Client
@@ -28,6 +27,7 @@ from ledger.proofs.note import (
     format_verifier_key,
     split_checkpoint,
 )
+from runtime._side_streams import Pool
 from runtime.log import MerkleLog
 from schemas.wire import HDR_TOPIC, aggregate_subject
 
@@ -37,10 +37,6 @@ T = TypeVar("T")
 _BATCH: Final = 256
 
 
-class _Pool(Protocol):
-    def run(self, fn: Callable[[Client], Coroutine[Any, Any, T]]) -> T: ...
-
-
 class _Stamped(msgspec.Struct):
     recorded_at: dt.datetime
 
@@ -48,7 +44,7 @@ class _Stamped(msgspec.Struct):
 _stamped: Final = msgspec.json.Decoder(_Stamped)
 
 
-def _read_subject(pool: _Pool, stream: str, subject: str, timeout: float) -> list[StoredMsg]:
+def _read_subject(pool: Pool, stream: str, subject: str, timeout: float) -> list[StoredMsg]:
     out: list[StoredMsg] = []
     while True:
         start = out[-1].seq + 1 if out else 1
@@ -96,7 +92,7 @@ def _choose_size(merkle_log: MerkleLog, needed: int) -> int:
 
 
 def export_bundle(
-    pool: _Pool,
+    pool: Pool,
     merkle_log: MerkleLog,
     *,
     stream: str,

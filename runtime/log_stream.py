@@ -19,7 +19,7 @@ the access log's do: each runs on a borrowed driver on the calling thread.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 import nats.errors
@@ -29,14 +29,13 @@ from ledger.application import Ledger
 from ledger.errors import LedgerUnavailable
 from ledger.nats import (
     HDR_MSG_ID,
-    NatsAggregateRecorder,
     PubAck,
     StoredMsg,
     direct_get,
     direct_get_batch,
-    ensure_stream,
 )
 from ledger.proofs.errors import LogCorrupt
+from runtime._side_streams import Pool, ensure_side_stream, nats_pool
 from schemas.wire import (
     checkpoint_prefix,
     checkpoint_stream,
@@ -52,9 +51,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: The log stream's duplicate window: a checkpoint retried after a lost acknowledgement is
-#: stored once within it (the same as the ledger stream's).
-_DUPLICATE_WINDOW_S: Final = 120.0
 #: Messages asked for per batched direct get.
 _BATCH: Final = 256
 _HDR_EXPECTED_STREAM: Final = "Nats-Expected-Stream"
@@ -62,12 +58,6 @@ _ack: Final = msgspec.json.Decoder(PubAck)
 _HDR_EXPECTED_SUBJECT_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
 #: JetStream's error codes for a failed expected-last-subject-sequence check.
 _WRONG_LAST: Final = frozenset({10071})
-
-
-class _Pool(Protocol):
-    """What the log stream needs of the persistence module's driver pool."""
-
-    def run(self, fn: Callable[[Client], Coroutine[Any, Any, T]]) -> T: ...
 
 
 async def ensure_log_stream(
@@ -82,17 +72,14 @@ async def ensure_log_stream(
     """Create the log stream of the ledger stream ``stream`` if missing (with ``create``),
     and refuse one that could lose a checkpoint with
     :class:`~ledger.errors.StreamMisconfigured`, as the ledger stream is. Returns its name."""
-    name = checkpoint_stream(stream)
-    await ensure_stream(
+    return await ensure_side_stream(
         nc,
-        name=name,
-        subjects=[f"{checkpoint_prefix(subject_prefix)}.>"],
+        name=checkpoint_stream(stream),
+        subject_space=checkpoint_prefix(subject_prefix),
         replicas=replicas,
-        duplicate_window_s=_DUPLICATE_WINDOW_S,
         create=create,
         timeout=timeout,
     )
-    return name
 
 
 def log_admin_step(
@@ -112,7 +99,7 @@ class LogStream:
     """Publishes to the log stream and reads it back, on the ledger's NATS connections."""
 
     def __init__(
-        self, pool: _Pool, *, stream: str, subject_prefix: str, timeout: float = 5.0
+        self, pool: Pool, *, stream: str, subject_prefix: str, timeout: float = 5.0
     ) -> None:
         self._pool = pool
         self._ledger_stream = stream
@@ -127,14 +114,8 @@ class LogStream:
         cls, ledger: Ledger, *, stream: str, subject_prefix: str, timeout: float = 5.0
     ) -> LogStream:
         """The log stream beside ``ledger``'s stream, on the ledger's own NATS connections."""
-        recorder = ledger.recorder
-        if not isinstance(recorder, NatsAggregateRecorder):
-            msg = (
-                "the Merkle log lives on NATS JetStream; this ledger's store is"
-                f" {type(recorder).__name__} (set PERSISTENCE_MODULE=ledger.nats)"
-            )
-            raise LedgerUnavailable(msg)
-        return cls(recorder.pool, stream=stream, subject_prefix=subject_prefix, timeout=timeout)
+        pool = nats_pool(ledger, "the Merkle log")
+        return cls(pool, stream=stream, subject_prefix=subject_prefix, timeout=timeout)
 
     def check(self, *, create: bool, replicas: int = 1) -> None:
         """Check the log stream (creating it first with ``create``): raises

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -89,6 +91,8 @@ class MerkleLog:
         *,
         origin: str,
         log_key: Ed25519PublicKey,
+        attestation_refresh_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._log = log_stream
         self._keys = keys
@@ -104,6 +108,11 @@ class MerkleLog:
         self._cosignatures_seen = 0
         self._sizes: list[int] = []  # every published checkpoint's size, sorted
         self._witnessed: list[int] = []  # the sizes with a counted cosignature, sorted
+        # attestation() answers a covered, witnessed sequence from memory for this long
+        # (it is on every chronology read); a cosignature accepted here reads again at once.
+        self._refresh_s = attestation_refresh_s
+        self._clock = clock
+        self._read_at: float | None = None
 
     @classmethod
     def of(
@@ -163,11 +172,21 @@ class MerkleLog:
         """What vouches for stream sequences ``1..seq``: the smallest published checkpoint
         whose tree holds ``seq`` and that an agency cosigned, else the smallest one that holds
         it (as :func:`ledger.proofs.bundle.select_checkpoint` chooses a bundle's), with the
-        agencies whose cosignatures of it verify."""
+        agencies whose cosignatures of it verify.
+
+        Asked on every chronology read: a sequence that a witnessed checkpoint already
+        covers is answered from memory if the log was read less than
+        ``attestation_refresh_s`` ago (a cosignature sent elsewhere shows that much later);
+        anything else reads the log first."""
         with self._lock:
-            self._read_checkpoints()
-            self._read_cosignatures()
+            now = self._clock()
+            fresh = self._read_at is not None and now - self._read_at < self._refresh_s
             i = bisect.bisect_left(self._witnessed, seq)
+            if not fresh or i == len(self._witnessed):
+                self._read_checkpoints()
+                self._read_cosignatures()
+                self._read_at = now
+                i = bisect.bisect_left(self._witnessed, seq)
             if i < len(self._witnessed):
                 size = self._witnessed[i]
                 agencies = tuple(sorted(set(self._cosignatures[size].values())))
@@ -248,6 +267,8 @@ class MerkleLog:
             cp, lines = self._verified(agency, note)
         stored = cosigned_note(cp, lines).encode()
         seq = self._log.publish_cosignature(agency, stored)
+        with self._lock:
+            self._read_at = None  # the next attestation reads it
         log.info("cosignature_accepted", agency=agency, size=cp.size, log_seq=seq)
         return CosignatureAccepted(agency=agency, size=cp.size, sequence=seq)
 

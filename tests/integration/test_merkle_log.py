@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from ledger_scenario import PARTNERSHIP, POLICE, establish
+from ledger_scenario import HEALTH, PARTNERSHIP, POLICE, establish
 from merkle_support import (
     ORIGIN,
     b64key,
@@ -33,10 +33,18 @@ from ledger.nats import NatsApplicationRecorder
 from ledger.proofs.entry import entry_hash
 from ledger.proofs.errors import CosignatureRefused, LogCorrupt, ProofUnavailable, TreeBusy
 from ledger.proofs.merkle import root_from_leaves, verify_consistency, verify_inclusion
-from ledger.proofs.note import Checkpoint, cosign, open_checkpoint, quorum, split_checkpoint
+from ledger.proofs.note import (
+    Checkpoint,
+    cosign,
+    cosigned_note,
+    open_checkpoint,
+    quorum,
+    split_checkpoint,
+)
 from ledger.proofs.tree import FileTree
+from runtime._agency_keys import AgencyKeys
 from runtime.checkpointer import Checkpointer
-from runtime.log import MerkleLog
+from runtime.log import Attestation, MerkleLog
 from runtime.log_stream import LogStream
 
 #: The fixtures this module takes from merkle_support.
@@ -285,6 +293,51 @@ class TestCosignatures:
         _, lines = split_checkpoint(note)
         assert line in lines
         assert quorum(checkpoint, lines, {"police": police_key.public_key()}, 1) == ["police"]
+
+    def test_a_witnessed_attestation_is_answered_from_memory_until_its_refresh_is_due(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+        checkpoint: Checkpoint,
+        police_key: Ed25519PrivateKey,
+        stream_name: str,
+        subject_prefix: str,
+    ) -> None:
+        health_key = Ed25519PrivateKey.generate()
+        ledger.register_agency_key(
+            partnership=PARTNERSHIP,
+            recorded_by=HEALTH,
+            agency="health",
+            key_id="h1",
+            public_key=b64key(health_key),
+        )
+        now = [0.0]
+        keys = AgencyKeys(recorder.pool, stream=stream_name, subject_prefix=subject_prefix)
+        merkle = MerkleLog(
+            log_stream,
+            keys,
+            tree_file,
+            origin=ORIGIN,
+            log_key=key.public_key(),
+            attestation_refresh_s=1.0,
+            clock=lambda: now[0],
+        )
+        try:
+            line = cosign(checkpoint, "police", police_key, 1_700_000_000)
+            merkle.add_cosignature("police", f"{checkpoint.body()}\n{line}\n".encode())
+            assert merkle.attestation(3) == Attestation(size=4, witnesses=("police",))
+            # Health's cosignature, sent to another service process: on the log, not here.
+            other = cosign(checkpoint, "health", health_key, 1_700_000_001)
+            log_stream.publish_cosignature("health", cosigned_note(checkpoint, [other]).encode())
+            now[0] = 0.5
+            assert merkle.attestation(3) == Attestation(size=4, witnesses=("police",))
+            now[0] = 1.0
+            assert merkle.attestation(3) == Attestation(size=4, witnesses=("health", "police"))
+        finally:
+            merkle.close()
 
     @pytest.mark.parametrize("who", ["another key", "another agency's name"])
     def test_a_cosignature_that_does_not_verify_with_the_registered_key_is_refused(

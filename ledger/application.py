@@ -18,7 +18,10 @@ Nothing is written on any error. Because cached aggregates are shared, not copie
 an aggregate that may have been changed by a command that then failed is evicted
 from the cache, so the next command reloads it from the stream. Another process
 may have written since an aggregate was cached, so a command whose save conflicts,
-or whose rule check failed on cached state, is tried once more on fresh state.
+or whose rule check failed on cached state, is tried once more on fresh state. The
+partnership, which most commands read without saving, is dropped from the cache as soon
+as any process writes to it (:mod:`ledger.nats._watch`), and not trusted from the cache
+while that watch is down.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import copy
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final, Protocol, TypeVar
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -100,6 +103,14 @@ class _Retry(Exception):
     """The first attempt met stale or conflicting state; try once more on fresh state."""
 
 
+class _Watch(Protocol):
+    """What the ledger asks of a watch of other processes' partnership writes
+    (:class:`ledger.nats._watch.PartnershipWatch`)."""
+
+    @property
+    def live(self) -> bool: ...
+
+
 class _Loads:
     """The aggregates one attempt took from the cache (and may have to evict)."""
 
@@ -140,6 +151,15 @@ class Ledger(
         super().__init__(env)
         self._prefix = self.env.get("NATS_SUBJECT_PREFIX") or DEFAULT_PREFIX  # signed subjects
         self._service_keys = ServiceKeys.at(self.env.get(ServiceKeys.ENV))
+        # A partnership another process changed is dropped from the cache (its keys, its
+        # agencies: read by commands that never save it, so no conflict would catch it).
+        # A persistence of one process (in memory, SQLite) has no watch and needs none.
+        watch = getattr(self.factory, "watch_partnerships", None)
+        self._watch: _Watch | None = (
+            watch(self._partnership_changed)
+            if watch is not None and self.repository.cache is not None
+            else None
+        )
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """The class defaults and the given ``env``, and nothing from ``os.environ``.
@@ -159,6 +179,8 @@ class Ledger(
     def get_partnership(self, partnership: str) -> Partnership:
         """The partnership aggregate (shared with the cache: read it, never change it)."""
         check_identifier("partnership", partnership)
+        if not self._partnerships_watched():
+            self._evict(aggregate_id(partnership, Partnership.KIND, partnership))
         return self._get(Partnership, partnership, partnership)
 
     def get_case(self, partnership: str, case: str) -> Case:
@@ -412,7 +434,11 @@ class Ledger(
         lock; ``None`` if it is not cached (or ``fact`` establishes it). Never a read of
         the store: the command's own check, under the lock, loads what it needs."""
         cache = self.repository.cache
-        if cache is None or isinstance(fact, PartnershipEstablished):
+        if (
+            cache is None
+            or isinstance(fact, PartnershipEstablished)
+            or not self._partnerships_watched()
+        ):
             return None
         try:
             found = cache.get(aggregate_id(partnership, Partnership.KIND, partnership))
@@ -422,7 +448,30 @@ class Ledger(
 
     def _partnership(self, loads: _Loads, partnership: str) -> Partnership:
         target = aggregate_id(partnership, Partnership.KIND, partnership)
+        if not self._partnerships_watched():
+            self._evict(target)  # nothing says whether another process changed it: reload
         return self._load(loads, Partnership, target, _missing(Partnership.KIND, partnership))
+
+    @property
+    def watching_partnerships(self) -> bool:
+        """True while other processes' writes to partnerships reach this ledger's cache
+        (False for a ledger of one process, which has no watch, and while the watch is down)."""
+        return self._watch is not None and self._watch.live
+
+    def _partnerships_watched(self) -> bool:
+        """True when a cached partnership can be trusted: this process is the only writer
+        (no watch), or the watch of other processes' writes is live."""
+        return self._watch is None or self._watch.live
+
+    def _partnership_changed(self, target: str | None) -> None:
+        """Drop ``target`` (None: every partnership) from the cache; the watch's callback."""
+        if target is not None:
+            self._evict(target)
+            return
+        cache = self.repository.cache
+        if cache is not None:
+            marker = f".{Partnership.KIND}."
+            self._evict(*(key for key in list(cache.cache) if marker in str(key)))
 
     def _load(self, loads: _Loads, cls: type[A], target: str, missing: str) -> A:
         """The aggregate ``target``: cached if it is, else replayed from the store."""

@@ -19,7 +19,7 @@ import structlog
 from ledger.nats import direct_get_batch
 from ledger.proofs.keys import KeyRing
 from runtime._side_streams import Pool
-from schemas.wire import AGGREGATE_ID_PATTERN, HDR_TOPIC
+from schemas.wire import AGGREGATE_ID_PATTERN, HDR_TOPIC, partnership_subjects
 
 __all__ = ["AgencyKeys"]
 
@@ -39,7 +39,7 @@ class AgencyKeys:
         self._pool = pool
         self._stream = stream
         self._cut = len(subject_prefix) + 1
-        self._subject = f"{subject_prefix}.*.partnership.*"
+        self._subject = partnership_subjects(subject_prefix)
         self._timeout = timeout
         self._position = 0
         self._ring = KeyRing()

@@ -386,7 +386,8 @@ def _permissions(user: _User) -> tuple[list[str], list[str]] | None:
             f"{wire.checkpoint_prefix(user.subject_prefix)}.>",
             *_log_reads(wire.checkpoint_stream(stream)),
         ]
-        return publish, [f"{SERVICE_INBOX}.>"]
+        # The ledger's watch of partnership writes by its other processes (ledger/nats/_watch.py).
+        return publish, [f"{SERVICE_INBOX}.>", wire.partnership_subjects(user.subject_prefix)]
     if user.role == "projector":
         publish = [
             f"$JS.API.STREAM.INFO.{stream}",

@@ -92,6 +92,7 @@ __all__ = [
     "is_identifier",
     "is_prefix",
     "is_stream_name",
+    "partnership_subjects",
     "snapshot_prefix",
     "snapshot_stream",
     "split_aggregate_id",
@@ -192,6 +193,11 @@ def aggregate_subject(prefix: str, partnership: str, kind: str, ident: str) -> s
 def all_aggregates(prefix: str) -> str:
     """The wildcard subject of every aggregate's events under ``prefix``."""
     return f"{prefix}.*.*.*"
+
+
+def partnership_subjects(prefix: str) -> str:
+    """The wildcard subject of every partnership aggregate's events under ``prefix``."""
+    return f"{prefix}.*.partnership.*"
 
 
 def tracking_subject(prefix: str, application_name: str) -> str:

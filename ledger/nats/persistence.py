@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -69,6 +70,8 @@ from ledger.nats._snapshots import (
 )
 from ledger.nats._subjects import SubjectMap
 from ledger.nats._syncwire import SyncWire
+from ledger.nats._watch import PartnershipWatch
+from schemas import wire
 
 __all__ = [
     "Factory",
@@ -122,7 +125,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         )
         self._stream_checked = False
 
-    async def _connect(self) -> Client:
+    async def _connect(self, **callbacks: Any) -> Client:
         # nats-py keeps retrying a first connection forever when reconnects are
         # unlimited; a ledger that cannot reach its stream must say so instead.
         try:
@@ -138,6 +141,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
                     # Fail fast while disconnected instead of buffering writes that would
                     # be sent after the caller was already told the save failed.
                     pending_size=0,
+                    **callbacks,
                 ),
                 timeout=self.timeout,
             )
@@ -243,6 +247,20 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         topic = self.env.get(self.PROCESS_RECORDER_TOPIC)
         cls: type[NatsProcessRecorder] = resolve_topic(topic) if topic else NatsProcessRecorder
         return cls(self.pool, write_retry_s=self.write_retry_s, chain=self.chain, **self._kwargs())
+
+    def watch_partnerships(self, on_change: Callable[[str | None], None]) -> PartnershipWatch:
+        """A started :class:`~ledger.nats._watch.PartnershipWatch` of this prefix's
+        partnership subjects, stopped with the factory."""
+        watch = PartnershipWatch(
+            self._connect,
+            wire.partnership_subjects(self.subjects.prefix),
+            on_change,
+            cut=len(self.subjects.prefix) + 1,
+            timeout=self.timeout,
+        )
+        self.pool.on_close.append(watch.stop)
+        watch.start()
+        return watch
 
     def close(self) -> None:
         self.pool.close()

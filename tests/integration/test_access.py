@@ -318,7 +318,7 @@ class TestServerConfig:
             ' "pfx-access.>", "$JS.API.STREAM.INFO.LDG_ACCESS", "$JS.API.DIRECT.GET.LDG_ACCESS",'
             ' "$JS.API.DIRECT.GET.LDG_ACCESS.>", "pfx-log.>", "$JS.API.STREAM.INFO.LDG_LOG",'
             ' "$JS.API.DIRECT.GET.LDG_LOG", "$JS.API.DIRECT.GET.LDG_LOG.>"]'
-            ' }, subscribe: { allow: ["_INBOX.>"] } } }'
+            ' }, subscribe: { allow: ["_INBOX.>", "pfx.*.partnership.*"] } } }'
         )
         assert users[1].endswith(
             'permissions: { publish: { allow: ["$JS.API.STREAM.INFO.LDG",'
@@ -506,6 +506,9 @@ class TestTheLedgerLogsIn:
             assert running.credentials.user == "ledger"
             assert running.credentials.password not in running.nats_url
             assert len(run_scenario(running.ledger)) > 0
+            # its user may watch the partnerships other processes write to
+            assert running.ledger.watching_partnerships
+        assert "Violation" not in (tmp_path / "nats-server.log").read_text()
 
     def test_nats_credentials_log_in_to_a_nats_url_server(self, secured: Secured) -> None:
         settings = Settings(

@@ -8,6 +8,7 @@ subject, ``verify_assertion`` of the stored signature.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -319,3 +320,65 @@ class TestSignaturesOnNats:
         header = SignatureHeader.parse(stored.headers[_stream.HDR_SIGNATURE])
         assert (header.agency, header.key_id) == ("police", "svc-1")
         verify_assertion(held.public_key(), header, stored.subject, stored.data)
+
+
+class TestAnotherProcessChangesThePartnership:
+    """Two ledgers on one stream, as two ``ledger serve`` processes: what one records on
+    the partnership (a key revoked) reaches the other's cached partnership."""
+
+    @staticmethod
+    def _until_uncached(ledger: Ledger, seconds: float = 5.0) -> None:
+        cache = ledger.repository.cache
+        assert cache is not None
+        target = f"{P}.partnership.{P}"
+        deadline = time.monotonic() + seconds
+        while target in cache.cache:
+            assert time.monotonic() < deadline, f"{target} still cached {seconds} s later"
+            time.sleep(0.01)
+
+    def test_a_key_revoked_by_another_process_is_refused_here_and_nothing_is_written(
+        self, ledger: Ledger, open_ledger: type[Ledger], subject_prefix: str
+    ) -> None:
+        key = Ed25519PrivateKey.generate()
+        _register(ledger, key)
+        other = open_ledger()
+        assert other.watching_partnerships
+        first = _action()
+        other.execute(  # caches the partnership with the key live
+            first,
+            recorded_by=POLICE,
+            signature=sign_command(first, POLICE, key, "k1", prefix=subject_prefix),
+        )
+        ledger.revoke_agency_key(
+            partnership=P, recorded_by=POLICE, agency="police", key_id="k1", reason="compromised"
+        )
+        self._until_uncached(other)
+        command = _action()
+        signature = sign_command(command, POLICE, key, "k1", prefix=subject_prefix)
+        before = _last_seq(ledger)
+        with pytest.raises(SignatureRefused):
+            other.execute(command, recorded_by=POLICE, signature=signature)
+        assert _last_seq(ledger) == before
+
+    def test_while_the_watch_is_down_every_command_reads_the_partnership_again(
+        self, ledger: Ledger, open_ledger: type[Ledger], subject_prefix: str
+    ) -> None:
+        key = Ed25519PrivateKey.generate()
+        _register(ledger, key)
+        other = open_ledger()
+        first = _action()
+        other.execute(
+            first,
+            recorded_by=POLICE,
+            signature=sign_command(first, POLICE, key, "k1", prefix=subject_prefix),
+        )
+        assert other._watch is not None
+        other._watch.stop()  # as a lost connection would leave it
+        assert not other.watching_partnerships
+        ledger.revoke_agency_key(
+            partnership=P, recorded_by=POLICE, agency="police", key_id="k1", reason="compromised"
+        )
+        command = _action()  # no waiting: nothing cached is trusted without the watch
+        signature = sign_command(command, POLICE, key, "k1", prefix=subject_prefix)
+        with pytest.raises(SignatureRefused):
+            other.execute(command, recorded_by=POLICE, signature=signature)

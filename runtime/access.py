@@ -329,7 +329,7 @@ def render_server_config(
     if not auth:
         return "\n".join([*lines, ""])
     lines += ["authorization {", "  users = ["]
-    lines += [f"    {_render_user(user)}" for user in users]
+    lines += [f"    {_render_user(user)}" for user in _with_ledger_streams(users)]
     lines += ["  ]", "}", ""]
     return "\n".join(lines)
 
@@ -359,6 +359,19 @@ def write_server_config(
     )
     _write_private(path, config.encode())
     return path
+
+
+def _with_ledger_streams(users: list[_User]) -> list[_User]:
+    """``users``, an agency added before the Merkle log (no ``ledger_stream`` in its
+    entry) given the stream of the service user of its subject prefix: without it the
+    agency could not read the log nor publish its cosignatures."""
+    streams = {u.subject_prefix: u.stream for u in users if u.role == "service"}
+    return [
+        msgspec.structs.replace(user, ledger_stream=streams[user.subject_prefix])
+        if user.role == "agency" and user.ledger_stream is None and user.subject_prefix in streams
+        else user
+        for user in users
+    ]
 
 
 def _permissions(user: _User) -> tuple[list[str], list[str]] | None:

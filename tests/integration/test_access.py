@@ -335,6 +335,21 @@ class TestServerConfig:
             ' subscribe: { allow: ["_INBOX_agency_a.>"] } } }'
         )
 
+    def test_an_agency_added_before_the_merkle_log_may_still_read_and_cosign_it(
+        self, tmp_path: Path
+    ) -> None:
+        settings = Settings(data_dir=tmp_path, stream="LDG", subject_prefix="pfx")
+        ensure_service_users(tmp_path, settings)
+        add_agency(tmp_path, settings, "a")
+        registry = tmp_path / "access.json"
+        document = json.loads(registry.read_text())
+        for user in document["users"]:
+            user.pop("ledger_stream", None)  # as an agency added before the log was written
+        registry.write_text(json.dumps(document))
+        config = render_server_config(tmp_path, "127.0.0.1", 4333)
+        agency = next(line for line in config.splitlines() if '"agency_a"' in line)
+        assert '"pfx-log.cosignature.a", "$JS.API.STREAM.INFO.LDG_LOG"' in agency
+
     def test_the_admin_may_do_everything_and_the_delivery_names_are_the_consumers_own(
         self, tmp_path: Path
     ) -> None:

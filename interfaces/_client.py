@@ -30,10 +30,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from interfaces.queries import Query
 from ledger.application import Receipt
 from ledger.errors import LedgerError
-from ledger.signing import DEFAULT_PREFIX, sign_command
+from ledger.signing import sign_command
 from runtime.discovery import read_service
 from runtime.settings import Settings
 from schemas import Command, RecordedBy
+from schemas.access import TokenIdentity
 from schemas.wire import HDR_SIGNATURE
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "ServiceProblem",
     "ServiceRefused",
     "ServiceUnreachable",
+    "identity_recorded_by",
     "query_params",
     "running_service",
 ]
@@ -186,18 +188,27 @@ class Client:
         response = self._send("POST", f"/commands/{tag}", content=body, headers=headers)
         return msgspec.json.decode(response.content, type=Receipt)
 
+    def whoami(self) -> TokenIdentity:
+        """``GET /token``: what this client's token is bound to, and the service's prefix."""
+        return msgspec.json.decode(self._send("GET", "/token").content, type=TokenIdentity)
+
     def record_signed(
         self,
         command: Command,
         *,
-        recorded_by: RecordedBy,
         key: Ed25519PrivateKey,
         key_id: str,
-        prefix: str = DEFAULT_PREFIX,
+        recorded_by: RecordedBy | None = None,
+        prefix: str | None = None,
     ) -> Receipt:
-        """Sign ``command`` with the agency's ``key`` and record it. ``recorded_by`` is the
-        token's agency and actor (the service records as them, so the signature covers
-        them); ``prefix`` the service's subject prefix."""
+        """Sign ``command`` with the agency's ``key`` and record it. The signature covers
+        ``recorded_by`` and the subject under ``prefix``; the service records as the token's
+        agency and actor under its own prefix, so both default to what :meth:`whoami` says."""
+        if recorded_by is None or prefix is None:
+            identity = self.whoami()
+            if recorded_by is None:
+                recorded_by = identity_recorded_by(identity)
+            prefix = prefix or identity.subject_prefix
         signature = sign_command(command, recorded_by, key, key_id, prefix=prefix)
         tag = type(command).__struct_config__.tag
         return self.record(str(tag), msgspec.json.encode(command), signature=signature)
@@ -219,6 +230,14 @@ class Client:
         if response.is_success:
             return response
         raise _problem(self.url, response)
+
+
+def identity_recorded_by(identity: TokenIdentity) -> RecordedBy:
+    """Who a token records as; :class:`ServiceError` for a token that records nothing."""
+    if identity.agency is None or identity.actor is None:
+        msg = f"a {identity.role} token records nothing: it has no agency and actor to sign as"
+        raise ServiceError(msg)
+    return RecordedBy(agency=identity.agency, actor=identity.actor)
 
 
 def _reason(error: httpx.TransportError) -> str:

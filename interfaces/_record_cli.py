@@ -10,8 +10,10 @@ stdin), options overriding the file's fields. The command is recorded
   ``LEDGER_ACTOR``): ``Ledger.execute`` with that ``recorded_by``.
 
 With ``--key FILE --key-id ID`` the command is signed with the agency's private key
-(:func:`ledger.signing.sign_command`) and sent with its signature; to a service the
-``--as-agency``/``--as-actor`` given must be the token's, as the service records as them.
+(:func:`ledger.signing.sign_command`) and sent with its signature. A service records as
+its token's agency and actor under its own subject prefix, and the signature covers both,
+so they are asked of it (``GET /token``); an ``--as-agency``/``--as-actor`` given must be
+the token's.
 A command with a ``key_id`` field of its own (registering or revoking a key) is signed
 by that very key: its ``--key-id`` names both.
 
@@ -32,6 +34,7 @@ import msgspec
 import typer
 
 import schemas
+from interfaces._client import Client, identity_recorded_by
 from interfaces._options import Field, InvalidOption, fields_of, parameters, values
 from interfaces._query_cli import TokenOption, UrlOption, remote_client
 from interfaces._shell import fail, say
@@ -126,11 +129,14 @@ def _record(tag: str, cls: type[BaseCommand], fields: list[Field], given: dict[s
     settings = Settings.from_env()
     data = _encode(_body(fields, given))
     client = remote_client(settings, given["url"], given["token"])
-    signature = _signature(settings, cls, data, given)
     if client is not None:
         with client:
+            signer = _remote_signer(client, given) if _signs(cls, given) else None
+            signature = _signature(cls, data, given, signer) if signer else None
             receipt = client.record(tag, data, signature=signature)
     else:
+        signer = (_recorded_by(given), settings.subject_prefix) if _signs(cls, given) else None
+        signature = _signature(cls, data, given, signer) if signer else None
         command = schemas.decode_command_as(data, cls)
         receipt = _execute(settings, command, _recorded_by(given), signature)
     sys.stdout.buffer.write(_encode(receipt) + b"\n")
@@ -147,15 +153,42 @@ def _recorded_by(given: dict[str, Any]) -> schemas.RecordedBy:
     return schemas.RecordedBy(agency=agency, actor=actor)
 
 
+def _signs(cls: type[BaseCommand], given: dict[str, Any]) -> bool:
+    """Whether the command is to be signed (``--key``, or a ``--key-id`` of signing's own)."""
+    own_id = "key_id" in cls.__struct_fields__  # the command's own key_id names the key
+    return given["key"] is not None or (not own_id and given["key_id"] is not None)
+
+
+def _remote_signer(client: Client, given: dict[str, Any]) -> tuple[schemas.RecordedBy, str]:
+    """Who a remote service records the command as (its token's agency and actor) and its
+    subject prefix: what the signature must cover. ``--as-agency``/``--as-actor``, when
+    given, must be the token's."""
+    identity = client.whoami()
+    recorded_by = identity_recorded_by(identity)
+    for option, value, token_value in (
+        ("--as-agency", given["as_agency"], recorded_by.agency),
+        ("--as-actor", given["as_actor"], recorded_by.actor),
+    ):
+        if value and value != token_value:
+            msg = (
+                f"{option} {value!r} is not the token's ({token_value!r}): the service records"
+                " as the token's agency and actor, and the signature must cover them"
+            )
+            raise InvalidOption(msg)
+    return recorded_by, identity.subject_prefix
+
+
 def _signature(
-    settings: Settings, cls: type[BaseCommand], data: bytes, given: dict[str, Any]
-) -> str | None:
-    """The command's signature with ``--key``/``--key-id``, else None."""
+    cls: type[BaseCommand],
+    data: bytes,
+    given: dict[str, Any],
+    signer: tuple[schemas.RecordedBy, str],
+) -> str:
+    """The command's signature with ``--key``/``--key-id``, as ``signer`` (who records
+    it, under which subject prefix)."""
     key_file = given["key"]
     own_id = "key_id" in cls.__struct_fields__  # the command's own key_id names the key
     key_id = None if own_id else given["key_id"]
-    if key_file is None and key_id is None:
-        return None
     if key_file is None:
         raise InvalidOption("--key-id needs --key FILE, the private key to sign with")
     command = schemas.decode_command_as(data, cls)
@@ -163,12 +196,13 @@ def _signature(
     if key_id is None:
         raise InvalidOption("signing needs both --key FILE and --key-id ID")
     key = load_private_key(key_file)
+    recorded_by, prefix = signer
     return sign_command(
         command,  # type: ignore[arg-type]  # every COMMAND_TYPES value is a Command
-        _recorded_by(given),
+        recorded_by,
         key,
         key_id,
-        prefix=settings.subject_prefix,
+        prefix=prefix,
     )
 
 

@@ -453,6 +453,11 @@ class Ledger(
         return self._load(loads, Partnership, target, _missing(Partnership.KIND, partnership))
 
     @property
+    def subject_prefix(self) -> str:
+        """The prefix of its subjects, which a signed command's subject names."""
+        return self._prefix
+
+    @property
     def watching_partnerships(self) -> bool:
         """True while other processes' writes to partnerships reach this ledger's cache
         (False for a ledger of one process, which has no watch, and while the watch is down)."""

@@ -14,7 +14,14 @@ from typing import Annotated, Final
 
 import msgspec
 
-from schemas._types import AgencyId, CaseId, PartnershipId, StreamSequence, UtcDatetime
+from schemas._types import (
+    ActorRef,
+    AgencyId,
+    CaseId,
+    PartnershipId,
+    StreamSequence,
+    UtcDatetime,
+)
 
 __all__ = [
     "AccessEntry",
@@ -22,6 +29,7 @@ __all__ = [
     "QueryName",
     "ReaderRole",
     "TokenId",
+    "TokenIdentity",
     "decode_access_record",
     "encode_access_record",
 ]
@@ -76,6 +84,20 @@ class AccessEntry(ChronologyRead, frozen=True, kw_only=True, forbid_unknown_fiel
     """A :class:`ChronologyRead` and its sequence in the access stream (a page's cursor)."""
 
     sequence: StreamSequence
+
+
+class TokenIdentity(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What an API token is bound to (``GET /token``), never its secret or hash, and the
+    service's subject prefix: what a client signing a command signs over besides it."""
+
+    id: TokenId
+    role: ReaderRole
+    partnership: PartnershipId
+    #: The agency it records and reads as; ``None`` for an inspector token.
+    agency: AgencyId | None = None
+    #: The pseudonymous actor it records as; ``None`` for an inspector token.
+    actor: ActorRef | None = None
+    subject_prefix: str
 
 
 _encoder: Final = msgspec.json.Encoder()

@@ -69,6 +69,7 @@ from interfaces.http._problems import (
 from interfaces.http._reads import AccessRecorder, AsOfViews, read_routes
 from interfaces.http._report import report_route
 from interfaces.http._send import send
+from interfaces.http._whoami import whoami_route
 from ledger.application import Ledger, Receipt
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
@@ -238,6 +239,7 @@ def create_app(
         )
     if isinstance(access_log, AccessLog):
         handlers += access_log_routes(access_log, authenticate)
+    handlers.append(whoami_route(authenticate, ledger.subject_prefix))
     if feed is not None:
         handlers += event_routes(feed, authenticate)
     if merkle_log is not None:

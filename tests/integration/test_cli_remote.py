@@ -25,6 +25,10 @@ from structlog.testing import capture_logs
 from interfaces.http import create_app
 from interfaces.queries import QUERIES
 from ledger.application import Ledger
+from ledger.nats import _stream
+from ledger.nats._recorders import NatsApplicationRecorder
+from ledger.proofs.entry import SignatureHeader, verify_assertion
+from ledger.signing import load_private_key
 from projections import Views
 from projections.sqlite import SQLiteViewStore
 from runtime.discovery import ServiceClaim
@@ -147,6 +151,48 @@ class TestRecordThroughTheService:
         assert [r["sequence"] for r in done] == [4, 5, 6]
         assert done[0]["event_type"] == "CaseOpened"
         assert done[0]["aggregate_id"] == f"{P}.case.{CASE}"
+
+    def test_a_signed_command_needs_only_the_token_and_the_key_file(
+        self, url: str, tokens: TokenStore, partnership: None, tmp_path: Path,
+        service_ledger: Ledger,
+    ) -> None:  # fmt: skip
+        key_file = tmp_path / "la.pem"
+        made = ledger(
+            "keys", "generate", "--out", str(key_file), "--agency", "la", "--key-id", "k1"
+        )
+        admin = {"LEDGER_URL": url, "LEDGER_TOKEN": _token(tokens, Role.ADMIN)}
+        receipt(
+            ledger(
+                "record", "RegisterAgencyKey", "--agency", "la", "--key-id", "k1",
+                "--public-key", json.loads(made.stdout)["public_key"], env=admin,
+            )
+        )  # fmt: skip
+        agency = {"LEDGER_URL": url, "LEDGER_TOKEN": _token(tokens, Role.AGENCY)}
+        receipt(ledger("record", *CASE_COMMANDS[0], env=agency))
+        action = [
+            "RecordAction", "--case", CASE, "--action", "home_visit",
+            "--occurred-at", "2026-01-05T10:00:00Z", "--key", str(key_file), "--key-id", "k1",
+        ]  # fmt: skip
+        # who records it (the token's agency and actor) and the prefix come from the service
+        signed = receipt(ledger("record", *action, env=agency))
+        recorder = service_ledger.recorder
+        assert isinstance(recorder, NatsApplicationRecorder)
+        stored, _ = recorder.pool.run(
+            lambda nc: _stream.direct_get_batch(
+                nc, recorder.stream, f"{recorder.subjects.prefix}.>", signed["sequence"], 1, 5.0
+            )
+        )
+        header = SignatureHeader.parse(stored[0].headers[_stream.HDR_SIGNATURE])
+        assert (header.agency, header.key_id) == ("la", "k1")
+        verify_assertion(
+            load_private_key(key_file).public_key(), header, stored[0].subject, stored[0].data
+        )
+        # an --as-actor that is not the token's is refused before anything is sent
+        before = service_ledger.recorder.max_notification_id()
+        other = ledger("record", *action, "--as-actor", "act_someone-else", env=agency)
+        assert other.exit_code == 2
+        assert "--as-actor 'act_someone-else' is not the token's" in other.stderr
+        assert service_ledger.recorder.max_notification_id() == before
 
     def test_the_service_running_on_the_data_dir_is_found_without_a_url(
         self, url: str, tokens: TokenStore, partnership: None, data_dir: Path

@@ -251,6 +251,24 @@ class TestTokens:
         assert "revoked" in body["detail"]
         assert last(ledger) == before
 
+    def test_a_token_says_what_it_is_bound_to_and_never_its_secret(
+        self, client: TestClient[Any], tokens: TokenStore, ledger: Ledger
+    ) -> None:
+        token, record = tokens.issue(Role.AGENCY, P, agency="la", actor="act_la-000001")
+        answer = client.get("/token", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "id": record.id,
+            "role": "agency",
+            "partnership": P,
+            "agency": "la",
+            "actor": "act_la-000001",
+            "subject_prefix": ledger.subject_prefix,
+        }
+        assert token not in answer.text
+        assert record.sha256 not in answer.text
+        assert_problem(client.get("/token"), 401)
+
 
 class TestService:
     def test_health_ready_and_the_openapi_document(self, client: TestClient[Any]) -> None:

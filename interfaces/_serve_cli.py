@@ -274,7 +274,13 @@ def _workers(service: Service) -> Workers:
 
 
 def _load_demo(service: Service, tokens: TokenStore, signals: _Signals) -> dict[Role, str]:
-    from runtime.demo_partnership import DEMO_EVENTS, demo_loaded, demo_tokens, load_demo
+    from runtime.demo_partnership import (
+        DEMO_EVENTS,
+        delegate_demo_keys,
+        demo_loaded,
+        demo_tokens,
+        load_demo,
+    )
 
     if demo_loaded(service.ledger):
         console.print("the demo partnership is on this ledger already: not loading it again")
@@ -293,6 +299,13 @@ def _load_demo(service: Service, tokens: TokenStore, signals: _Signals) -> dict[
                 f" cases, {summary.challenges} challenges, {summary.reviews} reviews",
                 markup=False,
             )
+    delegated = delegate_demo_keys(service.ledger, service.settings.agency_keys_dir)
+    if delegated:
+        console.print(
+            f"the service holds a signing key for {len(delegated)} agencies (custody: service):"
+            " what the demo tokens record is signed",
+            markup=False,
+        )
     return demo_tokens(service.settings.data_dir, tokens)
 
 

@@ -14,6 +14,11 @@ years) and their recommendations, besides its cases, challenges and opt-outs. Th
 was chosen for that: every dashboard question has rows for it, as of the timeline's
 last day (``tests/system/test_demo_partnership.py`` holds it to that).
 
+:func:`delegate_demo_keys` gives every agency of :data:`DEMO_PARTNERSHIP` a key the
+service holds on its behalf (``custody: service``, docs/proofs.md), registered once: from
+then on what the demo tokens record is signed, as a partnership that delegated signing
+would have it. (The synthetic history itself, recorded before, is unsigned.)
+
 :func:`demo_tokens` issues one API token per role for the partnership
 :data:`DEMO_PARTNERSHIP`, each agency, board and admin token bound to an agency the
 partnership registered and a demo actor, and keeps them in ``<data dir>/demo-tokens.json``
@@ -34,6 +39,8 @@ import msgspec
 from ledger.application import Ledger
 from ledger.errors import AggregateNotFound
 from ledger.private_files import write_private
+from ledger.signing import load_private_key, public_key_text
+from runtime.agency_keys import service_key_path, write_service_key
 from runtime.bootstrap import Running
 from runtime.settings import Settings
 from runtime.synthetic import GeneratedSummary, SimulatedClock, generate
@@ -41,8 +48,10 @@ from runtime.tokens import InvalidToken, Role, TokenStore
 
 __all__ = [
     "DEMO_EVENTS",
+    "DEMO_KEY_ID",
     "DEMO_PARTNERSHIP",
     "DEMO_TOKENS_FILE",
+    "delegate_demo_keys",
     "demo_loaded",
     "demo_tokens",
     "load_demo",
@@ -56,6 +65,9 @@ DEMO_REVIEWS_EVERY: Final = 20
 #: The synthetic partnership the demo tokens are for (the largest of the three).
 DEMO_PARTNERSHIP: Final = "northvale"
 DEMO_TOKENS_FILE: Final = "demo-tokens.json"
+#: The id of the key the service holds for each demo agency, and who registers it.
+DEMO_KEY_ID: Final = "demo-service-1"
+DEMO_KEYS_ACTOR: Final = "act_demo-keys"
 #: Role -> (agency, actor) it records as: children's social care leads every case.
 _BOUND: Final[dict[Role, tuple[str | None, str | None]]] = {
     Role.ADMIN: (f"{DEMO_PARTNERSHIP}-csc", "act_demo-admin"),
@@ -116,6 +128,33 @@ def load_demo(
         )
     finally:
         ledger.close()
+
+
+def delegate_demo_keys(ledger: Ledger, keys_dir: Path) -> list[str]:
+    """Register a service-held key (:data:`DEMO_KEY_ID`) for every agency of
+    :data:`DEMO_PARTNERSHIP` that has no key yet; the agencies it registered one for."""
+    partnership = ledger.get_partnership(DEMO_PARTNERSHIP)
+    delegated: list[str] = []
+    for agency in sorted(partnership.agencies):
+        if partnership.keys.get(agency):
+            continue
+        path = service_key_path(keys_dir, agency, DEMO_KEY_ID)
+        # a load stopped between writing the key and registering it left the file
+        key = (
+            load_private_key(path)
+            if path.exists()
+            else write_service_key(keys_dir, agency, DEMO_KEY_ID)
+        )
+        ledger.register_agency_key(
+            partnership=DEMO_PARTNERSHIP,
+            recorded_by={"agency": agency, "actor": DEMO_KEYS_ACTOR},
+            agency=agency,
+            key_id=DEMO_KEY_ID,
+            public_key=public_key_text(key),
+            custody="service",
+        )
+        delegated.append(agency)
+    return delegated
 
 
 def demo_tokens(data_dir: Path, store: TokenStore) -> dict[Role, str]:

@@ -17,8 +17,14 @@ signed by the service with that key (:class:`ServiceKeys`): the header names the
 its registration says ``custody: service``. Registering such a key is itself signed by
 the service with it, so a key the service does not hold cannot be registered as its.
 
-An agency may sign the registration of a key with that very key (proof that it holds
-it): it is checked against the public key being registered.
+An agency's key events need its authority (:func:`~ledger.proofs.keys.key_event_authority`,
+docs/proofs.md "Who may register and revoke an agency's keys"): its first key is registered
+on the operator's word, unsigned or signed by that very key (proof that it holds it, checked
+against the public key being registered); once it has a live key, every later registration
+and every revocation is signed by one of its live keys, else :class:`KeyEventUnauthorised`.
+An agency with a live key in the service's custody has its unsigned key events signed by
+the service with that key, as its other commands: delegation hands the service the
+agency's authority over its keys too.
 
 The Ed25519 arithmetic (the only costly step: ~100 us, with the GIL released) is done
 before the command takes its aggregate's lock (:func:`verify_early`, against the cached
@@ -41,9 +47,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 import schemas
 from ledger.domain import Partnership
 from ledger.proofs.entry import SignatureHeader, sign_assertion, unb64, verify_assertion
-from ledger.proofs.errors import KeyFileInvalid, SignatureInvalid, SignatureRefused
+from ledger.proofs.errors import (
+    KeyEventUnauthorised,
+    KeyFileInvalid,
+    SignatureInvalid,
+    SignatureRefused,
+)
+from ledger.proofs.keys import key_event_authority
 from ledger.signing import load_private_key, public_key_text
-from schemas import AgencyKeyRegistered, PartnershipEstablished
+from schemas import AgencyKeyRegistered, AgencyKeyRevoked, PartnershipEstablished
 from schemas import Event as Fact
 from schemas.wire import HDR_SIGNATURE
 
@@ -165,14 +177,19 @@ def signature_to_store(
     """The ``Ledger-Signature`` value to store with ``fact``, checked against ``party``
     (the partnership as it stands before ``fact``; ``None`` for the one establishing it)."""
     signature = signing.signature
+    key_event = isinstance(fact, AgencyKeyRegistered | AgencyKeyRevoked)
     if (
         signature is None
         and (party is None or (not party.keys and party.signatures_from is None))
-        and not isinstance(fact, AgencyKeyRegistered)
+        and not key_event
     ):
         return None  # the common case before any key: nothing to sign with, nothing required
     subject, payload = signing.subject, signing.encoded(fact)
     agency = fact.recorded_by.agency
+    if party is not None and isinstance(fact, AgencyKeyRegistered | AgencyKeyRevoked):
+        signature = _authorised(party, fact, signing, keys)
+        if signature is None or signature != signing.signature:
+            return signature  # unsigned (a first key), or signed here by the service
     if signature is not None:
         header = signing.parsed(signature)
         if header.agency != agency:
@@ -184,6 +201,8 @@ def signature_to_store(
         text = _registered_key(party, fact, header)
         if signing.verified != text:  # not verified before the lock with this very key
             verify_assertion(_decoded(text), header, subject, payload)
+        if isinstance(fact, AgencyKeyRegistered) and fact.custody == "service":
+            _check_held(fact, keys)
         return signature
     if isinstance(fact, AgencyKeyRegistered) and fact.custody == "service":
         return _sign_own_registration(fact, subject, payload, keys)
@@ -205,11 +224,51 @@ def signature_to_store(
     return None
 
 
-def _sign_own_registration(
-    fact: AgencyKeyRegistered, subject: str, payload: bytes, keys: ServiceKeys
-) -> str:
-    """A key registered into the service's custody is signed by itself, by the service: the
-    registration is refused unless the service really holds the private key."""
+def _authorised(
+    party: Partnership,
+    fact: AgencyKeyRegistered | AgencyKeyRevoked,
+    signing: Signing,
+    keys: ServiceKeys,
+) -> str | None:
+    """The signature of an agency's key event, refused unless the agency's authority allows
+    it (:func:`~ledger.proofs.keys.key_event_authority`): with a live key, the event is
+    signed by one of them. The command's own signature is returned for the caller to check;
+    an unsigned one of an agency with a live key in the service's custody is signed here by
+    the service with it (delegation: the service holds the agency's authority), and an
+    unsigned first key is returned ``None`` (or refused where signatures are required)."""
+    live = party.live_keys(fact.agency)
+    signed_by = None
+    if signing.signature is not None:
+        header = signing.parsed(signing.signature)
+        signed_by = (header.agency, header.key_id)
+    elif live and (held := party.service_key(fact.agency)) is not None:
+        if isinstance(fact, AgencyKeyRegistered) and fact.custody == "service":
+            _check_held(fact, keys)
+        payload = signing.encoded(fact)
+        key = keys.load(fact.agency, held)
+        return sign_assertion(key, fact.agency, held, signing.subject, payload).format()
+    problem = key_event_authority(fact, live, signed_by)
+    if problem is not None:
+        raise KeyEventUnauthorised(problem)
+    if signing.signature is not None:
+        return signing.signature
+    if isinstance(fact, AgencyKeyRegistered) and fact.custody == "service":
+        return _sign_own_registration(fact, signing.subject, signing.encoded(fact), keys)
+    if isinstance(fact, AgencyKeyRevoked):
+        return None  # no live key to revoke: the partnership's own rules refuse it
+    if party.signatures_required(fact.recorded_at.date()):
+        msg = (
+            f"{HDR_SIGNATURE}: is missing; partnership '{party.ident}' requires signatures on "
+            f"events recorded from {party.signatures_from}: agency '{fact.agency}' registers "
+            "its first key signed by that key (rule: sign the command with a registered key)"
+        )
+        raise SignatureRefused(msg)
+    return None
+
+
+def _check_held(fact: AgencyKeyRegistered, keys: ServiceKeys) -> Ed25519PrivateKey:
+    """The service's private key ``fact`` registers into its custody; refused unless the
+    service really holds it."""
     key = keys.load(fact.agency, fact.key_id)
     if public_key_text(key) != fact.public_key:
         msg = (
@@ -217,6 +276,15 @@ def _sign_own_registration(
             f"'{fact.agency}' (rule: a key in the service's custody is one the service holds)"
         )
         raise SignatureRefused(msg)
+    return key
+
+
+def _sign_own_registration(
+    fact: AgencyKeyRegistered, subject: str, payload: bytes, keys: ServiceKeys
+) -> str:
+    """An agency's first key registered into the service's custody is signed by itself, by
+    the service: the registration is refused unless the service really holds it."""
+    key = _check_held(fact, keys)
     return sign_assertion(key, fact.agency, fact.key_id, subject, payload).format()
 
 
@@ -227,6 +295,7 @@ def _registered_key(party: Partnership | None, fact: Fact, header: SignatureHead
         isinstance(fact, AgencyKeyRegistered)
         and fact.agency == header.agency
         and fact.key_id == header.key_id
+        and (party is None or not party.live_keys(fact.agency))  # a first key signs itself
     ):
         return fact.public_key
     where = (

@@ -107,6 +107,10 @@ class Partnership(LedgerAggregate):
         """Key ``key_id`` of ``agency`` (revoked or not), or ``None`` if it was never registered."""
         return self.keys.get(agency, {}).get(key_id)
 
+    def live_keys(self, agency: str) -> list[str]:
+        """The ids of ``agency``'s keys that are not revoked, in registration order."""
+        return [k for k, v in self.keys.get(agency, {}).items() if not v.revoked]
+
     def service_key(self, agency: str) -> str | None:
         """The id of a non-revoked key the service holds for ``agency`` (the latest registered)."""
         held = [k for k, v in self.keys.get(agency, {}).items() if v.custody == "service"]

@@ -16,13 +16,27 @@ from typing import Any
 
 import msgspec
 
-from ledger.proofs._checks import Signed, check_link, parse_version, signer, verify_signature
+from ledger.proofs._checks import (
+    Signed,
+    check_link,
+    key_event_signer,
+    parse_version,
+    signer,
+    verify_signature,
+)
 from ledger.proofs.bundle import Bundle, BundleEntry
 from ledger.proofs.entry import entry_hash
 from ledger.proofs.errors import ProofError, VerificationFailed
 from ledger.proofs.keys import KEY_EVENTS, KeyRing
 from ledger.proofs.merkle import verify_inclusion
 from ledger.proofs.note import Checkpoint
+from schemas import (
+    EVENT_TYPES,
+    AgencyKeyRegistered,
+    AgencyKeyRevoked,
+    InvalidEvent,
+    decode_event_as,
+)
 from schemas.wire import HDR_PREV_HASH, HDR_TOPIC, HDR_VERSION
 
 __all__ = ["check_case", "check_inclusion", "fold_keys", "payload_of", "subject_prefix"]
@@ -57,7 +71,9 @@ def check_inclusion(entries: Sequence[BundleEntry], checkpoint: Checkpoint) -> N
 
 
 def fold_keys(bundle: Bundle) -> KeyRing:
-    """Fold the bundle's key events (proven included beforehand), in sequence order."""
+    """Fold the bundle's key events (proven included beforehand), in sequence order; an
+    agency's key registration or revocation is checked for its authority and signature
+    first, as ``ledger verify`` checks it (:func:`key_event_signer`)."""
     ring = KeyRing()
     p = bundle.partnership
     partnership_subject = f"{subject_prefix(bundle)}.{p}.partnership.{p}"
@@ -71,7 +87,15 @@ def fold_keys(bundle: Bundle) -> KeyRing:
         topic = entry.headers.get(HDR_TOPIC, "")
         if topic not in KEY_EVENTS:
             raise VerificationFailed(entry.seq, "a key event is not a key registration event")
-        problem = ring.fold_stored(entry.seq, p, topic, entry.payload)
+        try:
+            event = decode_event_as(entry.payload, EVENT_TYPES[topic])
+        except InvalidEvent as e:
+            raise VerificationFailed(entry.seq, f"{topic}: {e}") from e
+        if isinstance(event, AgencyKeyRegistered | AgencyKeyRevoked):  # the agency's authority
+            found = key_event_signer(ring, entry.seq, p, entry.headers, event)
+            if found is not None:
+                verify_signature(Signed(entry.seq, entry.subject, payload_of(entry), *found))
+        problem = ring.fold(entry.seq, p, event)
         if problem is not None:
             raise VerificationFailed(entry.seq, problem)
     return ring

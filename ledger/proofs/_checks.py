@@ -6,6 +6,11 @@ cannot disagree on a version, a ``Ledger-Prev-Hash`` or a ``Ledger-Signature``. 
 :class:`VerificationFailed` naming the sequence and the rule (docs/proofs.md, "Hash chain",
 "Signatures", "Verifying the stream").
 
+An agency's key events (``AgencyKeyRegistered``, ``AgencyKeyRevoked``) are checked by
+:func:`key_event_signer` instead: besides :func:`signer`'s rules, once the agency has a live
+key the event must be signed by one of them (:func:`ledger.proofs.keys.key_event_authority`),
+and the registration of a first key may be signed by that very key.
+
 A signature is checked in two steps: :func:`signer` (the header parses, is by the agency
 that recorded the event, with a key the ring allows at that sequence, and is present where
 the partnership requires one) and :func:`verify_signature` (the Ed25519 verification over
@@ -21,10 +26,18 @@ from typing import Any, NamedTuple
 
 from ledger.proofs.entry import SignatureHeader, assertion, b64, verify_asserted
 from ledger.proofs.errors import SignatureInvalid, VerificationFailed
-from ledger.proofs.keys import AgencyKey, KeyRing
+from ledger.proofs.keys import AgencyKey, KeyEvent, KeyRing, key_event_authority
+from schemas import AgencyKeyRegistered
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_VERSION
 
-__all__ = ["Signed", "check_link", "parse_version", "signer", "verify_signature"]
+__all__ = [
+    "Signed",
+    "check_link",
+    "key_event_signer",
+    "parse_version",
+    "signer",
+    "verify_signature",
+]
 
 
 class Signed(NamedTuple):
@@ -108,6 +121,39 @@ def signer(
     key = ring.signing_key(partnership, header.agency, header.key_id, seq)
     if isinstance(key, str):
         raise VerificationFailed(seq, f"{HDR_SIGNATURE}: {key}")
+    return key, header
+
+
+def key_event_signer(
+    ring: KeyRing, seq: int, partnership: str, headers: Mapping[str, str], event: KeyEvent
+) -> tuple[AgencyKey, SignatureHeader] | None:
+    """:func:`signer` for an agency's key event at ``seq`` (before the ring folds it): also
+    :class:`VerificationFailed` unless the agency's authority allows it (its live keys'
+    signature once it has one); a first key's registration may be signed by that key."""
+    live = ring.live(partnership, event.agency, seq)
+    value = headers.get(HDR_SIGNATURE)
+    header = None
+    if value:
+        try:
+            header = SignatureHeader.parse(value)
+        except SignatureInvalid as e:
+            raise VerificationFailed(seq, str(e)) from e
+    signed_by = None if header is None else (header.agency, header.key_id)
+    problem = key_event_authority(event, [k.key_id for k in live], signed_by)
+    if problem is not None:
+        raise VerificationFailed(seq, problem)
+    recorded_by = event.recorded_by.agency
+    if header is None or live or not isinstance(event, AgencyKeyRegistered):
+        return signer(ring, seq, partnership, headers, recorded_by, event.recorded_at)
+    if header.agency != recorded_by:  # signed by the first key it registers
+        why = (
+            f"{HDR_SIGNATURE}: is by agency '{header.agency}' on an event recorded by "
+            f"'{recorded_by}'; an agency signs only what it records"
+        )
+        raise VerificationFailed(seq, why)
+    key = ring.proposed(seq, partnership, event)
+    if isinstance(key, str):
+        raise VerificationFailed(seq, key)
     return key, header
 
 

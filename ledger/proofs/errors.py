@@ -10,6 +10,7 @@ from schemas.errors import LedgerError
 __all__ = [
     "CheckpointInvalid",
     "CosignatureRefused",
+    "KeyEventUnauthorised",
     "KeyFileInvalid",
     "LogCorrupt",
     "ProofError",
@@ -34,6 +35,13 @@ class SignatureInvalid(ProofError, ValueError):
 
 class SignatureRefused(ProofError, PermissionError):
     """Raised when the ledger refuses a command for its signature (missing, forged, revoked)."""
+
+
+class KeyEventUnauthorised(SignatureRefused):
+    """Raised when an agency's key is registered or revoked without a signature by one of
+    that agency's live keys, where it has one (rule ``key_events_signed_by_live_key``)."""
+
+    rule = "key_events_signed_by_live_key"
 
 
 class KeyFileInvalid(ProofError, ValueError):

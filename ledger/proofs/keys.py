@@ -14,6 +14,11 @@ questions (docs/proofs.md, "Signatures" and "Witnesses"):
   agency registered (on any partnership: a cosignature names no partnership) that had not
   been revoked when the cosignature was made (:meth:`AgencyKey.cosigns`).
 
+Who may register and revoke an agency's keys (:func:`key_event_authority`): an agency with
+no live key on the partnership (its first key) has it registered on the operator's word,
+unsigned or signed by that key itself; once it has a live key, every ``AgencyKeyRegistered``
+and ``AgencyKeyRevoked`` of its keys must be signed by one of its live keys.
+
 The stream verifier (:mod:`ledger.proofs.verifier`), the bundle verifier
 (:mod:`ledger.verify`) and the service counting cosignatures (:mod:`runtime.log`) all use it.
 """
@@ -23,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeAlias
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -40,11 +45,64 @@ from schemas import (
     decode_event_as,
 )
 
-__all__ = ["KEY_EVENTS", "AgencyKey", "CosignatureVerdict", "KeyRing"]
+__all__ = [
+    "KEY_AUTHORITY",
+    "KEY_EVENTS",
+    "AgencyKey",
+    "CosignatureVerdict",
+    "KeyEvent",
+    "KeyRing",
+    "key_event_authority",
+]
 
 #: The type tags of the partnership events a key ring folds.
 KEY_EVENTS: Final = frozenset({"AgencyKeyRegistered", "AgencyKeyRevoked", "SignaturesRequired"})
 _PUBLIC_KEY_SIZE: Final = 32
+#: The rule an agency's key events obey once it has a live key (docs/proofs.md, "Who may
+#: register and revoke an agency's keys"); :class:`~ledger.proofs.errors.KeyEventUnauthorised`.
+KEY_AUTHORITY: Final = "key_events_signed_by_live_key"
+#: The events that change an agency's keys, and so need its authority.
+KeyEvent: TypeAlias = AgencyKeyRegistered | AgencyKeyRevoked
+
+
+def key_event_authority(
+    event: KeyEvent, live: Collection[str], signed_by: tuple[str, str] | None
+) -> str | None:
+    """Why ``event`` may not be recorded signed by ``signed_by`` (``(agency, key_id)`` of its
+    ``Ledger-Signature``; None when unsigned), or None if it may.
+
+    ``live`` holds the ids of the keys ``event.agency`` has live on the event's partnership
+    just before it (registered, not revoked). With none (the agency's first key, or none left
+    after it revoked its last itself), a registration is the operator's word: unsigned, or
+    signed by the very key it registers (proof that its holder has it). With some, the event
+    must be signed by one of them: the operator alone can neither add a key nor take one
+    away. A key may sign its own revocation.
+    """
+    what = "registration" if isinstance(event, AgencyKeyRegistered) else "revocation"
+    about = f"{type(event).__name__}: the {what} of key '{event.key_id}' of agency '{event.agency}'"
+    if not live:
+        own = (event.agency, event.key_id)
+        if isinstance(event, AgencyKeyRegistered) and signed_by not in (None, own):
+            return (
+                f"{about} is signed by key '{signed_by[1]}' of agency '{signed_by[0]}', which "
+                f"is not a live key of '{event.agency}' (it has none); rule {KEY_AUTHORITY}: "
+                "an agency's first key is registered unsigned or signed by itself"
+            )
+        return None
+    names = ", ".join(sorted(live))
+    if signed_by is None:
+        why = "is not signed"
+    elif signed_by[0] != event.agency or signed_by[1] not in live:
+        why = (
+            f"is signed by key '{signed_by[1]}' of agency '{signed_by[0]}', not by a live key "
+            f"of '{event.agency}'"
+        )
+    else:
+        return None
+    return (
+        f"{about} {why}; rule {KEY_AUTHORITY}: once an agency has a live key ({names}), its "
+        "keys are registered and revoked only under a signature by one of them"
+    )
 
 
 @dataclass(slots=True)
@@ -163,30 +221,46 @@ class KeyRing:
 
     def _register(self, seq: int, partnership: str, event: AgencyKeyRegistered) -> str | None:
         agency, key_id = event.agency, event.key_id
-        try:
-            raw = unb64(event.public_key, field="public_key", size=_PUBLIC_KEY_SIZE)
-        except SignatureInvalid as e:
-            return str(e)
+        key = self.proposed(seq, partnership, event)
+        if isinstance(key, str):
+            return key
         previous = self.keys.get((partnership, agency, key_id))
         if previous is not None:
             return (
                 f"AgencyKeyRegistered: key '{key_id}' of agency '{agency}' was registered "
                 f"before (at sequence {previous.registered_at}); a key id is registered once"
             )
-        key = AgencyKey(
+        self.keys[(partnership, agency, key_id)] = key
+        self._by_agency.setdefault(agency, []).append(key)
+        return None
+
+    @staticmethod
+    def proposed(seq: int, partnership: str, event: AgencyKeyRegistered) -> AgencyKey | str:
+        """The key ``event`` (at ``seq``) registers, not folded; why not if it is malformed."""
+        try:
+            raw = unb64(event.public_key, field="public_key", size=_PUBLIC_KEY_SIZE)
+        except SignatureInvalid as e:
+            return str(e)
+        return AgencyKey(
             partnership=partnership,
-            agency=agency,
-            key_id=key_id,
+            agency=event.agency,
+            key_id=event.key_id,
             public_key=Ed25519PublicKey.from_public_bytes(raw),
             raw=raw,
             custody=event.custody,
             registered_at=seq,
         )
-        self.keys[(partnership, agency, key_id)] = key
-        self._by_agency.setdefault(agency, []).append(key)
-        return None
 
     # -- questions ---------------------------------------------------------------------
+
+    def live(self, partnership: str, agency: str, seq: int) -> list[AgencyKey]:
+        """The keys ``agency`` has live on ``partnership`` for the event at ``seq``: registered
+        at an earlier sequence and not revoked at an earlier one (:meth:`AgencyKey.signs_at`)."""
+        return [
+            k
+            for k in self._by_agency.get(agency, ())
+            if k.partnership == partnership and k.signs_at(seq) is None
+        ]
 
     def required_from(self, partnership: str, seq: int, recorded_at: dt.datetime) -> dt.date | None:
         """The date from which ``partnership`` requires the event at ``seq``, recorded at

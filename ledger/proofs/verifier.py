@@ -13,7 +13,9 @@ docs/proofs.md's ("Verifying the stream"). In order, for each message:
    opens the aggregate exactly when it is the first event;
 5. ``Ledger-Signature``, if present, verifies with a key its agency (the event's
    ``recorded_by``) registered on the subject's partnership before, not revoked before; and
-   is present when the partnership requires signatures on the event's ``recorded_at``;
+   is present when the partnership requires signatures on the event's ``recorded_at``; an
+   agency's key registration or revocation is signed by one of its live keys once it has one
+   (:func:`ledger.proofs.keys.key_event_authority`);
 6. every checkpoint of this size (see :mod:`ledger.proofs.checkpoints`) has the root of the
    Merkle tree over the entries so far.
 
@@ -38,13 +40,20 @@ from typing import Any, Final, NamedTuple, TypeVar
 import msgspec
 
 from ledger.proofs import _signatures
-from ledger.proofs._checks import Signed, check_link, parse_version, signer
+from ledger.proofs._checks import Signed, check_link, key_event_signer, parse_version, signer
 from ledger.proofs._signatures import BATCH as SIGNATURE_BATCH
 from ledger.proofs._signatures import SignatureChecks
 from ledger.proofs.entry import entry_hash
 from ledger.proofs.errors import VerificationFailed
 from ledger.proofs.keys import KEY_EVENTS, KeyRing
-from schemas import EVENT_TYPES, Event, InvalidEvent, decode_event_as
+from schemas import (
+    EVENT_TYPES,
+    AgencyKeyRegistered,
+    AgencyKeyRevoked,
+    Event,
+    InvalidEvent,
+    decode_event_as,
+)
 from schemas.wire import (
     AGGREGATE_ID_PATTERN,
     HDR_PREV_HASH,
@@ -281,9 +290,17 @@ class StreamVerifier:
             check_link(seq, version, prev, chain.version, chain.last_hash)
         tag = headers.get(HDR_TOPIC, "")
         event, obj = self._decode(seq, tag, payload, chain.kind, version)
-        found = signer(
-            self.keys, seq, chain.partnership, headers, event.recorded_by.agency, event.recorded_at
-        )
+        if isinstance(event, AgencyKeyRegistered | AgencyKeyRevoked):  # the agency's authority
+            found = key_event_signer(self.keys, seq, chain.partnership, headers, event)
+        else:
+            found = signer(
+                self.keys,
+                seq,
+                chain.partnership,
+                headers,
+                event.recorded_by.agency,
+                event.recorded_at,
+            )
         if found is not None:
             self._signatures.add(Signed(seq, subject, obj, *found, stored=payload))
         if tag in KEY_EVENTS:

@@ -204,7 +204,7 @@ class TestTheCase:
         log.append(
             subject("partnership", PARTNERSHIP),
             "AgencyKeyRevoked",
-            "admin",
+            "police",  # signed by police-1, its live key
             {"agency": "police", "key_id": "police-1", "reason": "compromised"},
         )
         log.append(subject("case", "c1"), "ActionRecorded", "police")
@@ -261,7 +261,7 @@ class TestWitnesses:
         log.append(
             subject("partnership", PARTNERSHIP),
             "AgencyKeyRevoked",
-            "admin",
+            "police",  # signed by police-1, its live key
             {"agency": "police", "key_id": "police-1", "reason": "rotated"},
         )
         report = verify_bundle(log.bundle("c1", witnessed(log)))  # cosigned at time 1,700

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 
+import msgspec
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_scenario import (
     LA,
     PARTNERSHIP,
@@ -23,10 +24,31 @@ from ledger.application import Ledger
 from ledger.domain import Partnership
 from ledger.domain.partnership import AgencyKey
 from ledger.errors import AggregateNotFound, InvalidCommand, RuleViolation
+from ledger.proofs.errors import KeyEventUnauthorised
+from ledger.signing import public_key_text, sign_command
 from schemas import AgencyKind, AgencyRole, Nation, PartnershipEstablished, RecordedBy, Source
+from schemas.commands import RegisterAgencyKey, RevokeAgencyKey
 
-KEY = base64.b64encode(bytes(range(32))).decode()
-OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
+PRIVATE = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+KEY = public_key_text(PRIVATE)
+OTHER_KEY = public_key_text(Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33))))
+
+
+def signed_by_k1(ledger: Ledger, command: RegisterAgencyKey | RevokeAgencyKey) -> None:
+    """Police's later key event, signed by its key ``k1`` (docs/proofs.md: once an agency
+    has a live key, its key events need one's signature)."""
+    command = msgspec.structs.replace(command, occurred_at=T0)
+    signature = sign_command(command, POLICE, PRIVATE, "k1")
+    ledger.execute(command, recorded_by=POLICE, signature=signature)
+
+
+def revocation(key_id: str, reason: str = "compromised") -> RevokeAgencyKey:
+    return RevokeAgencyKey(
+        partnership=PARTNERSHIP,
+        agency="police",
+        key_id=key_id,
+        reason=reason,  # type: ignore[arg-type]
+    )
 
 
 def establish_with(ledger: Ledger, **overrides: object) -> None:
@@ -178,14 +200,11 @@ class TestRegisteringKeys:
             key_id="k1",
             public_key=KEY,
         )
+        again = RegisterAgencyKey(
+            partnership=partnership, agency="police", key_id="k1", public_key=OTHER_KEY
+        )
         with rejected(RuleViolation, field="key_id"):
-            ledger.register_agency_key(
-                partnership=partnership,
-                recorded_by=POLICE,
-                agency="police",
-                key_id="k1",
-                public_key=KEY,
-            )
+            signed_by_k1(ledger, again)
 
     def test_a_key_that_is_not_ed25519_base64_is_rejected(
         self, ledger: Ledger, partnership: str, rejected: Rejected
@@ -201,26 +220,26 @@ class TestRegisteringKeys:
 
 
 class TestRevokingKeysAndRequiringSignatures:
-    def _register(self, ledger: Ledger, key_id: str = "k1", **more: str) -> None:
-        ledger.register_agency_key(
-            partnership=PARTNERSHIP,
-            recorded_by=POLICE,
-            agency="police",
-            key_id=key_id,
-            public_key=KEY if key_id == "k1" else OTHER_KEY,
-            **more,
+    def _register(self, ledger: Ledger, key_id: str = "k1") -> None:
+        """Police's ``k1`` (its first key, unsigned), or a later key signed by ``k1``."""
+        if key_id == "k1":
+            ledger.register_agency_key(
+                partnership=PARTNERSHIP,
+                recorded_by=POLICE,
+                agency="police",
+                key_id=key_id,
+                public_key=KEY,
+            )
+            return
+        command = RegisterAgencyKey(
+            partnership=PARTNERSHIP, agency="police", key_id=key_id, public_key=OTHER_KEY
         )
+        signed_by_k1(ledger, command)
 
     def test_a_revoked_key_stays_known_and_marked(self, ledger: Ledger, partnership: str) -> None:
         self._register(ledger, "k1")
         self._register(ledger, "k2")
-        ledger.revoke_agency_key(
-            partnership=partnership,
-            recorded_by=POLICE,
-            agency="police",
-            key_id="k2",
-            reason="retired",
-        )
+        signed_by_k1(ledger, revocation("k2", "retired"))
         found = ledger.get_partnership(partnership)
         assert found.key("police", "k2") == AgencyKey(OTHER_KEY, "agency", revoked=True)
         assert found.key("police", "k1") == AgencyKey(KEY, "agency", revoked=False)
@@ -243,22 +262,19 @@ class TestRevokingKeysAndRequiringSignatures:
         self, ledger: Ledger, partnership: str, rejected: Rejected
     ) -> None:
         self._register(ledger)
-        revoke = {
-            "partnership": partnership,
-            "recorded_by": POLICE,
-            "agency": "police",
-            "key_id": "k1",
-            "reason": "compromised",
-        }
-        ledger.revoke_agency_key(**revoke)  # type: ignore[arg-type]
+        self._register(ledger, "k2")
+        signed_by_k1(ledger, revocation("k1"))
+        command = msgspec.structs.replace(revocation("k1"), occurred_at=T0)
+        other = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+        signature = sign_command(command, POLICE, other, "k2")  # k2 is live: it may sign
         with rejected(RuleViolation, field="key_id", match="already revoked"):
-            ledger.revoke_agency_key(**revoke)  # type: ignore[arg-type]
+            ledger.execute(command, recorded_by=POLICE, signature=signature)
 
     def test_another_agency_cannot_revoke_a_key(
         self, ledger: Ledger, partnership: str, rejected: Rejected
     ) -> None:
         self._register(ledger)
-        with rejected(RuleViolation, field="recorded_by.agency", match="registers its own keys"):
+        with rejected(KeyEventUnauthorised, match="not signed; rule key_events_signed_by_live"):
             ledger.revoke_agency_key(
                 partnership=partnership,
                 recorded_by=LA,
@@ -302,13 +318,7 @@ class TestRevokingKeysAndRequiringSignatures:
     ) -> None:
         self._register(ledger)
         self._register(ledger, "k2")
-        ledger.revoke_agency_key(
-            partnership=partnership,
-            recorded_by=POLICE,
-            agency="police",
-            key_id="k1",
-            reason="rotated",
-        )
+        signed_by_k1(ledger, revocation("k1", "rotated"))
         ledger.require_signatures(partnership=partnership, recorded_by=LA, required_from=T0.date())
         live = ledger.get_partnership(partnership).state()
         replayed = ledger.repository.get(aggregate_id(partnership, "partnership", partnership))

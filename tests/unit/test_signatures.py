@@ -30,7 +30,7 @@ from ledger.proofs.errors import SignatureInvalid, SignatureRefused
 from ledger.signing import command_payload, public_key_text, sign_command
 from runtime.agency_keys import service_key_path, write_service_key
 from schemas import Event as Fact
-from schemas.commands import RecordAction, RegisterAgencyKey
+from schemas.commands import RecordAction, RegisterAgencyKey, RevokeAgencyKey
 
 SUBJECT = f"ledger.{PARTNERSHIP}.case.{CASE}"
 HAPPENED = T0 - timedelta(hours=1)
@@ -68,6 +68,48 @@ def register(
         public_key=public_key_text(key),
         **more,
     )
+
+
+def register_signed(
+    ledger: Ledger,
+    who: dict[str, str],
+    key_id: str,
+    key: Ed25519PrivateKey,
+    *,
+    by: Ed25519PrivateKey,
+    by_id: str,
+    custody: str = "agency",
+) -> None:
+    """Register ``key`` as ``key_id``, the registration signed by key ``by_id`` (``by``)."""
+    command = RegisterAgencyKey(
+        partnership=PARTNERSHIP,
+        agency=who["agency"],
+        key_id=key_id,
+        public_key=public_key_text(key),
+        custody=custody,  # type: ignore[arg-type]
+        occurred_at=HAPPENED,
+    )
+    ledger.execute(command, recorded_by=who, signature=sign_command(command, who, by, by_id))
+
+
+def revoke(
+    ledger: Ledger,
+    who: dict[str, str],
+    key_id: str,
+    *,
+    by: Ed25519PrivateKey,
+    by_id: str,
+    reason: str = "compromised",
+) -> None:
+    """Revoke ``key_id``, the revocation signed by key ``by_id`` (``by``)."""
+    command = RevokeAgencyKey(
+        partnership=PARTNERSHIP,
+        agency=who["agency"],
+        key_id=key_id,
+        reason=reason,  # type: ignore[arg-type]
+        occurred_at=HAPPENED,
+    )
+    ledger.execute(command, recorded_by=who, signature=sign_command(command, who, by, by_id))
 
 
 def action(**changes: object) -> RecordAction:
@@ -160,13 +202,7 @@ class TestRefusedSignatures:
     def test_a_signature_by_a_revoked_key_is_refused(
         self, ledger: Ledger, police_key: Ed25519PrivateKey, rejected: Rejected
     ) -> None:
-        ledger.revoke_agency_key(
-            partnership=PARTNERSHIP,
-            recorded_by=POLICE,
-            agency="police",
-            key_id="k1",
-            reason="compromised",
-        )
+        revoke(ledger, POLICE, "k1", by=police_key, by_id="k1")
         signature = sign_command(action(), POLICE, police_key, "k1")
         with rejected(SignatureRefused, match="key 'k1' of agency 'police' is revoked"):
             ledger.execute(action(), recorded_by=POLICE, signature=signature)
@@ -209,13 +245,7 @@ class TestVerifiedBeforeTheLock:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         stale = copy.deepcopy(ledger.get_partnership(PARTNERSHIP))  # k1 not yet revoked here
-        ledger.revoke_agency_key(
-            partnership=PARTNERSHIP,
-            recorded_by=POLICE,
-            agency="police",
-            key_id="k1",
-            reason="compromised",
-        )
+        revoke(ledger, POLICE, "k1", by=police_key, by_id="k1")
         early: list[str | None] = []
 
         def on_stale(party: object, fact: object, signing: Signing) -> None:

@@ -372,7 +372,8 @@ class TestSignaturesInParallel:
 
 
 def revocation(recorded_at: str) -> Fact:
-    """Police's key revoked (as compromised) by the local authority, recorded at the time given."""
+    """Police's key revoked (as compromised) by police, signed with that key (:func:`write`
+    signs it), recorded at the time given."""
     registration = next(
         f for f in with_keys(ledger_facts(), Keys.seeded()) if f.topic == "AgencyKeyRegistered"
     )
@@ -382,7 +383,7 @@ def revocation(recorded_at: str) -> Fact:
         "schema_version": 1,
         "occurred_at": recorded_at,
         "recorded_at": recorded_at,
-        "recorded_by": {"agency": "la", "actor": "act_keys0001"},
+        "recorded_by": {"agency": "police", "actor": "act_keys0001"},
         "source": base["source"],
         "agency": "police",
         "key_id": "police-1",

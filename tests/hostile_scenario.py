@@ -7,15 +7,22 @@ one left out), so the sweep always starts from a call that would be accepted.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import copy
 import datetime as dt
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_scenario import CHILD, HEALTH, LA, LINKED, POLICE, SCHOOL, SIBLING, STAGES, T0
 
+from ledger._signing import ServiceKeys
 from ledger.application import Ledger
+from ledger.signing import public_key_text
+from runtime.agency_keys import write_key_file
 
 __all__ = ["CASE", "PARTNERSHIP", "baseline", "has_baseline", "scenario"]
 
@@ -24,8 +31,24 @@ CASE: Final = "c-1"
 #: A third child token, linked to CHILD in the scenario so that it can be unlinked.
 OTHER_TOKEN: Final = "ch_00000000000000000000000000000001"  # noqa: S105 - a child token
 KEY: Final = base64.b64encode(bytes(range(32))).decode()
-#: Police's key, registered in the scenario so that it can be revoked.
-POLICE_KEY: Final = base64.b64encode(bytes(range(1, 33))).decode()
+#: Police's key, held by the service for police (``custody: service``) and registered in
+#: the scenario so that it can be revoked: police's key events need the signature of one of
+#: its live keys (docs/proofs.md), which the service makes with this one.
+_POLICE_PRIVATE: Final = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+POLICE_KEY: Final = public_key_text(_POLICE_PRIVATE)
+#: Where an in-memory ledger (no agency key directory of its own) holds it.
+_KEYS_DIR: Final = tempfile.TemporaryDirectory(prefix="ledger-scenario-keys-")
+atexit.register(_KEYS_DIR.cleanup)
+
+
+def _hold_police_key(ledger: Ledger) -> None:
+    """Put police's key where ``ledger``'s service keeps agencies' keys."""
+    if ledger._service_keys.root is None:  # the in-memory ledger has no key directory
+        ledger._service_keys = ServiceKeys(Path(_KEYS_DIR.name))
+    path = ledger._service_keys.path("police", "k-0")
+    assert path is not None
+    if not path.exists():
+        write_key_file(path, _POLICE_PRIVATE)
 
 
 # -- the scenario every baseline call is valid on ------------------------------------
@@ -92,8 +115,14 @@ def scenario(ledger: Ledger) -> dict[str, int]:
             text="Share records within 5 working days.",
         )
     ledger.accept_recommendation(**r, recorded_by=HEALTH, recommendation="rec-2")
+    _hold_police_key(ledger)
     ledger.register_agency_key(
-        **p, recorded_by=POLICE, agency="police", key_id="k-0", public_key=POLICE_KEY
+        **p,
+        recorded_by=POLICE,
+        agency="police",
+        key_id="k-0",
+        public_key=POLICE_KEY,
+        custody="service",
     )
     return {"case_opened": opened.sequence}
 

@@ -11,10 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 
-from ledger.application import Ledger
+from ledger.application import Ledger, Receipt
+from ledger.signing import sign_command
+from schemas.commands import RevokeAgencyKey
 
 PARTNERSHIP = "northshire"
 CASE = "c-1"
@@ -117,3 +120,28 @@ class LedgerOn(Ledger):
 
     def construct_recorder(self) -> ApplicationRecorder:
         return self._given_recorder
+
+
+def revoke_signed(
+    ledger: Ledger,
+    who: dict[str, str],
+    key_id: str,
+    key: Ed25519PrivateKey,
+    *,
+    by_id: str | None = None,
+    reason: str = "compromised",
+    partnership: str = PARTNERSHIP,
+    prefix: str = "ledger",
+) -> Receipt:
+    """Revoke ``who``'s key ``key_id``, signed by its live key ``by_id`` (``key_id`` itself by
+    default) held in ``key``: an agency's key events need one of its live keys' signature
+    (docs/proofs.md, "Who may register and revoke an agency's keys")."""
+    command = RevokeAgencyKey(
+        partnership=partnership,
+        agency=who["agency"],
+        key_id=key_id,
+        reason=reason,  # type: ignore[arg-type]
+        occurred_at=T0 - timedelta(hours=1),
+    )
+    signature = sign_command(command, who, key, by_id or key_id, prefix=prefix)
+    return ledger.execute(command, recorded_by=who, signature=signature)

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from ledger_scenario import revoke_signed
 from litestar.testing import TestClient
 
 import schemas
@@ -148,9 +149,7 @@ class TestDetachedSignatures:
             )
             signature = _signed(body, POLICE, police_key, "p1", subject_prefix)
         elif case == "revoked":
-            ledger.revoke_agency_key(
-                partnership=P, recorded_by=LA, agency="la", key_id="k1", reason="compromised"
-            )
+            revoke_signed(ledger, LA, "k1", la_key, partnership=P, prefix=subject_prefix)
             signature = _signed(body, LA, la_key, "k1", subject_prefix)
         else:
             ledger.require_signatures(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from ledger_scenario import HEALTH, PARTNERSHIP, POLICE, establish
+from ledger_scenario import HEALTH, PARTNERSHIP, POLICE, establish, revoke_signed
 from merkle_support import (
     ORIGIN,
     b64key,
@@ -357,13 +357,10 @@ class TestCosignatures:
         merkle_log: MerkleLog,
         checkpoint: Checkpoint,
         police_key: Ed25519PrivateKey,
+        subject_prefix: str,
     ) -> None:
-        ledger.revoke_agency_key(
-            partnership=PARTNERSHIP,
-            recorded_by=POLICE,
-            agency="police",
-            key_id="k1",
-            reason="compromised",
+        revoke_signed(
+            ledger, POLICE, "k1", police_key, prefix=subject_prefix
         )  # 6: recorded now, after the tree of size 4
         after = cosign(checkpoint, "police", police_key, int(time.time()) + 1)
         with pytest.raises(CosignatureRefused, match="revoked") as raised:

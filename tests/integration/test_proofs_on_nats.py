@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import StoredEvent
+from ledger_scenario import revoke_signed
 
 from ledger.application import Ledger
 from ledger.errors import ConcurrencyConflict
@@ -291,8 +292,8 @@ class TestSignaturesOnNats:
             signature = sign_command(command, LA, la_key, "la-1", prefix=subject_prefix)
             error = SignatureRefused
         elif case == "revoked":
-            ledger.revoke_agency_key(
-                partnership=P, recorded_by=POLICE, agency="police", key_id="k1", reason="rotated"
+            revoke_signed(
+                ledger, POLICE, "k1", key, reason="rotated", partnership=P, prefix=subject_prefix
             )
             signature = sign_command(command, POLICE, key, "k1", prefix=subject_prefix)
             error = SignatureRefused

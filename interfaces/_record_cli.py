@@ -15,7 +15,10 @@ its token's agency and actor under its own subject prefix, and the signature cov
 so they are asked of it (``GET /token``); an ``--as-agency``/``--as-actor`` given must be
 the token's.
 A command with a ``key_id`` field of its own (registering or revoking a key) is signed
-by that very key: its ``--key-id`` names both.
+by that very key: its ``--key-id`` names both. That suits an agency's first key (signed by
+itself) and a key revoking itself; a later key, or a key revoked under another, is signed by
+one of the agency's live keys with ``ledger keys register`` / ``ledger keys revoke``
+(:func:`record_command`).
 
 The receipt (sequence, ``recorded_at`` ...) is printed on stdout as JSON.
 """
@@ -44,7 +47,14 @@ from ledger.signing import load_private_key, sign_command
 from runtime.settings import Settings
 from schemas.commands import BaseCommand
 
-__all__ = ["record_app"]
+__all__ = [
+    "ActorOption",
+    "AgencyOption",
+    "KeyIdOption",
+    "KeyOption",
+    "record_app",
+    "record_command",
+]
 
 record_app = typer.Typer(
     help="Record one command: its fields as options, or the whole command as JSON (--json).",
@@ -204,6 +214,39 @@ def _signature(
         key_id,
         prefix=prefix,
     )
+
+
+def record_command(
+    tag: str,
+    fields: dict[str, Any],
+    given: dict[str, Any],
+    *,
+    key_file: Path | None,
+    key_id: str | None,
+) -> Receipt:
+    """Record the command ``tag`` of ``fields``, signed with the private key in ``key_file``
+    as ``key_id`` when given, by a service (``given``'s ``url``/``token``) or on the data dir
+    (``as_agency``/``as_actor``); :class:`InvalidOption` for a usage error."""
+    settings = Settings.from_env()
+    cls = schemas.COMMAND_TYPES[tag]
+    data = _encode(fields)
+    command = schemas.decode_command_as(data, cls)
+    signature = None
+    if key_file is not None or key_id is not None:
+        if key_file is None or key_id is None:
+            raise InvalidOption("signing needs both --key FILE and --key-id ID")
+        signature = sign_command(
+            command,  # type: ignore[arg-type]  # every COMMAND_TYPES value is a Command
+            _recorded_by(given),
+            load_private_key(key_file),
+            key_id,
+            prefix=settings.subject_prefix,
+        )
+    client = remote_client(settings, given["url"], given["token"])
+    if client is not None:
+        with client:
+            return client.record(tag, data, signature=signature)
+    return _execute(settings, command, _recorded_by(given), signature)
 
 
 def _execute(

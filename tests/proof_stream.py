@@ -138,13 +138,44 @@ def with_keys(facts: Sequence[Fact], keys: Keys) -> list[Fact]:
     return out
 
 
-def write(facts: Sequence[Fact], keys: Keys, *, start: int = 1) -> list[StoredMessage]:
+def key_fact(like: Fact, topic: str, agency: str, **fields: str) -> Fact:
+    """A key event of ``agency`` (``AgencyKeyRegistered`` or ``AgencyKeyRevoked``, its
+    ``fields``) recorded by the agency on ``like``'s subject, stamped like ``like``."""
+    base = msgspec.json.decode(like.payload)
+    payload: dict[str, Any] = {
+        "type": topic,
+        "schema_version": 1,
+        "occurred_at": base["occurred_at"],
+        "recorded_at": base["recorded_at"],
+        "recorded_by": {"agency": agency, "actor": "act_keys0001"},
+        "source": base["source"],
+        "agency": agency,
+        **fields,
+    }
+    if topic == "AgencyKeyRegistered":
+        payload.setdefault("algorithm", "ed25519")
+    return Fact(like.subject, topic, msgspec.json.encode(payload))
+
+
+#: Who signs a fact instead of its agency's first key: ``(agency, key, key_id)``, or None.
+Signer = tuple[str, Ed25519PrivateKey, str] | None
+
+
+def write(
+    facts: Sequence[Fact],
+    keys: Keys,
+    *,
+    start: int = 1,
+    signers: dict[int, Signer] | None = None,
+) -> list[StoredMessage]:
     """Lay ``facts`` out as the writer stores them: versions and prev-hashes per subject,
-    each event signed once its agency's key is registered."""
+    each event signed by its agency's first key (``<agency>-1``) once that is registered;
+    ``signers`` overrides that for the facts at the indexes it holds."""
     last: dict[str, tuple[int, bytes]] = {}
     registered: set[str] = set()
     out: list[StoredMessage] = []
-    for seq, f in enumerate(facts, start=start):
+    for index, f in enumerate(facts):
+        seq = start + index
         headers = {HDR_TOPIC: f.topic}
         if "._tracking." not in f.subject:
             version, prev = last.get(f.subject, (0, b""))
@@ -152,10 +183,14 @@ def write(facts: Sequence[Fact], keys: Keys, *, start: int = 1) -> list[StoredMe
             if prev:
                 headers[HDR_PREV_HASH] = b64(prev)
             agency = msgspec.json.decode(f.payload)["recorded_by"]["agency"]
-            if agency in registered:
-                signed = sign_assertion(
-                    keys.private[agency], agency, f"{agency}-1", f.subject, f.payload
-                )
+            signer: Signer = (
+                (agency, keys.private[agency], f"{agency}-1") if agency in registered else None
+            )
+            if signers is not None and index in signers:
+                signer = signers[index]
+            if signer is not None:
+                by, key, key_id = signer
+                signed = sign_assertion(key, by, key_id, f.subject, f.payload)
                 headers[HDR_SIGNATURE] = signed.format()
             if f.topic == "AgencyKeyRegistered":
                 registered.add(agency)

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from ledger.nats import Factory, _stream
 from ledger.proofs.entry import SignatureHeader, verify_assertion
-from ledger.signing import load_private_key
+from ledger.signing import load_private_key, public_key_text
 
 
 @pytest.fixture
@@ -109,3 +109,37 @@ class TestSigningFromTheCommandLine:
         )  # fmt: skip
         assert result.exit_code == 2
         assert "--key-id" in result.stderr
+
+
+class TestRotatingAKeyFromTheCommandLine:
+    def test_the_new_key_is_registered_under_the_old_and_the_old_revoked_under_the_new(
+        self, env: dict[str, str], tmp_path: Path
+    ) -> None:
+        old, new = tmp_path / "k1.pem", tmp_path / "k2.pem"
+        for path in (old, new):
+            assert ledger("keys", "generate", "--out", str(path)).exit_code == 0
+        for command in PARTNERSHIP_COMMANDS:
+            receipt(ledger("record", *command))
+        first = public_key_text(load_private_key(old))
+        receipt(
+            ledger(
+                "record", "RegisterAgencyKey", "--agency", "la", "--key-id", "k1",
+                "--public-key", first,
+            )
+        )  # fmt: skip  # la's first key: the admin's word
+        unsigned = ledger("keys", "register", "k2", "--agency", "la", "--new-key", str(new))
+        assert unsigned.exit_code == 1
+        assert "key_events_signed_by_live_key" in unsigned.stderr
+        by_old = ["--key", str(old), "--key-id", "k1"]
+        registered = receipt(
+            ledger("keys", "register", "k2", "--agency", "la", "--new-key", str(new), *by_old)
+        )
+        stored = _stored(env, registered["sequence"])
+        assert SignatureHeader.parse(stored.headers[_stream.HDR_SIGNATURE]).key_id == "k1"
+        by_new = ["--key", str(new), "--key-id", "k2"]
+        receipt(ledger("keys", "revoke", "k1", "--agency", "la", "--reason", "rotated", *by_new))
+        again = ledger("keys", "revoke", "k1", "--agency", "la", "--reason", "rotated", *by_old)
+        assert again.exit_code == 1  # k1 signs nothing once revoked
+        verified = ledger("verify")
+        assert verified.exit_code == 0, verified.stderr
+        assert "signatures: 2" in verified.stdout

@@ -174,3 +174,41 @@ class TestDetachedSignatures:
             names = {p["name"]: p for p in operation.get("parameters", [])}
             assert names["Ledger-Signature"]["in"] == "header"
             assert names["Ledger-Signature"]["required"] is False
+
+
+class TestAnAdminRegisteringALaterKey:
+    """``POST /commands/RegisterAgencyKey`` with an admin token for la: la's second key is
+    refused unless la's live key signed it (the detached header, as on any command)."""
+
+    def test_is_refused_unsigned_and_accepted_with_the_live_key_s_signature(
+        self, ledger: Ledger, la_key: Ed25519PrivateKey, tmp_path: Path, subject_prefix: str
+    ) -> None:
+        tokens = TokenStore(tmp_path)
+        token, _ = tokens.issue(Role.ADMIN, P, agency="la", actor=LA["actor"])
+        body = {
+            "partnership": P,
+            "agency": "la",
+            "key_id": "k2",
+            "public_key": public_key_text(Ed25519PrivateKey.generate()),
+            "occurred_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        }
+        data = msgspec.json.encode(body)
+        command = schemas.decode_command_as(data, schemas.commands.RegisterAgencyKey)
+        signature = sign_command(command, LA, la_key, "k1", prefix=subject_prefix)  # type: ignore[arg-type]
+        with TestClient(app=create_app(ledger, tokens)) as client:
+
+            def send(signature: str | None) -> Any:
+                headers = {"Authorization": f"Bearer {token}"}
+                if signature is not None:
+                    headers[_stream.HDR_SIGNATURE] = signature
+                return client.post("/commands/RegisterAgencyKey", content=data, headers=headers)
+
+            before = _last(ledger)
+            refused = send(None)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["type"].endswith("signature-refused")
+            assert "key_events_signed_by_live_key" in refused.json()["detail"]
+            assert _last(ledger) == before
+            accepted = send(signature)
+            assert accepted.status_code == 201, accepted.text
+        assert ledger.get_partnership(P).live_keys("la") == ["k1", "k2"]

@@ -16,11 +16,13 @@ from pathlib import Path
 import nats
 import pytest
 from click.testing import Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.application import Ledger
 from ledger.proofs.entry import sign_assertion
 from ledger.proofs.note import format_verifier_key
 from ledger.proofs.verifier import StoredMessage
+from ledger.signing import public_key_text
 from runtime.log_stream import LogStream
 from runtime.settings import Settings
 from schemas.wire import HDR_TOPIC
@@ -32,6 +34,7 @@ from tests.proof_stream import (
     Keys,
     checkpoints_of,
     cosignature_note,
+    key_fact,
     ledger_facts,
     signed_notes,
     with_keys,
@@ -201,6 +204,26 @@ class TestACopyOfTheStream:
         assert result.exit_code == 0, result.stderr
         assert "verified sequences 10 to 15" in result.stdout
         assert "first link taken on trust" in result.stdout
+
+
+class TestAKeyRegisteredBehindTheAgencysBack:
+    """The operator publishes straight to the stream a second police key that police's live
+    key did not sign: the write path would have refused it; ``ledger verify`` names it."""
+
+    def test_fails_at_the_registration_naming_the_rule(
+        self, streams: Streams, tmp_path: Path
+    ) -> None:
+        facts = streams.facts()
+        like = next(f for f in facts if f.topic == "AgencyKeyRegistered" and b"police" in f.payload)
+        intruder = Ed25519PrivateKey.from_private_bytes(b"the operator's".ljust(32, b"."))
+        planted = key_fact(
+            like, "AgencyKeyRegistered", "police", key_id="police-2",
+            public_key=public_key_text(intruder),
+        )  # fmt: skip
+        messages = write([*facts, planted], Keys.seeded(), signers={len(facts): None})
+        streams.publish(messages)
+        reason = fails_at(streams.verify(tmp_path), messages[-1].seq)
+        assert "key_events_signed_by_live_key" in reason
 
 
 class TestTheOperatorsRewrite:

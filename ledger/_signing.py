@@ -62,6 +62,8 @@ from schemas.wire import HDR_SIGNATURE
 __all__ = ["ServiceKeys", "Signing", "signature_to_store", "verify_early"]
 
 _KEY_SIZE: Final = 32
+#: The facts that need their agency's authority (:func:`_authorised`).
+_KEY_EVENTS: Final = (AgencyKeyRegistered, AgencyKeyRevoked)
 #: Public key objects kept (a key is immutable: its text names it); agencies' keys are few.
 _KEYS_CACHED: Final = 4096
 
@@ -177,16 +179,15 @@ def signature_to_store(
     """The ``Ledger-Signature`` value to store with ``fact``, checked against ``party``
     (the partnership as it stands before ``fact``; ``None`` for the one establishing it)."""
     signature = signing.signature
-    key_event = isinstance(fact, AgencyKeyRegistered | AgencyKeyRevoked)
     if (
         signature is None
         and (party is None or (not party.keys and party.signatures_from is None))
-        and not key_event
+        and not isinstance(fact, _KEY_EVENTS)
     ):
         return None  # the common case before any key: nothing to sign with, nothing required
     subject, payload = signing.subject, signing.encoded(fact)
     agency = fact.recorded_by.agency
-    if party is not None and isinstance(fact, AgencyKeyRegistered | AgencyKeyRevoked):
+    if party is not None and isinstance(fact, _KEY_EVENTS):
         signature = _authorised(party, fact, signing, keys)
         if signature is None or signature != signing.signature:
             return signature  # unsigned (a first key), or signed here by the service

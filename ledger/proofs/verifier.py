@@ -72,6 +72,8 @@ __all__ = [
 ]
 
 _TRACKING_TOPIC: Final = "Tracking"
+#: The events that need their agency's authority (:func:`key_event_signer`).
+_AUTHORISED: Final = frozenset({"AgencyKeyRegistered", "AgencyKeyRevoked"})
 #: The module a worker process of the signature pool runs (to import it ahead of time).
 SIGNATURE_WORKER: Final = _signatures.__name__
 _json: Final = msgspec.json.Decoder()
@@ -290,7 +292,7 @@ class StreamVerifier:
             check_link(seq, version, prev, chain.version, chain.last_hash)
         tag = headers.get(HDR_TOPIC, "")
         event, obj = self._decode(seq, tag, payload, chain.kind, version)
-        if isinstance(event, AgencyKeyRegistered | AgencyKeyRevoked):  # the agency's authority
+        if tag in _AUTHORISED and isinstance(event, AgencyKeyRegistered | AgencyKeyRevoked):
             found = key_event_signer(self.keys, seq, chain.partnership, headers, event)
         else:
             found = signer(

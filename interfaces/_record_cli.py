@@ -231,22 +231,30 @@ def record_command(
     cls = schemas.COMMAND_TYPES[tag]
     data = _encode(fields)
     command = schemas.decode_command_as(data, cls)
-    signature = None
-    if key_file is not None or key_id is not None:
+    signs = key_file is not None or key_id is not None
+    if signs and (key_file is None or key_id is None):
+        raise InvalidOption("signing needs both --key FILE and --key-id ID")
+
+    def signed(signer: tuple[schemas.RecordedBy, str]) -> str | None:
         if key_file is None or key_id is None:
-            raise InvalidOption("signing needs both --key FILE and --key-id ID")
-        signature = sign_command(
+            return None
+        recorded_by, prefix = signer
+        return sign_command(
             command,  # type: ignore[arg-type]  # every COMMAND_TYPES value is a Command
-            _recorded_by(given),
+            recorded_by,
             load_private_key(key_file),
             key_id,
-            prefix=settings.subject_prefix,
+            prefix=prefix,
         )
+
     client = remote_client(settings, given["url"], given["token"])
     if client is not None:
         with client:
+            signature = signed(_remote_signer(client, given)) if signs else None
             return client.record(tag, data, signature=signature)
-    return _execute(settings, command, _recorded_by(given), signature)
+    recorded_by = _recorded_by(given)
+    signature = signed((recorded_by, settings.subject_prefix))
+    return _execute(settings, command, recorded_by, signature)
 
 
 def _execute(

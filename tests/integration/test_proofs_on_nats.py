@@ -350,9 +350,7 @@ class TestAnotherProcessChangesThePartnership:
             recorded_by=POLICE,
             signature=sign_command(first, POLICE, key, "k1", prefix=subject_prefix),
         )
-        ledger.revoke_agency_key(
-            partnership=P, recorded_by=POLICE, agency="police", key_id="k1", reason="compromised"
-        )
+        revoke_signed(ledger, POLICE, "k1", key, partnership=P, prefix=subject_prefix)
         self._until_uncached(other)
         command = _action()
         signature = sign_command(command, POLICE, key, "k1", prefix=subject_prefix)
@@ -376,9 +374,7 @@ class TestAnotherProcessChangesThePartnership:
         assert other._watch is not None
         other._watch.stop()  # as a lost connection would leave it
         assert not other.watching_partnerships
-        ledger.revoke_agency_key(
-            partnership=P, recorded_by=POLICE, agency="police", key_id="k1", reason="compromised"
-        )
+        revoke_signed(ledger, POLICE, "k1", key, partnership=P, prefix=subject_prefix)
         command = _action()  # no waiting: nothing cached is trusted without the watch
         signature = sign_command(command, POLICE, key, "k1", prefix=subject_prefix)
         with pytest.raises(SignatureRefused):

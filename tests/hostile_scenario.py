@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, Final
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_scenario import CHILD, HEALTH, LA, LINKED, POLICE, SCHOOL, SIBLING, STAGES, T0
 
 from ledger.application import Ledger
@@ -23,9 +24,18 @@ PARTNERSHIP: Final = "northshire"
 CASE: Final = "c-1"
 #: A third child token, linked to CHILD in the scenario so that it can be unlinked.
 OTHER_TOKEN: Final = "ch_00000000000000000000000000000001"  # noqa: S105 - a child token
-KEY: Final = base64.b64encode(bytes(range(32))).decode()
+
+
+def _public(seed: bytes) -> str:
+    """The public key of the Ed25519 key with ``seed``, as registered (a real key: a
+    registration refuses any 32 bytes that are not one)."""
+    raw = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    return base64.b64encode(raw).decode()
+
+
+KEY: Final = _public(bytes(range(32)))
 #: Police's key, registered in the scenario so that it can be revoked.
-POLICE_KEY: Final = base64.b64encode(bytes(range(1, 33))).decode()
+POLICE_KEY: Final = _public(bytes(range(1, 33)))
 
 
 # -- the scenario every baseline call is valid on ------------------------------------

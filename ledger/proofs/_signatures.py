@@ -25,8 +25,6 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, Future
 from typing import Final
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from ledger.proofs._checks import Signed, verify_signature
 from ledger.proofs.entry import (
     SignatureHeader,
@@ -46,9 +44,6 @@ BATCH: Final = 256
 #: key, signature, agency, key id.
 Job = tuple[int, str, bytes, bytes, bytes, str, str]
 
-#: A worker's public keys, by their raw bytes (a handful: one or two per agency).
-_keys: dict[bytes, Ed25519PublicKey] = {}
-
 
 def verify_jobs(jobs: Sequence[Job]) -> tuple[int, str] | None:
     """Verify ``jobs`` in order; the first failing one's ``(sequence, reason)``, else None.
@@ -56,12 +51,9 @@ def verify_jobs(jobs: Sequence[Job]) -> tuple[int, str] | None:
     Runs in a worker (a process of the pool): takes and returns plain values only.
     """
     for seq, subject, stored, raw, signature, agency, key_id in jobs:
-        key = _keys.get(raw)
-        if key is None:
-            key = _keys[raw] = Ed25519PublicKey.from_public_bytes(raw)
         header = SignatureHeader(agency, key_id, signature)
         try:
-            verify_asserted(key, header, assertion(subject, decode_payload(stored)))
+            verify_asserted(raw, header, assertion(subject, decode_payload(stored)))
         except SignatureInvalid as e:
             return seq, str(e)
     return None

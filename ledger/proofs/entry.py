@@ -2,7 +2,7 @@
 
 The byte-exact definitions are docs/proofs.md's ("Entries and leaf hashes", "Signatures");
 this module is their one implementation. Pure: standard library, msgspec and
-``cryptography`` only, so the offline verifier can use it.
+:mod:`ledger.proofs.ed25519` only, so the offline verifier can use it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.proofs import ed25519
 from ledger.proofs.errors import SignatureInvalid
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
 
@@ -202,23 +202,24 @@ def sign_assertion(
     key: Ed25519PrivateKey, agency: str, key_id: str, subject: str, payload: bytes
 ) -> SignatureHeader:
     """The agency's signature over what it asserts with ``payload`` on ``subject``."""
-    return SignatureHeader(agency, key_id, key.sign(asserted_bytes(subject, payload)))
+    return SignatureHeader(agency, key_id, ed25519.sign(key, asserted_bytes(subject, payload)))
 
 
 def verify_assertion(
-    public_key: Ed25519PublicKey, header: SignatureHeader, subject: str, payload: bytes
+    public_key: bytes | Ed25519PublicKey, header: SignatureHeader, subject: str, payload: bytes
 ) -> None:
     """Return if ``header`` signs ``payload`` on ``subject`` with ``public_key``, else raise."""
     verify_asserted(public_key, header, asserted_bytes(subject, payload))
 
 
-def verify_asserted(public_key: Ed25519PublicKey, header: SignatureHeader, message: bytes) -> None:
-    """Return if ``header`` signs the assertion ``message`` with ``public_key``, else raise."""
-    try:
-        public_key.verify(header.signature, message)
-    except InvalidSignature as e:
+def verify_asserted(
+    public_key: bytes | Ed25519PublicKey, header: SignatureHeader, message: bytes
+) -> None:
+    """Return if ``header`` signs the assertion ``message`` with ``public_key`` (raw, or a key
+    object; :func:`ledger.proofs.ed25519.verify`'s rule), else raise."""
+    if not ed25519.verify(public_key, header.signature, message):
         msg = (
             f"{HDR_SIGNATURE}: does not verify with key '{header.key_id}' of agency "
             f"'{header.agency}' over what the event asserts"
         )
-        raise SignatureInvalid(msg) from e
+        raise SignatureInvalid(msg)

@@ -25,8 +25,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Final
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+from ledger.proofs import ed25519
 from ledger.proofs.entry import unb64
 from ledger.proofs.errors import CheckpointInvalid, SignatureInvalid
 from ledger.proofs.note import Checkpoint, verify_cosignature
@@ -49,12 +48,12 @@ _PUBLIC_KEY_SIZE: Final = 32
 
 @dataclass(slots=True)
 class AgencyKey:
-    """One registered key: whose, its public half, its custody, and when it was revoked."""
+    """One registered key: whose, its public half (32 raw bytes), its custody, and when it
+    was revoked."""
 
     partnership: str
     agency: str
     key_id: str
-    public_key: Ed25519PublicKey
     raw: bytes
     custody: str
     registered_at: int
@@ -167,6 +166,12 @@ class KeyRing:
             raw = unb64(event.public_key, field="public_key", size=_PUBLIC_KEY_SIZE)
         except SignatureInvalid as e:
             return str(e)
+        problem = ed25519.public_key_problem(raw)
+        if problem is not None:
+            return (
+                f"AgencyKeyRegistered: public_key {problem} (rule: a registered key is the "
+                "canonical encoding of a point of prime order; docs/proofs.md, 'Ed25519')"
+            )
         previous = self.keys.get((partnership, agency, key_id))
         if previous is not None:
             return (
@@ -177,7 +182,6 @@ class KeyRing:
             partnership=partnership,
             agency=agency,
             key_id=key_id,
-            public_key=Ed25519PublicKey.from_public_bytes(raw),
             raw=raw,
             custody=event.custody,
             registered_at=seq,
@@ -227,7 +231,7 @@ class KeyRing:
         revoked: list[str] = []
         for key in keys:
             try:
-                timestamp = verify_cosignature(cp, line, agency, key.public_key)
+                timestamp = verify_cosignature(cp, line, agency, key.raw)
             except CheckpointInvalid as e:
                 failures.append(str(e))
                 continue

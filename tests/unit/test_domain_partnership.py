@@ -6,6 +6,7 @@ import base64
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_scenario import (
     LA,
     PARTNERSHIP,
@@ -25,8 +26,16 @@ from ledger.domain.partnership import AgencyKey
 from ledger.errors import AggregateNotFound, InvalidCommand, RuleViolation
 from schemas import AgencyKind, AgencyRole, Nation, PartnershipEstablished, RecordedBy, Source
 
-KEY = base64.b64encode(bytes(range(32))).decode()
-OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
+
+def _public(seed: bytes) -> str:
+    """The public key of the Ed25519 key with ``seed``, as registered (a real key: a
+    registration refuses any 32 bytes that are not one)."""
+    raw = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    return base64.b64encode(raw).decode()
+
+
+KEY = _public(bytes(range(32)))
+OTHER_KEY = _public(bytes(range(1, 33)))
 
 
 def establish_with(ledger: Ledger, **overrides: object) -> None:

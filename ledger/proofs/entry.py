@@ -77,9 +77,12 @@ def unb64(text: str, *, field: str, size: int | None = None) -> bytes:
 
 def entry_bytes(subject: str, headers: Mapping[str, str] | None, payload: bytes) -> bytes:
     """The entry of a stored message (docs/proofs.md): what its leaf hash covers."""
-    h = headers or {}
-    parts = [subject, *(h.get(name, "") for name in ENTRY_HEADERS), str(len(payload))]
-    return ENTRY_CONTEXT + "\n".join(parts).encode() + b"\n" + payload
+    get = (headers or {}).get  # ENTRY_HEADERS in order, spelt out: this runs per message
+    lines = (
+        f"{subject}\n{get(HDR_TOPIC, '')}\n{get(HDR_VERSION, '')}\n{get(HDR_PREV_HASH, '')}\n"
+        f"{get(HDR_SIGNATURE, '')}\n{len(payload)}\n"
+    )
+    return ENTRY_CONTEXT + lines.encode() + payload
 
 
 def entry_hash(subject: str, headers: Mapping[str, str] | None, payload: bytes) -> bytes:

@@ -11,7 +11,7 @@ and two libraries at two ends would let the ledger store a signature its own ver
 then refuses.
 
 :func:`verify` is libsodium's ``crypto_sign_open`` through PyNaCl, which releases the GIL
-while it computes (about 70 us on these machines, against 125 us for ``cryptography``'s,
+while it computes (about 60-70 us on these machines, against 120-130 us for ``cryptography``'s,
 which barely runs in parallel in threads). :func:`public_key_problem` is the rule a
 registered public key obeys, stricter than what a verification demands of a key, so a key
 accepted at registration is never refused by a verification for what it is.

@@ -30,7 +30,16 @@ PARTNERSHIP: Final = "northshire"
 CASE: Final = "c-1"
 #: A third child token, linked to CHILD in the scenario so that it can be unlinked.
 OTHER_TOKEN: Final = "ch_00000000000000000000000000000001"  # noqa: S105 - a child token
-KEY: Final = base64.b64encode(bytes(range(32))).decode()
+
+
+def _public(seed: bytes) -> str:
+    """The public key of the Ed25519 key with ``seed``, as registered (a real key: a
+    registration refuses any 32 bytes that are not one)."""
+    raw = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    return base64.b64encode(raw).decode()
+
+
+KEY: Final = _public(bytes(range(32)))
 #: Police's key, held by the service for police (``custody: service``) and registered in
 #: the scenario so that it can be revoked: police's key events need the signature of one of
 #: its live keys (docs/proofs.md), which the service makes with this one.

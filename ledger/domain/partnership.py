@@ -11,12 +11,14 @@ which escalation stages exist, so this aggregate answers those questions cheaply
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 from typing import Any, Final, Literal, NamedTuple, cast
 
 from ledger._aggregate import LedgerAggregate, register_aggregate
 from ledger.domain._rules import Rule, check_occurred_at, violation
 from ledger.errors import InvalidCommand
+from ledger.proofs.ed25519 import public_key_problem
 from schemas import (
     AgencyKeyRegistered,
     AgencyKeyRevoked,
@@ -30,7 +32,7 @@ from schemas import (
 )
 from schemas import Event as Fact
 
-__all__ = ["AgencyEntry", "AgencyKey", "Partnership"]
+__all__ = ["AgencyEntry", "AgencyKey", "Partnership", "check_public_key"]
 
 STAGES_IN_ORDER: Final = Rule(
     "stages_in_order", "escalation stages are numbered 1, 2, 3 ... in order, each once"
@@ -44,6 +46,11 @@ OWN_KEYS: Final = Rule("own_keys", "an agency registers its own keys")
 UNIQUE_KEY: Final = Rule("unique_key", "an agency's key ids are unique")
 UNIQUE_PUBLIC_KEY: Final = Rule(
     "unique_public_key", "a public key is registered once in a partnership, for one agency"
+)
+VALID_PUBLIC_KEY: Final = Rule(
+    "valid_public_key",
+    "a public key is the canonical encoding of an Ed25519 point of prime order, as every "
+    "verifier demands (docs/proofs.md, 'Ed25519')",
 )
 KNOWN_KEY: Final = Rule("known_key", "a key is registered before it is revoked")
 REVOKED_ONCE: Final = Rule("revoked_once", "a revoked key stays revoked and is revoked once")
@@ -182,6 +189,7 @@ class Partnership(LedgerAggregate):
                         f"is already registered in partnership '{self.ident}'",
                         UNIQUE_PUBLIC_KEY,
                     )
+                check_public_key(fact)
             case AgencyKeyRevoked():
                 self.require_registered("agency", fact.agency)
                 if fact.recorded_by.agency != fact.agency:
@@ -249,3 +257,16 @@ class Partnership(LedgerAggregate):
             "keys": {a: dict(sorted(k.items())) for a, k in self.keys.items()},
             "signatures_from": self.signatures_from,
         }
+
+
+def check_public_key(fact: AgencyKeyRegistered) -> None:
+    """Refuse a public key that no signature could verify with, or that a verifier would
+    refuse to register (:func:`ledger.proofs.ed25519.public_key_problem`): the write path
+    asks before it verifies anything with the key, and :meth:`Partnership.check` again."""
+    try:
+        raw = base64.b64decode(fact.public_key, validate=True)
+    except ValueError:  # binascii.Error; the schema's pattern admits only base64 of 32 bytes
+        raw = b""
+    problem = public_key_problem(raw)
+    if problem is not None:
+        raise violation("public_key", problem, VALID_PUBLIC_KEY)

@@ -161,6 +161,6 @@ def verify_signature(signed: Signed) -> None:
     """The signature verifies over what the event asserts, else :class:`VerificationFailed`."""
     try:
         message = assertion(signed.subject, signed.payload)
-        verify_asserted(signed.key.public_key, signed.header, message)
+        verify_asserted(signed.key.raw, signed.header, message)
     except SignatureInvalid as e:
         raise VerificationFailed(signed.seq, str(e)) from e

@@ -2,7 +2,7 @@
 
 The byte-exact definitions are docs/proofs.md's ("Entries and leaf hashes", "Signatures");
 this module is their one implementation. Pure: standard library, msgspec and
-``cryptography`` only, so the offline verifier can use it.
+:mod:`ledger.proofs.ed25519` only, so the offline verifier can use it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.proofs import ed25519
 from ledger.proofs.errors import SignatureInvalid
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
 
@@ -77,9 +77,12 @@ def unb64(text: str, *, field: str, size: int | None = None) -> bytes:
 
 def entry_bytes(subject: str, headers: Mapping[str, str] | None, payload: bytes) -> bytes:
     """The entry of a stored message (docs/proofs.md): what its leaf hash covers."""
-    h = headers or {}
-    parts = [subject, *(h.get(name, "") for name in ENTRY_HEADERS), str(len(payload))]
-    return ENTRY_CONTEXT + "\n".join(parts).encode() + b"\n" + payload
+    get = (headers or {}).get  # ENTRY_HEADERS in order, spelt out: this runs per message
+    lines = (
+        f"{subject}\n{get(HDR_TOPIC, '')}\n{get(HDR_VERSION, '')}\n{get(HDR_PREV_HASH, '')}\n"
+        f"{get(HDR_SIGNATURE, '')}\n{len(payload)}\n"
+    )
+    return ENTRY_CONTEXT + lines.encode() + payload
 
 
 def entry_hash(subject: str, headers: Mapping[str, str] | None, payload: bytes) -> bytes:
@@ -202,23 +205,24 @@ def sign_assertion(
     key: Ed25519PrivateKey, agency: str, key_id: str, subject: str, payload: bytes
 ) -> SignatureHeader:
     """The agency's signature over what it asserts with ``payload`` on ``subject``."""
-    return SignatureHeader(agency, key_id, key.sign(asserted_bytes(subject, payload)))
+    return SignatureHeader(agency, key_id, ed25519.sign(key, asserted_bytes(subject, payload)))
 
 
 def verify_assertion(
-    public_key: Ed25519PublicKey, header: SignatureHeader, subject: str, payload: bytes
+    public_key: bytes | Ed25519PublicKey, header: SignatureHeader, subject: str, payload: bytes
 ) -> None:
     """Return if ``header`` signs ``payload`` on ``subject`` with ``public_key``, else raise."""
     verify_asserted(public_key, header, asserted_bytes(subject, payload))
 
 
-def verify_asserted(public_key: Ed25519PublicKey, header: SignatureHeader, message: bytes) -> None:
-    """Return if ``header`` signs the assertion ``message`` with ``public_key``, else raise."""
-    try:
-        public_key.verify(header.signature, message)
-    except InvalidSignature as e:
+def verify_asserted(
+    public_key: bytes | Ed25519PublicKey, header: SignatureHeader, message: bytes
+) -> None:
+    """Return if ``header`` signs the assertion ``message`` with ``public_key`` (raw, or a key
+    object; :func:`ledger.proofs.ed25519.verify`'s rule), else raise."""
+    if not ed25519.verify(public_key, header.signature, message):
         msg = (
             f"{HDR_SIGNATURE}: does not verify with key '{header.key_id}' of agency "
             f"'{header.agency}' over what the event asserts"
         )
-        raise SignatureInvalid(msg) from e
+        raise SignatureInvalid(msg)

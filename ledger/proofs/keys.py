@@ -30,8 +30,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+from ledger.proofs import ed25519
 from ledger.proofs.entry import unb64
 from ledger.proofs.errors import CheckpointInvalid, SignatureInvalid
 from ledger.proofs.note import Checkpoint, verify_cosignature
@@ -107,12 +106,12 @@ def key_event_authority(
 
 @dataclass(slots=True)
 class AgencyKey:
-    """One registered key: whose, its public half, its custody, and when it was revoked."""
+    """One registered key: whose, its public half (32 raw bytes), its custody, and when it
+    was revoked."""
 
     partnership: str
     agency: str
     key_id: str
-    public_key: Ed25519PublicKey
     raw: bytes
     custody: str
     registered_at: int
@@ -241,11 +240,16 @@ class KeyRing:
             raw = unb64(event.public_key, field="public_key", size=_PUBLIC_KEY_SIZE)
         except SignatureInvalid as e:
             return str(e)
+        problem = ed25519.public_key_problem(raw)
+        if problem is not None:
+            return (
+                f"AgencyKeyRegistered: public_key {problem} (rule: a registered key is the "
+                "canonical encoding of a point of prime order; docs/proofs.md, 'Ed25519')"
+            )
         return AgencyKey(
             partnership=partnership,
             agency=event.agency,
             key_id=event.key_id,
-            public_key=Ed25519PublicKey.from_public_bytes(raw),
             raw=raw,
             custody=event.custody,
             registered_at=seq,
@@ -301,7 +305,7 @@ class KeyRing:
         revoked: list[str] = []
         for key in keys:
             try:
-                timestamp = verify_cosignature(cp, line, agency, key.public_key)
+                timestamp = verify_cosignature(cp, line, agency, key.raw)
             except CheckpointInvalid as e:
                 failures.append(str(e))
                 continue

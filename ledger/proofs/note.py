@@ -20,8 +20,10 @@
   largest consistent tree the cosigner has seen for the origin.
 
 Base64 is the standard alphabet with padding (RFC 4648 section 4); this module accepts only
-the canonical spelling of any bytes. Errors: :class:`CheckpointInvalid` for notes,
-checkpoints and cosignatures, :class:`SignatureInvalid` for a malformed key.
+the canonical spelling of any bytes. Ed25519 is :mod:`ledger.proofs.ed25519`'s (libsodium's
+rule, the same as for the agencies' signatures); a verifier key must be one a registration
+would accept. Errors: :class:`CheckpointInvalid` for notes, checkpoints and cosignatures,
+:class:`SignatureInvalid` for a malformed key.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 import msgspec
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.proofs import ed25519
 from ledger.proofs.errors import CheckpointInvalid, SignatureInvalid
 from ledger.proofs.merkle import HASH_SIZE
 
@@ -148,6 +150,13 @@ def parse_verifier_key(text: str, sig_type: int = SIG_ED25519) -> tuple[str, byt
     if key_hash(name, raw, sig_type).hex() != hex_id:
         msg = f"verifier key: key ID {hex_id} is not the hash of name {name!r} and its key"
         raise SignatureInvalid(msg)
+    problem = ed25519.public_key_problem(raw)
+    if problem is not None:
+        msg = (
+            f"verifier key: the public key {problem} (rule: a key is the canonical encoding "
+            "of a point of prime order; docs/proofs.md, 'Ed25519')"
+        )
+        raise SignatureInvalid(msg)
     return name, raw
 
 
@@ -206,7 +215,7 @@ def sign_note(text: str, name: str, key: Ed25519PrivateKey) -> str:
         msg = f"key name {name!r}: is empty or holds a space, a '+' or a control character"
         raise CheckpointInvalid(msg)
     kid = key_hash(name, key.public_key(), SIG_ED25519)
-    signature = key.sign(text.encode())
+    signature = ed25519.sign(key, text.encode())
     return f"{text}\n{_DASH}{name} {_b64(kid + signature)}\n"
 
 
@@ -219,23 +228,22 @@ def note_signatures(note: str) -> tuple[str, list[tuple[str, bytes]]]:
     return text, [_parse_line(line) for line in lines]
 
 
-def verify_note(note: str, name: str, public_key: Ed25519PublicKey) -> str:
+def verify_note(note: str, name: str, public_key: bytes | Ed25519PublicKey) -> str:
     """The text of ``note`` if the key ``name``/``public_key`` signed it, else raise.
 
     Every line by that key (name and key ID) must verify; lines by other keys are ignored.
     """
     text, signatures = note_signatures(note)
-    kid = key_hash(name, public_key, SIG_ED25519)
+    key = _raw_key(public_key)
+    kid = key_hash(name, key, SIG_ED25519)
     label = f"{name}+{kid.hex()}"
     found = False
     for signer, raw in signatures:
         if signer != name or raw[:4] != kid:
             continue
-        try:
-            public_key.verify(raw[4:], text.encode())
-        except InvalidSignature as e:
+        if not ed25519.verify(key, raw[4:], text.encode()):
             msg = f"note: the signature by key {label} does not verify"
-            raise CheckpointInvalid(msg) from e
+            raise CheckpointInvalid(msg)
         found = True
     if not found:
         msg = f"note: carries no signature by key {label}"
@@ -295,7 +303,7 @@ def sign_checkpoint(cp: Checkpoint, name: str, key: Ed25519PrivateKey) -> str:
     return sign_note(cp.body(), name, key)
 
 
-def open_checkpoint(note: str, origin: str, log_key: Ed25519PublicKey) -> Checkpoint:
+def open_checkpoint(note: str, origin: str, log_key: bytes | Ed25519PublicKey) -> Checkpoint:
     """The checkpoint in ``note`` if it is ``origin``'s and signed by ``origin``'s log key."""
     text, _ = _split(note)
     cp = Checkpoint.parse(text)
@@ -329,11 +337,13 @@ def cosign(cp: Checkpoint, name: str, key: Ed25519PrivateKey, timestamp: int) ->
         msg = f"cosignature timestamp: {timestamp} is not between 0 and 2^63 - 1"
         raise CheckpointInvalid(msg)
     kid = key_hash(name, key.public_key(), SIG_COSIGNATURE_V1)
-    signature = key.sign(cosignature_message(cp, timestamp))
+    signature = ed25519.sign(key, cosignature_message(cp, timestamp))
     return f"{_DASH}{name} {_b64(kid + timestamp.to_bytes(8, 'big') + signature)}"
 
 
-def verify_cosignature(cp: Checkpoint, line: str, name: str, public_key: Ed25519PublicKey) -> int:
+def verify_cosignature(
+    cp: Checkpoint, line: str, name: str, public_key: bytes | Ed25519PublicKey
+) -> int:
     """The timestamp of cosignature ``line`` if witness ``name``/``public_key`` made it over
     ``cp``; :class:`CheckpointInvalid` naming what failed otherwise."""
     signer, raw = _parse_line(line.removesuffix("\n"))
@@ -341,7 +351,8 @@ def verify_cosignature(cp: Checkpoint, line: str, name: str, public_key: Ed25519
     if signer != name:
         msg = f"{what}: is by {signer!r} where {name!r} is expected"
         raise CheckpointInvalid(msg)
-    kid = key_hash(name, public_key, SIG_COSIGNATURE_V1)
+    key = _raw_key(public_key)
+    kid = key_hash(name, key, SIG_COSIGNATURE_V1)
     if raw[:4] != kid:
         msg = f"{what}: key ID {raw[:4].hex()} is not {name}'s cosigning key ID {kid.hex()}"
         raise CheckpointInvalid(msg)
@@ -352,11 +363,9 @@ def verify_cosignature(cp: Checkpoint, line: str, name: str, public_key: Ed25519
     if timestamp > _MAX_TIMESTAMP:
         msg = f"{what} by {name}: timestamp {timestamp} exceeds 2^63 - 1"
         raise CheckpointInvalid(msg)
-    try:
-        public_key.verify(raw[12:], cosignature_message(cp, timestamp))
-    except InvalidSignature as e:
+    if not ed25519.verify(key, raw[12:], cosignature_message(cp, timestamp)):
         msg = f"{what} by {name}: does not verify over this checkpoint and time"
-        raise CheckpointInvalid(msg) from e
+        raise CheckpointInvalid(msg)
     return timestamp
 
 
@@ -379,7 +388,7 @@ def cosigned_note(cp: Checkpoint, lines: Sequence[str]) -> str:
 def quorum(
     cp: Checkpoint,
     lines: Sequence[str],
-    witnesses: Mapping[str, Ed25519PublicKey],
+    witnesses: Mapping[str, bytes | Ed25519PublicKey],
     required: int,
 ) -> list[str]:
     """The names (sorted) of the ``witnesses`` whose cosignature among ``lines`` verifies over

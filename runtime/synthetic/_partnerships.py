@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from runtime.synthetic._step import _SOURCES, _actor, _Step
 
 _SETUP_AT: Final = datetime(2023, 11, 1, 9, 0, tzinfo=UTC)
@@ -111,7 +113,10 @@ def _setup_steps(partnerships: Sequence[_Partnership]) -> list[_Step]:
                 role=role,
             )
         for agency in (p.csc, p.by_kind["police"][0], p.by_kind["icb"][0]):
-            key = base64.b64encode(hashlib.sha256(agency.encode()).digest()).decode()
+            # A real public key (a seed's), as registration demands; nothing signs with it.
+            seed = hashlib.sha256(agency.encode()).digest()
+            raw = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+            key = base64.b64encode(raw).decode()
             add(
                 "register_agency_key",
                 agency,

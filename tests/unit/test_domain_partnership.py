@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import msgspec
@@ -205,6 +206,34 @@ class TestRegisteringKeys:
         )
         with rejected(RuleViolation, field="key_id"):
             signed_by_k1(ledger, again)
+
+    def test_a_small_order_public_key_is_refused_naming_the_field_and_rule(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        identity = base64.b64encode((1).to_bytes(32, "little")).decode()
+        with rejected(RuleViolation, field="public_key", match="small order") as info:
+            ledger.register_agency_key(
+                partnership=partnership,
+                recorded_by=POLICE,
+                agency="police",
+                key_id="k1",
+                public_key=identity,
+            )
+        assert getattr(info.value, "rule", None) == "valid_public_key"
+
+    def test_a_non_canonical_public_key_is_refused(
+        self, ledger: Ledger, partnership: str, rejected: Rejected
+    ) -> None:
+        y = 2**255 - 19 + 2  # y = 2 spelt with the prime added: the pattern admits it
+        spelt = base64.b64encode(y.to_bytes(32, "little")).decode()
+        with rejected(RuleViolation, field="public_key", match="not a canonical encoding"):
+            ledger.register_agency_key(
+                partnership=partnership,
+                recorded_by=POLICE,
+                agency="police",
+                key_id="k1",
+                public_key=spelt,
+            )
 
     def test_a_key_that_is_not_ed25519_base64_is_rejected(
         self, ledger: Ledger, partnership: str, rejected: Rejected

@@ -94,6 +94,19 @@ class TestSigningKeys:
         other = AgencyKeyRevoked(**_stamp(T0), agency="police", key_id="k9", reason="retired")
         assert "never registered" in str(ring.fold(3, "north", other))
 
+    def test_a_registration_of_a_key_that_no_signature_verifies_with_is_not_folded(
+        self,
+    ) -> None:
+        ring = KeyRing()
+        identity = b64((1).to_bytes(32, "little"))
+        event = AgencyKeyRegistered(
+            **_stamp(T0), agency="police", key_id="k1", algorithm="ed25519", public_key=identity
+        )
+        problem = ring.fold(1, "north", event)
+        assert problem is not None
+        assert "public_key is a point of small order" in problem
+        assert ring.registered("police") == []
+
     def test_signatures_are_required_after_the_requirement_on_events_from_its_date(
         self,
     ) -> None:

@@ -24,7 +24,7 @@ from ledger._commands._base import build_fact
 from ledger._commands._unpack import unpack
 from ledger._signing import Signing
 from ledger.application import Ledger
-from ledger.errors import InvalidCommand
+from ledger.errors import InvalidCommand, RuleViolation
 from ledger.proofs.entry import SignatureHeader, verify_assertion
 from ledger.proofs.errors import SignatureInvalid, SignatureRefused
 from ledger.signing import command_payload, public_key_text, sign_command
@@ -321,6 +321,32 @@ class TestRequiringSignatures:
         signature = sign_command(register_command, POLICE, key, "k1")
         ledger.execute(register_command, recorded_by=POLICE, signature=signature)
         assert ledger.get_partnership(PARTNERSHIP).key("police", "k1") is not None
+
+    def test_a_self_signed_registration_of_a_small_order_key_is_refused_as_such(
+        self, ledger: Ledger, case: str, rejected: Rejected
+    ) -> None:
+        identity = base64.b64encode((1).to_bytes(32, "little")).decode()
+        command = RegisterAgencyKey(
+            partnership=PARTNERSHIP,
+            agency="police",
+            key_id="k1",
+            public_key=identity,
+            occurred_at=HAPPENED,
+        )
+        signature = sign_command(command, POLICE, Ed25519PrivateKey.generate(), "k1")
+        with rejected(RuleViolation, field="public_key", match="small order"):
+            ledger.execute(command, recorded_by=POLICE, signature=signature)
+
+    def test_a_signature_with_a_non_canonical_s_is_refused_and_nothing_written(
+        self, ledger: Ledger, police_key: Ed25519PrivateKey, rejected: Rejected
+    ) -> None:
+        header = SignatureHeader.parse(sign_command(action(), POLICE, police_key, "k1"))
+        s = int.from_bytes(header.signature[32:], "little")
+        order = 2**252 + 27742317777372353535851937790883648493
+        malleated = header.signature[:32] + (s + order).to_bytes(32, "little")
+        signature = SignatureHeader(header.agency, header.key_id, malleated).format()
+        with rejected(SignatureInvalid, match="does not verify with key 'k1'"):
+            ledger.execute(action(), recorded_by=POLICE, signature=signature)
 
 
 class TestDelegation:

@@ -44,9 +44,13 @@ from ledger.proofs.note import (
 )
 from ledger.proofs.tree import FileTree
 from runtime._agency_keys import AgencyKeys
+from runtime.access import ensure_admin_user, ensure_service_users
+from runtime.bootstrap import initialise_streams
 from runtime.checkpointer import Checkpointer
+from runtime.embedded import EmbeddedNats
 from runtime.log import Attestation, MerkleLog
 from runtime.log_stream import LogStream
+from runtime.settings import Settings
 
 #: The fixtures this module takes from merkle_support.
 __all__ = ["key", "ledger", "log_stream", "merkle_log", "recorder", "tree_file"]
@@ -217,6 +221,37 @@ class TestReadingLeaves:
         assert [leaf for b in got for leaf in b] == list(
             zip(range(1, 7), stream_leaves(recorder), strict=True)
         )
+
+
+class TestOnAnAuthenticatedServer:
+    def test_the_service_users_checkpointer_reads_over_its_own_connection_and_checkpoints(
+        self, tmp_path: Path, key: Ed25519PrivateKey
+    ) -> None:
+        data = tmp_path / "data"
+        settings = Settings(data_dir=data, timeout_s=5.0)
+        service = ensure_service_users(data, settings)
+        admin = ensure_admin_user(data, settings)
+        with EmbeddedNats(data, auth=True) as server:
+            initialise_streams(settings, server.url, admin)  # the service may not make them
+            env = settings.persistence_env(service.ledger.url(server.url), create_stream=False)
+            app = Ledger(env=env)
+            try:
+                establish(app)
+                record(app, 4)  # 8 in all
+                rec = app.recorder
+                assert isinstance(rec, NatsApplicationRecorder)
+                assert rec.pool.reader_wire is not None  # the synchronous read, not nats-py's
+                logs = LogStream.of(
+                    app, stream=settings.stream, subject_prefix=settings.subject_prefix
+                )
+                run_checkpointer(rec, logs, tmp_path / "tree", key, sized(8), every=4)
+                leaves = stream_leaves(rec)
+                assert [cp.root for cp in published(logs, key)] == [
+                    root_from_leaves(leaves[:4]),
+                    root_from_leaves(leaves[:8]),
+                ]
+            finally:
+                app.close()
 
 
 class TestCheckpointingOnDemand:

@@ -33,6 +33,9 @@ median of the rounds (issue 12's target: >= 0.85). Beside it:
   checkpointer's catching up included) and nats-server together (``/proc/<pid>/stat``),
   ``WRITERS`` threads. On cores that something else keeps busy, as these shared ones, the
   rate ratio tends to it: what a command costs, not how long it waits, decides the rate.
+* ``checkpointer_cpu_us_per_command``: the part of this process's CPU that the
+  checkpointer's thread used (``/proc/self/task/<tid>/stat``, 10 ms ticks: a few us a
+  command), its catching up included: what it takes from the writers' GIL.
 
 Rounds alternate which side goes first, so that a noisy neighbour hurts each alike.
 """
@@ -190,14 +193,24 @@ class _Timing(NamedTuple):
     catch_up_ms: float  #: how long it took then to hold them all (not timed)
     cpu_us: float  #: CPU of this process a command, its checkpointer's catching up included
     server_cpu_us: float  #: CPU of nats-server a command (0 when its pid is not known)
+    checkpointer_cpu_us: float  #: the checkpointer thread's share of ``cpu_us`` (0: none)
 
 
 def _server_cpu_s(pid: int | None) -> float:
     """The CPU seconds (user and system) nats-server ``pid`` has used so far (Linux)."""
-    if pid is None:
+    return 0.0 if pid is None else _cpu_s(Path(f"/proc/{pid}/stat"))
+
+
+def _thread_cpu_s(thread: threading.Thread | None) -> float:
+    """The CPU seconds a thread of this process has used so far (0 without one; Linux)."""
+    if thread is None or thread.native_id is None:
         return 0.0
+    return _cpu_s(Path(f"/proc/self/task/{thread.native_id}/stat"))
+
+
+def _cpu_s(stat: Path) -> float:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICKS
@@ -214,6 +227,7 @@ def _timed(
 
     workers = [threading.Thread(target=run, args=(k,)) for k in range(len(groups))]
     cpu0, server0 = time.process_time(), _server_cpu_s(server_pid)
+    checkpointer0 = _thread_cpu_s(side.thread)
     t0 = time.perf_counter()
     for t in workers:
         t.start()
@@ -224,8 +238,16 @@ def _timed(
     side.settled(max(last))  # nothing of this side's spills into the next one's clock
     caught_up = time.perf_counter()
     cpu, server = time.process_time() - cpu0, _server_cpu_s(server_pid) - server0
+    checkpointer = _thread_cpu_s(side.thread) - checkpointer0
     n = sum(len(g) for g in groups)
-    return _Timing(n / (t1 - t0), behind, (caught_up - t1) * 1000, cpu / n * 1e6, server / n * 1e6)
+    return _Timing(
+        n / (t1 - t0),
+        behind,
+        (caught_up - t1) * 1000,
+        cpu / n * 1e6,
+        server / n * 1e6,
+        checkpointer / n * 1e6,
+    )
 
 
 def _round(sides: dict[str, _Side], n: int, r: int, server_pid: int | None) -> dict[str, float]:
@@ -242,6 +264,7 @@ def _round(sides: dict[str, _Side], n: int, r: int, server_pid: int | None) -> d
         row[f"cpu_us_{name}"] = timing.cpu_us
         row[f"server_cpu_us_{name}"] = timing.server_cpu_us
         if name != "off":
+            row[f"checkpointer_cpu_us_{name}"] = timing.checkpointer_cpu_us
             row[f"behind_{name}"] = timing.behind
             row[f"catch_up_ms_{name}"] = timing.catch_up_ms
         one = [side.jobs(side.cases, n // 3, signed=signed)]
@@ -300,6 +323,7 @@ def signing_suite(
         "proofs_off_cpu_us_per_command": round(median("cpu_us_off"), 1),
         "proofs_on_server_cpu_us_per_command": round(median("server_cpu_us_on"), 1),
         "proofs_off_server_cpu_us_per_command": round(median("server_cpu_us_off"), 1),
+        "checkpointer_cpu_us_per_command": round(median("checkpointer_cpu_us_on"), 1),
         "meta_signing": {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "method": (

@@ -304,11 +304,13 @@ def _registered_key(party: Partnership | None, fact: Fact, header: SignatureHead
         and (party is None or not party.live_keys(fact.agency))  # a first key signs itself
     ):
         return fact.public_key
-    where = (
-        f"partnership '{party.ident}'" if party is not None else "a partnership not yet established"
-    )
     key = party.key(header.agency, header.key_id) if party is not None else None
     if key is None:
+        where = (
+            f"partnership '{party.ident}'"
+            if party is not None
+            else "a partnership not yet established"
+        )
         msg = (
             f"{HDR_SIGNATURE}: key '{header.key_id}' of agency '{header.agency}' is not "
             f"registered in {where} (rule: a signature is by a registered key)"

@@ -2,8 +2,10 @@
 
 A worker of ``ledger serve`` (:mod:`runtime.workers`; one per data dir: the tree file is
 locked by its writer). It reads the ledger stream in sequence order (every message, tracking
-positions included: :func:`ledger.nats.read_stored`), appends each message's leaf hash
-(:func:`ledger.proofs.entry.entry_hash`) to the tree file ``<data dir>/merkle/<stream>.tree``
+positions included: :func:`ledger.nats.read_leaves`, which hands it each message's
+sequence and leaf hash, :func:`ledger.proofs.entry.entry_hash`, and nothing else: it shares
+its process, and so the GIL, with the write path), appends each leaf hash
+to the tree file ``<data dir>/merkle/<stream>.tree``
 (:class:`ledger.proofs.tree.FileTree`), and publishes a checkpoint signed by the log key
 (:mod:`runtime.log_key`) to ``<prefix>-log.checkpoint`` on the log stream
 (:mod:`runtime.log_stream`) at every multiple of ``every`` leaves, and after ``seconds``
@@ -32,7 +34,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.errors import LedgerUnavailable
-from ledger.nats import NatsApplicationRecorder, StoredMsg, direct_get, read_stored
+from ledger.nats import NatsApplicationRecorder, direct_get, read_leaves
 from ledger.proofs.entry import b64, entry_hash
 from ledger.proofs.errors import CheckpointInvalid, LogCorrupt
 from ledger.proofs.note import Checkpoint, open_checkpoint, sign_checkpoint
@@ -122,7 +124,7 @@ class Checkpointer:
         try:
             self.catch_up()
             if end > self._tree.size:
-                for batch in read_stored(
+                for batch in read_leaves(
                     self._recorder,
                     gt=self._tree.size,
                     until=end,
@@ -139,7 +141,7 @@ class Checkpointer:
         """Read the stream from the tree's size on, append, and publish, until :meth:`stop`."""
         if self._tree.size and self._tree.size % self._every == 0:
             self._publish()  # a checkpoint whose publication failed before a retry
-        batches = read_stored(
+        batches = read_leaves(
             self._recorder,
             gt=self._tree.size,
             until=None,
@@ -219,18 +221,19 @@ class Checkpointer:
 
     # -- appending ---------------------------------------------------------------------
 
-    def _take(self, batch: Sequence[StoredMsg]) -> None:
-        """Append ``batch``'s leaves, publishing at each multiple of ``every`` on the way."""
+    def _take(self, batch: Sequence[tuple[int, bytes]]) -> None:
+        """Append ``batch``'s leaves (sequence, leaf hash), publishing at each multiple of
+        ``every`` on the way."""
         hashes: list[bytes] = []
         size = self._tree.size
-        for msg in batch:
-            if msg.seq != size + 1:
+        for seq, leaf in batch:
+            if seq != size + 1:
                 text = (
                     f"sequence {size + 1}: is missing from the stream (the next message is"
-                    f" {msg.seq}); rule: the stream refuses deletion, so sequences have no gaps"
+                    f" {seq}); rule: the stream refuses deletion, so sequences have no gaps"
                 )
                 raise LogCorrupt(text, seq=size + 1)
-            hashes.append(entry_hash(msg.subject, msg.headers, msg.data))
+            hashes.append(leaf)
             size += 1
             pending = self._pending is not None and size == self._pending.size
             if size % self._every == 0 or pending:

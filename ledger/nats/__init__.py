@@ -10,7 +10,7 @@ header JetStream de-duplicates on (delivery sets it on each copy it publishes).
 from __future__ import annotations
 
 from ledger.nats._bridge import Driver
-from ledger.nats._reader import read_stored
+from ledger.nats._reader import read_leaves, read_stored
 from ledger.nats._recorders import (
     NatsAggregateRecorder,
     NatsApplicationRecorder,
@@ -46,5 +46,6 @@ __all__ = [
     "direct_get_batch",
     "ensure_stream",
     "publish_sync",
+    "read_leaves",
     "read_stored",
 ]

@@ -74,10 +74,13 @@ class DriverPool:
         connect: Callable[[], Awaitable[Client]],
         *,
         wire: Callable[[], SyncWire] | None = None,
+        reader_wire: Callable[[], SyncWire] | None = None,
         max_size: int = 32,
         keepalive_interval: float = 15.0,
     ) -> None:
         self._wire = wire
+        #: A new synchronous connection for one reader's own (None: the URL allows none).
+        self.reader_wire = reader_wire
         #: How a new connection is made; a long-lived subscription makes its own.
         self.connect = connect
         self._max_size = max_size

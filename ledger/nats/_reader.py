@@ -38,11 +38,14 @@ from nats.aio.msg import Msg
 
 from ledger.errors import LedgerUnavailable
 from ledger.nats import _stream
+from ledger.nats._natsclient import parse_header_lines
+from ledger.nats._syncwire import SyncWire, WireError
+from ledger.proofs.entry import entry_hash
 
 if TYPE_CHECKING:
     from ledger.nats._recorders import NatsApplicationRecorder
 
-__all__ = ["read_batches", "read_stored"]
+__all__ = ["read_batches", "read_leaves", "read_stored"]
 
 T = TypeVar("T")
 
@@ -50,6 +53,10 @@ T = TypeVar("T")
 _REQUEST_BATCH: Final = 5_000
 #: Messages nats-py may hold for the inbox before it counts it as slow.
 _PENDING_LIMIT: Final = 65_536
+#: ``NATS/1.0\r\n``: what precedes the header lines of a message without a status.
+_HEAD_LINE: Final = 10
+#: A stored message's sequence and the leaf hash of its entry.
+Leaf = tuple[int, bytes]
 
 
 def read_batches(
@@ -90,6 +97,101 @@ def read_stored(
     """
     batch = _Batch(recorder, size, gt, until, subject)
     yield from _follow(recorder, batch, idle_s, stop, _Batch.take_stored, idle_yield=True)
+
+
+def read_leaves(
+    recorder: NatsApplicationRecorder,
+    *,
+    gt: int,
+    until: int | None,
+    size: int,
+    subject: str,
+    idle_s: float = 0.05,
+    stop: threading.Event | None = None,
+) -> Iterator[list[Leaf]]:
+    """The sequence and leaf hash (:func:`ledger.proofs.entry.entry_hash`) of each stored
+    message on ``subject`` after ``gt``, batched and following as :func:`read_stored`
+    (an empty list each time the stream has nothing more for ``idle_s``).
+
+    What the checkpointer reads: it needs nothing of a message but its leaf. Over a
+    synchronous connection of its own (:meth:`SyncWire.replies`) where the URL allows one,
+    with the header block parsed by the very function nats-py's client parses it with
+    (:func:`ledger.nats._natsclient.parse_header_lines`), so the leaf is the one every
+    other reader computes; else over nats-py (:func:`read_stored`).
+    """
+    make = recorder.pool.reader_wire
+    if make is None:
+        for batch in read_stored(
+            recorder, gt=gt, until=until, size=size, subject=subject, idle_s=idle_s, stop=stop
+        ):
+            yield [(m.seq, entry_hash(m.subject, m.headers, m.data)) for m in batch]
+        return
+    wire = make()
+    try:
+        yield from _wire_leaves(wire, recorder, gt, until, size, subject, idle_s, stop)
+    finally:
+        wire.close()
+
+
+def _wire_leaves(
+    wire: SyncWire,
+    recorder: NatsApplicationRecorder,
+    gt: int,
+    until: int | None,
+    size: int,
+    subject: str,
+    idle_s: float,
+    stop: threading.Event | None,
+) -> Iterator[list[Leaf]]:
+    """:func:`read_leaves` over ``wire``: one batched direct get at a time, read whole."""
+    api = f"$JS.API.DIRECT.GET.{recorder.stream}"
+    following = until is None
+    next_seq = gt + 1
+    out: list[Leaf] = []
+    while until is None or next_seq <= until:
+        if stop is not None and stop.is_set():
+            return
+        count = _REQUEST_BATCH if until is None else min(_REQUEST_BATCH, until - next_seq + 1)
+        request = json.dumps({"seq": next_seq, "batch": count, "next_by_subj": subject})
+        status, head = "", b""
+        try:
+            for reply in wire.replies(api, request.encode(), recorder.timeout):
+                if reply.status:
+                    status, head = reply.status, reply.head
+                    break
+                headers = parse_header_lines(reply.head[_HEAD_LINE:])
+                seq = int(headers.get("Nats-Sequence", "0"))
+                if seq < next_seq or (until is not None and seq > until):
+                    continue
+                out.append((seq, entry_hash(headers.get("Nats-Subject", ""), headers, reply.data)))
+                next_seq = seq + 1
+                if len(out) >= size:
+                    yield out
+                    out = []
+        except WireError as e:
+            msg = f"direct get on stream {recorder.stream!r} failed: {e}"
+            raise LedgerUnavailable(msg) from e
+        if out:
+            yield out
+            out = []
+        if status == "204":  # end of this request's batch
+            ended = parse_header_lines(head.split(b"\r\n", 1)[-1])
+            caught_up = int(ended.get("Nats-Num-Pending", "0")) == 0
+        elif status == "404":  # nothing at or after the sequence asked for
+            caught_up = True
+        else:
+            msg = f"direct get on stream {recorder.stream!r} answered status {status}"
+            raise LedgerUnavailable(msg)
+        if not caught_up:
+            continue
+        if not following:
+            return  # the stream has nothing more to give
+        yield []  # quiet for now: the caller acts on time passing
+        if stop is not None:
+            if stop.wait(idle_s):
+                return
+        else:
+            time.sleep(idle_s)
 
 
 def _follow(

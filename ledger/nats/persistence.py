@@ -121,6 +121,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         self.pool = DriverPool(
             self._connect,
             wire=self._wire if SyncWire.supports(url) else None,
+            reader_wire=self._reader_wire if SyncWire.supports(url) else None,
             max_size=int(self.env.get(self.NATS_POOL_SIZE, "32")),
         )
         self._stream_checked = False
@@ -161,6 +162,11 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
                 name = f"ledger-writer:{self.env.name or 'app'}"
                 self._shared_wire = SyncWire(self.url, name=name)
             return self._shared_wire
+
+    def _reader_wire(self) -> SyncWire:
+        """A synchronous connection of its own for one reader (the checkpointer's)."""
+        name = f"ledger-reader:{self.env.name or 'app'}"
+        return SyncWire(self.url, name=name, inbox_prefix=self.inbox_prefix)
 
     def _ensure_stream(self) -> None:
         if self._stream_checked:

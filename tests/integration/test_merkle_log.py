@@ -6,6 +6,7 @@ cosignatures counted only when they verify with the agency's registered key."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from merkle_support import (
 )
 
 from ledger.application import Ledger
-from ledger.nats import NatsApplicationRecorder
+from ledger.nats import NatsApplicationRecorder, read_leaves
 from ledger.proofs.entry import entry_hash
 from ledger.proofs.errors import CosignatureRefused, LogCorrupt, ProofUnavailable, TreeBusy
 from ledger.proofs.merkle import root_from_leaves, verify_consistency, verify_inclusion
@@ -43,9 +44,13 @@ from ledger.proofs.note import (
 )
 from ledger.proofs.tree import FileTree
 from runtime._agency_keys import AgencyKeys
+from runtime.access import ensure_admin_user, ensure_service_users
+from runtime.bootstrap import initialise_streams
 from runtime.checkpointer import Checkpointer
+from runtime.embedded import EmbeddedNats
 from runtime.log import Attestation, MerkleLog
 from runtime.log_stream import LogStream
+from runtime.settings import Settings
 
 #: The fixtures this module takes from merkle_support.
 __all__ = ["key", "ledger", "log_stream", "merkle_log", "recorder", "tree_file"]
@@ -70,6 +75,24 @@ class TestCheckpoints:
         for cp in cps:
             assert cp.origin == ORIGIN
             assert cp.root == root_from_leaves(leaves[: cp.size])
+
+    def test_a_checkpointer_without_a_connection_of_its_own_reads_over_nats_py_to_the_same_roots(
+        self,
+        ledger: Ledger,
+        recorder: NatsApplicationRecorder,
+        log_stream: LogStream,
+        tree_file: Path,
+        key: Ed25519PrivateKey,
+    ) -> None:
+        establish(ledger)
+        record(ledger, 5)  # 9 in all
+        recorder.pool.reader_wire = None  # as on a URL the synchronous wire cannot speak
+        run_checkpointer(recorder, log_stream, tree_file, key, sized(8), every=4)
+        leaves = stream_leaves(recorder)
+        assert [cp.root for cp in published(log_stream, key)] == [
+            root_from_leaves(leaves[:4]),
+            root_from_leaves(leaves[:8]),
+        ]
 
     def test_a_grown_tree_is_checkpointed_after_the_seconds_even_short_of_n_events(
         self,
@@ -156,6 +179,79 @@ class TestCheckpoints:
         with pytest.raises(LogCorrupt, match="sequence 4") as raised:
             run_checkpointer(recorder, log_stream, tree_file, key, sized(100), every=4)
         assert raised.value.seq == 4
+
+
+class TestReadingLeaves:
+    def test_every_leaf_comes_once_in_order_in_batches_up_to_the_end_asked_for(
+        self, ledger: Ledger, recorder: NatsApplicationRecorder
+    ) -> None:
+        establish(ledger)
+        record(ledger, 6)  # 10 in all
+        leaves = stream_leaves(recorder)
+        batches = list(
+            read_leaves(recorder, gt=2, until=9, size=3, subject=f"{recorder.subjects.prefix}.>")
+        )
+        assert [len(b) for b in batches] == [3, 3, 1]
+        assert [leaf for b in batches for leaf in b] == list(
+            zip(range(3, 10), leaves[2:9], strict=True)
+        )
+
+    def test_following_hands_over_what_lands_with_an_empty_batch_while_quiet_until_stopped(
+        self, ledger: Ledger, recorder: NatsApplicationRecorder
+    ) -> None:
+        establish(ledger)  # 4 events
+        stop = threading.Event()
+        got: list[list[tuple[int, bytes]]] = []
+        reading = read_leaves(
+            recorder,
+            gt=0,
+            until=None,
+            size=100,
+            subject=f"{recorder.subjects.prefix}.>",
+            idle_s=0.01,
+            stop=stop,
+        )
+        for batch in reading:
+            got.append(batch)
+            if not batch and sum(map(len, got)) == 4:
+                record(ledger, 2)  # lands while following
+            if sum(map(len, got)) == 6:
+                stop.set()
+        assert [] in got
+        assert [leaf for b in got for leaf in b] == list(
+            zip(range(1, 7), stream_leaves(recorder), strict=True)
+        )
+
+
+class TestOnAnAuthenticatedServer:
+    def test_the_service_users_checkpointer_reads_over_its_own_connection_and_checkpoints(
+        self, tmp_path: Path, key: Ed25519PrivateKey
+    ) -> None:
+        data = tmp_path / "data"
+        settings = Settings(data_dir=data, timeout_s=5.0)
+        service = ensure_service_users(data, settings)
+        admin = ensure_admin_user(data, settings)
+        with EmbeddedNats(data, auth=True) as server:
+            initialise_streams(settings, server.url, admin)  # the service may not make them
+            env = settings.persistence_env(service.ledger.url(server.url), create_stream=False)
+            app = Ledger(env=env)
+            try:
+                establish(app)
+                record(app, 4)  # 8 in all
+                rec = app.recorder
+                assert isinstance(rec, NatsApplicationRecorder)
+                assert rec.pool.reader_wire is not None  # the synchronous read, not nats-py's
+                logs = LogStream.of(
+                    app, stream=settings.stream, subject_prefix=settings.subject_prefix
+                )
+                run_checkpointer(rec, logs, tmp_path / "tree", key, sized(8), every=4)
+                leaves = stream_leaves(rec)
+                assert [cp.root for cp in published(logs, key)] == [
+                    root_from_leaves(leaves[:4]),
+                    root_from_leaves(leaves[:8]),
+                ]
+            finally:
+                app.close()
 
 
 class TestCheckpointingOnDemand:

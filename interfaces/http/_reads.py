@@ -55,6 +55,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
 from interfaces import exports
+from interfaces.http._chronology_cache import EncodedChronologies, Key
 from interfaces.http._openapi import BEARER
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
 from interfaces.http._read_openapi import Page, operation_for
@@ -63,10 +64,10 @@ from interfaces.queries import QUERIES, Ask, Caller, Query, ReadRefused, permit
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
 from projections.calendar import local_date
-from projections.chronology import Chronology
+from projections.chronology import Chronology, ChronologyStanding
 from projections.errors import InvalidViewQuery, UnknownEntity, ViewStoreError
 from runtime.log import Attestation
-from runtime.tokens import TokenRecord
+from runtime.tokens import Role, TokenRecord
 from schemas.wire import HTTP_ATTESTATION
 
 __all__ = ["AccessRecorder", "AsOfViews", "Attest", "attestation_of", "read_routes"]
@@ -104,10 +105,17 @@ Attest = Callable[[int], Attestation]
 def attestation_of(attest: Attest | None, chronology: Chronology) -> Attestation | None:
     """What vouches for ``chronology``'s entries (up to the last sequence shown); None with
     no log, no entry, or a log that cannot be read now (logged)."""
-    if attest is None or not chronology.entries:
+    if not chronology.entries:
+        return None
+    return _attestation_at(attest, max(e.sequence for e in chronology.entries))
+
+
+def _attestation_at(attest: Attest | None, last: int) -> Attestation | None:
+    """What vouches for stream sequences up to ``last`` (0: nothing shown, None)."""
+    if attest is None or last <= 0:
         return None
     try:
-        return attest(max(e.sequence for e in chronology.entries))
+        return attest(last)
     except LedgerError as error:
         log.warning("attestation_unavailable", error=type(error).__name__)
         return None
@@ -140,6 +148,8 @@ class _Reads:
     wait_s: float
     as_of_views: AsOfViews
     attest: Attest | None = None
+    #: The chronology's JSON answers, served again while their version holds.
+    chronologies: EncodedChronologies = dataclasses.field(default_factory=EncodedChronologies)
 
 
 @dataclass
@@ -351,6 +361,8 @@ def _answer(
         as_of=asked.as_of,
         case=None if "case" not in path else str(path["case"]),
     )
+    if query.name == "chronology" and asked.format == "json" and ask.case is not None:
+        return _answer_chronology(reads, query, token, caller, ask, ask.case)
     ask = permit(query, caller, views, ask)
     if ask.case is not None:
         views.directory.case(ask.partnership, ask.case)
@@ -366,6 +378,47 @@ def _answer(
         if attestation is not None:
             headers[HTTP_ATTESTATION] = attestation.sentence()
     return _render(query, ask, asked, answer, after, url, headers)
+
+
+def _answer_chronology(
+    reads: _Reads, query: Query, token: TokenRecord, caller: Caller, ask: Ask, case: str
+) -> Response[Any]:
+    """The chronology as JSON: the checks and the version in one statement, then the
+    bytes kept for that version (:mod:`interfaces.http._chronology_cache`) or read afresh,
+    recorded in the access log before they are answered."""
+    views = reads.views
+    agency = caller.agency if caller.role is Role.AGENCY else None
+    standing = views.chronology.standing(ask.partnership, case, agency=agency, as_of=ask.as_of)
+
+    def is_party(partnership: str, case: str, agency: str) -> bool:
+        _known(standing, partnership, case)
+        return bool(standing.party)
+
+    ask = permit(query, caller, views, ask, is_party=is_party)
+    _known(standing, ask.partnership, case)
+    key: Key = (ask.partnership, case, None if ask.as_of is None else ask.as_of.isoformat())
+    version = standing.version
+    body = reads.chronologies.get(key, version)
+    if body is None:
+        chronology = cast(Chronology, query.answer(views, ask))
+        # Read in a snapshot of its own: it may be newer than the standing's.
+        version = max((e.sequence for e in chronology.entries), default=0)
+        body = _encode(chronology)
+        reads.chronologies.put(key, version, body)
+    _record(reads, query, token, ask)
+    headers: dict[str, str] = {}
+    attestation = _attestation_at(reads.attest, version)
+    if attestation is not None:
+        headers[HTTP_ATTESTATION] = attestation.sentence()
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _known(standing: ChronologyStanding, partnership: str, case: str) -> None:
+    """Refuse an unknown partnership or case (404), as the directory would."""
+    if not standing.partnership_known:
+        raise UnknownEntity("partnership", partnership)
+    if not standing.case_known:
+        raise UnknownEntity("case", case)
 
 
 @contextmanager

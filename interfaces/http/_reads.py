@@ -38,13 +38,17 @@ pages see each case at most once).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
@@ -73,6 +77,8 @@ from schemas.wire import HTTP_ATTESTATION
 __all__ = ["AccessRecorder", "AsOfViews", "Attest", "attestation_of", "read_routes"]
 
 log = structlog.get_logger()
+
+T = TypeVar("T")
 
 _CSV_MEDIA: Final = "text/csv"  # Litestar adds "; charset=utf-8" to a text type
 _encode = msgspec.json.Encoder().encode
@@ -150,6 +156,19 @@ class _Reads:
     attest: Attest | None = None
     #: The chronology's JSON answers, served again while their version holds.
     chronologies: EncodedChronologies = dataclasses.field(default_factory=EncodedChronologies)
+    #: The worker threads a read blocks in (None: AnyIO's, as the other routes').
+    executor: Executor | None = None
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread, awaited without blocking the event loop.
+
+        On :attr:`executor` when there is one: a hop through ``run_in_executor`` costs
+        ~30 µs against ~60 µs of CPU and ~160 µs of waiting through AnyIO's (measured
+        on uvloop), on every read. The context is copied, as AnyIO's hop does."""
+        if self.executor is None:
+            return await anyio.to_thread.run_sync(fn, *args)
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
 
 @dataclass
@@ -180,6 +199,7 @@ def read_routes(
     as_of_views: AsOfViews,
     wait_s: float = 5.0,
     attest: Attest | None = None,
+    executor: Executor | None = None,
 ) -> list[HTTPRouteHandler]:
     """One GET route per question of :data:`QUERIES`, answered from ``views``.
 
@@ -189,7 +209,8 @@ def read_routes(
     refused, 503); ``as_of_views`` gives the views as they stood at an instant
     (:meth:`projections.as_of.PastViews.at`) for a question that does not answer as of
     an instant itself; ``wait_s`` bounds the wait for ``after``; ``attest`` gives a
-    chronology's ``Ledger-Attestation`` header.
+    chronology's ``Ledger-Attestation`` header; ``executor`` runs each read's blocking
+    part (AnyIO's worker threads without one).
     """
     reads = _Reads(
         views=views,
@@ -199,6 +220,7 @@ def read_routes(
         wait_s=wait_s,
         as_of_views=as_of_views,
         attest=attest,
+        executor=executor,
     )
     return [_route(reads, query) for query in QUERIES.values()]
 
@@ -215,13 +237,13 @@ def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
         try:
             # One worker-thread hop for a plain read; a read after a sequence waits
             # for the views on the event loop between its two hops.
-            asked, response = await anyio.to_thread.run_sync(
+            asked, response = await reads.blocking(
                 _start, reads, query, call, request, path, items, url
             )
             if response is not None:
                 return response
             await _wait(reads, query, cast(int, asked.after))
-            return await anyio.to_thread.run_sync(
+            return await reads.blocking(
                 _answer, reads, query, cast(TokenRecord, call.token), path, url, asked
             )
         except Refused as error:
@@ -320,7 +342,7 @@ def _start(
 
 async def _wait(reads: _Reads, query: Query, after: int) -> None:
     """Return once every view ``query`` reads has applied ``after``; else :class:`_Behind`."""
-    last = await anyio.to_thread.run_sync(reads.last_sequence)
+    last = await reads.blocking(reads.last_sequence)
     if after > (last or 0):
         raise BadParameter(
             "after",
@@ -330,7 +352,7 @@ async def _wait(reads: _Reads, query: Query, after: int) -> None:
     deadline = anyio.current_time() + reads.wait_s
     pause = 0.005
     while True:
-        positions = await anyio.to_thread.run_sync(reads.views.store.positions)
+        positions = await reads.blocking(reads.views.store.positions)
         reached = min(positions.get(name, 0) for name in query.reads)
         if reached >= after:
             return

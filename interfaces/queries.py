@@ -249,7 +249,6 @@ def permit(
     :class:`~projections.errors.UnknownEntity` as it does (a read that asked the views
     for it already, in the same statement as the rest of its checks).
     """
-    party = views.directory.is_party if is_party is None else is_party
     if ask.partnership != caller.partnership:
         raise ReadRefused(
             f"the token is for partnership '{caller.partnership}', not '{ask.partnership}'"
@@ -268,6 +267,7 @@ def permit(
                 case=ask.case,
             )
         if access is Access.CASE and ask.case is not None:
+            party = is_party or views.directory.is_party
             if not party(ask.partnership, ask.case, caller.agency):
                 raise ReadRefused(
                     f"agency '{caller.agency}' is not a party to case '{ask.case}'"

@@ -233,11 +233,21 @@ def _narrow(field: str) -> Callable[[Any, str], Any]:
     return narrow
 
 
-def permit(query: Query, caller: Caller, views: Views, ask: Ask) -> Ask:
+def permit(
+    query: Query,
+    caller: Caller,
+    views: Views,
+    ask: Ask,
+    *,
+    is_party: Callable[[str, str, str], bool] | None = None,
+) -> Ask:
     """``ask`` as ``caller`` may ask it (an agency's filters narrowed), else :class:`ReadRefused`.
 
     Checked against the views as they stand now: an agency that has left a case
-    no longer reads it, even as of a day it was a party.
+    no longer reads it, even as of a day it was a party. ``is_party`` answers that
+    (partnership, case, agency) question instead of ``views.directory.is_party``, raising
+    :class:`~projections.errors.UnknownEntity` as it does (a read that asked the views
+    for it already, in the same statement as the rest of its checks).
     """
     if ask.partnership != caller.partnership:
         raise ReadRefused(
@@ -257,7 +267,8 @@ def permit(query: Query, caller: Caller, views: Views, ask: Ask) -> Ask:
                 case=ask.case,
             )
         if access is Access.CASE and ask.case is not None:
-            if not views.directory.is_party(ask.partnership, ask.case, caller.agency):
+            party = is_party or views.directory.is_party
+            if not party(ask.partnership, ask.case, caller.agency):
                 raise ReadRefused(
                     f"agency '{caller.agency}' is not a party to case '{ask.case}'"
                     " (an agency reads only the cases it is party to now)"

@@ -108,7 +108,7 @@ class MerkleLog:
         self._cosignatures_seen = 0
         self._sizes: list[int] = []  # every published checkpoint's size, sorted
         self._witnessed: list[int] = []  # the sizes with a counted cosignature, sorted
-        # attestation() answers a covered, witnessed sequence from memory for this long
+        # attestation() answers a covered sequence from memory for this long
         # (it is on every chronology read); a cosignature accepted here reads again at once.
         self._refresh_s = attestation_refresh_s
         self._clock = clock
@@ -174,19 +174,18 @@ class MerkleLog:
         it (as :func:`ledger.proofs.bundle.select_checkpoint` chooses a bundle's), with the
         agencies whose cosignatures of it verify.
 
-        Asked on every chronology read: a sequence that a witnessed checkpoint already
-        covers is answered from memory if the log was read less than
+        Asked on every chronology read: a sequence that a checkpoint already read covers
+        (witnessed or not) is answered from memory if the log was read less than
         ``attestation_refresh_s`` ago (a cosignature sent elsewhere shows that much later);
-        anything else reads the log first."""
+        a sequence no checkpoint read so far covers reads the log first."""
         with self._lock:
             now = self._clock()
             fresh = self._read_at is not None and now - self._read_at < self._refresh_s
-            i = bisect.bisect_left(self._witnessed, seq)
-            if not fresh or i == len(self._witnessed):
+            if not fresh or not self._sizes or self._sizes[-1] < seq:
                 self._read_checkpoints()
                 self._read_cosignatures()
                 self._read_at = now
-                i = bisect.bisect_left(self._witnessed, seq)
+            i = bisect.bisect_left(self._witnessed, seq)
             if i < len(self._witnessed):
                 size = self._witnessed[i]
                 agencies = tuple(sorted(set(self._cosignatures[size].values())))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
@@ -103,6 +104,8 @@ _COMMAND_PROBLEMS: Final = {
     503: "The ledger cannot be reached",
 }
 _READY_PROBLEMS: Final = {503: "Not ready: the stream does not answer or the views lag"}
+#: The worker threads the read routes block in (AnyIO's default limit for its own).
+_READ_THREADS: Final = 40
 
 
 class Ready(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -209,6 +212,12 @@ def create_app(
             past = PastViews(ledger, rules=views.rules)
             as_of_views = past.at
             on_shutdown.append(past.close)
+        reads = ThreadPoolExecutor(_READ_THREADS, thread_name_prefix="reads")
+
+        def stop_reads() -> None:  # Litestar passes the app to a hook that takes arguments
+            reads.shutdown(wait=False)
+
+        on_shutdown.append(stop_reads)
         handlers += read_routes(
             views,
             authenticate=authenticate,
@@ -217,6 +226,7 @@ def create_app(
             wait_s=read_wait_s,
             as_of_views=as_of_views,
             attest=attest,
+            executor=reads,
         )
         now = clock or _utc_now
         handlers.append(

@@ -38,13 +38,17 @@ pages see each case at most once).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
@@ -55,6 +59,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
 from interfaces import exports
+from interfaces.http._chronology_cache import EncodedChronologies, Key
 from interfaces.http._openapi import BEARER
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
 from interfaces.http._read_openapi import Page, operation_for
@@ -63,15 +68,17 @@ from interfaces.queries import QUERIES, Ask, Caller, Query, ReadRefused, permit
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
 from projections.calendar import local_date
-from projections.chronology import Chronology
+from projections.chronology import Chronology, ChronologyStanding
 from projections.errors import InvalidViewQuery, UnknownEntity, ViewStoreError
 from runtime.log import Attestation
-from runtime.tokens import TokenRecord
+from runtime.tokens import Role, TokenRecord
 from schemas.wire import HTTP_ATTESTATION
 
 __all__ = ["AccessRecorder", "AsOfViews", "Attest", "attestation_of", "read_routes"]
 
 log = structlog.get_logger()
+
+T = TypeVar("T")
 
 _CSV_MEDIA: Final = "text/csv"  # Litestar adds "; charset=utf-8" to a text type
 _encode = msgspec.json.Encoder().encode
@@ -104,10 +111,17 @@ Attest = Callable[[int], Attestation]
 def attestation_of(attest: Attest | None, chronology: Chronology) -> Attestation | None:
     """What vouches for ``chronology``'s entries (up to the last sequence shown); None with
     no log, no entry, or a log that cannot be read now (logged)."""
-    if attest is None or not chronology.entries:
+    if not chronology.entries:
+        return None
+    return _attestation_at(attest, max(e.sequence for e in chronology.entries))
+
+
+def _attestation_at(attest: Attest | None, last: int) -> Attestation | None:
+    """What vouches for stream sequences up to ``last`` (0: nothing shown, None)."""
+    if attest is None or last <= 0:
         return None
     try:
-        return attest(max(e.sequence for e in chronology.entries))
+        return attest(last)
     except LedgerError as error:
         log.warning("attestation_unavailable", error=type(error).__name__)
         return None
@@ -140,6 +154,21 @@ class _Reads:
     wait_s: float
     as_of_views: AsOfViews
     attest: Attest | None = None
+    #: The chronology's JSON answers, served again while their version holds.
+    chronologies: EncodedChronologies = dataclasses.field(default_factory=EncodedChronologies)
+    #: The worker threads a read blocks in (None: AnyIO's, as the other routes').
+    executor: Executor | None = None
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread, awaited without blocking the event loop.
+
+        On :attr:`executor` when there is one: a hop through ``run_in_executor`` costs
+        ~30 µs against ~60 µs of CPU and ~160 µs of waiting through AnyIO's (measured
+        on uvloop), on every read. The context is copied, as AnyIO's hop does."""
+        if self.executor is None:
+            return await anyio.to_thread.run_sync(fn, *args)
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
 
 @dataclass
@@ -170,6 +199,7 @@ def read_routes(
     as_of_views: AsOfViews,
     wait_s: float = 5.0,
     attest: Attest | None = None,
+    executor: Executor | None = None,
 ) -> list[HTTPRouteHandler]:
     """One GET route per question of :data:`QUERIES`, answered from ``views``.
 
@@ -179,7 +209,8 @@ def read_routes(
     refused, 503); ``as_of_views`` gives the views as they stood at an instant
     (:meth:`projections.as_of.PastViews.at`) for a question that does not answer as of
     an instant itself; ``wait_s`` bounds the wait for ``after``; ``attest`` gives a
-    chronology's ``Ledger-Attestation`` header.
+    chronology's ``Ledger-Attestation`` header; ``executor`` runs each read's blocking
+    part (AnyIO's worker threads without one).
     """
     reads = _Reads(
         views=views,
@@ -189,6 +220,7 @@ def read_routes(
         wait_s=wait_s,
         as_of_views=as_of_views,
         attest=attest,
+        executor=executor,
     )
     return [_route(reads, query) for query in QUERIES.values()]
 
@@ -205,13 +237,13 @@ def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
         try:
             # One worker-thread hop for a plain read; a read after a sequence waits
             # for the views on the event loop between its two hops.
-            asked, response = await anyio.to_thread.run_sync(
+            asked, response = await reads.blocking(
                 _start, reads, query, call, request, path, items, url
             )
             if response is not None:
                 return response
             await _wait(reads, query, cast(int, asked.after))
-            return await anyio.to_thread.run_sync(
+            return await reads.blocking(
                 _answer, reads, query, cast(TokenRecord, call.token), path, url, asked
             )
         except Refused as error:
@@ -310,7 +342,7 @@ def _start(
 
 async def _wait(reads: _Reads, query: Query, after: int) -> None:
     """Return once every view ``query`` reads has applied ``after``; else :class:`_Behind`."""
-    last = await anyio.to_thread.run_sync(reads.last_sequence)
+    last = await reads.blocking(reads.last_sequence)
     if after > (last or 0):
         raise BadParameter(
             "after",
@@ -320,7 +352,7 @@ async def _wait(reads: _Reads, query: Query, after: int) -> None:
     deadline = anyio.current_time() + reads.wait_s
     pause = 0.005
     while True:
-        positions = await anyio.to_thread.run_sync(reads.views.store.positions)
+        positions = await reads.blocking(reads.views.store.positions)
         reached = min(positions.get(name, 0) for name in query.reads)
         if reached >= after:
             return
@@ -351,6 +383,8 @@ def _answer(
         as_of=asked.as_of,
         case=None if "case" not in path else str(path["case"]),
     )
+    if query.name == "chronology" and asked.format == "json" and ask.case is not None:
+        return _answer_chronology(reads, query, token, caller, ask, ask.case)
     ask = permit(query, caller, views, ask)
     if ask.case is not None:
         views.directory.case(ask.partnership, ask.case)
@@ -366,6 +400,47 @@ def _answer(
         if attestation is not None:
             headers[HTTP_ATTESTATION] = attestation.sentence()
     return _render(query, ask, asked, answer, after, url, headers)
+
+
+def _answer_chronology(
+    reads: _Reads, query: Query, token: TokenRecord, caller: Caller, ask: Ask, case: str
+) -> Response[Any]:
+    """The chronology as JSON: the checks and the version in one statement, then the
+    bytes kept for that version (:mod:`interfaces.http._chronology_cache`) or read afresh,
+    recorded in the access log before they are answered."""
+    views = reads.views
+    agency = caller.agency if caller.role is Role.AGENCY else None
+    standing = views.chronology.standing(ask.partnership, case, agency=agency, as_of=ask.as_of)
+
+    def is_party(partnership: str, case: str, agency: str) -> bool:
+        _known(standing, partnership, case)
+        return bool(standing.party)
+
+    ask = permit(query, caller, views, ask, is_party=is_party)
+    _known(standing, ask.partnership, case)
+    key: Key = (ask.partnership, case, None if ask.as_of is None else ask.as_of.isoformat())
+    version = standing.version
+    body = reads.chronologies.get(key, version)
+    if body is None:
+        chronology = cast(Chronology, query.answer(views, ask))
+        # Read in a snapshot of its own: it may be newer than the standing's.
+        version = max((e.sequence for e in chronology.entries), default=0)
+        body = _encode(chronology)
+        reads.chronologies.put(key, version, body)
+    _record(reads, query, token, ask)
+    headers: dict[str, str] = {}
+    attestation = _attestation_at(reads.attest, version)
+    if attestation is not None:
+        headers[HTTP_ATTESTATION] = attestation.sentence()
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _known(standing: ChronologyStanding, partnership: str, case: str) -> None:
+    """Refuse an unknown partnership or case (404), as the directory would."""
+    if not standing.partnership_known:
+        raise UnknownEntity("partnership", partnership)
+    if not standing.case_known:
+        raise UnknownEntity("case", case)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from views_support import assert_refused, catch_up, demo_ledger
 from ledger.application import Ledger
 from projections._store import ViewStore
 from projections.chronology import ChronologyView
+from projections.directory import DirectoryView
 
 
 @pytest.fixture
@@ -147,3 +148,51 @@ class TestChronology:
     ) -> None:
         view = ChronologyView(view_store)
         assert_refused("as_of", lambda: view.chronology(PARTNERSHIP, CASE, as_of=as_of))
+
+
+class TestStanding:
+    """What a read checks first, in one statement (the HTTP route's kept answers hang on
+    its ``version``)."""
+
+    def test_the_version_is_the_last_sequence_shown_and_moves_with_every_row_added(
+        self, ledger: Ledger, clock: FixedClock, view_store: ViewStore
+    ) -> None:
+        directory, view = DirectoryView(view_store), ChronologyView(view_store)
+        catch_up(ledger, view_store, directory, view)
+        first = view.standing(PARTNERSHIP, CASE, agency=None)
+        shown = view.chronology(PARTNERSHIP, CASE).entries
+        assert first.version == max(e.sequence for e in shown)
+        then = clock.now
+        clock.advance(hours=1)
+        late = ledger.record_action(
+            partnership=PARTNERSHIP,
+            case=CASE,
+            recorded_by=LA,
+            action="home_visit",
+            occurred_at=T0 - timedelta(days=3),  # first in the chronology's order
+        )
+        assert view.standing(PARTNERSHIP, CASE, agency=None) == first  # not applied yet
+        catch_up(ledger, view_store, directory, view)
+        assert view.standing(PARTNERSHIP, CASE, agency=None).version == late.sequence
+        assert view.standing(PARTNERSHIP, CASE, agency=None, as_of=then) == first
+        early = view.standing(PARTNERSHIP, CASE, agency=None, as_of=T0 - timedelta(days=1))
+        assert early.version == 0
+
+    def test_it_says_whether_the_partnership_the_case_and_a_party_exist(
+        self, ledger: Ledger, view_store: ViewStore
+    ) -> None:
+        directory, view = DirectoryView(view_store), ChronologyView(view_store)
+        catch_up(ledger, view_store, directory, view)
+        standing = view.standing(PARTNERSHIP, CASE, agency="police")
+        assert (standing.partnership_known, standing.case_known, standing.party) == (
+            True,
+            True,
+            True,
+        )
+        assert view.standing(PARTNERSHIP, CASE, agency="health").party is False
+        assert view.standing(PARTNERSHIP, CASE, agency=None).party is None
+        assert not view.standing(PARTNERSHIP, "c-none", agency=None).case_known
+        assert not view.standing("nowhere", CASE, agency=None).partnership_known
+        ledger.leave_case(partnership=PARTNERSHIP, case=CASE, recorded_by=LA, agency="police")
+        catch_up(ledger, view_store, directory, view)
+        assert view.standing(PARTNERSHIP, CASE, agency="police").party is False

@@ -63,6 +63,7 @@ EXPECTED = {
     ("challenges", "challenges", "date_to", "day"),
     ("challenges", "open_challenges", "as_of", "day"),
     ("chronology", "chronology", "as_of", "instant"),
+    ("chronology", "standing", "as_of", "instant"),
     ("key_moments", "summary", "date_from", "day"),
     ("key_moments", "summary", "date_to", "day"),
     ("optouts", "entries", "as_of", "day"),

@@ -65,14 +65,14 @@ def _laid_out(facts: Sequence[tuple[str, str, bytes]], *, signed: bool) -> list[
     last: dict[str, tuple[int, bytes]] = {}
     out: list[StoredMessage] = []
 
-    def put(subject: str, topic: str, payload: bytes) -> None:
+    def put(subject: str, topic: str, payload: bytes, *, sign: bool = True) -> None:
         headers = {HDR_TOPIC: topic}
         version, prev = last.get(subject, (0, b""))
         headers[HDR_VERSION] = str(version + 1)
         if prev:
             headers[HDR_PREV_HASH] = b64(prev)
         agency = msgspec.json.decode(payload)["recorded_by"]["agency"]
-        if agency in keys and topic != "AgencyKeyRegistered":
+        if sign and agency in keys:  # a later key too: under the agency's live key
             sig = sign_assertion(keys[agency], agency, f"{agency}-1", subject, payload)
             headers[HDR_SIGNATURE] = sig.format()
         out.append(StoredMessage(len(out) + 1, subject, headers, payload))
@@ -97,7 +97,8 @@ def _laid_out(facts: Sequence[tuple[str, str, bytes]], *, signed: bool) -> list[
                 "algorithm": "ed25519",
                 "public_key": b64(raw),
             }
-            put(subject, "AgencyKeyRegistered", msgspec.json.encode(registered))
+            # the agency's first key, on the operator's word (docs/proofs.md)
+            put(subject, "AgencyKeyRegistered", msgspec.json.encode(registered), sign=False)
             keys[agency] = key
     return out
 

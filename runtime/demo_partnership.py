@@ -15,9 +15,10 @@ was chosen for that: every dashboard question has rows for it, as of the timelin
 last day (``tests/system/test_demo_partnership.py`` holds it to that).
 
 :func:`delegate_demo_keys` gives every agency of :data:`DEMO_PARTNERSHIP` a key the
-service holds on its behalf (``custody: service``, docs/proofs.md), registered once: from
-then on what the demo tokens record is signed, as a partnership that delegated signing
-would have it. (The synthetic history itself, recorded before, is unsigned.)
+service holds on its behalf (``custody: service``, docs/proofs.md), registered once (an
+agency holding the generator's key authorises it with that key): from then on what the demo
+tokens record is signed, as a partnership that delegated signing would have it. (The
+synthetic history itself, recorded before, is unsigned.)
 
 :func:`demo_tokens` issues one API token per role for the partnership
 :data:`DEMO_PARTNERSHIP`, each agency, board and admin token bound to an agency the
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -39,12 +41,20 @@ import msgspec
 from ledger.application import Ledger
 from ledger.errors import AggregateNotFound
 from ledger.private_files import write_private
-from ledger.signing import load_private_key, public_key_text
+from ledger.signing import load_private_key, public_key_text, sign_command
 from runtime.agency_keys import service_key_path, write_service_key
 from runtime.bootstrap import Running
 from runtime.settings import Settings
-from runtime.synthetic import GeneratedSummary, SimulatedClock, generate
+from runtime.synthetic import (
+    SYNTHETIC_KEY_ID,
+    GeneratedSummary,
+    SimulatedClock,
+    generate,
+    synthetic_agency_key,
+)
 from runtime.tokens import InvalidToken, Role, TokenStore
+from schemas import RecordedBy
+from schemas.commands import RegisterAgencyKey
 
 __all__ = [
     "DEMO_EVENTS",
@@ -132,27 +142,48 @@ def load_demo(
 
 def delegate_demo_keys(ledger: Ledger, keys_dir: Path) -> list[str]:
     """Register a service-held key (:data:`DEMO_KEY_ID`) for every agency of
-    :data:`DEMO_PARTNERSHIP` that has no key yet; the agencies it registered one for."""
+    :data:`DEMO_PARTNERSHIP` that has none; the agencies it registered one for.
+
+    An agency with a key of its own already (the generator's :data:`SYNTHETIC_KEY_ID`,
+    whose private half the generator derives from the agency's id) authorises the
+    registration with it, as any later key event must be (docs/proofs.md, "Who may
+    register and revoke an agency's keys"); an agency with any other live key is left as
+    it is: the demo cannot sign for it.
+    """
     partnership = ledger.get_partnership(DEMO_PARTNERSHIP)
     delegated: list[str] = []
     for agency in sorted(partnership.agencies):
-        if partnership.keys.get(agency):
+        keys = partnership.keys.get(agency, {})
+        if DEMO_KEY_ID in keys:
+            continue
+        own = synthetic_agency_key(agency)
+        live = {key_id for key_id, key in keys.items() if not key.revoked}
+        if live and (
+            live != {SYNTHETIC_KEY_ID} or keys[SYNTHETIC_KEY_ID].public_key != public_key_text(own)
+        ):
             continue
         path = service_key_path(keys_dir, agency, DEMO_KEY_ID)
         # a load stopped between writing the key and registering it left the file
-        key = (
+        held = (
             load_private_key(path)
             if path.exists()
             else write_service_key(keys_dir, agency, DEMO_KEY_ID)
         )
-        ledger.register_agency_key(
+        recorded_by = RecordedBy(agency=agency, actor=DEMO_KEYS_ACTOR)
+        command = RegisterAgencyKey(
             partnership=DEMO_PARTNERSHIP,
-            recorded_by={"agency": agency, "actor": DEMO_KEYS_ACTOR},
             agency=agency,
             key_id=DEMO_KEY_ID,
-            public_key=public_key_text(key),
+            public_key=public_key_text(held),
             custody="service",
+            occurred_at=datetime.now(UTC),  # a signed command states it
         )
+        signature = (
+            sign_command(command, recorded_by, own, SYNTHETIC_KEY_ID, prefix=ledger.subject_prefix)
+            if live
+            else None
+        )
+        ledger.execute(command, recorded_by=recorded_by, signature=signature)
         delegated.append(agency)
     return delegated
 

@@ -58,6 +58,17 @@ Run it (the embedded nats-server in a temporary directory unless told otherwise)
 
 from runtime.synthetic._cli import main
 from runtime.synthetic._clock import END, LATE, START, SimulatedClock
+from runtime.synthetic._partnerships import SYNTHETIC_KEY_ID, synthetic_agency_key
 from runtime.synthetic._run import GeneratedSummary, generate
 
-__all__ = ["END", "LATE", "START", "GeneratedSummary", "SimulatedClock", "generate", "main"]
+__all__ = [
+    "END",
+    "LATE",
+    "START",
+    "SYNTHETIC_KEY_ID",
+    "GeneratedSummary",
+    "SimulatedClock",
+    "generate",
+    "main",
+    "synthetic_agency_key",
+]

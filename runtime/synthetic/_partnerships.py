@@ -14,6 +14,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from runtime.synthetic._step import _SOURCES, _actor, _Step
 
+#: The key id the generator registers for the statutory partners' keys.
+SYNTHETIC_KEY_ID: Final = "k1"
+
+
+def synthetic_agency_key(agency: str) -> Ed25519PrivateKey:
+    """The key the generator registers as ``agency``'s :data:`SYNTHETIC_KEY_ID`: derived from
+    the agency's id (SHA-256), so anyone can make it. Synthetic data only: it lets the demo
+    sign that agency's later key events (``runtime.demo_partnership``)."""
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(agency.encode()).digest())
+
+
 _SETUP_AT: Final = datetime(2023, 11, 1, 9, 0, tzinfo=UTC)
 
 
@@ -113,16 +124,15 @@ def _setup_steps(partnerships: Sequence[_Partnership]) -> list[_Step]:
                 role=role,
             )
         for agency in (p.csc, p.by_kind["police"][0], p.by_kind["icb"][0]):
-            # A real public key (a seed's), as registration demands; nothing signs with it.
-            seed = hashlib.sha256(agency.encode()).digest()
-            raw = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+            # A real public key, as registration demands; the generator signs nothing with it.
+            raw = synthetic_agency_key(agency).public_key().public_bytes_raw()
             key = base64.b64encode(raw).decode()
             add(
                 "register_agency_key",
                 agency,
                 partnership=p.ident,
                 agency=agency,
-                key_id="k1",
+                key_id=SYNTHETIC_KEY_ID,
                 public_key=key,
             )
     return steps

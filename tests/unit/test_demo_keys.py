@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger._aggregate import signature_of
 from ledger.application import Ledger
@@ -15,6 +16,7 @@ from ledger.proofs.entry import SignatureHeader, verify_assertion
 from ledger.signing import load_private_key, public_key_text
 from runtime.agency_keys import service_key_path, write_service_key
 from runtime.demo_partnership import DEMO_KEY_ID, DEMO_PARTNERSHIP, delegate_demo_keys
+from runtime.synthetic import SYNTHETIC_KEY_ID, synthetic_agency_key
 
 AGENCIES = ("northvale-csc", "northvale-police")
 CSC = {"agency": AGENCIES[0], "actor": "act_sw-000001"}
@@ -84,3 +86,26 @@ def test_a_key_written_by_a_stopped_load_is_the_one_registered(
     key = ledger.get_partnership(DEMO_PARTNERSHIP).key(AGENCIES[1], DEMO_KEY_ID)
     assert key is not None
     assert key.public_key == public_key_text(left)
+
+
+def test_an_agency_with_the_generator_s_key_authorises_its_delegation_with_it(
+    ledger: Ledger, keys_dir: Path
+) -> None:
+    csc, police = AGENCIES
+    for agency, key in ((csc, synthetic_agency_key(csc)), (police, Ed25519PrivateKey.generate())):
+        ledger.register_agency_key(  # their first keys, on the operator's word
+            partnership=DEMO_PARTNERSHIP,
+            recorded_by={"agency": agency, "actor": "act_keys-000001"},
+            agency=agency,
+            key_id=SYNTHETIC_KEY_ID,
+            public_key=public_key_text(key),
+        )
+    # csc's key is the generator's, which the demo can make; police's is not
+    assert delegate_demo_keys(ledger, keys_dir) == [csc]
+    stored = ledger.recorder.select_events(f"{DEMO_PARTNERSHIP}.partnership.{DEMO_PARTNERSHIP}")
+    signature = signature_of(stored[-1])
+    assert signature is not None
+    header = SignatureHeader.parse(signature)
+    assert (header.agency, header.key_id) == (csc, SYNTHETIC_KEY_ID)
+    partnership = ledger.get_partnership(DEMO_PARTNERSHIP)
+    assert partnership.key(police, DEMO_KEY_ID) is None

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from queue import SimpleQueue
@@ -111,10 +112,11 @@ class CommandThreads:
     """Threads that run the commands' blocking work and answer on the caller's event loop.
 
     A thread is started when a call finds none idle, up to ``limit`` (more calls wait in
-    the queue); they are daemon threads, ended by :meth:`close`. Leaner than
-    ``anyio.to_thread`` (no capacity limiter, cancel scope or context copy): one queue put
-    and one ``call_soon_threadsafe`` a call. A call whose awaiting task is cancelled still
-    runs to its end (a command is recorded or not, never half), its answer dropped.
+    the queue); they are daemon threads, ended by :meth:`close` (the app's shutdown; a
+    call after it starts threads again). Leaner than ``anyio.to_thread`` (no capacity
+    limiter, cancel scope or context copy): one queue put and one ``call_soon_threadsafe``
+    a call. A call whose awaiting task is cancelled still runs to its end (a command is
+    recorded or not, never half), its answer dropped.
     """
 
     def __init__(self, limit: int = 40) -> None:
@@ -123,15 +125,12 @@ class CommandThreads:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
-        self._closed = False
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on one of the threads; its result (or its exception) here."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the command threads are closed")
             if self._idle == 0 and len(self._threads) < self._limit:
                 thread = threading.Thread(
                     target=self._work, name=f"command-{len(self._threads)}", daemon=True
@@ -142,18 +141,31 @@ class CommandThreads:
         self._queue.put((loop, future, fn, args))
         return await future
 
-    def close(self) -> None:
-        """End the threads once the calls queued before this have run."""
+    def close(self, timeout: float = 30.0) -> None:
+        """End the threads once the calls queued before this have run (waiting up to
+        ``timeout`` seconds in all)."""
         with self._lock:
-            self._closed = True
-            threads = list(self._threads)
+            threads, self._threads, self._idle = self._threads, [], 0
         for _ in threads:
             self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
+        """Run calls until :meth:`close` ends this thread (a thread it ended finishes the
+        call in hand first; a wake-up meant for an ended thread is passed over)."""
+        me = threading.current_thread()
+        while True:
+            job = self._queue.get()
             with self._lock:
-                self._idle -= 1
+                current = me in self._threads
+                if current and job is not None:
+                    self._idle -= 1
+            if job is None:
+                if not current:
+                    return
+                continue
             loop, future, fn, args = job
             try:
                 result = fn(*args)
@@ -164,6 +176,8 @@ class CommandThreads:
             finally:
                 del job, future, fn, args
             with self._lock:
+                if me not in self._threads:
+                    return
                 self._idle += 1
 
 

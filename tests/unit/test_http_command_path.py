@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,3 +186,24 @@ class TestCommandThreads:
             assert asyncio.run(main()) == [2**k for k in range(8)]
         finally:
             threads.close()
+
+    def test_close_ends_the_threads_and_a_later_call_starts_them_again(self) -> None:
+        threads = CommandThreads()
+
+        async def idents() -> set[int]:
+            return set(await asyncio.gather(*(threads.run(_slow_ident) for _ in range(4))))
+
+        first = asyncio.run(idents())
+        started = [t for t in threading.enumerate() if t.ident in first]
+        assert started
+        threads.close()
+        assert not any(t.is_alive() for t in started)
+        try:
+            assert asyncio.run(idents())  # as a second lifespan does: new threads answer
+        finally:
+            threads.close()
+
+
+def _slow_ident() -> int:
+    time.sleep(0.01)
+    return threading.get_ident()

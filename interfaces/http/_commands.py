@@ -50,6 +50,8 @@ CommandHandler = Callable[[str | None, str | None, bytes], Response[Any]]
 
 _SIGNATURE_HEADER: Final = HDR_SIGNATURE.lower().encode("latin-1")
 _encoder: Final = msgspec.json.Encoder()
+#: How long :meth:`CommandThreads.close` waits for the calls in hand.
+_CLOSE_S: Final = 30.0
 
 
 @dataclass(frozen=True)
@@ -141,14 +143,15 @@ class CommandThreads:
         self._queue.put((loop, future, fn, args))
         return await future
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self) -> None:
         """End the threads once the calls queued before this have run (waiting up to
-        ``timeout`` seconds in all)."""
+        :data:`_CLOSE_S` in all). No parameters: Litestar passes the app to a shutdown
+        hook that has any."""
         with self._lock:
             threads, self._threads, self._idle = self._threads, [], 0
         for _ in threads:
             self._queue.put(None)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + _CLOSE_S
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from litestar.testing import TestClient
 
 from interfaces.http import create_app
 from interfaces.http._app import LedgerApp
@@ -163,6 +164,18 @@ class TestTheDirectPath:
         scope = _scope("/commands/RecordAction", _headers(b"{}", tokens["agency"]))
         assert app.command_path.route(scope) is not None
         assert app.command_path.route({**scope, "method": "GET"}) is None
+
+
+class TestTheAppsLifespan:
+    def test_a_second_lifespan_records_as_the_first_and_each_shuts_down_cleanly(
+        self, served: tuple[LedgerApp, Ledger, dict[str, str]]
+    ) -> None:
+        app, _, tokens = served
+        headers = {"Authorization": f"Bearer {tokens['agency']}"}
+        for _ in range(2):
+            with TestClient(app=app) as client:
+                response = client.post("/commands/RecordAction", content=_action(), headers=headers)
+                assert response.status_code == 201, response.text
 
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:

@@ -171,17 +171,17 @@ class CommandThreads:
                 continue
             loop, future, fn, args = job
             try:
-                result = fn(*args)
+                settle, value = future.set_result, fn(*args)
             except BaseException as error:  # noqa: BLE001 - handed to the awaiting task
-                _answer(loop, future.set_exception, future, error)
-            else:
-                _answer(loop, future.set_result, future, result)
-            finally:
-                del job, future, fn, args
-            with self._lock:
-                if me not in self._threads:
-                    return
-                self._idle += 1
+                settle, value = future.set_exception, error
+            with self._lock:  # idle again before the caller hears: its next call finds it
+                current = me in self._threads
+                if current:
+                    self._idle += 1
+            _answer(loop, settle, future, value)
+            del job, future, fn, args, settle, value
+            if not current:
+                return
 
 
 def _answer(

@@ -1,7 +1,7 @@
 """The api suite of ``make bench``: the HTTP API of a real ``ledger serve`` against its baselines.
 
 The service under test is ``ledger serve`` as a subprocess (its views and delivery
-workers running) on loopback, on the benchmark's embedded nats-server
+workers running, in its child process) on loopback, on the benchmark's embedded nats-server
 (``sync_interval: always``, as the product runs it; reached by ``NATS_URL``, so the
 embedded server's users are not enforced) and a stream of its own. The clients are
 one separate process (:func:`_client`): an event loop holding 16 keep-alive
@@ -36,6 +36,7 @@ with the nats-server's), which the ratios include: ``meta_api`` says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import statistics
@@ -253,10 +254,18 @@ def _wait_caught_up(url: str, process: subprocess.Popen[bytes], *, views: bool) 
 
 
 def _rss_kb(pid: int) -> int:
+    """The resident memory of process ``pid`` and its children (``ledger serve`` runs its
+    views and delivery workers in a child process)."""
+    total = None
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
+            total = int(line.split()[1])
+    if total is None:
+        raise RuntimeError(f"no VmRSS for process {pid}")
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        with contextlib.suppress(OSError, RuntimeError):  # one that just ended
+            total += _rss_kb(int(child))
+    return total
 
 
 # -- the Python baseline ----------------------------------------------------------
@@ -457,8 +466,10 @@ def api_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str
             "method": "rates and p95s are medians of rounds; ratios are medians of per-round"
             " ratios; rounds interleave the HTTP and Python writes and the chronology and"
             " bare GETs",
-            "service": "ledger serve (views and delivery workers) as a subprocess on loopback,"
-            " on the bench's embedded nats-server (sync_interval always) by NATS_URL",
+            "service": "ledger serve (its views and delivery workers in its child process, the"
+            " checkpointer on a thread) as a subprocess on loopback, on the bench's embedded"
+            " nats-server (sync_interval always) by NATS_URL; RSS is the process's and its"
+            " children's",
             "clients": f"one process, {CLIENTS} keep-alive connections (bench._http1, requests"
             f" prebuilt as bytes) each driven by a task; the Python baseline is {CLIENTS}"
             " threads on one Ledger in the bench's own process",

@@ -4,8 +4,10 @@ One process: it claims the data dir (``<data dir>/service.json``, see
 :mod:`runtime.discovery`; a second ``ledger serve`` there is refused naming the first's
 URL), binds ``LEDGER_HTTP_HOST`` (``127.0.0.1``) : ``LEDGER_HTTP_PORT`` (``8080``), opens
 the service (starting the embedded nats-server when no ``NATS_URL`` is set), starts the
-workers (:mod:`runtime.workers`: the views' runner, delivery to the agencies and the
-Merkle log's checkpointer, each on its own thread) and serves until SIGINT/SIGTERM.
+workers (:mod:`runtime.workers`: the views' runner and delivery to the agencies in a child
+process of their own, :mod:`runtime.worker_process`, so that they do not take the GIL
+from the requests; the Merkle log's checkpointer on a thread) and serves until
+SIGINT/SIGTERM.
 ``--no-workers`` serves HTTP alone, for several processes behind one balancer over the same
 stream and PostgreSQL views (and the one checkpointer of the data dir: the process with
 workers).
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from runtime.discovery import ServiceClaim
     from runtime.service import Service
     from runtime.tokens import Role, TokenStore
+    from runtime.worker_process import WorkerProcess
     from runtime.workers import Workers
 
 __all__ = ["serve"]
@@ -188,13 +191,14 @@ def _run(
         demo_tokens = _load_demo(service, tokens, signals) if demo else None
         signals.check()
         running = _workers(service) if workers else None
+        children = _worker_process(settings) if workers else None
         try:
             views = service.views.runner(service.ledger)  # read positions only: never run
             readiness = Readiness(
                 views.stream_position,
                 views.positions,
                 max_lag=settings.ready_max_lag,
-                failed_workers=running.failed if running is not None else dict,
+                failed_workers=_failed(running, children),
             )
             app = create_app(
                 service.ledger,
@@ -222,6 +226,8 @@ def _run(
             server.run(sockets=[sock])
             signals.done = True
         finally:
+            if children is not None:
+                children.stop()
             if running is not None:
                 running.stop()
     console.print("stopped", markup=False)
@@ -260,17 +266,35 @@ def _server(config: uvicorn.Config, *, on_exit: Callable[[], None]) -> uvicorn.S
 
 
 def _workers(service: Service) -> Workers:
+    """The workers on threads of this process: the checkpointer."""
     from runtime.workers import Worker, Workers
 
-    running = Workers(
-        [
-            Worker("views", service.views.runner(service.ledger)),
-            Worker("delivery", service.delivery()),
-            Worker("checkpointer", service.checkpointer()),
-        ]
-    )
+    running = Workers([Worker("checkpointer", service.checkpointer())])
     running.start()
     return running
+
+
+def _worker_process(settings: Settings) -> WorkerProcess:
+    """The views' and delivery workers, in a child process (:mod:`runtime.worker_process`)."""
+    from runtime.worker_process import WorkerProcess
+
+    children = WorkerProcess(settings, ("views", "delivery"))
+    children.start()
+    return children
+
+
+def _failed(
+    running: Workers | None, children: WorkerProcess | None
+) -> Callable[[], dict[str, str]]:
+    """Every worker that stopped on an error, in this process or the child."""
+
+    def failed() -> dict[str, str]:
+        out = running.failed() if running is not None else {}
+        if children is not None:
+            out.update(children.failed())
+        return out
+
+    return failed
 
 
 def _load_demo(service: Service, tokens: TokenStore, signals: _Signals) -> dict[Role, str]:

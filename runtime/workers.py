@@ -1,9 +1,10 @@
 """The background work of ``ledger serve``: each runner on a thread of its own.
 
-``ledger serve`` runs two workers beside the HTTP API, in the same process: ``views``
-(the query views' :class:`~projections.runner.ViewRunner`: catch up, then follow) and
-``delivery`` (the runner that fans case events out to the agencies' consumers). Each is
-a :class:`Worker`; :class:`Workers` starts them together and stops them together.
+``ledger serve`` runs workers beside the HTTP API: ``views`` (the query views'
+:class:`~projections.runner.ViewRunner`: catch up, then follow) and ``delivery`` (the
+runner that fans case events out to the agencies' consumers) in a child process of their
+own (:mod:`runtime.worker_process`), the checkpointer in the serving process. Each is a
+:class:`Worker`; :class:`Workers` starts them together and stops them together.
 
 A worker whose stream or view store does not answer (:class:`LedgerUnavailable`,
 :class:`ViewStoreError`) logs ``worker_retrying`` and tries again after a pause that

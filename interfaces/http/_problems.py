@@ -30,6 +30,7 @@ from ledger.proofs.errors import SignatureInvalid, SignatureRefused
 __all__ = [
     "MEDIA_TYPE",
     "Refused",
+    "failed",
     "from_http_exception",
     "from_ledger_error",
     "internal_error",
@@ -107,5 +108,11 @@ def from_http_exception(request: Request[Any, Any, Any], error: HTTPException) -
 
 def internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     """Anything unforeseen: a 500 problem naming no detail, logged without locals."""
-    log.error("request_failed", path=request.url.path, error=type(error).__name__, exc_info=error)
+    return failed(request.url.path, error)
+
+
+def failed(path: str, error: BaseException) -> Response[Any]:
+    """The 500 problem of a request to ``path`` that failed unforeseen, logged without
+    locals (:func:`internal_error`, and the commands' direct path)."""
+    log.error("request_failed", path=path, error=type(error).__name__, exc_info=error)
     return problem(500, "internal", "The ledger failed", "an internal error; see the logs")

@@ -149,6 +149,40 @@ class TestWorkers:
         _assert_clean_exit(served)
         assert "worker_stopped" in served.stderr
 
+    def test_a_worker_process_that_dies_makes_ready_503_naming_its_workers_and_writes_go_on(
+        self, shared_env: dict[str, str], tmp_path: Path
+    ) -> None:
+        import os
+
+        admin, _ = _tokens(tmp_path / "data")
+        served = Served(shared_env)
+        try:
+            served.wait_ready()
+            pid = served.process.pid
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            (worker,) = [  # not multiprocessing's resource tracker
+                child
+                for child in children
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+            ]
+            os.kill(int(worker), signal.SIGKILL)
+
+            def failed() -> bool:
+                response = served.get("/ready")
+                return response is not None and response.status_code == 503
+
+            wait_for(failed, "/ready to say the workers are gone")
+            problem = served.get("/ready")
+            assert problem is not None
+            assert problem.json()["failed_workers"] == {
+                "views": "WorkerProcessExited",
+                "delivery": "WorkerProcessExited",
+            }
+            assert _establish(served, admin) > 0  # the stream is the source of truth
+        finally:
+            served.stop()
+        _assert_clean_exit(served)
+
     def test_ready_is_503_with_the_lag_while_the_views_are_behind_and_200_once_updated(
         self, shared_env: dict[str, str], tmp_path: Path
     ) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Protocol, TypeVar
@@ -93,6 +94,12 @@ EXPLAINS_NO_EXPLANATION: Final = Rule(
     "a late-recording explanation explains a fact of the case, not another explanation",
 )
 _LOCK_STRIPES: Final = 64
+#: Seconds after a hint of a partnership write (ledger/nats/_watch.py) during which every
+#: command reads that partnership from the stream: the hint can come before the write is
+#: stored, and a store takes milliseconds, not seconds.
+_HINT_WINDOW_S: Final = 2.0
+#: Reads of a partnership a command makes at most while hints keep coming.
+_PARTNERSHIP_READS: Final = 3
 
 
 def _utc_now() -> datetime:
@@ -154,8 +161,13 @@ class Ledger(
         # A partnership another process changed is dropped from the cache (its keys, its
         # agencies: read by commands that never save it, so no conflict would catch it).
         # A persistence of one process (in memory, SQLite) has no watch and needs none.
+        # Hints of partnership writes: how many so far, and when each partnership (None:
+        # every one) had its last (see _fresh_partnership_needed).
+        self._hints = 0
+        self._hinted: dict[str | None, float] = {}
+        self._watch: _Watch | None = None
         watch = getattr(self.factory, "watch_partnerships", None)
-        self._watch: _Watch | None = (
+        self._watch = (
             watch(self._partnership_changed)
             if watch is not None and self.repository.cache is not None
             else None
@@ -179,9 +191,9 @@ class Ledger(
     def get_partnership(self, partnership: str) -> Partnership:
         """The partnership aggregate (shared with the cache: read it, never change it)."""
         check_identifier("partnership", partnership)
-        if not self._partnerships_watched():
-            self._evict(aggregate_id(partnership, Partnership.KIND, partnership))
-        return self._get(Partnership, partnership, partnership)
+        target = aggregate_id(partnership, Partnership.KIND, partnership)
+        with self._locks[hash(target) % _LOCK_STRIPES]:  # never mid-command
+            return self._partnership(_Loads(), partnership)
 
     def get_case(self, partnership: str, case: str) -> Case:
         """The case aggregate (shared with the cache: read it, never change it)."""
@@ -437,7 +449,9 @@ class Ledger(
         if (
             cache is None
             or isinstance(fact, PartnershipEstablished)
-            or not self._partnerships_watched()
+            or self._fresh_partnership_needed(
+                aggregate_id(partnership, Partnership.KIND, partnership)
+            )
         ):
             return None
         try:
@@ -447,10 +461,37 @@ class Ledger(
         return found if isinstance(found, Partnership) else None
 
     def _partnership(self, loads: _Loads, partnership: str) -> Partnership:
+        """The partnership, from the cache only when nothing says it may be stale: read from
+        the stream while the watch is down or within :data:`_HINT_WINDOW_S` of a hint, and
+        dropped again if a hint came while it was being read (the read may predate it)."""
         target = aggregate_id(partnership, Partnership.KIND, partnership)
+        missing = _missing(Partnership.KIND, partnership)
+        for _ in range(_PARTNERSHIP_READS - 1):
+            if self._fresh_partnership_needed(target):
+                self._evict(target)
+            hints = self._hints
+            found = self._load(loads, Partnership, target, missing)
+            if self._hints == hints:
+                return found
+            self._evict(target)  # a hint came during the read: what was cached may predate it
+        self._evict(target)
+        found = self._load(loads, Partnership, target, missing)
+        self._evict(target)  # read, but not kept: hints keep coming
+        return found
+
+    def _fresh_partnership_needed(self, target: str) -> bool:
+        """Whether ``target`` must be read from the stream rather than trusted from the cache:
+        the watch is down, or it hinted at a write to it (or to every partnership, on
+        (re)subscribing) less than :data:`_HINT_WINDOW_S` ago. A hint can arrive before the
+        stream has stored its message, so one read just after it may not see the write: every
+        command reads the partnership again until the window has passed."""
         if not self._partnerships_watched():
-            self._evict(target)  # nothing says whether another process changed it: reload
-        return self._load(loads, Partnership, target, _missing(Partnership.KIND, partnership))
+            return True
+        now = time.monotonic()
+        return any(
+            (at := self._hinted.get(key)) is not None and now - at < _HINT_WINDOW_S
+            for key in (target, None)
+        )
 
     @property
     def subject_prefix(self) -> str:
@@ -469,7 +510,10 @@ class Ledger(
         return self._watch is None or self._watch.live
 
     def _partnership_changed(self, target: str | None) -> None:
-        """Drop ``target`` (None: every partnership) from the cache; the watch's callback."""
+        """Drop ``target`` (None: every partnership) from the cache, and say it may be stale
+        for a while (:meth:`_fresh_partnership_needed`); the watch's callback."""
+        self._hinted[target] = time.monotonic()
+        self._hints += 1
         if target is not None:
             self._evict(target)
             return

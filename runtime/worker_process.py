@@ -65,6 +65,11 @@ class WorkerProcess:
         if not self._conn.poll(_START_S):
             log.error("worker_process_start_timed_out", workers=list(self.names))
             return
+        try:
+            self._conn.recv()  # its first message, {}: the workers run
+        except (EOFError, OSError):  # it ended without opening the service: failed() says so
+            log.error("worker_process_failed_to_start", workers=list(self.names))
+            return
         self._receive()
         log.info("worker_process_started", workers=list(self.names), pid=self._process.pid)
 
@@ -119,9 +124,9 @@ def _main(settings: Settings, names: tuple[str, ...], conn: Connection) -> None:
         }
         running = Workers([Worker(name, runners[name]()) for name in names])
         running.start()
-        conn.send({})  # started
         told: dict[str, str] = {}
         try:
+            conn.send({})  # started (the parent may be gone already: stop then)
             while not stop.is_set():
                 if conn.poll(_POLL_S):
                     conn.recv()  # the parent's stop

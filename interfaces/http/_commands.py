@@ -33,7 +33,7 @@ import msgspec
 import structlog
 from litestar import MediaType, Response
 
-from interfaces.http._problems import Refused, failed, from_ledger_error, refusal
+from interfaces.http._problems import Refused, failed, from_ledger_error, problem, refusal
 from interfaces.http._send import send
 from ledger.application import Ledger
 from ledger.errors import LedgerError
@@ -229,11 +229,20 @@ class CommandPath:
         self, handler: CommandHandler, headers: _Headers, scope: Any, receive: Any, send: Any
     ) -> None:
         chunks: list[bytes] = []
+        size = 0
+        limit = min(headers.length or 0, self._max_body)
         while True:
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client left before its body arrived: nothing is done
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:  # more than it said (a server that does not hold it to that)
+                status, head, body = encode(_too_large(limit))
+                await send({"type": "http.response.start", "status": status, "headers": head})
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         data = b"".join(chunks)
@@ -246,6 +255,12 @@ class CommandPath:
         status, head, body = encode(response)
         await send({"type": "http.response.start", "status": status, "headers": head})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _too_large(limit: int) -> Response[Any]:
+    """The 413 of a body longer than its ``Content-Length`` (``limit``, at most the maximum)."""
+    detail = f"the body is longer than its Content-Length or {limit} bytes; nothing was recorded"
+    return problem(413, "http", "Request Entity Too Large", detail)
 
 
 def encode(response: Response[Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

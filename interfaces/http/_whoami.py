@@ -35,7 +35,7 @@ def whoami_route(authenticate: Authenticate, subject_prefix: str) -> HTTPRouteHa
         "/token",
         name="token",
         tags=["service"],
-        sync_to_thread=False,
+        sync_to_thread=True,  # the token store may read its file
         summary="The presented token's role, partnership, agency and actor",
         security=BEARER,
         operation_class=with_problems({401: "No valid API token"}),

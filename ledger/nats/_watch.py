@@ -18,6 +18,16 @@ connection is down, and when the server refused the subscription, it is not, and
 command reloads its partnership. On every (re)subscription ``on_change(None)`` asks for
 all of them to be dropped, since what was published while it was away was not seen.
 
+A hint can reach this connection before the stream has stored its message (the server
+hands a publish to its subscribers and to the stream alike), so the ledger reads a hinted
+partnership from the stream on every command for a while after the hint, and drops what a
+read that a hint overtook had cached (:meth:`ledger.application.Ledger._partnership`). Any
+error the connection reports other than the subscription's refusal (a slow consumer's
+dropped messages) counts as hints lost: not live until it has flushed again, then every
+partnership is dropped. What the watch cannot see: a server whose permissions deny the
+service user one partnership's subject while allowing the wildcard delivers the rest and
+says nothing (runtime/access.py grants the whole wildcard; keep it so).
+
 What remains is the time a message takes to cross the server (well under a millisecond
 on one machine): a command checked here against the partnership as it stood just before
 another process's revocation is stored after it, and ``ledger verify`` names that event
@@ -119,10 +129,17 @@ class PartnershipWatch:
             self._live = True
 
     async def _error(self, error: Exception) -> None:
-        if "permissions violation" in str(error).lower() and "subscription" in str(error).lower():
+        text = str(error).lower()
+        if "permissions violation" in text and "subscription" in text:
             self._refused = True
             self._live = False
             log.warning("partnership_watch_refused", subject_filter=self._filter)
+            return
+        # Anything else (a slow consumer's dropped messages, a protocol error) may have cost
+        # hints: not live until it has flushed again, then every partnership is dropped.
+        self._live = False
+        log.warning("partnership_watch_error", error=type(error).__name__)
+        await self._resubscribed()
 
     def stop(self) -> None:
         """Close the connection and the loop (idempotent)."""

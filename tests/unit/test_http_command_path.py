@@ -165,6 +165,18 @@ class TestTheDirectPath:
         assert app.command_path.route(scope) is not None
         assert app.command_path.route({**scope, "method": "GET"}) is None
 
+    def test_a_body_longer_than_its_content_length_is_413_and_writes_nothing(
+        self, served: tuple[LedgerApp, Ledger, dict[str, str]]
+    ) -> None:
+        app, ledger, tokens = served
+        body = _action()
+        before = ledger.recorder.max_notification_id()
+        head = _headers(b"{}", tokens["agency"])  # says 2 bytes; an ASGI server that lets
+        answer = _call(app, "/commands/RecordAction", body, head)  # more through
+        assert answer.status == 413
+        assert json.loads(answer.body)["status"] == 413
+        assert ledger.recorder.max_notification_id() == before
+
 
 class TestTheAppsLifespan:
     def test_a_second_lifespan_records_as_the_first_and_each_shuts_down_cleanly(

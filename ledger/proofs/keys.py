@@ -186,6 +186,9 @@ class KeyRing:
     #: Per partnership, each ``SignaturesRequired`` as (its sequence, its date), in order.
     required: dict[str, list[tuple[int, dt.date]]] = field(default_factory=dict)
     _by_agency: dict[str, list[AgencyKey]] = field(default_factory=dict)
+    #: Each agency id's first partnership to register a key for it: the one whose keys
+    #: cosign for it (:meth:`cosigning_key`).
+    _witnessing: dict[str, str] = field(default_factory=dict)
 
     # -- folding -----------------------------------------------------------------------
 
@@ -231,6 +234,7 @@ class KeyRing:
             )
         self.keys[(partnership, agency, key_id)] = key
         self._by_agency.setdefault(agency, []).append(key)
+        self._witnessing.setdefault(agency, partnership)
         return None
 
     @staticmethod
@@ -296,9 +300,17 @@ class KeyRing:
         self, agency: str, cp: Checkpoint, line: str, *, among: Collection[bytes] | None = None
     ) -> CosignatureVerdict:
         """Whether ``agency``'s cosignature ``line`` of ``cp`` counts: it verifies with a key
-        the agency registered and that key :meth:`AgencyKey.cosigns` it. ``among``: only
-        keys with these raw public bytes are tried."""
-        keys = [k for k in self.registered(agency) if among is None or k.raw in among]
+        the agency registered whose public key is one registered on the agency's witnessing
+        partnership (the first to register a key for that agency id: a cosignature names no
+        partnership, and a first key elsewhere is only the operator's word), and that key
+        :meth:`AgencyKey.cosigns` it. ``among``: only keys with these raw public bytes are
+        tried."""
+        registered = self.registered(agency)
+        witnessing = self._witnessing.get(agency)
+        witness_keys = {k.raw for k in registered if k.partnership == witnessing}
+        keys = [
+            k for k in registered if k.raw in witness_keys and (among is None or k.raw in among)
+        ]
         if not keys:
             return CosignatureVerdict(None, False, f"agency '{agency}' registered no key")
         failures: list[str] = []

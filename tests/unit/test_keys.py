@@ -166,6 +166,23 @@ class TestCosigningKeys:
         assert verdict.key is not None
         assert verdict.key.partnership == "south"
 
+    def test_a_first_key_of_the_same_agency_id_on_another_partnership_does_not_cosign(
+        self,
+    ) -> None:
+        # The operator registers the agency id on a partnership of its own, with its own key
+        # as the agency's first there (allowed: on its word), and cosigns as the agency.
+        ring = KeyRing()
+        ring.fold(2, "north", registered())
+        operator = Ed25519PrivateKey.generate()
+        ring.fold(5, "elsewhere", registered(operator, "k9"))
+        cp = Checkpoint("ledger.test/LEDGER", 4, ROOT)
+        forged = cosign(cp, "police", operator, int(T0.timestamp()))
+        verdict = ring.cosigning_key("police", cp, forged)
+        assert not verdict.counts
+        assert verdict.key is None
+        honest = cosign(cp, "police", POLICE, int(T0.timestamp()))
+        assert ring.cosigning_key("police", cp, honest).counts
+
     def test_a_cosignature_by_an_unregistered_key_or_agency_is_not_verified(self) -> None:
         ring = ring_with_revocation(10, T0)
         cp = Checkpoint("ledger.test/LEDGER", 4, ROOT)

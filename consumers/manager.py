@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import nats.errors
+import nats.js.errors
 import structlog
 from nats.aio.client import Client
 from nats.js.api import (
@@ -150,6 +152,23 @@ async def ensure_agency_consumer(
     )
 
 
+@contextmanager
+def _nats_failures(stream: str) -> Iterator[None]:
+    """nats-py's errors as the worker's: a refusal by the stream (an API error) is
+    :class:`StreamMisconfigured`, anything else of the connection :class:`LedgerUnavailable`."""
+    try:
+        yield
+    except nats.js.errors.APIError as e:
+        msg = (
+            f"stream {stream!r} refused a delivery: {e};"
+            " rule: the delivery stream takes every delivery"
+        )
+        raise StreamMisconfigured(msg) from e
+    except (nats.errors.Error, OSError) as e:
+        msg = f"publishing to stream {stream!r} failed: {e!r}"
+        raise LedgerUnavailable(msg) from e
+
+
 class _Publisher:
     """Publishes a batch to the delivery stream and waits for every acknowledgement.
 
@@ -186,11 +205,13 @@ class _Publisher:
 
     def __call__(self, outgoing: Sequence[Outgoing]) -> None:
         if self._wire is None:
-            self._pool.run(lambda nc: self._publish(nc, outgoing))
+            with _nats_failures(self._stream):
+                self._pool.run(lambda nc: self._publish(nc, outgoing))
             return
         missing = {o.agency for o in outgoing} - self._agencies
         if missing:
-            self._pool.run(lambda nc: self._ensure_consumers(nc, missing))
+            with _nats_failures(self._stream):
+                self._pool.run(lambda nc: self._ensure_consumers(nc, missing))
         for start in range(0, len(outgoing), _IN_FLIGHT):
             self._publish_wire(self._wire, outgoing[start : start + _IN_FLIGHT])
 

@@ -3,8 +3,9 @@
 ``delivery_runner(ledger, store, stream=..., subject_prefix=...)`` builds a
 :class:`~projections.runner.ViewRunner` over the ledger stream with one view,
 :class:`~consumers.delivery.DeliveryView`, whose publisher writes to the delivery stream
-through the ledger's own NATS connections and makes sure each agency's durable consumer
-exists before its first message. Run it with ``runner.follow()`` (``ledger delivery
+(over a synchronous connection of its own, :class:`~ledger.nats.SyncWire`, or the
+ledger's nats-py connections for ``tls://``) and makes sure each agency's durable
+consumer exists before its first message. Run it with ``runner.follow()`` (``ledger delivery
 run``); its memberships and position live in the view store beside the views, so it
 resumes where it stopped. It is given the ledger stream's name, subject prefix and
 replicas; :mod:`runtime` passes them from the settings.

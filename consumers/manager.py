@@ -3,8 +3,9 @@
 ``delivery_runner(ledger, store, stream=..., subject_prefix=...)`` builds a
 :class:`~projections.runner.ViewRunner` over the ledger stream with one view,
 :class:`~consumers.delivery.DeliveryView`, whose publisher writes to the delivery stream
-through the ledger's own NATS connections and makes sure each agency's durable consumer
-exists before its first message. Run it with ``runner.follow()`` (``ledger delivery
+(over a synchronous connection of its own, :class:`~ledger.nats.SyncWire`, or the
+ledger's nats-py connections for ``tls://``) and makes sure each agency's durable
+consumer exists before its first message. Run it with ``runner.follow()`` (``ledger delivery
 run``); its memberships and position live in the view store beside the views, so it
 resumes where it stopped. It is given the ledger stream's name, subject prefix and
 replicas; :mod:`runtime` passes them from the settings.
@@ -17,16 +18,20 @@ that is not acknowledged after each ``backoff`` step, ``max_deliver`` times in a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import json
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import nats.errors
+import nats.js.errors
 import structlog
 from nats.aio.client import Client
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    Header,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -36,7 +41,8 @@ from nats.js.errors import NotFoundError
 
 from consumers.delivery import DeliveryView, Outgoing
 from ledger.application import Ledger
-from ledger.errors import StreamMisconfigured
+from ledger.errors import LedgerUnavailable, StreamMisconfigured
+from ledger.nats import SyncWire, WireClosed, WireError, WireTimeout, WireUnreachable
 from projections import ViewStore
 from projections.runner import ViewRunner
 from schemas.wire import consumer_name, delivery_filter, delivery_prefix, delivery_stream
@@ -147,24 +153,103 @@ async def ensure_agency_consumer(
     )
 
 
+@contextmanager
+def _nats_failures(stream: str) -> Iterator[None]:
+    """nats-py's errors as the worker's: a refusal by the stream (an API error) is
+    :class:`StreamMisconfigured`, anything else of the connection :class:`LedgerUnavailable`."""
+    try:
+        yield
+    except nats.js.errors.APIError as e:
+        msg = (
+            f"stream {stream!r} refused a delivery: {e};"
+            " rule: the delivery stream takes every delivery"
+        )
+        raise StreamMisconfigured(msg) from e
+    except (nats.errors.Error, OSError) as e:
+        msg = f"publishing to stream {stream!r} failed: {e!r}"
+        raise LedgerUnavailable(msg) from e
+
+
 class _Publisher:
-    """Publishes a batch to the delivery stream on the ledger's connections; waits for acks."""
+    """Publishes a batch to the delivery stream and waits for every acknowledgement.
+
+    Over a synchronous connection of its own (:meth:`SyncWire.requests`: up to
+    :data:`_IN_FLIGHT` publishes in one write, then their acks) where the URL allows one;
+    over nats-py (gathered ``js.publish``) for ``tls://``. Both send the same subjects and
+    headers, ``Nats-Expected-Stream`` included, and both fail the batch as a whole: a
+    stream that cannot be reached or does not acknowledge raises
+    :class:`LedgerUnavailable` (the worker retries the batch; the duplicate window drops
+    what had landed), a stream that refuses a message raises :class:`StreamMisconfigured`.
+    The agencies' consumers are made over nats-py, once per agency and process.
+    """
 
     def __init__(
         self, ledger: Ledger, policy: DeliveryPolicy, *, stream: str, subject_prefix: str
     ) -> None:
         self._pool = ledger.recorder.pool  # type: ignore[attr-defined]
+        self._timeout: float = ledger.recorder.timeout  # type: ignore[attr-defined]
         self._ledger_stream = stream
         self._subject_prefix = subject_prefix
         self._policy = policy
         self._stream = delivery_stream(stream)
         self._agencies: set[str] = set()
+        make: Callable[[], SyncWire] | None = self._pool.reader_wire
+        self._wire: SyncWire | None = make() if make is not None else None
+        if self._wire is not None:
+            self._pool.on_close.append(self._close)
+
+    def _close(self) -> None:
+        if self._close in self._pool.on_close:
+            self._pool.on_close.remove(self._close)
+        if self._wire is not None:
+            self._wire.close()
 
     def __call__(self, outgoing: Sequence[Outgoing]) -> None:
-        self._pool.run(lambda nc: self._publish(nc, outgoing))
+        if self._wire is None:
+            with _nats_failures(self._stream):
+                self._pool.run(lambda nc: self._publish(nc, outgoing))
+            return
+        missing = {o.agency for o in outgoing} - self._agencies
+        if missing:
+            with _nats_failures(self._stream):
+                self._pool.run(lambda nc: self._ensure_consumers(nc, missing))
+        for start in range(0, len(outgoing), _IN_FLIGHT):
+            self._publish_wire(self._wire, outgoing[start : start + _IN_FLIGHT])
 
-    async def _publish(self, nc: Client, outgoing: Sequence[Outgoing]) -> None:
-        for agency in sorted({o.agency for o in outgoing} - self._agencies):
+    def _publish_wire(self, wire: SyncWire, chunk: Sequence[Outgoing]) -> None:
+        expected = {Header.EXPECTED_STREAM.value: self._stream}
+        messages = [(o.subject, {**o.headers, **expected}, o.payload) for o in chunk]
+        try:
+            try:
+                replies = wire.requests(messages, self._timeout)
+            except WireUnreachable:
+                raise
+            except WireClosed:
+                # Most likely an idle connection the server dropped (this wire is not
+                # pinged): once more on a new one. Copies that had landed are dropped by
+                # the duplicate window (the message ids are the same).
+                replies = wire.requests(messages, self._timeout)
+        except WireTimeout as e:
+            msg = f"no acknowledgement from stream {self._stream!r} within {self._timeout} s"
+            raise LedgerUnavailable(msg) from e
+        except WireError as e:
+            msg = f"publishing to stream {self._stream!r} failed: {e}"
+            raise LedgerUnavailable(msg) from e
+        for (subject, _, _), reply in zip(messages, replies, strict=True):
+            if reply.status == "503":
+                msg = f"no stream {self._stream!r} answers on {subject!r}"
+                raise LedgerUnavailable(msg)
+            if b'"error"' in reply.data:
+                error = json.loads(reply.data).get("error", {})
+                msg = (
+                    f"stream {self._stream!r} refused a delivery on {subject!r}:"
+                    f" {error.get('description', error)!s} (code {error.get('err_code')});"
+                    " rule: the delivery stream takes every delivery"
+                )
+                raise StreamMisconfigured(msg)
+
+    async def _ensure_consumers(self, nc: Client, agencies: set[str]) -> None:
+        for agency in sorted(agencies - self._agencies):
             await ensure_agency_consumer(
                 nc,
                 agency,
@@ -173,6 +258,9 @@ class _Publisher:
                 subject_prefix=self._subject_prefix,
             )
             self._agencies.add(agency)
+
+    async def _publish(self, nc: Client, outgoing: Sequence[Outgoing]) -> None:
+        await self._ensure_consumers(nc, {o.agency for o in outgoing})
         js = nc.jetstream()
         for start in range(0, len(outgoing), _IN_FLIGHT):
             chunk = outgoing[start : start + _IN_FLIGHT]

@@ -27,7 +27,7 @@ from ledger.nats._stream import (
     ensure_stream,
     publish_sync,
 )
-from ledger.nats._syncwire import WireTimeout
+from ledger.nats._syncwire import SyncWire, WireClosed, WireError, WireTimeout, WireUnreachable
 from ledger.nats.persistence import Factory
 
 __all__ = [
@@ -41,7 +41,11 @@ __all__ = [
     "OutMsg",
     "PubAck",
     "StoredMsg",
+    "SyncWire",
+    "WireClosed",
+    "WireError",
     "WireTimeout",
+    "WireUnreachable",
     "direct_get",
     "direct_get_batch",
     "ensure_stream",

@@ -11,6 +11,10 @@ a reply: ``INFO``/``CONNECT``, ``SUB`` on one reply inbox, ``HPUB``, and reading
 ``MSG``/``HMSG``, ``PING``/``PONG``, ``+OK``/``-ERR``, ``INFO``. Everything else
 (consumers, stream management, most reads) stays on nats-py.
 
+The delivery worker publishes over it too (:meth:`SyncWire.requests`: a batch of
+publishes in one write, each acknowledged), on a wire of its own: ~215 µs of CPU a message
+through nats-py's gathered ``js.publish`` where this costs a fraction of that.
+
 One read uses it too: :meth:`SyncWire.replies`, a request answered by many messages (a
 batched direct get), on a wire of one reader's own. The checkpointer hashes every
 message of the stream, and nats-py's path (parser, message object, header dict,
@@ -308,6 +312,54 @@ class SyncWire:
                 self._fail(conn, error)
                 raise error from e
         return self._await(key.encode(), slot, time.monotonic() + timeout, timeout)
+
+    def requests(
+        self,
+        messages: Sequence[tuple[str, Mapping[str, str], bytes]],
+        timeout: float,
+    ) -> list[WireReply]:
+        """Send ``(subject, headers, payload)`` messages in one write, each with a reply
+        subject of its own, and return every reply, in the order of the messages.
+
+        Pipelined publishes, each acknowledged: what the delivery worker sends its
+        batches with. ``timeout`` bounds the wait for all of them. It reads as
+        :meth:`request` does, so it may share the wire with other threads. If any reply
+        does not come (a timeout, a lost connection), it raises and the replies to the
+        rest are dropped when they arrive.
+        """
+        for _, _, payload in messages:
+            if len(payload) > self._max_payload:
+                msg = f"payload of {len(payload)} bytes exceeds the server's {self._max_payload}"
+                raise WireError(msg)
+        with self._send_lock:
+            conn = self._connection()
+            keys: list[bytes] = []
+            parts: list[bytes] = []
+            for subject, headers, payload in messages:
+                self._next += 1
+                reply = f"{conn.inbox}{self._next}"
+                parts.append(_hpub(subject, reply, headers, payload))
+                keys.append(reply.encode())
+            slots = [_Slot(conn) for _ in keys]
+            with self._cond:
+                self._slots.update(zip(keys, slots, strict=True))
+            try:
+                conn.sock.sendall(b"".join(parts))
+            except OSError as e:
+                error = WireClosed(f"connection lost while sending: {e}")
+                self._fail(conn, error)
+                raise error from e
+        deadline = time.monotonic() + timeout
+        out: list[WireReply] = []
+        try:
+            for waiting, slot in zip(keys, slots, strict=True):
+                out.append(self._await(waiting, slot, deadline, timeout))
+        except WireError:
+            with self._cond:
+                for waiting in keys[len(out) :]:
+                    self._slots.pop(waiting, None)
+            raise
+        return out
 
     def replies(self, subject: str, payload: bytes, timeout: float) -> Iterator[WireReply]:
         """Send a request answered by several messages (a batched direct get) and yield its

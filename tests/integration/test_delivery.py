@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,11 +15,15 @@ from ledger_scenario import establish
 
 import schemas
 from consumers.client import AgencySubscription, Delivery
-from consumers.manager import DeliveryPolicy, delivery_runner
+from consumers.delivery import Outgoing
+from consumers.manager import DeliveryPolicy, _Publisher, delivery_runner, ensure_delivery_stream
 from ledger.application import Ledger
+from ledger.errors import LedgerUnavailable, StreamMisconfigured
+from ledger.nats import HDR_MSG_ID
 from projections.sqlite import SQLiteViewStore
+from runtime.embedded import EmbeddedNats
 from runtime.settings import Settings
-from schemas.wire import consumer_name, delivery_prefix, delivery_stream
+from schemas.wire import consumer_name, delivery_prefix, delivery_stream, delivery_subject
 
 P = "northshire"
 LA = {"agency": "la", "actor": "act_sw-000001"}
@@ -348,3 +353,107 @@ class TestChallengeDelivery:
         ]
         assert [d.version for d in got if d.challenge == "ch-1"] == [1, 2, 3, 4]
         assert all(d.partnership == P for d in got)
+
+
+def _one(agency: str, subject: str, msg_id: str) -> list[Outgoing]:
+    return [Outgoing(agency=agency, subject=subject, headers={HDR_MSG_ID: msg_id}, payload=b"{}")]
+
+
+class TestPublishing:
+    """The delivery publisher's failures, as the worker sees them."""
+
+    def test_a_connection_dropped_while_idle_is_replaced_and_the_batch_delivered(
+        self, ledger: Ledger, settings: Settings, nats_url: str, tmp_path: Path
+    ) -> None:
+        ledger.open_case(
+            partnership=P,
+            case="c1",
+            recorded_by=LA,
+            children=[{"child": "ch_0123456789abcdef", "age_band": "5_9"}],
+        )
+        store = SQLiteViewStore(tmp_path / "views.sqlite")
+        runner = delivery_runner(
+            ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
+        )
+        runner.catch_up()
+        wire = runner.views[0]._publish._wire  # type: ignore[attr-defined]
+        assert wire is not None
+        assert wire.connected
+        wire._conn.sock.shutdown(socket.SHUT_RDWR)  # as a server dropping an idle client
+        ledger.record_action(partnership=P, case="c1", recorded_by=LA, action="home_visit")
+        assert runner.catch_up().events == 1
+        store.close()
+        assert [tag for _, tag, _ in _received(nats_url, settings, "la")] == [
+            "CaseOpened",
+            "ActionRecorded",
+        ]
+
+    @pytest.mark.parametrize("path", ["wire", "nats-py"])
+    def test_a_server_that_is_down_is_unavailable_and_the_retry_delivers(
+        self, fresh_server: EmbeddedNats, stream_name: str, subject_prefix: str, path: str
+    ) -> None:
+        settings = Settings(
+            nats_url=fresh_server.url,
+            stream=stream_name,
+            subject_prefix=subject_prefix,
+            timeout_s=2.0,
+        )
+        app = Ledger(env=settings.persistence_env(fresh_server.url))
+        try:
+            ensure = DeliveryPolicy()
+            publish = _Publisher(app, ensure, stream=stream_name, subject_prefix=subject_prefix)
+            if path == "nats-py":
+                publish._wire = None  # as for a tls:// URL
+            app.recorder.pool.run(  # type: ignore[attr-defined]
+                lambda nc: ensure_delivery_stream(
+                    nc, ensure, stream=stream_name, subject_prefix=subject_prefix
+                )
+            )
+            subject = delivery_subject(subject_prefix, "la", P, "c1")
+            publish(_one("la", subject, "1.la"))
+            fresh_server.kill()
+            with pytest.raises(LedgerUnavailable):
+                publish(_one("la", subject, "2.la"))
+            fresh_server.restart()
+            deadline = time.monotonic() + 10
+            while True:  # the worker's retry (nats-py reconnects in the background)
+                try:
+                    publish(_one("la", subject, "2.la"))
+                    break
+                except LedgerUnavailable:
+                    assert time.monotonic() < deadline, "no delivery after the restart"
+                    time.sleep(0.2)
+        finally:
+            app.close()
+
+    @pytest.mark.parametrize("path", ["wire", "nats-py"])
+    def test_a_delivery_the_stream_refuses_is_a_misconfiguration(
+        self, ledger: Ledger, settings: Settings, nats_url: str, unique_token: str, path: str
+    ) -> None:
+        other = f"OTHER_{unique_token}"
+        _make_stream(nats_url, other, [f"{other.lower()}.>"])
+        policy = DeliveryPolicy()
+        ledger.recorder.pool.run(  # type: ignore[attr-defined]
+            lambda nc: ensure_delivery_stream(
+                nc, policy, stream=settings.stream, subject_prefix=settings.subject_prefix
+            )
+        )
+        publish = _Publisher(
+            ledger, policy, stream=settings.stream, subject_prefix=settings.subject_prefix
+        )
+        if path == "nats-py":
+            publish._wire = None  # as for a tls:// URL
+        # A subject of another stream: the expected-stream header makes the server refuse it.
+        with pytest.raises(StreamMisconfigured, match="refused a delivery"):
+            publish(_one("la", f"{other.lower()}.la", "1.la"))
+
+
+def _make_stream(url: str, name: str, subjects: list[str]) -> None:
+    async def go() -> None:
+        nc = await nats.connect(url)
+        try:
+            await nc.jetstream().add_stream(name=name, subjects=subjects)
+        finally:
+            await nc.close()
+
+    asyncio.run(go())

@@ -45,6 +45,25 @@ class TestSyncWire:
         second = wire.request([(f"{subject_prefix}.a", {}, b"{}")], 2.0)
         assert json.loads(second.data)["seq"] == 2
 
+    def test_pipelined_requests_each_get_their_own_ack_in_order_and_dedup_holds(
+        self, wire: SyncWire, nats_url: str, stream_name: str, subject_prefix: str
+    ) -> None:
+        _make_stream(nats_url, stream_name, [f"{subject_prefix}.>"])
+        messages = [
+            (f"{subject_prefix}.{i % 3}", {"Nats-Msg-Id": f"m{i}"}, b"{}") for i in range(50)
+        ]
+        acks = [json.loads(r.data) for r in wire.requests(messages, 2.0)]
+        assert [a["seq"] for a in acks] == list(range(1, 51))
+        again = [json.loads(r.data) for r in wire.requests(messages[:2], 2.0)]
+        assert [a.get("duplicate") for a in again] == [True, True]
+        assert [a["seq"] for a in again] == [1, 2]
+
+    def test_pipelined_requests_report_no_responders_per_message(
+        self, wire: SyncWire, subject_prefix: str
+    ) -> None:
+        replies = wire.requests([(f"{subject_prefix}.nobody", {}, b"x")] * 3, 2.0)
+        assert [r.status for r in replies] == ["503", "503", "503"]
+
     def test_a_request_nobody_answers_reports_no_responders(
         self, wire: SyncWire, subject_prefix: str
     ) -> None:
@@ -131,6 +150,14 @@ class TestSyncWire:
                 w.request([("x.nobody", {}, b"x")], 2.0)
             fresh_server.restart()
             assert w.request([("x.nobody", {}, b"x")], 2.0).status == "503"
+            fresh_server.kill()
+            with pytest.raises(WireClosed):
+                w.requests([("x.nobody", {}, b"x")] * 2, 2.0)
+            fresh_server.restart()
+            assert [r.status for r in w.requests([("x.nobody", {}, b"x")] * 2, 2.0)] == [
+                "503",
+                "503",
+            ]
         finally:
             w.close()
 

@@ -256,16 +256,25 @@ def _wait_caught_up(url: str, process: subprocess.Popen[bytes], *, views: bool) 
 def _rss_kb(pid: int) -> int:
     """The resident memory of process ``pid`` and its children (``ledger serve`` runs its
     views and delivery workers in a child process)."""
-    total = None
+    return sum(_rss_by_process(pid).values())
+
+
+def _rss_by_process(pid: int) -> dict[str, int]:
+    """The resident memory (kB) of process ``pid`` and of each of its descendants, by
+    ``<pid>:<name>`` (which of them grows)."""
+    found: dict[str, int] = {}
+    rss = None
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            total = int(line.split()[1])
-    if total is None:
+            rss = int(line.split()[1])
+    if rss is None:
         raise RuntimeError(f"no VmRSS for process {pid}")
+    name = Path(f"/proc/{pid}/comm").read_text().strip()
+    found[f"{pid}:{name}"] = rss
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
         with contextlib.suppress(OSError, RuntimeError):  # one that just ended
-            total += _rss_kb(int(child))
-    return total
+            found.update(_rss_by_process(int(child)))
+    return found
 
 
 # -- the Python baseline ----------------------------------------------------------
@@ -421,7 +430,8 @@ def api_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str
         try:
             ours.send(("mix", http_cases, big, rss_first))
             first_counts = ours.recv()
-            rss_after_first = _rss_kb(service.pid)
+            by_process_first = _rss_by_process(service.pid)
+            rss_after_first = sum(by_process_first.values())
             ours.send(("mix", http_cases, big, rss_warm - rss_first))
             warm_counts = ours.recv()
             rss_after_warm = _rss_kb(service.pid)
@@ -429,7 +439,8 @@ def api_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str
             ours.send(("mix", http_cases, big, rss_total))
             rest_counts = ours.recv()
             mix_seconds = time.perf_counter() - t0
-            rss_after_total = _rss_kb(service.pid)
+            by_process_total = _rss_by_process(service.pid)
+            rss_after_total = sum(by_process_total.values())
         finally:
             ours.send(("stop",))
             client.join(60)
@@ -491,6 +502,7 @@ def api_suite(url: str, tmp: Path, *, quick: bool, console: Console) -> dict[str
             " after the first rss_requests_first (the issue's measure);"
             " api_rss_growth_after_warmup divides by RSS after rss_requests_warmup instead",
             "rss_mix": counts,
+            "rss_kb_by_process": {"after_first": by_process_first, "after_total": by_process_total},
             "rss_mix_seconds": round(mix_seconds, 1),
             "per_round": [{k: round(v, 2) for k, v in row.items()} for row in rows],
         },

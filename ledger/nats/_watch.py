@@ -135,9 +135,14 @@ class PartnershipWatch:
             self._live = False
             log.warning("partnership_watch_refused", subject_filter=self._filter)
             return
+        self._live = False
+        if isinstance(error, OSError | TimeoutError | nats.errors.ConnectionClosedError):
+            # the connection is down (nats-py reports each reconnect attempt here): the
+            # reconnect flushes and makes it live again (_resubscribed); nothing to say
+            log.debug("partnership_watch_disconnected", error=type(error).__name__)
+            return
         # Anything else (a slow consumer's dropped messages, a protocol error) may have cost
         # hints: not live until it has flushed again, then every partnership is dropped.
-        self._live = False
         log.warning("partnership_watch_error", error=type(error).__name__)
         await self._resubscribed()
 

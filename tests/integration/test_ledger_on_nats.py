@@ -181,6 +181,10 @@ class TestServerCrash:
                     )
                 except LedgerError:
                     failed.append(counter)
+                    # as a client would, before trying again: while the server is down a
+                    # command fails at once reading its partnership (the watch of other
+                    # processes' writes is down), not after the write's retry window
+                    stop.wait(0.05)
                 else:
                     returned.append((counter, receipt.sequence))
 

@@ -28,6 +28,11 @@ partnership is dropped. What the watch cannot see: a server whose permissions de
 service user one partnership's subject while allowing the wildcard delivers the rest and
 says nothing (runtime/access.py grants the whole wildcard; keep it so).
 
+A first connection that fails (the server not up yet, a timeout) is tried again in the
+background, after 0.5 s and then twice as long each time up to 30 s, until it subscribes,
+the server refuses the subscription, or the watch is stopped; until then the ledger only
+reloads more.
+
 What remains is the time a message takes to cross the server (well under a millisecond
 on one machine): a command checked here against the partnership as it stood just before
 another process's revocation is stored after it, and ``ledger verify`` names that event
@@ -40,7 +45,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import nats.errors
 import structlog
@@ -50,6 +55,10 @@ from nats.aio.msg import Msg
 __all__ = ["PartnershipWatch"]
 
 log = structlog.get_logger()
+
+#: Seconds before the first connection is tried again, doubled each time up to the last.
+_RETRY_FIRST_S: Final = 0.5
+_RETRY_MAX_S: Final = 30.0
 
 
 class PartnershipWatch:
@@ -74,6 +83,7 @@ class PartnershipWatch:
         self._live = False
         self._closed = False
         self._nc: Client | None = None
+        self._opening: Any = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="ledger-partnership-watch", daemon=True
@@ -85,14 +95,40 @@ class PartnershipWatch:
         return self._live and not self._closed
 
     def start(self) -> None:
-        """Connect and subscribe; on failure, log it and stay not live (never raises)."""
+        """Connect and subscribe, waiting for the first try; on its failure, log it, stay
+        not live and keep trying in the background (never raises)."""
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._open(), self._loop)
-        try:
-            future.result(timeout=self._timeout + 1.0)
-        except Exception as error:  # noqa: BLE001 - without the watch the ledger only reloads more
-            future.cancel()
-            log.warning("partnership_watch_unavailable", error=type(error).__name__)
+        first = threading.Event()
+        self._opening = asyncio.run_coroutine_threadsafe(self._keep_opening(first), self._loop)
+        first.wait(timeout=self._timeout + 2.0)
+
+    async def _keep_opening(self, first: threading.Event) -> None:
+        delay = _RETRY_FIRST_S
+        while not self._closed:
+            try:
+                await asyncio.wait_for(self._open(), timeout=self._timeout + 1.0)
+                return
+            except Exception as error:  # noqa: BLE001 - without the watch the ledger only reloads more
+                event = (
+                    "partnership_watch_retrying"
+                    if first.is_set()
+                    else "partnership_watch_unavailable"
+                )
+                (log.debug if first.is_set() else log.warning)(
+                    event, error=type(error).__name__, retry_in_s=delay
+                )
+                await self._discard()
+            finally:
+                first.set()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)
+
+    async def _discard(self) -> None:
+        """Close a connection that was made but did not subscribe, before trying again."""
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await nc.close()
 
     async def _open(self) -> None:
         self._nc = await self._connect(
@@ -154,6 +190,8 @@ class PartnershipWatch:
         self._live = False
         if not self._thread.is_alive():
             return
+        if self._opening is not None:
+            self._opening.cancel()
         nc = self._nc
 
         async def close() -> None:

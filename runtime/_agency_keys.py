@@ -1,7 +1,11 @@
 """The service's reading of the agencies' keys: the partnership events, folded as they come.
 
 The registry and its rules are :class:`ledger.proofs.keys.KeyRing`'s, the one every verifier
-uses (docs/proofs.md, "Signatures" and "Witnesses"); this module only reads the stream for it:
+uses (docs/proofs.md, "Signatures" and "Witnesses"), and a key event is folded only if the
+verifiers would accept it (:func:`ledger.proofs._checks.check_stored_key_event`: once an
+agency has a live key, its key events are signed by one of them). One published behind the
+write path's back is logged and left out, so a key the operator planted never counts for a
+cosignature here, as it never does in ``ledger verify``. This module reads the stream for it:
 the partnerships' subjects (``<prefix>.*.partnership.*``: few messages) by batched direct
 gets, from where it left off, so each call sees the keys registered and revoked since the
 last. A cosignature names its agency but not its partnership
@@ -17,7 +21,8 @@ from typing import Final, TypeVar
 import structlog
 
 from ledger.nats import direct_get_batch
-from ledger.proofs.keys import KeyRing
+from ledger.proofs._checks import check_stored_key_event
+from ledger.proofs.keys import KEY_EVENTS, KeyRing
 from runtime._side_streams import Pool
 from schemas.wire import AGGREGATE_ID_PATTERN, HDR_TOPIC, partnership_subjects
 
@@ -62,10 +67,22 @@ class AgencyKeys:
                 self._position = msg.seq
                 match = AGGREGATE_ID_PATTERN.fullmatch(msg.subject[self._cut :])
                 topic = msg.headers.get(HDR_TOPIC, "")
-                if match is None:
+                if match is None or topic not in KEY_EVENTS:
                     continue
-                problem = self._ring.fold_stored(msg.seq, match.group(1), topic, msg.data)
-                if problem is not None:  # the ledger validated it on the way in
-                    log.error("agency_key_event_not_folded", seq=msg.seq, event_type=topic)
+                partnership = match.group(1)
+                event = check_stored_key_event(
+                    self._ring, msg.seq, msg.subject, partnership, msg.headers, topic, msg.data
+                )
+                problem = event if isinstance(event, str) else None
+                if not isinstance(event, str):
+                    problem = self._ring.fold(msg.seq, partnership, event)
+                if problem is not None:  # the ledger checked it on the way in: not its writing
+                    log.error(
+                        "agency_key_event_not_folded",
+                        partnership=partnership,
+                        seq=msg.seq,
+                        event_type=topic,
+                        reason=problem,
+                    )
             if not msgs or pending == 0:
                 return

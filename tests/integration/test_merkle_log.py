@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_scenario import HEALTH, PARTNERSHIP, POLICE, establish, revoke_signed
@@ -28,9 +29,10 @@ from merkle_support import (
     stream_leaves,
     tree_file,
 )
+from nats.aio.client import Client
 
 from ledger.application import Ledger
-from ledger.nats import NatsApplicationRecorder, read_leaves
+from ledger.nats import NatsApplicationRecorder, direct_get_batch, read_leaves
 from ledger.proofs.entry import entry_hash
 from ledger.proofs.errors import CosignatureRefused, LogCorrupt, ProofUnavailable, TreeBusy
 from ledger.proofs.merkle import root_from_leaves, verify_consistency, verify_inclusion
@@ -466,6 +468,39 @@ class TestCosignatures:
         merkle_log.add_cosignature("police", f"{checkpoint.body()}\n{before}\n".encode())
         _, lines = split_checkpoint(merkle_log.latest_checkpoint())
         assert (before in lines, after in lines) == (True, False)
+
+    def test_a_key_the_operator_published_behind_the_agencys_back_never_counts(
+        self,
+        merkle_log: MerkleLog,
+        recorder: NatsApplicationRecorder,
+        checkpoint: Checkpoint,
+        stream_name: str,
+        subject_prefix: str,
+    ) -> None:
+        # Police's k1 is live; the operator publishes straight to the stream an unsigned
+        # registration of its own key as police's k2 (the write path refuses it).
+        msgs, _ = recorder.pool.run(
+            lambda nc: direct_get_batch(
+                nc, stream_name, f"{subject_prefix}.*.partnership.*", 1, 100, 5.0
+            )
+        )
+        [k1] = [m for m in msgs if m.headers.get("Ledger-Topic") == "AgencyKeyRegistered"]
+        intruder = Ed25519PrivateKey.generate()
+        payload = msgspec.json.decode(k1.data)
+        payload |= {"key_id": "k2", "public_key": b64key(intruder)}
+        headers = {"Ledger-Topic": "AgencyKeyRegistered"}
+
+        async def plant(nc: Client) -> None:
+            await nc.jetstream().publish(
+                k1.subject, msgspec.json.encode(payload), stream=stream_name, headers=headers
+            )
+
+        recorder.pool.run(plant)
+        line = cosign(checkpoint, "police", intruder, 1_700_000_000)
+        with pytest.raises(CosignatureRefused, match="police"):
+            merkle_log.add_cosignature("police", f"{checkpoint.body()}\n{line}\n".encode())
+        _, lines = split_checkpoint(merkle_log.latest_checkpoint())
+        assert line not in lines
 
     def test_a_cosignature_of_a_checkpoint_the_log_never_published_is_a_conflict(
         self, merkle_log: MerkleLog, checkpoint: Checkpoint, police_key: Ed25519PrivateKey

@@ -12,7 +12,12 @@ view store, which the HTTP process reads and ``/ready`` measures as before.
 The parent is told of a worker that stopped on an error (its name and the error's type,
 as :meth:`runtime.workers.Workers.failed` says it), and a child that exited on its own
 makes every one of its workers failed (``WorkerProcessExited``): ``/ready`` answers 503
-naming them, and commands are still recorded. The child ignores SIGINT (a Ctrl-C reaches
+naming them (``WorkerProcessStarting`` while a new child opens the service), and commands
+are still recorded. The parent then starts a new child (the
+views resume from their tracking positions, delivery from its durable consumer): after
+1 s, then twice as long after each restart up to 60 s, back to 1 s once a child has run
+60 s without failing; a child with a failed worker is asked to stop first. ``/ready``
+stays 503 until the new child's workers run. The child ignores SIGINT (a Ctrl-C reaches
 the whole process group: the parent decides), stops on SIGTERM or when the parent asks
 (:meth:`WorkerProcess.stop`), and when the parent is gone (its pipe closes).
 """
@@ -23,6 +28,7 @@ import contextlib
 import multiprocessing
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Final
@@ -31,36 +37,45 @@ import structlog
 
 from runtime.settings import Settings
 
-__all__ = ["EXITED", "WorkerProcess"]
+__all__ = ["EXITED", "STARTING", "WorkerProcess"]
 
 log = structlog.get_logger()
 
 #: The failure named for each worker of a child process that exited without being asked.
 EXITED: Final = "WorkerProcessExited"
-#: How long :meth:`WorkerProcess.start` waits for the child to open the service.
+#: The state named for each worker of a child that has not started its workers yet.
+STARTING: Final = "WorkerProcessStarting"
+#: How long a child is given to open the service and start its workers.
 _START_S: Final = 120.0
 _POLL_S: Final = 0.2
 _STOP: Final = "stop"
+#: Seconds before the first restart of a failed child, doubled each time up to the last;
+#: a child that has run ``_HEALTHY_S`` without failing resets it.
+_RESTART_FIRST_S: Final = 1.0
+_RESTART_MAX_S: Final = 60.0
+_HEALTHY_S: Final = 60.0
 
 
-class WorkerProcess:
-    """Named workers (``views``, ``delivery``) of ``settings``' service in a child process."""
+class _Child:
+    """One child process and its pipe."""
 
-    def __init__(self, settings: Settings, names: Sequence[str]) -> None:
-        self.names = tuple(names)
+    def __init__(self, settings: Settings, names: tuple[str, ...]) -> None:
+        self.names = names
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(
-            target=_main, args=(settings, self.names, child), name="ledger-workers"
+        self.process = context.Process(
+            target=_main, args=(settings, names, child), name="ledger-workers"
         )
         self._child_conn = child
-        self._failed: dict[str, str] = {}
-        self._stopping = False
-        self._lock = threading.Lock()
+        self.failed: dict[str, str] = {}
+        self.started_at = 0.0
+        #: Its workers run (its first message came).
+        self.running = False
 
     def start(self) -> None:
-        """Start the child and wait until its workers run (or it fails to open the service)."""
-        self._process.start()
+        """Start it and wait until its workers run (or it fails to open the service)."""
+        self.started_at = time.monotonic()
+        self.process.start()
         self._child_conn.close()  # the child's end: ours closes when the child exits
         if not self._conn.poll(_START_S):
             log.error("worker_process_start_timed_out", workers=list(self.names))
@@ -70,43 +85,112 @@ class WorkerProcess:
         except (EOFError, OSError):  # it ended without opening the service: failed() says so
             log.error("worker_process_failed_to_start", workers=list(self.names))
             return
-        self._receive()
-        log.info("worker_process_started", workers=list(self.names), pid=self._process.pid)
+        self.running = True
+        self.receive()
+        log.info("worker_process_started", workers=list(self.names), pid=self.process.pid)
 
-    def failed(self) -> dict[str, str]:
-        """Each worker that stopped on an error, with the error's type (every one, as
-        :data:`EXITED`, when the child is gone unasked)."""
-        with self._lock:
-            self._receive()
-            if not self._stopping and not self._process.is_alive():
-                for name in self.names:
-                    self._failed.setdefault(name, EXITED)
-            return dict(self._failed)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the child to stop its workers (each finishes its batch) and wait for it."""
-        with self._lock:
-            self._stopping = True
-        if self._process.pid is None:
-            return  # never started
-        with contextlib.suppress(OSError, ValueError):  # it is gone already
-            self._conn.send(_STOP)
-        self._process.join(timeout + 5)
-        if self._process.is_alive():
-            log.warning("worker_process_stop_timed_out", timeout=timeout)
-            self._process.terminate()
-            self._process.join(5)
-        self._conn.close()
-        log.info("worker_process_stopped", exitcode=self._process.exitcode)
-
-    def _receive(self) -> None:
+    def receive(self) -> None:
         try:
             while self._conn.poll():
                 message = self._conn.recv()
                 if isinstance(message, dict):
-                    self._failed.update(message)
+                    self.failed.update(message)
         except (EOFError, OSError):
             pass  # the child is gone: failed() says so
+
+    def exited(self) -> bool:
+        return self.process.pid is not None and not self.process.is_alive()
+
+    def stop(self, timeout: float) -> None:
+        if self.process.pid is None:
+            return  # never started
+        with contextlib.suppress(OSError, ValueError):  # it is gone already
+            self._conn.send(_STOP)
+        self.process.join(timeout + 5)
+        if self.process.is_alive():
+            log.warning("worker_process_stop_timed_out", timeout=timeout)
+            self.process.terminate()
+            self.process.join(5)
+        self._conn.close()
+        log.info("worker_process_stopped", exitcode=self.process.exitcode)
+
+
+class WorkerProcess:
+    """Named workers (``views``, ``delivery``) of ``settings``' service in a child process,
+    started again when it fails (see the module's doc)."""
+
+    def __init__(self, settings: Settings, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self._settings = settings
+        self._child = _Child(settings, self.names)
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="ledger-worker-supervisor", daemon=True
+        )
+        #: Children started after the first.
+        self.restarts = 0
+
+    def start(self) -> None:
+        """Start the child, wait until its workers run (or it fails to open the service),
+        then watch it."""
+        self._child.start()
+        self._supervisor.start()
+
+    def failed(self) -> dict[str, str]:
+        """Each worker that stopped on an error, with the error's type (every one, as
+        :data:`EXITED`, when the child is gone unasked, and as :data:`STARTING` while a
+        child opens the service)."""
+        with self._lock:
+            return self._failed(self._child)
+
+    def _failed(self, child: _Child) -> dict[str, str]:
+        child.receive()
+        failed = dict(child.failed)
+        if self._stopping.is_set():
+            return failed
+        state = EXITED if child.exited() else None if child.running else STARTING
+        if state is not None:
+            for name in self.names:
+                failed.setdefault(name, state)
+        return failed
+
+    def _supervise(self) -> None:
+        delay = _RESTART_FIRST_S
+        while not self._stopping.wait(_POLL_S):
+            with self._lock:
+                child = self._child
+                failed = self._failed(child)
+            if not (child.exited() or child.failed):  # running, or still starting
+                if time.monotonic() - child.started_at >= _HEALTHY_S:
+                    delay = _RESTART_FIRST_S
+                continue
+            log.warning(
+                "worker_process_restarting",
+                failed_workers=failed,
+                exitcode=child.process.exitcode,
+                in_s=delay,
+            )
+            if self._stopping.wait(delay):
+                return
+            child.stop(timeout=30.0)
+            new = _Child(self._settings, self.names)
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._child = new
+            new.start()
+            self.restarts += 1
+            delay = min(delay * 2, _RESTART_MAX_S)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the child to stop its workers (each finishes its batch) and wait for it."""
+        self._stopping.set()
+        if self._supervisor.is_alive():
+            self._supervisor.join(_START_S + timeout)
+        with self._lock:
+            child = self._child
+        child.stop(timeout)
 
 
 def _main(settings: Settings, names: tuple[str, ...], conn: Connection) -> None:

@@ -149,23 +149,27 @@ class TestWorkers:
         _assert_clean_exit(served)
         assert "worker_stopped" in served.stderr
 
-    def test_a_worker_process_that_dies_makes_ready_503_naming_its_workers_and_writes_go_on(
+    def test_a_worker_process_that_dies_makes_ready_503_naming_its_workers_then_is_replaced(
         self, shared_env: dict[str, str], tmp_path: Path
     ) -> None:
         import os
 
-        admin, _ = _tokens(tmp_path / "data")
-        served = Served(shared_env)
-        try:
-            served.wait_ready()
-            pid = served.process.pid
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        def worker_pid() -> int:
+            tasks = Path(f"/proc/{served.process.pid}/task").iterdir()  # any thread may fork
+            children = [c for task in tasks for c in (task / "children").read_text().split()]
             (worker,) = [  # not multiprocessing's resource tracker
                 child
                 for child in children
                 if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
             ]
-            os.kill(int(worker), signal.SIGKILL)
+            return int(worker)
+
+        admin, _ = _tokens(tmp_path / "data")
+        served = Served(shared_env)
+        try:
+            served.wait_ready()
+            first = worker_pid()
+            os.kill(first, signal.SIGKILL)
 
             def failed() -> bool:
                 response = served.get("/ready")
@@ -178,10 +182,25 @@ class TestWorkers:
                 "views": "WorkerProcessExited",
                 "delivery": "WorkerProcessExited",
             }
-            assert _establish(served, admin) > 0  # the stream is the source of truth
+            sequence = _establish(served, admin)  # the stream is the source of truth
+            assert sequence > 0
+
+            # A new child takes over: ready again once its views have applied the write
+            # made while there was none.
+            def replaced() -> bool:
+                response = served.get("/ready")
+                return (
+                    response is not None
+                    and response.status_code == 200
+                    and response.json().get("views_position", 0) >= sequence
+                )
+
+            wait_for(replaced, "a new worker process to apply what was written meanwhile")
+            assert worker_pid() != first
         finally:
             served.stop()
         _assert_clean_exit(served)
+        assert "worker_process_restarting" in served.stderr
 
     def test_ready_is_503_with_the_lag_while_the_views_are_behind_and_200_once_updated(
         self, shared_env: dict[str, str], tmp_path: Path

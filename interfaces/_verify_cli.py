@@ -1,4 +1,5 @@
-"""``ledger verify [--from SEQ] [--to SEQ] [--log-key VKEY] [--checkpoint FILE]``.
+"""``ledger verify [--from SEQ] [--to SEQ] [--log-key VKEY] [--checkpoint FILE]
+[--agency-key AGENCY:KEY]``.
 
 Checks every chain, signature, checkpoint and cosignature of the ledger stream (or a range of
 it) without trusting the server: the rules are docs/proofs.md's ("Verifying the stream").
@@ -10,7 +11,10 @@ names the first failing sequence and why on stderr and exits 1.
 The log's key is ``--log-key`` (its C2SP verifier key, from ``ledger log key``: an inspector
 brings the one the partnership published), else the data dir's own. ``--checkpoint FILE``
 (repeatable) adds a checkpoint note kept outside the server, such as a witness's last cosigned
-checkpoint, which a rewrite of the log stream cannot take back.
+checkpoint, which a rewrite of the log stream cannot take back. ``--agency-key AGENCY:KEY``
+(repeatable) pins an agency's public keys as the inspector had them from the agency: any other
+key registered for that agency fails, naming its sequence, since the operator may register an
+agency's first key on its own word (docs/proofs.md, "Pinning agencies' keys").
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from interfaces._progress import progress_bar
 from interfaces._shell import err, fail, say
 from ledger.errors import LedgerError
+from ledger.proofs.errors import SignatureInvalid
+from ledger.proofs.keys import parse_agency_pins
 from ledger.proofs.note import parse_verifier_key
 from ledger.proofs.verifier import Summary
 from runtime.settings import Settings
@@ -66,12 +72,24 @@ CheckpointOption = Annotated[
     ),
 ]
 
+AgencyKeyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--agency-key",
+        metavar="AGENCY:KEY",
+        help="An agency's public key as the agency gave it (base64); any other key"
+        " registered for that agency fails. Repeatable.",
+        show_default=False,
+    ),
+]
+
 
 def verify(
     first: FromOption = 1,
     last: ToOption = None,
     log_key: LogKeyOption = None,
     checkpoint: CheckpointOption = None,
+    agency_key: AgencyKeyOption = None,
 ) -> None:
     """Check every chain, signature, checkpoint and cosignature; name the first failure."""
     from ledger.proofs.errors import VerificationFailed
@@ -86,6 +104,10 @@ def verify(
 
     if last is not None and last < first:
         fail(f"--to: {last} is before --from {first}", 2)
+    try:
+        pins = parse_agency_pins(agency_key or [])
+    except SignatureInvalid as error:
+        fail(str(error), 2)
     settings = Settings.from_env()
     key = _log_key(settings, log_key)
     kept = [(f"checkpoint file {p}", _read(p)) for p in checkpoint or []]
@@ -104,16 +126,16 @@ def verify(
                     VerifyRange(first, last),
                     roots,
                     progress=lambda done: bar.update(task, completed=done),
+                    pins=pins,
                 )
     except VerificationFailed as failure:
         fail(f"verification failed at {failure}")
     except LedgerError as error:
         fail(str(error))
-    _report(summary, key.public_key is not None, first)
+    _report(summary, key.public_key is not None, first, sorted(pins))
 
 
 def _log_key(settings: Settings, vkey: str | None) -> LogKey:
-    from ledger.proofs.errors import SignatureInvalid
     from runtime.log_key import log_key
     from runtime.verification import LogKey
 
@@ -140,7 +162,7 @@ def _read(path: Path) -> str:
         fail(f"--checkpoint: {path}: cannot be read ({error.__class__.__name__})", 2)
 
 
-def _report(summary: Summary, keyed: bool, first: int) -> None:
+def _report(summary: Summary, keyed: bool, first: int, pinned: list[str]) -> None:
     lines = [
         f"verified sequences {summary.first:,} to {summary.last:,}",
         f"events: {summary.events:,} on {summary.subjects:,} subjects"
@@ -160,5 +182,7 @@ def _report(summary: Summary, keyed: bool, first: int) -> None:
             f"chains entered mid-way (first link taken on trust): {summary.trusted_links:,};"
             " checkpoints are checked only from sequence 1"
         )
+    if pinned:
+        lines.append(f"agencies whose keys were all pinned ones: {', '.join(pinned)}")
     for line in lines:
         typer.echo(line)

@@ -10,7 +10,9 @@ Nothing but the package: no server, no database, no network (docs/proofs.md, "Bu
    registered by an event proven in the same tree;
 2. every stored message (the case's events and the partnership's key events) is included in
    the checkpoint's tree at leaf ``seq - 1`` (RFC 9162 inclusion proof);
-3. the keys: folded from those key events in order;
+3. the keys: folded from those key events in order, each checked for its agency's
+   authority; with ``--agency-key AGENCY:KEY`` (repeatable) an agency's keys are pinned as
+   the inspector had them from the agency, and any other key registered for it fails;
 4. the case: its events start at version 1 and run on without a gap, each linked to the one
    before by ``Ledger-Prev-Hash``, each recorded by the bundle's as-of, and each signature
    verifies with a key its agency registered before it and had not revoked.
@@ -36,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ledger.proofs._bundle_checks import check_case, check_inclusion, fold_keys
 from ledger.proofs.bundle import Bundle, read_bundle
 from ledger.proofs.errors import ProofError, VerificationFailed
+from ledger.proofs.keys import AgencyPins, parse_agency_pins
 from ledger.proofs.note import (
     SIG_COSIGNATURE_V1,
     Checkpoint,
@@ -114,6 +117,7 @@ def verify_bundle(
     witnesses: int = 0,
     log_key: str | None = None,
     witness_keys: Sequence[str] = (),
+    pins: AgencyPins | None = None,
 ) -> Report:
     """Check ``bundle`` (see the module's docstring); :class:`VerificationFailed` names the
     first sequence that fails and why (``seq`` None for the checkpoint itself)."""
@@ -140,7 +144,7 @@ def verify_bundle(
         raise VerificationFailed(None, reason)
     if not bundle.events:
         raise VerificationFailed(None, f"the bundle holds no event of case {bundle.case}")
-    signed = check_case(bundle, fold_keys(bundle))
+    signed = check_case(bundle, fold_keys(bundle, pins))
     return Report(
         partnership=bundle.partnership,
         case=bundle.case,
@@ -175,15 +179,33 @@ def _verify(
             help="A witness's cosignature verifier key, pinned (repeatable); only these count.",
         ),
     ] = None,
+    agency_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--agency-key",
+            metavar="AGENCY:KEY",
+            help="An agency's public key as the agency gave it (base64); any other key"
+            " registered for that agency fails. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Check an inspector's bundle offline: proofs, checkpoint, cosignatures, signatures, chain.
 
-    Exit 0 when it verifies, 1 naming the first failing event and why.
+    Exit 0 when it verifies, 1 naming the first failing event and why, 2 for a bad option.
     """
+    try:
+        pins = parse_agency_pins(agency_key or ())
+    except ProofError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from e
     try:
         bundle = read_bundle(file)
         report = verify_bundle(
-            bundle, witnesses=witnesses, log_key=log_key, witness_keys=witness_key or ()
+            bundle,
+            witnesses=witnesses,
+            log_key=log_key,
+            witness_keys=witness_key or (),
+            pins=pins,
         )
     except OSError as e:
         typer.echo(f"{file}: cannot be read ({e.strerror})", err=True)

@@ -24,6 +24,7 @@ from ledger.application import Ledger
 from ledger.errors import LedgerUnavailable
 from ledger.nats import NatsApplicationRecorder, direct_get, read_stored
 from ledger.proofs.errors import VerificationFailed
+from ledger.proofs.keys import AgencyPins
 from ledger.proofs.roots import Roots, WitnessedRoot, checkpoint_roots, cosigned_roots
 from ledger.proofs.verifier import SIGNATURE_WORKER, StreamVerifier, Summary
 from runtime.log_stream import LogStream
@@ -128,19 +129,21 @@ def verify_stream(
     *,
     progress: Callable[[int], None] | None = None,
     parallel_from: int | None = None,
+    pins: AgencyPins | None = None,
 ) -> Summary:
     """Verify ``span`` of ``ledger``'s stream against ``roots`` (ignored unless ``span``
     starts at 1); :class:`VerificationFailed` names the first sequence that fails. A span of
     ``parallel_from`` messages or more (default :data:`PARALLEL_FROM`) has its signatures
-    verified by a pool of processes."""
+    verified by a pool of processes. ``pins``: agencies' keys the verifier had from them
+    (:class:`~ledger.proofs.verifier.StreamVerifier`)."""
     recorder = _recorder(ledger)
     end = stream_end(ledger)
     last = end if span.last is None else min(span.last, end)
     whole = last == end
     if last - span.first + 1 < (PARALLEL_FROM if parallel_from is None else parallel_from):
-        return _verify(recorder, span, roots, None, last, whole=whole, progress=progress)
+        return _verify(recorder, span, roots, None, last, whole, progress, pins)
     with _signature_pool() as pool:
-        return _verify(recorder, span, roots, pool, last, whole=whole, progress=progress)
+        return _verify(recorder, span, roots, pool, last, whole, progress, pins)
 
 
 def _signature_pool() -> ProcessPoolExecutor:
@@ -160,13 +163,13 @@ def _verify(
     roots: Sequence[WitnessedRoot],
     pool: Executor | None,
     last: int,
-    *,
     whole: bool,
     progress: Callable[[int], None] | None,
+    pins: AgencyPins | None,
 ) -> Summary:
     prefix = recorder.subjects.prefix
     checker = Roots(roots) if span.first == 1 else None
-    verifier = StreamVerifier(prefix, start=span.first, roots=checker, pool=pool)
+    verifier = StreamVerifier(prefix, start=span.first, roots=checker, pool=pool, pins=pins)
     if span.first > 1:
         partnerships = f"{prefix}.*.partnership.*"
         before = read_stored(

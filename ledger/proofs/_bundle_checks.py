@@ -27,7 +27,7 @@ from ledger.proofs._checks import (
 from ledger.proofs.bundle import Bundle, BundleEntry
 from ledger.proofs.entry import entry_hash
 from ledger.proofs.errors import ProofError, VerificationFailed
-from ledger.proofs.keys import KEY_EVENTS, KeyRing
+from ledger.proofs.keys import KEY_EVENTS, AgencyPins, KeyRing, unpinned
 from ledger.proofs.merkle import verify_inclusion
 from ledger.proofs.note import Checkpoint
 from schemas import (
@@ -70,10 +70,11 @@ def check_inclusion(entries: Sequence[BundleEntry], checkpoint: Checkpoint) -> N
             raise VerificationFailed(entry.seq, reason) from e
 
 
-def fold_keys(bundle: Bundle) -> KeyRing:
+def fold_keys(bundle: Bundle, pins: AgencyPins | None = None) -> KeyRing:
     """Fold the bundle's key events (proven included beforehand), in sequence order; an
     agency's key registration or revocation is checked for its authority and signature
-    first, as ``ledger verify`` checks it (:func:`key_event_signer`)."""
+    first, as ``ledger verify`` checks it (:func:`key_event_signer`), and against ``pins``
+    (:func:`~ledger.proofs.keys.unpinned`)."""
     ring = KeyRing()
     p = bundle.partnership
     partnership_subject = f"{subject_prefix(bundle)}.{p}.partnership.{p}"
@@ -91,6 +92,8 @@ def fold_keys(bundle: Bundle) -> KeyRing:
             event = decode_event_as(entry.payload, EVENT_TYPES[topic])
         except InvalidEvent as e:
             raise VerificationFailed(entry.seq, f"{topic}: {e}") from e
+        if isinstance(event, AgencyKeyRegistered) and (problem := unpinned(event, pins or {})):
+            raise VerificationFailed(entry.seq, problem)
         if isinstance(event, AgencyKeyRegistered | AgencyKeyRevoked):  # the agency's authority
             found = key_event_signer(ring, entry.seq, p, entry.headers, event)
             if found is not None:

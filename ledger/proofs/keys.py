@@ -26,7 +26,7 @@ The stream verifier (:mod:`ledger.proofs.verifier`), the bundle verifier
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
@@ -43,15 +43,20 @@ from schemas import (
     SignaturesRequired,
     decode_event_as,
 )
+from schemas.wire import is_identifier
 
 __all__ = [
     "KEY_AUTHORITY",
     "KEY_EVENTS",
+    "PINNED_KEYS",
     "AgencyKey",
+    "AgencyPins",
     "CosignatureVerdict",
     "KeyEvent",
     "KeyRing",
     "key_event_authority",
+    "parse_agency_pins",
+    "unpinned",
 ]
 
 #: The type tags of the partnership events a key ring folds.
@@ -101,6 +106,53 @@ def key_event_authority(
     return (
         f"{about} {why}; rule {KEY_AUTHORITY}: once an agency has a live key ({names}), its "
         "keys are registered and revoked only under a signature by one of them"
+    )
+
+
+#: The rule an inspector's pinned keys impose (``--agency-key``: docs/proofs.md, "Pinning
+#: agencies' keys").
+PINNED_KEYS: Final = "pinned_agency_keys"
+#: Per agency, the raw public keys an inspector had from the agency itself.
+AgencyPins: TypeAlias = Mapping[str, frozenset[bytes]]
+
+
+def parse_agency_pins(texts: Iterable[str], *, option: str = "--agency-key") -> AgencyPins:
+    """``AGENCY:PUBLIC_KEY`` values (the key in standard base64, as ``ledger keys generate``
+    prints it) as pins; :class:`SignatureInvalid` naming the first bad one and the rule."""
+    pins: dict[str, set[bytes]] = {}
+    for text in texts:
+        agency, sep, key = text.partition(":")
+        if not sep or not is_identifier(agency):
+            msg = (
+                f"{option}: {text[:80]!r} is not AGENCY:PUBLIC_KEY (an agency id, a colon, and "
+                "its Ed25519 public key in standard base64)"
+            )
+            raise SignatureInvalid(msg)
+        raw = unb64(key, field=f"{option} {agency}", size=_PUBLIC_KEY_SIZE)
+        problem = ed25519.public_key_problem(raw)
+        if problem is not None:
+            msg = f"{option} {agency}: the public key {problem}"
+            raise SignatureInvalid(msg)
+        pins.setdefault(agency, set()).add(raw)
+    return {agency: frozenset(raws) for agency, raws in pins.items()}
+
+
+def unpinned(event: AgencyKeyRegistered, pins: AgencyPins) -> str | None:
+    """Why ``event`` breaks the inspector's pins (it registers, for a pinned agency, a key
+    that agency did not give), or None. A malformed key is left to the fold to name."""
+    allowed = pins.get(event.agency)
+    if allowed is None:
+        return None
+    try:
+        raw = unb64(event.public_key, field="public_key", size=_PUBLIC_KEY_SIZE)
+    except SignatureInvalid:
+        return None
+    if raw in allowed:
+        return None
+    return (
+        f"AgencyKeyRegistered: key '{event.key_id}' of agency '{event.agency}' is not one of "
+        f"the {len(allowed)} key(s) pinned for it; rule {PINNED_KEYS}: every key registered "
+        "for a pinned agency is one the agency gave the verifier (someone else registered it)"
     )
 
 

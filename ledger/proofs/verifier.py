@@ -45,7 +45,7 @@ from ledger.proofs._signatures import BATCH as SIGNATURE_BATCH
 from ledger.proofs._signatures import SignatureChecks
 from ledger.proofs.entry import entry_hash
 from ledger.proofs.errors import VerificationFailed
-from ledger.proofs.keys import KEY_EVENTS, KeyRing
+from ledger.proofs.keys import KEY_EVENTS, AgencyPins, KeyRing, unpinned
 from schemas import (
     EVENT_TYPES,
     AgencyKeyRegistered,
@@ -153,7 +153,9 @@ class StreamVerifier:
     (counted as a trusted link), and the key ring must be :meth:`prime`'d with the partnership
     events before ``start``. ``roots`` checks checkpoints (only from ``start`` 1). ``pool``
     verifies signatures in parallel (see the module's doc), ``signature_batch`` at a time; the
-    caller owns it.
+    caller owns it. ``pins``: per agency, the public keys the verifier had from the agency
+    itself; a key registered for a pinned agency that is not among them fails
+    (:func:`~ledger.proofs.keys.unpinned`), before the range too.
     """
 
     def __init__(
@@ -164,6 +166,7 @@ class StreamVerifier:
         roots: RootCheck | None = None,
         pool: Executor | None = None,
         signature_batch: int = SIGNATURE_BATCH,
+        pins: AgencyPins | None = None,
     ) -> None:
         if start < 1:
             msg = f"start: {start} is not a stream sequence (they begin at 1)"
@@ -179,6 +182,7 @@ class StreamVerifier:
         self._roots = roots
         self._append: Callable[[int, bytes], None] | None = roots.append if roots else None
         self.keys = KeyRing()
+        self._pins: AgencyPins = pins or {}
         if roots is not None:
             roots.bind(self.keys)
         self._chains: dict[str, _Chain] = {}
@@ -188,11 +192,20 @@ class StreamVerifier:
     # -- before the range ------------------------------------------------------------
 
     def prime(self, subject: str, headers: Mapping[str, str], payload: bytes, seq: int) -> None:
-        """Fold a partnership event from before ``start`` into the key ring, unchecked."""
+        """Fold a partnership event from before ``start`` into the key ring, unchecked but
+        for the pins."""
         topic = headers.get(HDR_TOPIC, "")
         match = AGGREGATE_ID_PATTERN.fullmatch(subject[self._cut :])
         if topic not in KEY_EVENTS or match is None or seq >= self._start:
             return
+        if self._pins and topic == "AgencyKeyRegistered":
+            try:
+                registered = decode_event_as(payload, AgencyKeyRegistered)
+            except InvalidEvent:
+                pass  # the fold names it
+            else:
+                if (problem := unpinned(registered, self._pins)) is not None:
+                    raise VerificationFailed(seq, f"{problem} (before the range)")
         self.keys.fold_stored(seq, match.group(1), topic, payload)
 
     # -- the range -------------------------------------------------------------------
@@ -292,6 +305,8 @@ class StreamVerifier:
             check_link(seq, version, prev, chain.version, chain.last_hash)
         tag = headers.get(HDR_TOPIC, "")
         event, obj = self._decode(seq, tag, payload, chain.kind, version)
+        if isinstance(event, AgencyKeyRegistered) and (problem := unpinned(event, self._pins)):
+            raise VerificationFailed(seq, problem)
         if tag in _AUTHORISED and isinstance(event, AgencyKeyRegistered | AgencyKeyRevoked):
             found = key_event_signer(self.keys, seq, chain.partnership, headers, event)
         else:

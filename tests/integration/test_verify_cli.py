@@ -226,6 +226,60 @@ class TestAKeyRegisteredBehindTheAgencysBack:
         assert "key_events_signed_by_live_key" in reason
 
 
+class TestPinnedAgencyKeys:
+    """An inspector pins each agency's keys as the agency gave them (``--agency-key``): a
+    first key the operator registered on its own word, which the authority rule lets in,
+    fails by name; the agency's own keys verify."""
+
+    def test_the_agencies_own_keys_verify_and_are_reported(
+        self, streams: Streams, tmp_path: Path
+    ) -> None:
+        keys = Keys.seeded()
+        streams.publish(write(streams.facts(), keys))
+        pins = [f"{a}:{keys.public_b64(a)}" for a in ("police", "health")]
+        result = streams.verify(tmp_path, *(f"--agency-key={p}" for p in pins))
+        assert result.exit_code == 0, result.stderr
+        assert "agencies whose keys were all pinned ones: health, police" in result.stdout
+
+    def test_a_first_key_the_agency_never_gave_fails_at_its_registration(
+        self, streams: Streams, tmp_path: Path
+    ) -> None:
+        keys = Keys.seeded()
+        messages = write(streams.facts(), keys)
+        streams.publish(messages)
+        # the inspector had another key from police: the one on the stream is not police's
+        other = public_key_text(Ed25519PrivateKey.generate())
+        result = streams.verify(tmp_path, f"--agency-key=police:{other}")
+        registered = next(
+            m.seq
+            for m in messages
+            if m.headers[HDR_TOPIC] == "AgencyKeyRegistered" and b'"police"' in m.payload
+        )
+        reason = fails_at(result, registered)
+        assert "pinned_agency_keys" in reason
+        assert "police" in reason
+
+    def test_a_pin_before_a_range_is_checked_too(self, streams: Streams, tmp_path: Path) -> None:
+        messages = write(streams.facts(), Keys.seeded())
+        streams.publish(messages)
+        other = public_key_text(Ed25519PrivateKey.generate())
+        result = streams.verify(
+            tmp_path, "--from", str(len(messages) - 2), f"--agency-key=police:{other}"
+        )
+        assert result.exit_code == 1
+        assert "(before the range)" in result.stderr
+
+    @pytest.mark.parametrize(
+        "pin", ["police", "Police:AAAA", "police:not-base64", "police:" + "A" * 44]
+    )
+    def test_a_malformed_pin_is_a_usage_error(
+        self, streams: Streams, tmp_path: Path, pin: str
+    ) -> None:
+        result = streams.verify(tmp_path, f"--agency-key={pin}")
+        assert result.exit_code == 2
+        assert "--agency-key" in result.stderr
+
+
 class TestTheOperatorsRewrite:
     """The stream deleted and republished with one fact altered and one event removed, every
     chain rewritten so the sequences line up; the log stream (and police's cosignature) kept."""

@@ -21,7 +21,9 @@ from ledger.proofs.bundle import (
     write_bundle,
 )
 from ledger.proofs.errors import CheckpointInvalid, VerificationFailed
+from ledger.proofs.keys import parse_agency_pins
 from ledger.proofs.note import SIG_COSIGNATURE_V1, cosign, format_verifier_key
+from ledger.signing import public_key_text
 from ledger.verify import main, verify_bundle
 
 WITNESSES = ("health", "la", "police")
@@ -283,6 +285,31 @@ class TestWitnesses:
         bundle = police_view.bundle("c1", witnessed(police_view, ("police",)))
         assert verify_bundle(bundle, witnesses=1).witnessed_by == ["police"]
         assert failure(bundle, witnesses=2).seq is None
+
+
+class TestPinnedAgencyKeys:
+    def test_the_agencys_own_key_verifies_and_another_fails_at_its_registration(self) -> None:
+        log, bundle = honest()
+        police = public_key_text(log.agency_keys["police"])
+        assert verify_bundle(bundle, pins=parse_agency_pins([f"police:{police}"])).events == 4
+        other = public_key_text(Ed25519PrivateKey.generate())
+        found = failure(bundle, pins=parse_agency_pins([f"police:{other}"]))
+        registered = next(
+            e.seq for e in bundle.keys if b'"police"' in e.payload and b"public_key" in e.payload
+        )
+        assert found.seq == registered
+        assert "pinned_agency_keys" in found.reason
+
+    def test_the_command_takes_pins_and_refuses_a_malformed_one_with_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        _, bundle = honest()
+        write_bundle(tmp_path / "b.json", bundle)
+        other = public_key_text(Ed25519PrivateKey.generate())
+        assert main([str(tmp_path / "b.json"), "--agency-key", f"police:{other}"]) == 1
+        assert "pinned_agency_keys" in capsys.readouterr().err
+        assert main([str(tmp_path / "b.json"), "--agency-key", "police"]) == 2
+        assert "AGENCY:PUBLIC_KEY" in capsys.readouterr().err
 
 
 class TestSelectingTheCheckpoint:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -172,7 +173,8 @@ def _signs(cls: type[BaseCommand], given: dict[str, Any]) -> bool:
 def _remote_signer(client: Client, given: dict[str, Any]) -> tuple[schemas.RecordedBy, str]:
     """Who a remote service records the command as (its token's agency and actor) and its
     subject prefix: what the signature must cover. ``--as-agency``/``--as-actor``, when
-    given, must be the token's."""
+    given, must be the token's; so must the prefix be ``NATS_SUBJECT_PREFIX``, when set (the
+    agency pins the ledger it signs for: a hostile service could otherwise name another)."""
     identity = client.whoami()
     recorded_by = identity_recorded_by(identity)
     for option, value, token_value in (
@@ -185,6 +187,14 @@ def _remote_signer(client: Client, given: dict[str, Any]) -> tuple[schemas.Recor
                 " as the token's agency and actor, and the signature must cover them"
             )
             raise InvalidOption(msg)
+    pinned = os.environ.get("NATS_SUBJECT_PREFIX")
+    if pinned and identity.subject_prefix != pinned:
+        msg = (
+            f"the service at {client.url} records under subject prefix"
+            f" {identity.subject_prefix!r}, not NATS_SUBJECT_PREFIX {pinned!r}: a signature is"
+            " good on any ledger of the prefix it names, so nothing is signed for another"
+        )
+        raise InvalidOption(msg)
     return recorded_by, identity.subject_prefix
 
 

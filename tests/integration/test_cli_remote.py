@@ -123,7 +123,10 @@ def env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     values = {"LEDGER_DATA_DIR": str(data_dir), "LEDGER_PARTNERSHIP": P, "COLUMNS": "200"}
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    for name in ("LEDGER_URL", "LEDGER_TOKEN", "LEDGER_AGENCY", "LEDGER_ACTOR", "NATS_URL"):
+    for name in (
+        "LEDGER_URL", "LEDGER_TOKEN", "LEDGER_AGENCY", "LEDGER_ACTOR", "NATS_URL",
+        "NATS_SUBJECT_PREFIX",
+    ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     return values
 
@@ -193,6 +196,13 @@ class TestRecordThroughTheService:
         assert other.exit_code == 2
         assert "--as-actor 'act_someone-else' is not the token's" in other.stderr
         assert service_ledger.recorder.max_notification_id() == before
+        # an agency that pins the ledger it signs for signs nothing for another one
+        pinned = ledger("record", *action, env={**agency, "NATS_SUBJECT_PREFIX": "elsewhere"})
+        assert pinned.exit_code == 2
+        assert "not NATS_SUBJECT_PREFIX 'elsewhere'" in pinned.stderr
+        assert service_ledger.recorder.max_notification_id() == before
+        same = {**agency, "NATS_SUBJECT_PREFIX": recorder.subjects.prefix}
+        assert receipt(ledger("record", *action, env=same))["sequence"] > before
 
     def test_the_service_running_on_the_data_dir_is_found_without_a_url(
         self, url: str, tokens: TokenStore, partnership: None, data_dir: Path

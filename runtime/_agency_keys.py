@@ -2,7 +2,7 @@
 
 The registry and its rules are :class:`ledger.proofs.keys.KeyRing`'s, the one every verifier
 uses (docs/proofs.md, "Signatures" and "Witnesses"), and a key event is folded only if the
-verifiers would accept it (:func:`ledger.proofs._checks.check_stored_key_event`: once an
+verifiers would accept it (:func:`ledger.proofs.verifier.check_stored_key_event`: once an
 agency has a live key, its key events are signed by one of them). One published behind the
 write path's back is logged and left out, so a key the operator planted never counts for a
 cosignature here, as it never does in ``ledger verify``. This module reads the stream for it:
@@ -21,8 +21,8 @@ from typing import Final, TypeVar
 import structlog
 
 from ledger.nats import direct_get_batch
-from ledger.proofs._checks import check_stored_key_event
 from ledger.proofs.keys import KEY_EVENTS, KeyRing
+from ledger.proofs.verifier import check_stored_key_event
 from runtime._side_streams import Pool
 from schemas.wire import AGGREGATE_ID_PATTERN, HDR_TOPIC, partnership_subjects
 

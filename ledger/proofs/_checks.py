@@ -24,24 +24,17 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import msgspec
-
 from ledger.proofs.entry import SignatureHeader, assertion, b64, verify_asserted
 from ledger.proofs.errors import SignatureInvalid, VerificationFailed
 from ledger.proofs.keys import AgencyKey, KeyEvent, KeyRing, key_event_authority
 from schemas import (
-    EVENT_TYPES,
     AgencyKeyRegistered,
-    AgencyKeyRevoked,
-    InvalidEvent,
-    decode_event_as,
 )
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_VERSION
 
 __all__ = [
     "Signed",
     "check_link",
-    "check_stored_key_event",
     "key_event_signer",
     "parse_version",
     "signer",
@@ -173,33 +166,3 @@ def verify_signature(signed: Signed) -> None:
         verify_asserted(signed.key.raw, signed.header, message)
     except SignatureInvalid as e:
         raise VerificationFailed(signed.seq, str(e)) from e
-
-
-def check_stored_key_event(
-    ring: KeyRing,
-    seq: int,
-    subject: str,
-    partnership: str,
-    headers: Mapping[str, str],
-    topic: str,
-    payload: bytes,
-) -> KeyEvent | str:
-    """A stored key event of ``partnership`` at ``seq`` (``topic`` one of
-    :data:`~ledger.proofs.keys.KEY_EVENTS`), decoded and checked as the verifiers check it
-    before folding it (:func:`key_event_signer`, then the signature itself), or why it may
-    not be folded: for readers of the stream that keep a :class:`KeyRing` without verifying
-    the whole stream (the service's, runtime/_agency_keys.py)."""
-    try:
-        event = decode_event_as(payload, EVENT_TYPES[topic])
-    except (KeyError, InvalidEvent) as e:
-        return f"{topic}: {e}"
-    if not isinstance(event, AgencyKeyRegistered | AgencyKeyRevoked):
-        return f"{topic}: is not a key event"
-    try:
-        found = key_event_signer(ring, seq, partnership, headers, event)
-        if found is not None:
-            obj = msgspec.json.decode(payload)
-            verify_signature(Signed(seq, subject, obj, *found, stored=payload))
-    except VerificationFailed as e:
-        return e.reason
-    return event

@@ -40,12 +40,19 @@ from typing import Any, Final, NamedTuple, TypeVar
 import msgspec
 
 from ledger.proofs import _signatures
-from ledger.proofs._checks import Signed, check_link, key_event_signer, parse_version, signer
+from ledger.proofs._checks import (
+    Signed,
+    check_link,
+    key_event_signer,
+    parse_version,
+    signer,
+    verify_signature,
+)
 from ledger.proofs._signatures import BATCH as SIGNATURE_BATCH
 from ledger.proofs._signatures import SignatureChecks
 from ledger.proofs.entry import entry_hash
 from ledger.proofs.errors import VerificationFailed
-from ledger.proofs.keys import KEY_EVENTS, AgencyPins, KeyRing, unpinned
+from ledger.proofs.keys import KEY_EVENTS, AgencyPins, KeyEvent, KeyRing, unpinned
 from schemas import (
     EVENT_TYPES,
     AgencyKeyRegistered,
@@ -68,6 +75,7 @@ __all__ = [
     "StoredMessage",
     "StreamVerifier",
     "Summary",
+    "check_stored_key_event",
     "decode_once",
 ]
 
@@ -375,3 +383,33 @@ def decode_once(payload: bytes, cls: type[E]) -> tuple[E | None, dict[str, Any]]
 
 def _at(failure: VerificationFailed) -> float:
     return math.inf if failure.seq is None else failure.seq
+
+
+def check_stored_key_event(
+    ring: KeyRing,
+    seq: int,
+    subject: str,
+    partnership: str,
+    headers: Mapping[str, str],
+    topic: str,
+    payload: bytes,
+) -> KeyEvent | str:
+    """A stored key event of ``partnership`` at ``seq`` (``topic`` one of
+    :data:`~ledger.proofs.keys.KEY_EVENTS`), decoded and checked as the verifiers check it
+    before folding it (:func:`key_event_signer`, then the signature itself), or why it may
+    not be folded: for readers of the stream that keep a :class:`KeyRing` without verifying
+    the whole stream (the service's, runtime/_agency_keys.py)."""
+    try:
+        event = decode_event_as(payload, EVENT_TYPES[topic])
+    except (KeyError, InvalidEvent) as e:
+        return f"{topic}: {e}"
+    if not isinstance(event, AgencyKeyRegistered | AgencyKeyRevoked):
+        return f"{topic}: is not a key event"
+    try:
+        found = key_event_signer(ring, seq, partnership, headers, event)
+        if found is not None:
+            obj = msgspec.json.decode(payload)
+            verify_signature(Signed(seq, subject, obj, *found, stored=payload))
+    except VerificationFailed as e:
+        return e.reason
+    return event

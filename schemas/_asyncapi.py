@@ -214,7 +214,8 @@ def _ledger_channel(prefix: str, stream: str) -> dict[str, Any]:
             "Ed25519 signature over what the event asserts) are the proofs' (docs/proofs.md); "
             "only the ledger sets them.\n\n"
             "Agencies never publish to these subjects: writes go through the ledger "
-            "service. Agencies receive events through `receiveCaseEvents`."
+            "service. Agencies receive events through `receiveCaseEvents` (and "
+            "`receiveChallengeEvents`, `receiveKeyEvents`)."
         ),
         "parameters": {
             "partnership": _partnership_parameter(),
@@ -349,7 +350,9 @@ def _receive_operation(prefix: str, stream: str, case_tags: list[str]) -> dict[s
             f"Each agency has its own durable JetStream consumer `{consumer}` on the stream "
             f"`{stream}`, where `{{agency}}` is its `AgencyId` (e.g. "
             f"`{consumer_name('northshire-police')}`). "
-            "It delivers, in stream order, the events of the cases the agency is party to. "
+            "It delivers, in stream order, the events of the cases the agency is party to "
+            f"(and those of its challenges and keys: `{_RECEIVE_CHALLENGES}`, "
+            f"`{_RECEIVE_KEYS}`). "
             "Several may be in flight; a client that keeps each case in order holds back "
             "the later events of a case while an earlier one of it is being redelivered "
             "(the ledger's Python client does).\n\n"

@@ -1,9 +1,11 @@
-"""Agency subscriptions: each case event delivered to every agency party to the case, and
-each challenge event to the agency that raised the challenge and the one it is against.
+"""Agency subscriptions: each case event delivered to every agency party to the case,
+each challenge event to the agency that raised the challenge and the one it is against,
+and each key registration or revocation to the agency whose key it is.
 
 * :mod:`consumers.delivery` and :mod:`consumers.manager`: the ledger service's side, a
-  fan-out of case and challenge events onto each agency's own subjects of the delivery
-  stream, kept by a view of case memberships and challenge parties (``ledger delivery run``);
+  fan-out of case, challenge and key events onto each agency's own subjects of the
+  delivery stream, kept by a view of case memberships and challenge parties (``ledger
+  delivery run``);
 * :mod:`consumers.client`: the agency's side, an async iterator over its events
   (``ledger subscribe --agency X``), with redelivery and a local dead-letter store.
 

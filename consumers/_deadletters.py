@@ -58,10 +58,10 @@ class DeadLetterStoreError(LedgerError, OSError):
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     """One delivery that failed on its last attempt, as it was received.
 
-    ``case`` is the case of a case's event, or ``challenge.<challenge>`` for a challenge's
-    (no identifier holds a ``.``). ``sequence`` is the event's ledger stream sequence (the
-    key: one dead letter per event), or minus the delivery stream's sequence when a
-    malformed message did not say.
+    ``case`` is the case of a case's event, ``challenge.<challenge>`` for a challenge's, or
+    ``key.<key_id>`` for one of the agency's key events (no identifier holds a ``.``).
+    ``sequence`` is the event's ledger stream sequence (the key: one dead letter per
+    event), or minus the delivery stream's sequence when a malformed message did not say.
     ``payload`` and ``headers`` are the message exactly as delivered, so a replay decodes
     it as the live path would. ``error_type`` is the exception's class name, never its
     message (which may quote personal data).

@@ -2,14 +2,21 @@
 message becomes one.
 
 A delivered message's subject is ``<prefix>-delivery.<agency>.<partnership>.<case>`` for
-a case's event and ``<prefix>-delivery.<agency>.<partnership>.challenge.<challenge>`` for
-a challenge's, and its headers carry the event's ledger sequence and version (see
-:mod:`schemas.wire`); a message without them fails like a handler would, with
-:class:`InvalidDelivery`.
+a case's event, ``<prefix>-delivery.<agency>.<partnership>.challenge.<challenge>`` for
+a challenge's and ``<prefix>-delivery.<agency>.<partnership>.key.<key_id>`` for one of
+the agency's own key events, and its headers carry the event's ledger sequence and
+version (see :mod:`schemas.wire`); a message without them fails like a handler would,
+with :class:`InvalidDelivery`.
 
-A :data:`Key` says what a delivery is kept in order with: ``(partnership, case)``, or
-``(partnership, "challenge.<challenge>")`` for a challenge (no identifier holds a ``.``,
-so the two never meet). Dead letters keep the key's second part as their ``case``.
+A :data:`Key` names what a delivery is about: ``(partnership, case)``,
+``(partnership, "challenge.<challenge>")`` for a challenge, or ``(partnership,
+"key.<key_id>")`` for a key (no identifier holds a ``.``, so none of them meet). Dead
+letters keep the key's second part as their ``case``. What deliveries are kept in order
+with is :func:`order_of` the key: the key itself for a case or a challenge, and for a
+key event the agency's whole key ring in the partnership, ``(partnership, "key.")``: whether
+a key event was the agency's to make depends on which of its keys were live just before
+(``ledger/proofs/keys.py``), so a registration of ``k2`` and a revocation of ``k1`` are
+handed over in the ledger's order even when one of them fails and comes again.
 Nothing here does I/O; :mod:`consumers.client` re-exports the public names.
 """
 
@@ -36,12 +43,17 @@ __all__ = [
     "delivery_of",
     "int_or_none",
     "key_names",
+    "order_of",
 ]
 
-Key = tuple[str, str]  # (partnership, case), or (partnership, "challenge.<challenge>")
+#: (partnership, case), (partnership, "challenge.<challenge>") or (partnership, "key.<key_id>")
+Key = tuple[str, str]
 
 #: The key's second part for a challenge: this, then the challenge's id.
 _CHALLENGE_KEY = "challenge."
+#: The key's second part for one of the agency's keys: this, then the key's id; alone, the
+#: order of all of them (:func:`order_of`).
+_KEY_KEY = "key."
 
 
 class InvalidSubscription(LedgerError, ValueError):
@@ -72,14 +84,17 @@ class InvalidDelivery(LedgerError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One case or challenge event delivered to the agency.
+    """One case, challenge or key event delivered to the agency.
 
-    ``case`` is the case of a case's event; ``challenge`` the challenge of a challenge's
-    event (then ``case`` is ``None``: a challenge's case, if any, is in its
-    ``ChallengeRaised``). ``sequence`` is the event's ledger stream sequence (the same
-    for every agency and every redelivery: the idempotency key), ``version`` its place in
-    the case or challenge, ``attempt`` how many times the consumer has delivered it (1
-    the first time; a replayed dead letter counts on from its attempts).
+    Exactly one of three names says whose event it is: ``case`` for a case's event;
+    ``challenge`` for a challenge's (a challenge's case, if any, is in its
+    ``ChallengeRaised``); ``key_id`` for an ``AgencyKeyRegistered`` or ``AgencyKeyRevoked``
+    of one of the agency's own keys (a partnership event: an agency is told of every key
+    registered or revoked in its name, so it notices one it never asked for).
+    ``sequence`` is the event's ledger stream sequence (the same for every agency and
+    every redelivery: the idempotency key), ``version`` its place in the case, challenge
+    or (for a key event) the partnership, ``attempt`` how many times the consumer has
+    delivered it (1 the first time; a replayed dead letter counts on from its attempts).
     """
 
     event: Event
@@ -90,6 +105,7 @@ class Delivery:
     attempt: int
     _msg: Msg | None = field(default=None, compare=False)
     challenge: str | None = None
+    key_id: str | None = None
 
     @property
     def event_type(self) -> str:
@@ -98,7 +114,7 @@ class Delivery:
     def __repr__(self) -> str:  # the event's fields may be personal data: its type only
         return (
             f"Delivery(sequence={self.sequence}, partnership={self.partnership!r},"
-            f" case={self.case!r}, challenge={self.challenge!r},"
+            f" case={self.case!r}, challenge={self.challenge!r}, key_id={self.key_id!r},"
             f" event_type={self.event_type!r}, version={self.version}, attempt={self.attempt})"
         )
 
@@ -108,20 +124,31 @@ Handler = Callable[[Delivery], Awaitable[None]]
 
 
 def case_key(subject: str, prefix: str, agency: str) -> Key | None:
-    """The :data:`Key` of a delivery subject (a case's or a challenge's), or None if it
-    names neither."""
+    """The :data:`Key` of a delivery subject (a case's, a challenge's or a key's), or None
+    if it names none of them."""
     found = split_delivery_subject(prefix, agency, subject)
     if found is None:
         return None
     partnership, kind, ident = found
-    return partnership, ident if kind == "case" else f"{_CHALLENGE_KEY}{ident}"
+    if kind == "case":
+        return partnership, ident
+    return partnership, f"{_CHALLENGE_KEY if kind == 'challenge' else _KEY_KEY}{ident}"
 
 
-def key_names(second: str) -> tuple[str | None, str | None]:
-    """``(case, challenge)`` from a key's second part (one of them is None)."""
+def key_names(second: str) -> tuple[str | None, str | None, str | None]:
+    """``(case, challenge, key_id)`` from a key's second part (two of them are None)."""
     if second.startswith(_CHALLENGE_KEY):
-        return None, second.removeprefix(_CHALLENGE_KEY)
-    return second, None
+        return None, second.removeprefix(_CHALLENGE_KEY), None
+    if second.startswith(_KEY_KEY):
+        return None, None, second.removeprefix(_KEY_KEY)
+    return second, None, None
+
+
+def order_of(key: Key) -> Key:
+    """What a delivery of ``key`` is kept in order with: the key itself, except that all of
+    the agency's key events in a partnership are one order (``(partnership, "key.")``)."""
+    partnership, second = key
+    return (partnership, _KEY_KEY) if second.startswith(_KEY_KEY) else key
 
 
 def delivery_of(msg: Msg, key: Key | None, prefix: str, agency: str) -> Delivery:
@@ -129,9 +156,10 @@ def delivery_of(msg: Msg, key: Key | None, prefix: str, agency: str) -> Delivery
     (or the decoder's :class:`~schemas.errors.LedgerError`) if it is not one."""
     if key is None:
         msg_ = (
-            f"delivery subject is not {prefix}.{agency}.<partnership>.<case> nor"
-            f" {prefix}.{agency}.<partnership>.challenge.<challenge> (rule: the ledger service"
-            " delivers each case or challenge event on its case's or challenge's subject)"
+            f"delivery subject is not {prefix}.{agency}.<partnership>.<case>,"
+            f" {prefix}.{agency}.<partnership>.challenge.<challenge> nor"
+            f" {prefix}.{agency}.<partnership>.key.<key_id> (rule: the ledger service delivers"
+            " each case, challenge or key event on its case's, challenge's or key's subject)"
         )
         raise InvalidDelivery(msg_, field="subject")
     headers = msg.headers or {}
@@ -145,12 +173,13 @@ def delivery_of(msg: Msg, key: Key | None, prefix: str, agency: str) -> Delivery
             " 'type' (rule: the header repeats the payload's tag)"
         )
         raise InvalidDelivery(msg_, field=HDR_TOPIC)
-    case, challenge = key_names(key[1])
+    case, challenge, key_id = key_names(key[1])
     return Delivery(
         event=event,
         partnership=key[0],
         case=case,
         challenge=challenge,
+        key_id=key_id,
         sequence=sequence,
         version=version,
         attempt=msg.metadata.num_delivered,

@@ -7,7 +7,9 @@ delivery fails and is NAKed with a delay, its case is *blocked* (:class:`Blocked
 case's later messages that come up are *parked*, not handled, until the failed one has
 come back and been settled (acked, or dead-lettered and TERMed). Then the parked messages
 go back to the front of the queue, in stream order, ahead of other cases' later messages.
-A message whose subject names no case (``key`` None) blocks nothing.
+A message whose subject names no case (``key`` None) blocks nothing. What is blocked is
+the key's order (:func:`~consumers._delivery_types.order_of`): a case, a challenge, or the
+agency's key events in a partnership, all of them together.
 
 A message the client has already acked or TERMed can still come again: the server may
 have redelivered it (its ``ack_wait`` ran out while it was parked, say) before our ack
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
 
-from consumers._delivery_types import Key
+from consumers._delivery_types import Key, order_of
 
 __all__ = ["REMEMBERED", "Blocked", "CaseOrder", "Held"]
 
@@ -107,7 +109,7 @@ class CaseOrder:
             held = self._held.get(dseq)
             if held is None:
                 continue
-            blocked = self._blocked.get(held.key) if held.key is not None else None
+            blocked = self._blocked.get(order_of(held.key)) if held.key is not None else None
             if blocked is not None and blocked.dseq != dseq:
                 blocked.parked.append(dseq)
                 continue
@@ -130,10 +132,11 @@ class CaseOrder:
         """``dseq`` was NAKed with a delay: hold its case back until it is settled (the
         case's messages parked so far stay parked)."""
         if held.key is not None:
-            self._blocked[held.key] = Blocked(
+            order = order_of(held.key)
+            self._blocked[order] = Blocked(
                 dseq=dseq,
                 msg=held.msg,
-                parked=self._blocked[held.key].parked if held.key in self._blocked else [],
+                parked=self._blocked[order].parked if order in self._blocked else [],
             )
 
     def unblock(self, key: Key | None, dseq: int) -> None:
@@ -141,9 +144,10 @@ class CaseOrder:
         messages first, in stream order."""
         if key is None:
             return
-        blocked = self._blocked.get(key)
+        order = order_of(key)
+        blocked = self._blocked.get(order)
         if blocked is not None and blocked.dseq == dseq:
-            del self._blocked[key]
+            del self._blocked[order]
             self._ready.extendleft(sorted(blocked.parked, reverse=True))
 
     def waiting(self) -> dict[int, Msg]:

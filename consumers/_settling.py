@@ -158,12 +158,16 @@ class Settler:
 
 
 def about(msg: Msg, key: Key | None) -> dict[str, Any]:
-    """What a log line may say about a message: its case (or challenge), event type and
-    sequence."""
+    """What a log line may say about a message: its case (or challenge, or key id), event
+    type and sequence."""
     headers = msg.headers or {}
     partnership, second = key or ("", "")
-    case, challenge = key_names(second)
-    named = {"case": case} if challenge is None else {"challenge": challenge}
+    case, challenge, key_id = key_names(second)
+    named: dict[str, str | None] = {"case": case}
+    if challenge is not None:
+        named = {"challenge": challenge}
+    elif key_id is not None:
+        named = {"key_id": key_id}
     return {
         "partnership": partnership,
         **named,

@@ -1,5 +1,6 @@
-"""An agency's subscription to the events of its cases and challenges: in order per case
-(and per challenge), at least once.
+"""An agency's subscription to the events of its cases and challenges, and of its own keys:
+in order per case (per challenge, and over the agency's keys in a partnership), at least
+once.
 
 The ledger service fans each case event out to every agency party to the case (see
 :mod:`schemas.wire`); an agency reads its share through its durable pull consumer
@@ -19,7 +20,9 @@ The rules, the same for both forms:
 * **In order within a case.** One consumer, messages in stream order, one at a time. When
   a delivery fails, later deliveries of the same case are held back (not handled) until
   it comes back and succeeds or is dead-lettered; other cases go on. A challenge's events
-  (``Delivery.challenge`` set, ``case`` None) are kept in order the same way.
+  (``Delivery.challenge`` set, ``case`` None) are kept in order the same way, and so are
+  the agency's own key events (``Delivery.key_id`` set), all of a partnership's as one
+  (see :func:`~consumers._delivery_types.order_of`).
 * **At least once.** A delivery is acknowledged only once its handler (or loop body)
   finished without raising. A failure is NAKed for redelivery after the consumer's
   backoff step for that attempt (a plain NAK would be redelivered at once).
@@ -201,7 +204,8 @@ class AgencySubscription:
 
         ``stream`` and ``subject_prefix`` are the ledger's: the consumer is on
         ``consumer_stream``, by default ``<stream>_DELIVERY``, and the subjects are
-        ``<subject_prefix>-delivery.<agency>.<partnership>.<case>``. ``inbox_prefix``
+        ``<subject_prefix>-delivery.<agency>.<partnership>.<case>`` (and ``.challenge.<id>``,
+        ``.key.<key_id>``). ``inbox_prefix``
         defaults to ``_INBOX_agency_<agency>``; ``poll`` is how long one fetch waits on the
         server for a message.
         """
@@ -305,6 +309,7 @@ class AgencySubscription:
                 partnership=delivery.partnership,
                 case=delivery.case,
                 challenge=delivery.challenge,
+                key_id=delivery.key_id,
                 event_type=delivery.event_type,
                 seq=delivery.sequence,
             ):
@@ -418,12 +423,13 @@ async def replay(store: DeadLetterStore, handler: Handler) -> int:
             seq=dead.sequence,
         ):
             try:
-                case, challenge = key_names(dead.case)
+                case, challenge, key_id = key_names(dead.case)
                 delivery = Delivery(
                     event=decode_event(dead.payload),
                     partnership=dead.partnership,
                     case=case,
                     challenge=challenge,
+                    key_id=key_id,
                     sequence=dead.sequence,
                     version=int_or_none(dead.headers.get(HDR_VERSION)) or 0,
                     attempt=dead.attempts + 1,

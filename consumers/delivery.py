@@ -1,5 +1,6 @@
-"""Delivery: each case event, fanned out to every agency party to the case, and each
-challenge event to the two agencies of the challenge, as it is recorded.
+"""Delivery: each case event, fanned out to every agency party to the case, each
+challenge event to the two agencies of the challenge, and each key registration or
+revocation to the agency whose key it is, as it is recorded.
 
 :class:`DeliveryView` is a view like the others (an eventsourcing projection run by
 :class:`~projections.runner.ViewRunner`), whose "rows" are the case memberships and
@@ -29,28 +30,51 @@ tracking position commit. So:
   raised before this view kept challenges (its ``ChallengeRaised`` already behind the
   view's position) has no known parties, and its later events are not delivered.
 
-Reviews and the partnership's own events are the board's business and are not delivered.
+* **An agency's own keys.** Every ``AgencyKeyRegistered`` and ``AgencyKeyRevoked`` goes
+  to the agency it names (its ``agency`` field), whoever recorded it, on
+  ``<prefix>-delivery.<agency>.<partnership>.key.<key_id>``: the operator may register an
+  agency's first key on its own word, and the service holds keys for agencies that
+  delegated (docs/proofs.md, "Who may register and revoke an agency's keys"), so the
+  agency is the one party that can notice a key it never asked for. The same batches,
+  ordering and message ids as case events; nothing is kept (the event names its
+  recipient). Key events behind the view's position when this began are not delivered.
+
+Reviews and the rest of the partnership's own events are the board's business and are
+not delivered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from ledger.nats import HDR_MSG_ID
 from projections import Envelope, Tx, View, ViewStore
-from schemas import AgencyJoinedCase, AgencyLeftCase, CaseOpened, ChallengeRaised, encode_event
+from schemas import (
+    AgencyJoinedCase,
+    AgencyKeyRegistered,
+    AgencyKeyRevoked,
+    AgencyLeftCase,
+    CaseOpened,
+    ChallengeRaised,
+    encode_event,
+    tag_of,
+)
 from schemas.wire import (
     HDR_SOURCE_SEQ,
     HDR_TOPIC,
     HDR_VERSION,
     delivery_challenge_subject,
+    delivery_key_subject,
     delivery_msg_id,
     delivery_subject,
 )
 
-__all__ = ["DeliveryView", "Outgoing", "Publisher"]
+__all__ = ["KEY_EVENTS", "DeliveryView", "Outgoing", "Publisher"]
+
+#: The partnership events delivered, each to the agency whose key it registers or revokes.
+KEY_EVENTS: Final = frozenset(tag_of(cls) for cls in (AgencyKeyRegistered, AgencyKeyRevoked))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +93,7 @@ Publisher = Callable[[Sequence[Outgoing]], None]
 
 class DeliveryView(View):
     """The ``delivery`` view: memberships and challenge parties in, one message per agency
-    and case or challenge event out."""
+    and case or challenge event out, and one per key event to the agency whose key it is."""
 
     name = "delivery"
     table_names: ClassVar[tuple[str, ...]] = ("delivery_member", "delivery_challenge")
@@ -112,6 +136,10 @@ class DeliveryView(View):
         if event.kind == "challenge":
             self._apply_challenge(tx, event)
             return
+        if event.kind == "partnership":
+            if event.tag in KEY_EVENTS:
+                self._apply_key(event)
+            return
         if event.kind != "case":
             return
         key = (event.partnership, event.ident)
@@ -152,6 +180,19 @@ class DeliveryView(View):
             event,
             parties,
             lambda agency: delivery_challenge_subject(self._prefix, agency, *key),
+        )
+
+    def _apply_key(self, event: Envelope) -> None:
+        """An agency's key registered or revoked: to that agency, on the key's subject."""
+        fact = event.fact
+        if not isinstance(fact, (AgencyKeyRegistered, AgencyKeyRevoked)):  # pragma: no cover
+            return  # the tag says it is one; the fact's type is what is read
+        self._queue(
+            event,
+            (fact.agency,),
+            lambda agency: delivery_key_subject(
+                self._prefix, agency, event.partnership, fact.key_id
+            ),
         )
 
     def _queue(

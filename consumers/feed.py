@@ -1,8 +1,9 @@
 """An agency's events read straight from the ledger, for agencies without a NATS client.
 
 :class:`AgencyFeed` hands over, page by page, the events after a stream sequence that an
-agency may see: those of the cases it is party to and of the challenges it raised or
-received, in stream order (so in order within a case). The HTTP API serves it as
+agency may see: those of the cases it is party to, of the challenges it raised or
+received, and the registrations and revocations of its own keys, in stream order (so in
+order within a case). The HTTP API serves it as
 Server-Sent Events (``GET /partnerships/{p}/events``), resumable from any sequence.
 
 * **Membership is the delivery view's** (:meth:`~consumers.delivery.DeliveryView.members`,
@@ -16,6 +17,9 @@ Server-Sent Events (``GET /partnerships/{p}/events``), resumable from any sequen
   feed read while the view lags waits for it, and loses nothing.
 * **Challenges**: their parties (the raising agency and the one challenged) are fixed when
   the challenge is raised; they are read from the challenge aggregate once per feed.
+* **Its own keys**: every ``AgencyKeyRegistered`` and ``AgencyKeyRevoked`` whose
+  ``agency`` is the agency, as the NATS delivery sends them (the one party that can notice
+  a key registered in its name that it never asked for), and no other agency's.
 * **Same payload as the NATS client**: each event's JSON (:func:`schemas.encode_event`),
   its type tag and its ledger sequence.
 
@@ -31,16 +35,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from consumers.delivery import DeliveryView, Outgoing
+from consumers.delivery import KEY_EVENTS, DeliveryView, Outgoing
 from ledger.application import Ledger
 from ledger.errors import AggregateNotFound, CorruptHistory
 from projections import ViewStore
-from schemas import AgencyLeftCase, Event, encode_event
+from schemas import AgencyKeyRegistered, AgencyKeyRevoked, AgencyLeftCase, Event, encode_event
 from schemas.wire import split_aggregate_id
 
 __all__ = ["AgencyFeed", "FeedEvent", "FeedPage"]
 
-_LEFT: Final = "AgencyLeftCase"
+#: The events that name the agency they are sent to, whatever it may otherwise see: its own
+#: leave of a case, and its own keys' registrations and revocations.
+_ADDRESSED: Final = frozenset({"AgencyLeftCase", *KEY_EVENTS})
 #: Notifications read per page unless told otherwise.
 DEFAULT_PAGE: Final = 200
 
@@ -122,10 +128,14 @@ class AgencyFeed:
                 continue
             fact: Event | None = None
             if not self._may_see(agency, owner, kind, ident, members):
-                if notification.topic != _LEFT:
+                if notification.topic not in _ADDRESSED:
                     continue
-                fact = self._fact(notification)  # its own leave is the agency's to know
-                if not (isinstance(fact, AgencyLeftCase) and fact.agency == agency):
+                # its own leave, and its own keys, are the agency's to know
+                fact = self._fact(notification)
+                if not (
+                    isinstance(fact, (AgencyLeftCase, AgencyKeyRegistered, AgencyKeyRevoked))
+                    and fact.agency == agency
+                ):
                     continue
             fact = fact or self._fact(notification)
             tag = type(fact).__struct_config__.tag

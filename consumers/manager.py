@@ -282,8 +282,9 @@ def delivery_runner(
     replicas: int = 1,
 ) -> ViewRunner:
     """A runner that delivers the ledger's case events (of the ledger stream ``stream``,
-    subjects under ``subject_prefix``) to the agencies party to each case, and its
-    challenge events to the agencies of each challenge."""
+    subjects under ``subject_prefix``) to the agencies party to each case, its
+    challenge events to the agencies of each challenge, and its key events to the agency
+    whose key each is."""
     policy = policy or DeliveryPolicy()
     pool = ledger.recorder.pool  # type: ignore[attr-defined]
     pool.run(

@@ -332,7 +332,8 @@ app.add_typer(delivery_app, name="delivery")
 
 @delivery_app.command("run")
 def delivery_run() -> None:
-    """Fan case events out to each agency's consumer as they are recorded, until interrupted."""
+    """Fan case and challenge events out to their agencies' consumers, and each key event to
+    its agency's, as they are recorded, until interrupted."""
     from runtime.bootstrap import delivery_step
     from runtime.service import open_service
 
@@ -345,7 +346,7 @@ def delivery_run() -> None:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        say("delivering case events to agencies; Ctrl-C stops")
+        say("delivering case, challenge and key events to agencies; Ctrl-C stops")
         runner.follow()
 
 
@@ -405,6 +406,7 @@ def subscribe(
                     "partnership": delivery.partnership,
                     "case": delivery.case,
                     "challenge": delivery.challenge,
+                    "key_id": delivery.key_id,
                     "type": delivery.event_type,
                     "event": delivery.event,
                 }

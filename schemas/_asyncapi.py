@@ -63,8 +63,12 @@ _UNION: Final = "LedgerEvent"
 _LEDGER_CHANNEL: Final = "ledger"
 _CASE_CHANNEL: Final = "caseEvents"
 _CHALLENGE_CHANNEL: Final = "challengeEvents"
+_KEY_CHANNEL: Final = "keyEvents"
 _RECEIVE_OPERATION: Final = "receiveCaseEvents"
 _RECEIVE_CHALLENGES: Final = "receiveChallengeEvents"
+_RECEIVE_KEYS: Final = "receiveKeyEvents"
+#: The partnership events delivered to an agency: its own keys' registrations and revocations.
+_KEY_TAGS: Final = ("AgencyKeyRegistered", "AgencyKeyRevoked")
 _SERVER: Final = "production"
 
 
@@ -98,10 +102,12 @@ def asyncapi_document(
             _LEDGER_CHANNEL: _ledger_channel(prefix, stream),
             _CASE_CHANNEL: _case_channel(prefix, stream, case_tags),
             _CHALLENGE_CHANNEL: _challenge_channel(prefix, stream, challenge_tags),
+            _KEY_CHANNEL: _key_channel(prefix, stream),
         },
         "operations": {
             _RECEIVE_OPERATION: _receive_operation(prefix, stream, case_tags),
             _RECEIVE_CHALLENGES: _receive_challenges(stream, challenge_tags),
+            _RECEIVE_KEYS: _receive_keys(stream),
         },
         "components": {
             "schemas": schemas_,
@@ -208,7 +214,8 @@ def _ledger_channel(prefix: str, stream: str) -> dict[str, Any]:
             "Ed25519 signature over what the event asserts) are the proofs' (docs/proofs.md); "
             "only the ledger sets them.\n\n"
             "Agencies never publish to these subjects: writes go through the ledger "
-            "service. Agencies receive events through `receiveCaseEvents`."
+            "service. Agencies receive events through `receiveCaseEvents` (and "
+            "`receiveChallengeEvents`, `receiveKeyEvents`)."
         ),
         "parameters": {
             "partnership": _partnership_parameter(),
@@ -285,6 +292,51 @@ def _receive_challenges(stream: str, challenge_tags: list[str]) -> dict[str, Any
     }
 
 
+def _key_channel(prefix: str, stream: str) -> dict[str, Any]:
+    delivery = delivery_stream(stream)
+    return {
+        "address": f"{delivery_prefix(prefix)}.{{agency}}.{{partnership}}.key.{{id}}",
+        "title": "An agency's own key events, delivered to it",
+        "summary": "Every registration and revocation of a key in the agency's name.",
+        "description": (
+            f"The ledger service copies each `AgencyKeyRegistered` and `AgencyKeyRevoked` of "
+            f"the stream `{stream}` to the agency the event names (its `agency` field), "
+            f"whoever recorded it, onto that agency's own subjects of the stream `{delivery}`; "
+            "no other agency receives it. The partnership's operator may register an "
+            "agency's first key on its own word, so the agency is the one party that can "
+            "notice a key it never asked for: check each registration against the keys you "
+            "made. The fourth token is the word `key` and the fifth the key's id. Each "
+            f"message keeps the event's JSON and headers (`{HDR_VERSION}` is the "
+            f"partnership's version) and adds `{HDR_SOURCE_SEQ}`, as for case events; the "
+            "same consumer delivers them."
+        ),
+        "parameters": {
+            "agency": _id_parameter(),
+            "partnership": _partnership_parameter(),
+            "id": _identifier_parameter(Id, "The key's identifier (`key_id`)", "k-2026-1"),
+        },
+        "messages": {tag: {"$ref": f"#/components/messages/{tag}"} for tag in _KEY_TAGS},
+    }
+
+
+def _receive_keys(stream: str) -> dict[str, Any]:
+    consumer = consumer_name("{agency}")
+    return {
+        "action": "receive",
+        "channel": {"$ref": f"#/channels/{_KEY_CHANNEL}"},
+        "title": "Receive the registrations and revocations of your keys",
+        "summary": "The same consumer as your cases' events also delivers your key events.",
+        "description": (
+            f"Key events arrive through the same consumer `{consumer}` on the stream "
+            f"`{delivery_stream(stream)}` as case events (see `{_RECEIVE_OPERATION}`), in "
+            "stream order, with the same acknowledgements. Keep all of a partnership's key "
+            "events in one order (not one per key): whether a key event was yours to make "
+            "depends on which of your keys were live just before it."
+        ),
+        "messages": [{"$ref": f"#/channels/{_KEY_CHANNEL}/messages/{tag}"} for tag in _KEY_TAGS],
+    }
+
+
 def _receive_operation(prefix: str, stream: str, case_tags: list[str]) -> dict[str, Any]:
     consumer = consumer_name("{agency}")
     stream = delivery_stream(stream)
@@ -298,7 +350,9 @@ def _receive_operation(prefix: str, stream: str, case_tags: list[str]) -> dict[s
             f"Each agency has its own durable JetStream consumer `{consumer}` on the stream "
             f"`{stream}`, where `{{agency}}` is its `AgencyId` (e.g. "
             f"`{consumer_name('northshire-police')}`). "
-            "It delivers, in stream order, the events of the cases the agency is party to. "
+            "It delivers, in stream order, the events of the cases the agency is party to "
+            f"(and those of its challenges and keys: `{_RECEIVE_CHALLENGES}`, "
+            f"`{_RECEIVE_KEYS}`). "
             "Several may be in flight; a client that keeps each case in order holds back "
             "the later events of a case while an earlier one of it is being redelivered "
             "(the ledger's Python client does).\n\n"

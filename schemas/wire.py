@@ -29,9 +29,10 @@ subject sequence, atomic batches) are NATS's own contract and stay with the NATS
 
 **Delivery**: the stream ``<stream>_DELIVERY``, subjects
 ``<prefix>-delivery.<agency>.<partnership>.<case>`` for a case's events and
-``<prefix>-delivery.<agency>.<partnership>.challenge.<challenge>`` for a challenge's
-(:func:`delivery_subject`, :func:`delivery_challenge_subject`; :func:`split_delivery_subject`
-reads either back), one durable pull consumer per agency
+``<prefix>-delivery.<agency>.<partnership>.challenge.<challenge>`` for a challenge's and
+``<prefix>-delivery.<agency>.<partnership>.key.<key_id>`` for the agency's own key events
+(:func:`delivery_subject`, :func:`delivery_challenge_subject`, :func:`delivery_key_subject`;
+:func:`split_delivery_subject` reads each back), one durable pull consumer per agency
 ``agency_<agency>`` filtered to ``<prefix>-delivery.<agency>.>``, whose user's replies come
 under ``_INBOX_agency_<agency>``; each copy's ``Nats-Msg-Id`` is ``<source seq>.<agency>``
 so that a republish after a crash falls in the stream's duplicate window.
@@ -48,7 +49,7 @@ from __future__ import annotations
 
 import re
 import typing
-from typing import Final
+from typing import Final, Literal, TypeAlias
 
 from schemas._base import AggregateKind
 from schemas._types import ID_BODY, anchored
@@ -58,6 +59,7 @@ __all__ = [
     "AGGREGATE_KINDS",
     "APP_TOKEN_PATTERN",
     "CONSUMER_PREFIX",
+    "DELIVERY_KINDS",
     "HDR_PREV_HASH",
     "HDR_SIGNATURE",
     "HDR_SOURCE_SEQ",
@@ -70,6 +72,7 @@ __all__ = [
     "SNAPSHOT_SPACE",
     "STREAM_PATTERN",
     "TRACKING_SPACE",
+    "DeliveryKind",
     "access_filter",
     "access_prefix",
     "access_stream",
@@ -85,6 +88,7 @@ __all__ = [
     "delivery_challenge_subject",
     "delivery_filter",
     "delivery_inbox",
+    "delivery_key_subject",
     "delivery_msg_id",
     "delivery_prefix",
     "delivery_stream",
@@ -148,6 +152,10 @@ TRACKING_SPACE: Final = "_tracking"
 SNAPSHOT_SPACE: Final = "_snapshots"
 #: The consumer name (and NATS user) of an agency is this and its id.
 CONSUMER_PREFIX: Final = "agency_"
+#: What a delivery subject names: a case, a challenge, or one of the agency's own keys
+#: (the fourth token of a challenge's or a key's subject is this word).
+DeliveryKind: TypeAlias = Literal["case", "challenge", "key"]
+DELIVERY_KINDS: Final[tuple[str, ...]] = typing.get_args(DeliveryKind)
 
 
 def is_prefix(value: str) -> bool:
@@ -247,19 +255,35 @@ def delivery_challenge_subject(
     return f"{delivery_prefix(subject_prefix)}.{agency}.{partnership}.challenge.{challenge}"
 
 
+def delivery_key_subject(subject_prefix: str, agency: str, partnership: str, key_id: str) -> str:
+    """``<prefix>-delivery.<agency>.<partnership>.key.<key_id>``: an ``AgencyKeyRegistered``
+    or ``AgencyKeyRevoked`` of ``agency``'s key ``key_id``, delivered to ``agency`` itself.
+    Five tokens like a challenge's, told apart by the fourth."""
+    return f"{delivery_prefix(subject_prefix)}.{agency}.{partnership}.key.{key_id}"
+
+
 def split_delivery_subject(
     delivery_prefix_: str, agency: str, subject: str
-) -> tuple[str, AggregateKind, str] | None:
+) -> tuple[str, DeliveryKind, str] | None:
     """``(partnership, kind, id)`` of ``agency``'s delivery subject under ``delivery_prefix_``
-    (``ledger-delivery``), ``kind`` ``case`` or ``challenge``; None if it is neither."""
+    (``ledger-delivery``): ``case`` and the case, ``challenge`` and the challenge, or
+    ``key`` and the key id. None for any other layout, another agency's subject, or a
+    partnership or id that is not an identifier."""
     tokens = subject.split(".")
     if len(tokens) < 4 or tokens[0] != delivery_prefix_ or tokens[1] != agency:
         return None
+    found: tuple[str, DeliveryKind, str]
     if len(tokens) == 4:
-        return tokens[2], "case", tokens[3]
-    if len(tokens) == 5 and tokens[3] == "challenge":
-        return tokens[2], "challenge", tokens[4]
-    return None
+        found = (tokens[2], "case", tokens[3])
+    elif len(tokens) == 5 and tokens[3] == "challenge":
+        found = (tokens[2], "challenge", tokens[4])
+    elif len(tokens) == 5 and tokens[3] == "key":
+        found = (tokens[2], "key", tokens[4])
+    else:
+        return None
+    if not (is_identifier(found[0]) and is_identifier(found[2])):
+        return None
+    return found
 
 
 def delivery_filter(subject_prefix: str, agency: str) -> str:

@@ -53,6 +53,7 @@ from schemas.wire import (
     HDR_SOURCE_SEQ,
     consumer_name,
     delivery_challenge_subject,
+    delivery_key_subject,
     delivery_prefix,
     delivery_stream,
     delivery_subject,
@@ -115,12 +116,20 @@ class Ledger:
     ) -> Published:
         """One message with ``payload``, whatever it holds, with the service's headers."""
         sequence = len(self.published) + 1
-        # "challenge.<id>" stands for a challenge: its events go on the challenge's subject.
-        challenge = case.removeprefix("challenge.") if case.startswith("challenge.") else None
+        # "challenge.<id>" stands for a challenge: its events go on the challenge's subject;
+        # "key.<id>" for one of the agency's keys, on the key's.
+        if case.startswith("challenge."):
+            subject = delivery_challenge_subject(
+                self.prefix, AGENCY, PARTNERSHIP, case.removeprefix("challenge.")
+            )
+        elif case.startswith("key."):
+            subject = delivery_key_subject(
+                self.prefix, AGENCY, PARTNERSHIP, case.removeprefix("key.")
+            )
+        else:
+            subject = delivery_subject(self.prefix, AGENCY, PARTNERSHIP, case)
         await self.nc.jetstream().publish(
-            delivery_subject(self.prefix, AGENCY, PARTNERSHIP, case)
-            if challenge is None
-            else delivery_challenge_subject(self.prefix, AGENCY, PARTNERSHIP, challenge),
+            subject,
             payload,
             headers={
                 "Ledger-Topic": "ActionRecorded",
@@ -559,8 +568,13 @@ class TestDeadLetters:
 
 
 def _key(delivery: Delivery) -> str | None:
-    """A delivery's case, or ``challenge.<id>`` for a challenge's (as ``publish`` names them)."""
-    return delivery.case if delivery.challenge is None else f"challenge.{delivery.challenge}"
+    """A delivery's case, ``challenge.<id>`` for a challenge's or ``key.<id>`` for a key's
+    (as ``publish`` names them)."""
+    if delivery.challenge is not None:
+        return f"challenge.{delivery.challenge}"
+    if delivery.key_id is not None:
+        return f"key.{delivery.key_id}"
+    return delivery.case
 
 
 class TestChallenges:
@@ -602,6 +616,58 @@ class TestChallenges:
 
         (again,) = fixed.handled
         assert (again.sequence, again.case, again.challenge) == (1, None, "ch-1")
+
+
+class TestKeys:
+    async def test_the_agency_s_key_events_wait_for_a_failed_one_of_another_key_a_case_does_not(
+        self, ledger: Ledger
+    ) -> None:
+        """All of a partnership's key events are one order: whether a revocation of k1 was
+        the agency's to make depends on its k2 being registered before it."""
+        threads = ("key.k2", "c-1", "key.k1")
+        await ledger.publish(9, cases=threads)
+        failed_once: set[int] = set()
+
+        def fails(delivery: Delivery) -> bool:
+            if delivery.sequence == 1 and 1 not in failed_once:  # k2's first event
+                failed_once.add(1)
+                return True
+            return False
+
+        recorder = Recorder(fails)
+        async with asyncio.timeout(DEADLINE), ledger.subscribe() as sub:
+            await run_until(sub, recorder, lambda: len(recorder.handled) == 9)
+
+        keys = [d.sequence for d in recorder.handled if d.key_id is not None]
+        assert keys == sorted(ledger.of_case("key.k2") + ledger.of_case("key.k1"))
+        assert recorder.sequences("c-1") == ledger.of_case("c-1")
+        assert [d.attempt for d in recorder.seen if d.sequence == 1] == [1, 2]
+        first = recorder.seen[0]
+        assert (first.partnership, first.case, first.challenge, first.key_id) == (
+            PARTNERSHIP,
+            None,
+            None,
+            "k2",
+        )
+        retried = max(i for i, d in enumerate(recorder.seen) if d.sequence == 1)
+        later_keys = [i for i, d in enumerate(recorder.seen) if d.key_id and d.sequence > 1]
+        assert min(later_keys) > retried  # k1's events too waited for k2's failed one
+        case_seen = [i for i, d in enumerate(recorder.seen) if d.case == "c-1"]
+        assert min(case_seen) < retried  # the case went on meanwhile
+
+    async def test_a_key_event_dead_lettered_is_replayed_as_the_key_s(self, ledger: Ledger) -> None:
+        await ledger.publish(2, cases=("key.k1",))
+        recorder = Recorder(lambda d: d.sequence == 1)
+        async with asyncio.timeout(DEADLINE), ledger.subscribe() as sub:
+            await run_until(sub, recorder, lambda: len(recorder.handled) == 1 and _dead(ledger))
+            with DeadLetterStore(ledger.dead_letters) as store:
+                (dead,) = store.list()
+            assert (dead.partnership, dead.case) == (PARTNERSHIP, "key.k1")
+            fixed = Recorder()
+            assert await sub.replay(fixed) == 1
+
+        (again,) = fixed.handled
+        assert (again.sequence, again.case, again.challenge, again.key_id) == (1, None, None, "k1")
 
 
 class TestFaultyMessages:

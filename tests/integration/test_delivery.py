@@ -7,10 +7,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nats
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_scenario import establish
 
 import schemas
@@ -20,9 +22,12 @@ from consumers.manager import DeliveryPolicy, _Publisher, delivery_runner, ensur
 from ledger.application import Ledger
 from ledger.errors import LedgerUnavailable, StreamMisconfigured
 from ledger.nats import HDR_MSG_ID
+from ledger.signing import public_key_text, sign_command
 from projections.sqlite import SQLiteViewStore
 from runtime.embedded import EmbeddedNats
 from runtime.settings import Settings
+from schemas import AgencyKeyRegistered, AgencyKeyRevoked
+from schemas.commands import RegisterAgencyKey, RevokeAgencyKey
 from schemas.wire import consumer_name, delivery_prefix, delivery_stream, delivery_subject
 
 P = "northshire"
@@ -353,6 +358,166 @@ class TestChallengeDelivery:
         ]
         assert [d.version for d in got if d.challenge == "ch-1"] == [1, 2, 3, 4]
         assert all(d.partnership == P for d in got)
+
+
+def _key(n: int) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32)
+
+
+def _keys(ledger: Ledger, prefix: str) -> None:
+    """police's first key k1 (the operator's word: unsigned), la's first key la-1, case c1
+    opened by la and joined by police, then police's k2 (signed by k1) and k1 revoked
+    (signed by k2: a rotation); health opens c2."""
+    happened = datetime.now(UTC) - timedelta(hours=1)
+    ledger.register_agency_key(
+        partnership=P,
+        recorded_by=POLICE,
+        agency="police",
+        key_id="k1",
+        public_key=public_key_text(_key(1)),
+    )
+    ledger.register_agency_key(
+        partnership=P,
+        recorded_by=LA,
+        agency="la",
+        key_id="la-1",
+        public_key=public_key_text(_key(9)),
+    )
+    ledger.open_case(
+        partnership=P,
+        case="c1",
+        recorded_by=LA,
+        children=[{"child": "ch_0123456789abcdef", "age_band": "5_9"}],
+    )
+    ledger.join_case(partnership=P, case="c1", recorded_by=LA, agency="police")
+    register = RegisterAgencyKey(
+        partnership=P,
+        agency="police",
+        key_id="k2",
+        public_key=public_key_text(_key(2)),
+        occurred_at=happened,
+    )
+    ledger.execute(
+        register,
+        recorded_by=POLICE,
+        signature=sign_command(register, POLICE, _key(1), "k1", prefix=prefix),
+    )
+    revoke = RevokeAgencyKey(
+        partnership=P, agency="police", key_id="k1", reason="rotated", occurred_at=happened
+    )
+    ledger.execute(
+        revoke,
+        recorded_by=POLICE,
+        signature=sign_command(revoke, POLICE, _key(2), "k2", prefix=prefix),
+    )
+    ledger.open_case(
+        partnership=P,
+        case="c2",
+        recorded_by=HEALTH,
+        children=[{"child": "ch_fedcba9876543210", "age_band": "under_1"}],
+    )
+
+
+class TestKeyDelivery:
+    """An agency is told of every key registered or revoked in its name (the operator may
+    register its first key on its own word), and no other agency is."""
+
+    def test_each_agency_receives_its_own_key_events_and_no_other_agency_s(
+        self, ledger: Ledger, settings: Settings, nats_url: str, tmp_path: Path
+    ) -> None:
+        _keys(ledger, settings.subject_prefix)
+        store = SQLiteViewStore(tmp_path / "views.sqlite")
+        try:
+            delivery_runner(
+                ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
+            ).catch_up()
+        finally:
+            store.close()
+
+        assert _subjects(nats_url, settings, "police") == [
+            (f"{P}.key.k1", "AgencyKeyRegistered"),  # the operator's word: police sees it
+            (f"{P}.c1", "AgencyJoinedCase"),
+            (f"{P}.key.k2", "AgencyKeyRegistered"),
+            (f"{P}.key.k1", "AgencyKeyRevoked"),
+        ]
+        assert _subjects(nats_url, settings, "la") == [
+            (f"{P}.key.la-1", "AgencyKeyRegistered"),
+            (f"{P}.c1", "CaseOpened"),
+            (f"{P}.c1", "AgencyJoinedCase"),
+        ]
+        assert _subjects(nats_url, settings, "health") == [(f"{P}.c2", "CaseOpened")]
+
+    def test_a_restart_after_a_crash_before_commit_delivers_each_key_event_once(
+        self, ledger: Ledger, settings: Settings, nats_url: str, tmp_path: Path
+    ) -> None:
+        _keys(ledger, settings.subject_prefix)
+        first = SQLiteViewStore(tmp_path / "crashed.sqlite")
+        second = SQLiteViewStore(tmp_path / "restarted.sqlite")
+        try:
+            for store in (first, second):  # the second publishes the whole stream again
+                delivery_runner(
+                    ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
+                ).catch_up()
+        finally:
+            first.close()
+            second.close()
+
+        police = _received_full(nats_url, settings, "police")
+        assert [tag for _, tag, _ in police] == [
+            "AgencyKeyRegistered",
+            "AgencyJoinedCase",
+            "AgencyKeyRegistered",
+            "AgencyKeyRevoked",
+        ]
+        assert [s for _, _, s in police] == sorted({s for _, _, s in police})
+
+    async def test_the_agency_client_hands_over_its_key_events_named_by_key(
+        self, ledger: Ledger, settings: Settings, nats_url: str, tmp_path: Path
+    ) -> None:
+        await asyncio.to_thread(_keys, ledger, settings.subject_prefix)
+
+        def deliver() -> None:
+            store = SQLiteViewStore(tmp_path / "views.sqlite")
+            try:
+                delivery_runner(
+                    ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
+                ).catch_up()
+            finally:
+                store.close()
+
+        await asyncio.to_thread(deliver)
+        got: list[Delivery] = []
+        async with (
+            asyncio.timeout(20),
+            AgencySubscription.connect(
+                nats_url,
+                agency="police",
+                stream=settings.stream,
+                subject_prefix=settings.subject_prefix,
+                poll=0.5,
+            ) as sub,
+        ):
+            async for delivery in sub:
+                got.append(delivery)
+                if len(got) == 4:
+                    break
+
+        assert [(d.case, d.challenge, d.key_id, d.event_type) for d in got] == [
+            (None, None, "k1", "AgencyKeyRegistered"),
+            ("c1", None, None, "AgencyJoinedCase"),
+            (None, None, "k2", "AgencyKeyRegistered"),
+            (None, None, "k1", "AgencyKeyRevoked"),
+        ]
+        keys = [d for d in got if d.key_id is not None]
+        assert all(d.partnership == P for d in got)
+        assert all(
+            isinstance(d.event, AgencyKeyRegistered | AgencyKeyRevoked)
+            and (d.event.agency, d.event.key_id) == ("police", d.key_id)
+            for d in keys
+        )
+        # the partnership's versions: established and 3 agencies (1-4), k1 (5), la-1 (6),
+        # k2 (7), k1 revoked (8)
+        assert [d.version for d in keys] == [5, 7, 8]
 
 
 def _one(agency: str, subject: str, msg_id: str) -> list[Outgoing]:

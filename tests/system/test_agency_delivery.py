@@ -15,12 +15,14 @@ from pathlib import Path
 
 import nats
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_scenario import establish
 
 from consumers import consumer_name, delivery_stream
-from consumers.client import AgencySubscription
+from consumers.client import AgencySubscription, Delivery
 from consumers.manager import delivery_runner
 from ledger.application import Ledger
+from ledger.signing import public_key_text
 from projections.sqlite import SQLiteViewStore
 from runtime.access import add_agency, ensure_admin_user, ensure_service_users, load_credentials
 from runtime.bootstrap import delivery_step, initialise_streams
@@ -69,6 +71,15 @@ def world(tmp_path: Path) -> Iterator[World]:
         )
         ledger.join_case(partnership=P, case="c2", recorded_by=LA, agency="health")
         ledger.record_action(partnership=P, case="c2", recorded_by=LA, action="child_seen")
+        # Each agency's first key, on the operator's word: each is told of its own only.
+        for n, (agency, key_id) in enumerate((("police", "k1"), ("health", "h-1")), start=1):
+            ledger.register_agency_key(
+                partnership=P,
+                recorded_by={"agency": agency, "actor": "act_admin01"},
+                agency=agency,
+                key_id=key_id,
+                public_key=public_key_text(Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32)),
+            )
         store = SQLiteViewStore(data / "views.sqlite")
         delivery_runner(
             ledger, store, stream=settings.stream, subject_prefix=settings.subject_prefix
@@ -89,7 +100,7 @@ class TestAnAgencyReceivesItsCasesAndNothingElse:
                 "--agency",
                 "police",
                 "--limit",
-                "2",
+                "3",
             ],
             env={
                 **os.environ,
@@ -104,29 +115,38 @@ class TestAnAgencyReceivesItsCasesAndNothingElse:
         )
         assert done.returncode == 0, done.stderr[-2000:]
         lines = [json.loads(line) for line in done.stdout.splitlines()]
-        assert [(x["case"], x["type"]) for x in lines] == [
-            ("c1", "AgencyJoinedCase"),
-            ("c1", "ActionRecorded"),
+        assert [(x["case"], x["key_id"], x["type"]) for x in lines] == [
+            ("c1", None, "AgencyJoinedCase"),
+            ("c1", None, "ActionRecorded"),
+            (None, "k1", "AgencyKeyRegistered"),
         ]
         assert lines[1]["event"]["action"] == "home_visit"
+        assert (lines[2]["event"]["agency"], lines[2]["challenge"]) == ("police", None)
 
-    def test_its_client_with_its_credentials_gets_its_cases_only(self, world: World) -> None:
+    def test_its_client_with_its_credentials_gets_its_cases_and_its_keys_only(
+        self, world: World
+    ) -> None:
         async def read() -> list[str]:
             got: list[str] = []
             path = world.data / "credentials" / "agency_health.json"
             async with AgencySubscription.from_credentials(path, world.server.url, poll=0.5) as sub:
                 stop = asyncio.Event()
 
-                async def handler(delivery: object) -> None:
-                    got.append(f"{delivery.case}:{delivery.event_type}")  # type: ignore[attr-defined]
-                    if len(got) == 2:
+                async def handler(delivery: Delivery) -> None:
+                    got.append(f"{delivery.case or delivery.key_id}:{delivery.event_type}")
+                    if len(got) == 3:
                         stop.set()
 
                 await asyncio.wait_for(sub.run(handler, stop=stop), timeout=20)
             return got
 
         # Health joined c2 after it was opened: its history before the join is not delivered.
-        assert asyncio.run(read()) == ["c2:AgencyJoinedCase", "c2:ActionRecorded"]
+        # Its own key comes through its consumer, under its permissions; police's does not.
+        assert asyncio.run(read()) == [
+            "c2:AgencyJoinedCase",
+            "c2:ActionRecorded",
+            "h-1:AgencyKeyRegistered",
+        ]
 
     def test_its_credentials_cannot_read_another_agencys_consumer_or_the_ledger(
         self, world: World

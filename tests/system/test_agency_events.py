@@ -18,6 +18,7 @@ import httpx
 import msgspec
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Litestar
 
 import schemas
@@ -27,10 +28,12 @@ from interfaces.http import create_app
 from interfaces.http._app import _authenticate
 from interfaces.http._events import event_routes
 from ledger.application import Ledger
+from ledger.signing import public_key_text, sign_command
 from projections.sqlite import SQLiteViewStore
 from runtime.access_log import AccessLog
 from runtime.settings import Settings
 from runtime.tokens import Role, TokenStore
+from schemas.commands import RevokeAgencyKey
 
 P = "northshire"
 READER = "0123abcd"  # the reading token's id (8 hex digits), not a secret
@@ -39,6 +42,14 @@ STAGES = [
     {"stage": 1, "title": "Practitioners", "response_working_days": 5},
     {"stage": 2, "title": "Managers", "response_working_days": 5},
 ]
+
+
+def _private(n: int) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32)
+
+
+def _public(n: int) -> str:
+    return public_key_text(_private(n))
 
 
 @contextmanager
@@ -296,6 +307,67 @@ class TestAgencyEvents:
         reader.join(10)
         assert [s.id for s in received] == [before, left, marker]
         assert after not in [s.id for s in received]
+
+    def test_an_agency_gets_its_own_key_registrations_and_revocations_and_no_other_s(
+        self, service: Service, cases: dict[str, list[int]]
+    ) -> None:
+        """The operator registers an agency's first key on its own word: the agency sees
+        it, and its revocation, on its own stream; no other agency does."""
+        k1 = service.record(
+            "police", "RegisterAgencyKey", agency="police", key_id="k1", public_key=_public(1)
+        )
+        la_1 = service.record(
+            "la", "RegisterAgencyKey", agency="la", key_id="la-1", public_key=_public(9)
+        )
+        revoke = RevokeAgencyKey(
+            partnership=P,
+            agency="police",
+            key_id="k1",
+            reason="compromised",
+            occurred_at=datetime.now(UTC) - timedelta(minutes=5),
+        )
+        police_by = schemas.RecordedBy(agency="police", actor="act_police-000001")
+        revoked = service.ledger.execute(
+            revoke,
+            recorded_by=police_by,
+            signature=sign_command(revoke, police_by, _private(1), "k1", prefix=service.prefix),
+        ).sequence
+        marker = service.record("la", "RecordAction", case="c1", action="home_visit")
+        health_1 = service.record(
+            "health", "RegisterAgencyKey", agency="health", key_id="h-1", public_key=_public(7)
+        )
+        service.deliver()
+        after = str(cases["c1"][-1])
+
+        police = events(
+            service.url, service.token(Role.AGENCY, "police"), until=marker, last_event_id=after
+        )
+        assert [(s.id, s.event) for s in police] == [
+            (k1, "AgencyKeyRegistered"),
+            (revoked, "AgencyKeyRevoked"),
+            (marker, "ActionRecorded"),
+        ]
+        assert [(s.data["agency"], s.data["key_id"]) for s in police[:2]] == [
+            ("police", "k1"),
+            ("police", "k1"),
+        ]
+        assert police[1].data["reason"] == "compromised"
+        la = events(
+            service.url, service.token(Role.AGENCY, "la"), until=marker, last_event_id=after
+        )
+        assert [(s.id, s.event) for s in la] == [
+            (la_1, "AgencyKeyRegistered"),
+            (marker, "ActionRecorded"),
+        ]
+        # health is party to none of it: its own key is all it gets after c2
+        health = events(
+            service.url,
+            service.token(Role.AGENCY, "health"),
+            until=health_1,
+            last_event_id=str(cases["c2"][-1]),
+        )
+        assert [(s.id, s.event) for s in health] == [(health_1, "AgencyKeyRegistered")]
+        assert health[0].data["key_id"] == "h-1"
 
     def test_a_caught_up_stream_sends_heartbeats(
         self, service: Service, cases: dict[str, list[int]]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import schemas
+from consumers.delivery import KEY_EVENTS
 from ledger.nats import _stream
 from schemas import EVENT_TYPES, _asyncapi, asyncapi_document, personal_data_fields, wire
 
@@ -297,6 +298,29 @@ class TestChannels:
             channel["messages"].values()
         )
 
+    def test_the_key_channel_carries_the_agency_s_own_key_events_on_their_subjects(
+        self, document: dict[str, Any]
+    ) -> None:
+        channel = document["channels"]["keyEvents"]
+        assert channel["address"] == "ledger-delivery.{agency}.{partnership}.key.{id}"
+        assert channel["address"].format(
+            agency="police", partnership="northshire", id="k2"
+        ) == wire.delivery_key_subject("ledger", "police", "northshire", "k2")
+        assert list(channel["parameters"]) == _parameter_names(channel["address"])
+        assert list(channel["messages"]) == sorted(KEY_EVENTS)
+        assert list(channel["messages"]) == ["AgencyKeyRegistered", "AgencyKeyRevoked"]
+        assert {EVENT_TYPES[tag].aggregate_kind for tag in channel["messages"]} == {"partnership"}
+        assert "never asked for" in channel["description"]
+        pattern = re.compile(channel["parameters"]["id"]["x-pattern"])
+        assert pattern.search("k2")
+        assert not pattern.search("k.2")
+        receive = document["operations"]["receiveKeyEvents"]
+        assert receive["action"] == "receive"
+        assert receive["channel"] == {"$ref": "#/channels/keyEvents"}
+        assert [_resolve(document, m["$ref"]) for m in receive["messages"]] == list(
+            channel["messages"].values()
+        )
+
     def test_the_prefix_and_stream_name_the_subjects_and_the_consumer(self) -> None:
         document = asyncapi_document(prefix="acme", stream="ACME_LEDGER")
         assert document["channels"]["ledger"]["address"] == "acme.{partnership}.{kind}.{id}"
@@ -338,7 +362,11 @@ class TestOperations:
         self, document: dict[str, Any]
     ) -> None:
         operations = document["operations"]
-        assert list(operations) == ["receiveCaseEvents", "receiveChallengeEvents"]
+        assert list(operations) == [
+            "receiveCaseEvents",
+            "receiveChallengeEvents",
+            "receiveKeyEvents",
+        ]
         challenges = operations["receiveChallengeEvents"]
         assert challenges["action"] == "receive"
         assert challenges["channel"] == {"$ref": "#/channels/challengeEvents"}

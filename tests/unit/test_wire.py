@@ -141,6 +141,29 @@ class TestDelivery:
         case = wire.delivery_subject(prefix, agency, partnership, challenge)
         assert wire.split_delivery_subject(head, agency, case) == (partnership, "case", challenge)
 
+    @given(prefixes, ids, ids, ids)
+    def test_a_key_s_delivered_subject_is_the_agency_s_and_never_a_case_s_or_a_challenge_s(
+        self, prefix: str, agency: str, partnership: str, key_id: str
+    ) -> None:
+        subject = wire.delivery_key_subject(prefix, agency, partnership, key_id)
+        assert subject == f"{prefix}-delivery.{agency}.{partnership}.key.{key_id}"
+        assert _matches(wire.delivery_filter(prefix, agency), subject)
+        assert not _matches(f"{prefix}.>", subject)
+        head = wire.delivery_prefix(prefix)
+        assert wire.split_delivery_subject(head, agency, subject) == (partnership, "key", key_id)
+        challenge = wire.delivery_challenge_subject(prefix, agency, partnership, key_id)
+        assert wire.split_delivery_subject(head, agency, challenge) == (
+            partnership,
+            "challenge",
+            key_id,
+        )
+        # A case whose id is the word "key" is still a case: it has one token fewer.
+        case = wire.delivery_subject(prefix, agency, partnership, "key")
+        assert wire.split_delivery_subject(head, agency, case) == (partnership, "case", "key")
+
+    def test_the_delivery_kinds_are_case_challenge_and_key(self) -> None:
+        assert wire.DELIVERY_KINDS == ("case", "challenge", "key")
+
     def test_a_subject_of_another_layout_or_agency_splits_into_nothing(self) -> None:
         head = "ledger-delivery"
         for subject in (
@@ -149,6 +172,25 @@ class TestDelivery:
             "ledger-delivery.police.northshire.challenge.ch-1.x",
             "ledger-delivery.health.northshire.c-1",
             "ledger.police.northshire.c-1",
+            # a key's subject, malformed (".key" alone is case "key"): an empty key id, one
+            # token too many, another agency's, the kind word misspelt, a key id or a
+            # partnership that is no identifier
+            "ledger-delivery.police.northshire.key.",
+            "ledger-delivery.police.northshire.key.k1.x",
+            "ledger-delivery.health.northshire.key.k1",
+            "ledger-delivery.police.northshire.KEY.k1",
+            "ledger-delivery.police.northshire.keys.k1",
+            "ledger-delivery.police.northshire.key.K1",
+            "ledger-delivery.police.northshire.key.-k1",
+            "ledger-delivery.police.northshire.key.*",
+            "ledger-delivery.police.northshire.key.>",
+            "ledger-delivery.police.North.key.k1",
+            "ledger-delivery.police..key.k1",
+            "ledger.police.northshire.key.k1",
+            # no token may be empty or no identifier in the other layouts either
+            "ledger-delivery.police.northshire.",
+            "ledger-delivery.police.northshire.challenge.",
+            "ledger-delivery.police.northshire.C-1",
         ):
             assert wire.split_delivery_subject(head, "police", subject) is None, subject
 
@@ -182,6 +224,12 @@ RULES: dict[str, Callable[[str], bool]] = {
     "aggregate id": lambda v: wire.AGGREGATE_ID_PATTERN.fullmatch(v) is not None,
     "aggregate subject": lambda v: _accepts(lambda: wire.aggregate_subject(v, "p", "case", v)),
     "delivery message id": lambda v: _accepts(lambda: wire.split_delivery_msg_id(f"1.{v}")),
+    "delivered key id": lambda v: (
+        wire.split_delivery_subject(
+            "ledger-delivery", "police", f"ledger-delivery.police.p.key.{v}"
+        )
+        is not None
+    ),
     "tracking token": lambda v: wire.tracking_subject("ledger", v).endswith(f".{v}"),
 }
 GOOD = {
@@ -191,6 +239,7 @@ GOOD = {
     "aggregate id": "p.case.c9",
     "aggregate subject": "c9",
     "delivery message id": "police",
+    "delivered key id": "k1",
     "tracking token": "views",
 }
 

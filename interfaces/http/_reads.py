@@ -39,12 +39,13 @@ pages see each case at most once).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,7 +75,15 @@ from runtime.log import Attestation
 from runtime.tokens import Role, TokenRecord
 from schemas.wire import HTTP_ATTESTATION
 
-__all__ = ["AccessRecorder", "AsOfViews", "Attest", "attestation_of", "read_routes"]
+__all__ = [
+    "AccessRecorder",
+    "AsOfViews",
+    "Attest",
+    "Reads",
+    "attestation_of",
+    "read_routes",
+    "serve_chronology",
+]
 
 log = structlog.get_logger()
 
@@ -144,8 +153,8 @@ class _Unrecorded(Exception):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Reads:
-    """What the read routes need, passed once by :func:`read_routes`."""
+class Reads:
+    """What the read routes need: made once by the app, passed to :func:`read_routes`."""
 
     views: Views
     authenticate: Callable[[Request[Any, Any, Any]], TokenRecord]
@@ -190,45 +199,28 @@ class _Call:
         }
 
 
-def read_routes(
-    views: Views,
-    *,
-    authenticate: Callable[[Request[Any, Any, Any]], TokenRecord],
-    last_sequence: Callable[[], int | None],
-    access_log: AccessRecorder | None = None,
-    as_of_views: AsOfViews,
-    wait_s: float = 5.0,
-    attest: Attest | None = None,
-    executor: Executor | None = None,
-) -> list[HTTPRouteHandler]:
-    """One GET route per question of :data:`QUERIES`, answered from ``views``.
+def read_routes(reads: Reads) -> list[HTTPRouteHandler]:
+    """One GET route per question of :data:`QUERIES`, answered as ``reads`` says.
 
-    ``authenticate`` gives a request's token record (or raises :class:`Refused`);
+    ``reads.authenticate`` gives a request's token record (or raises :class:`Refused`);
     ``last_sequence`` is the stream's last sequence (an ``after`` beyond it is refused);
     ``access_log`` records the reads of ``logged`` questions (without one they are
     refused, 503); ``as_of_views`` gives the views as they stood at an instant
     (:meth:`projections.as_of.PastViews.at`) for a question that does not answer as of
     an instant itself; ``wait_s`` bounds the wait for ``after``; ``attest`` gives a
     chronology's ``Ledger-Attestation`` header; ``executor`` runs each read's blocking
-    part (AnyIO's worker threads without one).
+    part (AnyIO's worker threads without one) and a chronology's access-log record beside
+    the rest of its read. A case's chronology as JSON is answered by
+    :class:`~interfaces.http._chronology_path.ChronologyPath` before Litestar routes it
+    (:func:`serve_chronology`), by the same checks in the same order.
     """
-    reads = _Reads(
-        views=views,
-        authenticate=authenticate,
-        last_sequence=last_sequence,
-        access_log=access_log,
-        wait_s=wait_s,
-        as_of_views=as_of_views,
-        attest=attest,
-        executor=executor,
-    )
     return [_route(reads, query) for query in QUERIES.values()]
 
 
 # -- the route ---------------------------------------------------------------------------
 
 
-def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
+def _route(reads: Reads, query: Query) -> HTTPRouteHandler:
     async def read(request: Request[Any, Any, Any]) -> Response[Any]:
         call = _Call(query.name)
         path = dict(request.path_params)
@@ -246,49 +238,8 @@ def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
             return await reads.blocking(
                 _answer, reads, query, cast(TokenRecord, call.token), path, url, asked
             )
-        except Refused as error:
-            log.warning("read_refused", status=error.status, reason=error.reason, **call.fields())
-            return refusal(error)
-        except ReadRefused as error:
-            log.warning("read_refused", status=403, reason=error.reason, **call.fields())
-            return problem(403, "forbidden", "Not allowed for this token", error.reason)
-        except (BadParameter, InvalidViewQuery) as error:
-            field = error.field
-            _failed(400, error, call, field=field)
-            rule = getattr(error, "rule", None) or _rule_of(str(error))
-            return problem(
-                400,
-                "invalid-query",
-                "The question is not valid",
-                str(error),
-                field=field,
-                rule=rule,
-            )
-        except UnknownEntity as error:
-            _failed(404, error, call, field=error.kind)
-            return problem(
-                404, "not-found", "It does not exist", str(error), field=error.kind, id=error.value
-            )
-        except _Behind as error:
-            _failed(504, error, call)
-            return problem(
-                504,
-                "views-behind",
-                "The views have not applied that sequence yet",
-                str(error),
-                sequence=error.wanted,
-                sequence_reached=error.reached,
-            )
-        except _Unrecorded as error:
-            _failed(503, error, call)
-            return problem(503, "unrecorded", "The read could not be recorded", str(error))
-        except (LedgerUnavailable, ViewStoreError) as error:
-            _failed(503, error, call)
-            return problem(503, "unavailable", "The ledger or its views cannot be read", str(error))
-        except LedgerError as error:
-            response = from_ledger_error(error)
-            _failed(response.status_code or 500, error, call)
-            return response
+        except Exception as error:  # noqa: BLE001 - its problem, or raised again by _failure
+            return _failure(error, call)
 
     read.__name__ = read.__qualname__ = f"read_{query.name.replace('-', '_')}"
     return get(
@@ -300,6 +251,50 @@ def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
         operation_class=operation_for(query),
         security=BEARER,
     )(read)
+
+
+def _failure(error: Exception, call: _Call) -> Response[Any]:
+    """The problem answering a read that ``error`` ended (logged with ``call``, never a
+    case or a filter's value); an error no rule names is raised again (a 500)."""
+    if isinstance(error, Refused):
+        log.warning("read_refused", status=error.status, reason=error.reason, **call.fields())
+        return refusal(error)
+    if isinstance(error, ReadRefused):
+        log.warning("read_refused", status=403, reason=error.reason, **call.fields())
+        return problem(403, "forbidden", "Not allowed for this token", error.reason)
+    if isinstance(error, BadParameter | InvalidViewQuery):
+        field = error.field
+        _failed(400, error, call, field=field)
+        rule = getattr(error, "rule", None) or _rule_of(str(error))
+        return problem(
+            400, "invalid-query", "The question is not valid", str(error), field=field, rule=rule
+        )
+    if isinstance(error, UnknownEntity):
+        _failed(404, error, call, field=error.kind)
+        return problem(
+            404, "not-found", "It does not exist", str(error), field=error.kind, id=error.value
+        )
+    if isinstance(error, _Behind):
+        _failed(504, error, call)
+        return problem(
+            504,
+            "views-behind",
+            "The views have not applied that sequence yet",
+            str(error),
+            sequence=error.wanted,
+            sequence_reached=error.reached,
+        )
+    if isinstance(error, _Unrecorded):
+        _failed(503, error, call)
+        return problem(503, "unrecorded", "The read could not be recorded", str(error))
+    if isinstance(error, LedgerUnavailable | ViewStoreError):
+        _failed(503, error, call)
+        return problem(503, "unavailable", "The ledger or its views cannot be read", str(error))
+    if isinstance(error, LedgerError):
+        response = from_ledger_error(error)
+        _failed(response.status_code or 500, error, call)
+        return response
+    raise error
 
 
 def _failed(status: int, error: Exception, call: _Call, *, field: str | None = None) -> None:
@@ -319,7 +314,7 @@ def _litestar_path(path: str) -> str:
 
 
 def _start(
-    reads: _Reads,
+    reads: Reads,
     query: Query,
     call: _Call,
     request: Request[Any, Any, Any],
@@ -329,18 +324,48 @@ def _start(
 ) -> tuple[Asked, Response[Any] | None]:
     """Authenticate (filling in ``call``) and parse; answer at once unless ``after`` is asked."""
     token = reads.authenticate(request)
-    call.token = token
-    call.role, call.partnership, call.agency = token.role.value, token.partnership, token.agency
-    asked = parse(query, path, items)
+    asked = _checked(call, token, query, path, items)
     if asked.after is not None:
         return asked, None
     return asked, _answer(reads, query, token, path, url, asked)
 
 
+def _checked(
+    call: _Call, token: TokenRecord, query: Query, path: dict[str, Any], items: Sequence[Any]
+) -> Asked:
+    """Fill in ``call`` with who asks, and parse the query string ``items``."""
+    call.token = token
+    call.role, call.partnership, call.agency = token.role.value, token.partnership, token.agency
+    return parse(query, path, items)
+
+
+def serve_chronology(
+    reads: Reads,
+    authenticate: Callable[[str | None], TokenRecord],
+    authorization: str | None,
+    path: dict[str, str],
+    items: Sequence[tuple[str, str]],
+) -> Response[Any]:
+    """A case's chronology, or the problem refusing it, for the chronology route's direct
+    path (:class:`~interfaces.http._chronology_path.ChronologyPath`), in a worker thread:
+    the route's own checks, order and answers, in one hop. ``authenticate`` reads the
+    ``Authorization`` header's value ``authorization``; ``items`` is the query string,
+    which asks for no ``after`` (the route waits for that on the event loop)."""
+    query = QUERIES["chronology"]
+    call = _Call(query.name)
+    try:
+        asked = _checked(call, authenticate(authorization), query, path, items)
+        if asked.after is not None:  # the direct path leaves these to the route
+            raise AssertionError("a read after a sequence waits on the event loop")
+        return _answer(reads, query, cast(TokenRecord, call.token), path, "", asked)
+    except Exception as error:  # noqa: BLE001 - its problem, or raised again by _failure
+        return _failure(error, call)
+
+
 # -- after=SEQ ---------------------------------------------------------------------------
 
 
-async def _wait(reads: _Reads, query: Query, after: int) -> None:
+async def _wait(reads: Reads, query: Query, after: int) -> None:
     """Return once every view ``query`` reads has applied ``after``; else :class:`_Behind`."""
     last = await reads.blocking(reads.last_sequence)
     if after > (last or 0):
@@ -367,7 +392,7 @@ async def _wait(reads: _Reads, query: Query, after: int) -> None:
 
 
 def _answer(
-    reads: _Reads,
+    reads: Reads,
     query: Query,
     token: TokenRecord,
     path: dict[str, Any],
@@ -403,36 +428,92 @@ def _answer(
 
 
 def _answer_chronology(
-    reads: _Reads, query: Query, token: TokenRecord, caller: Caller, ask: Ask, case: str
+    reads: Reads, query: Query, token: TokenRecord, caller: Caller, ask: Ask, case: str
 ) -> Response[Any]:
     """The chronology as JSON: the checks and the version in one statement, then the
     bytes kept for that version (:mod:`interfaces.http._chronology_cache`) or read afresh,
-    recorded in the access log before they are answered."""
+    recorded in the access log before they are answered.
+
+    The record (a synced publish: its wait is the server's fsync) runs on another thread
+    beside the rest of the read, from the moment the caller is known to be allowed to
+    read the case: at once for a role that reads every case of its partnership (a board,
+    an inspector) asking for an answer this process keeps (so the case exists: a case is
+    never removed from the ledger); else once the statement has found the case and the
+    agency party to it. A refused read is never recorded; the answer waits for the record.
+    """
     views = reads.views
     agency = caller.agency if caller.role is Role.AGENCY else None
-    standing = views.chronology.standing(ask.partnership, case, agency=agency, as_of=ask.as_of)
-
-    def is_party(partnership: str, case: str, agency: str) -> bool:
-        _known(standing, partnership, case)
-        return bool(standing.party)
-
-    ask = permit(query, caller, views, ask, is_party=is_party)
-    _known(standing, ask.partnership, case)
     key: Key = (ask.partnership, case, None if ask.as_of is None else ask.as_of.isoformat())
-    version = standing.version
-    body = reads.chronologies.get(key, version)
-    if body is None:
-        chronology = cast(Chronology, query.answer(views, ask))
-        # Read in a snapshot of its own: it may be newer than the standing's.
-        version = max((e.sequence for e in chronology.entries), default=0)
-        body = _encode(chronology)
-        reads.chronologies.put(key, version, body)
-    _record(reads, query, token, ask)
-    headers: dict[str, str] = {}
-    attestation = _attestation_at(reads.attest, version)
-    if attestation is not None:
-        headers[HTTP_ATTESTATION] = attestation.sentence()
+    record: _Pending | None = None
+    try:
+        if reads.chronologies.holds(key) and _allowed_by_role(query, caller, views, ask):
+            record = _Pending(reads, query, token, ask)
+        standing = views.chronology.standing(ask.partnership, case, agency=agency, as_of=ask.as_of)
+
+        def is_party(partnership: str, case: str, agency: str) -> bool:
+            _known(standing, partnership, case)
+            return bool(standing.party)
+
+        ask = permit(query, caller, views, ask, is_party=is_party)
+        _known(standing, ask.partnership, case)
+        if record is None:
+            record = _Pending(reads, query, token, ask)
+        version = standing.version
+        body = reads.chronologies.get(key, version)
+        if body is None:
+            chronology = cast(Chronology, query.answer(views, ask))
+            # Read in a snapshot of its own: it may be newer than the standing's.
+            version = max((e.sequence for e in chronology.entries), default=0)
+            body = _encode(chronology)
+            reads.chronologies.put(key, version, body)
+        headers: dict[str, str] = {}
+        attestation = _attestation_at(reads.attest, version)
+        if attestation is not None:
+            headers[HTTP_ATTESTATION] = attestation.sentence()
+    except BaseException:
+        if record is not None:  # a read that fails now is not answered: its error wins
+            with contextlib.suppress(_Unrecorded):
+                record.wait()
+        raise
+    record.wait()
     return Response(body, media_type="application/json", headers=headers)
+
+
+class _NotYet(Exception):
+    """Whether the caller may read depends on the case (an agency party to it)."""
+
+
+def _not_yet(partnership: str, case: str, agency: str) -> bool:
+    raise _NotYet
+
+
+def _allowed_by_role(query: Query, caller: Caller, views: Views, ask: Ask) -> bool:
+    """Whether ``caller`` may read any case of ``ask``'s partnership by its role alone
+    (:func:`permit` without asking about the case); a refusal is raised as permit's."""
+    try:
+        permit(query, caller, views, ask, is_party=_not_yet)
+    except _NotYet:
+        return False
+    return True
+
+
+class _Pending:
+    """A read's access-log record, made on :attr:`Reads.executor` while the read goes on
+    (in line, at :meth:`wait`, without one)."""
+
+    def __init__(self, reads: Reads, query: Query, token: TokenRecord, ask: Ask) -> None:
+        self._args = (reads, query, token, ask)
+        self._future: Future[None] | None = None
+        if reads.executor is not None:
+            call = functools.partial(_record, *self._args)
+            self._future = reads.executor.submit(contextvars.copy_context().run, call)
+
+    def wait(self) -> None:
+        """Return once the read is recorded; else :class:`_Unrecorded`."""
+        if self._future is None:
+            _record(*self._args)
+        else:
+            self._future.result()
 
 
 def _known(standing: ChronologyStanding, partnership: str, case: str) -> None:
@@ -444,7 +525,7 @@ def _known(standing: ChronologyStanding, partnership: str, case: str) -> None:
 
 
 @contextmanager
-def _views_at(reads: _Reads, query: Query, as_of: datetime | None) -> Iterator[Views]:
+def _views_at(reads: Reads, query: Query, as_of: datetime | None) -> Iterator[Views]:
     """The views to answer from: the live ones, or the views as the ledger stood at ``as_of``."""
     if as_of is None or query.answers_as_of:
         yield reads.views
@@ -474,7 +555,7 @@ def _page(query: Query, views: Views, ask: Ask, asked: Asked) -> tuple[Any, str 
     return list(everything[asked.offset : end]), after
 
 
-def _record(reads: _Reads, query: Query, token: TokenRecord, ask: Ask) -> None:
+def _record(reads: Reads, query: Query, token: TokenRecord, ask: Ask) -> None:
     if reads.access_log is None:
         msg = (
             f"{query.name} is answered only once its reading is recorded, and this service"

@@ -45,11 +45,11 @@ import dataclasses
 import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
@@ -65,6 +65,7 @@ from interfaces.http._openapi import BEARER
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
 from interfaces.http._read_openapi import Page, operation_for
 from interfaces.http._read_params import Asked, BadParameter, next_cursor, parse
+from interfaces.http._read_record import AccessRecorder, PendingRecord, Unrecorded, record
 from interfaces.queries import QUERIES, Ask, Caller, Query, ReadRefused, permit
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
@@ -91,24 +92,6 @@ T = TypeVar("T")
 
 _CSV_MEDIA: Final = "text/csv"  # Litestar adds "; charset=utf-8" to a text type
 _encode = msgspec.json.Encoder().encode
-
-
-class AccessRecorder(Protocol):
-    """Records who read which case's record; a question that is ``logged`` is answered
-    only once :meth:`record` has returned."""
-
-    def record(
-        self,
-        *,
-        partnership: str,
-        case: str,
-        query: str,
-        role: str,
-        agency: str | None,
-        token: str,
-        as_of: datetime | None,
-    ) -> object:
-        """Record one read (``token`` is the token's id, never its secret); raise to refuse it."""
 
 
 #: The views as the ledger stood at an instant (``projections.as_of``'s replay).
@@ -146,10 +129,6 @@ class _Behind(Exception):
         )
         self.wanted = wanted
         self.reached = reached
-
-
-class _Unrecorded(Exception):
-    """The read could not be recorded in the access log, so it is not answered (503)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,7 +263,7 @@ def _failure(error: Exception, call: _Call) -> Response[Any]:
             sequence=error.wanted,
             sequence_reached=error.reached,
         )
-    if isinstance(error, _Unrecorded):
+    if isinstance(error, Unrecorded):
         _failed(503, error, call)
         return problem(503, "unrecorded", "The read could not be recorded", str(error))
     if isinstance(error, LedgerUnavailable | ViewStoreError):
@@ -418,7 +397,7 @@ def _answer(
     with _views_at(reads, query, ask.as_of) as source:
         answer, after = _page(query, source, ask, asked)
     if query.logged:
-        _record(reads, query, token, ask)
+        record(reads.access_log, query.name, _fields(token, ask))
     headers: dict[str, str] = {}
     if isinstance(answer, Chronology):
         attestation = attestation_of(reads.attest, answer)
@@ -434,20 +413,21 @@ def _answer_chronology(
     bytes kept for that version (:mod:`interfaces.http._chronology_cache`) or read afresh,
     recorded in the access log before they are answered.
 
-    The record (a synced publish: its wait is the server's fsync) runs on another thread
-    beside the rest of the read, from the moment the caller is known to be allowed to
-    read the case: at once for a role that reads every case of its partnership (a board,
-    an inspector) asking for an answer this process keeps (so the case exists: a case is
-    never removed from the ledger); else once the statement has found the case and the
-    agency party to it. A refused read is never recorded; the answer waits for the record.
+    The record (a synced publish: its wait is the server's fsync) is sent, and its ack
+    read once the rest of the read is done (:class:`PendingRecord`), from the moment the
+    caller is known to be allowed to read the case: at once for a role that reads every
+    case of its partnership (a board, an inspector) asking for an answer this process
+    keeps (so the case exists: a case is never removed from the ledger); else once the
+    statement has found the case and the agency party to it. A refused read is never
+    recorded; the answer waits for the record.
     """
     views = reads.views
     agency = caller.agency if caller.role is Role.AGENCY else None
     key: Key = (ask.partnership, case, None if ask.as_of is None else ask.as_of.isoformat())
-    record: _Pending | None = None
+    record: PendingRecord | None = None
     try:
         if reads.chronologies.holds(key) and _allowed_by_role(query, caller, views, ask):
-            record = _Pending(reads, query, token, ask)
+            record = PendingRecord(reads.access_log, query.name, _fields(token, ask))
         standing = views.chronology.standing(ask.partnership, case, agency=agency, as_of=ask.as_of)
 
         def is_party(partnership: str, case: str, agency: str) -> bool:
@@ -457,7 +437,7 @@ def _answer_chronology(
         ask = permit(query, caller, views, ask, is_party=is_party)
         _known(standing, ask.partnership, case)
         if record is None:
-            record = _Pending(reads, query, token, ask)
+            record = PendingRecord(reads.access_log, query.name, _fields(token, ask))
         version = standing.version
         body = reads.chronologies.get(key, version)
         if body is None:
@@ -472,7 +452,7 @@ def _answer_chronology(
             headers[HTTP_ATTESTATION] = attestation.sentence()
     except BaseException:
         if record is not None:  # a read that fails now is not answered: its error wins
-            with contextlib.suppress(_Unrecorded):
+            with contextlib.suppress(Unrecorded):
                 record.wait()
         raise
     record.wait()
@@ -497,23 +477,16 @@ def _allowed_by_role(query: Query, caller: Caller, views: Views, ask: Ask) -> bo
     return True
 
 
-class _Pending:
-    """A read's access-log record, made on :attr:`Reads.executor` while the read goes on
-    (in line, at :meth:`wait`, without one)."""
-
-    def __init__(self, reads: Reads, query: Query, token: TokenRecord, ask: Ask) -> None:
-        self._args = (reads, query, token, ask)
-        self._future: Future[None] | None = None
-        if reads.executor is not None:
-            call = functools.partial(_record, *self._args)
-            self._future = reads.executor.submit(contextvars.copy_context().run, call)
-
-    def wait(self) -> None:
-        """Return once the read is recorded; else :class:`_Unrecorded`."""
-        if self._future is None:
-            _record(*self._args)
-        else:
-            self._future.result()
+def _fields(token: TokenRecord, ask: Ask) -> dict[str, Any]:
+    """What the access log records of a read of ``ask`` (the token's id, never its secret)."""
+    return {
+        "partnership": ask.partnership,
+        "case": ask.case or "",
+        "role": token.role.value,
+        "agency": token.agency,
+        "token": token.id,
+        "as_of": ask.as_of,
+    }
 
 
 def _known(standing: ChronologyStanding, partnership: str, case: str) -> None:
@@ -553,32 +526,6 @@ def _page(query: Query, views: Views, ask: Ask, asked: Asked) -> tuple[Any, str 
     end = asked.offset + asked.limit
     after = next_cursor(asked.question, asked.as_of, offset=end) if len(everything) > end else None
     return list(everything[asked.offset : end]), after
-
-
-def _record(reads: Reads, query: Query, token: TokenRecord, ask: Ask) -> None:
-    if reads.access_log is None:
-        msg = (
-            f"{query.name} is answered only once its reading is recorded, and this service"
-            " keeps no access log; rule: every read of a case's record is recorded"
-        )
-        raise _Unrecorded(msg)
-    try:
-        reads.access_log.record(
-            partnership=ask.partnership,
-            case=ask.case or "",
-            query=query.name,
-            role=token.role.value,
-            agency=token.agency,
-            token=token.id,
-            as_of=ask.as_of,
-        )
-    except Exception as error:
-        log.error("access_not_recorded", query=query.name, error=type(error).__name__)
-        msg = (
-            f"the read of {query.name} could not be recorded in the access log, so it is not"
-            " answered; rule: every read of a case's record is recorded"
-        )
-        raise _Unrecorded(msg) from error
 
 
 def _render(

@@ -378,10 +378,12 @@ class AccessLog:
 
 
 class PendingRecord:
-    """A record that :meth:`AccessLog.begin` sent, holding a connection of the pool until
-    :meth:`wait`. Over the synchronous wire it is published at once (its ack read by
-    :meth:`wait`, tried again as :meth:`AccessLog.record` tries on a timeout, with the
-    same message id); over nats-py (``tls://``) it is published by :meth:`wait`."""
+    """A record that :meth:`AccessLog.begin` sent. Over the synchronous wire it is
+    published at once (its ack read by :meth:`wait`, tried again as :meth:`AccessLog.record`
+    tries on a timeout, with the same message id); over nats-py (``tls://``) it is
+    published by :meth:`wait`. It holds no connection of the pool in between (the wire is
+    the process's one, shared by every thread): a read that waits for another connection
+    meanwhile (a Merkle log page) cannot starve the pool."""
 
     def __init__(self, log: AccessLog, record: ChronologyRead) -> None:
         self._log = log
@@ -389,15 +391,15 @@ class PendingRecord:
         self._subject = access_subject(log._prefix, record.partnership, record.case)
         self._payload = encode_access_record(record)
         self._msg_id = uuid.uuid4().hex
-        self._borrowed = log._pool.borrow()
-        self._driver = self._borrowed.__enter__()
+        with log._pool.borrow() as driver:
+            self._wire = driver.wire
         self._sent: SentPublish | None = None
         self._done = False
-        if self._driver.wire is not None:
+        if self._wire is not None:
             out = log._out(self._subject, self._payload, self._msg_id)
             # A send that fails is tried again, on a new connection, by wait().
             with contextlib.suppress(LedgerUnavailable):
-                self._sent = publish_sync_send(self._driver.wire, log.stream, [out])
+                self._sent = publish_sync_send(self._wire, log.stream, [out])
 
     def wait(self) -> int:
         """The record's sequence once the access stream has stored it (see
@@ -405,18 +407,11 @@ class PendingRecord:
         if self._done:
             raise RuntimeError("a pending record is waited for once")
         self._done = True
-        log_, driver = self._log, self._driver
-        try:
-            if driver.wire is None:
-                seq = driver.run(
-                    log_._publish(driver.nc, self._subject, self._payload, self._msg_id)
-                )
-            elif self._sent is None:
-                seq = log_._publish_sync(driver, self._subject, self._payload, self._msg_id)
-            else:
-                seq = self._acknowledged(driver.wire, self._sent)
-        finally:
-            self._borrowed.__exit__(None, None, None)
+        wire, sent = self._wire, self._sent
+        if wire is not None and sent is not None:
+            seq = self._acknowledged(wire, sent)
+        else:
+            seq = self._publish()
         record = self._record
         log.info(
             "chronology_read_recorded",
@@ -428,15 +423,21 @@ class PendingRecord:
         )
         return seq
 
+    def _publish(self, tries: int = _TRIES) -> int:
+        """Publish the record whole, on a connection of the pool."""
+        log_ = self._log
+        with log_._pool.borrow() as driver:
+            if driver.wire is not None:
+                return log_._publish_sync(driver, self._subject, self._payload, self._msg_id, tries)
+            return driver.run(log_._publish(driver.nc, self._subject, self._payload, self._msg_id))
+
     def _acknowledged(self, wire: SyncWire, sent: SentPublish) -> int:
         log_ = self._log
         try:
             ack = publish_sync_ack(wire, log_.stream, sent, log_._timeout)
         except LedgerUnavailable as error:
             if isinstance(error.__cause__, WireTimeout):
-                return log_._publish_sync(
-                    self._driver, self._subject, self._payload, self._msg_id, _TRIES - 1
-                )
+                return self._publish(_TRIES - 1)
             msg = f"recording to the access stream {log_.stream!r} failed: {error}"
             raise LedgerUnavailable(msg) from error
         return log_._stored(ack)

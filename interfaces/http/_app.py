@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
@@ -110,7 +109,8 @@ _COMMAND_PROBLEMS: Final = {
     503: "The ledger cannot be reached",
 }
 _READY_PROBLEMS: Final = {503: "Not ready: the stream does not answer or the views lag"}
-#: The worker threads the read routes block in (AnyIO's default limit for its own).
+#: The worker threads the read routes block in (AnyIO's default limit for its own), the
+#: chronology's direct path's too.
 _READ_THREADS: Final = 40
 
 
@@ -223,12 +223,8 @@ def create_app(
             past = PastViews(ledger, rules=views.rules)
             as_of_views = past.at
             on_shutdown.append(past.close)
-        reads = ThreadPoolExecutor(_READ_THREADS, thread_name_prefix="reads")
-
-        def stop_reads() -> None:  # Litestar passes the app to a hook that takes arguments
-            reads.shutdown(wait=False)
-
-        on_shutdown.append(stop_reads)
+        read_threads = CommandThreads(_READ_THREADS)
+        on_shutdown.append(read_threads.close)
         read_state = Reads(
             views=views,
             authenticate=authenticate,
@@ -237,11 +233,10 @@ def create_app(
             wait_s=read_wait_s,
             as_of_views=as_of_views,
             attest=attest,
-            executor=reads,
+            threads=read_threads,
         )
         handlers += read_routes(read_state)
-        chronology_path = ChronologyPath(read_state, _header_authenticator(tokens))
-        on_shutdown.append(chronology_path.close)
+        chronology_path = ChronologyPath(read_state, _header_authenticator(tokens), read_threads)
         now = clock or _utc_now
         handlers.append(
             report_route(views, authenticate=authenticate, as_of_views=as_of_views, clock=now)

@@ -41,15 +41,16 @@ class ChronologyPath:
     """The direct ASGI path of a case's chronology as JSON (see the module)."""
 
     def __init__(
-        self, reads: Reads, authenticate: Callable[[str | None], TokenRecord], threads: int = 40
+        self,
+        reads: Reads,
+        authenticate: Callable[[str | None], TokenRecord],
+        threads: CommandThreads,
     ) -> None:
+        """``authenticate`` reads an ``Authorization`` header's value; ``threads`` are the
+        read routes' own (the app closes them)."""
         self._reads = reads
         self._authenticate = authenticate
-        self._threads = CommandThreads(threads)
-
-    def close(self) -> None:
-        """End the worker threads (the app's shutdown)."""
-        self._threads.close()
+        self._threads = threads
 
     def route(self, scope: Mapping[str, Any]) -> Callable[..., Awaitable[None]] | None:
         """The direct path for ``scope`` (an ASGI scope), or None to leave it to Litestar."""

@@ -38,14 +38,11 @@ pages see each case at most once).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import dataclasses
-import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,6 +58,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from interfaces import exports
 from interfaces.http._chronology_cache import EncodedChronologies, Key
+from interfaces.http._commands import CommandThreads
 from interfaces.http._openapi import BEARER
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
 from interfaces.http._read_openapi import Page, operation_for
@@ -145,18 +143,19 @@ class Reads:
     #: The chronology's JSON answers, served again while their version holds.
     chronologies: EncodedChronologies = dataclasses.field(default_factory=EncodedChronologies)
     #: The worker threads a read blocks in (None: AnyIO's, as the other routes').
-    executor: Executor | None = None
+    threads: CommandThreads | None = None
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker thread, awaited without blocking the event loop.
 
-        On :attr:`executor` when there is one: a hop through ``run_in_executor`` costs
-        ~30 µs against ~60 µs of CPU and ~160 µs of waiting through AnyIO's (measured
-        on uvloop), on every read. The context is copied, as AnyIO's hop does."""
-        if self.executor is None:
+        On :attr:`threads` when there are: one queue put and one ``call_soon_threadsafe``
+        a hop (:class:`~interfaces.http._commands.CommandThreads`), where AnyIO's costs
+        ~60 µs of CPU and ~160 µs of waiting (measured on uvloop), on every read. The
+        context is copied, as AnyIO's hop does."""
+        if self.threads is None:
             return await anyio.to_thread.run_sync(fn, *args)
-        call = functools.partial(contextvars.copy_context().run, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        result: T = await self.threads.run(contextvars.copy_context().run, fn, *args)
+        return result
 
 
 @dataclass
@@ -187,9 +186,8 @@ def read_routes(reads: Reads) -> list[HTTPRouteHandler]:
     refused, 503); ``as_of_views`` gives the views as they stood at an instant
     (:meth:`projections.as_of.PastViews.at`) for a question that does not answer as of
     an instant itself; ``wait_s`` bounds the wait for ``after``; ``attest`` gives a
-    chronology's ``Ledger-Attestation`` header; ``executor`` runs each read's blocking
-    part (AnyIO's worker threads without one) and a chronology's access-log record beside
-    the rest of its read. A case's chronology as JSON is answered by
+    chronology's ``Ledger-Attestation`` header; ``threads`` run each read's blocking
+    part (AnyIO's worker threads without them). A case's chronology as JSON is answered by
     :class:`~interfaces.http._chronology_path.ChronologyPath` before Litestar routes it
     (:func:`serve_chronology`), by the same checks in the same order.
     """

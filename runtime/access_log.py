@@ -27,6 +27,7 @@ handler, a call hops to a helper thread: run it in a worker thread
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager
@@ -44,10 +45,15 @@ from ledger.nats import (
     HDR_MSG_ID,
     Driver,
     OutMsg,
+    PubAck,
+    SentPublish,
     StoredMsg,
+    SyncWire,
     WireTimeout,
     direct_get_batch,
     publish_sync,
+    publish_sync_ack,
+    publish_sync_send,
 )
 from runtime._side_streams import ensure_side_stream, nats_pool
 from schemas.access import (
@@ -65,6 +71,7 @@ __all__ = [
     "AccessLog",
     "InvalidAccessQuery",
     "InvalidAccessRecord",
+    "PendingRecord",
     "access_admin_step",
     "ensure_access_stream",
 ]
@@ -215,6 +222,31 @@ class AccessLog:
         :class:`~ledger.errors.LedgerUnavailable` when it cannot be stored: the caller
         must then not answer the read.
         """
+        return self.begin(
+            partnership=partnership,
+            case=case,
+            query=query,
+            role=role,
+            agency=agency,
+            token=token,
+            as_of=as_of,
+        ).wait()
+
+    def begin(
+        self,
+        *,
+        partnership: str,
+        case: str,
+        query: str,
+        role: str,
+        agency: str | None,
+        token: str,
+        as_of: datetime | None,
+    ) -> PendingRecord:
+        """:meth:`record` in two halves: send the record now and return, so the caller can
+        go on with its read while the stream stores it; :meth:`PendingRecord.wait` (always
+        called: it returns the connection it holds) returns its sequence once stored, or
+        raises as :meth:`record` does. A bad value raises here."""
         fields = {
             "partnership": partnership,
             "case": case,
@@ -231,47 +263,37 @@ class AccessLog:
             path = str(error).rpartition("at `$.")[2].rstrip("`") or None
             msg = f"access record not recorded: {error}; rule: the fields of ChronologyRead"
             raise InvalidAccessRecord(msg, field=path) from None
-        subject = access_subject(self._prefix, partnership, case)
-        payload = encode_access_record(record)
-        msg_id = uuid.uuid4().hex
-        with self._pool.borrow() as driver:
-            if driver.wire is not None:
-                seq = self._publish_sync(driver, subject, payload, msg_id)
-            else:
-                seq = driver.run(self._publish(driver.nc, subject, payload, msg_id))
-        log.info(
-            "chronology_read_recorded",
-            partnership=partnership,
-            role=role,
-            agency=agency,
-            token=token,
-            seq=seq,
-        )
-        return seq
+        return PendingRecord(self, record)
 
-    def _publish_sync(self, driver: Driver, subject: str, payload: bytes, msg_id: str) -> int:
+    def _out(self, subject: str, payload: bytes, msg_id: str) -> OutMsg:
+        headers = {HDR_MSG_ID: msg_id, _HDR_EXPECTED_STREAM: self._stream}
+        return OutMsg(subject=subject, payload=payload, headers=headers)
+
+    def _publish_sync(
+        self, driver: Driver, subject: str, payload: bytes, msg_id: str, tries: int = _TRIES
+    ) -> int:
         assert driver.wire is not None
-        out = OutMsg(
-            subject=subject,
-            payload=payload,
-            headers={HDR_MSG_ID: msg_id, _HDR_EXPECTED_STREAM: self._stream},
-        )
-        for attempt in range(1, _TRIES + 1):
+        out = self._out(subject, payload, msg_id)
+        for attempt in range(1, tries + 1):
             try:
                 ack = publish_sync(driver.wire, self._stream, [out], self._timeout)
             except LedgerUnavailable as error:
-                if attempt < _TRIES and isinstance(error.__cause__, WireTimeout):
+                if attempt < tries and isinstance(error.__cause__, WireTimeout):
                     continue
                 msg = f"recording to the access stream {self._stream!r} failed: {error}"
                 raise LedgerUnavailable(msg) from error
-            if ack.error is not None:
-                msg = (
-                    f"the access stream {self._stream!r} refused a record:"
-                    f" {ack.error.description} ({ack.error.err_code})"
-                )
-                raise LedgerUnavailable(msg)
-            return ack.seq
+            return self._stored(ack)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _stored(self, ack: PubAck) -> int:
+        """The sequence of an acknowledged record; a refusal raises."""
+        if ack.error is not None:
+            msg = (
+                f"the access stream {self._stream!r} refused a record:"
+                f" {ack.error.description} ({ack.error.err_code})"
+            )
+            raise LedgerUnavailable(msg)
+        return ack.seq
 
     async def _publish(self, nc: Client, subject: str, payload: bytes, msg_id: str) -> int:
         js = nc.jetstream(timeout=self._timeout)
@@ -353,6 +375,72 @@ class AccessLog:
                 " rule: only the service writes the access stream"
             )
             raise CorruptHistory(msg) from None
+
+
+class PendingRecord:
+    """A record that :meth:`AccessLog.begin` sent. Over the synchronous wire it is
+    published at once (its ack read by :meth:`wait`, tried again as :meth:`AccessLog.record`
+    tries on a timeout, with the same message id); over nats-py (``tls://``) it is
+    published by :meth:`wait`. It holds no connection of the pool in between (the wire is
+    the process's one, shared by every thread): a read that waits for another connection
+    meanwhile (a Merkle log page) cannot starve the pool."""
+
+    def __init__(self, log: AccessLog, record: ChronologyRead) -> None:
+        self._log = log
+        self._record = record
+        self._subject = access_subject(log._prefix, record.partnership, record.case)
+        self._payload = encode_access_record(record)
+        self._msg_id = uuid.uuid4().hex
+        with log._pool.borrow() as driver:
+            self._wire = driver.wire
+        self._sent: SentPublish | None = None
+        self._done = False
+        if self._wire is not None:
+            out = log._out(self._subject, self._payload, self._msg_id)
+            # A send that fails is tried again, on a new connection, by wait().
+            with contextlib.suppress(LedgerUnavailable):
+                self._sent = publish_sync_send(self._wire, log.stream, [out])
+
+    def wait(self) -> int:
+        """The record's sequence once the access stream has stored it (see
+        :meth:`AccessLog.record` for what it raises); called once."""
+        if self._done:
+            raise RuntimeError("a pending record is waited for once")
+        self._done = True
+        wire, sent = self._wire, self._sent
+        if wire is not None and sent is not None:
+            seq = self._acknowledged(wire, sent)
+        else:
+            seq = self._publish()
+        record = self._record
+        log.info(
+            "chronology_read_recorded",
+            partnership=record.partnership,
+            role=record.role,
+            agency=record.agency,
+            token=record.token,
+            seq=seq,
+        )
+        return seq
+
+    def _publish(self, tries: int = _TRIES) -> int:
+        """Publish the record whole, on a connection of the pool."""
+        log_ = self._log
+        with log_._pool.borrow() as driver:
+            if driver.wire is not None:
+                return log_._publish_sync(driver, self._subject, self._payload, self._msg_id, tries)
+            return driver.run(log_._publish(driver.nc, self._subject, self._payload, self._msg_id))
+
+    def _acknowledged(self, wire: SyncWire, sent: SentPublish) -> int:
+        log_ = self._log
+        try:
+            ack = publish_sync_ack(wire, log_.stream, sent, log_._timeout)
+        except LedgerUnavailable as error:
+            if isinstance(error.__cause__, WireTimeout):
+                return self._publish(_TRIES - 1)
+            msg = f"recording to the access stream {log_.stream!r} failed: {error}"
+            raise LedgerUnavailable(msg) from error
+        return log_._stored(ack)
 
 
 def _aware(value: datetime, field: str) -> datetime:

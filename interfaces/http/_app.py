@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
@@ -49,6 +48,7 @@ from litestar.router import Router
 import schemas
 from consumers.feed import AgencyFeed
 from interfaces.http._bundle import BundleExporter, bundle_route
+from interfaces.http._chronology_path import ChronologyPath
 from interfaces.http._commands import (
     CommandHandler,
     CommandPath,
@@ -73,7 +73,7 @@ from interfaces.http._problems import (
     internal_error,
     problem,
 )
-from interfaces.http._reads import AccessRecorder, AsOfViews, read_routes
+from interfaces.http._reads import AccessRecorder, AsOfViews, Reads, read_routes
 from interfaces.http._report import report_route
 from interfaces.http._whoami import whoami_route
 from ledger.application import Ledger, Receipt
@@ -109,7 +109,8 @@ _COMMAND_PROBLEMS: Final = {
     503: "The ledger cannot be reached",
 }
 _READY_PROBLEMS: Final = {503: "Not ready: the stream does not answer or the views lag"}
-#: The worker threads the read routes block in (AnyIO's default limit for its own).
+#: The worker threads the read routes block in (AnyIO's default limit for its own), the
+#: chronology's direct path's too.
 _READ_THREADS: Final = 40
 
 
@@ -215,28 +216,27 @@ def create_app(
     ]
     authenticate = functools.partial(_authenticate, tokens)
     on_shutdown: list[Callable[[], None]] = [threads.close]
+    chronology_path: ChronologyPath | None = None
     attest = merkle_log.attestation if merkle_log is not None else None
     if views is not None:
         if as_of_views is None:
             past = PastViews(ledger, rules=views.rules)
             as_of_views = past.at
             on_shutdown.append(past.close)
-        reads = ThreadPoolExecutor(_READ_THREADS, thread_name_prefix="reads")
-
-        def stop_reads() -> None:  # Litestar passes the app to a hook that takes arguments
-            reads.shutdown(wait=False)
-
-        on_shutdown.append(stop_reads)
-        handlers += read_routes(
-            views,
+        read_threads = CommandThreads(_READ_THREADS)
+        on_shutdown.append(read_threads.close)
+        read_state = Reads(
+            views=views,
             authenticate=authenticate,
             last_sequence=ledger.recorder.max_notification_id,
             access_log=access_log,
             wait_s=read_wait_s,
             as_of_views=as_of_views,
             attest=attest,
-            executor=reads,
+            threads=read_threads,
         )
+        handlers += read_routes(read_state)
+        chronology_path = ChronologyPath(read_state, _header_authenticator(tokens), read_threads)
         now = clock or _utc_now
         handlers.append(
             report_route(views, authenticate=authenticate, as_of_views=as_of_views, clock=now)
@@ -278,17 +278,23 @@ def create_app(
         debug=debug,
     )
     app.command_path = CommandPath(commands, threads, _MAX_BODY)
+    app.chronology_path = chronology_path
     return app
 
 
 class LedgerApp(Litestar):
-    """The Litestar app, with the commands' direct path in front of its router."""
+    """The Litestar app, with the commands' and the chronology's direct paths in front of
+    its router."""
 
     #: Answers ``POST /commands/{Tag}`` before Litestar routes it (set by :func:`create_app`).
     command_path: CommandPath | None = None
+    #: Answers a case's chronology as JSON before Litestar routes it (with views).
+    chronology_path: ChronologyPath | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         direct = self.command_path.route(scope) if self.command_path is not None else None
+        if direct is None and self.chronology_path is not None:
+            direct = self.chronology_path.route(scope)
         if direct is not None:
             await direct(scope, receive, send)
         else:
@@ -346,6 +352,11 @@ def _named(fn: Any, tag: str) -> Any:
     fn.__name__ = f"record_{tag}"
     fn.__qualname__ = fn.__name__
     return fn
+
+
+def _header_authenticator(tokens: TokenStore) -> Callable[[str | None], TokenRecord]:
+    """The caller's token record from an ``Authorization`` header's value, else 401."""
+    return functools.partial(authenticate, tokens)
 
 
 def _authenticate(tokens: TokenStore, request: Request[Any, Any, Any]) -> TokenRecord:

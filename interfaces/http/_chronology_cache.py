@@ -52,6 +52,11 @@ class EncodedChronologies:
             self._entries.move_to_end(key)
             return found[1]
 
+    def holds(self, key: Key) -> bool:
+        """Whether an answer for ``key`` is kept, at any version: its case was found then
+        (a read recorded beside the rest of its read relies on it: a case is never removed)."""
+        return key in self._entries
+
     def put(self, key: Key, version: int, body: bytes) -> None:
         """Keep ``body``, the answer for ``key`` at ``version`` (replacing any other)."""
         if len(body) > self._budget // 4:

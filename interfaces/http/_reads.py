@@ -38,17 +38,15 @@ pages see each case at most once).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import contextvars
 import dataclasses
-import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
@@ -60,10 +58,12 @@ from litestar.handlers import HTTPRouteHandler
 
 from interfaces import exports
 from interfaces.http._chronology_cache import EncodedChronologies, Key
+from interfaces.http._commands import CommandThreads
 from interfaces.http._openapi import BEARER
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
 from interfaces.http._read_openapi import Page, operation_for
 from interfaces.http._read_params import Asked, BadParameter, next_cursor, parse
+from interfaces.http._read_record import AccessRecorder, PendingRecord, Unrecorded, record
 from interfaces.queries import QUERIES, Ask, Caller, Query, ReadRefused, permit
 from ledger.errors import LedgerError, LedgerUnavailable
 from projections import Views
@@ -74,7 +74,15 @@ from runtime.log import Attestation
 from runtime.tokens import Role, TokenRecord
 from schemas.wire import HTTP_ATTESTATION
 
-__all__ = ["AccessRecorder", "AsOfViews", "Attest", "attestation_of", "read_routes"]
+__all__ = [
+    "AccessRecorder",
+    "AsOfViews",
+    "Attest",
+    "Reads",
+    "attestation_of",
+    "read_routes",
+    "serve_chronology",
+]
 
 log = structlog.get_logger()
 
@@ -82,24 +90,6 @@ T = TypeVar("T")
 
 _CSV_MEDIA: Final = "text/csv"  # Litestar adds "; charset=utf-8" to a text type
 _encode = msgspec.json.Encoder().encode
-
-
-class AccessRecorder(Protocol):
-    """Records who read which case's record; a question that is ``logged`` is answered
-    only once :meth:`record` has returned."""
-
-    def record(
-        self,
-        *,
-        partnership: str,
-        case: str,
-        query: str,
-        role: str,
-        agency: str | None,
-        token: str,
-        as_of: datetime | None,
-    ) -> object:
-        """Record one read (``token`` is the token's id, never its secret); raise to refuse it."""
 
 
 #: The views as the ledger stood at an instant (``projections.as_of``'s replay).
@@ -139,13 +129,9 @@ class _Behind(Exception):
         self.reached = reached
 
 
-class _Unrecorded(Exception):
-    """The read could not be recorded in the access log, so it is not answered (503)."""
-
-
 @dataclass(frozen=True, kw_only=True)
-class _Reads:
-    """What the read routes need, passed once by :func:`read_routes`."""
+class Reads:
+    """What the read routes need: made once by the app, passed to :func:`read_routes`."""
 
     views: Views
     authenticate: Callable[[Request[Any, Any, Any]], TokenRecord]
@@ -157,18 +143,19 @@ class _Reads:
     #: The chronology's JSON answers, served again while their version holds.
     chronologies: EncodedChronologies = dataclasses.field(default_factory=EncodedChronologies)
     #: The worker threads a read blocks in (None: AnyIO's, as the other routes').
-    executor: Executor | None = None
+    threads: CommandThreads | None = None
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker thread, awaited without blocking the event loop.
 
-        On :attr:`executor` when there is one: a hop through ``run_in_executor`` costs
-        ~30 µs against ~60 µs of CPU and ~160 µs of waiting through AnyIO's (measured
-        on uvloop), on every read. The context is copied, as AnyIO's hop does."""
-        if self.executor is None:
+        On :attr:`threads` when there are: one queue put and one ``call_soon_threadsafe``
+        a hop (:class:`~interfaces.http._commands.CommandThreads`), where AnyIO's costs
+        ~60 µs of CPU and ~160 µs of waiting (measured on uvloop), on every read. The
+        context is copied, as AnyIO's hop does."""
+        if self.threads is None:
             return await anyio.to_thread.run_sync(fn, *args)
-        call = functools.partial(contextvars.copy_context().run, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        result: T = await self.threads.run(contextvars.copy_context().run, fn, *args)
+        return result
 
 
 @dataclass
@@ -190,45 +177,27 @@ class _Call:
         }
 
 
-def read_routes(
-    views: Views,
-    *,
-    authenticate: Callable[[Request[Any, Any, Any]], TokenRecord],
-    last_sequence: Callable[[], int | None],
-    access_log: AccessRecorder | None = None,
-    as_of_views: AsOfViews,
-    wait_s: float = 5.0,
-    attest: Attest | None = None,
-    executor: Executor | None = None,
-) -> list[HTTPRouteHandler]:
-    """One GET route per question of :data:`QUERIES`, answered from ``views``.
+def read_routes(reads: Reads) -> list[HTTPRouteHandler]:
+    """One GET route per question of :data:`QUERIES`, answered as ``reads`` says.
 
-    ``authenticate`` gives a request's token record (or raises :class:`Refused`);
+    ``reads.authenticate`` gives a request's token record (or raises :class:`Refused`);
     ``last_sequence`` is the stream's last sequence (an ``after`` beyond it is refused);
     ``access_log`` records the reads of ``logged`` questions (without one they are
     refused, 503); ``as_of_views`` gives the views as they stood at an instant
     (:meth:`projections.as_of.PastViews.at`) for a question that does not answer as of
     an instant itself; ``wait_s`` bounds the wait for ``after``; ``attest`` gives a
-    chronology's ``Ledger-Attestation`` header; ``executor`` runs each read's blocking
-    part (AnyIO's worker threads without one).
+    chronology's ``Ledger-Attestation`` header; ``threads`` run each read's blocking
+    part (AnyIO's worker threads without them). A case's chronology as JSON is answered by
+    :class:`~interfaces.http._chronology_path.ChronologyPath` before Litestar routes it
+    (:func:`serve_chronology`), by the same checks in the same order.
     """
-    reads = _Reads(
-        views=views,
-        authenticate=authenticate,
-        last_sequence=last_sequence,
-        access_log=access_log,
-        wait_s=wait_s,
-        as_of_views=as_of_views,
-        attest=attest,
-        executor=executor,
-    )
     return [_route(reads, query) for query in QUERIES.values()]
 
 
 # -- the route ---------------------------------------------------------------------------
 
 
-def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
+def _route(reads: Reads, query: Query) -> HTTPRouteHandler:
     async def read(request: Request[Any, Any, Any]) -> Response[Any]:
         call = _Call(query.name)
         path = dict(request.path_params)
@@ -246,49 +215,8 @@ def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
             return await reads.blocking(
                 _answer, reads, query, cast(TokenRecord, call.token), path, url, asked
             )
-        except Refused as error:
-            log.warning("read_refused", status=error.status, reason=error.reason, **call.fields())
-            return refusal(error)
-        except ReadRefused as error:
-            log.warning("read_refused", status=403, reason=error.reason, **call.fields())
-            return problem(403, "forbidden", "Not allowed for this token", error.reason)
-        except (BadParameter, InvalidViewQuery) as error:
-            field = error.field
-            _failed(400, error, call, field=field)
-            rule = getattr(error, "rule", None) or _rule_of(str(error))
-            return problem(
-                400,
-                "invalid-query",
-                "The question is not valid",
-                str(error),
-                field=field,
-                rule=rule,
-            )
-        except UnknownEntity as error:
-            _failed(404, error, call, field=error.kind)
-            return problem(
-                404, "not-found", "It does not exist", str(error), field=error.kind, id=error.value
-            )
-        except _Behind as error:
-            _failed(504, error, call)
-            return problem(
-                504,
-                "views-behind",
-                "The views have not applied that sequence yet",
-                str(error),
-                sequence=error.wanted,
-                sequence_reached=error.reached,
-            )
-        except _Unrecorded as error:
-            _failed(503, error, call)
-            return problem(503, "unrecorded", "The read could not be recorded", str(error))
-        except (LedgerUnavailable, ViewStoreError) as error:
-            _failed(503, error, call)
-            return problem(503, "unavailable", "The ledger or its views cannot be read", str(error))
-        except LedgerError as error:
-            response = from_ledger_error(error)
-            _failed(response.status_code or 500, error, call)
-            return response
+        except Exception as error:  # noqa: BLE001 - its problem, or raised again by _failure
+            return _failure(error, call)
 
     read.__name__ = read.__qualname__ = f"read_{query.name.replace('-', '_')}"
     return get(
@@ -300,6 +228,50 @@ def _route(reads: _Reads, query: Query) -> HTTPRouteHandler:
         operation_class=operation_for(query),
         security=BEARER,
     )(read)
+
+
+def _failure(error: Exception, call: _Call) -> Response[Any]:
+    """The problem answering a read that ``error`` ended (logged with ``call``, never a
+    case or a filter's value); an error no rule names is raised again (a 500)."""
+    if isinstance(error, Refused):
+        log.warning("read_refused", status=error.status, reason=error.reason, **call.fields())
+        return refusal(error)
+    if isinstance(error, ReadRefused):
+        log.warning("read_refused", status=403, reason=error.reason, **call.fields())
+        return problem(403, "forbidden", "Not allowed for this token", error.reason)
+    if isinstance(error, BadParameter | InvalidViewQuery):
+        field = error.field
+        _failed(400, error, call, field=field)
+        rule = getattr(error, "rule", None) or _rule_of(str(error))
+        return problem(
+            400, "invalid-query", "The question is not valid", str(error), field=field, rule=rule
+        )
+    if isinstance(error, UnknownEntity):
+        _failed(404, error, call, field=error.kind)
+        return problem(
+            404, "not-found", "It does not exist", str(error), field=error.kind, id=error.value
+        )
+    if isinstance(error, _Behind):
+        _failed(504, error, call)
+        return problem(
+            504,
+            "views-behind",
+            "The views have not applied that sequence yet",
+            str(error),
+            sequence=error.wanted,
+            sequence_reached=error.reached,
+        )
+    if isinstance(error, Unrecorded):
+        _failed(503, error, call)
+        return problem(503, "unrecorded", "The read could not be recorded", str(error))
+    if isinstance(error, LedgerUnavailable | ViewStoreError):
+        _failed(503, error, call)
+        return problem(503, "unavailable", "The ledger or its views cannot be read", str(error))
+    if isinstance(error, LedgerError):
+        response = from_ledger_error(error)
+        _failed(response.status_code or 500, error, call)
+        return response
+    raise error
 
 
 def _failed(status: int, error: Exception, call: _Call, *, field: str | None = None) -> None:
@@ -319,7 +291,7 @@ def _litestar_path(path: str) -> str:
 
 
 def _start(
-    reads: _Reads,
+    reads: Reads,
     query: Query,
     call: _Call,
     request: Request[Any, Any, Any],
@@ -329,18 +301,48 @@ def _start(
 ) -> tuple[Asked, Response[Any] | None]:
     """Authenticate (filling in ``call``) and parse; answer at once unless ``after`` is asked."""
     token = reads.authenticate(request)
-    call.token = token
-    call.role, call.partnership, call.agency = token.role.value, token.partnership, token.agency
-    asked = parse(query, path, items)
+    asked = _checked(call, token, query, path, items)
     if asked.after is not None:
         return asked, None
     return asked, _answer(reads, query, token, path, url, asked)
 
 
+def _checked(
+    call: _Call, token: TokenRecord, query: Query, path: dict[str, Any], items: Sequence[Any]
+) -> Asked:
+    """Fill in ``call`` with who asks, and parse the query string ``items``."""
+    call.token = token
+    call.role, call.partnership, call.agency = token.role.value, token.partnership, token.agency
+    return parse(query, path, items)
+
+
+def serve_chronology(
+    reads: Reads,
+    authenticate: Callable[[str | None], TokenRecord],
+    authorization: str | None,
+    path: dict[str, str],
+    items: Sequence[tuple[str, str]],
+) -> Response[Any]:
+    """A case's chronology, or the problem refusing it, for the chronology route's direct
+    path (:class:`~interfaces.http._chronology_path.ChronologyPath`), in a worker thread:
+    the route's own checks, order and answers, in one hop. ``authenticate`` reads the
+    ``Authorization`` header's value ``authorization``; ``items`` is the query string,
+    which asks for no ``after`` (the route waits for that on the event loop)."""
+    query = QUERIES["chronology"]
+    call = _Call(query.name)
+    try:
+        asked = _checked(call, authenticate(authorization), query, path, items)
+        if asked.after is not None:  # the direct path leaves these to the route
+            raise AssertionError("a read after a sequence waits on the event loop")
+        return _answer(reads, query, cast(TokenRecord, call.token), path, "", asked)
+    except Exception as error:  # noqa: BLE001 - its problem, or raised again by _failure
+        return _failure(error, call)
+
+
 # -- after=SEQ ---------------------------------------------------------------------------
 
 
-async def _wait(reads: _Reads, query: Query, after: int) -> None:
+async def _wait(reads: Reads, query: Query, after: int) -> None:
     """Return once every view ``query`` reads has applied ``after``; else :class:`_Behind`."""
     last = await reads.blocking(reads.last_sequence)
     if after > (last or 0):
@@ -367,7 +369,7 @@ async def _wait(reads: _Reads, query: Query, after: int) -> None:
 
 
 def _answer(
-    reads: _Reads,
+    reads: Reads,
     query: Query,
     token: TokenRecord,
     path: dict[str, Any],
@@ -393,7 +395,7 @@ def _answer(
     with _views_at(reads, query, ask.as_of) as source:
         answer, after = _page(query, source, ask, asked)
     if query.logged:
-        _record(reads, query, token, ask)
+        record(reads.access_log, query.name, _fields(token, ask))
     headers: dict[str, str] = {}
     if isinstance(answer, Chronology):
         attestation = attestation_of(reads.attest, answer)
@@ -403,36 +405,86 @@ def _answer(
 
 
 def _answer_chronology(
-    reads: _Reads, query: Query, token: TokenRecord, caller: Caller, ask: Ask, case: str
+    reads: Reads, query: Query, token: TokenRecord, caller: Caller, ask: Ask, case: str
 ) -> Response[Any]:
     """The chronology as JSON: the checks and the version in one statement, then the
     bytes kept for that version (:mod:`interfaces.http._chronology_cache`) or read afresh,
-    recorded in the access log before they are answered."""
+    recorded in the access log before they are answered.
+
+    The record (a synced publish: its wait is the server's fsync) is sent, and its ack
+    read once the rest of the read is done (:class:`PendingRecord`), from the moment the
+    caller is known to be allowed to read the case: at once for a role that reads every
+    case of its partnership (a board, an inspector) asking for an answer this process
+    keeps (so the case exists: a case is never removed from the ledger); else once the
+    statement has found the case and the agency party to it. A refused read is never
+    recorded; the answer waits for the record.
+    """
     views = reads.views
     agency = caller.agency if caller.role is Role.AGENCY else None
-    standing = views.chronology.standing(ask.partnership, case, agency=agency, as_of=ask.as_of)
-
-    def is_party(partnership: str, case: str, agency: str) -> bool:
-        _known(standing, partnership, case)
-        return bool(standing.party)
-
-    ask = permit(query, caller, views, ask, is_party=is_party)
-    _known(standing, ask.partnership, case)
     key: Key = (ask.partnership, case, None if ask.as_of is None else ask.as_of.isoformat())
-    version = standing.version
-    body = reads.chronologies.get(key, version)
-    if body is None:
-        chronology = cast(Chronology, query.answer(views, ask))
-        # Read in a snapshot of its own: it may be newer than the standing's.
-        version = max((e.sequence for e in chronology.entries), default=0)
-        body = _encode(chronology)
-        reads.chronologies.put(key, version, body)
-    _record(reads, query, token, ask)
-    headers: dict[str, str] = {}
-    attestation = _attestation_at(reads.attest, version)
-    if attestation is not None:
-        headers[HTTP_ATTESTATION] = attestation.sentence()
+    record: PendingRecord | None = None
+    try:
+        if reads.chronologies.holds(key) and _allowed_by_role(query, caller, views, ask):
+            record = PendingRecord(reads.access_log, query.name, _fields(token, ask))
+        standing = views.chronology.standing(ask.partnership, case, agency=agency, as_of=ask.as_of)
+
+        def is_party(partnership: str, case: str, agency: str) -> bool:
+            _known(standing, partnership, case)
+            return bool(standing.party)
+
+        ask = permit(query, caller, views, ask, is_party=is_party)
+        _known(standing, ask.partnership, case)
+        if record is None:
+            record = PendingRecord(reads.access_log, query.name, _fields(token, ask))
+        version = standing.version
+        body = reads.chronologies.get(key, version)
+        if body is None:
+            chronology = cast(Chronology, query.answer(views, ask))
+            # Read in a snapshot of its own: it may be newer than the standing's.
+            version = max((e.sequence for e in chronology.entries), default=0)
+            body = _encode(chronology)
+            reads.chronologies.put(key, version, body)
+        headers: dict[str, str] = {}
+        attestation = _attestation_at(reads.attest, version)
+        if attestation is not None:
+            headers[HTTP_ATTESTATION] = attestation.sentence()
+    except BaseException:
+        if record is not None:  # a read that fails now is not answered: its error wins
+            with contextlib.suppress(Unrecorded):
+                record.wait()
+        raise
+    record.wait()
     return Response(body, media_type="application/json", headers=headers)
+
+
+class _NotYet(Exception):
+    """Whether the caller may read depends on the case (an agency party to it)."""
+
+
+def _not_yet(partnership: str, case: str, agency: str) -> bool:
+    raise _NotYet
+
+
+def _allowed_by_role(query: Query, caller: Caller, views: Views, ask: Ask) -> bool:
+    """Whether ``caller`` may read any case of ``ask``'s partnership by its role alone
+    (:func:`permit` without asking about the case); a refusal is raised as permit's."""
+    try:
+        permit(query, caller, views, ask, is_party=_not_yet)
+    except _NotYet:
+        return False
+    return True
+
+
+def _fields(token: TokenRecord, ask: Ask) -> dict[str, Any]:
+    """What the access log records of a read of ``ask`` (the token's id, never its secret)."""
+    return {
+        "partnership": ask.partnership,
+        "case": ask.case or "",
+        "role": token.role.value,
+        "agency": token.agency,
+        "token": token.id,
+        "as_of": ask.as_of,
+    }
 
 
 def _known(standing: ChronologyStanding, partnership: str, case: str) -> None:
@@ -444,7 +496,7 @@ def _known(standing: ChronologyStanding, partnership: str, case: str) -> None:
 
 
 @contextmanager
-def _views_at(reads: _Reads, query: Query, as_of: datetime | None) -> Iterator[Views]:
+def _views_at(reads: Reads, query: Query, as_of: datetime | None) -> Iterator[Views]:
     """The views to answer from: the live ones, or the views as the ledger stood at ``as_of``."""
     if as_of is None or query.answers_as_of:
         yield reads.views
@@ -472,32 +524,6 @@ def _page(query: Query, views: Views, ask: Ask, asked: Asked) -> tuple[Any, str 
     end = asked.offset + asked.limit
     after = next_cursor(asked.question, asked.as_of, offset=end) if len(everything) > end else None
     return list(everything[asked.offset : end]), after
-
-
-def _record(reads: _Reads, query: Query, token: TokenRecord, ask: Ask) -> None:
-    if reads.access_log is None:
-        msg = (
-            f"{query.name} is answered only once its reading is recorded, and this service"
-            " keeps no access log; rule: every read of a case's record is recorded"
-        )
-        raise _Unrecorded(msg)
-    try:
-        reads.access_log.record(
-            partnership=ask.partnership,
-            case=ask.case or "",
-            query=query.name,
-            role=token.role.value,
-            agency=token.agency,
-            token=token.id,
-            as_of=ask.as_of,
-        )
-    except Exception as error:
-        log.error("access_not_recorded", query=query.name, error=type(error).__name__)
-        msg = (
-            f"the read of {query.name} could not be recorded in the access log, so it is not"
-            " answered; rule: every read of a case's record is recorded"
-        )
-        raise _Unrecorded(msg) from error
 
 
 def _render(

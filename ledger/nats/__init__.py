@@ -21,11 +21,14 @@ from ledger.nats._stream import (
     HDR_MSG_ID,
     OutMsg,
     PubAck,
+    SentPublish,
     StoredMsg,
     direct_get,
     direct_get_batch,
     ensure_stream,
     publish_sync,
+    publish_sync_ack,
+    publish_sync_send,
 )
 from ledger.nats._syncwire import SyncWire, WireClosed, WireError, WireTimeout, WireUnreachable
 from ledger.nats.persistence import Factory
@@ -40,6 +43,7 @@ __all__ = [
     "NatsTrackingRecorder",
     "OutMsg",
     "PubAck",
+    "SentPublish",
     "StoredMsg",
     "SyncWire",
     "WireClosed",
@@ -50,6 +54,8 @@ __all__ = [
     "direct_get_batch",
     "ensure_stream",
     "publish_sync",
+    "publish_sync_ack",
+    "publish_sync_send",
     "read_leaves",
     "read_stored",
 ]

@@ -24,7 +24,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from ledger.errors import LedgerUnavailable, StreamMisconfigured
-from ledger.nats._syncwire import SyncWire, WireError, WireTimeout
+from ledger.nats._syncwire import Sent, SyncWire, WireError, WireTimeout
 from schemas.wire import HDR_PREV_HASH, HDR_SIGNATURE, HDR_TOPIC, HDR_VERSION
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "ApiError",
     "OutMsg",
     "PubAck",
+    "SentPublish",
     "StoredMsg",
     "direct_get",
     "direct_get_batch",
@@ -45,6 +46,8 @@ __all__ = [
     "headers",
     "publish",
     "publish_sync",
+    "publish_sync_ack",
+    "publish_sync_send",
     "stored",
     "stream_problems",
 ]
@@ -156,10 +159,32 @@ def _with_batch_headers(msgs: Sequence[OutMsg]) -> list[tuple[str, dict[str, str
 
 def publish_sync(wire: SyncWire, stream: str, msgs: Sequence[OutMsg], timeout: float) -> PubAck:
     """Publish ``msgs`` as one write over the synchronous write path; see :func:`publish`."""
+    return publish_sync_ack(wire, stream, publish_sync_send(wire, stream, msgs), timeout)
+
+
+@dataclass(frozen=True)
+class SentPublish:
+    """A publish sent by :func:`publish_sync_send`, acknowledged by :func:`publish_sync_ack`."""
+
+    sent: Sent
+    subject: str
+
+
+def publish_sync_send(wire: SyncWire, stream: str, msgs: Sequence[OutMsg]) -> SentPublish:
+    """:func:`publish_sync`'s first half: send ``msgs`` and return without waiting, so the
+    caller can work while the stream stores them."""
     messages = _with_batch_headers(msgs)
-    subject = messages[-1][0]
     try:
-        reply = wire.request(messages, timeout)
+        return SentPublish(wire.send(messages), messages[-1][0])
+    except WireError as e:
+        msg = f"publishing to stream {stream!r} failed: {e}"
+        raise LedgerUnavailable(msg) from e
+
+
+def publish_sync_ack(wire: SyncWire, stream: str, sent: SentPublish, timeout: float) -> PubAck:
+    """:func:`publish_sync`'s second half: the stream's ack of ``sent``."""
+    try:
+        reply = wire.reply(sent.sent, timeout)
     except WireTimeout as e:
         msg = f"no acknowledgement from stream {stream!r} within {timeout} s"
         raise LedgerUnavailable(msg) from e
@@ -167,7 +192,7 @@ def publish_sync(wire: SyncWire, stream: str, msgs: Sequence[OutMsg], timeout: f
         msg = f"publishing to stream {stream!r} failed: {e}"
         raise LedgerUnavailable(msg) from e
     if reply.status == "503":
-        msg = f"no stream {stream!r} answers on {subject!r}"
+        msg = f"no stream {stream!r} answers on {sent.subject!r}"
         raise LedgerUnavailable(msg)
     return _ack_decoder.decode(reply.data)
 

@@ -41,7 +41,15 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["SyncWire", "WireClosed", "WireError", "WireReply", "WireTimeout", "WireUnreachable"]
+__all__ = [
+    "Sent",
+    "SyncWire",
+    "WireClosed",
+    "WireError",
+    "WireReply",
+    "WireTimeout",
+    "WireUnreachable",
+]
 
 _CRLF: Final = b"\r\n"
 _VERSION: Final = "0.1.0"
@@ -82,6 +90,14 @@ class _Slot:
             raise self.error
         assert self.reply is not None
         return self.reply
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A request sent by :meth:`SyncWire.send`, whose reply :meth:`SyncWire.reply` waits for."""
+
+    key: bytes
+    slot: _Slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +307,12 @@ class SyncWire:
         hands the replies it reads to their threads (leader/followers), so a lone caller
         reads its own reply with no hand-off at all.
         """
+        return self.reply(self.send(messages), timeout)
+
+    def send(self, messages: Sequence[tuple[str, Mapping[str, str], bytes]]) -> Sent:
+        """:meth:`request`'s first half: send the messages and return at once, so the
+        caller can work while the server answers, then wait with :meth:`reply` (always:
+        a reply nobody waits for is dropped only when it arrives)."""
         for _, _, payload in messages:
             if len(payload) > self._max_payload:
                 msg = f"payload of {len(payload)} bytes exceeds the server's {self._max_payload}"
@@ -311,7 +333,12 @@ class SyncWire:
                 error = WireClosed(f"connection lost while sending: {e}")
                 self._fail(conn, error)
                 raise error from e
-        return self._await(key.encode(), slot, time.monotonic() + timeout, timeout)
+        return Sent(key.encode(), slot)
+
+    def reply(self, sent: Sent, timeout: float) -> WireReply:
+        """:meth:`request`'s second half: the reply to what :meth:`send` sent, waiting at
+        most ``timeout`` from now."""
+        return self._await(sent.key, sent.slot, time.monotonic() + timeout, timeout)
 
     def requests(
         self,

@@ -4,6 +4,7 @@ back by subject and cursor, kept where the service can append but never alter.""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -116,6 +117,73 @@ class TestRecordingAndReading:
             as_of=as_of,
             sequence=seq,
         )
+
+    def test_a_begun_record_is_stored_once_waited_for_beside_other_work(
+        self, access_log: AccessLog, clock: Clock
+    ) -> None:
+        fields: dict[str, object] = {
+            "partnership": P,
+            "query": "chronology",
+            "role": "board",
+            "agency": "la",
+            "token": READER,
+            "as_of": None,
+        }
+        first = access_log.begin(case="c1", **fields)  # type: ignore[arg-type]
+        second = access_log.begin(case="c2", **fields)  # type: ignore[arg-type]
+        between = read(access_log, "c3")  # another thread's record, on the same wire
+        seqs = [second.wait(), first.wait()]
+        assert sorted([*seqs, between]) == list(range(min(seqs), min(seqs) + 3))
+        cases = {e.sequence: e.case for e in access_log.entries(P)}
+        assert (cases[seqs[1]], cases[seqs[0]], cases[between]) == ("c1", "c2", "c3")
+        with pytest.raises(RuntimeError, match="once"):
+            first.wait()
+
+    def test_a_begun_record_holds_no_connection_of_the_pool_while_the_read_goes_on(
+        self, nats_url: str, stream_name: str, subject_prefix: str
+    ) -> None:
+        env = Settings(stream=stream_name, subject_prefix=subject_prefix).persistence_env(nats_url)
+        ledger = Ledger(env={**env, "NATS_POOL_SIZE": "1"})
+        try:
+            log = AccessLog.of(ledger, stream=stream_name, subject_prefix=subject_prefix)
+            log.check(create=True)
+            pending = log.begin(
+                partnership=P,
+                case="c1",
+                query="chronology",
+                role="board",
+                agency=None,
+                token=READER,
+                as_of=None,
+            )
+            found: list[int] = []
+            # What a read does between the two halves (a page of the Merkle log) borrows
+            # the pool's one connection: it must not wait for the record.
+            other = threading.Thread(target=lambda: found.append(len(log.entries(P))))
+            other.start()
+            other.join(timeout=10)
+            assert not other.is_alive()
+            seq = pending.wait()
+            assert len(found) == 1  # the record may be stored already, or not yet
+            assert [e.sequence for e in log.entries(P)] == [seq]
+        finally:
+            ledger.close()
+
+    def test_a_begun_record_with_no_access_stream_is_refused_at_its_wait(
+        self, ledger: Ledger, stream_name: str, subject_prefix: str
+    ) -> None:
+        log = AccessLog.of(ledger, stream=stream_name, subject_prefix=subject_prefix)
+        pending = log.begin(
+            partnership=P,
+            case="c1",
+            query="chronology",
+            role="board",
+            agency=None,
+            token=READER,
+            as_of=None,
+        )
+        with pytest.raises(LedgerUnavailable, match=access_stream(stream_name)):
+            pending.wait()
 
     def test_entries_filter_by_case_and_time_and_page_by_cursor(
         self, access_log: AccessLog, clock: Clock

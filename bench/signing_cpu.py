@@ -15,7 +15,9 @@ of one server, in rotating rounds:
 For each: this process's CPU a command (user and system apart), nats-server's, the
 checkpointer thread's, context switches a command, and the requests the write path
 made a command (publishes over the synchronous wire, direct gets of a subject's last
-message: counted by wrapping :meth:`SyncWire.request` and :func:`_stream.direct_get`).
+message, and aggregates read from the stream rather than the cache, a partnership's
+included: counted by wrapping :meth:`SyncWire.request`, :func:`_stream.direct_get` and
+the recorder's ``select_events``).
 ``BENCH_ROUNDS`` (default 4) rounds of ``BENCH_COMMANDS`` (default 2,400) commands;
 medians. The figures move with the machine's load; read differences within one run.
 """
@@ -37,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bench import _signing as s
 from bench import _workload as w
 from ledger.nats import _stream
+from ledger.nats._recorders import NatsAggregateRecorder
 from ledger.nats._syncwire import SyncWire
 from runtime.embedded import EmbeddedNats
 
@@ -63,6 +66,9 @@ def _counted(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 def _count_requests() -> None:
     """Count the write path's requests (this process only; a measuring tool's patch)."""
     SyncWire.request = _counted("publish", SyncWire.request)  # type: ignore[method-assign]
+    NatsAggregateRecorder.select_events = _counted(  # type: ignore[method-assign]
+        "stream_read", NatsAggregateRecorder.select_events
+    )
     direct_get = _stream.direct_get
 
     async def counted_get(*args: Any, **kwargs: Any) -> Any:
@@ -125,6 +131,7 @@ def main() -> None:
                             / done,
                             "publishes": _requests["publish"] / done,
                             "direct_gets": _requests["direct_get"] / done,
+                            "stream_reads": _requests["stream_read"] / done,
                         }
                     )
                 print(f"round {r + 1}/{rounds} done", flush=True)

@@ -178,12 +178,16 @@ def _run(
 ) -> None:
 
     from interfaces.http import create_app
+    from runtime.allocator import fix_thresholds
     from runtime.bootstrap import delivery_step
     from runtime.readiness import Readiness
     from runtime.secret_key import secret_key
     from runtime.service import open_service
     from runtime.tokens import TokenStore
 
+    # Before any thread allocates: the arenas of the threads that answer requests give
+    # back what they free instead of keeping more as the answers grow (runtime.allocator).
+    fix_thresholds()
     tokens = TokenStore(settings.data_dir)
     steps = [delivery_step(settings)] if workers else []
     with open_service(settings, admin_steps=steps) as service:

@@ -64,6 +64,17 @@ _CLOSE_S: Final = 30.0
 #: (503): a burst beyond it is told at once to come back rather than queued without end
 #: (each waiting call holds its body, up to the 1 MiB limit).
 BACKLOG: Final = 256
+#: The command threads: enough commands in flight to keep the stream's acks coming (a
+#: command holds the GIL for ~0.45 ms and waits about as long for its ack), few enough
+#: that they and the event loop do not keep handing the GIL to each other. With a thread
+#: per waiting request (16 clients, 16 threads) each request woke a sleeping thread that
+#: then fought the loop for the GIL: ~20 context switches a POST against ~10 a command in
+#: process. Measured with ``python -m bench.api_write_cpu`` (16 clients, the same rounds):
+#: the serving process's CPU a POST 860-1080 µs with 16 threads, 640-800 µs with 8 (and
+#: 700-750 with 4 or 6), its switches 20 -> 11-12, the rate over the in-process one
+#: 0.62-0.65 -> 0.77-0.78. Eight, not four, leaves room for a stream slower to ack (a
+#: cluster); more calls wait in the queue.
+THREADS: Final = 8
 #: What a refused call is told to wait before trying again (``Retry-After``, seconds).
 _RETRY_AFTER_S: Final = 1
 
@@ -149,7 +160,7 @@ class CommandThreads:
     runs to its end (a command is recorded or not, never half), its answer dropped.
     """
 
-    def __init__(self, limit: int = 40, backlog: int = BACKLOG) -> None:
+    def __init__(self, limit: int = THREADS, backlog: int = BACKLOG) -> None:
         self._limit = limit
         self._backlog = backlog
         self._queue: SimpleQueue[tuple[Any, ...] | None] = SimpleQueue()

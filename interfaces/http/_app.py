@@ -53,8 +53,10 @@ from interfaces.http._commands import (
     CommandHandler,
     CommandPath,
     CommandThreads,
+    Overloaded,
     authenticate,
     command_handler,
+    overloaded,
 )
 from interfaces.http._events import access_log_routes, event_routes
 from interfaces.http._log import log_routes
@@ -106,7 +108,7 @@ _COMMAND_PROBLEMS: Final = {
     404: "The partnership, case, challenge or review does not exist",
     409: "Another writer came first, or a rule of the ledger refuses it (`rule`)",
     413: "The body is larger than a command can be",
-    503: "The ledger cannot be reached",
+    503: "The ledger cannot be reached, or too many commands wait already (`Retry-After`)",
 }
 _READY_PROBLEMS: Final = {503: "Not ready: the stream does not answer or the views lag"}
 #: The worker threads the read routes block in (AnyIO's default limit for its own), the
@@ -331,7 +333,10 @@ def _command_route(
         data = await request.body()
         authorization = request.headers.get("authorization")
         signature = request.headers.get(HDR_SIGNATURE)
-        response: Response[Any] = await threads.run(handle, authorization, signature, data)
+        try:
+            response: Response[Any] = await threads.run(handle, authorization, signature, data)
+        except Overloaded as error:
+            return overloaded(error)
         return response
 
     summary = (cls.__doc__ or tag).strip().splitlines()[0]

@@ -41,7 +41,15 @@ from runtime.tokens import InvalidToken, TokenRecord, TokenStore
 from schemas.commands import BaseCommand
 from schemas.wire import HDR_SIGNATURE
 
-__all__ = ["CommandHandler", "CommandPath", "CommandThreads", "authenticate", "command_handler"]
+__all__ = [
+    "CommandHandler",
+    "CommandPath",
+    "CommandThreads",
+    "Overloaded",
+    "authenticate",
+    "command_handler",
+    "overloaded",
+]
 
 log = structlog.get_logger()
 
@@ -52,6 +60,36 @@ _SIGNATURE_HEADER: Final = HDR_SIGNATURE.lower().encode("latin-1")
 _encoder: Final = msgspec.json.Encoder()
 #: How long :meth:`CommandThreads.close` waits for the calls in hand.
 _CLOSE_S: Final = 30.0
+#: The calls :class:`CommandThreads` holds waiting for a thread before it refuses more
+#: (503): a burst beyond it is told at once to come back rather than queued without end
+#: (each waiting call holds its body, up to the 1 MiB limit).
+BACKLOG: Final = 256
+#: The command threads: enough commands in flight to keep the stream's acks coming (a
+#: command holds the GIL for ~0.45 ms and waits about as long for its ack), few enough
+#: that they and the event loop do not keep handing the GIL to each other. With a thread
+#: per waiting request (16 clients, 16 threads) each request woke a sleeping thread that
+#: then fought the loop for the GIL: ~20 context switches a POST against ~10 a command in
+#: process. Measured with ``python -m bench.api_write_cpu`` (16 clients, the same rounds):
+#: the serving process's CPU a POST 860-1080 µs with 16 threads, 640-800 µs with 8 (and
+#: 700-750 with 4 or 6), its switches 20 -> 11-12, the rate over the in-process one
+#: 0.62-0.65 -> 0.77-0.78. Eight, not four, leaves room for a stream slower to ack (a
+#: cluster); more calls wait in the queue.
+THREADS: Final = 8
+#: What a refused call is told to wait before trying again (``Retry-After``, seconds).
+_RETRY_AFTER_S: Final = 1
+
+
+class Overloaded(LedgerError, RuntimeError):
+    """Raised when :class:`CommandThreads` already holds as many waiting calls as it may:
+    the call was not queued and nothing of it ran."""
+
+
+def overloaded(error: Overloaded) -> Response[Any]:
+    """The 503 problem of a command refused because too many are waiting (nothing was
+    recorded), with ``Retry-After``."""
+    response = problem(503, "overloaded", "Too many commands at once", str(error))
+    response.headers["Retry-After"] = str(_RETRY_AFTER_S)
+    return response
 
 
 @dataclass(frozen=True)
@@ -113,26 +151,40 @@ def command_handler(
 class CommandThreads:
     """Threads that run the commands' blocking work and answer on the caller's event loop.
 
-    A thread is started when a call finds none idle, up to ``limit`` (more calls wait in
-    the queue); they are daemon threads, ended by :meth:`close` (the app's shutdown; a
-    call after it starts threads again). Leaner than ``anyio.to_thread`` (no capacity
-    limiter, cancel scope or context copy): one queue put and one ``call_soon_threadsafe``
-    a call. A call whose awaiting task is cancelled still runs to its end (a command is
-    recorded or not, never half), its answer dropped.
+    A thread is started when a call finds none idle, up to ``limit``; more calls wait in
+    the queue, up to ``backlog`` of them, and a call beyond that raises
+    :class:`Overloaded` without being queued. The threads are daemon threads, ended by
+    :meth:`close` (the app's shutdown; a call after it starts threads again). Leaner than
+    ``anyio.to_thread`` (no capacity limiter, cancel scope or context copy): one queue put
+    and one ``call_soon_threadsafe`` a call. A call whose awaiting task is cancelled still
+    runs to its end (a command is recorded or not, never half), its answer dropped.
     """
 
-    def __init__(self, limit: int = 40) -> None:
+    def __init__(self, limit: int = THREADS, backlog: int = BACKLOG) -> None:
         self._limit = limit
+        self._backlog = backlog
         self._queue: SimpleQueue[tuple[Any, ...] | None] = SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
+        #: Calls queued and not yet taken by a thread, beyond the idle threads.
+        self._waiting = 0
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` on one of the threads; its result (or its exception) here."""
+        """``fn(*args)`` on one of the threads; its result (or its exception) here.
+        :class:`Overloaded` if ``backlog`` calls already wait for a thread."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._lock:
+            waiting = self._waiting - self._idle  # the idle threads take theirs at once
+            if waiting >= self._backlog:
+                log.warning("commands_overloaded", waiting=waiting, backlog=self._backlog)
+                msg = (
+                    f"{waiting} commands are already waiting for a thread; nothing was"
+                    f" recorded: try again in {_RETRY_AFTER_S} s"
+                )
+                raise Overloaded(msg)
+            self._waiting += 1
             if self._idle == 0 and len(self._threads) < self._limit:
                 thread = threading.Thread(
                     target=self._work, name=f"command-{len(self._threads)}", daemon=True
@@ -163,8 +215,10 @@ class CommandThreads:
             job = self._queue.get()
             with self._lock:
                 current = me in self._threads
-                if current and job is not None:
-                    self._idle -= 1
+                if job is not None:
+                    self._waiting -= 1
+                    if current:
+                        self._idle -= 1
             if job is None:
                 if not current:
                     return
@@ -250,6 +304,8 @@ class CommandPath:
             response = await self._threads.run(
                 handler, headers.authorization, headers.signature, data
             )
+        except Overloaded as error:
+            response = overloaded(error)
         except Exception as error:  # noqa: BLE001 - what Litestar's internal_error answers
             response = failed(scope["path"], error)
         status, head, body = encode(response)

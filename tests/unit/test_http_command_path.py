@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 
 from interfaces.http import create_app
 from interfaces.http._app import LedgerApp
-from interfaces.http._commands import CommandThreads
+from interfaces.http._commands import CommandThreads, Overloaded
 from ledger.application import Ledger
 from runtime.tokens import Role, TokenStore
 from tests.ledger_scenario import CHILD, LA, PARTNERSHIP, POLICE, FixedClock, establish
@@ -177,6 +177,26 @@ class TestTheDirectPath:
         assert json.loads(answer.body)["status"] == 413
         assert ledger.recorder.max_notification_id() == before
 
+    def test_a_command_beyond_the_backlog_is_a_503_with_retry_after_and_writes_nothing(
+        self, served: tuple[LedgerApp, Ledger, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        app, ledger, tokens = served
+        assert app.command_path is not None
+        threads = app.command_path._threads  # the route's too
+        monkeypatch.setattr(threads, "_limit", 0)  # no thread to take it, no room to wait
+        monkeypatch.setattr(threads, "_backlog", 0)
+        body = _action()
+        before = ledger.recorder.max_notification_id()
+        direct = _call(app, "/commands/RecordAction", body, _headers(body, tokens["agency"]))
+        path, app.command_path = app.command_path, None
+        routed = _call(app, "/commands/RecordAction", body, _headers(body, tokens["agency"]))
+        app.command_path = path
+        assert direct == routed
+        assert direct.status == 503
+        assert (b"retry-after", b"1") in direct.headers
+        assert json.loads(direct.body)["type"].endswith(":overloaded")
+        assert ledger.recorder.max_notification_id() == before
+
 
 class TestTheAppsLifespan:
     def test_a_second_lifespan_records_as_the_first_and_each_shuts_down_cleanly(
@@ -210,6 +230,32 @@ class TestCommandThreads:
         try:
             assert asyncio.run(main()) == [2**k for k in range(8)]
         finally:
+            threads.close()
+
+    def test_a_call_beyond_the_backlog_is_refused_unrun_and_room_comes_back(self) -> None:
+        threads = CommandThreads(limit=1, backlog=2)
+        gate = threading.Event()
+        ran: list[int] = []
+
+        def call(k: int) -> int:
+            gate.wait(10)
+            ran.append(k)
+            return k
+
+        async def main() -> list[int]:
+            held = [asyncio.ensure_future(threads.run(call, k)) for k in range(3)]
+            await asyncio.sleep(0)  # the thread holds one call, two wait
+            with pytest.raises(Overloaded, match="2 commands are already waiting"):
+                await threads.run(call, 99)
+            gate.set()
+            done = await asyncio.gather(*held)
+            return [*done, await threads.run(call, 3)]
+
+        try:
+            assert asyncio.run(main()) == [0, 1, 2, 3]
+            assert 99 not in ran
+        finally:
+            gate.set()
             threads.close()
 
     def test_close_ends_the_threads_and_a_later_call_starts_them_again(self) -> None:

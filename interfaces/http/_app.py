@@ -57,6 +57,7 @@ from interfaces.http._commands import (
     authenticate,
     command_handler,
     overloaded,
+    overloaded_handler,
 )
 from interfaces.http._events import access_log_routes, event_routes
 from interfaces.http._log import log_routes
@@ -225,7 +226,7 @@ def create_app(
             past = PastViews(ledger, rules=views.rules)
             as_of_views = past.at
             on_shutdown.append(past.close)
-        read_threads = CommandThreads(_READ_THREADS)
+        read_threads = CommandThreads(_READ_THREADS, what="reads")
         on_shutdown.append(read_threads.close)
         read_state = Reads(
             views=views,
@@ -267,7 +268,11 @@ def create_app(
         handlers += log_routes(merkle_log, authenticate)
     app = LedgerApp(
         route_handlers=handlers,
-        exception_handlers={HTTPException: from_http_exception, Exception: internal_error},
+        exception_handlers={
+            HTTPException: from_http_exception,
+            Overloaded: overloaded_handler,
+            Exception: internal_error,
+        },
         openapi_config=OpenAPIConfig(
             title="Accountability ledger",
             version="1",

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from litestar import Response
 
-from interfaces.http._commands import CommandThreads, encode
+from interfaces.http._commands import CommandThreads, Overloaded, encode, overloaded
 from interfaces.http._problems import failed
 from interfaces.http._reads import Reads, serve_chronology
 from runtime.tokens import TokenRecord
@@ -92,6 +92,8 @@ class ChronologyPath:
             response = await self._threads.run(
                 serve_chronology, self._reads, self._authenticate, authorization, path, items
             )
+        except Overloaded as error:  # too many reads waiting: this one never ran
+            response = overloaded(error)
         except Exception as error:  # noqa: BLE001 - what Litestar's internal_error answers
             response = failed(scope["path"], error)
         status, head, body = _encode(response)

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import msgspec
 import structlog
-from litestar import MediaType, Response
+from litestar import MediaType, Request, Response
 
 from interfaces.http._problems import Refused, failed, from_ledger_error, problem, refusal
 from interfaces.http._send import send
@@ -49,6 +49,7 @@ __all__ = [
     "authenticate",
     "command_handler",
     "overloaded",
+    "overloaded_handler",
 ]
 
 log = structlog.get_logger()
@@ -85,11 +86,16 @@ class Overloaded(LedgerError, RuntimeError):
 
 
 def overloaded(error: Overloaded) -> Response[Any]:
-    """The 503 problem of a command refused because too many are waiting (nothing was
-    recorded), with ``Retry-After``."""
-    response = problem(503, "overloaded", "Too many commands at once", str(error))
+    """The 503 problem of a command or read refused because too many are waiting (nothing
+    of it ran: no command recorded, no read recorded), with ``Retry-After``."""
+    response = problem(503, "overloaded", "Too many requests at once", str(error))
     response.headers["Retry-After"] = str(_RETRY_AFTER_S)
     return response
+
+
+def overloaded_handler(request: Request[Any, Any, Any], error: Overloaded) -> Response[Any]:
+    """:func:`overloaded` as a Litestar exception handler (a read route's refusal)."""
+    return overloaded(error)
 
 
 @dataclass(frozen=True)
@@ -160,9 +166,13 @@ class CommandThreads:
     runs to its end (a command is recorded or not, never half), its answer dropped.
     """
 
-    def __init__(self, limit: int = THREADS, backlog: int = BACKLOG) -> None:
+    def __init__(
+        self, limit: int = THREADS, backlog: int = BACKLOG, *, what: str = "commands"
+    ) -> None:
         self._limit = limit
         self._backlog = backlog
+        #: What the calls are, in the refusal and the log (``commands``, ``reads``).
+        self._what = what
         self._queue: SimpleQueue[tuple[Any, ...] | None] = SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -178,16 +188,16 @@ class CommandThreads:
         with self._lock:
             waiting = self._waiting - self._idle  # the idle threads take theirs at once
             if waiting >= self._backlog:
-                log.warning("commands_overloaded", waiting=waiting, backlog=self._backlog)
+                log.warning(f"{self._what}_overloaded", waiting=waiting, backlog=self._backlog)
                 msg = (
-                    f"{waiting} commands are already waiting for a thread; nothing was"
-                    f" recorded: try again in {_RETRY_AFTER_S} s"
+                    f"{waiting} {self._what} are already waiting for a thread; this one was"
+                    f" not taken and nothing was recorded: try again in {_RETRY_AFTER_S} s"
                 )
                 raise Overloaded(msg)
             self._waiting += 1
             if self._idle == 0 and len(self._threads) < self._limit:
                 thread = threading.Thread(
-                    target=self._work, name=f"command-{len(self._threads)}", daemon=True
+                    target=self._work, name=f"{self._what}-{len(self._threads)}", daemon=True
                 )
                 self._threads.append(thread)
                 self._idle += 1

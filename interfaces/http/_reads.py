@@ -58,7 +58,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from interfaces import exports
 from interfaces.http._chronology_cache import EncodedChronologies, Key
-from interfaces.http._commands import CommandThreads
+from interfaces.http._commands import CommandThreads, Overloaded, overloaded
 from interfaces.http._openapi import BEARER
 from interfaces.http._problems import Refused, from_ledger_error, problem, refusal
 from interfaces.http._read_openapi import Page, operation_for
@@ -261,6 +261,9 @@ def _failure(error: Exception, call: _Call) -> Response[Any]:
             sequence=error.wanted,
             sequence_reached=error.reached,
         )
+    if isinstance(error, Overloaded):  # too many reads waiting: this one never ran
+        _failed(503, error, call)
+        return overloaded(error)
     if isinstance(error, Unrecorded):
         _failed(503, error, call)
         return problem(503, "unrecorded", "The read could not be recorded", str(error))

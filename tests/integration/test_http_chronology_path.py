@@ -141,3 +141,24 @@ class TestItsRecords:
                 assert "entries" not in body
         finally:
             world.access_log.failing = False
+
+
+class TestOverload:
+    def test_a_read_beyond_the_backlog_is_a_503_with_retry_after_unrecorded_on_both_paths(
+        self, world: World, app: LedgerApp, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        assert app.chronology_path is not None
+        threads = app.chronology_path._threads  # the read routes' too
+        # no thread to take it (none idle, none to start) and no room to wait
+        monkeypatch.setattr(threads, "_idle", 0)
+        monkeypatch.setattr(threads, "_limit", 0)
+        monkeypatch.setattr(threads, "_backlog", 0)
+        before = len(world.access_log.reads)
+        direct, routed = both(world, app, path_of("chronology", "c1"), world["board"].token)
+        cases = world["board"].get(path_of("cases"))
+        for response in (direct, routed, cases):
+            body = problem(response, 503)
+            assert response.headers["retry-after"] == "1"
+            assert body["type"].endswith(":overloaded")
+            assert "reads are already waiting" in body["detail"]
+        assert len(world.access_log.reads) == before

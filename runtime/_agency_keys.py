@@ -16,6 +16,7 @@ partnerships.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Final, TypeVar
 
 import structlog
@@ -33,6 +34,8 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 _BATCH: Final = 256
+#: The key events that need their agency's authority (the rest of KEY_EVENTS do not).
+_AGENCY_KEY_EVENTS: Final = frozenset({"AgencyKeyRegistered", "AgencyKeyRevoked"})
 
 
 class AgencyKeys:
@@ -64,25 +67,29 @@ class AgencyKeys:
                 )
             )
             for msg in msgs:
-                self._position = msg.seq
-                match = AGGREGATE_ID_PATTERN.fullmatch(msg.subject[self._cut :])
-                topic = msg.headers.get(HDR_TOPIC, "")
-                if match is None or topic not in KEY_EVENTS:
-                    continue
-                partnership = match.group(1)
-                event = check_stored_key_event(
-                    self._ring, msg.seq, msg.subject, partnership, msg.headers, topic, msg.data
-                )
-                problem = event if isinstance(event, str) else None
-                if not isinstance(event, str):
-                    problem = self._ring.fold(msg.seq, partnership, event)
-                if problem is not None:  # the ledger checked it on the way in: not its writing
-                    log.error(
-                        "agency_key_event_not_folded",
-                        partnership=partnership,
-                        seq=msg.seq,
-                        event_type=topic,
-                        reason=problem,
-                    )
+                self._fold(msg.seq, msg.subject, msg.headers, msg.data)
+                self._position = msg.seq  # after: an event that raised is read again
             if not msgs or pending == 0:
                 return
+
+    def _fold(self, seq: int, subject: str, headers: Mapping[str, str], data: bytes) -> None:
+        match = AGGREGATE_ID_PATTERN.fullmatch(subject[self._cut :])
+        topic = headers.get(HDR_TOPIC, "")
+        if match is None or topic not in KEY_EVENTS:
+            return
+        partnership = match.group(1)
+        if topic not in _AGENCY_KEY_EVENTS:  # SignaturesRequired: the operator's to record
+            problem = self._ring.fold_stored(seq, partnership, topic, data)
+        else:
+            event = check_stored_key_event(
+                self._ring, seq, subject, partnership, headers, topic, data
+            )
+            problem = event if isinstance(event, str) else self._ring.fold(seq, partnership, event)
+        if problem is not None:  # the ledger checked it on the way in: not its writing
+            log.error(
+                "agency_key_event_not_folded",
+                partnership=partnership,
+                seq=seq,
+                event_type=topic,
+                reason=problem,
+            )

@@ -394,8 +394,9 @@ def check_stored_key_event(
     topic: str,
     payload: bytes,
 ) -> KeyEvent | str:
-    """A stored key event of ``partnership`` at ``seq`` (``topic`` one of
-    :data:`~ledger.proofs.keys.KEY_EVENTS`), decoded and checked as the verifiers check it
+    """A stored agency key event of ``partnership`` at ``seq`` (``topic``
+    ``AgencyKeyRegistered`` or ``AgencyKeyRevoked``: a ``SignaturesRequired`` needs no
+    agency's authority and is folded as it is), decoded and checked as the verifiers check it
     before folding it (:func:`key_event_signer`, then the signature itself), or why it may
     not be folded: for readers of the stream that keep a :class:`KeyRing` without verifying
     the whole stream (the service's, runtime/_agency_keys.py)."""

@@ -5,6 +5,7 @@ cosignatures counted only when they verify with the agency's registered key."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import threading
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from ledger_scenario import HEALTH, PARTNERSHIP, POLICE, establish, revoke_signed
+from ledger_scenario import HEALTH, LA, PARTNERSHIP, POLICE, establish, revoke_signed
 from merkle_support import (
     ORIGIN,
     b64key,
@@ -501,6 +502,43 @@ class TestCosignatures:
             merkle_log.add_cosignature("police", f"{checkpoint.body()}\n{line}\n".encode())
         _, lines = split_checkpoint(merkle_log.latest_checkpoint())
         assert line not in lines
+
+    def test_an_unsigned_first_key_after_signatures_are_required_never_counts(
+        self,
+        ledger: Ledger,
+        merkle_log: MerkleLog,
+        recorder: NatsApplicationRecorder,
+        checkpoint: Checkpoint,
+        stream_name: str,
+        subject_prefix: str,
+    ) -> None:
+        # The ring folds SignaturesRequired, so a first key published unsigned after it (the
+        # write path refuses that) is left out, as ledger verify leaves it out.
+        ledger.require_signatures(
+            partnership=PARTNERSHIP, recorded_by=LA, required_from=dt.date(2000, 1, 1)
+        )
+        msgs, _ = recorder.pool.run(
+            lambda nc: direct_get_batch(
+                nc, stream_name, f"{subject_prefix}.*.partnership.*", 1, 100, 5.0
+            )
+        )
+        [k1] = [m for m in msgs if m.headers.get("Ledger-Topic") == "AgencyKeyRegistered"]
+        intruder = Ed25519PrivateKey.generate()
+        payload = msgspec.json.decode(k1.data)
+        payload |= {"agency": "health", "key_id": "h9", "public_key": b64key(intruder)}
+
+        async def plant(nc: Client) -> None:
+            await nc.jetstream().publish(
+                k1.subject,
+                msgspec.json.encode(payload),
+                stream=stream_name,
+                headers={"Ledger-Topic": "AgencyKeyRegistered"},
+            )
+
+        recorder.pool.run(plant)
+        line = cosign(checkpoint, "health", intruder, 1_700_000_000)
+        with pytest.raises(CosignatureRefused, match="health"):
+            merkle_log.add_cosignature("health", f"{checkpoint.body()}\n{line}\n".encode())
 
     def test_a_cosignature_of_a_checkpoint_the_log_never_published_is_a_conflict(
         self, merkle_log: MerkleLog, checkpoint: Checkpoint, police_key: Ed25519PrivateKey

@@ -132,7 +132,7 @@ def verify(
         fail(f"verification failed at {failure}")
     except LedgerError as error:
         fail(str(error))
-    _report(summary, key.public_key is not None, first, sorted(pins))
+    _report(summary, key.public_key is not None, first)
 
 
 def _log_key(settings: Settings, vkey: str | None) -> LogKey:
@@ -162,7 +162,7 @@ def _read(path: Path) -> str:
         fail(f"--checkpoint: {path}: cannot be read ({error.__class__.__name__})", 2)
 
 
-def _report(summary: Summary, keyed: bool, first: int, pinned: list[str]) -> None:
+def _report(summary: Summary, keyed: bool, first: int) -> None:
     lines = [
         f"verified sequences {summary.first:,} to {summary.last:,}",
         f"events: {summary.events:,} on {summary.subjects:,} subjects"
@@ -182,7 +182,12 @@ def _report(summary: Summary, keyed: bool, first: int, pinned: list[str]) -> Non
             f"chains entered mid-way (first link taken on trust): {summary.trusted_links:,};"
             " checkpoints are checked only from sequence 1"
         )
-    if pinned:
-        lines.append(f"agencies whose keys were all pinned ones: {', '.join(pinned)}")
+    if summary.pinned:
+        lines.append(f"agencies whose keys were all pinned ones: {', '.join(summary.pinned)}")
+    if summary.pins_unused:  # said, not failed: an agency may have registered no key yet
+        say(
+            "pinned agencies that registered no key, so their pins checked nothing (a mistyped"
+            f" id?): {', '.join(summary.pins_unused)}"
+        )
     for line in lines:
         typer.echo(line)

@@ -66,6 +66,8 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     #: The witnesses whose cosignature verified, sorted.
     witnessed_by: list[str]
     as_of: dt.datetime | None = None
+    #: Pinned agencies that registered no key in the bundle: their pins checked nothing.
+    pins_unused: list[str] = msgspec.field(default_factory=list)
 
     def attestation(self) -> str:
         """``verified against checkpoint N, witnessed by X, Y`` (or ``..., not witnessed``)."""
@@ -144,7 +146,8 @@ def verify_bundle(
         raise VerificationFailed(None, reason)
     if not bundle.events:
         raise VerificationFailed(None, f"the bundle holds no event of case {bundle.case}")
-    signed = check_case(bundle, fold_keys(bundle, pins))
+    ring = fold_keys(bundle, pins)
+    signed = check_case(bundle, ring)
     return Report(
         partnership=bundle.partnership,
         case=bundle.case,
@@ -156,6 +159,7 @@ def verify_bundle(
         signed=signed,
         witnessed_by=witnessed_by,
         as_of=bundle.as_of,
+        pins_unused=sorted(a for a in pins or {} if not ring.registered(a)),
     )
 
 
@@ -218,6 +222,12 @@ def _verify(
         typer.echo(f"NOT VERIFIED: {e}", err=True)
         raise typer.Exit(1) from e
     typer.echo(report.summary())
+    if report.pins_unused:  # said, not failed: an agency may have registered no key yet
+        unused = ", ".join(report.pins_unused)
+        typer.echo(
+            f"pinned agencies that registered no key, so their pins checked nothing: {unused}",
+            err=True,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

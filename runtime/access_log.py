@@ -245,8 +245,8 @@ class AccessLog:
     ) -> PendingRecord:
         """:meth:`record` in two halves: send the record now and return, so the caller can
         go on with its read while the stream stores it; :meth:`PendingRecord.wait` (always
-        called: it returns the connection it holds) returns its sequence once stored, or
-        raises as :meth:`record` does. A bad value raises here."""
+        called: it reads the acknowledgement the shared wire holds for it) returns its
+        sequence once stored, or raises as :meth:`record` does. A bad value raises here."""
         fields = {
             "partnership": partnership,
             "case": case,

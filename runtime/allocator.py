@@ -43,7 +43,7 @@ _M_MMAP_THRESHOLD: Final = -3
 def fix_thresholds(threshold: int = THRESHOLD) -> bool:
     """Fix glibc malloc's mmap and trim thresholds at ``threshold`` bytes for this process
     (setting either one turns off glibc's moving of both); False where there is no glibc
-    ``mallopt`` or it refused (nothing changed then)."""
+    ``mallopt`` or it refused one of the two (the first may have been set then)."""
     name = ctypes.util.find_library("c")
     if name is None:
         return False

@@ -16,7 +16,8 @@ naming them (``WorkerProcessStarting`` while a new child opens the service), and
 are still recorded. The parent then starts a new child (the
 views resume from their tracking positions, delivery from its durable consumer): after
 1 s, then twice as long after each restart up to 60 s, back to 1 s once a child has run
-60 s without failing; a child with a failed worker is asked to stop first. ``/ready``
+60 s without failing; a child with a failed worker is asked to stop first, and one that
+has not started its workers 120 s after it was started is stopped and replaced too. ``/ready``
 stays 503 until the new child's workers run. The child ignores SIGINT (a Ctrl-C reaches
 the whole process group: the parent decides), stops on SIGTERM or when the parent asks
 (:meth:`WorkerProcess.stop`), and when the parent is gone (its pipe closes).
@@ -71,32 +72,48 @@ class _Child:
         self.started_at = 0.0
         #: Its workers run (its first message came).
         self.running = False
+        self._lock = threading.Lock()
 
-    def start(self) -> None:
-        """Start it and wait until its workers run (or it fails to open the service)."""
+    def start(self, stopping: threading.Event) -> None:
+        """Start it and wait until its workers run, it fails to open the service, ``_START_S``
+        pass, or ``stopping`` is set. Its pipe is read by :meth:`receive` alone, under a lock:
+        ``/ready`` may ask while it starts."""
         self.started_at = time.monotonic()
         self.process.start()
         self._child_conn.close()  # the child's end: ours closes when the child exits
-        if not self._conn.poll(_START_S):
-            log.error("worker_process_start_timed_out", workers=list(self.names))
-            return
-        try:
-            self._conn.recv()  # its first message, {}: the workers run
-        except (EOFError, OSError):  # it ended without opening the service: failed() says so
+        deadline = self.started_at + _START_S
+        while not (self.running or self.exited() or stopping.is_set()):
+            if time.monotonic() >= deadline:
+                log.error("worker_process_start_timed_out", workers=list(self.names))
+                return
+            stopping.wait(_POLL_S)
+            self.receive()
+        if self.running:
+            log.info("worker_process_started", workers=list(self.names), pid=self.process.pid)
+        elif self.exited():  # it ended without opening the service: failed() says so
             log.error("worker_process_failed_to_start", workers=list(self.names))
-            return
-        self.running = True
-        self.receive()
-        log.info("worker_process_started", workers=list(self.names), pid=self.process.pid)
 
     def receive(self) -> None:
-        try:
-            while self._conn.poll():
-                message = self._conn.recv()
-                if isinstance(message, dict):
-                    self.failed.update(message)
-        except (EOFError, OSError):
-            pass  # the child is gone: failed() says so
+        """Take what the child said: its first message (``{}``) says its workers run, each
+        later one names workers that failed."""
+        with self._lock:
+            try:
+                while self._conn.poll():
+                    message = self._conn.recv()
+                    self.running = True
+                    if isinstance(message, dict):
+                        self.failed.update(message)
+            except (EOFError, OSError):
+                pass  # the child is gone (or its pipe closed by stop): failed() says so
+
+    def hung(self) -> bool:
+        """Started ``_START_S`` ago and its workers do not run, though it is alive."""
+        return (
+            not self.running
+            and self.started_at > 0
+            and time.monotonic() - self.started_at > _START_S
+            and not self.exited()
+        )
 
     def exited(self) -> bool:
         return self.process.pid is not None and not self.process.is_alive()
@@ -111,7 +128,8 @@ class _Child:
             log.warning("worker_process_stop_timed_out", timeout=timeout)
             self.process.terminate()
             self.process.join(5)
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
         log.info("worker_process_stopped", exitcode=self.process.exitcode)
 
 
@@ -134,7 +152,7 @@ class WorkerProcess:
     def start(self) -> None:
         """Start the child, wait until its workers run (or it fails to open the service),
         then watch it."""
-        self._child.start()
+        self._child.start(self._stopping)
         self._supervisor.start()
 
     def failed(self) -> dict[str, str]:
@@ -161,8 +179,8 @@ class WorkerProcess:
             with self._lock:
                 child = self._child
                 failed = self._failed(child)
-            if not (child.exited() or child.failed):  # running, or still starting
-                if time.monotonic() - child.started_at >= _HEALTHY_S:
+            if not (child.exited() or child.failed or child.hung()):  # running, or starting
+                if child.running and time.monotonic() - child.started_at >= _HEALTHY_S:
                     delay = _RESTART_FIRST_S
                 continue
             log.warning(
@@ -178,16 +196,16 @@ class WorkerProcess:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                self._child = new
-            new.start()
+                self._child = new  # STARTING until it says its workers run
+            new.start(self._stopping)
             self.restarts += 1
             delay = min(delay * 2, _RESTART_MAX_S)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the child to stop its workers (each finishes its batch) and wait for it."""
         self._stopping.set()
-        if self._supervisor.is_alive():
-            self._supervisor.join(_START_S + timeout)
+        if self._supervisor.is_alive():  # a child it is starting stops waiting at once
+            self._supervisor.join(timeout + 10)
         with self._lock:
             child = self._child
         child.stop(timeout)
@@ -195,12 +213,29 @@ class WorkerProcess:
 
 def _main(settings: Settings, names: tuple[str, ...], conn: Connection) -> None:
     """The child: open the service, run the workers, stop when asked or orphaned."""
-    from runtime.service import open_service
-    from runtime.workers import Worker, Workers
+    from runtime.logging import configure_logging
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    try:
+        _run(settings, names, conn, stop)
+    except Exception as error:  # noqa: BLE001 - said as a log line; the parent replaces it
+        # Its type and words (the ledger's own messages name fields and rules, never
+        # personal data), not a traceback on the service's stderr; exit 1: the parent's
+        # supervisor sees it gone and starts another.
+        log.error("worker_process_failed", error=type(error).__name__, detail=str(error)[:300])
+        raise SystemExit(1) from None
+
+
+def _run(
+    settings: Settings, names: tuple[str, ...], conn: Connection, stop: threading.Event
+) -> None:
+    """Open the service and run its workers until ``stop``, the parent's word, or its end."""
+    from runtime.service import open_service
+    from runtime.workers import Worker, Workers
+
     with open_service(settings) as service:
         runners = {
             "views": lambda: service.views.runner(service.ledger),

@@ -192,9 +192,12 @@ class PartnershipWatch:
             return
         if self._opening is not None:
             self._opening.cancel()
-        nc = self._nc
 
         async def close() -> None:
+            # Read on the loop, after the cancelled opening has ended: it may have made a
+            # connection since stop() began.
+            await asyncio.sleep(0)
+            nc, self._nc = self._nc, None
             if nc is not None:
                 with contextlib.suppress(Exception):
                     await nc.close()

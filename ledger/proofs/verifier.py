@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, TypeVar
 
 import msgspec
@@ -151,6 +151,10 @@ class Summary:
     cosignatures: int = 0
     #: Cosignatures that verify with a key revoked before they were made: not counted.
     uncounted: int = 0
+    #: Pinned agencies with at least one key registered (each one pinned), and pinned
+    #: agencies with none: a pin that constrained nothing (a mistyped id?).
+    pinned: list[str] = field(default_factory=list)
+    pins_unused: list[str] = field(default_factory=list)
 
 
 class StreamVerifier:
@@ -247,6 +251,8 @@ class StreamVerifier:
             checked = self._roots.finish(self.summary.last, whole=whole, keys=self.keys)
             self.summary.checkpoints, self.summary.cosignatures, self.summary.uncounted = checked
         self.summary.subjects = len(self._chains)
+        self.summary.pinned = sorted(a for a in self._pins if self.keys.registered(a))
+        self.summary.pins_unused = sorted(a for a in self._pins if not self.keys.registered(a))
         return self.summary
 
     def _earliest(self, found: VerificationFailed | None) -> VerificationFailed | None:

@@ -259,6 +259,21 @@ class TestPinnedAgencyKeys:
         assert "pinned_agency_keys" in reason
         assert "police" in reason
 
+    def test_a_pin_for_an_agency_that_registered_no_key_is_said_to_check_nothing(
+        self, streams: Streams, tmp_path: Path
+    ) -> None:
+        keys = Keys.seeded()
+        streams.publish(write(streams.facts(), keys))
+        result = streams.verify(
+            tmp_path, f"--agency-key=police:{keys.public_b64('police')}",
+            f"--agency-key=polce:{keys.public_b64('police')}",  # mistyped
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        assert "agencies whose keys were all pinned ones: police\n" in result.stdout
+        assert "registered no key, so their pins checked nothing (a mistyped id?): polce" in (
+            result.stderr
+        )
+
     def test_a_pin_before_a_range_is_checked_too(self, streams: Streams, tmp_path: Path) -> None:
         messages = write(streams.facts(), Keys.seeded())
         streams.publish(messages)

@@ -178,10 +178,11 @@ class TestWorkers:
             wait_for(failed, "/ready to say the workers are gone")
             problem = served.get("/ready")
             assert problem is not None
-            assert problem.json()["failed_workers"] == {
-                "views": "WorkerProcessExited",
-                "delivery": "WorkerProcessExited",
-            }
+            # gone, or (a second later, on a loaded machine) already being replaced
+            failed_workers = problem.json()["failed_workers"]
+            assert set(failed_workers) == {"views", "delivery"}
+            states = set(failed_workers.values())
+            assert states in ({"WorkerProcessExited"}, {"WorkerProcessStarting"}), states
             sequence = _establish(served, admin)  # the stream is the source of truth
             assert sequence > 0
 

@@ -300,6 +300,12 @@ class TestPinnedAgencyKeys:
         assert found.seq == registered
         assert "pinned_agency_keys" in found.reason
 
+    def test_a_pin_for_an_agency_with_no_key_in_the_bundle_is_reported_unused(self) -> None:
+        log, bundle = honest()
+        police = public_key_text(log.agency_keys["police"])
+        pins = parse_agency_pins([f"police:{police}", f"polce:{police}"])
+        assert verify_bundle(bundle, pins=pins).pins_unused == ["polce"]
+
     def test_the_command_takes_pins_and_refuses_a_malformed_one_with_2(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -470,6 +470,32 @@ class TestCosignatures:
         _, lines = split_checkpoint(merkle_log.latest_checkpoint())
         assert (before in lines, after in lines) == (True, False)
 
+    @staticmethod
+    def plant_key(
+        recorder: NatsApplicationRecorder, stream: str, prefix: str, agency: str, key_id: str
+    ) -> Ed25519PrivateKey:
+        """The operator publishes straight to the stream, unsigned, a registration of a key
+        of its own as ``agency``'s ``key_id`` (a copy of police's k1 registration, changed):
+        the write path refuses it. Returns the key."""
+        msgs, _ = recorder.pool.run(
+            lambda nc: direct_get_batch(nc, stream, f"{prefix}.*.partnership.*", 1, 100, 5.0)
+        )
+        [k1] = [m for m in msgs if m.headers.get("Ledger-Topic") == "AgencyKeyRegistered"]
+        intruder = Ed25519PrivateKey.generate()
+        payload = msgspec.json.decode(k1.data)
+        payload |= {"agency": agency, "key_id": key_id, "public_key": b64key(intruder)}
+
+        async def plant(nc: Client) -> None:
+            await nc.jetstream().publish(
+                k1.subject,
+                msgspec.json.encode(payload),
+                stream=stream,
+                headers={"Ledger-Topic": "AgencyKeyRegistered"},
+            )
+
+        recorder.pool.run(plant)
+        return intruder
+
     def test_a_key_the_operator_published_behind_the_agencys_back_never_counts(
         self,
         merkle_log: MerkleLog,
@@ -478,25 +504,8 @@ class TestCosignatures:
         stream_name: str,
         subject_prefix: str,
     ) -> None:
-        # Police's k1 is live; the operator publishes straight to the stream an unsigned
-        # registration of its own key as police's k2 (the write path refuses it).
-        msgs, _ = recorder.pool.run(
-            lambda nc: direct_get_batch(
-                nc, stream_name, f"{subject_prefix}.*.partnership.*", 1, 100, 5.0
-            )
-        )
-        [k1] = [m for m in msgs if m.headers.get("Ledger-Topic") == "AgencyKeyRegistered"]
-        intruder = Ed25519PrivateKey.generate()
-        payload = msgspec.json.decode(k1.data)
-        payload |= {"key_id": "k2", "public_key": b64key(intruder)}
-        headers = {"Ledger-Topic": "AgencyKeyRegistered"}
-
-        async def plant(nc: Client) -> None:
-            await nc.jetstream().publish(
-                k1.subject, msgspec.json.encode(payload), stream=stream_name, headers=headers
-            )
-
-        recorder.pool.run(plant)
+        # Police's k1 is live: a k2 registered without its signature never counts.
+        intruder = self.plant_key(recorder, stream_name, subject_prefix, "police", "k2")
         line = cosign(checkpoint, "police", intruder, 1_700_000_000)
         with pytest.raises(CosignatureRefused, match="police"):
             merkle_log.add_cosignature("police", f"{checkpoint.body()}\n{line}\n".encode())
@@ -517,25 +526,7 @@ class TestCosignatures:
         ledger.require_signatures(
             partnership=PARTNERSHIP, recorded_by=LA, required_from=dt.date(2000, 1, 1)
         )
-        msgs, _ = recorder.pool.run(
-            lambda nc: direct_get_batch(
-                nc, stream_name, f"{subject_prefix}.*.partnership.*", 1, 100, 5.0
-            )
-        )
-        [k1] = [m for m in msgs if m.headers.get("Ledger-Topic") == "AgencyKeyRegistered"]
-        intruder = Ed25519PrivateKey.generate()
-        payload = msgspec.json.decode(k1.data)
-        payload |= {"agency": "health", "key_id": "h9", "public_key": b64key(intruder)}
-
-        async def plant(nc: Client) -> None:
-            await nc.jetstream().publish(
-                k1.subject,
-                msgspec.json.encode(payload),
-                stream=stream_name,
-                headers={"Ledger-Topic": "AgencyKeyRegistered"},
-            )
-
-        recorder.pool.run(plant)
+        intruder = self.plant_key(recorder, stream_name, subject_prefix, "health", "h9")
         line = cosign(checkpoint, "health", intruder, 1_700_000_000)
         with pytest.raises(CosignatureRefused, match="health"):
             merkle_log.add_cosignature("health", f"{checkpoint.body()}\n{line}\n".encode())

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -142,7 +141,7 @@ def _record(tag: str, cls: type[BaseCommand], fields: list[Field], given: dict[s
     client = remote_client(settings, given["url"], given["token"])
     if client is not None:
         with client:
-            signer = _remote_signer(client, given) if _signs(cls, given) else None
+            signer = _remote_signer(client, given, settings) if _signs(cls, given) else None
             signature = _signature(cls, data, given, signer) if signer else None
             receipt = client.record(tag, data, signature=signature)
     else:
@@ -170,7 +169,9 @@ def _signs(cls: type[BaseCommand], given: dict[str, Any]) -> bool:
     return given["key"] is not None or (not own_id and given["key_id"] is not None)
 
 
-def _remote_signer(client: Client, given: dict[str, Any]) -> tuple[schemas.RecordedBy, str]:
+def _remote_signer(
+    client: Client, given: dict[str, Any], settings: Settings
+) -> tuple[schemas.RecordedBy, str]:
     """Who a remote service records the command as (its token's agency and actor) and its
     subject prefix: what the signature must cover. ``--as-agency``/``--as-actor``, when
     given, must be the token's; so must the prefix be ``NATS_SUBJECT_PREFIX``, when set (the
@@ -187,8 +188,8 @@ def _remote_signer(client: Client, given: dict[str, Any]) -> tuple[schemas.Recor
                 " as the token's agency and actor, and the signature must cover them"
             )
             raise InvalidOption(msg)
-    pinned = os.environ.get("NATS_SUBJECT_PREFIX")
-    if pinned and identity.subject_prefix != pinned:
+    pinned = settings.subject_prefix if settings.subject_prefix_given else None
+    if pinned is not None and identity.subject_prefix != pinned:
         msg = (
             f"the service at {client.url} records under subject prefix"
             f" {identity.subject_prefix!r}, not NATS_SUBJECT_PREFIX {pinned!r}: a signature is"
@@ -260,7 +261,7 @@ def record_command(
     client = remote_client(settings, given["url"], given["token"])
     if client is not None:
         with client:
-            signature = signed(_remote_signer(client, given)) if signs else None
+            signature = signed(_remote_signer(client, given, settings)) if signs else None
             return client.record(tag, data, signature=signature)
     recorded_by = _recorded_by(given)
     signature = signed((recorded_by, settings.subject_prefix))

@@ -73,6 +73,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     checkpoint_seconds: float = 10.0
     #: The hash chain on every aggregate subject (docs/proofs.md); off only to measure it.
     proofs: bool = True
+    #: ``subject_prefix`` was given (``NATS_SUBJECT_PREFIX``), not defaulted: a client that
+    #: signs for a remote service pins it (``ledger record --key``).
+    subject_prefix_given: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +90,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             auth=env.get("LEDGER_AUTH", "1").strip().lower() not in {"0", "false", "no", "off"},
             stream=env.get("NATS_STREAM", "LEDGER"),
             subject_prefix=env.get("NATS_SUBJECT_PREFIX", "ledger"),
+            subject_prefix_given=bool(env.get("NATS_SUBJECT_PREFIX")),
             replicas=int(env.get("NATS_REPLICAS", "1")),
             timeout_s=float(env.get("NATS_TIMEOUT", "5")),
             write_retry_s=float(env.get("NATS_WRITE_RETRY_S", "5")),

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from ledger.nats import HDR_MSG_ID
+from ledger.proofs.keys import AGENCY_KEY_EVENTS
 from projections import Envelope, Tx, View, ViewStore
 from schemas import (
     AgencyJoinedCase,
@@ -59,7 +60,6 @@ from schemas import (
     CaseOpened,
     ChallengeRaised,
     encode_event,
-    tag_of,
 )
 from schemas.wire import (
     HDR_SOURCE_SEQ,
@@ -73,8 +73,9 @@ from schemas.wire import (
 
 __all__ = ["KEY_EVENTS", "DeliveryView", "Outgoing", "Publisher"]
 
-#: The partnership events delivered, each to the agency whose key it registers or revokes.
-KEY_EVENTS: Final = frozenset(tag_of(cls) for cls in (AgencyKeyRegistered, AgencyKeyRevoked))
+#: The partnership events delivered, each to the agency whose key it registers or revokes
+#: (the proofs' own list of them).
+KEY_EVENTS: Final = AGENCY_KEY_EVENTS
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from typing import Final, TypeVar
 import structlog
 
 from ledger.nats import direct_get_batch
-from ledger.proofs.keys import KEY_EVENTS, KeyRing
+from ledger.proofs.keys import AGENCY_KEY_EVENTS, KEY_EVENTS, KeyRing
 from ledger.proofs.verifier import check_stored_key_event
 from runtime._side_streams import Pool
 from schemas.wire import AGGREGATE_ID_PATTERN, HDR_TOPIC, partnership_subjects
@@ -34,8 +34,6 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 _BATCH: Final = 256
-#: The key events that need their agency's authority (the rest of KEY_EVENTS do not).
-_AGENCY_KEY_EVENTS: Final = frozenset({"AgencyKeyRegistered", "AgencyKeyRevoked"})
 
 
 class AgencyKeys:
@@ -78,7 +76,7 @@ class AgencyKeys:
         if match is None or topic not in KEY_EVENTS:
             return
         partnership = match.group(1)
-        if topic not in _AGENCY_KEY_EVENTS:  # SignaturesRequired: the operator's to record
+        if topic not in AGENCY_KEY_EVENTS:  # SignaturesRequired: the operator's to record
             problem = self._ring.fold_stored(seq, partnership, topic, data)
         else:
             event = check_stored_key_event(

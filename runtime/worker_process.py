@@ -146,8 +146,6 @@ class WorkerProcess:
         self._supervisor = threading.Thread(
             target=self._supervise, name="ledger-worker-supervisor", daemon=True
         )
-        #: Children started after the first.
-        self.restarts = 0
 
     def start(self) -> None:
         """Start the child, wait until its workers run (or it fails to open the service),
@@ -198,7 +196,6 @@ class WorkerProcess:
                     return
                 self._child = new  # STARTING until it says its workers run
             new.start(self._stopping)
-            self.restarts += 1
             delay = min(delay * 2, _RESTART_MAX_S)
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -57,7 +57,6 @@ from interfaces.http._commands import (
     authenticate,
     command_handler,
     overloaded,
-    overloaded_handler,
 )
 from interfaces.http._events import access_log_routes, event_routes
 from interfaces.http._log import log_routes
@@ -270,7 +269,6 @@ def create_app(
         route_handlers=handlers,
         exception_handlers={
             HTTPException: from_http_exception,
-            Overloaded: overloaded_handler,
             Exception: internal_error,
         },
         openapi_config=OpenAPIConfig(

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import msgspec
 import structlog
-from litestar import MediaType, Request, Response
+from litestar import MediaType, Response
 
 from interfaces.http._problems import Refused, failed, from_ledger_error, problem, refusal
 from interfaces.http._send import send
@@ -49,7 +49,6 @@ __all__ = [
     "authenticate",
     "command_handler",
     "overloaded",
-    "overloaded_handler",
 ]
 
 log = structlog.get_logger()
@@ -91,11 +90,6 @@ def overloaded(error: Overloaded) -> Response[Any]:
     response = problem(503, "overloaded", "Too many requests at once", str(error))
     response.headers["Retry-After"] = str(_RETRY_AFTER_S)
     return response
-
-
-def overloaded_handler(request: Request[Any, Any, Any], error: Overloaded) -> Response[Any]:
-    """:func:`overloaded` as a Litestar exception handler (a read route's refusal)."""
-    return overloaded(error)
 
 
 @dataclass(frozen=True)

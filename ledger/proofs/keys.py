@@ -46,6 +46,7 @@ from schemas import (
 from schemas.wire import is_identifier
 
 __all__ = [
+    "AGENCY_KEY_EVENTS",
     "KEY_AUTHORITY",
     "KEY_EVENTS",
     "PINNED_KEYS",
@@ -61,6 +62,9 @@ __all__ = [
 
 #: The type tags of the partnership events a key ring folds.
 KEY_EVENTS: Final = frozenset({"AgencyKeyRegistered", "AgencyKeyRevoked", "SignaturesRequired"})
+#: Of those, the ones that change an agency's keys (:data:`KeyEvent`): they need the agency's
+#: authority, and are delivered to it.
+AGENCY_KEY_EVENTS: Final = frozenset({"AgencyKeyRegistered", "AgencyKeyRevoked"})
 _PUBLIC_KEY_SIZE: Final = 32
 #: The rule an agency's key events obey once it has a live key (docs/proofs.md, "Who may
 #: register and revoke an agency's keys"); :class:`~ledger.proofs.errors.KeyEventUnauthorised`.

@@ -52,7 +52,14 @@ from ledger.proofs._signatures import BATCH as SIGNATURE_BATCH
 from ledger.proofs._signatures import SignatureChecks
 from ledger.proofs.entry import entry_hash
 from ledger.proofs.errors import VerificationFailed
-from ledger.proofs.keys import KEY_EVENTS, AgencyPins, KeyEvent, KeyRing, unpinned
+from ledger.proofs.keys import (
+    AGENCY_KEY_EVENTS,
+    KEY_EVENTS,
+    AgencyPins,
+    KeyEvent,
+    KeyRing,
+    unpinned,
+)
 from schemas import (
     EVENT_TYPES,
     AgencyKeyRegistered,
@@ -80,8 +87,6 @@ __all__ = [
 ]
 
 _TRACKING_TOPIC: Final = "Tracking"
-#: The events that need their agency's authority (:func:`key_event_signer`).
-_AUTHORISED: Final = frozenset({"AgencyKeyRegistered", "AgencyKeyRevoked"})
 #: The module a worker process of the signature pool runs (to import it ahead of time).
 SIGNATURE_WORKER: Final = _signatures.__name__
 _json: Final = msgspec.json.Decoder()
@@ -321,7 +326,7 @@ class StreamVerifier:
         event, obj = self._decode(seq, tag, payload, chain.kind, version)
         if isinstance(event, AgencyKeyRegistered) and (problem := unpinned(event, self._pins)):
             raise VerificationFailed(seq, problem)
-        if tag in _AUTHORISED and isinstance(event, AgencyKeyRegistered | AgencyKeyRevoked):
+        if tag in AGENCY_KEY_EVENTS and isinstance(event, AgencyKeyRegistered | AgencyKeyRevoked):
             found = key_event_signer(self.keys, seq, chain.partnership, headers, event)
         else:
             found = signer(
